@@ -1,0 +1,2 @@
+//! switchyard-agent
+fn main() {}

@@ -1,0 +1,1 @@
+//! Switchyard wire protocol and shared domain types.

@@ -1,0 +1,2 @@
+//! switchyard
+fn main() {}
