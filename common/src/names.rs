@@ -47,7 +47,8 @@ pub(crate) fn validate_dns_label(name: &str) -> Result<(), NameError> {
     let bytes = name.as_bytes();
     let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
     let edge_ok = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    if !bytes.iter().all(|&b| allowed(b)) || !edge_ok(bytes[0]) || !edge_ok(bytes[bytes.len() - 1]) {
+    if !bytes.iter().all(|&b| allowed(b)) || !edge_ok(bytes[0]) || !edge_ok(bytes[bytes.len() - 1])
+    {
         return Err(NameError::Invalid(name.to_owned()));
     }
     Ok(())
@@ -93,9 +94,15 @@ mod tests {
     #[test]
     fn refuses_what_kubernetes_refuses() {
         assert_eq!(ClusterName::new(""), Err(NameError::Empty));
-        assert!(matches!(ClusterName::new("x".repeat(64)), Err(NameError::TooLong(_))));
+        assert!(matches!(
+            ClusterName::new("x".repeat(64)),
+            Err(NameError::TooLong(_))
+        ));
         for bad in ["-a", "a-", "A", "a_b", "a.b", "a b", "cn=x,o=y"] {
-            assert!(matches!(ClusterName::new(bad), Err(NameError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(ClusterName::new(bad), Err(NameError::Invalid(_))),
+                "{bad}"
+            );
         }
     }
 }

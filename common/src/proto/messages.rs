@@ -1,0 +1,245 @@
+//! The messages of protocol v1 and who sends them.
+
+use super::Kind;
+use crate::ClusterName;
+use serde::{Deserialize, Serialize};
+
+/// Every message of protocol v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Agent → hub, first message on the control stream of an mTLS connection.
+    Hello(Hello),
+    /// Hub → agent, the answer to [`Hello`].
+    Welcome(Welcome),
+    /// Agent → hub on a connection without a client certificate.
+    Enroll(Enroll),
+    /// Hub → agent, the answer to [`Enroll`].
+    Enrolled(Enrolled),
+    /// Hub → agent, on a stream the hub opens.
+    Notify(Notification),
+    /// Agent → hub request for the current assignment.
+    GetAssignment(GetAssignment),
+    /// Hub → agent, the answer to [`GetAssignment`].
+    Assignment(Assignment),
+    /// Agent → hub request for one bundle of its assignment.
+    GetBundle(GetBundle),
+    /// Hub → agent, the answer to [`GetBundle`].
+    Bundle(Bundle),
+    /// Agent → hub: facts and per-app status; also the heartbeat.
+    ReportStatus(StatusReport),
+    /// Hub → agent, the answer to [`StatusReport`].
+    StatusAccepted(StatusAccepted),
+    /// Agent → hub: sign a new certificate for this cluster.
+    RenewCertificate(RenewCertificate),
+    /// Hub → agent, the answer to [`RenewCertificate`].
+    CertificateRenewed(CertificateRenewed),
+    /// Either way: the request failed.
+    Error(ErrorMessage),
+}
+
+impl Message {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Message::Hello(_) => Kind::Hello,
+            Message::Welcome(_) => Kind::Welcome,
+            Message::Enroll(_) => Kind::Enroll,
+            Message::Enrolled(_) => Kind::Enrolled,
+            Message::Notify(_) => Kind::Notify,
+            Message::GetAssignment(_) => Kind::GetAssignment,
+            Message::Assignment(_) => Kind::Assignment,
+            Message::GetBundle(_) => Kind::GetBundle,
+            Message::Bundle(_) => Kind::Bundle,
+            Message::ReportStatus(_) => Kind::ReportStatus,
+            Message::StatusAccepted(_) => Kind::StatusAccepted,
+            Message::RenewCertificate(_) => Kind::RenewCertificate,
+            Message::CertificateRenewed(_) => Kind::CertificateRenewed,
+            Message::Error(_) => Kind::Error,
+        }
+    }
+
+    /// Shorthand for an error answer.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Message {
+        Message::Error(ErrorMessage {
+            code,
+            message: message.into(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub agent_version: String,
+    /// `None` when the agent runs without a cluster (dry-run).
+    pub kubernetes_version: Option<String>,
+    /// The assignment generation the agent holds (0 if none).
+    pub generation: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub cluster: ClusterName,
+    pub hub_version: String,
+    /// The current assignment generation of this cluster.
+    pub generation: u64,
+    /// How often the agent should report status when nothing changes.
+    pub heartbeat_secs: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enroll {
+    /// The single-use bootstrap token from `switchyard cluster add`.
+    pub token: String,
+    /// PKCS#10 request for the key the agent generated; only its public key is used.
+    pub csr_pem: String,
+    pub agent_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub cluster: ClusterName,
+    pub cert_pem: String,
+    pub ca_pem: String,
+}
+
+/// What the hub can tell an agent unprompted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notification {
+    /// The cluster's assignment is now at this generation.
+    AssignmentChanged { generation: u64 },
+    /// Renew the client certificate now (for example after a CA rotation).
+    RenewCertificate,
+    /// Report full status and refetch the assignment.
+    Resync,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetAssignment {
+    /// The generation the agent holds, so the hub can answer "unchanged" cheaply.
+    pub known_generation: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub generation: u64,
+    pub items: Vec<AssignmentItem>,
+}
+
+/// One app assigned to a cluster at one commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentItem {
+    pub app: String,
+    pub commit: String,
+    /// Digest of the bundle (`sha256:` + hex).
+    pub digest: String,
+    pub namespace: Option<String>,
+    pub prune: bool,
+    pub self_heal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetBundle {
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub digest: String,
+    /// zstd-compressed canonical bundle; the agent verifies it against `digest`.
+    pub compressed: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub agent_version: String,
+    pub kubernetes_version: Option<String>,
+    pub apps: Vec<AppStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppStatus {
+    pub app: String,
+    pub commit: String,
+    pub digest: String,
+    pub sync: SyncStatus,
+    pub health: Health,
+    pub resources: Vec<ResourceStatus>,
+    pub last_error: Option<String>,
+    /// Unix seconds at which the agent observed this status.
+    pub observed_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceStatus {
+    pub group: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub sync: SyncStatus,
+    pub health: Health,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SyncStatus {
+    Synced,
+    OutOfSync,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Health {
+    Healthy,
+    Progressing,
+    Degraded,
+    Missing,
+    Suspended,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusAccepted {}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenewCertificate {
+    pub csr_pem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRenewed {
+    pub cert_pem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorMessage {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for ErrorMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?})", self.message, self.code)
+    }
+}
+
+/// Machine-readable reason of an [`ErrorMessage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The frame could not be decoded or was not expected here.
+    BadRequest,
+    /// The request needs a client certificate.
+    Unauthenticated,
+    /// The cluster may not see this.
+    Forbidden,
+    NotFound,
+    /// The bootstrap token is not known to the hub.
+    TokenUnknown,
+    /// The bootstrap token was already used to enroll.
+    TokenUsed,
+    /// The bootstrap token expired before it was used.
+    TokenExpired,
+    /// The peer speaks another protocol version.
+    UnsupportedVersion,
+    /// The cluster was removed; its certificate is revoked.
+    Revoked,
+    Internal,
+}
