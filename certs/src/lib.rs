@@ -1,1 +1,15 @@
-//! The hub certificate authority.
+//! The hub certificate authority, agent keys and the TLS configurations both sides use.
+
+mod agent;
+mod ca;
+mod error;
+mod files;
+mod peer;
+mod tls;
+
+pub use agent::AgentKey;
+pub use ca::{CertificateAuthority, IssuedCertificate, ServerIdentity};
+pub use error::{Error, Result};
+pub use files::write_private_file;
+pub use peer::{PeerIdentity, fingerprint, peer_identity};
+pub use tls::{BootstrapProbe, agent_client_config, bootstrap_client_config, hub_server_config};
