@@ -590,6 +590,40 @@ mod tests {
     }
 
     #[test]
+    fn server_identity_near_expiry_is_reissued() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertificateAuthority::load_or_create(dir.path()).unwrap();
+        let wanted = names(&["hub"]);
+        let fresh = ca
+            .load_or_issue_server_identity(dir.path(), &wanted)
+            .unwrap();
+
+        // Same names and CA, but only 10 of 90 days left.
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::new(wanted.clone()).unwrap();
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(80);
+        params.not_after = now + time::Duration::days(10);
+        let old = params.signed_by(&key, &ca.issuer).unwrap();
+        fs::write(dir.path().join(SERVER_CERT_FILE), old.pem()).unwrap();
+        write_private_file(
+            &dir.path().join(SERVER_KEY_FILE),
+            key.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+
+        let renewed = ca
+            .load_or_issue_server_identity(dir.path(), &wanted)
+            .unwrap();
+        assert_ne!(&renewed.chain[0], old.der());
+        assert_ne!(renewed.chain[0], fresh.chain[0]);
+        let kept = ca
+            .load_or_issue_server_identity(dir.path(), &wanted)
+            .unwrap();
+        assert_eq!(kept.chain[0], renewed.chain[0]);
+    }
+
+    #[test]
     fn server_identity_from_another_ca_is_reissued() {
         let dir = tempfile::tempdir().unwrap();
         let other_dir = tempfile::tempdir().unwrap();

@@ -234,3 +234,240 @@ impl ServerCertVerifier for PinnedCaVerifier {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AgentKey, peer_identity};
+    use rustls::{ClientConnection, ConnectionCommon, ServerConnection};
+    use std::time::Duration;
+    use switchyard_common::ClusterName;
+
+    const HUB: &str = "hub.example";
+
+    #[derive(Debug)]
+    enum Failed {
+        Client(rustls::Error),
+        Server(rustls::Error),
+    }
+
+    /// Shuttle TLS records between the two ends in memory until both are done.
+    fn handshake(
+        client: &mut ClientConnection,
+        server: &mut ServerConnection,
+    ) -> Result<(), Failed> {
+        for _ in 0..32 {
+            let to_server = pump(client, server).map_err(Failed::Server)?;
+            let to_client = pump(server, client).map_err(Failed::Client)?;
+            if !to_server && !to_client && !client.is_handshaking() && !server.is_handshaking() {
+                return Ok(());
+            }
+        }
+        panic!("handshake did not finish");
+    }
+
+    /// Move everything `from` wants to send into `to`; true if anything moved.
+    fn pump<A, B>(
+        from: &mut ConnectionCommon<A>,
+        to: &mut ConnectionCommon<B>,
+    ) -> Result<bool, rustls::Error> {
+        let mut buf = Vec::new();
+        while from.wants_write() {
+            from.write_tls(&mut buf).unwrap();
+        }
+        let mut data = &buf[..];
+        while !data.is_empty() {
+            to.read_tls(&mut data).unwrap();
+            to.process_new_packets()?;
+        }
+        Ok(!buf.is_empty())
+    }
+
+    struct Hub {
+        _dir: tempfile::TempDir,
+        ca: CertificateAuthority,
+        server: Arc<rustls::ServerConfig>,
+    }
+
+    fn hub() -> Hub {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertificateAuthority::load_or_create(dir.path()).unwrap();
+        let identity = ca
+            .load_or_issue_server_identity(dir.path(), &[HUB.to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+        let server = Arc::new(hub_server_config(&ca, &identity).unwrap());
+        Hub {
+            _dir: dir,
+            ca,
+            server,
+        }
+    }
+
+    fn connect(
+        hub: &Hub,
+        client: rustls::ClientConfig,
+        name: &str,
+    ) -> (ClientConnection, ServerConnection, Result<(), Failed>) {
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        let mut client = ClientConnection::new(Arc::new(client), name).unwrap();
+        let mut server = ServerConnection::new(hub.server.clone()).unwrap();
+        let result = handshake(&mut client, &mut server);
+        (client, server, result)
+    }
+
+    fn enrolled(ca: &CertificateAuthority, name: &str) -> (AgentKey, String) {
+        let key = AgentKey::generate().unwrap();
+        let csr = key.csr_pem(name).unwrap();
+        let cluster = ClusterName::new(name).unwrap();
+        let issued = ca
+            .sign_cluster_csr(&csr, &cluster, Duration::from_secs(3600))
+            .unwrap();
+        (key, issued.cert_pem)
+    }
+
+    /// The form an operator would paste from `openssl x509 -fingerprint`.
+    fn colon_upper(fp: &str) -> String {
+        fp.as_bytes()
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).unwrap().to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
+    #[test]
+    fn bootstrap_with_the_right_pin_connects() {
+        let hub = hub();
+        let (config, probe) = bootstrap_client_config(&colon_upper(&hub.ca.fingerprint())).unwrap();
+        assert_eq!(probe.pin_matched(), None);
+        let (client, server, result) = connect(&hub, config, HUB);
+        result.unwrap();
+        assert_eq!(probe.pin_matched(), Some(true));
+        assert_eq!(probe.presented_ca_fingerprints(), [hub.ca.fingerprint()]);
+        assert_eq!(client.alpn_protocol(), Some(ALPN));
+        assert!(server.peer_certificates().is_none());
+    }
+
+    #[test]
+    fn bootstrap_with_a_wrong_pin_fails_and_reports_what_it_saw() {
+        let hub = hub();
+        let (config, probe) = bootstrap_client_config(&"ab".repeat(32)).unwrap();
+        let (_, _, result) = connect(&hub, config, HUB);
+        assert!(
+            matches!(
+                result,
+                Err(Failed::Client(rustls::Error::InvalidCertificate(
+                    CertificateError::ApplicationVerificationFailure
+                )))
+            ),
+            "{result:?}"
+        );
+        assert_eq!(probe.pin_matched(), Some(false));
+        assert_eq!(probe.presented_ca_fingerprints(), [hub.ca.fingerprint()]);
+    }
+
+    #[test]
+    fn bootstrap_still_checks_the_server_name() {
+        let hub = hub();
+        let (config, probe) = bootstrap_client_config(&hub.ca.fingerprint()).unwrap();
+        let (_, _, result) = connect(&hub, config, "elsewhere.example");
+        assert!(
+            matches!(
+                result,
+                Err(Failed::Client(rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                        | CertificateError::NotValidForNameContext { .. }
+                )))
+            ),
+            "{result:?}"
+        );
+        assert_eq!(probe.pin_matched(), Some(true));
+    }
+
+    #[test]
+    fn invalid_fingerprints_are_errors() {
+        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(63), &"a".repeat(66)] {
+            assert!(
+                matches!(bootstrap_client_config(bad), Err(Error::Fingerprint(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mutual_tls_identifies_the_cluster() {
+        let hub = hub();
+        let (key, cert_pem) = enrolled(&hub.ca, "edge-01");
+        let config = agent_client_config(hub.ca.cert_pem(), &cert_pem, &key).unwrap();
+        let (_, server, result) = connect(&hub, config, HUB);
+        result.unwrap();
+        let certs = server.peer_certificates().expect("client certificate");
+        let peer = peer_identity(&certs[0]).unwrap();
+        assert_eq!(peer.cluster.as_str(), "edge-01");
+        assert_eq!(server.alpn_protocol(), Some(ALPN));
+    }
+
+    #[test]
+    fn agent_reaches_the_hub_by_ip_too() {
+        let hub = hub();
+        let (key, cert_pem) = enrolled(&hub.ca, "edge-01");
+        let config = agent_client_config(hub.ca.cert_pem(), &cert_pem, &key).unwrap();
+        connect(&hub, config, "127.0.0.1").2.unwrap();
+    }
+
+    #[test]
+    fn client_certificate_from_a_foreign_ca_is_refused() {
+        let hub = hub();
+        let foreign_dir = tempfile::tempdir().unwrap();
+        let foreign = CertificateAuthority::load_or_create(foreign_dir.path()).unwrap();
+        let (key, cert_pem) = enrolled(&foreign, "edge-01");
+        let config = agent_client_config(hub.ca.cert_pem(), &cert_pem, &key).unwrap();
+        let (_, _, result) = connect(&hub, config, HUB);
+        // Every hub CA has the same subject, so webpki may try the hub's key and report a bad signature.
+        assert!(
+            matches!(
+                result,
+                Err(Failed::Server(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer | CertificateError::BadSignature
+                )))
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn hub_server_certificate_is_not_a_cluster_identity() {
+        let hub = hub();
+        let dir = tempfile::tempdir().unwrap();
+        let identity = hub
+            .ca
+            .load_or_issue_server_identity(dir.path(), &[HUB.to_owned()])
+            .unwrap();
+        assert!(peer_identity(&identity.chain[0]).is_err());
+    }
+
+    #[test]
+    fn client_without_certificate_is_let_in_for_enrollment() {
+        let hub = hub();
+        let mut roots = RootCertStore::empty();
+        roots.add(hub.ca.cert_der().clone()).unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let (_, server, result) = connect(&hub, config, HUB);
+        result.unwrap();
+        assert!(server.peer_certificates().is_none());
+    }
+
+    #[test]
+    fn agent_config_rejects_bad_pem() {
+        let hub = hub();
+        let (key, cert_pem) = enrolled(&hub.ca, "edge-01");
+        assert!(agent_client_config("nonsense", &cert_pem, &key).is_err());
+        assert!(agent_client_config(hub.ca.cert_pem(), "", &key).is_err());
+        // A certificate for someone else's key.
+        let other = AgentKey::generate().unwrap();
+        assert!(agent_client_config(hub.ca.cert_pem(), &cert_pem, &other).is_err());
+    }
+}
