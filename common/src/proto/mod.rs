@@ -291,3 +291,21 @@ pub fn encode_frame(message: &Message) -> Result<Vec<u8>, EncodeError> {
 
 #[cfg(test)]
 mod tests;
+
+/// QUIC application close codes, so each side can tell why a connection ended.
+pub mod close_code {
+    /// Orderly close (shutdown, agent exit).
+    pub const NORMAL: u32 = 0;
+    /// The peer sent a frame that could not be decoded or was not expected.
+    pub const PROTOCOL_ERROR: u32 = 1;
+    /// The cluster was removed; its certificate is revoked.
+    pub const REVOKED: u32 = 2;
+    /// The peer speaks another protocol version.
+    pub const UNSUPPORTED_VERSION: u32 = 3;
+    /// A newer connection of the same cluster replaced this one.
+    pub const SUPERSEDED: u32 = 4;
+    /// Only enrollment is allowed without a client certificate.
+    pub const UNAUTHENTICATED: u32 = 5;
+    /// The hub is shutting down; reconnect later.
+    pub const SHUTDOWN: u32 = 6;
+}

@@ -1,0 +1,320 @@
+//! The QUIC endpoint agents dial: enrollment on unauthenticated connections,
+//! and the control and request streams of enrolled (mutual-TLS) agents.
+
+use crate::fleet::Fleet;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_common::ClusterName;
+use switchyard_common::proto::{
+    self, Assignment, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
+    StatusAccepted, StreamError, Welcome, close_code, read_message, write_message,
+};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+/// How long a peer may take to send its request on a stream it opened.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// An unauthenticated connection exists only to enroll; it gets one attempt.
+const ENROLL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Error while serving one agent connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("handshake")]
+    Handshake(#[source] quinn::ConnectionError),
+    #[error("connection")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("protocol")]
+    Protocol(#[source] StreamError),
+    #[error("writing to stream")]
+    Write(#[from] quinn::WriteError),
+    #[error("peer certificate")]
+    Certificate(#[source] switchyard_certs::Error),
+    #[error("unexpected {0:?} message")]
+    Unexpected(proto::Kind),
+    #[error("peer took too long to send its request")]
+    Timeout,
+}
+
+/// Accept agent connections until `shutdown` resolves.
+pub(crate) async fn serve(
+    endpoint: quinn::Endpoint,
+    fleet: Arc<Fleet>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let fleet = fleet.clone();
+                let remote = incoming.remote_address();
+                let span = info_span!("agent", %remote, cluster = tracing::field::Empty);
+                tokio::spawn(
+                    async move {
+                        if let Err(error) = handle_connection(incoming, fleet).await {
+                            debug!(error = %error_chain(&error), "agent connection ended");
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    endpoint.close(close_code::SHUTDOWN.into(), b"hub shutting down");
+}
+
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn handle_connection(incoming: quinn::Incoming, fleet: Arc<Fleet>) -> Result<(), Error> {
+    let conn = incoming.await.map_err(Error::Handshake)?;
+    let peer_cert = conn
+        .peer_identity()
+        .and_then(|any| {
+            any.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .and_then(|chain| chain.first().cloned());
+    match peer_cert {
+        None => serve_enrollment(conn, &fleet).await,
+        Some(cert) => {
+            let peer = switchyard_certs::peer_identity(&cert).map_err(Error::Certificate)?;
+            tracing::Span::current().record("cluster", tracing::field::display(&peer.cluster));
+            match fleet.authenticate(&peer) {
+                Ok(_) => serve_agent(conn, &fleet, peer.cluster).await,
+                Err(error) => {
+                    warn!(serial = %peer.serial, %error, "refused agent certificate");
+                    conn.close(close_code::REVOKED.into(), error.to_string().as_bytes());
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Answer a frame that could not be decoded, then close the connection: a
+/// peer that speaks garbage gets nothing more, and nobody else is affected.
+async fn refuse(conn: &quinn::Connection, send: &mut quinn::SendStream, error: &StreamError) {
+    let (code, close) = match error {
+        StreamError::Decode(DecodeError::UnsupportedVersion { .. }) => (
+            ErrorCode::UnsupportedVersion,
+            close_code::UNSUPPORTED_VERSION,
+        ),
+        _ => (ErrorCode::BadRequest, close_code::PROTOCOL_ERROR),
+    };
+    let message = format!("hub refused the request: {}", error_chain(error));
+    warn!(error = %message, "closing connection after a bad frame");
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = write_message(send, &Message::error(code, message.clone())).await;
+        let _ = send.finish();
+        let _ = send.stopped().await;
+    })
+    .await;
+    conn.close(close.into(), message.as_bytes());
+}
+
+async fn read_request(recv: &mut quinn::RecvStream) -> Result<Option<Message>, StreamError> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, read_message(recv)).await {
+        Ok(result) => result,
+        Err(_) => Err(StreamError::Truncated),
+    }
+}
+
+async fn reply(send: &mut quinn::SendStream, message: &Message) -> Result<(), Error> {
+    write_message(send, message)
+        .await
+        .map_err(Error::Protocol)?;
+    let _ = send.finish();
+    Ok(())
+}
+
+async fn serve_enrollment(conn: quinn::Connection, fleet: &Fleet) -> Result<(), Error> {
+    let (mut send, mut recv) = tokio::time::timeout(ENROLL_TIMEOUT, conn.accept_bi())
+        .await
+        .map_err(|_| Error::Timeout)??;
+    let request = match read_request(&mut recv).await {
+        Ok(Some(request)) => request,
+        Ok(None) => return Ok(()),
+        Err(error) => {
+            refuse(&conn, &mut send, &error).await;
+            return Err(Error::Protocol(error));
+        }
+    };
+    let Message::Enroll(enroll) = request else {
+        let kind = request.kind();
+        let text = "this connection has no client certificate: only enrollment is allowed; run `switchyard-agent join` first";
+        reply(&mut send, &Message::error(ErrorCode::Unauthenticated, text)).await?;
+        let _ = send.stopped().await;
+        conn.close(close_code::UNAUTHENTICATED.into(), text.as_bytes());
+        return Err(Error::Unexpected(kind));
+    };
+    let answer = match fleet.enroll(&enroll.token, &enroll.csr_pem) {
+        Ok((cluster, cert_pem)) => {
+            info!(%cluster, agent_version = %enroll.agent_version, "agent enrolled");
+            Message::Enrolled(Enrolled {
+                cluster,
+                cert_pem,
+                ca_pem: fleet.ca().cert_pem().to_owned(),
+            })
+        }
+        Err(error) => {
+            warn!(error = %error_chain(&error), "enrollment refused");
+            Message::error(error.code(), error.to_string())
+        }
+    };
+    reply(&mut send, &answer).await?;
+    // Let the answer reach the agent before the connection goes away.
+    let _ = tokio::time::timeout(Duration::from_secs(5), send.stopped()).await;
+    conn.close(close_code::NORMAL.into(), b"enrollment done");
+    Ok(())
+}
+
+async fn serve_agent(
+    conn: quinn::Connection,
+    fleet: &Fleet,
+    cluster: ClusterName,
+) -> Result<(), Error> {
+    // The first stream is the control stream: Hello, then Welcome.
+    let (mut send, mut recv) = tokio::time::timeout(REQUEST_TIMEOUT, conn.accept_bi())
+        .await
+        .map_err(|_| Error::Timeout)??;
+    let hello = match read_request(&mut recv).await {
+        Ok(Some(Message::Hello(hello))) => hello,
+        Ok(Some(other)) => {
+            let kind = other.kind();
+            refuse(&conn, &mut send, &StreamError::Truncated).await;
+            return Err(Error::Unexpected(kind));
+        }
+        Ok(None) => return Ok(()),
+        Err(error) => {
+            refuse(&conn, &mut send, &error).await;
+            return Err(Error::Protocol(error));
+        }
+    };
+    let generation = match fleet.record_facts(
+        &cluster,
+        &hello.agent_version,
+        hello.kubernetes_version.as_deref(),
+    ) {
+        Ok(Some(record)) => record.generation,
+        Ok(None) => {
+            conn.close(close_code::REVOKED.into(), b"cluster removed from the hub");
+            return Ok(());
+        }
+        Err(error) => {
+            warn!(error = %error_chain(&error), "store error on hello");
+            conn.close(close_code::SHUTDOWN.into(), b"hub store unavailable");
+            return Ok(());
+        }
+    };
+    reply(
+        &mut send,
+        &Message::Welcome(Welcome {
+            cluster: cluster.clone(),
+            hub_version: env!("CARGO_PKG_VERSION").to_owned(),
+            generation,
+            heartbeat_secs: fleet.settings().heartbeat.as_secs().max(1) as u32,
+        }),
+    )
+    .await?;
+    fleet.registry().register(&cluster, conn.clone());
+    info!(agent_version = %hello.agent_version, generation, "agent connected");
+
+    let result = serve_requests(&conn, fleet, &cluster).await;
+    fleet.registry().unregister(&cluster, &conn);
+    info!(reason = %conn.close_reason().map_or_else(|| "unknown".into(), |r| r.to_string()), "agent disconnected");
+    result
+}
+
+async fn serve_requests(
+    conn: &quinn::Connection,
+    fleet: &Fleet,
+    cluster: &ClusterName,
+) -> Result<(), Error> {
+    loop {
+        let (mut send, mut recv) = match conn.accept_bi().await {
+            Ok(streams) => streams,
+            Err(
+                quinn::ConnectionError::ApplicationClosed(_)
+                | quinn::ConnectionError::LocallyClosed
+                | quinn::ConnectionError::TimedOut,
+            ) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let request = match read_request(&mut recv).await {
+            Ok(Some(request)) => request,
+            Ok(None) => continue,
+            Err(error) => {
+                refuse(conn, &mut send, &error).await;
+                return Err(Error::Protocol(error));
+            }
+        };
+        let answer = answer_request(fleet, cluster, request);
+        if let Err(error) = reply(&mut send, &answer).await {
+            debug!(error = %error_chain(&error), "could not answer request");
+        }
+    }
+}
+
+/// The answer to one request of an authenticated agent.
+fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Message {
+    let store_error = |error: crate::fleet::Error| {
+        warn!(error = %error_chain(&error), "request failed");
+        Message::error(error.code(), error.to_string())
+    };
+    match request {
+        Message::ReportStatus(report) => {
+            match fleet.record_facts(
+                cluster,
+                &report.agent_version,
+                report.kubernetes_version.as_deref(),
+            ) {
+                Ok(_) => Message::StatusAccepted(StatusAccepted {}),
+                Err(error) => store_error(error),
+            }
+        }
+        Message::GetAssignment(_) => match fleet.generation(cluster) {
+            // Apps and their bundles arrive with Git sources; until then every
+            // assignment is empty, at the cluster's current generation.
+            Ok(generation) => Message::Assignment(Assignment {
+                generation,
+                items: Vec::new(),
+            }),
+            Err(error) => store_error(error),
+        },
+        Message::GetBundle(get) => Message::error(
+            ErrorCode::NotFound,
+            format!("bundle {} is not assigned to cluster {cluster}", get.digest),
+        ),
+        Message::RenewCertificate(renew) => match fleet.renew(cluster, &renew.csr_pem) {
+            Ok(cert_pem) => Message::CertificateRenewed(CertificateRenewed { cert_pem }),
+            Err(error) => store_error(error),
+        },
+        other => Message::error(
+            ErrorCode::BadRequest,
+            format!("{:?} is not a request an agent may send", other.kind()),
+        ),
+    }
+}
+
+/// Send one notification on a new unidirectional stream.
+pub(crate) async fn send_notification(
+    conn: &quinn::Connection,
+    notification: &Notification,
+) -> Result<(), Error> {
+    let mut send = conn.open_uni().await?;
+    write_message(&mut send, &Message::Notify(notification.clone()))
+        .await
+        .map_err(Error::Protocol)?;
+    let _ = send.finish();
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The HTTP admin API the CLI talks to (JSON over HTTP, bearer token).
+
+use crate::fleet::{self, AddedCluster, ClusterView, Fleet};
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_common::ClusterName;
+
+/// Largest request body accepted.
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// An API failure, answered as `{"error": "..."}` with its status code.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// Body of every error answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+impl From<fleet::Error> for ApiError {
+    fn from(error: fleet::Error) -> Self {
+        let status = match &error {
+            fleet::Error::Store(crate::store::Error::ClusterExists(_)) => StatusCode::CONFLICT,
+            fleet::Error::Store(crate::store::Error::ClusterNotFound(_)) => StatusCode::NOT_FOUND,
+            fleet::Error::InvalidLabel(..) | fleet::Error::InvalidName(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %crate::agents::error_chain(&error), "admin request failed");
+            format!("internal error: {error}")
+        } else {
+            error.to_string()
+        };
+        ApiError::new(status, message)
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Clone)]
+struct AppState {
+    fleet: Arc<Fleet>,
+    admin_token_hash: [u8; 32],
+}
+
+/// Request body of `POST /api/v1/clusters`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddClusterRequest {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Lifetime of the bootstrap token, in seconds (default one hour).
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
+}
+
+/// Request body of `PATCH /api/v1/clusters/{name}/labels`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelRequest {
+    #[serde(default)]
+    pub set: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// The admin API router. Built without a socket so tests can call it directly.
+pub fn router(fleet: Arc<Fleet>, admin_token: String) -> Router {
+    let state = AppState {
+        fleet,
+        admin_token_hash: Sha256::digest(admin_token.as_bytes()).into(),
+    };
+    let api = Router::new()
+        .route("/clusters", get(list_clusters).post(add_cluster))
+        .route("/clusters/{name}", get(show_cluster).delete(remove_cluster))
+        .route("/clusters/{name}/labels", patch(label_cluster))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state);
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(presented) = presented else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing bearer token: set SWITCHYARD_TOKEN or run on the hub's machine with its --data-dir",
+        )
+        .into_response();
+    };
+    // Comparing digests keeps the comparison time independent of where the
+    // presented token first differs from the real one.
+    let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
+    if digest != state.admin_token_hash {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "invalid bearer token").into_response();
+    }
+    next.run(request).await
+}
+
+fn parse_name(name: &str) -> ApiResult<ClusterName> {
+    ClusterName::new(name)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+}
+
+fn not_found(name: &ClusterName) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("cluster {name} not found"))
+}
+
+async fn add_cluster(
+    State(state): State<AppState>,
+    Json(request): Json<AddClusterRequest>,
+) -> ApiResult<(StatusCode, Json<AddedCluster>)> {
+    let name = parse_name(&request.name)?;
+    let ttl = Duration::from_secs(request.token_ttl_secs.unwrap_or(3600));
+    let added = state.fleet.add_cluster(name, request.labels, ttl)?;
+    Ok((StatusCode::CREATED, Json(added)))
+}
+
+async fn list_clusters(State(state): State<AppState>) -> ApiResult<Json<Vec<ClusterView>>> {
+    Ok(Json(state.fleet.clusters()?))
+}
+
+async fn show_cluster(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ClusterView>> {
+    let name = parse_name(&name)?;
+    state
+        .fleet
+        .cluster(&name)?
+        .map(Json)
+        .ok_or_else(|| not_found(&name))
+}
+
+async fn remove_cluster(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ClusterView>> {
+    let name = parse_name(&name)?;
+    state
+        .fleet
+        .remove_cluster(&name)?
+        .map(Json)
+        .ok_or_else(|| not_found(&name))
+}
+
+async fn label_cluster(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<LabelRequest>,
+) -> ApiResult<Json<ClusterView>> {
+    let name = parse_name(&name)?;
+    state
+        .fleet
+        .label_cluster(&name, &request.set, &request.remove)?
+        .map(Json)
+        .ok_or_else(|| not_found(&name))
+}

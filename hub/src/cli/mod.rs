@@ -1,0 +1,355 @@
+//! Command-line parsing and dispatch for `switchyard`.
+
+mod client;
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use client::AdminClient;
+use output::{OutputFormat, age, print_one, print_table};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use switchyard_hub::api::{AddClusterRequest, LabelRequest};
+use switchyard_hub::fleet::{AddedCluster, ClusterView};
+use switchyard_hub::paths;
+use switchyard_hub::server::{Hub, ServeConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "GitOps for fleets of Kubernetes clusters: the hub and its admin CLI"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How admin commands find the hub.
+#[derive(Debug, Clone, Args)]
+struct Target {
+    /// The hub's data dir; admin commands read the hub's address and admin
+    /// token from it when run on the hub's machine.
+    #[arg(long, env = "SWITCHYARD_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Admin API URL of a remote hub (use with SWITCHYARD_TOKEN).
+    #[arg(long, env = "SWITCHYARD_SERVER", global = true)]
+    server: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub.
+    Serve(ServeArgs),
+    /// Register, inspect and remove clusters.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[arg(long, env = "SWITCHYARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// UDP address for agent connections (QUIC).
+    #[arg(long, default_value = "0.0.0.0:7700", env = "SWITCHYARD_QUIC_LISTEN")]
+    quic_listen: SocketAddr,
+    /// TCP address for the admin API.
+    #[arg(long, default_value = "127.0.0.1:7701", env = "SWITCHYARD_HTTP_LISTEN")]
+    http_listen: SocketAddr,
+    /// Host name or IP agents use to reach this hub (repeatable); the first
+    /// one goes into join commands.
+    #[arg(long = "public-name")]
+    public_names: Vec<String>,
+    /// Lifetime of cluster certificates; agents renew at two thirds of it.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    cert_ttl: Duration,
+    /// How often agents report when nothing changes.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    heartbeat: Duration,
+    /// Log format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Register a cluster and print the command that enrolls its agent.
+    Add {
+        name: String,
+        /// Label as K=V (repeatable).
+        #[arg(long = "label", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        /// How long the bootstrap token stays valid.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        token_ttl: Duration,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// List clusters.
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Show one cluster.
+    Show {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Remove a cluster: revoke its certificate and disconnect its agent.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Set labels (K=V) and remove them (K-), like `kubectl label`.
+    Label {
+        name: String,
+        #[arg(required = true)]
+        changes: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("label {s:?} is not K=V"))?;
+    switchyard_hub::fleet::validate_label(k, v).map_err(|e| e.to_string())?;
+    Ok((k.to_owned(), v.to_owned()))
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Cluster(command) => cluster(command).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format);
+    let config = ServeConfig {
+        data_dir: args.data_dir.unwrap_or_else(paths::default_data_dir),
+        quic_listen: args.quic_listen,
+        http_listen: args.http_listen,
+        public_names: args.public_names,
+        cert_ttl: args.cert_ttl,
+        heartbeat: args.heartbeat,
+    };
+    let hub = Hub::start(config).await?;
+    hub.run(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+fn cluster_row(c: &ClusterView) -> Vec<String> {
+    let labels = if c.labels.is_empty() {
+        "<none>".to_owned()
+    } else {
+        c.labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let status = match (c.state.as_str(), c.connected) {
+        ("pending", _) => "Pending",
+        (_, true) => "Connected",
+        _ => "Disconnected",
+    };
+    vec![
+        c.name.clone(),
+        labels,
+        status.to_owned(),
+        c.last_seen
+            .as_deref()
+            .map_or_else(|| "never".to_owned(), age),
+        c.agent_version.clone().unwrap_or_else(|| "-".into()),
+        c.kubernetes_version.clone().unwrap_or_else(|| {
+            if c.agent_version.is_some() {
+                "none"
+            } else {
+                "-"
+            }
+            .into()
+        }),
+        c.cert_expires.clone().unwrap_or_else(|| "-".into()),
+    ]
+}
+
+const CLUSTER_HEADERS: [&str; 7] = [
+    "NAME",
+    "LABELS",
+    "STATUS",
+    "LAST SEEN",
+    "AGENT",
+    "KUBERNETES",
+    "CERT EXPIRES",
+];
+
+async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
+    match command {
+        ClusterCommand::Add {
+            name,
+            labels,
+            token_ttl,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let request = AddClusterRequest {
+                name,
+                labels: labels.into_iter().collect(),
+                token_ttl_secs: Some(token_ttl.as_secs().max(1)),
+            };
+            let added: AddedCluster = client.post("/clusters", &request).await?;
+            if output == OutputFormat::Table {
+                println!(
+                    "cluster {} registered; its bootstrap token is single-use and expires at {}.",
+                    added.cluster.name, added.token_expires
+                );
+                println!("Run this where the cluster's agent runs to enroll it:\n");
+                println!("  {}\n", added.join_command);
+                Ok(())
+            } else {
+                print_one(&added, output)
+            }
+        }
+        ClusterCommand::List { target, output } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let clusters: Vec<ClusterView> = client.get("/clusters").await?;
+            match output {
+                OutputFormat::Table => {
+                    if clusters.is_empty() {
+                        println!("No clusters. Register one with: switchyard cluster add NAME");
+                        return Ok(());
+                    }
+                    print_table(&CLUSTER_HEADERS, clusters.iter().map(cluster_row));
+                    Ok(())
+                }
+                _ => print_one(&clusters, output),
+            }
+        }
+        ClusterCommand::Show {
+            name,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let cluster: ClusterView = client.get(&format!("/clusters/{name}")).await?;
+            show_cluster(&cluster, output)
+        }
+        ClusterCommand::Remove {
+            name,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let removed: ClusterView = client.delete(&format!("/clusters/{name}")).await?;
+            if output == OutputFormat::Table {
+                println!(
+                    "cluster {} removed; its certificate is revoked and its agent disconnected",
+                    removed.name
+                );
+                Ok(())
+            } else {
+                print_one(&removed, output)
+            }
+        }
+        ClusterCommand::Label {
+            name,
+            changes,
+            target,
+            output,
+        } => {
+            let mut request = LabelRequest::default();
+            for change in changes {
+                if let Some(key) = change.strip_suffix('-').filter(|_| !change.contains('=')) {
+                    request.remove.push(key.to_owned());
+                } else {
+                    let (k, v) = parse_label(&change).map_err(anyhow::Error::msg)?;
+                    request.set.insert(k, v);
+                }
+            }
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let cluster: ClusterView = client
+                .patch(&format!("/clusters/{name}/labels"), &request)
+                .await?;
+            if output == OutputFormat::Table {
+                println!("cluster {} labeled", cluster.name);
+                Ok(())
+            } else {
+                print_one(&cluster, output)
+            }
+        }
+    }
+}
+
+fn show_cluster(cluster: &ClusterView, output: OutputFormat) -> anyhow::Result<()> {
+    if output != OutputFormat::Table {
+        return print_one(cluster, output);
+    }
+    let row = cluster_row(cluster);
+    let mut fields: BTreeMap<usize, (&str, String)> = BTreeMap::new();
+    for (i, (h, v)) in CLUSTER_HEADERS.iter().zip(row).enumerate() {
+        fields.insert(i, (h, v));
+    }
+    for (_, (h, v)) in fields {
+        println!("{:<14}{v}", format!("{}:", titlecase(h)));
+    }
+    println!(
+        "{:<14}{}",
+        "Enrolled:",
+        cluster.enrolled_at.as_deref().unwrap_or("-")
+    );
+    println!("{:<14}{}", "Created:", cluster.created_at);
+    println!("{:<14}{}", "Generation:", cluster.generation);
+    Ok(())
+}
+
+fn titlecase(header: &str) -> String {
+    let lower = header.to_lowercase();
+    let mut chars = lower.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}

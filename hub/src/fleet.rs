@@ -1,0 +1,435 @@
+//! Fleet operations: registering, enrolling, renewing and removing clusters.
+//!
+//! This is the hub's domain layer: the admin API and the agent endpoint both
+//! call into it, and it owns the rules (single-use tokens, certificate
+//! binding, revocation) whatever the transport.
+
+use crate::clock::{unix_now, unix_seconds};
+use crate::registry::Registry;
+use crate::store::{self, ClusterRecord, Store, TokenRecord};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_certs::{CertificateAuthority, PeerIdentity};
+use switchyard_common::proto::{ErrorCode, Notification, close_code};
+use switchyard_common::{ClusterName, NameError};
+use tracing::{info, warn};
+
+/// Error from a fleet operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("signing the cluster certificate")]
+    Sign(#[source] switchyard_certs::Error),
+    #[error("invalid label {0:?}: {1}")]
+    InvalidLabel(String, String),
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    #[error("certificate serial {0} is revoked")]
+    Revoked(String),
+    #[error("certificate serial {serial} is not the current certificate of cluster {cluster}")]
+    UnknownCertificate {
+        cluster: ClusterName,
+        serial: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The protocol error code an agent sees for this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Store(store::Error::TokenUnknown) => ErrorCode::TokenUnknown,
+            Error::Store(store::Error::TokenUsed { .. }) => ErrorCode::TokenUsed,
+            Error::Store(store::Error::TokenExpired { .. }) => ErrorCode::TokenExpired,
+            Error::Store(store::Error::ClusterNotFound(_))
+            | Error::Revoked(_)
+            | Error::UnknownCertificate { .. } => ErrorCode::Revoked,
+            Error::Sign(_) | Error::InvalidLabel(..) | Error::InvalidName(_) => {
+                ErrorCode::BadRequest
+            }
+            Error::Store(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// Hub settings the fleet rules depend on.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// `HOST:PORT` agents dial, as printed in join commands.
+    pub agent_address: String,
+    /// Lifetime of cluster certificates.
+    pub cert_ttl: Duration,
+    /// How often agents report when nothing changes.
+    pub heartbeat: Duration,
+}
+
+/// A freshly registered cluster and how to enroll it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddedCluster {
+    pub cluster: ClusterView,
+    pub token: String,
+    pub token_expires: String,
+    pub join_command: String,
+}
+
+/// A cluster as the admin API and CLI show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `pending` until its agent enrolls, then `enrolled`.
+    pub state: String,
+    pub connected: bool,
+    pub created_at: String,
+    pub enrolled_at: Option<String>,
+    pub last_seen: Option<String>,
+    pub agent_version: Option<String>,
+    pub kubernetes_version: Option<String>,
+    pub cert_expires: Option<String>,
+    pub generation: u64,
+}
+
+/// Labels in Kubernetes form: optional DNS prefix and `/`, a name of at most
+/// 63 characters, values of at most 63 characters.
+pub fn validate_label(key: &str, value: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::InvalidLabel(format!("{key}={value}"), why.into()));
+    let name = key.rsplit_once('/').map_or(key, |(_, n)| n);
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let ok_edge = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && s.chars().last().is_some_and(|c| c.is_ascii_alphanumeric())
+    };
+    if name.is_empty() || name.len() > 63 || !name.chars().all(ok_char) || !ok_edge(name) {
+        return bad("keys are up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric");
+    }
+    if let Some((prefix, _)) = key.rsplit_once('/')
+        && (prefix.is_empty()
+            || prefix.len() > 253
+            || !prefix.split('.').all(|l| ClusterName::new(l).is_ok()))
+    {
+        return bad("a key prefix must be a DNS subdomain");
+    }
+    if value.len() > 63 || !value.chars().all(ok_char) || (!value.is_empty() && !ok_edge(value)) {
+        return bad("values are up to 63 of [A-Za-z0-9-_.], starting and ending alphanumeric");
+    }
+    Ok(())
+}
+
+/// SHA-256 of a bootstrap token; only this is stored.
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> String {
+    let mut secret = [0u8; 24];
+    rand::rng().fill_bytes(&mut secret);
+    format!("syb_{}", hex::encode(secret))
+}
+
+pub(crate) fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+/// The hub's fleet state and the rules over it.
+pub struct Fleet {
+    store: Arc<dyn Store>,
+    ca: CertificateAuthority,
+    registry: Registry,
+    settings: FleetSettings,
+}
+
+impl Fleet {
+    pub fn new(store: Arc<dyn Store>, ca: CertificateAuthority, settings: FleetSettings) -> Self {
+        Self {
+            store,
+            ca,
+            registry: Registry::default(),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &FleetSettings {
+        &self.settings
+    }
+
+    pub fn ca(&self) -> &CertificateAuthority {
+        &self.ca
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn connected_count(&self) -> usize {
+        self.registry.connected_count()
+    }
+
+    pub fn view(&self, record: &ClusterRecord) -> ClusterView {
+        ClusterView {
+            name: record.name.to_string(),
+            labels: record.labels.clone(),
+            state: if record.enrolled_at.is_some() {
+                "enrolled".into()
+            } else {
+                "pending".into()
+            },
+            connected: self.registry.is_connected(&record.name),
+            created_at: rfc3339(record.created_at),
+            enrolled_at: record.enrolled_at.map(rfc3339),
+            last_seen: record.last_seen.map(rfc3339),
+            agent_version: record.agent_version.clone(),
+            kubernetes_version: record.kubernetes_version.clone(),
+            cert_expires: record.cert_not_after.map(rfc3339),
+            generation: record.generation,
+        }
+    }
+
+    /// Register a cluster and mint its single-use bootstrap token.
+    pub fn add_cluster(
+        &self,
+        name: ClusterName,
+        labels: BTreeMap<String, String>,
+        token_ttl: Duration,
+    ) -> Result<AddedCluster> {
+        for (k, v) in &labels {
+            validate_label(k, v)?;
+        }
+        let now = unix_now();
+        let token = new_token();
+        let expires_at = now + token_ttl.as_secs().max(1);
+        let record = ClusterRecord::new(name.clone(), labels, now);
+        self.store.create_cluster(
+            &record,
+            &token_hash(&token),
+            &TokenRecord {
+                cluster: name.clone(),
+                expires_at,
+                used_at: None,
+            },
+        )?;
+        info!(cluster = %name, expires_at, "cluster registered");
+        let join_command = format!(
+            "switchyard-agent join --hub {} --token {} --ca-sha256 {}",
+            self.settings.agent_address,
+            token,
+            self.ca.fingerprint()
+        );
+        Ok(AddedCluster {
+            cluster: self.view(&record),
+            token,
+            token_expires: rfc3339(expires_at),
+            join_command,
+        })
+    }
+
+    pub fn clusters(&self) -> Result<Vec<ClusterView>> {
+        Ok(self
+            .store
+            .clusters()?
+            .iter()
+            .map(|c| self.view(c))
+            .collect())
+    }
+
+    pub fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterView>> {
+        Ok(self.store.cluster(name)?.map(|c| self.view(&c)))
+    }
+
+    /// Remove a cluster: revoke its certificates and cut its connection now.
+    pub fn remove_cluster(&self, name: &ClusterName) -> Result<Option<ClusterView>> {
+        let Some(record) = self.store.remove_cluster(name, unix_now())? else {
+            return Ok(None);
+        };
+        let mut view = self.view(&record);
+        self.registry
+            .disconnect(name, close_code::REVOKED, "cluster removed from the hub");
+        view.connected = false;
+        info!(cluster = %name, serials = ?record.serials, "cluster removed and its certificates revoked");
+        Ok(Some(view))
+    }
+
+    /// Set and remove labels; the cluster's assignment follows.
+    pub fn label_cluster(
+        &self,
+        name: &ClusterName,
+        set: &BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<Option<ClusterView>> {
+        for (k, v) in set {
+            validate_label(k, v)?;
+        }
+        let updated = self.store.update_cluster(name, true, &mut |c| {
+            let before = c.labels.clone();
+            for key in remove {
+                c.labels.remove(key);
+            }
+            c.labels
+                .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if c.labels != before {
+                c.generation += 1;
+            }
+        })?;
+        let Some(record) = updated else {
+            return Ok(None);
+        };
+        self.notify(
+            name,
+            Notification::AssignmentChanged {
+                generation: record.generation,
+            },
+        );
+        Ok(Some(self.view(&record)))
+    }
+
+    /// Tell a connected agent something, on a stream the hub opens over the
+    /// agent's own connection (the only way to reach an agent behind NAT).
+    pub fn notify(&self, cluster: &ClusterName, notification: Notification) {
+        if let Some(conn) = self.registry.connection(cluster) {
+            let cluster = cluster.clone();
+            tokio::spawn(async move {
+                if let Err(error) = crate::agents::send_notification(&conn, &notification).await {
+                    warn!(%cluster, %error, "notification not delivered; the agent resyncs on reconnect");
+                }
+            });
+        }
+    }
+
+    /// Enroll an agent: spend its token and sign its CSR for the token's cluster.
+    pub fn enroll(&self, token: &str, csr_pem: &str) -> Result<(ClusterName, String)> {
+        let hash = token_hash(token);
+        // Peek first to learn which cluster the certificate is for; the
+        // redemption below re-checks everything atomically.
+        let Some(pending) = self.store.token(&hash)? else {
+            return Err(store::Error::TokenUnknown.into());
+        };
+        let now = unix_now();
+        if let Some(used_at) = pending.used_at {
+            return Err(store::Error::TokenUsed { used_at }.into());
+        }
+        if pending.expires_at <= now {
+            return Err(store::Error::TokenExpired {
+                expired_at: pending.expires_at,
+            }
+            .into());
+        }
+        let issued = self
+            .ca
+            .sign_cluster_csr(csr_pem, &pending.cluster, self.settings.cert_ttl)
+            .map_err(Error::Sign)?;
+        let record =
+            self.store
+                .redeem_token(&hash, now, &issued.serial, unix_seconds(issued.not_after))?;
+        info!(cluster = %record.name, serial = %issued.serial, "cluster enrolled");
+        Ok((record.name, issued.cert_pem))
+    }
+
+    /// Check a connecting agent's certificate against the fleet: the cluster
+    /// must exist, and the serial must be one it holds and not revoked.
+    pub fn authenticate(&self, peer: &PeerIdentity) -> Result<ClusterRecord> {
+        if self.store.is_revoked(&peer.serial)? {
+            return Err(Error::Revoked(peer.serial.clone()));
+        }
+        let Some(record) = self.store.cluster(&peer.cluster)? else {
+            return Err(store::Error::ClusterNotFound(peer.cluster.clone()).into());
+        };
+        if !record.serials.contains(&peer.serial) {
+            return Err(Error::UnknownCertificate {
+                cluster: peer.cluster.clone(),
+                serial: peer.serial.clone(),
+            });
+        }
+        Ok(record)
+    }
+
+    /// Record what an agent tells about itself; not flushed: losing the last
+    /// few seconds of last-seen to a crash is harmless.
+    pub fn record_facts(
+        &self,
+        cluster: &ClusterName,
+        agent_version: &str,
+        kubernetes_version: Option<&str>,
+    ) -> Result<Option<ClusterRecord>> {
+        let now = unix_now();
+        Ok(self.store.update_cluster(cluster, false, &mut |c| {
+            c.last_seen = Some(now);
+            c.agent_version = Some(agent_version.to_owned());
+            c.kubernetes_version = kubernetes_version.map(str::to_owned);
+        })?)
+    }
+
+    pub fn touch(&self, cluster: &ClusterName) -> Result<()> {
+        let now = unix_now();
+        self.store
+            .update_cluster(cluster, false, &mut |c| c.last_seen = Some(now))?;
+        Ok(())
+    }
+
+    /// Sign a renewed certificate for an authenticated cluster. The previous
+    /// certificate stays valid (until it expires) so the live connection,
+    /// established with it, is not cut.
+    pub fn renew(&self, cluster: &ClusterName, csr_pem: &str) -> Result<String> {
+        let issued = self
+            .ca
+            .sign_cluster_csr(csr_pem, cluster, self.settings.cert_ttl)
+            .map_err(Error::Sign)?;
+        let not_after = unix_seconds(issued.not_after);
+        let updated = self.store.update_cluster(cluster, true, &mut |c| {
+            c.serials.insert(0, issued.serial.clone());
+            c.serials.truncate(2);
+            c.cert_not_after = Some(not_after);
+        })?;
+        if updated.is_none() {
+            return Err(store::Error::ClusterNotFound(cluster.clone()).into());
+        }
+        info!(%cluster, serial = %issued.serial, "certificate renewed");
+        Ok(issued.cert_pem)
+    }
+
+    pub fn generation(&self, cluster: &ClusterName) -> Result<u64> {
+        Ok(self.store.cluster(cluster)?.map_or(0, |c| c.generation))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_follow_kubernetes_rules() {
+        for (k, v) in [
+            ("env", "prod"),
+            ("switchyard.dev/region", "eu-west-1"),
+            ("tier", ""),
+            ("a_b.c", "X.y_z"),
+        ] {
+            assert!(validate_label(k, v).is_ok(), "{k}={v}");
+        }
+        for (k, v) in [
+            ("", "x"),
+            ("-env", "x"),
+            ("env", "has space"),
+            ("env", "-x"),
+            ("/env", "x"),
+            ("Bad_Prefix/env", "x"),
+            (&"k".repeat(64), "x"),
+        ] {
+            assert!(validate_label(k, v).is_err(), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = new_token();
+        let b = new_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("syb_") && a.len() == 4 + 48);
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), a);
+    }
+}

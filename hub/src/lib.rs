@@ -1,0 +1,13 @@
+//! The Switchyard hub: durable fleet state, the certificate authority, the
+//! QUIC endpoint agents dial, and the HTTP admin API the CLI talks to.
+
+mod agents;
+pub mod api;
+mod clock;
+pub mod fleet;
+pub mod paths;
+mod registry;
+pub mod server;
+pub mod store;
+
+pub use clock::unix_now;

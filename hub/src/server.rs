@@ -1,0 +1,236 @@
+//! `switchyard serve`: configuration, start-up and the two listeners.
+
+use crate::fleet::{Fleet, FleetSettings};
+use crate::paths::{self, Endpoints};
+use crate::store::SledStore;
+use anyhow::{Context, bail};
+use rand::RngCore;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// Validated settings of a hub.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub quic_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    /// Names (DNS or IP) agents use to reach the hub; the first one goes into
+    /// join commands.
+    pub public_names: Vec<String>,
+    pub cert_ttl: Duration,
+    pub heartbeat: Duration,
+}
+
+impl ServeConfig {
+    /// Check the configuration before anything is bound or written.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.cert_ttl < Duration::from_secs(3) {
+            bail!("--cert-ttl must be at least 3s, got {:?}", self.cert_ttl);
+        }
+        if self.heartbeat < Duration::from_secs(1) {
+            bail!("--heartbeat must be at least 1s");
+        }
+        for name in &self.public_names {
+            if name.is_empty() || name.contains(['/', ':', ' ']) && name.parse::<IpAddr>().is_err()
+            {
+                bail!("--public-name {name:?} is not a host name or IP address");
+            }
+        }
+        if !self.http_listen.ip().is_loopback() {
+            warn!(
+                addr = %self.http_listen,
+                "the admin API is served over plain HTTP on a non-loopback address; put it behind TLS"
+            );
+        }
+        Ok(())
+    }
+
+    /// Names for the hub's server certificate: the public names plus the
+    /// loopback names, so local agents and tests always verify.
+    fn certificate_names(&self) -> Vec<String> {
+        let mut names = self.public_names.clone();
+        for local in ["localhost", "127.0.0.1", "::1"] {
+            if !names.iter().any(|n| n == local) {
+                names.push(local.to_owned());
+            }
+        }
+        names
+    }
+}
+
+fn format_host_port(host: &str, port: u16) -> String {
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn load_or_create_admin_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = paths::admin_token_file(data_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        Ok(_) => bail!(
+            "{} is empty; delete it to mint a new admin token",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            let token = format!("sya_{}", hex::encode(secret));
+            switchyard_certs::write_private_file(&path, format!("{token}\n").as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            info!(path = %path.display(), "admin token written");
+            Ok(token)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A started hub: both listeners bound, not yet serving.
+pub struct Hub {
+    pub fleet: Arc<Fleet>,
+    pub endpoints: Endpoints,
+    endpoint: quinn::Endpoint,
+    http: tokio::net::TcpListener,
+    admin_token: String,
+}
+
+impl Hub {
+    /// Open the store and the CA, bind both listeners and write the discovery file.
+    pub async fn start(config: ServeConfig) -> anyhow::Result<Hub> {
+        config.validate()?;
+        let data_dir = &config.data_dir;
+        create_private_dir(data_dir)?;
+        let ca = switchyard_certs::CertificateAuthority::load_or_create(&paths::ca_dir(data_dir))
+            .context("loading the hub certificate authority")?;
+        let identity = ca
+            .load_or_issue_server_identity(&paths::ca_dir(data_dir), &config.certificate_names())
+            .context("issuing the hub's server certificate")?;
+        let tls = switchyard_certs::hub_server_config(&ca, &identity)
+            .context("building the hub's TLS configuration")?;
+        let quic_tls = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+            .context("the hub's TLS configuration is not usable for QUIC")?;
+        let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
+        let mut transport = quinn::TransportConfig::default();
+        // Agents open request streams; only the hub opens unidirectional ones.
+        transport
+            .max_concurrent_bidi_streams(16u32.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .max_idle_timeout(Some(
+                Duration::from_secs(60)
+                    .try_into()
+                    .expect("60s is a valid idle timeout"),
+            ));
+        server_config.transport_config(Arc::new(transport));
+        let store = SledStore::open(&paths::store_dir(data_dir)).with_context(|| {
+            format!(
+                "opening the store in {} (is another hub running on this data dir?)",
+                paths::store_dir(data_dir).display()
+            )
+        })?;
+        let admin_token = load_or_create_admin_token(data_dir)?;
+
+        let endpoint = quinn::Endpoint::server(server_config, config.quic_listen)
+            .with_context(|| format!("binding QUIC (UDP) on {}", config.quic_listen))?;
+        let http = tokio::net::TcpListener::bind(config.http_listen)
+            .await
+            .with_context(|| format!("binding the admin API (TCP) on {}", config.http_listen))?;
+        let quic_addr = endpoint.local_addr().context("QUIC local address")?;
+        let http_addr = http.local_addr().context("HTTP local address")?;
+
+        let agent_host = config.public_names.first().cloned().unwrap_or_else(|| {
+            if quic_addr.ip().is_unspecified() || quic_addr.ip().is_loopback() {
+                "127.0.0.1".to_owned()
+            } else {
+                quic_addr.ip().to_string()
+            }
+        });
+        let agent_address = format_host_port(&agent_host, quic_addr.port());
+        let admin_host = if http_addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            http_addr.ip().to_string()
+        };
+        let endpoints = Endpoints {
+            admin_url: format!("http://{}", format_host_port(&admin_host, http_addr.port())),
+            agent_address: agent_address.clone(),
+            ca_sha256: ca.fingerprint(),
+            pid: std::process::id(),
+        };
+        let fleet = Arc::new(Fleet::new(
+            Arc::new(store),
+            ca,
+            FleetSettings {
+                agent_address,
+                cert_ttl: config.cert_ttl,
+                heartbeat: config.heartbeat,
+            },
+        ));
+        std::fs::write(
+            paths::endpoint_file(data_dir),
+            serde_json::to_vec_pretty(&endpoints).expect("endpoints serialize"),
+        )
+        .context("writing hub.json")?;
+        info!(
+            quic = %quic_addr,
+            admin = %endpoints.admin_url,
+            agents_dial = %endpoints.agent_address,
+            ca_sha256 = %endpoints.ca_sha256,
+            data_dir = %data_dir.display(),
+            "hub listening"
+        );
+        Ok(Hub {
+            fleet,
+            endpoints,
+            endpoint,
+            http,
+            admin_token,
+        })
+    }
+
+    /// Serve agents and the admin API until `shutdown` resolves.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let agents = tokio::spawn(crate::agents::serve(
+            self.endpoint.clone(),
+            self.fleet.clone(),
+            stopped(stop_rx.clone()),
+        ));
+        let app = crate::api::router(self.fleet.clone(), self.admin_token.clone());
+        let http = tokio::spawn(
+            axum::serve(self.http, app)
+                .with_graceful_shutdown(stopped(stop_rx))
+                .into_future(),
+        );
+        shutdown.await;
+        info!("shutting down");
+        let _ = stop_tx.send(true);
+        let _ = agents.await;
+        self.endpoint.wait_idle().await;
+        match tokio::time::timeout(Duration::from_secs(5), http).await {
+            Ok(Ok(result)) => result.context("admin API server")?,
+            Ok(Err(join)) => return Err(join).context("admin API task"),
+            Err(_) => warn!("admin API did not stop within 5s"),
+        }
+        Ok(())
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))
+}

@@ -1,0 +1,332 @@
+//! The embedded store: sled trees holding JSON records.
+
+use super::{ClusterRecord, Error, Result, RevokedRecord, Store, TokenRecord};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::path::Path;
+use switchyard_common::ClusterName;
+
+const CLUSTERS: &str = "clusters";
+const TOKENS: &str = "tokens";
+const REVOKED: &str = "revoked";
+
+/// sled-backed [`Store`].
+pub struct SledStore {
+    db: sled::Db,
+    clusters: sled::Tree,
+    tokens: sled::Tree,
+    revoked: sled::Tree,
+}
+
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Backend(Box::new(e))
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("store records always serialize")
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
+        key: String::from_utf8_lossy(key).into_owned(),
+        source,
+    })
+}
+
+/// Turn a transaction's outcome into the store's error.
+fn settle<T>(result: Result<T, TransactionError<Error>>) -> Result<T> {
+    result.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => backend(e),
+    })
+}
+
+impl SledStore {
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = sled::Config::new().path(path).open().map_err(backend)?;
+        Ok(Self {
+            clusters: db.open_tree(CLUSTERS).map_err(backend)?,
+            tokens: db.open_tree(TOKENS).map_err(backend)?,
+            revoked: db.open_tree(REVOKED).map_err(backend)?,
+            db,
+        })
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl Store for SledStore {
+    fn create_cluster(
+        &self,
+        cluster: &ClusterRecord,
+        token_hash: &str,
+        token: &TokenRecord,
+    ) -> Result<()> {
+        let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
+            let key = cluster.name.as_str().as_bytes();
+            if clusters.get(key)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(Error::ClusterExists(
+                    cluster.name.clone(),
+                )));
+            }
+            clusters.insert(key, encode(cluster))?;
+            tokens.insert(token_hash.as_bytes(), encode(token))?;
+            Ok(())
+        });
+        settle(result)?;
+        self.flush()
+    }
+
+    fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterRecord>> {
+        let key = name.as_str().as_bytes();
+        match self.clusters.get(key).map_err(backend)? {
+            Some(bytes) => Ok(Some(decode(key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn clusters(&self) -> Result<Vec<ClusterRecord>> {
+        self.clusters
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    fn update_cluster(
+        &self,
+        name: &ClusterName,
+        durable: bool,
+        change: &mut dyn FnMut(&mut ClusterRecord),
+    ) -> Result<Option<ClusterRecord>> {
+        let key = name.as_str().as_bytes();
+        // Compare-and-swap loop: a concurrent removal must win, never be undone.
+        loop {
+            let Some(old) = self.clusters.get(key).map_err(backend)? else {
+                return Ok(None);
+            };
+            let mut record: ClusterRecord = decode(key, &old)?;
+            change(&mut record);
+            let new = encode(&record);
+            match self
+                .clusters
+                .compare_and_swap(key, Some(&old), Some(new))
+                .map_err(backend)?
+            {
+                Ok(()) => {
+                    if durable {
+                        self.flush()?;
+                    }
+                    return Ok(Some(record));
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+
+    fn remove_cluster(&self, name: &ClusterName, now: u64) -> Result<Option<ClusterRecord>> {
+        // Tokens are few (one per pending enrollment), so a scan is fine.
+        let token_keys: Vec<sled::IVec> = self
+            .tokens
+            .iter()
+            .filter_map(|entry| {
+                let (key, value) = entry.ok()?;
+                let token: TokenRecord = serde_json::from_slice(&value).ok()?;
+                (token.cluster == *name).then_some(key)
+            })
+            .collect();
+        let result = (&self.clusters, &self.tokens, &self.revoked).transaction(
+            |(clusters, tokens, revoked)| {
+                let key = name.as_str().as_bytes();
+                let Some(old) = clusters.remove(key)? else {
+                    return Ok(None);
+                };
+                let record: ClusterRecord =
+                    decode(key, &old).map_err(ConflictableTransactionError::Abort)?;
+                let revocation = encode(&RevokedRecord {
+                    cluster: name.clone(),
+                    revoked_at: now,
+                });
+                for serial in &record.serials {
+                    revoked.insert(serial.as_bytes(), revocation.clone())?;
+                }
+                for token_key in &token_keys {
+                    tokens.remove(token_key)?;
+                }
+                Ok(Some(record))
+            },
+        );
+        let removed = settle(result)?;
+        self.flush()?;
+        Ok(removed)
+    }
+
+    fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
+        let key = token_hash.as_bytes();
+        match self.tokens.get(key).map_err(backend)? {
+            Some(bytes) => Ok(Some(decode(key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn redeem_token(
+        &self,
+        token_hash: &str,
+        now: u64,
+        serial: &str,
+        cert_not_after: u64,
+    ) -> Result<ClusterRecord> {
+        let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
+            let abort = ConflictableTransactionError::Abort;
+            let key = token_hash.as_bytes();
+            let Some(bytes) = tokens.get(key)? else {
+                return Err(abort(Error::TokenUnknown));
+            };
+            let mut token: TokenRecord = decode(key, &bytes).map_err(abort)?;
+            if let Some(used_at) = token.used_at {
+                return Err(abort(Error::TokenUsed { used_at }));
+            }
+            if token.expires_at <= now {
+                return Err(abort(Error::TokenExpired {
+                    expired_at: token.expires_at,
+                }));
+            }
+            let cluster_key = token.cluster.as_str().as_bytes();
+            let Some(bytes) = clusters.get(cluster_key)? else {
+                return Err(abort(Error::TokenUnknown));
+            };
+            let mut cluster: ClusterRecord = decode(cluster_key, &bytes).map_err(abort)?;
+            token.used_at = Some(now);
+            cluster.enrolled_at = Some(now);
+            cluster.serials = vec![serial.to_owned()];
+            cluster.cert_not_after = Some(cert_not_after);
+            tokens.insert(key, encode(&token))?;
+            clusters.insert(cluster_key, encode(&cluster))?;
+            Ok(cluster)
+        });
+        let cluster = settle(result)?;
+        self.flush()?;
+        Ok(cluster)
+    }
+
+    fn is_revoked(&self, serial: &str) -> Result<bool> {
+        self.revoked
+            .contains_key(serial.as_bytes())
+            .map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn name(s: &str) -> ClusterName {
+        ClusterName::new(s).unwrap()
+    }
+
+    fn store_with_pending(dir: &Path) -> SledStore {
+        let store = SledStore::open(dir).unwrap();
+        let cluster = ClusterRecord::new(name("edge-1"), BTreeMap::new(), 100);
+        let token = TokenRecord {
+            cluster: name("edge-1"),
+            expires_at: 200,
+            used_at: None,
+        };
+        store.create_cluster(&cluster, "hash-1", &token).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_token_is_spent_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_pending(dir.path());
+        let cluster = store.redeem_token("hash-1", 150, "0a", 999).unwrap();
+        assert_eq!(cluster.serials, vec!["0a".to_string()]);
+        assert_eq!(cluster.enrolled_at, Some(150));
+        assert!(matches!(
+            store.redeem_token("hash-1", 151, "0b", 999),
+            Err(Error::TokenUsed { used_at: 150 })
+        ));
+        assert!(matches!(
+            store.redeem_token("nope", 151, "0b", 999),
+            Err(Error::TokenUnknown)
+        ));
+        // The failed attempts changed nothing.
+        assert_eq!(
+            store.cluster(&name("edge-1")).unwrap().unwrap().serials,
+            vec!["0a".to_string()]
+        );
+    }
+
+    #[test]
+    fn an_expired_token_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_pending(dir.path());
+        assert!(matches!(
+            store.redeem_token("hash-1", 200, "0a", 999),
+            Err(Error::TokenExpired { expired_at: 200 })
+        ));
+        let cluster = store.cluster(&name("edge-1")).unwrap().unwrap();
+        assert!(cluster.serials.is_empty());
+        assert_eq!(store.token("hash-1").unwrap().unwrap().used_at, None);
+    }
+
+    #[test]
+    fn removal_revokes_and_drops_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_pending(dir.path());
+        store.redeem_token("hash-1", 150, "0a", 999).unwrap();
+        assert!(!store.is_revoked("0a").unwrap());
+        assert!(
+            store
+                .remove_cluster(&name("edge-1"), 160)
+                .unwrap()
+                .is_some()
+        );
+        assert!(store.is_revoked("0a").unwrap());
+        assert!(store.token("hash-1").unwrap().is_none());
+        assert!(store.cluster(&name("edge-1")).unwrap().is_none());
+        assert!(
+            store
+                .remove_cluster(&name("edge-1"), 161)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn duplicate_cluster_is_refused_and_state_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = store_with_pending(dir.path());
+            let again = ClusterRecord::new(name("edge-1"), BTreeMap::new(), 101);
+            let token = TokenRecord {
+                cluster: name("edge-1"),
+                expires_at: 300,
+                used_at: None,
+            };
+            assert!(matches!(
+                store.create_cluster(&again, "hash-2", &token),
+                Err(Error::ClusterExists(_))
+            ));
+            assert!(store.token("hash-2").unwrap().is_none());
+            store
+                .update_cluster(&name("edge-1"), true, &mut |c| {
+                    c.labels.insert("env".into(), "prod".into());
+                })
+                .unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let cluster = store.cluster(&name("edge-1")).unwrap().unwrap();
+        assert_eq!(cluster.labels.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(store.clusters().unwrap().len(), 1);
+    }
+}
