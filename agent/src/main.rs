@@ -1,2 +1,161 @@
-//! switchyard-agent
-fn main() {}
+//! `switchyard-agent`: enrolls a cluster with its hub and keeps it connected.
+
+mod backoff;
+mod enroll;
+mod hub_link;
+mod session;
+mod state;
+
+use anyhow::bail;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchyard-agent",
+    version,
+    about = "The Switchyard agent: dials the hub and applies what it assigns"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll this cluster with a hub (the command `switchyard cluster add` prints).
+    Join {
+        /// The hub's agent address, HOST:PORT.
+        #[arg(long)]
+        hub: String,
+        /// The single-use bootstrap token.
+        #[arg(long, env = "SWITCHYARD_JOIN_TOKEN", hide_env_values = true)]
+        token: String,
+        /// SHA-256 fingerprint of the hub's CA certificate.
+        #[arg(long)]
+        ca_sha256: String,
+        /// Where the agent keeps its identity (key written 0600).
+        #[arg(long, env = "SWITCHYARD_AGENT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Stay connected to the hub and follow its assignment.
+    Run {
+        #[arg(long, env = "SWITCHYARD_AGENT_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// Print what would be applied instead of touching a cluster.
+        #[arg(long)]
+        dry_run: bool,
+        /// Longest wait between reconnection attempts.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        max_backoff: Duration,
+        /// Log format.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
+    },
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Join {
+            hub,
+            token,
+            ca_sha256,
+            state_dir,
+        } => {
+            init_logging("text");
+            let state = state::StateDir::new(state_dir.unwrap_or_else(state::default_state_dir));
+            let cluster = enroll::join(
+                enroll::JoinRequest {
+                    hub,
+                    token,
+                    ca_sha256,
+                },
+                &state,
+            )
+            .await?;
+            println!(
+                "enrolled as cluster {cluster}; identity stored in {}",
+                state.root().display()
+            );
+            println!(
+                "start the agent with: switchyard-agent run --state-dir {}",
+                state.root().display()
+            );
+            Ok(())
+        }
+        Command::Run {
+            state_dir,
+            dry_run,
+            max_backoff,
+            log_format,
+        } => {
+            init_logging(&log_format);
+            if !dry_run {
+                bail!(
+                    "this build of the agent cannot apply to a Kubernetes cluster yet; run with --dry-run to follow the hub and print what would be applied"
+                );
+            }
+            let state = state::StateDir::new(state_dir.unwrap_or_else(state::default_state_dir));
+            session::run(
+                state,
+                session::RunOptions {
+                    dry_run,
+                    kubernetes_version: None,
+                    max_backoff,
+                },
+                shutdown_signal(),
+            )
+            .await
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -191,7 +191,15 @@ async fn serve_agent(
         Ok(Some(Message::Hello(hello))) => hello,
         Ok(Some(other)) => {
             let kind = other.kind();
-            refuse(&conn, &mut send, &StreamError::Truncated).await;
+            let message = format!("expected Hello on the control stream, got {kind:?}");
+            refuse_with(
+                &conn,
+                &mut send,
+                ErrorCode::BadRequest,
+                close_code::PROTOCOL_ERROR,
+                message,
+            )
+            .await;
             return Err(Error::Unexpected(kind));
         }
         Ok(None) => return Ok(()),

@@ -1,11 +1,11 @@
 //! The HTTP admin API the CLI talks to (JSON over HTTP, bearer token).
 
-use crate::fleet::{self, AddedCluster, ClusterView, Fleet};
+use crate::fleet::{self, ClusterView, Fleet, JoinInfo};
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -91,6 +91,14 @@ pub struct AddClusterRequest {
     pub token_ttl_secs: Option<u64>,
 }
 
+/// Request body of `POST /api/v1/clusters/{name}/tokens`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    #[serde(default)]
+    pub token_ttl_secs: Option<u64>,
+}
+
 /// Request body of `PATCH /api/v1/clusters/{name}/labels`.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,6 +119,7 @@ pub fn router(fleet: Arc<Fleet>, admin_token: String) -> Router {
         .route("/clusters", get(list_clusters).post(add_cluster))
         .route("/clusters/{name}", get(show_cluster).delete(remove_cluster))
         .route("/clusters/{name}/labels", patch(label_cluster))
+        .route("/clusters/{name}/tokens", post(new_token))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state);
     Router::new()
@@ -154,11 +163,22 @@ fn not_found(name: &ClusterName) -> ApiError {
 async fn add_cluster(
     State(state): State<AppState>,
     Json(request): Json<AddClusterRequest>,
-) -> ApiResult<(StatusCode, Json<AddedCluster>)> {
+) -> ApiResult<(StatusCode, Json<JoinInfo>)> {
     let name = parse_name(&request.name)?;
     let ttl = Duration::from_secs(request.token_ttl_secs.unwrap_or(3600));
     let added = state.fleet.add_cluster(name, request.labels, ttl)?;
     Ok((StatusCode::CREATED, Json(added)))
+}
+
+async fn new_token(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<TokenRequest>,
+) -> ApiResult<(StatusCode, Json<JoinInfo>)> {
+    let name = parse_name(&name)?;
+    let ttl = Duration::from_secs(request.token_ttl_secs.unwrap_or(3600));
+    let info = state.fleet.new_bootstrap_token(&name, ttl)?;
+    Ok((StatusCode::CREATED, Json(info)))
 }
 
 async fn list_clusters(State(state): State<AppState>) -> ApiResult<Json<Vec<ClusterView>>> {

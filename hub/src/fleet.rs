@@ -69,9 +69,9 @@ pub struct FleetSettings {
     pub heartbeat: Duration,
 }
 
-/// A freshly registered cluster and how to enroll it.
+/// A cluster and the one-time command that enrolls its agent.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AddedCluster {
+pub struct JoinInfo {
     pub cluster: ClusterView,
     pub token: String,
     pub token_expires: String,
@@ -124,6 +124,15 @@ pub fn validate_label(key: &str, value: &str) -> Result<()> {
 /// SHA-256 of a bootstrap token; only this is stored.
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token_record(cluster: &ClusterName, now: u64, ttl: Duration) -> (String, TokenRecord) {
+    let record = TokenRecord {
+        cluster: cluster.clone(),
+        expires_at: now + ttl.as_secs().max(1),
+        used_at: None,
+    };
+    (new_token(), record)
 }
 
 fn new_token() -> String {
@@ -196,36 +205,46 @@ impl Fleet {
         name: ClusterName,
         labels: BTreeMap<String, String>,
         token_ttl: Duration,
-    ) -> Result<AddedCluster> {
+    ) -> Result<JoinInfo> {
         for (k, v) in &labels {
             validate_label(k, v)?;
         }
         let now = unix_now();
-        let token = new_token();
-        let expires_at = now + token_ttl.as_secs().max(1);
-        let record = ClusterRecord::new(name.clone(), labels, now);
-        self.store.create_cluster(
-            &record,
-            &token_hash(&token),
-            &TokenRecord {
-                cluster: name.clone(),
-                expires_at,
-                used_at: None,
-            },
-        )?;
-        info!(cluster = %name, expires_at, "cluster registered");
+        let (token, record) = new_token_record(&name, now, token_ttl);
+        let cluster = ClusterRecord::new(name.clone(), labels, now);
+        self.store
+            .create_cluster(&cluster, &token_hash(&token), &record)?;
+        info!(cluster = %name, expires_at = record.expires_at, "cluster registered");
+        Ok(self.join_info(&cluster, token, &record))
+    }
+
+    /// Mint a new bootstrap token for an existing cluster, for an agent that
+    /// lost its identity or never used the first token. Enrolling with it
+    /// replaces the cluster's certificate.
+    pub fn new_bootstrap_token(&self, name: &ClusterName, token_ttl: Duration) -> Result<JoinInfo> {
+        let (token, record) = new_token_record(name, unix_now(), token_ttl);
+        self.store.create_token(&token_hash(&token), &record)?;
+        let cluster = self
+            .store
+            .cluster(name)?
+            .ok_or_else(|| store::Error::ClusterNotFound(name.clone()))?;
+        info!(cluster = %name, expires_at = record.expires_at, "bootstrap token minted");
+        Ok(self.join_info(&cluster, token, &record))
+    }
+
+    fn join_info(&self, cluster: &ClusterRecord, token: String, record: &TokenRecord) -> JoinInfo {
         let join_command = format!(
             "switchyard-agent join --hub {} --token {} --ca-sha256 {}",
             self.settings.agent_address,
             token,
             self.ca.fingerprint()
         );
-        Ok(AddedCluster {
-            cluster: self.view(&record),
+        JoinInfo {
+            cluster: self.view(cluster),
             token,
-            token_expires: rfc3339(expires_at),
+            token_expires: rfc3339(record.expires_at),
             join_command,
-        })
+        }
     }
 
     pub fn clusters(&self) -> Result<Vec<ClusterView>> {
@@ -361,13 +380,6 @@ impl Fleet {
             c.agent_version = Some(agent_version.to_owned());
             c.kubernetes_version = kubernetes_version.map(str::to_owned);
         })?)
-    }
-
-    pub fn touch(&self, cluster: &ClusterName) -> Result<()> {
-        let now = unix_now();
-        self.store
-            .update_cluster(cluster, false, &mut |c| c.last_seen = Some(now))?;
-        Ok(())
     }
 
     /// Sign a renewed certificate for an authenticated cluster. The previous

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use switchyard_hub::api::{AddClusterRequest, LabelRequest};
-use switchyard_hub::fleet::{AddedCluster, ClusterView};
+use switchyard_hub::api::{AddClusterRequest, LabelRequest, TokenRequest};
+use switchyard_hub::fleet::{ClusterView, JoinInfo};
 use switchyard_hub::paths;
 use switchyard_hub::server::{Hub, ServeConfig};
 
@@ -111,6 +111,18 @@ enum ClusterCommand {
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
+    /// Mint a new single-use join command for an existing cluster (its agent
+    /// lost its identity, or the first token expired).
+    Token {
+        name: String,
+        /// How long the bootstrap token stays valid.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        token_ttl: Duration,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
     /// Set labels (K=V) and remove them (K-), like `kubectl label`.
     Label {
         name: String,
@@ -136,7 +148,8 @@ fn init_logging(format: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if format == "json" {
         builder.json().init();
     } else {
@@ -240,18 +253,23 @@ async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
                 labels: labels.into_iter().collect(),
                 token_ttl_secs: Some(token_ttl.as_secs().max(1)),
             };
-            let added: AddedCluster = client.post("/clusters", &request).await?;
-            if output == OutputFormat::Table {
-                println!(
-                    "cluster {} registered; its bootstrap token is single-use and expires at {}.",
-                    added.cluster.name, added.token_expires
-                );
-                println!("Run this where the cluster's agent runs to enroll it:\n");
-                println!("  {}\n", added.join_command);
-                Ok(())
-            } else {
-                print_one(&added, output)
-            }
+            let added: JoinInfo = client.post("/clusters", &request).await?;
+            print_join(&added, "registered", output)
+        }
+        ClusterCommand::Token {
+            name,
+            token_ttl,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let request = TokenRequest {
+                token_ttl_secs: Some(token_ttl.as_secs().max(1)),
+            };
+            let info: JoinInfo = client
+                .post(&format!("/clusters/{name}/tokens"), &request)
+                .await?;
+            print_join(&info, "has a new bootstrap token", output)
         }
         ClusterCommand::List { target, output } => {
             let client = AdminClient::discover(target.data_dir, target.server)?;
@@ -321,6 +339,19 @@ async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn print_join(info: &JoinInfo, what: &str, output: OutputFormat) -> anyhow::Result<()> {
+    if output != OutputFormat::Table {
+        return print_one(info, output);
+    }
+    println!(
+        "cluster {} {what}; the token is single-use and expires at {}.",
+        info.cluster.name, info.token_expires
+    );
+    println!("Run this where the cluster's agent runs to enroll it:\n");
+    println!("  {}\n", info.join_command);
+    Ok(())
 }
 
 fn show_cluster(cluster: &ClusterView, output: OutputFormat) -> anyhow::Result<()> {

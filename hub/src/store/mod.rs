@@ -18,9 +18,9 @@ pub enum Error {
     ClusterNotFound(ClusterName),
     #[error("unknown bootstrap token")]
     TokenUnknown,
-    #[error("bootstrap token already used (at {used_at}); ask the operator for a new one")]
+    #[error("bootstrap token already used at {}", crate::fleet::rfc3339(*used_at))]
     TokenUsed { used_at: u64 },
-    #[error("bootstrap token expired at {expired_at}; ask the operator for a new one")]
+    #[error("bootstrap token expired at {}", crate::fleet::rfc3339(*expired_at))]
     TokenExpired { expired_at: u64 },
     #[error("store backend")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -112,6 +112,9 @@ pub trait Store: Send + Sync + 'static {
     /// Remove a cluster, revoke every certificate it holds and drop its
     /// tokens, all at once.
     fn remove_cluster(&self, name: &ClusterName, now: u64) -> Result<Option<ClusterRecord>>;
+
+    /// Mint another bootstrap token for an existing cluster (re-enrollment).
+    fn create_token(&self, token_hash: &str, token: &TokenRecord) -> Result<()>;
 
     /// Look a token up without using it.
     fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;

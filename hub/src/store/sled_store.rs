@@ -168,6 +168,20 @@ impl Store for SledStore {
         Ok(removed)
     }
 
+    fn create_token(&self, token_hash: &str, token: &TokenRecord) -> Result<()> {
+        let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
+            if clusters.get(token.cluster.as_str().as_bytes())?.is_none() {
+                return Err(ConflictableTransactionError::Abort(Error::ClusterNotFound(
+                    token.cluster.clone(),
+                )));
+            }
+            tokens.insert(token_hash.as_bytes(), encode(token))?;
+            Ok(())
+        });
+        settle(result)?;
+        self.flush()
+    }
+
     fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
         let key = token_hash.as_bytes();
         match self.tokens.get(key).map_err(backend)? {

@@ -1,0 +1,177 @@
+//! The agent's side of the QUIC link: dialing the hub, one request per
+//! stream, and turning the hub's close codes into errors a person can act on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_common::proto::{
+    self, DecodeError, ErrorCode, ErrorMessage, Message, StreamError, close_code, read_message,
+    write_message,
+};
+
+/// How long the hub may take to answer one request.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Error on the link to the hub.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("cannot resolve hub address {0}")]
+    Resolve(String, #[source] std::io::Error),
+    #[error("hub address {0} must be HOST:PORT")]
+    BadAddress(String),
+    #[error("opening a UDP socket")]
+    Socket(#[source] std::io::Error),
+    #[error("invalid TLS configuration for QUIC")]
+    Tls(#[source] quinn::crypto::rustls::NoInitialCipherSuite),
+    #[error("dialing the hub")]
+    Connect(#[from] quinn::ConnectError),
+    #[error("connection to the hub")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error(
+        "this cluster was removed from the hub and its certificate revoked ({0}); enroll again with a new join command"
+    )]
+    Revoked(String),
+    #[error("protocol version mismatch: {0}")]
+    VersionMismatch(String),
+    #[error("the hub refused: {0}")]
+    Refused(ErrorMessage),
+    #[error("bad frame from the hub")]
+    Protocol(#[source] StreamError),
+    #[error("sending to the hub")]
+    Write(#[from] quinn::WriteError),
+    #[error("the hub answered {got:?} where {expected} was expected")]
+    Unexpected {
+        expected: &'static str,
+        got: proto::Kind,
+    },
+    #[error("the hub did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Map connection-level failures to what they mean for the agent.
+    fn classify(self) -> Error {
+        match self {
+            Error::Connection(quinn::ConnectionError::ApplicationClosed(close)) => {
+                let reason = String::from_utf8_lossy(&close.reason).into_owned();
+                match u32::try_from(close.error_code.into_inner()) {
+                    Ok(close_code::REVOKED) => Error::Revoked(reason),
+                    Ok(close_code::UNSUPPORTED_VERSION) => Error::VersionMismatch(reason),
+                    _ => Error::Connection(quinn::ConnectionError::ApplicationClosed(close)),
+                }
+            }
+            Error::Protocol(StreamError::Decode(e @ DecodeError::UnsupportedVersion { .. })) => {
+                Error::VersionMismatch(e.to_string())
+            }
+            Error::Refused(m) if m.code == ErrorCode::Revoked => Error::Revoked(m.message),
+            Error::Refused(m) if m.code == ErrorCode::UnsupportedVersion => {
+                Error::VersionMismatch(m.message)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether retrying can never help.
+    pub(crate) fn is_permanent(&self) -> bool {
+        matches!(self, Error::Revoked(_))
+    }
+}
+
+/// Split `HOST:PORT` (or `[v6]:PORT`) into the TLS server name and resolve it.
+pub(crate) async fn resolve(hub: &str) -> Result<(SocketAddr, String)> {
+    let (host, _port) = hub
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
+        .ok_or_else(|| Error::BadAddress(hub.to_owned()))?;
+    let server_name = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let addr = tokio::net::lookup_host(hub)
+        .await
+        .map_err(|e| Error::Resolve(hub.to_owned(), e))?
+        .next()
+        .ok_or_else(|| {
+            Error::Resolve(
+                hub.to_owned(),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+            )
+        })?;
+    Ok((addr, server_name))
+}
+
+/// A client endpoint on an ephemeral UDP port of the right address family.
+pub(crate) fn client_endpoint(hub: SocketAddr) -> Result<quinn::Endpoint> {
+    let bind: SocketAddr = if hub.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    quinn::Endpoint::client(bind).map_err(Error::Socket)
+}
+
+/// A quinn client configuration from a rustls one, with keep-alives so that
+/// NAT bindings stay open and a dead hub is noticed.
+pub(crate) fn quic_client_config(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig> {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(Error::Tls)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(Duration::from_secs(5)))
+        .max_idle_timeout(Some(
+            Duration::from_secs(20)
+                .try_into()
+                .expect("20s is a valid idle timeout"),
+        ));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
+pub(crate) async fn dial(
+    endpoint: &quinn::Endpoint,
+    config: quinn::ClientConfig,
+    addr: SocketAddr,
+    server_name: &str,
+) -> Result<quinn::Connection> {
+    let connecting = endpoint.connect_with(config, addr, server_name)?;
+    Ok(connecting.await?)
+}
+
+/// Send one request on a new stream and wait for its answer. An `Error`
+/// answer becomes `Err(Refused)`.
+pub(crate) async fn request(conn: &quinn::Connection, message: &Message) -> Result<Message> {
+    let outcome = async {
+        let (mut send, mut recv) = conn.open_bi().await?;
+        write_message(&mut send, message)
+            .await
+            .map_err(Error::Protocol)?;
+        let _ = send.finish();
+        match tokio::time::timeout(ANSWER_TIMEOUT, read_message(&mut recv)).await {
+            Err(_) => Err(Error::Timeout(ANSWER_TIMEOUT)),
+            Ok(Err(StreamError::Truncated)) | Ok(Ok(None)) => {
+                // The stream ended without an answer: usually because the
+                // connection was closed, whose reason says more.
+                match conn.close_reason() {
+                    Some(reason) => Err(Error::Connection(reason)),
+                    None => Err(Error::Protocol(StreamError::Truncated)),
+                }
+            }
+            Ok(Err(e)) => Err(Error::Protocol(e)),
+            Ok(Ok(Some(Message::Error(e)))) => Err(Error::Refused(e)),
+            Ok(Ok(Some(answer))) => Ok(answer),
+        }
+    }
+    .await;
+    outcome.map_err(|e| match e {
+        // Prefer the connection's close reason over a stream-level symptom.
+        Error::Connection(_) | Error::Write(_) | Error::Protocol(StreamError::Io(_)) => {
+            match conn.close_reason() {
+                Some(reason) => Error::Connection(reason).classify(),
+                None => e.classify(),
+            }
+        }
+        other => other.classify(),
+    })
+}

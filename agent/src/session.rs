@@ -1,0 +1,346 @@
+//! `switchyard-agent run`: stay connected to the hub, follow notifications,
+//! report on a heartbeat, renew the certificate, reconnect after any failure.
+
+use crate::backoff::Backoff;
+use crate::enroll::rustls_pemfile_first_cert;
+use crate::hub_link::{self, Error as LinkError};
+use crate::state::{Identity, StateDir};
+use anyhow::Context;
+use rand::Rng;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use switchyard_common::proto::{
+    Assignment, GetAssignment, Hello, Message, Notification, RenewCertificate, StatusReport,
+    close_code, read_message,
+};
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+/// Settings of `run`.
+pub(crate) struct RunOptions {
+    pub(crate) dry_run: bool,
+    pub(crate) kubernetes_version: Option<String>,
+    pub(crate) max_backoff: Duration,
+}
+
+/// What the agent knows between connections.
+#[derive(Default)]
+struct Progress {
+    generation: u64,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// When to renew: two thirds into the certificate's life.
+fn renew_at(received_at: u64, not_after: u64) -> u64 {
+    received_at + not_after.saturating_sub(received_at) * 2 / 3
+}
+
+/// Run until a permanent failure (revocation) or `shutdown`.
+pub(crate) async fn run(
+    state: StateDir,
+    options: RunOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let identity = state.load()?;
+    let cluster = identity.enrollment.cluster.clone();
+    let (addr, _) = hub_link::resolve(&identity.enrollment.hub).await?;
+    let endpoint = hub_link::client_endpoint(addr)?;
+    let mut backoff = Backoff::new(Duration::from_millis(500), options.max_backoff);
+    let mut progress = Progress::default();
+    tokio::pin!(shutdown);
+    info!(%cluster, hub = %identity.enrollment.hub, dry_run = options.dry_run, "agent starting");
+    loop {
+        let span = info_span!("hub_connection", %cluster);
+        let session = connect_and_serve(&endpoint, &state, &options, &mut progress, &mut backoff)
+            .instrument(span);
+        let outcome = tokio::select! {
+            outcome = session => outcome,
+            () = &mut shutdown => {
+                endpoint.close(close_code::NORMAL.into(), b"agent shutting down");
+                endpoint.wait_idle().await;
+                info!("agent stopped");
+                return Ok(());
+            }
+        };
+        match outcome {
+            Ok(()) => info!("connection to the hub ended"),
+            Err(e) if e.is_permanent() => {
+                error!(error = %e, "giving up");
+                return Err(e.into());
+            }
+            Err(LinkError::VersionMismatch(reason)) => {
+                error!(%reason, "the hub speaks another protocol version; upgrade the agent or the hub");
+            }
+            Err(e) => warn!(error = %error_chain(&e), "connection to the hub failed"),
+        }
+        let delay = backoff.next_delay(rand::rng().random::<f64>());
+        debug!(?delay, "reconnecting after backoff");
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = &mut shutdown => {
+                info!("agent stopped");
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+async fn connect_and_serve(
+    endpoint: &quinn::Endpoint,
+    state: &StateDir,
+    options: &RunOptions,
+    progress: &mut Progress,
+    backoff: &mut Backoff,
+) -> Result<(), LinkError> {
+    // Reload each time: a renewal may have replaced the certificate.
+    let identity = state
+        .load()
+        .map_err(|e| LinkError::Revoked(format!("identity unreadable: {e}")))?;
+    if identity.enrollment.cert_not_after <= unix_now() {
+        warn!(
+            not_after = identity.enrollment.cert_not_after,
+            "the agent's certificate has expired; the hub will refuse it: enroll again with a new join command"
+        );
+    }
+    let tls =
+        switchyard_certs::agent_client_config(&identity.ca_pem, &identity.cert_pem, &identity.key)
+            .map_err(|e| LinkError::Revoked(format!("identity unusable: {e}")))?;
+    let (addr, server_name) = hub_link::resolve(&identity.enrollment.hub).await?;
+    let conn = hub_link::dial(
+        endpoint,
+        hub_link::quic_client_config(tls)?,
+        addr,
+        &server_name,
+    )
+    .await?;
+
+    let welcome = match hub_link::request(
+        &conn,
+        &Message::Hello(Hello {
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            kubernetes_version: options.kubernetes_version.clone(),
+            generation: progress.generation,
+        }),
+    )
+    .await?
+    {
+        Message::Welcome(welcome) => welcome,
+        other => {
+            return Err(LinkError::Unexpected {
+                expected: "Welcome",
+                got: other.kind(),
+            });
+        }
+    };
+    backoff.reset();
+    info!(generation = welcome.generation, hub_version = %welcome.hub_version, "connected to the hub");
+    if welcome.generation != progress.generation {
+        fetch_assignment(&conn, options, progress).await?;
+    }
+
+    let heartbeat = Duration::from_secs(u64::from(welcome.heartbeat_secs.max(1)));
+    let mut heartbeat_timer =
+        tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut renewal = identity.clone_enrollment_times();
+    loop {
+        let renew_in =
+            Duration::from_secs(renew_at(renewal.0, renewal.1).saturating_sub(unix_now()));
+        tokio::select! {
+            stream = conn.accept_uni() => {
+                let mut recv = stream?;
+                match tokio::time::timeout(Duration::from_secs(10), read_message(&mut recv)).await {
+                    Ok(Ok(Some(Message::Notify(notification)))) => {
+                        handle_notification(&conn, state, options, progress, &mut renewal, notification).await?;
+                    }
+                    Ok(Ok(other)) => warn!(message = ?other.map(|m| m.kind()), "ignoring unexpected message on a notification stream"),
+                    Ok(Err(e)) => return Err(LinkError::Protocol(e)),
+                    Err(_) => warn!("notification stream stalled; ignored"),
+                }
+            }
+            _ = heartbeat_timer.tick() => {
+                report(&conn, options).await?;
+            }
+            () = tokio::time::sleep(renew_in) => {
+                renewal = renew(&conn, state).await?;
+            }
+        }
+    }
+}
+
+impl Identity {
+    fn clone_enrollment_times(&self) -> (u64, u64) {
+        (
+            self.enrollment.cert_received_at,
+            self.enrollment.cert_not_after,
+        )
+    }
+}
+
+async fn handle_notification(
+    conn: &quinn::Connection,
+    state: &StateDir,
+    options: &RunOptions,
+    progress: &mut Progress,
+    renewal: &mut (u64, u64),
+    notification: Notification,
+) -> Result<(), LinkError> {
+    info!(?notification, "notified by the hub");
+    match notification {
+        // Coalescing: notifications for generations already fetched cost nothing.
+        Notification::AssignmentChanged { generation } if generation <= progress.generation => {
+            Ok(())
+        }
+        Notification::AssignmentChanged { .. } | Notification::Resync => {
+            fetch_assignment(conn, options, progress).await?;
+            report(conn, options).await
+        }
+        Notification::RenewCertificate => {
+            *renewal = renew(conn, state).await?;
+            Ok(())
+        }
+    }
+}
+
+async fn fetch_assignment(
+    conn: &quinn::Connection,
+    options: &RunOptions,
+    progress: &mut Progress,
+) -> Result<(), LinkError> {
+    let answer = hub_link::request(
+        conn,
+        &Message::GetAssignment(GetAssignment {
+            known_generation: progress.generation,
+        }),
+    )
+    .await?;
+    let Message::Assignment(assignment) = answer else {
+        return Err(LinkError::Unexpected {
+            expected: "Assignment",
+            got: answer.kind(),
+        });
+    };
+    progress.generation = assignment.generation;
+    info!(
+        generation = assignment.generation,
+        apps = assignment.items.len(),
+        "assignment received"
+    );
+    if options.dry_run {
+        print_plan(&assignment);
+    }
+    Ok(())
+}
+
+/// Dry-run output: what this agent would apply.
+fn print_plan(assignment: &Assignment) {
+    if assignment.items.is_empty() {
+        println!(
+            "assignment generation {}: no apps assigned",
+            assignment.generation
+        );
+        return;
+    }
+    println!("assignment generation {}:", assignment.generation);
+    for item in &assignment.items {
+        println!(
+            "  app {} at {} (bundle {}){}{}",
+            item.app,
+            item.commit,
+            item.digest,
+            if item.prune { " prune" } else { "" },
+            if item.self_heal { " self-heal" } else { "" },
+        );
+    }
+}
+
+async fn report(conn: &quinn::Connection, options: &RunOptions) -> Result<(), LinkError> {
+    let answer = hub_link::request(
+        conn,
+        &Message::ReportStatus(StatusReport {
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            kubernetes_version: options.kubernetes_version.clone(),
+            apps: Vec::new(),
+        }),
+    )
+    .await?;
+    match answer {
+        Message::StatusAccepted(_) => Ok(()),
+        other => Err(LinkError::Unexpected {
+            expected: "StatusAccepted",
+            got: other.kind(),
+        }),
+    }
+}
+
+/// Ask the hub for a new certificate for the same key and store it.
+async fn renew(conn: &quinn::Connection, state: &StateDir) -> Result<(u64, u64), LinkError> {
+    let identity = state
+        .load()
+        .map_err(|e| LinkError::Revoked(format!("identity unreadable: {e}")))?;
+    let csr_pem = identity
+        .key
+        .csr_pem(&identity.enrollment.cluster)
+        .map_err(|e| LinkError::Revoked(format!("cannot create a CSR: {e}")))?;
+    let answer = hub_link::request(
+        conn,
+        &Message::RenewCertificate(RenewCertificate { csr_pem }),
+    )
+    .await?;
+    let Message::CertificateRenewed(renewed) = answer else {
+        return Err(LinkError::Unexpected {
+            expected: "CertificateRenewed",
+            got: answer.kind(),
+        });
+    };
+    let times = store_renewed(state, identity, &renewed.cert_pem)
+        .map_err(|e| LinkError::Revoked(format!("cannot store the renewed certificate: {e:#}")))?;
+    info!(not_after = times.1, "certificate renewed");
+    Ok(times)
+}
+
+fn store_renewed(
+    state: &StateDir,
+    identity: Identity,
+    cert_pem: &str,
+) -> anyhow::Result<(u64, u64)> {
+    let der = rustls_pemfile_first_cert(cert_pem)?;
+    let peer = switchyard_certs::peer_identity(&der).context("reading the renewed certificate")?;
+    // Proves the certificate fits our key before it replaces the old one.
+    switchyard_certs::agent_client_config(&identity.ca_pem, cert_pem, &identity.key)
+        .context("the renewed certificate does not fit the agent's key")?;
+    let mut enrollment = identity.enrollment;
+    enrollment.cert_received_at = unix_now();
+    enrollment.cert_not_after = peer
+        .not_after
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    state.save_renewed(cert_pem, &enrollment)?;
+    Ok((enrollment.cert_received_at, enrollment.cert_not_after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renew_at;
+
+    #[test]
+    fn renews_two_thirds_into_the_lifetime() {
+        assert_eq!(renew_at(1000, 1300), 1200);
+        assert_eq!(renew_at(1000, 1000), 1000);
+        // A certificate that claims to end before it was received renews at once.
+        assert_eq!(renew_at(1000, 900), 1000);
+    }
+}
