@@ -112,7 +112,18 @@ async fn refuse(conn: &quinn::Connection, send: &mut quinn::SendStream, error: &
         _ => (ErrorCode::BadRequest, close_code::PROTOCOL_ERROR),
     };
     let message = format!("hub refused the request: {}", error_chain(error));
-    warn!(error = %message, "closing connection after a bad frame");
+    refuse_with(conn, send, code, close, message).await;
+}
+
+/// Send an error answer, then close the connection with `close`.
+async fn refuse_with(
+    conn: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    code: ErrorCode,
+    close: u32,
+    message: String,
+) {
+    warn!(error = %message, "closing connection after a bad request");
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         let _ = write_message(send, &Message::error(code, message.clone())).await;
         let _ = send.finish();
