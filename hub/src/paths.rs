@@ -28,6 +28,11 @@ pub fn admin_token_file(data_dir: &Path) -> PathBuf {
     data_dir.join("admin-token")
 }
 
+/// Key for QUIC stateless resets, stable across restarts.
+pub fn reset_key_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("quic-reset-key")
+}
+
 pub fn endpoint_file(data_dir: &Path) -> PathBuf {
     data_dir.join("hub.json")
 }

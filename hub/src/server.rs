@@ -134,8 +134,26 @@ impl Hub {
         })?;
         let admin_token = load_or_create_admin_token(data_dir)?;
 
-        let endpoint = quinn::Endpoint::server(server_config, config.quic_listen)
+        let socket = std::net::UdpSocket::bind(config.quic_listen)
             .with_context(|| format!("binding QUIC (UDP) on {}", config.quic_listen))?;
+        let reset_key = load_or_create_secret(&paths::reset_key_file(data_dir))?;
+        // A stateless-reset key that survives restarts: after a crash, the
+        // new process can tell agents that their old connection is gone, so
+        // they reconnect at once instead of waiting for their idle timeout.
+        // Connection IDs are validated with a keyed hash; the key must
+        // survive restarts too, or the new process drops the agents' packets
+        // as invalid before it can answer them with a reset.
+        let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &reset_key,
+        )));
+        let cid_key = u64::from_le_bytes(reset_key[..8].try_into().expect("32-byte key"));
+        endpoint_config.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+        });
+        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let endpoint = quinn::Endpoint::new(endpoint_config, Some(server_config), socket, runtime)
+            .context("starting the QUIC endpoint")?;
         let http = tokio::net::TcpListener::bind(config.http_listen)
             .await
             .with_context(|| format!("binding the admin API (TCP) on {}", config.http_listen))?;
@@ -223,6 +241,25 @@ impl Hub {
             Err(_) => warn!("admin API did not stop within 5s"),
         }
         Ok(())
+    }
+}
+
+/// 32 random bytes kept in `path` (0600), created on first use.
+fn load_or_create_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(secret) if secret.len() == 32 => Ok(secret),
+        Ok(_) => bail!(
+            "{} is not a 32-byte key; delete it to create a new one",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = vec![0u8; 32];
+            rand::rng().fill_bytes(&mut secret);
+            switchyard_certs::write_private_file(path, &secret)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(secret)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 

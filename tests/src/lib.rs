@@ -1,1 +1,6 @@
-//! Test support.
+//! Test support for Switchyard's end-to-end tests: the real binaries as
+//! processes, raw protocol peers, and the fake Kubernetes API server.
+
+pub mod fleet;
+pub mod process;
+pub mod raw;

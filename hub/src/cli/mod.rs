@@ -2,6 +2,7 @@
 
 mod client;
 mod output;
+mod quickstart;
 
 use clap::{Args, Parser, Subcommand};
 use client::AdminClient;
@@ -45,6 +46,16 @@ enum Command {
     /// Register, inspect and remove clusters.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Start a hub and three dry-run agents locally and show them connected.
+    Quickstart {
+        /// Directory for the hub's data, the agents' state and the logs
+        /// (default: a new directory under the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Stop everything once the fleet is connected instead of waiting for Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +172,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Cluster(command) => cluster(command).await,
+        Command::Quickstart { dir, exit } => quickstart::run(dir, exit).await,
     }
 }
 
@@ -193,7 +205,7 @@ async fn shutdown_signal() {
     }
 }
 
-fn cluster_row(c: &ClusterView) -> Vec<String> {
+pub(crate) fn cluster_row(c: &ClusterView) -> Vec<String> {
     let labels = if c.labels.is_empty() {
         "<none>".to_owned()
     } else {
@@ -228,7 +240,7 @@ fn cluster_row(c: &ClusterView) -> Vec<String> {
     ]
 }
 
-const CLUSTER_HEADERS: [&str; 7] = [
+pub(crate) const CLUSTER_HEADERS: [&str; 7] = [
     "NAME",
     "LABELS",
     "STATUS",

@@ -1,0 +1,218 @@
+//! A hub and its agents as real processes on loopback, driven through the
+//! real command line, for end-to-end tests.
+
+use crate::process::{Output, Process, binary, run, wait_until};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Generous bound for anything that should take a second or two.
+pub const SOON: Duration = Duration::from_secs(20);
+
+/// A `switchyard serve` process on loopback with its own data dir.
+pub struct TestHub {
+    pub dir: PathBuf,
+    pub process: Process,
+    quic_port: u16,
+    extra_args: Vec<String>,
+    restarts: usize,
+}
+
+impl TestHub {
+    /// Start a hub in `dir/hub` on ephemeral loopback ports.
+    pub fn start(dir: &Path, extra_args: &[&str]) -> TestHub {
+        let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        let process = Self::spawn(dir, "127.0.0.1:0", &extra_args, "hub");
+        let mut hub = TestHub {
+            dir: dir.to_owned(),
+            process,
+            quic_port: 0,
+            extra_args,
+            restarts: 0,
+        };
+        let endpoints = hub.wait_ready();
+        hub.quic_port = endpoints["agent_address"]
+            .as_str()
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+            .expect("agent address in hub.json")
+            .port();
+        hub
+    }
+
+    fn spawn(dir: &Path, quic_listen: &str, extra: &[String], label: &str) -> Process {
+        let mut args = vec![
+            "serve".to_string(),
+            "--data-dir".into(),
+            dir.join("hub").display().to_string(),
+            "--quic-listen".into(),
+            quic_listen.into(),
+            "--http-listen".into(),
+            "127.0.0.1:0".into(),
+        ];
+        args.extend(extra.iter().cloned());
+        Process::spawn(&binary("switchyard"), &args, &[], &dir.join("logs"), label)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("hub")
+    }
+
+    /// Wait until this process has written its discovery file.
+    fn wait_ready(&mut self) -> Value {
+        let file = self.data_dir().join("hub.json");
+        let pid = self.process.pid();
+        let mut endpoints = Value::Null;
+        let ready = wait_until(SOON, || {
+            endpoints = std::fs::read(&file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .unwrap_or(Value::Null);
+            endpoints["pid"].as_u64() == Some(u64::from(pid))
+        });
+        assert!(
+            ready,
+            "hub did not start; stderr:\n{}",
+            self.process.stderr_text()
+        );
+        endpoints
+    }
+
+    /// Kill the hub with SIGKILL and start it again on the same data dir and
+    /// QUIC port, as a supervisor would after a crash.
+    pub fn kill9_and_restart(&mut self) {
+        self.process.kill9();
+        self.restarts += 1;
+        let label = format!("hub-restart-{}", self.restarts);
+        self.process = Self::spawn(
+            &self.dir,
+            &format!("127.0.0.1:{}", self.quic_port),
+            &self.extra_args,
+            &label,
+        );
+        self.wait_ready();
+    }
+
+    /// Run `switchyard ARGS` against this hub (found through its data dir).
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        run(
+            &binary("switchyard"),
+            &args,
+            &[("SWITCHYARD_DATA_DIR", self.data_dir().display().to_string())],
+            SOON,
+        )
+    }
+
+    /// Run a CLI command that must succeed and print JSON.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.extend(["-o", "json"]);
+        let out = self.cli(&args);
+        assert!(out.success(), "switchyard {args:?} failed:\n{}", out.stderr);
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+            panic!("switchyard {args:?} printed no JSON ({e}):\n{}", out.stdout)
+        })
+    }
+
+    /// `cluster add` and return the join command's arguments (after the program name).
+    pub fn add_cluster(&self, name: &str, labels: &[&str]) -> Vec<String> {
+        let mut args = vec!["cluster", "add", name];
+        for l in labels {
+            args.extend(["--label", l]);
+        }
+        let added = self.cli_json(&args);
+        join_args(&added)
+    }
+
+    pub fn cluster(&self, name: &str) -> Value {
+        self.cli_json(&["cluster", "show", name])
+    }
+
+    pub fn is_connected(&self, name: &str) -> bool {
+        let out = self.cli(&["cluster", "show", name, "-o", "json"]);
+        out.success()
+            && serde_json::from_str::<Value>(&out.stdout)
+                .map(|v| v["connected"] == Value::Bool(true))
+                .unwrap_or(false)
+    }
+
+    /// Wait (bounded) until the hub reports the cluster connected or not.
+    pub fn wait_connected(&self, name: &str, connected: bool) -> bool {
+        wait_until(SOON, || self.is_connected(name) == connected)
+    }
+}
+
+/// The arguments of the join command in a `cluster add -o json` answer.
+pub fn join_args(added: &Value) -> Vec<String> {
+    let command = added["join_command"].as_str().expect("join_command");
+    let mut words = command.split_whitespace().map(str::to_owned);
+    assert_eq!(words.next().as_deref(), Some("switchyard-agent"));
+    words.collect()
+}
+
+/// An agent's state dir and, while it runs, its process.
+pub struct TestAgent {
+    pub state_dir: PathBuf,
+    log_dir: PathBuf,
+    name: String,
+    pub process: Option<Process>,
+    runs: usize,
+}
+
+impl TestAgent {
+    pub fn new(dir: &Path, name: &str) -> TestAgent {
+        TestAgent {
+            state_dir: dir.join(format!("agent-{name}")),
+            log_dir: dir.join("logs"),
+            name: name.to_owned(),
+            process: None,
+            runs: 0,
+        }
+    }
+
+    /// Run `switchyard-agent JOIN_ARGS --state-dir DIR` to completion.
+    pub fn join(&self, join_args: &[String]) -> Output {
+        let mut args = join_args.to_vec();
+        args.extend(["--state-dir".into(), self.state_dir.display().to_string()]);
+        run(&binary("switchyard-agent"), &args, &[], SOON)
+    }
+
+    /// Start `switchyard-agent run --dry-run`.
+    pub fn start(&mut self) {
+        self.runs += 1;
+        let args = vec![
+            "run".to_string(),
+            "--dry-run".into(),
+            "--max-backoff".into(),
+            "1s".into(),
+            "--state-dir".into(),
+            self.state_dir.display().to_string(),
+        ];
+        let label = format!("agent-{}-{}", self.name, self.runs);
+        self.process = Some(Process::spawn(
+            &binary("switchyard-agent"),
+            &args,
+            &[],
+            &self.log_dir,
+            &label,
+        ));
+    }
+
+    pub fn process(&mut self) -> &mut Process {
+        self.process.as_mut().expect("agent is running")
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.terminate(SOON);
+        }
+    }
+
+    /// Whether the state dir holds no identity at all.
+    pub fn has_no_identity(&self) -> bool {
+        ["tls.key", "tls.crt", "enrollment.json"]
+            .iter()
+            .all(|f| !self.state_dir.join(f).exists())
+    }
+}
