@@ -31,6 +31,8 @@ pub(crate) enum Error {
         "this cluster was removed from the hub and its certificate revoked ({0}); enroll again with a new join command"
     )]
     Revoked(String),
+    #[error("the agent's identity in its state dir is unusable: {0}")]
+    Identity(String),
     #[error("protocol version mismatch: {0}")]
     VersionMismatch(String),
     #[error("the hub refused: {0}")]
@@ -75,7 +77,7 @@ impl Error {
 
     /// Whether retrying can never help.
     pub(crate) fn is_permanent(&self) -> bool {
-        matches!(self, Error::Revoked(_))
+        matches!(self, Error::Revoked(_) | Error::Identity(_))
     }
 }
 

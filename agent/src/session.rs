@@ -109,7 +109,7 @@ async fn connect_and_serve(
     // Reload each time: a renewal may have replaced the certificate.
     let identity = state
         .load()
-        .map_err(|e| LinkError::Revoked(format!("identity unreadable: {e}")))?;
+        .map_err(|e| LinkError::Identity(error_chain(&e)))?;
     if identity.enrollment.cert_not_after <= unix_now() {
         warn!(
             not_after = identity.enrollment.cert_not_after,
@@ -118,7 +118,7 @@ async fn connect_and_serve(
     }
     let tls =
         switchyard_certs::agent_client_config(&identity.ca_pem, &identity.cert_pem, &identity.key)
-            .map_err(|e| LinkError::Revoked(format!("identity unusable: {e}")))?;
+            .map_err(|e| LinkError::Identity(error_chain(&e)))?;
     let (addr, server_name) = hub_link::resolve(&identity.enrollment.hub).await?;
     let conn = hub_link::dial(
         endpoint,
@@ -290,11 +290,11 @@ async fn report(conn: &quinn::Connection, options: &RunOptions) -> Result<(), Li
 async fn renew(conn: &quinn::Connection, state: &StateDir) -> Result<(u64, u64), LinkError> {
     let identity = state
         .load()
-        .map_err(|e| LinkError::Revoked(format!("identity unreadable: {e}")))?;
+        .map_err(|e| LinkError::Identity(error_chain(&e)))?;
     let csr_pem = identity
         .key
         .csr_pem(&identity.enrollment.cluster)
-        .map_err(|e| LinkError::Revoked(format!("cannot create a CSR: {e}")))?;
+        .map_err(|e| LinkError::Identity(format!("cannot create a CSR: {e}")))?;
     let answer = hub_link::request(
         conn,
         &Message::RenewCertificate(RenewCertificate { csr_pem }),
@@ -307,7 +307,7 @@ async fn renew(conn: &quinn::Connection, state: &StateDir) -> Result<(u64, u64),
         });
     };
     let times = store_renewed(state, identity, &renewed.cert_pem)
-        .map_err(|e| LinkError::Revoked(format!("cannot store the renewed certificate: {e:#}")))?;
+        .map_err(|e| LinkError::Identity(format!("cannot store the renewed certificate: {e:#}")))?;
     info!(not_after = times.1, "certificate renewed");
     Ok(times)
 }

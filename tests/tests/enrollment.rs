@@ -184,3 +184,46 @@ fn an_agent_that_is_already_enrolled_refuses_to_join_again() {
         again.stderr
     );
 }
+
+#[test]
+fn a_corrupt_identity_is_a_clear_error_not_a_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    let mut agent = TestAgent::new(dir.path(), "edge-1");
+    assert!(agent.join(&hub.add_cluster("edge-1", &[])).success());
+    std::fs::write(
+        agent.state_dir.join("tls.crt"),
+        "-----BEGIN CERTIFICATE-----\ngarbage\n",
+    )
+    .unwrap();
+    agent.start();
+    let status = agent
+        .process()
+        .wait_exit(switchyard_tests::fleet::SOON)
+        .expect("an agent with a corrupt certificate kept running");
+    assert!(!status.success());
+    let log = agent.process().stderr_text();
+    assert!(
+        log.contains("identity in its state dir is unusable"),
+        "{log}"
+    );
+    assert!(!log.contains("revoked"), "{log}");
+
+    // And a state dir that was never enrolled says how to enroll.
+    let mut stranger = TestAgent::new(dir.path(), "never-joined");
+    stranger.start();
+    assert!(
+        stranger
+            .process()
+            .wait_exit(switchyard_tests::fleet::SOON)
+            .is_some()
+    );
+    assert!(
+        stranger
+            .process()
+            .stderr_text()
+            .contains("switchyard-agent join"),
+        "{}",
+        stranger.process().stderr_text()
+    );
+}
