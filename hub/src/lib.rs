@@ -9,5 +9,6 @@ pub mod paths;
 mod registry;
 pub mod server;
 pub mod store;
+pub mod tree;
 
 pub use clock::unix_now;
