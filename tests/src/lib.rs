@@ -4,3 +4,4 @@
 pub mod fleet;
 pub mod process;
 pub mod raw;
+pub mod fake_kube;

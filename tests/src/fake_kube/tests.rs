@@ -1,0 +1,1 @@
+//! Raw-HTTP tests of the fake API server.
