@@ -208,6 +208,16 @@ async fn list_with_label_selectors() {
         .await
         .expect("field selector list");
     assert_eq!(names(by_name), vec!["b"]);
+    let meta = api
+        .list_metadata(&ListParams::default().labels("tier=back"))
+        .await
+        .expect("metadata-only list");
+    let meta_names: Vec<_> = meta
+        .items
+        .iter()
+        .filter_map(|o| o.metadata.name.clone())
+        .collect();
+    assert_eq!(meta_names, vec!["b"]);
     let bad = api
         .list(&ListParams::default().labels("tier in front"))
         .await

@@ -383,8 +383,18 @@ async fn resource(shared: &Arc<Shared>, tg: Target, req: &Req) -> Result<Respons
     if t.plural == "customresourcedefinitions" && !opts.dry_run && verb != "get" {
         schedule_crd_establish(shared, t, &out);
     }
+    // kube-rs `get_metadata`/`list_metadata` ask for PartialObjectMetadata(List).
     let out = if verb == "get" && req.accept.contains("as=PartialObjectMetadata") {
         metadata_only(&out, "PartialObjectMetadata")
+    } else if verb == "list" && req.accept.contains("as=PartialObjectMetadataList") {
+        let items: Vec<Value> = out["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| metadata_only(o, "PartialObjectMetadata"))
+            .collect();
+        json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+               "metadata": out["metadata"], "items": items})
     } else {
         out
     };
