@@ -3,8 +3,10 @@
 //! This crate is to Switchyard what `quinn-proto` is to quinn: the hub and the
 //! agent both speak through it, and it never touches a socket or a clock.
 
+pub mod bundle;
 mod names;
 pub mod proto;
+pub mod selector;
 
 pub use names::{ClusterName, NameError};
 
