@@ -7,6 +7,7 @@ mod clock;
 pub mod fleet;
 pub mod paths;
 mod registry;
+pub mod render;
 pub mod server;
 pub mod store;
 pub mod tree;

@@ -1,0 +1,583 @@
+//! Tests of the renderers and of substitution, on small trees built in code.
+
+use super::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn file(path: &str, data: &str) -> TreeFile {
+    TreeFile {
+        path: path.to_owned(),
+        data: data.as_bytes().to_vec(),
+        executable: false,
+    }
+}
+
+fn opts() -> RenderOptions {
+    RenderOptions {
+        plugin_timeout: Duration::from_secs(20),
+        ..RenderOptions::default()
+    }
+}
+
+fn dir(files: &[TreeFile]) -> Result<Vec<Value>, RenderError> {
+    render(&RendererKind::Directory, files, &opts())
+}
+
+fn err(r: Result<Vec<Value>, RenderError>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, rendered {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn directory_reads_yaml_and_json_recursively() {
+    let files = [
+        file(
+            "b/svc.yml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n",
+        ),
+        file(
+            "a.yaml",
+            "---\n# only a comment\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: one\n---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: two\n",
+        ),
+        file(
+            "c/d/x.json",
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}}"#,
+        ),
+        file("README.md", "not yaml: [\n"),
+        file(".yaml", "ignored: true\n"),
+    ];
+    let objects = dir(&files).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["one", "two", "web", "s"]);
+}
+
+#[test]
+fn yaml_like_kubectl_octal_and_booleans() {
+    let files = [file(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\nmode: 0644\nquoted: \"0644\"\nflag: yes\nplain: 0.5\n",
+    )];
+    let o = &dir(&files).unwrap_or_else(|e| panic!("{e}"))[0];
+    assert_eq!(o["mode"], json!(420));
+    assert_eq!(o["quoted"], json!("0644"));
+    assert_eq!(o["flag"], json!(true));
+    assert_eq!(o["plain"], json!(0.5));
+}
+
+#[test]
+fn yaml_errors_carry_file_line_and_column() {
+    let files = [file(
+        "apps/web/deploy.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\ndata:\n  a: [1, 2\n",
+    )];
+    let message = err(dir(&files));
+    assert!(message.starts_with("apps/web/deploy.yaml:"), "{message}");
+    let mut parts = message.splitn(4, ':');
+    let (_, line, column) = (parts.next(), parts.next(), parts.next());
+    assert!(
+        line.is_some_and(|l| l.parse::<u64>().is_ok_and(|l| l >= 6)),
+        "{message}"
+    );
+    assert!(
+        column.is_some_and(|c| c.parse::<u64>().is_ok()),
+        "{message}"
+    );
+
+    let dup = [file(
+        "d.yaml",
+        "apiVersion: v1\nkind: A\nkind: B\nmetadata: {name: x}\n",
+    )];
+    assert!(
+        err(dir(&dup)).starts_with("d.yaml:3:"),
+        "{}",
+        err(dir(&dup))
+    );
+}
+
+#[test]
+fn objects_need_api_version_kind_and_name() {
+    let cases = [
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            "missing metadata.name",
+        ),
+        (
+            "kind: ConfigMap\nmetadata: {name: a}\n",
+            "missing apiVersion",
+        ),
+        ("apiVersion: v1\nmetadata: {name: a}\n", "missing kind"),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: 5}\n",
+            "metadata.name must be a string",
+        ),
+        ("- a\n- b\n", "expected a mapping, found a sequence"),
+        ("just text\n", "expected a mapping, found a string"),
+        (
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n",
+            "use the kustomize renderer",
+        ),
+    ];
+    for (text, needle) in cases {
+        let files = [
+            file(
+                "ok.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n",
+            ),
+            file(
+                "x/bad.yaml",
+                &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: first}}\n---\n{text}"),
+            ),
+        ];
+        let message = err(dir(&files));
+        assert!(
+            // Line 5: where the second document's content starts.
+            message.starts_with("x/bad.yaml:5: document 2: "),
+            "{message}"
+        );
+        assert!(message.contains(needle), "{message}");
+    }
+}
+
+#[test]
+fn list_kinds_are_flattened() {
+    let files = [file(
+        "list.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: a}\n- apiVersion: v1\n  kind: ConfigMapList\n  items:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: b}\n",
+    )];
+    let objects = dir(&files).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[1]["metadata"]["name"], "b");
+    let bad = [file(
+        "l.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- {kind: X}\n",
+    )];
+    let message = err(dir(&bad));
+    assert!(
+        message.contains("document 1: item 0: missing apiVersion"),
+        "{message}"
+    );
+}
+
+#[test]
+fn big_files_fit_the_raised_budgets() {
+    let mut text = String::new();
+    for i in 0..3000 {
+        text.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\ndata:\n  k: v\n"
+        ));
+    }
+    let objects = dir(&[file("many.yaml", &text)]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(objects.len(), 3000);
+}
+
+#[test]
+fn rendered_size_is_bounded() {
+    let files = [file(
+        "cm.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: a}}\ndata: {{k: {}}}\n",
+            "x".repeat(2000)
+        ),
+    )];
+    let mut options = opts();
+    options.limits.max_rendered_bytes = 1000;
+    let r = render(&RendererKind::Directory, &files, &options);
+    assert!(
+        matches!(r, Err(RenderError::TooLarge { limit: 1000 })),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn renderer_kind_names_and_serde() {
+    for name in ["directory", "kustomize", "jsonnet", "plugin"] {
+        let kind: RendererKind = name.parse().unwrap_or(RendererKind::Directory);
+        assert_eq!(kind.to_string(), name);
+    }
+    assert!("helm".parse::<RendererKind>().is_err());
+    let kind = RendererKind::Plugin {
+        command: "tool --flag".into(),
+    };
+    let text = serde_json::to_string(&kind).unwrap_or_default();
+    assert_eq!(text, r#"{"type":"plugin","command":"tool --flag"}"#);
+    assert_eq!(serde_json::from_str::<RendererKind>(&text).ok(), Some(kind));
+    assert_eq!(
+        serde_json::from_str::<RendererKind>(r#"{"type":"directory"}"#).ok(),
+        Some(RendererKind::Directory)
+    );
+}
+
+// ---- jsonnet ----
+
+fn jsonnet(files: &[TreeFile]) -> Result<Vec<Value>, RenderError> {
+    render(&RendererKind::Jsonnet, files, &opts())
+}
+
+#[test]
+fn jsonnet_outputs_objects_arrays_and_objects_of_objects() {
+    let cm =
+        |n: &str| format!("{{apiVersion: 'v1', kind: 'ConfigMap', metadata: {{name: '{n}'}}}}");
+    for (main, count) in [
+        (cm("one"), 1),
+        (format!("[{}, {}, null]", cm("a"), cm("b")), 2),
+        (
+            format!(
+                "{{web: {{cm: {}, more: [{}]}}, db: {}}}",
+                cm("a"),
+                cm("b"),
+                cm("c")
+            ),
+            3,
+        ),
+        (
+            format!(
+                "{{apiVersion: 'v1', kind: 'List', items: [{}, {}]}}",
+                cm("a"),
+                cm("b")
+            ),
+            2,
+        ),
+    ] {
+        let objects =
+            jsonnet(&[file("main.jsonnet", &main)]).unwrap_or_else(|e| panic!("{main}: {e}"));
+        assert_eq!(objects.len(), count, "{main}");
+    }
+}
+
+#[test]
+fn jsonnet_imports_stay_inside_the_app() {
+    let files = [
+        file(
+            "main.jsonnet",
+            "local lib = import 'lib/util.libsonnet'; local k = import 'k.libsonnet'; [lib.cm('a'), k.cm('b'), {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'c'}, data: {t: importstr 'data/t.txt'}}]",
+        ),
+        file(
+            "lib/util.libsonnet",
+            "local h = import 'helpers/h.libsonnet'; { cm(n):: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: h.prefix + n } } }",
+        ),
+        file("lib/helpers/h.libsonnet", "{ prefix: 'p-' }"),
+        file(
+            "vendor/k.libsonnet",
+            "{ cm(n):: (import '../lib/util.libsonnet').cm(n) }",
+        ),
+        file("data/t.txt", "hello"),
+    ];
+    let objects = jsonnet(&files).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["p-a", "p-b", "c"]);
+    assert_eq!(objects[2]["data"]["t"], "hello");
+
+    for escape in ["/etc/passwd", "../outside.libsonnet", "lib/../../x.jsonnet"] {
+        let files = [file("main.jsonnet", &format!("importstr '{escape}'"))];
+        let message = err(jsonnet(&files));
+        assert!(
+            message.starts_with("main.jsonnet") && message.contains("can't resolve"),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn jsonnet_errors_name_file_and_line() {
+    let files = [
+        file("main.jsonnet", "local l = import 'l.libsonnet';\n[l.f()]\n"),
+        file("l.libsonnet", "{\n  f():: error 'boom',\n}\n"),
+    ];
+    let message = err(jsonnet(&files));
+    assert!(message.starts_with("l.libsonnet:2:"), "{message}");
+    assert!(message.contains("boom"), "{message}");
+
+    let syntax = [file("main.jsonnet", "{\n  a: ,\n}\n")];
+    let message = err(jsonnet(&syntax));
+    assert!(message.starts_with("main.jsonnet:2:"), "{message}");
+
+    let not_objects = [file("main.jsonnet", "{a: 1}")];
+    let message = err(jsonnet(&not_objects));
+    assert!(message.contains("output $.a"), "{message}");
+
+    let no_entry = [file("app.jsonnet", "{}"), file("x/y.jsonnet", "{}")];
+    assert_eq!(
+        err(jsonnet(&no_entry)),
+        "the jsonnet renderer needs main.jsonnet at the app's root; jsonnet files found: app.jsonnet, x/y.jsonnet"
+    );
+}
+
+// ---- plugin ----
+
+fn script(body: &str) -> (tempfile::TempDir, String) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("plugin.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let command = path.to_string_lossy().into_owned();
+    (dir, command)
+}
+
+fn plugin(
+    command: &str,
+    files: &[TreeFile],
+    options: &RenderOptions,
+) -> Result<Vec<Value>, RenderError> {
+    render(
+        &RendererKind::Plugin {
+            command: command.to_owned(),
+        },
+        files,
+        options,
+    )
+}
+
+#[test]
+fn plugin_runs_in_a_copy_of_the_app_with_a_clean_environment() {
+    let (_keep, command) = script(
+        "set -e\ntest \"$PWD\" = \"$SWITCHYARD_APP_PATH\"\ntest -z \"$SECRET_FROM_HUB\"\necho '[{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"'\"$1\"'\"}}]'\necho ---\ncat sub/obj.yaml",
+    );
+    let files = [file(
+        "sub/obj.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\n",
+    )];
+    let objects =
+        plugin(&format!("{command}   from-arg"), &files, &opts()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["from-arg", "s"]);
+}
+
+#[test]
+fn plugin_failures_timeouts_and_output_limits() {
+    let (_a, failing) = script("echo 'went wrong' >&2\nexit 3");
+    let message = err(plugin(&failing, &[], &opts()));
+    assert!(
+        message.contains("exit status: 3") && message.contains("went wrong"),
+        "{message}"
+    );
+
+    let (_b, slow) = script("echo started >&2\nsleep 30\necho never");
+    let mut options = opts();
+    options.plugin_timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let message = err(plugin(&slow, &[], &options));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        message.contains("did not finish within") && message.contains("started"),
+        "{message}"
+    );
+
+    let (_c, chatty) = script("yes 'x: y'");
+    let mut options = opts();
+    options.limits.max_rendered_bytes = 64 * 1024;
+    let started = std::time::Instant::now();
+    let r = plugin(&chatty, &[], &options);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(r, Err(RenderError::OutputLimit { limit: 65536, .. })),
+        "{r:?}"
+    );
+
+    let (_d, bad_yaml) = script("printf 'apiVersion: v1\\nkind: [\\n'");
+    let message = err(plugin(&bad_yaml, &[], &opts()));
+    assert!(message.starts_with("plugin output:"), "{message}");
+
+    assert!(matches!(
+        plugin("  ", &[], &opts()),
+        Err(RenderError::EmptyCommand)
+    ));
+    assert!(matches!(
+        plugin("switchyard-no-such-program-xyz", &[], &opts()),
+        Err(RenderError::ProgramNotFound(_))
+    ));
+    assert!(matches!(
+        plugin("./relative.sh", &[], &opts()),
+        Err(RenderError::ProgramNotFound(_))
+    ));
+}
+
+#[test]
+fn tree_paths_cannot_escape_the_temporary_directory() {
+    let (_keep, command) = script("true");
+    for path in ["../x.yaml", "/etc/x.yaml", "a/../../x"] {
+        let r = plugin(&command, &[file(path, "")], &opts());
+        assert!(
+            matches!(r, Err(RenderError::InvalidPath(_))),
+            "{path}: {r:?}"
+        );
+    }
+}
+
+// ---- kustomize ----
+
+#[test]
+fn kustomize_without_tools_says_what_is_needed() {
+    let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let r = kustomize::render_with_path(&[], &opts(), Some(empty.path().as_os_str()));
+    assert_eq!(
+        err(r),
+        "the kustomize renderer needs kubectl or kustomize on the hub's PATH"
+    );
+    assert!(matches!(
+        kustomize::render_with_path(&[], &opts(), None),
+        Err(RenderError::KustomizeMissing)
+    ));
+}
+
+fn kustomize_tree() -> Vec<TreeFile> {
+    vec![
+        file(
+            "kustomization.yaml",
+            "namePrefix: dev-\ncommonLabels:\n  team: a\nresources:\n- base/cm.yaml\nconfigMapGenerator:\n- name: gen\n  literals: [k=v]\n",
+        ),
+        file(
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  mode: \"0644\"\n",
+        ),
+    ]
+}
+
+#[test]
+fn kustomize_with_a_fake_binary_on_path() {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let fake = bin.path().join("kustomize");
+    // Prints its arguments' directory listing as a ConfigMap, so the test
+    // sees both the `build DIR` call and the written tree.
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nPATH=/usr/bin:/bin\ntest \"$1\" = build || exit 9\ncd \"$2\" || exit 8\necho 'apiVersion: v1'\necho 'kind: ConfigMap'\necho 'metadata: {name: fake}'\necho \"data: {files: '$(find . -type f | sort | tr '\\n' ' ')'}\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Only the fake's directory is searched: kubectl, if installed, would
+    // otherwise be chosen first.
+    let only_fake = bin.path().as_os_str().to_owned();
+    let objects = kustomize::render_with_path(&kustomize_tree(), &opts(), Some(&only_fake))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        objects[0]["data"]["files"],
+        "./base/cm.yaml ./kustomization.yaml "
+    );
+}
+
+#[test]
+fn kustomize_with_the_real_tool_when_present() {
+    let path = std::env::var_os("PATH");
+    let tool = process::find_program("kubectl", path.as_deref())
+        .or_else(|| process::find_program("kustomize", path.as_deref()));
+    if tool.is_none() {
+        eprintln!("skipped: neither kubectl nor kustomize is on PATH");
+        return;
+    }
+    let objects = render(&RendererKind::Kustomize, &kustomize_tree(), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut names: Vec<&str> = objects
+        .iter()
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names.len(), 2, "{objects:?}");
+    assert_eq!(names[0], "dev-cm");
+    assert!(names[1].starts_with("dev-gen-"), "{names:?}");
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["metadata"]["labels"]["team"] == "a")
+    );
+
+    let broken = [file("kustomization.yaml", "resources:\n- missing.yaml\n")];
+    let message = err(render(&RendererKind::Kustomize, &broken, &opts()));
+    assert!(message.contains("missing.yaml"), "{message}");
+}
+
+// ---- substitution ----
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn substitution_replaces_values_not_keys() {
+    let objects = vec![json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cm-${cluster.name}", "namespace": "ns"},
+        "data": {
+            "${cluster.name}": "key stays",
+            "region": "${cluster.labels.switchyard.dev/region}",
+            "both": "${cluster.name}/${cluster.labels.env}!",
+            "list": ["${cluster.labels.env}", 5, null],
+            "escaped": "$${cluster.name} and $${cluster.labels.x}",
+            "shell": "echo ${HOME} $${HOME} $5",
+        }
+    })];
+    assert!(needs_substitution(&objects));
+    let out = substitute(
+        &objects,
+        "edge-1",
+        &labels(&[("env", "prod"), ("switchyard.dev/region", "eu")]),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = &out[0]["data"];
+    assert_eq!(out[0]["metadata"]["name"], "cm-edge-1");
+    assert_eq!(d["${cluster.name}"], "key stays");
+    assert_eq!(d["region"], "eu");
+    assert_eq!(d["both"], "edge-1/prod!");
+    assert_eq!(d["list"], json!(["prod", 5, null]));
+    assert_eq!(d["escaped"], "${cluster.name} and ${cluster.labels.x}");
+    assert_eq!(d["shell"], "echo ${HOME} $${HOME} $5");
+}
+
+#[test]
+fn substitution_errors_name_variable_and_object() {
+    let obj = |s: &str| {
+        vec![
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "a"}, "spec": {"x": s}}),
+        ]
+    };
+    let l = labels(&[]);
+    assert_eq!(
+        substitute(&obj("${cluster.region}"), "c", &l).map_err(|e| e.to_string()),
+        Err("unknown variable ${cluster.region} in Deployment/a/web: use ${cluster.name} or ${cluster.labels.KEY} (write $${...} for a literal ${...})".to_owned())
+    );
+    assert_eq!(
+        substitute(&obj("${cluster.labels.env}"), "c", &l),
+        Err(SubstituteError::MissingLabel {
+            label: "env".into(),
+            object: "Deployment/a/web".into()
+        })
+    );
+    assert!(matches!(
+        substitute(&obj("x ${cluster.name"), "c", &l),
+        Err(SubstituteError::Unterminated { .. })
+    ));
+    assert!(matches!(
+        substitute(&obj("${cluster.labels.}"), "c", &l),
+        Err(SubstituteError::UnknownVariable { .. })
+    ));
+}
+
+#[test]
+fn without_variables_substitution_is_the_identity() {
+    let objects = vec![
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"s": "${HOME} $${x} ${cluster"}}),
+    ];
+    assert!(!needs_substitution(&objects));
+    assert_eq!(substitute(&objects, "c", &labels(&[])), Ok(objects));
+}
