@@ -5,6 +5,7 @@ mod agents;
 pub mod api;
 mod clock;
 pub mod fleet;
+pub mod git;
 pub mod paths;
 mod registry;
 pub mod render;

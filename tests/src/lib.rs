@@ -5,3 +5,4 @@ pub mod fleet;
 pub mod process;
 pub mod raw;
 pub mod fake_kube;
+pub mod git_server;
