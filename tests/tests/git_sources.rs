@@ -86,7 +86,20 @@ fn first_and_incremental(label: &str, base: &Path, spec: &RepoSpec) {
         "{}",
         first.bytes_received
     );
-    assert!(!seen.lock().unwrap().is_empty(), "progress was reported");
+    {
+        let seen = seen.lock().unwrap();
+        let stages: std::collections::BTreeSet<&str> =
+            seen.iter().map(|p| p.stage.as_str()).collect();
+        eprintln!(
+            "{label}: progress stages {stages:?}, last {:?}",
+            seen.last()
+        );
+        assert!(stages.contains("connecting"), "{stages:?}");
+        assert!(
+            seen.iter().any(|p| p.done > 0),
+            "some progress counted: {seen:?}"
+        );
+    }
     assert!(data.path().join("repos/sample.git").is_dir());
     assert!(!data.path().join("repos/sample.git.partial").exists());
 
@@ -534,4 +547,40 @@ fn read_dir_refuses_submodules_and_remove_forgets() {
         cache.resolve("sample", "main"),
         Err(Error::NotFetched(_))
     ));
+}
+
+/// A "tree bomb": directories of directories, no files, each level ten
+/// references to the level below (10^6 entries unbounded).
+#[test]
+fn read_dir_stops_at_tree_bombs() {
+    let (base, _data, b, cache, _c1) = fetched();
+    let scratch = TempDir::new().unwrap();
+    let hash_tree = |bytes: &[u8]| {
+        let p = scratch.path().join("tree");
+        std::fs::write(&p, bytes).unwrap();
+        b.git(&["hash-object", "-w", "-t", "tree", p.to_str().unwrap()])
+    };
+    let mut tree = hash_tree(b"");
+    for _ in 0..6 {
+        let raw: Vec<u8> = (0..10u8)
+            .flat_map(|i| {
+                let mut e = format!("40000 d{i}\0").into_bytes();
+                e.extend((0..20).map(|j| u8::from_str_radix(&tree[2 * j..2 * j + 2], 16).unwrap()));
+                e
+            })
+            .collect();
+        tree = hash_tree(&raw);
+    }
+    let bomb = b.git(&["commit-tree", &tree, "-m", "bomb"]);
+    b.git(&["update-ref", "refs/heads/bomb", &bomb]);
+    b.publish(base.path(), "sample");
+    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    cache.fetch("sample", &spec, &|_| {}).unwrap();
+
+    let started = Instant::now();
+    let err = cache
+        .read_dir("sample", "bomb", "", &TreeLimits::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyEntries { .. }), "{err:?}");
+    assert!(started.elapsed().as_secs() < 10);
 }

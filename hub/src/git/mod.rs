@@ -169,6 +169,13 @@ pub enum Error {
         total: u64,
         limit: u64,
     },
+    #[error(
+        "too many entries: at {path} the tree has over {limit} files and directories \
+         (twice the file limit, plus 64)"
+    )]
+    TooManyEntries { path: String, limit: usize },
+    #[error("directories nested too deep: {path} is over {limit} levels")]
+    TooDeep { path: String, limit: usize },
     #[error("repository {name}: {detail}")]
     Repository { name: String, detail: String },
     #[error("{context}: {source}")]

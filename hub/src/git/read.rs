@@ -7,6 +7,9 @@ use super::{CommitInfo, Error, Result, TreeFile, TreeLimits, fetch::chain, paths
 /// How many symlinks one lookup may go through.
 const MAX_LINK_DEPTH: usize = 8;
 
+/// How deep directories may nest (the walk is recursive).
+const MAX_TREE_DEPTH: usize = 128;
+
 fn repo_err(name: &str) -> impl Fn(gix::Error) -> Error + '_ {
     move |e| Error::Repository {
         name: name.to_owned(),
@@ -131,6 +134,9 @@ struct Reader<'a> {
     limits: &'a TreeLimits,
     files: Vec<TreeFile>,
     total: u64,
+    /// Tree entries seen (files, links, directories), bounded so a tree of
+    /// directories without files (a crafted "tree bomb") cannot run forever.
+    visited: usize,
 }
 
 pub(super) fn read_dir(
@@ -160,6 +166,7 @@ pub(super) fn read_dir(
         limits,
         files: Vec::new(),
         total: 0,
+        visited: 0,
     };
     let not_found = || Error::PathNotFound {
         path: base_str.clone(),
@@ -250,8 +257,22 @@ impl Reader<'_> {
     }
 
     fn walk(&mut self, tree: ObjectId, prefix: &mut Vec<String>) -> Result<()> {
+        if prefix.len() > MAX_TREE_DEPTH {
+            return Err(Error::TooDeep {
+                path: self.full(prefix),
+                limit: MAX_TREE_DEPTH,
+            });
+        }
+        let max_entries = self.limits.max_files.saturating_mul(2).saturating_add(64);
         for (name, entry) in self.entries(tree)? {
             prefix.push(name);
+            self.visited += 1;
+            if self.visited > max_entries {
+                return Err(Error::TooManyEntries {
+                    path: self.full(prefix),
+                    limit: max_entries,
+                });
+            }
             match entry.kind {
                 EntryKind::Tree => self.walk(entry.id, prefix)?,
                 EntryKind::Blob | EntryKind::BlobExecutable => {
