@@ -584,3 +584,32 @@ fn read_dir_stops_at_tree_bombs() {
     assert!(matches!(err, Error::TooManyEntries { .. }), "{err:?}");
     assert!(started.elapsed().as_secs() < 10);
 }
+
+/// An empty remote fetches to no refs; a leftover half-made first fetch (a
+/// crash) is discarded and redone.
+#[test]
+fn empty_remote_and_leftover_partial_fetch() {
+    init();
+    let base = TempDir::new().unwrap();
+    let b = GitRepoBuilder::new();
+    let bare = base.path().join("empty.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    b.git(&["init", "-q", "--bare", bare.to_str().unwrap()]);
+    let data = TempDir::new().unwrap();
+    let cache = GitCache::new(data.path().join("repos"));
+    let spec = RepoSpec::new(format!("file://{}", bare.display()));
+    let r = cache.fetch("empty", &spec, &|_| {}).expect("fetch empty");
+    assert!(r.refs.is_empty(), "{r:?}");
+    assert_eq!(r.bytes_received, 0);
+
+    let (_b, c1) = sample_repo(base.path(), "sample");
+    let partial = data.path().join("repos/sample.git.partial");
+    std::fs::create_dir_all(partial.join("objects")).unwrap();
+    std::fs::write(partial.join("HEAD"), "garbage").unwrap();
+    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let r = cache
+        .fetch("sample", &spec, &|_| {})
+        .expect("fetch over leftovers");
+    assert_eq!(r.refs.get("refs/heads/main"), Some(&c1));
+    assert!(!partial.exists());
+}
