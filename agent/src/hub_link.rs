@@ -33,6 +33,8 @@ pub(crate) enum Error {
     Revoked(String),
     #[error("the agent's identity in its state dir is unusable: {0}")]
     Identity(String),
+    #[error("the hub sent a bundle that fails verification: {0}")]
+    BadBundle(String),
     #[error("protocol version mismatch: {0}")]
     VersionMismatch(String),
     #[error("the hub refused: {0}")]

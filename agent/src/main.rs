@@ -1,6 +1,7 @@
 //! `switchyard-agent`: enrolls a cluster with its hub and keeps it connected.
 
 mod backoff;
+mod cache;
 mod enroll;
 mod hub_link;
 mod session;

@@ -2,6 +2,7 @@
 //! report on a heartbeat, renew the certificate, reconnect after any failure.
 
 use crate::backoff::Backoff;
+use crate::cache::Cache;
 use crate::enroll::rustls_pemfile_first_cert;
 use crate::hub_link::{self, Error as LinkError};
 use crate::state::{Identity, StateDir};
@@ -9,8 +10,8 @@ use anyhow::Context;
 use rand::Rng;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchyard_common::proto::{
-    Assignment, GetAssignment, Hello, Message, Notification, RenewCertificate, StatusReport,
-    close_code, read_message,
+    Assignment, GetAssignment, GetBundle, Hello, Message, Notification, RenewCertificate,
+    StatusReport, close_code, read_message,
 };
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -22,9 +23,9 @@ pub(crate) struct RunOptions {
 }
 
 /// What the agent knows between connections.
-#[derive(Default)]
 struct Progress {
     generation: u64,
+    cache: Cache,
 }
 
 fn unix_now() -> u64 {
@@ -49,7 +50,28 @@ pub(crate) async fn run(
     let (addr, _) = hub_link::resolve(&identity.enrollment.hub).await?;
     let endpoint = hub_link::client_endpoint(addr)?;
     let mut backoff = Backoff::new(Duration::from_millis(500), options.max_backoff);
-    let mut progress = Progress::default();
+    let cache = Cache::new(state.root());
+    let cached = match cache.assignment() {
+        Ok(cached) => cached,
+        Err(e) => {
+            warn!(error = %error_chain(&e), "ignoring the cached assignment");
+            None
+        }
+    };
+    let mut progress = Progress {
+        generation: cached.as_ref().map_or(0, |a| a.generation),
+        cache,
+    };
+    if let Some(assignment) = &cached {
+        info!(
+            generation = assignment.generation,
+            apps = assignment.items.len(),
+            "loaded the cached assignment"
+        );
+        if options.dry_run {
+            print_plan(&progress.cache, assignment);
+        }
+    }
     tokio::pin!(shutdown);
     info!(%cluster, hub = %identity.enrollment.hub, dry_run = options.dry_run, "agent starting");
     loop {
@@ -233,6 +255,46 @@ async fn fetch_assignment(
             got: answer.kind(),
         });
     };
+    for item in &assignment.items {
+        if progress.cache.has_bundle(&item.digest) {
+            continue;
+        }
+        let answer = hub_link::request(
+            conn,
+            &Message::GetBundle(GetBundle {
+                digest: item.digest.clone(),
+            }),
+        )
+        .await?;
+        let Message::Bundle(bundle) = answer else {
+            return Err(LinkError::Unexpected {
+                expected: "Bundle",
+                got: answer.kind(),
+            });
+        };
+        if bundle.digest != item.digest {
+            return Err(LinkError::Identity(format!(
+                "asked for bundle {} and got {}",
+                item.digest, bundle.digest
+            )));
+        }
+        match progress
+            .cache
+            .store_bundle(&item.digest, &bundle.compressed)
+        {
+            Ok(b) => {
+                info!(app = %item.app, digest = %item.digest, objects = b.objects.len(), bytes = bundle.compressed.len(), "bundle fetched")
+            }
+            // A bad bundle is refused; the next notification or reconnect retries.
+            Err(e) => {
+                warn!(app = %item.app, error = %error_chain(&e), "refusing a bundle");
+                return Err(LinkError::BadBundle(error_chain(&e)));
+            }
+        }
+    }
+    if let Err(e) = progress.cache.store_assignment(&assignment) {
+        warn!(error = %error_chain(&e), "cannot cache the assignment; it is kept in memory only");
+    }
     progress.generation = assignment.generation;
     info!(
         generation = assignment.generation,
@@ -240,31 +302,57 @@ async fn fetch_assignment(
         "assignment received"
     );
     if options.dry_run {
-        print_plan(&assignment);
+        print_plan(&progress.cache, &assignment);
     }
     Ok(())
 }
 
 /// Dry-run output: what this agent would apply.
-fn print_plan(assignment: &Assignment) {
+fn print_plan(cache: &Cache, assignment: &Assignment) {
+    use std::io::Write;
+    let mut out = String::new();
     if assignment.items.is_empty() {
-        println!(
-            "assignment generation {}: no apps assigned",
+        out.push_str(&format!(
+            "assignment generation {}: no apps assigned\n",
             assignment.generation
-        );
-        return;
+        ));
+    } else {
+        out.push_str(&format!(
+            "assignment generation {}:\n",
+            assignment.generation
+        ));
     }
-    println!("assignment generation {}:", assignment.generation);
     for item in &assignment.items {
-        println!(
-            "  app {} at {} (bundle {}){}{}",
+        let short: String = item.commit.chars().take(8).collect();
+        out.push_str(&format!(
+            "  app {} at {short} ({}){}{}\n",
             item.app,
-            item.commit,
             item.digest,
-            if item.prune { " prune" } else { "" },
-            if item.self_heal { " self-heal" } else { "" },
-        );
+            if item.prune { ", prune" } else { "" },
+            if item.self_heal { ", self-heal" } else { "" },
+        ));
+        match cache.bundle(&item.digest) {
+            Ok(bundle) => {
+                for object in &bundle.objects {
+                    let namespace = object["metadata"]["namespace"]
+                        .as_str()
+                        .or(item.namespace.as_deref());
+                    out.push_str(&format!(
+                        "    would apply {} {}{} ({})\n",
+                        object["kind"].as_str().unwrap_or("?"),
+                        namespace.map(|n| format!("{n}/")).unwrap_or_default(),
+                        object["metadata"]["name"].as_str().unwrap_or("?"),
+                        object["apiVersion"].as_str().unwrap_or("?"),
+                    ));
+                }
+            }
+            Err(e) => out.push_str(&format!("    bundle unavailable: {}\n", error_chain(&e))),
+        }
     }
+    // One write, so concurrent readers of the output never see half a plan.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
 }
 
 async fn report(conn: &quinn::Connection, options: &RunOptions) -> Result<(), LinkError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchyard_common::ClusterName;
 use switchyard_common::proto::{
-    self, Assignment, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
+    self, Bundle, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
     StatusAccepted, StreamError, Welcome, close_code, read_message, write_message,
 };
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -301,19 +301,21 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Mes
                 Err(error) => store_error(error),
             }
         }
-        Message::GetAssignment(_) => match fleet.generation(cluster) {
-            // Apps and their bundles arrive with Git sources; until then every
-            // assignment is empty, at the cluster's current generation.
-            Ok(generation) => Message::Assignment(Assignment {
-                generation,
-                items: Vec::new(),
-            }),
+        Message::GetAssignment(_) => match fleet.assignment(cluster) {
+            Ok(assignment) => Message::Assignment(assignment),
             Err(error) => store_error(error),
         },
-        Message::GetBundle(get) => Message::error(
-            ErrorCode::NotFound,
-            format!("bundle {} is not assigned to cluster {cluster}", get.digest),
-        ),
+        Message::GetBundle(get) => match fleet.bundle_for(cluster, &get.digest) {
+            Ok(Some(compressed)) => Message::Bundle(Bundle {
+                digest: get.digest,
+                compressed,
+            }),
+            Ok(None) => Message::error(
+                ErrorCode::NotFound,
+                format!("bundle {} is not assigned to cluster {cluster}", get.digest),
+            ),
+            Err(error) => store_error(error),
+        },
         Message::RenewCertificate(renew) => match fleet.renew(cluster, &renew.csr_pem) {
             Ok(cert_pem) => Message::CertificateRenewed(CertificateRenewed { cert_pem }),
             Err(error) => store_error(error),

@@ -1,6 +1,7 @@
 //! The HTTP admin API the CLI talks to (JSON over HTTP, bearer token).
 
 use crate::fleet::{self, ClusterView, Fleet, JoinInfo};
+use crate::gitops::{self, AppRequest, AppView, GitOps, RepoRequest, RepoView, RevisionView};
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -76,7 +77,46 @@ type ApiResult<T> = Result<T, ApiError>;
 #[derive(Clone)]
 struct AppState {
     fleet: Arc<Fleet>,
+    gitops: Arc<GitOps>,
     admin_token_hash: [u8; 32],
+}
+
+impl From<gitops::Error> for ApiError {
+    fn from(error: gitops::Error) -> Self {
+        use gitops::Error as E;
+        let status = match &error {
+            E::Store(crate::store::Error::RepoExists(_) | crate::store::Error::AppExists(_))
+            | E::RepoInUse { .. } => StatusCode::CONFLICT,
+            E::RepoNotFound(_) | E::AppNotFound(_) => StatusCode::NOT_FOUND,
+            E::Invalid { .. }
+            | E::NotInHistory { .. }
+            | E::NothingToRollBack(_)
+            | E::NotFetched(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            // Unknown revisions, unreachable remotes: the caller can act on them.
+            E::Git(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %crate::agents::error_chain(&error), "admin request failed");
+        }
+        ApiError::new(status, error.to_string())
+    }
+}
+
+/// Request body of `POST /api/v1/apps/{name}/sync`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    #[serde(default)]
+    pub revision: Option<String>,
+}
+
+/// Request body of `POST /api/v1/apps/{name}/rollback`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    #[serde(default)]
+    pub to: Option<String>,
 }
 
 /// Request body of `POST /api/v1/clusters`.
@@ -110,9 +150,10 @@ pub struct LabelRequest {
 }
 
 /// The admin API router. Built without a socket so tests can call it directly.
-pub fn router(fleet: Arc<Fleet>, admin_token: String) -> Router {
+pub fn router(fleet: Arc<Fleet>, gitops: Arc<GitOps>, admin_token: String) -> Router {
     let state = AppState {
         fleet,
+        gitops,
         admin_token_hash: Sha256::digest(admin_token.as_bytes()).into(),
     };
     let api = Router::new()
@@ -120,11 +161,25 @@ pub fn router(fleet: Arc<Fleet>, admin_token: String) -> Router {
         .route("/clusters/{name}", get(show_cluster).delete(remove_cluster))
         .route("/clusters/{name}/labels", patch(label_cluster))
         .route("/clusters/{name}/tokens", post(new_token))
+        .route("/repos", get(list_repos).post(add_repo))
+        .route("/repos/{name}", get(show_repo).delete(remove_repo))
+        .route("/apps", get(list_apps).post(create_app))
+        .route(
+            "/apps/{name}",
+            get(show_app).patch(update_app).delete(delete_app),
+        )
+        .route("/apps/{name}/history", get(app_history))
+        .route("/apps/{name}/sync", post(sync_app))
+        .route("/apps/{name}/rollback", post(rollback_app))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state.clone());
+    // Forges authenticate with their signature, not the admin token.
+    let hooks = Router::new()
+        .route("/webhooks/git", post(git_webhook))
         .with_state(state);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .nest("/api/v1", api)
+        .nest("/api/v1", api.merge(hooks))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
 }
@@ -167,6 +222,7 @@ async fn add_cluster(
     let name = parse_name(&request.name)?;
     let ttl = Duration::from_secs(request.token_ttl_secs.unwrap_or(3600));
     let added = state.fleet.add_cluster(name, request.labels, ttl)?;
+    state.gitops.reconcile("admin").await?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -209,6 +265,121 @@ async fn remove_cluster(
         .ok_or_else(|| not_found(&name))
 }
 
+async fn list_repos(State(state): State<AppState>) -> ApiResult<Json<Vec<RepoView>>> {
+    Ok(Json(state.gitops.repos()?))
+}
+
+async fn add_repo(
+    State(state): State<AppState>,
+    Json(request): Json<RepoRequest>,
+) -> ApiResult<(StatusCode, Json<RepoView>)> {
+    Ok((StatusCode::CREATED, Json(state.gitops.add_repo(request)?)))
+}
+
+async fn show_repo(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<RepoView>> {
+    Ok(Json(state.gitops.repo(&name)?))
+}
+
+async fn remove_repo(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<RepoView>> {
+    Ok(Json(state.gitops.remove_repo(&name).await?))
+}
+
+async fn list_apps(State(state): State<AppState>) -> ApiResult<Json<Vec<AppView>>> {
+    Ok(Json(state.gitops.apps()?))
+}
+
+async fn create_app(
+    State(state): State<AppState>,
+    Json(request): Json<AppRequest>,
+) -> ApiResult<(StatusCode, Json<AppView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.gitops.create_app(request).await?),
+    ))
+}
+
+async fn show_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(state.gitops.app(&name)?))
+}
+
+async fn update_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<AppRequest>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(state.gitops.update_app(&name, request).await?))
+}
+
+async fn delete_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(state.gitops.delete_app(&name).await?))
+}
+
+async fn app_history(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<RevisionView>>> {
+    Ok(Json(state.gitops.history(&name)?))
+}
+
+async fn sync_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<SyncRequest>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(
+        state
+            .gitops
+            .sync(&name, request.revision.as_deref())
+            .await?,
+    ))
+}
+
+async fn rollback_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<RollbackRequest>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(
+        state.gitops.rollback(&name, request.to.as_deref()).await?,
+    ))
+}
+
+async fn git_webhook(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    use gitops::WebhookRefusal as R;
+    match state.gitops.handle_webhook(&headers, &body) {
+        Ok(repos) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "fetching": repos })),
+        )),
+        Err(R::Invalid(e @ gitops::webhook::WebhookError::BadSignature(_)))
+        | Err(R::Invalid(e @ gitops::webhook::WebhookError::MissingSignature(..))) => {
+            Err(ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+        }
+        Err(R::Invalid(e)) => Err(ApiError::new(StatusCode::BAD_REQUEST, e.to_string())),
+        Err(e @ R::NoRepo(_)) => Err(ApiError::new(StatusCode::NOT_FOUND, e.to_string())),
+        Err(e @ R::Internal(_)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        )),
+    }
+}
+
 async fn label_cluster(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -218,6 +389,11 @@ async fn label_cluster(
     state
         .fleet
         .label_cluster(&name, &request.set, &request.remove)?
+        .ok_or_else(|| not_found(&name))?;
+    state.gitops.reconcile("admin").await?;
+    state
+        .fleet
+        .cluster(&name)?
         .map(Json)
         .ok_or_else(|| not_found(&name))
 }

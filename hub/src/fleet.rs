@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_certs::{CertificateAuthority, PeerIdentity};
-use switchyard_common::proto::{ErrorCode, Notification, close_code};
+use switchyard_common::proto::{Assignment, ErrorCode, Notification, close_code};
 use switchyard_common::{ClusterName, NameError};
 use tracing::{info, warn};
 
@@ -284,25 +284,15 @@ impl Fleet {
             validate_label(k, v)?;
         }
         let updated = self.store.update_cluster(name, true, &mut |c| {
-            let before = c.labels.clone();
             for key in remove {
                 c.labels.remove(key);
             }
             c.labels
                 .extend(set.iter().map(|(k, v)| (k.clone(), v.clone())));
-            if c.labels != before {
-                c.generation += 1;
-            }
         })?;
         let Some(record) = updated else {
             return Ok(None);
         };
-        self.notify(
-            name,
-            Notification::AssignmentChanged {
-                generation: record.generation,
-            },
-        );
         Ok(Some(self.view(&record)))
     }
 
@@ -403,8 +393,29 @@ impl Fleet {
         Ok(issued.cert_pem)
     }
 
-    pub fn generation(&self, cluster: &ClusterName) -> Result<u64> {
-        Ok(self.store.cluster(cluster)?.map_or(0, |c| c.generation))
+    /// The cluster's current assignment.
+    pub fn assignment(&self, cluster: &ClusterName) -> Result<Assignment> {
+        let record = self
+            .store
+            .cluster(cluster)?
+            .ok_or_else(|| store::Error::ClusterNotFound(cluster.clone()))?;
+        Ok(Assignment {
+            generation: record.generation,
+            items: record.assignment,
+        })
+    }
+
+    /// A bundle, if it is in the cluster's assignment: an agent sees its
+    /// own bundles and nothing else.
+    pub fn bundle_for(&self, cluster: &ClusterName, digest: &str) -> Result<Option<Vec<u8>>> {
+        let record = self
+            .store
+            .cluster(cluster)?
+            .ok_or_else(|| store::Error::ClusterNotFound(cluster.clone()))?;
+        if !record.assignment.iter().any(|item| item.digest == digest) {
+            return Ok(None);
+        }
+        Ok(self.store.bundle(digest)?)
     }
 }
 

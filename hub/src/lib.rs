@@ -6,6 +6,7 @@ pub mod api;
 mod clock;
 pub mod fleet;
 pub mod git;
+pub mod gitops;
 pub mod paths;
 mod registry;
 pub mod render;

@@ -33,6 +33,16 @@ pub fn reset_key_file(data_dir: &Path) -> PathBuf {
     data_dir.join("quic-reset-key")
 }
 
+/// Shared secret forges sign push webhooks with (unless a repo has its own).
+pub fn webhook_secret_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("webhook-secret")
+}
+
+/// Bare clones of the repos the hub follows.
+pub fn repos_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("repos")
+}
+
 pub fn endpoint_file(data_dir: &Path) -> PathBuf {
     data_dir.join("hub.json")
 }

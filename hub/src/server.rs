@@ -1,6 +1,7 @@
 //! `switchyard serve`: configuration, start-up and the two listeners.
 
 use crate::fleet::{Fleet, FleetSettings};
+use crate::gitops::GitOps;
 use crate::paths::{self, Endpoints};
 use crate::store::SledStore;
 use anyhow::{Context, bail};
@@ -70,7 +71,12 @@ fn format_host_port(host: &str, port: u16) -> String {
 }
 
 fn load_or_create_admin_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
-    let path = paths::admin_token_file(data_dir);
+    load_or_create_token(&paths::admin_token_file(data_dir), "sya_")
+}
+
+/// A random secret kept in `path` (0600) with a recognisable prefix.
+fn load_or_create_token(path: &std::path::Path, prefix: &str) -> anyhow::Result<String> {
+    let path = path.to_owned();
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
         Ok(_) => bail!(
@@ -80,10 +86,10 @@ fn load_or_create_admin_token(data_dir: &std::path::Path) -> anyhow::Result<Stri
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut secret = [0u8; 32];
             rand::rng().fill_bytes(&mut secret);
-            let token = format!("sya_{}", hex::encode(secret));
+            let token = format!("{prefix}{}", hex::encode(secret));
             switchyard_certs::write_private_file(&path, format!("{token}\n").as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
-            info!(path = %path.display(), "admin token written");
+            info!(path = %path.display(), "secret written");
             Ok(token)
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
@@ -93,6 +99,7 @@ fn load_or_create_admin_token(data_dir: &std::path::Path) -> anyhow::Result<Stri
 /// A started hub: both listeners bound, not yet serving.
 pub struct Hub {
     pub fleet: Arc<Fleet>,
+    pub gitops: Arc<GitOps>,
     pub endpoints: Endpoints,
     endpoint: quinn::Endpoint,
     http: tokio::net::TcpListener,
@@ -179,14 +186,23 @@ impl Hub {
             ca_sha256: ca.fingerprint(),
             pid: std::process::id(),
         };
+        let store: Arc<dyn crate::store::Store> = Arc::new(store);
+        // Forges sign webhooks with this unless a repo names its own secret.
+        load_or_create_token(&paths::webhook_secret_file(data_dir), "syw_")?;
         let fleet = Arc::new(Fleet::new(
-            Arc::new(store),
+            store.clone(),
             ca,
             FleetSettings {
                 agent_address,
                 cert_ttl: config.cert_ttl,
                 heartbeat: config.heartbeat,
             },
+        ));
+        let gitops = Arc::new(GitOps::new(
+            store,
+            fleet.clone(),
+            paths::repos_dir(data_dir),
+            paths::webhook_secret_file(data_dir),
         ));
         std::fs::write(
             paths::endpoint_file(data_dir),
@@ -203,6 +219,7 @@ impl Hub {
         );
         Ok(Hub {
             fleet,
+            gitops,
             endpoints,
             endpoint,
             http,
@@ -224,7 +241,12 @@ impl Hub {
             self.fleet.clone(),
             stopped(stop_rx.clone()),
         ));
-        let app = crate::api::router(self.fleet.clone(), self.admin_token.clone());
+        self.gitops.start().context("starting repo pollers")?;
+        let app = crate::api::router(
+            self.fleet.clone(),
+            self.gitops.clone(),
+            self.admin_token.clone(),
+        );
         let http = tokio::spawn(
             axum::serve(self.http, app)
                 .with_graceful_shutdown(stopped(stop_rx))

@@ -216,3 +216,35 @@ impl TestAgent {
             .all(|f| !self.state_dir.join(f).exists())
     }
 }
+
+/// A config repo with one ConfigMap app, served from a bare repo under
+/// `dir/served` over file://, registered on `hub` as repo `demo` and app
+/// `demo` targeting `selector`. Keep the builder to commit more.
+pub fn add_demo_app(
+    hub: &TestHub,
+    dir: &Path,
+    selector: &str,
+) -> crate::git_server::GitRepoBuilder {
+    let source = crate::git_server::GitRepoBuilder::new();
+    source.write(
+        "demo/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: demo\ndata:\n  cluster: ${cluster.name}\n",
+    );
+    let head = source.commit("demo app");
+    let bare = source.publish(&dir.join("served"), "demo");
+    let url = format!("file://{}", bare.display());
+    let out = hub.cli(&["repo", "add", "demo", &url, "--interval", "1s"]);
+    assert!(out.success(), "repo add: {}", out.stderr);
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "demo"])["head"]
+            == head.as_str()),
+        "demo repo never fetched"
+    );
+    let mut args = vec!["app", "create", "demo", "--repo", "demo", "--path", "demo"];
+    if !selector.is_empty() {
+        args.extend(["--selector", selector]);
+    }
+    let out = hub.cli(&args);
+    assert!(out.success(), "app create: {}", out.stderr);
+    source
+}

@@ -3,7 +3,7 @@
 //! with SIGKILL.
 
 use std::time::{Duration, Instant};
-use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub, add_demo_app};
 use switchyard_tests::process::wait_until;
 
 fn enrolled_running_agent(dir: &std::path::Path, hub: &TestHub, name: &str) -> TestAgent {
@@ -25,25 +25,34 @@ fn label_changes_reach_the_agent_through_a_hub_opened_stream() {
             .process()
             .wait_for_stdout("assignment generation 1: no apps assigned", SOON)
     );
+    let _source = add_demo_app(&hub, dir.path(), "env=prod");
 
+    // The label makes the app target the cluster; the hub tells the agent
+    // on a stream it opens over the agent's own connection.
     let labeled = hub.cli(&["cluster", "label", "edge-1", "env=prod", "zone=a"]);
     assert!(labeled.success(), "{}", labeled.stderr);
     assert!(
         agent
             .process()
-            .wait_for_stdout("assignment generation 2", SOON),
+            .wait_for_stdout("would apply ConfigMap demo", SOON),
         "the agent was not notified:\n{}",
         agent.process().stderr_text()
     );
-    let removed = hub.cli(&["cluster", "label", "edge-1", "zone-"]);
+    assert!(
+        agent
+            .process()
+            .stderr_text()
+            .contains("notified by the hub")
+    );
+    let removed = hub.cli(&["cluster", "label", "edge-1", "env-"]);
     assert!(removed.success(), "{}", removed.stderr);
     assert!(
         agent
             .process()
-            .wait_for_stdout("assignment generation 3", SOON)
+            .wait_for_stdout("assignment generation 3: no apps assigned", SOON)
     );
     let cluster = hub.cluster("edge-1");
-    assert_eq!(cluster["labels"], serde_json::json!({"env": "prod"}));
+    assert_eq!(cluster["labels"], serde_json::json!({"zone": "a"}));
     assert_eq!(cluster["generation"], 3);
 
     // Invalid labels are refused with the rule that was broken.

@@ -6,7 +6,7 @@ use std::time::Duration;
 use switchyard_common::proto::{
     Decoded, ErrorCode, GetAssignment, HEADER_LEN, Hello, Kind, Message, close_code, decode_frame,
 };
-use switchyard_tests::fleet::{SOON, TestAgent, TestHub, join_args};
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub, add_demo_app, join_args};
 use switchyard_tests::raw::{self, FakeHub, RawAnswer};
 
 fn hub_addr(hub: &TestHub) -> (std::net::SocketAddr, String) {
@@ -219,6 +219,7 @@ async fn garbage_and_oversized_frames_close_only_the_offending_connection() {
 
     // The enrolled agent kept its connection and still hears from the hub.
     assert!(hub.is_connected("edge-1"));
+    let _source = tokio::task::block_in_place(|| add_demo_app(&hub, dir.path(), "after=garbage"));
     assert!(
         hub.cli(&["cluster", "label", "edge-1", "after=garbage"])
             .success()
@@ -226,7 +227,7 @@ async fn garbage_and_oversized_frames_close_only_the_offending_connection() {
     assert!(
         agent
             .process()
-            .wait_for_stdout("assignment generation 2", SOON)
+            .wait_for_stdout("would apply ConfigMap demo", SOON)
     );
     assert!(
         !agent

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch for `switchyard`.
 
+mod apps;
 mod client;
 mod output;
 mod quickstart;
@@ -29,7 +30,7 @@ pub(crate) struct Cli {
 
 /// How admin commands find the hub.
 #[derive(Debug, Clone, Args)]
-struct Target {
+pub(crate) struct Target {
     /// The hub's data dir; admin commands read the hub's address and admin
     /// token from it when run on the hub's machine.
     #[arg(long, env = "SWITCHYARD_DATA_DIR", global = true)]
@@ -46,6 +47,12 @@ enum Command {
     /// Register, inspect and remove clusters.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Follow Git repositories.
+    #[command(subcommand)]
+    Repo(apps::RepoCommand),
+    /// Deploy directories of repos to clusters.
+    #[command(subcommand)]
+    App(apps::AppCommand),
     /// Start a hub and three dry-run agents locally and show them connected.
     Quickstart {
         /// Directory for the hub's data, the agents' state and the logs
@@ -172,6 +179,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Cluster(command) => cluster(command).await,
+        Command::Repo(command) => apps::repo(command).await,
+        Command::App(command) => apps::app(command).await,
         Command::Quickstart { dir, exit } => quickstart::run(dir, exit).await,
     }
 }

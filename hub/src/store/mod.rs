@@ -22,6 +22,10 @@ pub enum Error {
     TokenUsed { used_at: u64 },
     #[error("bootstrap token expired at {}", crate::fleet::rfc3339(*expired_at))]
     TokenExpired { expired_at: u64 },
+    #[error("repo {0} already exists")]
+    RepoExists(String),
+    #[error("app {0} already exists")]
+    AppExists(String),
     #[error("store backend")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("corrupt record under {key}")]
@@ -51,6 +55,9 @@ pub struct ClusterRecord {
     pub last_seen: Option<u64>,
     /// Bumped by every change to what the cluster should run.
     pub generation: u64,
+    /// What the cluster should run at `generation`.
+    #[serde(default)]
+    pub assignment: Vec<switchyard_common::proto::AssignmentItem>,
 }
 
 impl ClusterRecord {
@@ -66,6 +73,7 @@ impl ClusterRecord {
             kubernetes_version: None,
             last_seen: None,
             generation: 1,
+            assignment: Vec::new(),
         }
     }
 }
@@ -83,6 +91,90 @@ pub struct TokenRecord {
 pub struct RevokedRecord {
     pub cluster: ClusterName,
     pub revoked_at: u64,
+}
+
+/// A Git repository the hub follows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRecord {
+    pub name: String,
+    pub url: String,
+    /// Branch apps follow when they name no revision.
+    pub branch: String,
+    pub interval_secs: u64,
+    pub username: Option<String>,
+    /// File holding the password or token (a reference, so the secret is
+    /// not copied into the store or shown by the API).
+    pub password_file: Option<String>,
+    /// PEM bundle of CAs to trust for an HTTPS server with a private CA.
+    pub ca_file: Option<String>,
+    /// File holding the shared secret that webhook deliveries must be signed with.
+    pub webhook_secret_file: Option<String>,
+    pub created_at: u64,
+    #[serde(default)]
+    pub fetch: FetchState,
+}
+
+/// Outcome of the latest fetches of a repo.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchState {
+    pub last_attempt: Option<u64>,
+    pub last_success: Option<u64>,
+    /// Error of the latest attempt, cleared by a success.
+    pub error: Option<String>,
+    pub consecutive_failures: u32,
+    /// Ref -> commit after the latest successful fetch.
+    pub refs: BTreeMap<String, String>,
+}
+
+/// How an app is rendered and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppRecord {
+    pub name: String,
+    pub repo: String,
+    pub path: String,
+    /// Branch, tag or commit; `None` follows the repo's branch.
+    pub revision: Option<String>,
+    /// Label selector over cluster labels (Kubernetes syntax).
+    pub selector: String,
+    pub namespace: Option<String>,
+    /// `directory`, `kustomize`, `jsonnet` or `plugin`.
+    pub renderer: String,
+    pub plugin_command: Option<String>,
+    /// Manual apps deploy only what `app sync` approved.
+    pub manual: bool,
+    pub prune: bool,
+    pub self_heal: bool,
+    pub created_at: u64,
+    /// Commit deployed: for automatic apps the latest resolved commit unless
+    /// pinned; for manual apps the approved one (`None` until first sync).
+    pub deployed: Option<String>,
+    /// Set by `app rollback`: the app stays on `deployed` and stops following
+    /// its revision until `app sync`.
+    pub pinned: bool,
+    /// Latest commit its revision resolved to.
+    pub latest: Option<String>,
+    /// Why the latest render failed, per cluster or for all (`*`).
+    #[serde(default)]
+    pub errors: BTreeMap<String, String>,
+}
+
+/// One entry of an app's revision history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionRecord {
+    pub commit: String,
+    /// Unix seconds when the hub recorded it.
+    pub at: u64,
+    /// `new-commit` (seen on the revision), `sync`, `rollback`, `create`.
+    pub event: String,
+    /// What caused it: `poll`, `webhook`, `admin`.
+    pub trigger: String,
+    pub author: String,
+    pub summary: String,
+    /// Commit time, unix seconds.
+    pub committed_at: u64,
+    /// Whether this event made the commit the deployed one.
+    #[serde(default)]
+    pub deployed: bool,
 }
 
 /// The hub's durable state. Every method that returns `Ok` after a change has
@@ -130,4 +222,37 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ClusterRecord>;
 
     fn is_revoked(&self, serial: &str) -> Result<bool>;
+
+    fn create_repo(&self, repo: &RepoRecord) -> Result<()>;
+    fn repo(&self, name: &str) -> Result<Option<RepoRecord>>;
+    fn repos(&self) -> Result<Vec<RepoRecord>>;
+    fn update_repo(
+        &self,
+        name: &str,
+        durable: bool,
+        change: &mut dyn FnMut(&mut RepoRecord),
+    ) -> Result<Option<RepoRecord>>;
+    fn remove_repo(&self, name: &str) -> Result<Option<RepoRecord>>;
+
+    fn create_app(&self, app: &AppRecord) -> Result<()>;
+    fn app(&self, name: &str) -> Result<Option<AppRecord>>;
+    fn apps(&self) -> Result<Vec<AppRecord>>;
+    fn update_app(
+        &self,
+        name: &str,
+        durable: bool,
+        change: &mut dyn FnMut(&mut AppRecord),
+    ) -> Result<Option<AppRecord>>;
+    /// Remove an app and its history.
+    fn remove_app(&self, name: &str) -> Result<Option<AppRecord>>;
+
+    /// Append to an app's history (durable).
+    fn append_revision(&self, app: &str, revision: &RevisionRecord) -> Result<()>;
+    /// An app's history, oldest first.
+    fn revisions(&self, app: &str) -> Result<Vec<RevisionRecord>>;
+
+    /// Store a bundle under its digest (idempotent, durable).
+    fn put_bundle(&self, digest: &str, compressed: &[u8]) -> Result<()>;
+    fn bundle(&self, digest: &str) -> Result<Option<Vec<u8>>>;
+    fn has_bundle(&self, digest: &str) -> Result<bool>;
 }

@@ -1,16 +1,92 @@
 //! The embedded store: sled trees holding JSON records.
 
-use super::{ClusterRecord, Error, Result, RevokedRecord, Store, TokenRecord};
+use super::{
+    AppRecord, ClusterRecord, Error, RepoRecord, Result, RevisionRecord, RevokedRecord, Store,
+    TokenRecord,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::marker::PhantomData;
 use std::path::Path;
 use switchyard_common::ClusterName;
 
 const CLUSTERS: &str = "clusters";
 const TOKENS: &str = "tokens";
 const REVOKED: &str = "revoked";
+const REPOS: &str = "repos";
+const APPS: &str = "apps";
+const REVISIONS: &str = "revisions";
+const BUNDLES: &str = "bundles";
+
+/// A sled tree of JSON records of one type, keyed by name.
+struct Table<T> {
+    tree: sled::Tree,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Table<T> {
+    fn open(db: &sled::Db, name: &str) -> Result<Self> {
+        Ok(Self {
+            tree: db.open_tree(name).map_err(backend)?,
+            _record: PhantomData,
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<Option<T>> {
+        match self.tree.get(key.as_bytes()).map_err(backend)? {
+            Some(bytes) => Ok(Some(decode(key.as_bytes(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<T>> {
+        self.tree
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    /// Insert unless the key exists; `false` if it did.
+    fn insert_new(&self, key: &str, value: &T) -> Result<bool> {
+        let swapped = self
+            .tree
+            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(encode(value)))
+            .map_err(backend)?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Compare-and-swap loop: a concurrent removal wins and is never undone.
+    fn update(&self, key: &str, change: &mut dyn FnMut(&mut T)) -> Result<Option<T>> {
+        loop {
+            let Some(old) = self.tree.get(key.as_bytes()).map_err(backend)? else {
+                return Ok(None);
+            };
+            let mut record: T = decode(key.as_bytes(), &old)?;
+            change(&mut record);
+            let new = encode(&record);
+            if self
+                .tree
+                .compare_and_swap(key.as_bytes(), Some(&old), Some(new))
+                .map_err(backend)?
+                .is_ok()
+            {
+                return Ok(Some(record));
+            }
+        }
+    }
+
+    fn remove(&self, key: &str) -> Result<Option<T>> {
+        match self.tree.remove(key.as_bytes()).map_err(backend)? {
+            Some(bytes) => Ok(Some(decode(key.as_bytes(), &bytes)?)),
+            None => Ok(None),
+        }
+    }
+}
 
 /// sled-backed [`Store`].
 pub struct SledStore {
@@ -18,10 +94,23 @@ pub struct SledStore {
     clusters: sled::Tree,
     tokens: sled::Tree,
     revoked: sled::Tree,
+    cluster_table: Table<ClusterRecord>,
+    repos: Table<RepoRecord>,
+    apps: Table<AppRecord>,
+    /// Key: app name, NUL, big-endian sequence number; so a prefix scan
+    /// returns one app's history in order.
+    revisions: sled::Tree,
+    bundles: sled::Tree,
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Backend(Box::new(e))
+}
+
+fn revision_prefix(app: &str) -> Vec<u8> {
+    let mut prefix = app.as_bytes().to_vec();
+    prefix.push(0);
+    prefix
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -50,6 +139,11 @@ impl SledStore {
             clusters: db.open_tree(CLUSTERS).map_err(backend)?,
             tokens: db.open_tree(TOKENS).map_err(backend)?,
             revoked: db.open_tree(REVOKED).map_err(backend)?,
+            cluster_table: Table::open(&db, CLUSTERS)?,
+            repos: Table::open(&db, REPOS)?,
+            apps: Table::open(&db, APPS)?,
+            revisions: db.open_tree(REVISIONS).map_err(backend)?,
+            bundles: db.open_tree(BUNDLES).map_err(backend)?,
             db,
         })
     }
@@ -83,21 +177,11 @@ impl Store for SledStore {
     }
 
     fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterRecord>> {
-        let key = name.as_str().as_bytes();
-        match self.clusters.get(key).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode(key, &bytes)?)),
-            None => Ok(None),
-        }
+        self.cluster_table.get(name.as_str())
     }
 
     fn clusters(&self) -> Result<Vec<ClusterRecord>> {
-        self.clusters
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry.map_err(backend)?;
-                decode(&key, &value)
-            })
-            .collect()
+        self.cluster_table.list()
     }
 
     fn update_cluster(
@@ -106,29 +190,11 @@ impl Store for SledStore {
         durable: bool,
         change: &mut dyn FnMut(&mut ClusterRecord),
     ) -> Result<Option<ClusterRecord>> {
-        let key = name.as_str().as_bytes();
-        // Compare-and-swap loop: a concurrent removal must win, never be undone.
-        loop {
-            let Some(old) = self.clusters.get(key).map_err(backend)? else {
-                return Ok(None);
-            };
-            let mut record: ClusterRecord = decode(key, &old)?;
-            change(&mut record);
-            let new = encode(&record);
-            match self
-                .clusters
-                .compare_and_swap(key, Some(&old), Some(new))
-                .map_err(backend)?
-            {
-                Ok(()) => {
-                    if durable {
-                        self.flush()?;
-                    }
-                    return Ok(Some(record));
-                }
-                Err(_) => continue,
-            }
+        let updated = self.cluster_table.update(name.as_str(), change)?;
+        if durable && updated.is_some() {
+            self.flush()?;
         }
+        Ok(updated)
     }
 
     fn remove_cluster(&self, name: &ClusterName, now: u64) -> Result<Option<ClusterRecord>> {
@@ -233,6 +299,122 @@ impl Store for SledStore {
     fn is_revoked(&self, serial: &str) -> Result<bool> {
         self.revoked
             .contains_key(serial.as_bytes())
+            .map_err(backend)
+    }
+
+    fn create_repo(&self, repo: &RepoRecord) -> Result<()> {
+        if !self.repos.insert_new(&repo.name, repo)? {
+            return Err(Error::RepoExists(repo.name.clone()));
+        }
+        self.flush()
+    }
+
+    fn repo(&self, name: &str) -> Result<Option<RepoRecord>> {
+        self.repos.get(name)
+    }
+
+    fn repos(&self) -> Result<Vec<RepoRecord>> {
+        self.repos.list()
+    }
+
+    fn update_repo(
+        &self,
+        name: &str,
+        durable: bool,
+        change: &mut dyn FnMut(&mut RepoRecord),
+    ) -> Result<Option<RepoRecord>> {
+        let updated = self.repos.update(name, change)?;
+        if durable && updated.is_some() {
+            self.flush()?;
+        }
+        Ok(updated)
+    }
+
+    fn remove_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
+        let removed = self.repos.remove(name)?;
+        self.flush()?;
+        Ok(removed)
+    }
+
+    fn create_app(&self, app: &AppRecord) -> Result<()> {
+        if !self.apps.insert_new(&app.name, app)? {
+            return Err(Error::AppExists(app.name.clone()));
+        }
+        self.flush()
+    }
+
+    fn app(&self, name: &str) -> Result<Option<AppRecord>> {
+        self.apps.get(name)
+    }
+
+    fn apps(&self) -> Result<Vec<AppRecord>> {
+        self.apps.list()
+    }
+
+    fn update_app(
+        &self,
+        name: &str,
+        durable: bool,
+        change: &mut dyn FnMut(&mut AppRecord),
+    ) -> Result<Option<AppRecord>> {
+        let updated = self.apps.update(name, change)?;
+        if durable && updated.is_some() {
+            self.flush()?;
+        }
+        Ok(updated)
+    }
+
+    fn remove_app(&self, name: &str) -> Result<Option<AppRecord>> {
+        let removed = self.apps.remove(name)?;
+        for entry in self.revisions.scan_prefix(revision_prefix(name)) {
+            let (key, _) = entry.map_err(backend)?;
+            self.revisions.remove(key).map_err(backend)?;
+        }
+        self.flush()?;
+        Ok(removed)
+    }
+
+    fn append_revision(&self, app: &str, revision: &RevisionRecord) -> Result<()> {
+        let sequence = self.db.generate_id().map_err(backend)?;
+        let mut key = revision_prefix(app);
+        key.extend_from_slice(&sequence.to_be_bytes());
+        self.revisions
+            .insert(key, encode(revision))
+            .map_err(backend)?;
+        self.flush()
+    }
+
+    fn revisions(&self, app: &str) -> Result<Vec<RevisionRecord>> {
+        self.revisions
+            .scan_prefix(revision_prefix(app))
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    fn put_bundle(&self, digest: &str, compressed: &[u8]) -> Result<()> {
+        if self.has_bundle(digest)? {
+            return Ok(());
+        }
+        self.bundles
+            .insert(digest.as_bytes(), compressed)
+            .map_err(backend)?;
+        self.flush()
+    }
+
+    fn bundle(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .bundles
+            .get(digest.as_bytes())
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn has_bundle(&self, digest: &str) -> Result<bool> {
+        self.bundles
+            .contains_key(digest.as_bytes())
             .map_err(backend)
     }
 }

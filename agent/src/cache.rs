@@ -1,0 +1,199 @@
+//! The agent's on-disk cache of its assignment and bundles, so that a
+//! restarted agent keeps enforcing the last desired state while the hub is
+//! unreachable, and never downloads a bundle it already holds.
+//!
+//! Bundles are stored compressed under their digest and verified again when
+//! read; the assignment is written after the bundles it names, so the cache
+//! is consistent after a crash at any point.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use switchyard_certs::write_private_file;
+use switchyard_common::bundle::{Bundle, BundleError};
+use switchyard_common::proto::Assignment;
+
+/// Largest decompressed bundle the agent accepts.
+pub(crate) const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Error reading or writing the cache.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("cache i/o on {path}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cached assignment {path} is corrupt")]
+    Corrupt {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("bundle {digest}")]
+    Bundle {
+        digest: String,
+        #[source]
+        source: BundleError,
+    },
+}
+
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The cache directory inside the agent's state dir.
+pub(crate) struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    pub(crate) fn new(state_dir: &Path) -> Self {
+        Self {
+            root: state_dir.join("cache"),
+        }
+    }
+
+    fn assignment_file(&self) -> PathBuf {
+        self.root.join("assignment.json")
+    }
+
+    fn bundles_dir(&self) -> PathBuf {
+        self.root.join("bundles")
+    }
+
+    fn bundle_file(&self, digest: &str) -> PathBuf {
+        let name = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.bundles_dir().join(format!("{name}.zst"))
+    }
+
+    /// The cached assignment, if any.
+    pub(crate) fn assignment(&self) -> Result<Option<Assignment>> {
+        let path = self.assignment_file();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| Error::Corrupt {
+                        path: path.display().to_string(),
+                        source,
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    pub(crate) fn has_bundle(&self, digest: &str) -> bool {
+        self.bundle_file(digest).exists()
+    }
+
+    /// Verify `compressed` against `digest`, then keep it.
+    pub(crate) fn store_bundle(&self, digest: &str, compressed: &[u8]) -> Result<Bundle> {
+        let bundle = Bundle::decode(compressed, digest, MAX_BUNDLE_BYTES).map_err(|source| {
+            Error::Bundle {
+                digest: digest.to_owned(),
+                source,
+            }
+        })?;
+        let dir = self.bundles_dir();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = self.bundle_file(digest);
+        write_private_file(&path, compressed).map_err(io(&path))?;
+        Ok(bundle)
+    }
+
+    /// Read and verify a cached bundle.
+    pub(crate) fn bundle(&self, digest: &str) -> Result<Bundle> {
+        let path = self.bundle_file(digest);
+        let compressed = std::fs::read(&path).map_err(io(&path))?;
+        Bundle::decode(&compressed, digest, MAX_BUNDLE_BYTES).map_err(|source| Error::Bundle {
+            digest: digest.to_owned(),
+            source,
+        })
+    }
+
+    /// Record the assignment (its bundles must be stored already) and drop
+    /// bundles it no longer names.
+    pub(crate) fn store_assignment(&self, assignment: &Assignment) -> Result<()> {
+        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        let path = self.assignment_file();
+        let json = serde_json::to_vec_pretty(assignment).expect("assignment serializes");
+        write_private_file(&path, &json).map_err(io(&path))?;
+        let keep: HashSet<PathBuf> = assignment
+            .items
+            .iter()
+            .map(|i| self.bundle_file(&i.digest))
+            .collect();
+        if let Ok(entries) = std::fs::read_dir(self.bundles_dir()) {
+            for entry in entries.flatten() {
+                if !keep.contains(&entry.path()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_common::proto::AssignmentItem;
+
+    fn item(app: &str, digest: &str) -> AssignmentItem {
+        AssignmentItem {
+            app: app.into(),
+            commit: "c".into(),
+            digest: digest.into(),
+            namespace: None,
+            prune: false,
+            self_heal: false,
+        }
+    }
+
+    #[test]
+    fn bundles_are_verified_kept_and_garbage_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        assert!(cache.assignment().unwrap().is_none());
+
+        let bundle = Bundle::new(vec![
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        ]);
+        let encoded = bundle.encode(3).unwrap();
+        // A bundle that does not match its digest is refused and not kept.
+        let other = Bundle::new(vec![]).encode(3).unwrap();
+        assert!(
+            cache
+                .store_bundle(&encoded.digest, &other.compressed)
+                .is_err()
+        );
+        assert!(!cache.has_bundle(&encoded.digest));
+
+        cache
+            .store_bundle(&encoded.digest, &encoded.compressed)
+            .unwrap();
+        cache
+            .store_bundle(&other.digest, &other.compressed)
+            .unwrap();
+        let assignment = Assignment {
+            generation: 4,
+            items: vec![item("web", &encoded.digest)],
+        };
+        cache.store_assignment(&assignment).unwrap();
+        assert_eq!(cache.assignment().unwrap(), Some(assignment));
+        assert_eq!(cache.bundle(&encoded.digest).unwrap(), bundle);
+        // The bundle no item names any more is gone.
+        assert!(!cache.has_bundle(&other.digest));
+
+        // A cached bundle that was tampered with is refused on read.
+        std::fs::write(cache.bundle_file(&encoded.digest), &other.compressed).unwrap();
+        assert!(cache.bundle(&encoded.digest).is_err());
+    }
+}

@@ -1,0 +1,599 @@
+//! `switchyard repo …` and `switchyard app …`.
+
+use super::Target;
+use super::client::AdminClient;
+use super::output::{OutputFormat, age, print_one, print_table};
+use clap::{Args, Subcommand};
+use std::time::Duration;
+use switchyard_hub::api::{RollbackRequest, SyncRequest};
+use switchyard_hub::gitops::{AppRequest, AppView, RepoRequest, RepoView, RevisionView};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RepoCommand {
+    /// Follow a Git repository (https, http, git, ssh or file URL).
+    Add {
+        name: String,
+        url: String,
+        /// Branch apps follow when they name no revision.
+        #[arg(long, default_value = "main")]
+        branch: String,
+        /// How often to fetch.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// User for HTTP basic authentication.
+        #[arg(long, requires = "password_file")]
+        username: Option<String>,
+        /// File holding the password or access token (read at every fetch; never stored).
+        #[arg(long, requires = "username")]
+        password_file: Option<String>,
+        /// PEM file of CA certificates to trust for a server with a private CA.
+        #[arg(long)]
+        ca_file: Option<String>,
+        /// File holding the secret this repo's push webhooks are signed with
+        /// (default: the hub's DATA_DIR/webhook-secret).
+        #[arg(long)]
+        webhook_secret_file: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// List repos and how their fetches go.
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Show one repo.
+    Show {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Stop following a repo (refused while apps use it).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+}
+
+/// Fields shared by `app create` and `app update`.
+#[derive(Debug, Args)]
+pub(crate) struct AppFields {
+    /// Repo the manifests live in.
+    #[arg(long)]
+    repo: Option<String>,
+    /// Directory inside the repo.
+    #[arg(long)]
+    path: Option<String>,
+    /// Branch, tag or commit (default: the repo's branch).
+    #[arg(long)]
+    revision: Option<String>,
+    /// Target clusters by label: K=V (repeatable, all must match) or any
+    /// Kubernetes selector such as 'env in (prod,staging),!canary'.
+    #[arg(long = "selector")]
+    selectors: Vec<String>,
+    /// Namespace for namespaced objects that name none.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// How manifests are produced.
+    #[arg(long, value_parser = ["directory", "kustomize", "jsonnet", "plugin"])]
+    renderer: Option<String>,
+    /// Command the plugin renderer runs in a copy of the app's directory.
+    #[arg(long)]
+    plugin_command: Option<String>,
+}
+
+impl AppFields {
+    fn into_request(self, name: Option<String>) -> AppRequest {
+        AppRequest {
+            name,
+            repo: self.repo,
+            path: self.path,
+            revision: self.revision,
+            selector: (!self.selectors.is_empty()).then(|| self.selectors.join(",")),
+            namespace: self.namespace,
+            renderer: self.renderer,
+            plugin_command: self.plugin_command,
+            ..AppRequest::default()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AppCommand {
+    /// Deploy a directory of a repo to the clusters a selector picks.
+    Create {
+        name: String,
+        #[command(flatten)]
+        fields: AppFields,
+        /// Deploy new commits only after `switchyard app sync`.
+        #[arg(long)]
+        manual: bool,
+        /// Delete objects removed from Git.
+        #[arg(long)]
+        prune: bool,
+        /// Undo changes made to deployed objects outside Git.
+        #[arg(long)]
+        self_heal: bool,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Change an app; flags not given keep their value.
+    Update {
+        name: String,
+        #[command(flatten)]
+        fields: AppFields,
+        #[arg(long, conflicts_with = "auto")]
+        manual: bool,
+        /// Deploy new commits automatically again.
+        #[arg(long)]
+        auto: bool,
+        #[arg(long, conflicts_with = "no_prune")]
+        prune: bool,
+        #[arg(long)]
+        no_prune: bool,
+        #[arg(long, conflicts_with = "no_self_heal")]
+        self_heal: bool,
+        #[arg(long)]
+        no_self_heal: bool,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Delete an app: clusters stop being assigned it.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// List apps.
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Show one app.
+    Show {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Every commit the app resolved to or was synced or rolled back to.
+    History {
+        name: String,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Approve the latest commit (or --revision) and resume following the revision.
+    Sync {
+        name: String,
+        #[arg(long)]
+        revision: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Pin the app to an earlier commit from its history (default: the one before).
+    Rollback {
+        name: String,
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+}
+
+fn short(sha: &Option<String>) -> String {
+    sha.as_deref()
+        .map_or_else(|| "-".into(), |s| s.chars().take(8).collect())
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let first_line = text.lines().next().unwrap_or_default();
+    if first_line.chars().count() > max {
+        format!("{}…", first_line.chars().take(max - 1).collect::<String>())
+    } else {
+        first_line.to_owned()
+    }
+}
+
+const REPO_HEADERS: [&str; 6] = ["NAME", "URL", "BRANCH", "HEAD", "LAST FETCH", "STATUS"];
+
+fn repo_row(r: &RepoView) -> Vec<String> {
+    vec![
+        r.name.clone(),
+        r.url.clone(),
+        r.branch.clone(),
+        short(&r.head),
+        r.last_fetch.as_deref().map_or_else(|| "never".into(), age),
+        match &r.error {
+            Some(e) => format!("Error: {}", truncate(e, 60)),
+            None if r.last_success.is_some() => "OK".into(),
+            None => "Fetching".into(),
+        },
+    ]
+}
+
+const APP_HEADERS: [&str; 8] = [
+    "NAME", "REPO", "PATH", "SELECTOR", "POLICY", "DEPLOYED", "CLUSTERS", "STATUS",
+];
+
+fn app_row(a: &AppView) -> Vec<String> {
+    let mut policy = a.sync_policy.clone();
+    if a.pinned {
+        policy.push_str(" (pinned)");
+    }
+    let status = if let Some(e) = a.errors.values().next() {
+        format!("Error: {}", truncate(e, 50))
+    } else if let Some(p) = &a.pending {
+        format!("Pending {}", short(&Some(p.clone())))
+    } else if a.deployed.is_none() {
+        "Waiting".into()
+    } else {
+        "OK".into()
+    };
+    vec![
+        a.name.clone(),
+        a.repo.clone(),
+        a.path.clone(),
+        if a.selector.is_empty() {
+            "<all>".into()
+        } else {
+            a.selector.clone()
+        },
+        policy,
+        short(&a.deployed),
+        format!("{}/{}", a.assigned, a.target_clusters.len()),
+        status,
+    ]
+}
+
+fn print_fields(fields: &[(&str, String)]) {
+    for (name, value) in fields {
+        println!("{:<16}{value}", format!("{name}:"));
+    }
+}
+
+fn show_app(app: &AppView) {
+    let mut fields = vec![
+        ("Name", app.name.clone()),
+        ("Repo", app.repo.clone()),
+        ("Path", app.path.clone()),
+        ("Revision", app.revision.clone()),
+        ("Selector", app_row(app)[3].clone()),
+        ("Renderer", app.renderer.clone()),
+        (
+            "Namespace",
+            app.namespace.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("Sync policy", app_row(app)[4].clone()),
+        ("Prune", app.prune.to_string()),
+        ("Self-heal", app.self_heal.to_string()),
+        ("Latest", app.latest.clone().unwrap_or_else(|| "-".into())),
+        (
+            "Deployed",
+            app.deployed.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("Pending", app.pending.clone().unwrap_or_else(|| "-".into())),
+        (
+            "Clusters",
+            format!(
+                "{} of {} assigned: {}",
+                app.assigned,
+                app.target_clusters.len(),
+                app.target_clusters.join(", ")
+            ),
+        ),
+    ];
+    if let Some(command) = &app.plugin_command {
+        fields.push(("Plugin", command.clone()));
+    }
+    print_fields(&fields);
+    for (scope, error) in &app.errors {
+        let scope = if scope == "*" { "all clusters" } else { scope };
+        println!("Error ({scope}): {error}");
+    }
+}
+
+pub(crate) async fn repo(command: RepoCommand) -> anyhow::Result<()> {
+    match command {
+        RepoCommand::Add {
+            name,
+            url,
+            branch,
+            interval,
+            username,
+            password_file,
+            ca_file,
+            webhook_secret_file,
+            target,
+            output,
+        } => {
+            let absolute = |f: Option<String>| {
+                f.map(|f| {
+                    std::path::absolute(&f)
+                        .map(|p| p.display().to_string())
+                        .unwrap_or(f)
+                })
+            };
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let request = RepoRequest {
+                name,
+                url,
+                branch: Some(branch),
+                interval_secs: Some(interval.as_secs().max(1)),
+                username,
+                password_file: absolute(password_file),
+                ca_file: absolute(ca_file),
+                webhook_secret_file: absolute(webhook_secret_file),
+            };
+            let repo: RepoView = client.post("/repos", &request).await?;
+            if output == OutputFormat::Table {
+                println!(
+                    "repo {} added; the hub fetches it now and every {}",
+                    repo.name, repo.interval
+                );
+                println!(
+                    "follow the first fetch with: switchyard repo show {}",
+                    repo.name
+                );
+                Ok(())
+            } else {
+                print_one(&repo, output)
+            }
+        }
+        RepoCommand::List { target, output } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let repos: Vec<RepoView> = client.get("/repos").await?;
+            if output != OutputFormat::Table {
+                return print_one(&repos, output);
+            }
+            if repos.is_empty() {
+                println!("No repos. Add one with: switchyard repo add NAME URL");
+            } else {
+                print_table(&REPO_HEADERS, repos.iter().map(repo_row));
+            }
+            Ok(())
+        }
+        RepoCommand::Show {
+            name,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let repo: RepoView = client.get(&format!("/repos/{name}")).await?;
+            if output != OutputFormat::Table {
+                return print_one(&repo, output);
+            }
+            print_fields(&[
+                ("Name", repo.name.clone()),
+                ("URL", repo.url.clone()),
+                ("Branch", repo.branch.clone()),
+                ("Interval", repo.interval.clone()),
+                ("Head", repo.head.clone().unwrap_or_else(|| "-".into())),
+                ("Refs", repo.refs.to_string()),
+                (
+                    "Last fetch",
+                    repo.last_fetch.clone().unwrap_or_else(|| "never".into()),
+                ),
+                (
+                    "Last success",
+                    repo.last_success.clone().unwrap_or_else(|| "never".into()),
+                ),
+                (
+                    "Username",
+                    repo.username.clone().unwrap_or_else(|| "-".into()),
+                ),
+                (
+                    "CA file",
+                    repo.ca_file.clone().unwrap_or_else(|| "-".into()),
+                ),
+            ]);
+            if let Some(e) = &repo.error {
+                println!("Error:          {e}");
+            }
+            Ok(())
+        }
+        RepoCommand::Remove {
+            name,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let repo: RepoView = client.delete(&format!("/repos/{name}")).await?;
+            if output == OutputFormat::Table {
+                println!("repo {} removed", repo.name);
+                Ok(())
+            } else {
+                print_one(&repo, output)
+            }
+        }
+    }
+}
+
+fn either(yes: bool, no: bool) -> Option<bool> {
+    match (yes, no) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
+    match command {
+        AppCommand::Create {
+            name,
+            fields,
+            manual,
+            prune,
+            self_heal,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let mut request = fields.into_request(Some(name));
+            request.manual = Some(manual);
+            request.prune = Some(prune);
+            request.self_heal = Some(self_heal);
+            let app: AppView = client.post("/apps", &request).await?;
+            report_app(&app, "created", output)
+        }
+        AppCommand::Update {
+            name,
+            fields,
+            manual,
+            auto,
+            prune,
+            no_prune,
+            self_heal,
+            no_self_heal,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let mut request = fields.into_request(None);
+            request.manual = either(manual, auto);
+            request.prune = either(prune, no_prune);
+            request.self_heal = either(self_heal, no_self_heal);
+            let app: AppView = client.patch(&format!("/apps/{name}"), &request).await?;
+            report_app(&app, "updated", output)
+        }
+        AppCommand::Delete {
+            name,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let app: AppView = client.delete(&format!("/apps/{name}")).await?;
+            if output == OutputFormat::Table {
+                println!(
+                    "app {} deleted; its clusters are no longer assigned it",
+                    app.name
+                );
+                Ok(())
+            } else {
+                print_one(&app, output)
+            }
+        }
+        AppCommand::List { target, output } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let apps: Vec<AppView> = client.get("/apps").await?;
+            if output != OutputFormat::Table {
+                return print_one(&apps, output);
+            }
+            if apps.is_empty() {
+                println!("No apps. Create one with: switchyard app create NAME --repo R --path P");
+            } else {
+                print_table(&APP_HEADERS, apps.iter().map(app_row));
+            }
+            Ok(())
+        }
+        AppCommand::Show {
+            name,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let app: AppView = client.get(&format!("/apps/{name}")).await?;
+            if output != OutputFormat::Table {
+                return print_one(&app, output);
+            }
+            show_app(&app);
+            Ok(())
+        }
+        AppCommand::History {
+            name,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let history: Vec<RevisionView> = client.get(&format!("/apps/{name}/history")).await?;
+            if output != OutputFormat::Table {
+                return print_one(&history, output);
+            }
+            print_table(
+                &["COMMIT", "EVENT", "TRIGGER", "WHEN", "AUTHOR", "SUMMARY"],
+                history.iter().map(|r| {
+                    vec![
+                        r.commit.chars().take(8).collect(),
+                        r.event.clone(),
+                        r.trigger.clone(),
+                        age(&r.at),
+                        r.author.clone(),
+                        truncate(&r.summary, 60),
+                    ]
+                }),
+            );
+            Ok(())
+        }
+        AppCommand::Sync {
+            name,
+            revision,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let app: AppView = client
+                .post(&format!("/apps/{name}/sync"), &SyncRequest { revision })
+                .await?;
+            report_app(&app, "synced", output)
+        }
+        AppCommand::Rollback {
+            name,
+            to,
+            target,
+            output,
+        } => {
+            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let app: AppView = client
+                .post(&format!("/apps/{name}/rollback"), &RollbackRequest { to })
+                .await?;
+            report_app(&app, "rolled back and pinned", output)
+        }
+    }
+}
+
+fn report_app(app: &AppView, what: &str, output: OutputFormat) -> anyhow::Result<()> {
+    if output != OutputFormat::Table {
+        return print_one(app, output);
+    }
+    println!(
+        "app {} {what}: deployed {} to {} of {} targeted clusters",
+        app.name,
+        short(&app.deployed),
+        app.assigned,
+        app.target_clusters.len()
+    );
+    if let Some(p) = &app.pending {
+        println!(
+            "pending commit {} waits for: switchyard app sync {}",
+            short(&Some(p.clone())),
+            app.name
+        );
+    }
+    for (scope, error) in &app.errors {
+        let scope = if scope == "*" { "all clusters" } else { scope };
+        println!("error ({scope}): {error}");
+    }
+    Ok(())
+}

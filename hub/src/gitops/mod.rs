@@ -1,0 +1,936 @@
+//! GitOps on the hub: repos it follows, apps rendered from them, the commit
+//! each app deploys (with history, manual approval and rollback), and the
+//! assignments that tell every cluster which bundles to run.
+//!
+//! Work that must not multiply with the fleet is done once: an app is
+//! rendered once per commit, and a bundle is shared by every cluster whose
+//! substituted objects are identical (all of them, when the app uses no
+//! `${cluster.…}` variable).
+
+mod pass;
+mod plan;
+mod poll;
+pub mod webhook;
+
+use crate::clock::unix_now;
+use crate::fleet::{Fleet, rfc3339};
+use crate::git::{self, CommitInfo, Credentials, GitCache, RepoSpec};
+use crate::render::RendererKind;
+use crate::store::{self, AppRecord, FetchState, RepoRecord, RevisionRecord, Store};
+use crate::tree::TreeLimits;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use switchyard_common::proto::Notification;
+use switchyard_common::selector::Selector;
+use tracing::{debug, info, warn};
+
+/// zstd level for bundles: a good ratio at a cost far below rendering.
+const BUNDLE_COMPRESSION_LEVEL: i32 = 3;
+
+/// Error from a GitOps operation.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("repo {0} not found")]
+    RepoNotFound(String),
+    #[error("app {0} not found")]
+    AppNotFound(String),
+    #[error("repo {repo} is used by apps {apps}; delete or move them first")]
+    RepoInUse { repo: String, apps: String },
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0}")]
+    Git(#[from] git::Error),
+    #[error(
+        "commit {commit} is not in the history of app {app}; see `switchyard app history {app}`"
+    )]
+    NotInHistory { app: String, commit: String },
+    #[error("app {0} has no earlier commit to roll back to")]
+    NothingToRollBack(String),
+    #[error(
+        "repo {0} has not been fetched yet; try again once `switchyard repo show` reports a fetch"
+    )]
+    NotFetched(String),
+    #[error("background task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Error {
+    Error::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Why a webhook delivery was not acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookRefusal {
+    #[error(transparent)]
+    Invalid(webhook::WebhookError),
+    #[error("no repo is registered for {0}")]
+    NoRepo(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// `repo add` parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoRequest {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub webhook_secret_file: Option<String>,
+}
+
+/// A repo as the API shows it (never its secrets).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepoView {
+    pub name: String,
+    pub url: String,
+    pub branch: String,
+    pub interval: String,
+    pub username: Option<String>,
+    pub password_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub webhook_secret_file: Option<String>,
+    pub created_at: String,
+    pub last_fetch: Option<String>,
+    pub last_success: Option<String>,
+    pub error: Option<String>,
+    /// Commit of the followed branch after the latest fetch.
+    pub head: Option<String>,
+    pub refs: usize,
+}
+
+/// `app create` / `app update` parameters; on update, `None` keeps a field.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// Label selector; `K=V` pairs from repeated `--selector` are joined with commas.
+    #[serde(default)]
+    pub selector: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub renderer: Option<String>,
+    #[serde(default)]
+    pub plugin_command: Option<String>,
+    #[serde(default)]
+    pub manual: Option<bool>,
+    #[serde(default)]
+    pub prune: Option<bool>,
+    #[serde(default)]
+    pub self_heal: Option<bool>,
+}
+
+/// An app as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppView {
+    pub name: String,
+    pub repo: String,
+    pub path: String,
+    pub revision: String,
+    pub selector: String,
+    pub namespace: Option<String>,
+    pub renderer: String,
+    pub plugin_command: Option<String>,
+    pub sync_policy: String,
+    pub prune: bool,
+    pub self_heal: bool,
+    /// Latest commit the revision resolved to.
+    pub latest: Option<String>,
+    /// Commit assigned to clusters.
+    pub deployed: Option<String>,
+    /// A newer commit waiting for `app sync` (manual apps) or held back by a pin.
+    pub pending: Option<String>,
+    pub pinned: bool,
+    /// Clusters the selector targets and how many have the deployed commit assigned.
+    pub target_clusters: Vec<String>,
+    pub assigned: usize,
+    /// `*` for errors that concern every cluster, else the cluster name.
+    pub errors: BTreeMap<String, String>,
+    pub created_at: String,
+}
+
+/// One line of `app history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionView {
+    pub commit: String,
+    pub at: String,
+    pub event: String,
+    pub trigger: String,
+    pub author: String,
+    pub summary: String,
+    pub committed_at: String,
+}
+
+/// The hub's GitOps engine.
+pub struct GitOps {
+    store: Arc<dyn Store>,
+    fleet: Arc<Fleet>,
+    git: Arc<GitCache>,
+    limits: TreeLimits,
+    plugin_timeout: Duration,
+    /// Fallback webhook secret for repos without their own.
+    webhook_secret_file: PathBuf,
+    caches: Arc<pass::Caches>,
+    /// One planning pass at a time: passes read and write every assignment.
+    planning: tokio::sync::Mutex<()>,
+    pollers: Mutex<HashMap<String, poll::Poller>>,
+}
+
+impl GitOps {
+    pub fn new(
+        store: Arc<dyn Store>,
+        fleet: Arc<Fleet>,
+        repos_dir: PathBuf,
+        webhook_secret_file: PathBuf,
+    ) -> Self {
+        Self {
+            store,
+            fleet,
+            git: Arc::new(GitCache::new(repos_dir)),
+            limits: TreeLimits::default(),
+            plugin_timeout: Duration::from_secs(60),
+            webhook_secret_file,
+            caches: Arc::default(),
+            planning: tokio::sync::Mutex::new(()),
+            pollers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Start following every stored repo.
+    pub fn start(self: &Arc<Self>) -> Result<()> {
+        for repo in self.store.repos()? {
+            self.spawn_poller(&repo.name);
+        }
+        Ok(())
+    }
+
+    fn spawn_poller(self: &Arc<Self>, repo: &str) {
+        let poller = poll::Poller::spawn(self.clone(), repo.to_owned());
+        if let Some(old) = self
+            .pollers
+            .lock()
+            .expect("pollers lock")
+            .insert(repo.to_owned(), poller)
+        {
+            old.stop();
+        }
+    }
+
+    // ----- repos -----
+
+    pub fn repo_view(&self, repo: &RepoRecord) -> RepoView {
+        RepoView {
+            name: repo.name.clone(),
+            url: repo.url.clone(),
+            branch: repo.branch.clone(),
+            interval: humantime::format_duration(Duration::from_secs(repo.interval_secs))
+                .to_string(),
+            username: repo.username.clone(),
+            password_file: repo.password_file.clone(),
+            ca_file: repo.ca_file.clone(),
+            webhook_secret_file: repo.webhook_secret_file.clone(),
+            created_at: rfc3339(repo.created_at),
+            last_fetch: repo.fetch.last_attempt.map(rfc3339),
+            last_success: repo.fetch.last_success.map(rfc3339),
+            error: repo.fetch.error.clone(),
+            head: repo
+                .fetch
+                .refs
+                .get(&format!("refs/heads/{}", repo.branch))
+                .cloned(),
+            refs: repo.fetch.refs.len(),
+        }
+    }
+
+    pub fn add_repo(self: &Arc<Self>, request: RepoRequest) -> Result<RepoView> {
+        validate_repo_name(&request.name)?;
+        let url = request.url.trim().to_owned();
+        if !["https://", "http://", "git://", "ssh://", "file://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(invalid(
+                "url",
+                format!("{url:?}: use an https://, http://, git://, ssh:// or file:// URL"),
+            ));
+        }
+        if request.password_file.is_some() != request.username.is_some() {
+            return Err(invalid(
+                "credentials",
+                "--username and --password-file go together",
+            ));
+        }
+        for (field, file) in [
+            ("password-file", &request.password_file),
+            ("ca-file", &request.ca_file),
+            ("webhook-secret-file", &request.webhook_secret_file),
+        ] {
+            if let Some(file) = file
+                && let Err(e) = std::fs::metadata(file)
+            {
+                return Err(invalid(field, format!("{file}: {e}")));
+            }
+        }
+        let interval_secs = request.interval_secs.unwrap_or(30);
+        if interval_secs == 0 {
+            return Err(invalid("interval", "must be at least 1s"));
+        }
+        let repo = RepoRecord {
+            name: request.name.clone(),
+            url,
+            branch: request.branch.unwrap_or_else(|| "main".into()),
+            interval_secs,
+            username: request.username,
+            password_file: request.password_file,
+            ca_file: request.ca_file,
+            webhook_secret_file: request.webhook_secret_file,
+            created_at: unix_now(),
+            fetch: FetchState::default(),
+        };
+        self.store.create_repo(&repo)?;
+        info!(repo = %repo.name, url = %repo.url, "repo added");
+        self.spawn_poller(&repo.name);
+        Ok(self.repo_view(&repo))
+    }
+
+    pub fn repos(&self) -> Result<Vec<RepoView>> {
+        Ok(self
+            .store
+            .repos()?
+            .iter()
+            .map(|r| self.repo_view(r))
+            .collect())
+    }
+
+    pub fn repo(&self, name: &str) -> Result<RepoView> {
+        let repo = self
+            .store
+            .repo(name)?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        Ok(self.repo_view(&repo))
+    }
+
+    pub async fn remove_repo(&self, name: &str) -> Result<RepoView> {
+        let users: Vec<String> = self
+            .store
+            .apps()?
+            .into_iter()
+            .filter(|a| a.repo == name)
+            .map(|a| a.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::RepoInUse {
+                repo: name.to_owned(),
+                apps: users.join(", "),
+            });
+        }
+        let removed = self
+            .store
+            .remove_repo(name)?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        if let Some(poller) = self.pollers.lock().expect("pollers lock").remove(name) {
+            poller.stop();
+        }
+        let git = self.git.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || git.remove(&name))
+            .await
+            .map_err(Error::Task)??;
+        Ok(self.repo_view(&removed))
+    }
+
+    /// Ask the repo's poller to fetch now (webhooks).
+    pub fn fetch_soon(&self, repo: &str) -> bool {
+        match self.pollers.lock().expect("pollers lock").get(repo) {
+            Some(poller) => {
+                poller.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn spec(repo: &RepoRecord) -> Result<RepoSpec> {
+        let credentials = match (&repo.username, &repo.password_file) {
+            (Some(username), Some(file)) => {
+                let password = std::fs::read_to_string(file)
+                    .map_err(|e| invalid("password-file", format!("{file}: {e}")))?;
+                Some(Credentials {
+                    username: username.clone(),
+                    password: password.trim_end_matches(['\n', '\r']).to_owned(),
+                })
+            }
+            _ => None,
+        };
+        Ok(RepoSpec {
+            url: repo.url.clone(),
+            credentials,
+            ca_file: repo.ca_file.as_ref().map(PathBuf::from),
+        })
+    }
+
+    /// Fetch a repo now, record the outcome, and replan when refs moved.
+    pub(crate) async fn fetch_repo(&self, name: &str, trigger: &str) -> Result<()> {
+        let repo = self
+            .store
+            .repo(name)?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        let first = repo.fetch.last_success.is_none();
+        let outcome = match Self::spec(&repo) {
+            Ok(spec) => {
+                let git = self.git.clone();
+                let repo_name = name.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    git.fetch(&repo_name, &spec, &|p: git::FetchProgress| {
+                        debug!(repo = %repo_name, stage = %p.stage, done = p.done, total = ?p.total, "fetch progress");
+                    })
+                })
+                .await
+                .map_err(Error::Task)?
+                .map_err(Error::Git)
+            }
+            Err(e) => Err(e),
+        };
+        let now = unix_now();
+        match outcome {
+            Ok(result) => {
+                let moved = result.refs != repo.fetch.refs || first;
+                self.store.update_repo(name, false, &mut |r| {
+                    r.fetch.last_attempt = Some(now);
+                    r.fetch.last_success = Some(now);
+                    r.fetch.error = None;
+                    r.fetch.consecutive_failures = 0;
+                    r.fetch.refs = result.refs.clone();
+                })?;
+                info!(repo = %name, trigger, bytes = result.bytes_received, moved, "fetched");
+                if moved {
+                    self.reconcile(trigger).await?;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let message = error.to_string();
+                warn!(repo = %name, trigger, error = %message, "fetch failed; assignments stay as they are");
+                self.store.update_repo(name, false, &mut |r| {
+                    r.fetch.last_attempt = Some(now);
+                    r.fetch.error = Some(message.clone());
+                    r.fetch.consecutive_failures += 1;
+                })?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Verify a forge's push webhook and fetch every repo it concerns now.
+    /// Returns the repos woken.
+    pub fn handle_webhook(
+        &self,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<String>, WebhookRefusal> {
+        let delivery = webhook::parse(headers, body).map_err(WebhookRefusal::Invalid)?;
+        let repos = self
+            .store
+            .repos()
+            .map_err(|e| WebhookRefusal::Internal(e.to_string()))?;
+        let candidates: Vec<&RepoRecord> = repos
+            .iter()
+            .filter(|r| {
+                delivery
+                    .repo_urls
+                    .iter()
+                    .any(|u| webhook::same_repo(u, &r.url))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Err(WebhookRefusal::NoRepo(delivery.repo_urls.join(", ")));
+        }
+        let mut woken = Vec::new();
+        let mut last_error = None;
+        for repo in candidates {
+            let secret_file = repo
+                .webhook_secret_file
+                .as_ref()
+                .map_or_else(|| self.webhook_secret_file.clone(), PathBuf::from);
+            let secret = match std::fs::read(&secret_file) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(repo = %repo.name, file = %secret_file.display(), error = %e, "webhook secret unreadable");
+                    continue;
+                }
+            };
+            let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+            match webhook::verify(delivery.forge, headers, body, &secret) {
+                Ok(()) => {
+                    info!(repo = %repo.name, forge = %delivery.forge, event = %delivery.event, "webhook accepted; fetching now");
+                    if self.fetch_soon(&repo.name) {
+                        woken.push(repo.name.clone());
+                    }
+                }
+                Err(e) => {
+                    warn!(repo = %repo.name, forge = %delivery.forge, error = %e, "webhook refused");
+                    last_error = Some(e);
+                }
+            }
+        }
+        match (woken.is_empty(), last_error) {
+            (true, Some(e)) => Err(WebhookRefusal::Invalid(e)),
+            (true, None) => Err(WebhookRefusal::Internal(
+                "no webhook secret readable".into(),
+            )),
+            (false, _) => Ok(woken),
+        }
+    }
+
+    // ----- apps -----
+
+    pub fn app_view(&self, app: &AppRecord) -> Result<AppView> {
+        let repo = self.store.repo(&app.repo)?;
+        let selector = Selector::parse(&app.selector).ok();
+        let mut targets = Vec::new();
+        let mut assigned = 0;
+        for cluster in self.store.clusters()? {
+            if selector
+                .as_ref()
+                .is_some_and(|s| s.matches(&cluster.labels))
+            {
+                if cluster
+                    .assignment
+                    .iter()
+                    .any(|i| i.app == app.name && Some(&i.commit) == app.deployed.as_ref())
+                {
+                    assigned += 1;
+                }
+                targets.push(cluster.name.to_string());
+            }
+        }
+        Ok(AppView {
+            name: app.name.clone(),
+            repo: app.repo.clone(),
+            path: app.path.clone(),
+            revision: app
+                .revision
+                .clone()
+                .or_else(|| repo.map(|r| r.branch))
+                .unwrap_or_default(),
+            selector: app.selector.clone(),
+            namespace: app.namespace.clone(),
+            renderer: app.renderer.clone(),
+            plugin_command: app.plugin_command.clone(),
+            sync_policy: if app.manual { "manual" } else { "automatic" }.into(),
+            prune: app.prune,
+            self_heal: app.self_heal,
+            latest: app.latest.clone(),
+            deployed: app.deployed.clone(),
+            pending: app
+                .latest
+                .clone()
+                .filter(|l| Some(l) != app.deployed.as_ref()),
+            pinned: app.pinned,
+            target_clusters: targets,
+            assigned,
+            errors: app.errors.clone(),
+            created_at: rfc3339(app.created_at),
+        })
+    }
+
+    pub fn apps(&self) -> Result<Vec<AppView>> {
+        self.store
+            .apps()?
+            .iter()
+            .map(|a| self.app_view(a))
+            .collect()
+    }
+
+    pub fn app(&self, name: &str) -> Result<AppView> {
+        let app = self.load_app(name)?;
+        self.app_view(&app)
+    }
+
+    fn load_app(&self, name: &str) -> Result<AppRecord> {
+        self.store
+            .app(name)?
+            .ok_or_else(|| Error::AppNotFound(name.to_owned()))
+    }
+
+    /// Check an app's fields, filling defaults.
+    fn validate_app(&self, app: &mut AppRecord) -> Result<()> {
+        validate_repo_name(&app.name).map_err(|_| {
+            invalid(
+                "name",
+                format!("{:?}: use letters, digits, '.', '_' and '-'", app.name),
+            )
+        })?;
+        if self.store.repo(&app.repo)?.is_none() {
+            return Err(Error::RepoNotFound(app.repo.clone()));
+        }
+        app.path = normalize_app_path(&app.path)?;
+        let selector =
+            Selector::parse(&app.selector).map_err(|e| invalid("selector", e.to_string()))?;
+        app.selector = selector.to_string();
+        renderer_of(app).map_err(|e| invalid("renderer", e))?;
+        if let Some(ns) = &app.namespace
+            && switchyard_common::ClusterName::new(ns.clone()).is_err()
+        {
+            return Err(invalid("namespace", format!("{ns:?} is not a DNS label")));
+        }
+        Ok(())
+    }
+
+    pub async fn create_app(&self, request: AppRequest) -> Result<AppView> {
+        let name = request
+            .name
+            .clone()
+            .ok_or_else(|| invalid("name", "required"))?;
+        let mut app = AppRecord {
+            name,
+            repo: request
+                .repo
+                .clone()
+                .ok_or_else(|| invalid("repo", "required"))?,
+            path: request
+                .path
+                .clone()
+                .ok_or_else(|| invalid("path", "required"))?,
+            revision: request.revision.clone().filter(|r| !r.is_empty()),
+            selector: request.selector.clone().unwrap_or_default(),
+            namespace: request.namespace.clone(),
+            renderer: request
+                .renderer
+                .clone()
+                .unwrap_or_else(|| "directory".into()),
+            plugin_command: request.plugin_command.clone(),
+            manual: request.manual.unwrap_or(false),
+            prune: request.prune.unwrap_or(false),
+            self_heal: request.self_heal.unwrap_or(false),
+            created_at: unix_now(),
+            deployed: None,
+            pinned: false,
+            latest: None,
+            errors: BTreeMap::new(),
+        };
+        self.validate_app(&mut app)?;
+        self.store.create_app(&app)?;
+        info!(app = %app.name, repo = %app.repo, path = %app.path, "app created");
+        self.reconcile("admin").await?;
+        self.app(&app.name)
+    }
+
+    pub async fn update_app(&self, name: &str, request: AppRequest) -> Result<AppView> {
+        let mut app = self.load_app(name)?;
+        if let Some(n) = &request.name
+            && n != name
+        {
+            return Err(invalid("name", "an app cannot be renamed"));
+        }
+        if let Some(v) = request.repo {
+            app.repo = v;
+        }
+        if let Some(v) = request.path {
+            app.path = v;
+        }
+        if let Some(v) = request.revision {
+            app.revision = Some(v).filter(|r| !r.is_empty());
+        }
+        if let Some(v) = request.selector {
+            app.selector = v;
+        }
+        if let Some(v) = request.namespace {
+            app.namespace = Some(v).filter(|n| !n.is_empty());
+        }
+        if let Some(v) = request.renderer {
+            app.renderer = v;
+        }
+        if let Some(v) = request.plugin_command {
+            app.plugin_command = Some(v);
+        }
+        if let Some(v) = request.manual {
+            app.manual = v;
+        }
+        if let Some(v) = request.prune {
+            app.prune = v;
+        }
+        if let Some(v) = request.self_heal {
+            app.self_heal = v;
+        }
+        self.validate_app(&mut app)?;
+        let updated = app.clone();
+        self.store
+            .update_app(name, true, &mut |a| *a = updated.clone())?
+            .ok_or_else(|| Error::AppNotFound(name.to_owned()))?;
+        self.reconcile("admin").await?;
+        self.app(name)
+    }
+
+    pub async fn delete_app(&self, name: &str) -> Result<AppView> {
+        let app = self.load_app(name)?;
+        let view = self.app_view(&app)?;
+        self.store.remove_app(name)?;
+        info!(app = %name, "app deleted");
+        self.reconcile("admin").await?;
+        Ok(view)
+    }
+
+    pub fn history(&self, name: &str) -> Result<Vec<RevisionView>> {
+        self.load_app(name)?;
+        Ok(self
+            .store
+            .revisions(name)?
+            .into_iter()
+            .map(|r| RevisionView {
+                commit: r.commit,
+                at: rfc3339(r.at),
+                event: r.event,
+                trigger: r.trigger,
+                author: r.author,
+                summary: r.summary,
+                committed_at: rfc3339(r.committed_at),
+            })
+            .collect())
+    }
+
+    async fn resolve_commit(&self, app: &AppRecord, revision: &str) -> Result<CommitInfo> {
+        let repo = self
+            .store
+            .repo(&app.repo)?
+            .ok_or_else(|| Error::RepoNotFound(app.repo.clone()))?;
+        if repo.fetch.last_success.is_none() {
+            return Err(Error::NotFetched(repo.name));
+        }
+        let git = self.git.clone();
+        let (repo, revision) = (repo.name, revision.to_owned());
+        tokio::task::spawn_blocking(move || git.resolve(&repo, &revision))
+            .await
+            .map_err(Error::Task)?
+            .map_err(Error::Git)
+    }
+
+    /// Approve a commit: the latest one, or `revision`. Resumes following
+    /// the app's revision after a rollback.
+    pub async fn sync(&self, name: &str, revision: Option<&str>) -> Result<AppView> {
+        let app = self.load_app(name)?;
+        let target = match revision {
+            Some(revision) => self.resolve_commit(&app, revision).await?,
+            None => {
+                let revision = match &app.revision {
+                    Some(r) => r.clone(),
+                    None => self
+                        .store
+                        .repo(&app.repo)?
+                        .map(|r| r.branch)
+                        .unwrap_or_default(),
+                };
+                self.resolve_commit(&app, &revision).await?
+            }
+        };
+        // An explicit older commit on an automatic app would be replaced by
+        // the next new commit at once; it stays pinned until a plain sync.
+        let pinned = revision.is_some() && app.latest.as_deref() != Some(target.id.as_str());
+        self.deploy(&app, &target, "sync", pinned).await
+    }
+
+    /// Pin the app to an earlier deployed commit from its history.
+    pub async fn rollback(&self, name: &str, to: Option<&str>) -> Result<AppView> {
+        let app = self.load_app(name)?;
+        let history = self.store.revisions(name)?;
+        let commit = match to {
+            // Any commit the app has seen; a prefix must be long enough to be unambiguous.
+            Some(to) => history
+                .iter()
+                .rev()
+                .find(|r| r.commit == to || (to.len() >= 7 && r.commit.starts_with(to)))
+                .map(|r| r.commit.clone())
+                .ok_or_else(|| Error::NotInHistory {
+                    app: name.to_owned(),
+                    commit: to.to_owned(),
+                })?,
+            // The commit deployed before the current one.
+            None => history
+                .iter()
+                .rev()
+                .filter(|r| r.deployed)
+                .map(|r| &r.commit)
+                .find(|c| Some(*c) != app.deployed.as_ref())
+                .cloned()
+                .ok_or_else(|| Error::NothingToRollBack(name.to_owned()))?,
+        };
+        let target = self.resolve_commit(&app, &commit).await?;
+        self.deploy(&app, &target, "rollback", true).await
+    }
+
+    async fn deploy(
+        &self,
+        app: &AppRecord,
+        target: &CommitInfo,
+        event: &str,
+        pinned: bool,
+    ) -> Result<AppView> {
+        self.store.append_revision(
+            &app.name,
+            &RevisionRecord {
+                commit: target.id.clone(),
+                at: unix_now(),
+                event: event.into(),
+                trigger: "admin".into(),
+                author: format!("{} <{}>", target.author_name, target.author_email),
+                summary: target.summary.clone(),
+                committed_at: target.time,
+                deployed: true,
+            },
+        )?;
+        let commit = target.id.clone();
+        self.store
+            .update_app(&app.name, true, &mut |a| {
+                a.deployed = Some(commit.clone());
+                a.pinned = pinned;
+            })?
+            .ok_or_else(|| Error::AppNotFound(app.name.clone()))?;
+        info!(app = %app.name, commit = %target.id, event, pinned, "app deployed");
+        self.reconcile("admin").await?;
+        self.app(&app.name)
+    }
+
+    // ----- reconciliation -----
+
+    /// Resolve every app's revision, render what changed, and bring every
+    /// cluster's assignment up to date, notifying the agents whose changed.
+    pub async fn reconcile(&self, trigger: &str) -> Result<()> {
+        let _one_at_a_time = self.planning.lock().await;
+        let this = self.snapshot();
+        let trigger = trigger.to_owned();
+        let changed = tokio::task::spawn_blocking(move || this.plan_all(&trigger))
+            .await
+            .map_err(Error::Task)??;
+        for (cluster, generation) in changed {
+            self.fleet
+                .notify(&cluster, Notification::AssignmentChanged { generation });
+        }
+        Ok(())
+    }
+
+    /// What the blocking planning pass needs, shareable with its thread.
+    fn snapshot(&self) -> pass::Planner {
+        pass::Planner {
+            store: self.store.clone(),
+            git: self.git.clone(),
+            limits: self.limits,
+            plugin_timeout: self.plugin_timeout,
+            caches: self.caches.clone(),
+        }
+    }
+}
+
+/// Parse an app's renderer settings.
+fn renderer_of(app: &AppRecord) -> Result<RendererKind, String> {
+    if app.renderer == "plugin" {
+        let command = app
+            .plugin_command
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .ok_or("the plugin renderer needs --plugin-command")?;
+        return Ok(RendererKind::Plugin { command });
+    }
+    app.renderer
+        .parse::<RendererKind>()
+        .map_err(|e| format!("{e}"))
+}
+
+/// Repo and app names: what the Git cache accepts as a directory name.
+fn validate_repo_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            format!("{name:?}: use letters, digits, '.', '_' and '-', not starting with '.'"),
+        ))
+    }
+}
+
+/// `a/b/`, `./a//b` -> `a/b`; the repo root is `.`; `..` and absolute paths are refused.
+fn normalize_app_path(path: &str) -> Result<String> {
+    if path.starts_with('/') {
+        return Err(invalid(
+            "path",
+            format!("{path:?} must be relative to the repo root"),
+        ));
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(invalid("path", format!("{path:?} may not contain '..'")));
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_paths_are_normalized_and_confined() {
+        assert_eq!(normalize_app_path("apps/web/").unwrap(), "apps/web");
+        assert_eq!(normalize_app_path("./apps//web").unwrap(), "apps/web");
+        assert_eq!(normalize_app_path("").unwrap(), ".");
+        assert_eq!(normalize_app_path(".").unwrap(), ".");
+        assert!(normalize_app_path("../etc").is_err());
+        assert!(normalize_app_path("apps/../../x").is_err());
+        assert!(normalize_app_path("/etc").is_err());
+    }
+
+    #[test]
+    fn names_are_safe_directory_names() {
+        for ok in ["config", "fleet-apps", "a.b_c"] {
+            assert!(validate_repo_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".git", "a/b", "a b", &"x".repeat(101)] {
+            assert!(validate_repo_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Planning assignments: which apps, at which commit and bundle, each
+//! cluster should run. Pure over its inputs; rendering and storing bundles
+//! are passed in as closures so the decision can be tested on its own.
+
+use crate::store::{AppRecord, ClusterRecord};
+use std::collections::BTreeMap;
+use switchyard_common::proto::AssignmentItem;
+use switchyard_common::selector::Selector;
+
+/// The bundle one cluster gets for one app, or why it cannot have one.
+pub(crate) type BundleOutcome = Result<String, String>;
+
+/// The new assignment of one cluster, and the per-app errors met planning it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct ClusterPlan {
+    pub(crate) items: Vec<AssignmentItem>,
+    /// App name -> error for this cluster (the previous item was kept).
+    pub(crate) errors: BTreeMap<String, String>,
+}
+
+/// Decide one cluster's assignment.
+///
+/// `bundle_for(app, cluster)` renders (cached by the caller) and returns the
+/// digest of the cluster's bundle for the app's deployed commit. When it
+/// fails, the cluster keeps the item it had for that app, so a broken commit
+/// never withdraws what was running: the last good bundle stays assigned.
+pub(crate) fn plan_cluster(
+    cluster: &ClusterRecord,
+    apps: &[(AppRecord, Selector)],
+    mut bundle_for: impl FnMut(&AppRecord, &ClusterRecord) -> BundleOutcome,
+) -> ClusterPlan {
+    let mut plan = ClusterPlan::default();
+    for (app, selector) in apps {
+        if !selector.matches(&cluster.labels) {
+            continue;
+        }
+        let Some(commit) = app.deployed.as_ref() else {
+            continue;
+        };
+        match bundle_for(app, cluster) {
+            Ok(digest) => plan.items.push(AssignmentItem {
+                app: app.name.clone(),
+                commit: commit.clone(),
+                digest,
+                namespace: app.namespace.clone(),
+                prune: app.prune,
+                self_heal: app.self_heal,
+            }),
+            Err(error) => {
+                if let Some(previous) = cluster.assignment.iter().find(|i| i.app == app.name) {
+                    plan.items.push(previous.clone());
+                }
+                plan.errors.insert(app.name.clone(), error);
+            }
+        }
+    }
+    plan.items.sort_by(|a, b| a.app.cmp(&b.app));
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_common::ClusterName;
+
+    fn cluster(
+        name: &str,
+        labels: &[(&str, &str)],
+        assignment: Vec<AssignmentItem>,
+    ) -> ClusterRecord {
+        let mut c = ClusterRecord::new(
+            ClusterName::new(name).unwrap(),
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            0,
+        );
+        c.assignment = assignment;
+        c
+    }
+
+    fn app(name: &str, selector: &str, deployed: Option<&str>) -> (AppRecord, Selector) {
+        let record = AppRecord {
+            name: name.into(),
+            repo: "r".into(),
+            path: ".".into(),
+            revision: None,
+            selector: selector.into(),
+            namespace: Some("web".into()),
+            renderer: "directory".into(),
+            plugin_command: None,
+            manual: false,
+            prune: true,
+            self_heal: false,
+            created_at: 0,
+            deployed: deployed.map(str::to_owned),
+            pinned: false,
+            latest: deployed.map(str::to_owned),
+            errors: BTreeMap::new(),
+        };
+        (record, Selector::parse(selector).unwrap())
+    }
+
+    fn item(app: &str, commit: &str, digest: &str) -> AssignmentItem {
+        AssignmentItem {
+            app: app.into(),
+            commit: commit.into(),
+            digest: digest.into(),
+            namespace: Some("web".into()),
+            prune: true,
+            self_heal: false,
+        }
+    }
+
+    #[test]
+    fn only_matching_apps_with_a_deployed_commit_are_assigned() {
+        let apps = vec![
+            app("web", "env=prod", Some("c1")),
+            app("lab", "env=staging", Some("c2")),
+            app("manual-not-synced", "", None),
+        ];
+        let prod = cluster("a", &[("env", "prod")], vec![]);
+        let plan = plan_cluster(&prod, &apps, |a, c| Ok(format!("d-{}-{}", a.name, c.name)));
+        assert_eq!(plan.items, vec![item("web", "c1", "d-web-a")]);
+        assert!(plan.errors.is_empty());
+    }
+
+    #[test]
+    fn a_failing_render_keeps_the_last_good_item() {
+        let apps = vec![app("web", "", Some("c2")), app("new", "", Some("c9"))];
+        let c = cluster("a", &[], vec![item("web", "c1", "d-old")]);
+        let plan = plan_cluster(&c, &apps, |_, _| Err("bad yaml at x.yaml:3".into()));
+        // The app that was running keeps its bundle; the new one gets nothing.
+        assert_eq!(plan.items, vec![item("web", "c1", "d-old")]);
+        assert_eq!(plan.errors.len(), 2);
+        assert_eq!(plan.errors["web"], "bad yaml at x.yaml:3");
+    }
+
+    #[test]
+    fn items_are_sorted_so_equal_plans_compare_equal() {
+        let apps = vec![app("zeta", "", Some("c")), app("alpha", "", Some("c"))];
+        let c = cluster("a", &[], vec![]);
+        let plan = plan_cluster(&c, &apps, |a, _| Ok(a.name.clone()));
+        let names: Vec<_> = plan.items.iter().map(|i| i.app.as_str()).collect();
+        assert_eq!(names, ["alpha", "zeta"]);
+    }
+}

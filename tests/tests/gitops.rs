@@ -1,0 +1,522 @@
+//! GitOps end to end with the real binaries and real git servers: commits
+//! reach exactly the clusters an app targets, manual apps wait for a sync,
+//! rollbacks pin, labels move assignments, broken commits keep the last good
+//! bundle, and webhooks trigger fetches.
+
+use std::path::Path;
+use std::time::Duration;
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::git_server::{GitDaemon, GitHttpServer, GitRepoBuilder};
+use switchyard_tests::process::wait_until;
+
+const WEB: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels:
+    region: ${cluster.labels.region}
+spec:
+  replicas: REPLICAS
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+";
+
+const LAB: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: lab-settings
+data:
+  mode: experimental
+";
+
+const BASE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: fleet-base
+";
+
+fn web(replicas: u32) -> String {
+    WEB.replace("REPLICAS", &replicas.to_string())
+}
+
+/// The last plan an agent printed.
+fn latest_plan(agent: &mut TestAgent) -> String {
+    let out = agent.process().stdout_text();
+    out.rfind("assignment generation")
+        .map(|at| out[at..].to_owned())
+        .unwrap_or_default()
+}
+
+/// Wait until the agent's latest plan satisfies `check`.
+fn wait_plan(agent: &mut TestAgent, what: &str, check: impl Fn(&str) -> bool) {
+    let ok = wait_until(SOON, || check(&latest_plan(agent)));
+    assert!(
+        ok,
+        "{what}: latest plan was:\n{}\nagent log:\n{}",
+        latest_plan(agent),
+        agent.process().stderr_text()
+    );
+}
+
+fn start_agent(dir: &Path, hub: &TestHub, name: &str, labels: &[&str]) -> TestAgent {
+    let mut agent = TestAgent::new(dir, name);
+    let out = agent.join(&hub.add_cluster(name, labels));
+    assert!(out.success(), "join {name}: {}", out.stderr);
+    agent.start();
+    assert!(hub.wait_connected(name, true), "{name} never connected");
+    agent
+}
+
+fn ok(hub: &TestHub, args: &[&str]) -> String {
+    let out = hub.cli(args);
+    assert!(
+        out.success(),
+        "switchyard {args:?}:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    out.stdout
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..8]
+}
+
+#[test]
+fn commits_reach_exactly_the_targeted_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let source = GitRepoBuilder::new();
+    source.write("apps/web/deploy.yaml", web(1));
+    source.write("apps/lab/cm.yaml", LAB);
+    source.write("base/ns.yaml", BASE);
+    let first = source.commit("web, lab and base");
+    source.publish(&served, "fleet");
+    let daemon = GitDaemon::start(&served);
+
+    let hub = TestHub::start(dir.path(), &[]);
+    ok(
+        &hub,
+        &[
+            "repo",
+            "add",
+            "fleet",
+            &daemon.url("fleet.git"),
+            "--interval",
+            "1s",
+        ],
+    );
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
+            == first.as_str()),
+        "first fetch never happened"
+    );
+    let mut berlin = start_agent(dir.path(), &hub, "berlin", &["env=prod", "region=eu"]);
+    let mut boston = start_agent(dir.path(), &hub, "boston", &["env=prod", "region=us"]);
+    let mut lab = start_agent(dir.path(), &hub, "lab", &["env=staging", "region=eu"]);
+
+    ok(
+        &hub,
+        &[
+            "app",
+            "create",
+            "web",
+            "--repo",
+            "fleet",
+            "--path",
+            "apps/web",
+            "--selector",
+            "env=prod",
+            "--namespace",
+            "web",
+            "--prune",
+        ],
+    );
+    ok(
+        &hub,
+        &[
+            "app",
+            "create",
+            "lab",
+            "--repo",
+            "fleet",
+            "--path",
+            "apps/lab",
+            "--selector",
+            "env in (staging,qa)",
+        ],
+    );
+    ok(
+        &hub,
+        &["app", "create", "base", "--repo", "fleet", "--path", "base"],
+    );
+
+    let has = |plan: &str, app: &str, commit: &str| {
+        plan.contains(&format!("app {app} at {}", short(commit)))
+    };
+    for agent in [&mut berlin, &mut boston] {
+        wait_plan(agent, "prod gets web and base", |p| {
+            has(p, "web", &first) && has(p, "base", &first) && !p.contains("app lab")
+        });
+    }
+    wait_plan(&mut lab, "staging gets lab and base", |p| {
+        has(p, "lab", &first) && has(p, "base", &first) && !p.contains("app web")
+    });
+    assert!(latest_plan(&mut berlin).contains("would apply Deployment web/web (apps/v1)"));
+
+    // One rendering, shared where identical: the app without variables has
+    // one bundle for all; the one with ${cluster.labels.region} one per region.
+    let digest = |agent: &mut TestAgent, app: &str| {
+        let plan = latest_plan(agent);
+        let line = plan
+            .lines()
+            .find(|l| l.contains(&format!("app {app} at")))
+            .unwrap()
+            .to_owned();
+        line[line.find("(sha256:").unwrap() + 1..line.find(')').unwrap()].to_owned()
+    };
+    assert_eq!(digest(&mut berlin, "base"), digest(&mut lab, "base"));
+    assert_ne!(digest(&mut berlin, "web"), digest(&mut boston, "web"));
+
+    // A change merged to main reaches the prod clusters and no other.
+    let lab_bundles_before = (digest(&mut lab, "lab"), digest(&mut lab, "base"));
+    let lab_fetches_before = lab
+        .process()
+        .stderr_text()
+        .matches("bundle fetched")
+        .count();
+    source.write("apps/web/deploy.yaml", web(2));
+    let second = source.commit("scale web to 2");
+    source.publish(&served, "fleet");
+    for agent in [&mut berlin, &mut boston] {
+        wait_plan(agent, "prod follows main", |p| has(p, "web", &second));
+    }
+    // Staging's apps move to the new commit, but their content did not
+    // change: same bundles, nothing downloaded, and still no web.
+    wait_plan(&mut lab, "staging at the new commit", |p| {
+        has(p, "lab", &second)
+    });
+    assert_eq!(
+        (digest(&mut lab, "lab"), digest(&mut lab, "base")),
+        lab_bundles_before
+    );
+    assert!(!latest_plan(&mut lab).contains("app web"));
+    assert_eq!(
+        lab.process()
+            .stderr_text()
+            .matches("bundle fetched")
+            .count(),
+        lab_fetches_before,
+        "staging downloaded a bundle for a prod-only change"
+    );
+    let history = hub.cli_json(&["app", "history", "web"]);
+    let commits: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(commits, [first.as_str(), second.as_str()]);
+    assert_eq!(history[1]["trigger"], "poll");
+    assert_eq!(history[1]["summary"], "scale web to 2");
+    assert!(history[1]["author"].as_str().unwrap().contains('@'));
+
+    // Rollback pins the previous commit everywhere; sync resumes following.
+    ok(&hub, &["app", "rollback", "web", "--to", short(&first)]);
+    for agent in [&mut berlin, &mut boston] {
+        wait_plan(agent, "rollback", |p| has(p, "web", &first));
+    }
+    let shown = hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(shown["pinned"], true);
+    assert_eq!(shown["pending"], second.as_str());
+    ok(&hub, &["app", "sync", "web"]);
+    wait_plan(&mut berlin, "sync after rollback", |p| {
+        has(p, "web", &second)
+    });
+
+    // A cluster whose labels change follows: it gains web and loses lab.
+    ok(&hub, &["cluster", "label", "lab", "env=prod"]);
+    wait_plan(&mut lab, "relabeled cluster", |p| {
+        has(p, "web", &second) && !p.contains("app lab")
+    });
+
+    // A broken commit: the error names file and line, the last good bundle stays.
+    source.write(
+        "apps/web/deploy.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n   bad: indentation\n",
+    );
+    let broken = source.commit("break web");
+    source.publish(&served, "fleet");
+    let ok_error = wait_until(SOON, || {
+        let app = hub.cli_json(&["app", "show", "web"]);
+        app["latest"] == broken.as_str()
+            && app["errors"]["*"]
+                .as_str()
+                .is_some_and(|e| e.contains("deploy.yaml:"))
+    });
+    assert!(
+        ok_error,
+        "no render error shown: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        has(&latest_plan(&mut berlin), "web", &second),
+        "a broken commit withdrew the last good bundle"
+    );
+    let listing = ok(&hub, &["app", "list"]);
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("web") && l.contains("Error")),
+        "{listing}"
+    );
+
+    // An agent restart reuses its cached bundles: nothing is downloaded again.
+    berlin.stop();
+    berlin.start();
+    assert!(hub.wait_connected("berlin", true));
+    wait_plan(&mut berlin, "restarted agent's plan", |p| {
+        has(p, "web", &second)
+    });
+    assert!(
+        !berlin.process().stderr_text().contains("bundle fetched"),
+        "{}",
+        berlin.process().stderr_text()
+    );
+}
+
+#[test]
+fn manual_apps_wait_for_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let source = GitRepoBuilder::new();
+    source.write("guarded/cm.yaml", LAB);
+    let first = source.commit("guarded app");
+    source.publish(&served, "fleet");
+    let hub = TestHub::start(dir.path(), &[]);
+    ok(
+        &hub,
+        &[
+            "repo",
+            "add",
+            "fleet",
+            &format!("file://{}", served.join("fleet.git").display()),
+            "--interval",
+            "1s",
+        ],
+    );
+    assert!(wait_until(SOON, || hub
+        .cli_json(&["repo", "show", "fleet"])["head"]
+        == first.as_str()));
+    let mut agent = start_agent(dir.path(), &hub, "edge", &[]);
+
+    ok(
+        &hub,
+        &[
+            "app", "create", "guarded", "--repo", "fleet", "--path", "guarded", "--manual",
+        ],
+    );
+    let app = hub.cli_json(&["app", "show", "guarded"]);
+    assert!(app["deployed"].is_null());
+    assert_eq!(app["pending"], first.as_str());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!latest_plan(&mut agent).contains("app guarded"));
+
+    let out = ok(&hub, &["app", "sync", "guarded"]);
+    assert!(out.contains("synced"), "{out}");
+    wait_plan(&mut agent, "synced manual app", |p| {
+        p.contains(&format!("app guarded at {}", short(&first)))
+    });
+
+    // A new commit is pending, not deployed, until the next sync.
+    source.write("guarded/cm.yaml", LAB.replace("experimental", "stable"));
+    let second = source.commit("stabilize");
+    source.publish(&served, "fleet");
+    assert!(wait_until(SOON, || hub
+        .cli_json(&["app", "show", "guarded"])["pending"]
+        == second.as_str()));
+    assert!(latest_plan(&mut agent).contains(&format!("app guarded at {}", short(&first))));
+    ok(&hub, &["app", "sync", "guarded", "--revision", &second]);
+    wait_plan(&mut agent, "second sync", |p| {
+        p.contains(&format!("app guarded at {}", short(&second)))
+    });
+
+    // Deleting the app withdraws it.
+    ok(&hub, &["app", "delete", "guarded"]);
+    wait_plan(&mut agent, "deleted app", |p| {
+        p.contains("no apps assigned")
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_auth_and_a_signed_webhook() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let source = GitRepoBuilder::new();
+    source.write("app/cm.yaml", LAB);
+    let first = source.commit("first");
+    source.publish(&served, "fleet");
+    let server =
+        tokio::task::block_in_place(|| GitHttpServer::start(&served, Some(("ops", "hunter2"))));
+    let password = dir.path().join("password");
+    std::fs::write(&password, "hunter2\n").unwrap();
+    let secret = dir.path().join("hook-secret");
+    std::fs::write(&secret, "webhook-s3cret").unwrap();
+
+    let hub = tokio::task::block_in_place(|| TestHub::start(dir.path(), &[]));
+    let url = server.url("fleet.git");
+    tokio::task::block_in_place(|| {
+        ok(
+            &hub,
+            &[
+                "repo",
+                "add",
+                "fleet",
+                &url,
+                "--interval",
+                "1h",
+                "--username",
+                "ops",
+                "--password-file",
+                password.to_str().unwrap(),
+                "--ca-file",
+                server.ca_pem_path().to_str().unwrap(),
+                "--webhook-secret-file",
+                secret.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
+                == first.as_str()),
+            "HTTPS fetch failed: {}",
+            hub.cli_json(&["repo", "show", "fleet"])
+        );
+    });
+
+    // A new commit is not seen (hourly polling) until a signed webhook comes.
+    source.write("app/cm.yaml", LAB.replace("experimental", "stable"));
+    let second = source.commit("second");
+    source.publish(&served, "fleet");
+    let endpoints: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(hub.data_dir().join("hub.json")).unwrap()).unwrap();
+    let hook = format!(
+        "{}/api/v1/webhooks/git",
+        endpoints["admin_url"].as_str().unwrap()
+    );
+    let body = serde_json::json!({
+        "ref": "refs/heads/main",
+        "repository": { "clone_url": url, "html_url": url.trim_end_matches(".git") },
+    })
+    .to_string();
+    let sign = |secret: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        format!(
+            "sha256={}",
+            hex::encode(ring::hmac::sign(&key, body.as_bytes()).as_ref())
+        )
+    };
+    let client = reqwest::Client::new();
+    let forged = client
+        .post(&hook)
+        .header("X-GitHub-Event", "push")
+        .header("X-Hub-Signature-256", sign(b"wrong"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::block_in_place(|| {
+        assert_eq!(
+            hub.cli_json(&["repo", "show", "fleet"])["head"],
+            first.as_str()
+        );
+        assert!(hub.process.stderr_text().contains("webhook refused"));
+    });
+
+    let accepted = client
+        .post(&hook)
+        .header("X-GitHub-Event", "push")
+        .header("X-Hub-Signature-256", sign(b"webhook-s3cret"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        accepted.status().as_u16(),
+        202,
+        "{:?}",
+        accepted.text().await
+    );
+    tokio::task::block_in_place(|| {
+        assert!(
+            wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
+                == second.as_str()),
+            "webhook did not trigger a fetch"
+        );
+    });
+}
+
+#[test]
+fn an_unreachable_repo_withdraws_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let source = GitRepoBuilder::new();
+    source.write("app/cm.yaml", LAB);
+    let first = source.commit("first");
+    source.publish(&served, "fleet");
+    let mut daemon = GitDaemon::start(&served);
+    let hub = TestHub::start(dir.path(), &[]);
+    ok(
+        &hub,
+        &[
+            "repo",
+            "add",
+            "fleet",
+            &daemon.url("fleet.git"),
+            "--interval",
+            "1s",
+        ],
+    );
+    assert!(wait_until(SOON, || hub
+        .cli_json(&["repo", "show", "fleet"])["head"]
+        == first.as_str()));
+    let mut agent = start_agent(dir.path(), &hub, "edge", &[]);
+    ok(
+        &hub,
+        &["app", "create", "app", "--repo", "fleet", "--path", "app"],
+    );
+    wait_plan(&mut agent, "first", |p| {
+        p.contains(&format!("app app at {}", short(&first)))
+    });
+
+    daemon.stop();
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["error"]
+            .is_string()),
+        "no fetch error reported"
+    );
+    let repo = hub.cli_json(&["repo", "show", "fleet"]);
+    assert!(
+        repo["error"].as_str().unwrap().contains("127.0.0.1"),
+        "{repo}"
+    );
+    let listing = ok(&hub, &["repo", "list"]);
+    assert!(listing.contains("Error"), "{listing}");
+    // Still assigned, still the same commit.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(latest_plan(&mut agent).contains(&format!("app app at {}", short(&first))));
+    assert_eq!(
+        hub.cli_json(&["app", "show", "app"])["deployed"],
+        first.as_str()
+    );
+}
