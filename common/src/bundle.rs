@@ -218,16 +218,15 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
             out.push(b']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
             out.push(b'{');
-            for (i, (k, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_scalar(&Value::String(k.clone()), out);
-                out.push(b':');
-                write_canonical(item, out);
+            // Without `preserve_order` the map iterates sorted already;
+            // only an insertion-ordered map pays for sorting.
+            if map.keys().is_sorted() {
+                write_entries(map.iter(), out);
+            } else {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                write_entries(entries.into_iter(), out);
             }
             out.push(b'}');
         }
@@ -235,7 +234,18 @@ fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn write_scalar(v: &Value, out: &mut Vec<u8>) {
+fn write_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut Vec<u8>) {
+    for (i, (k, item)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_scalar(k, out);
+        out.push(b':');
+        write_canonical(item, out);
+    }
+}
+
+fn write_scalar<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
     // Serializing a scalar into a Vec cannot fail; should it ever, the
     // output would be visibly broken JSON that decoding refuses.
     let _ = serde_json::to_writer(&mut *out, v);
