@@ -4,13 +4,15 @@ mod backoff;
 mod cache;
 mod enroll;
 mod hub_link;
+mod reconcile;
 mod session;
 mod state;
 
-use anyhow::bail;
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Parser)]
@@ -45,9 +47,17 @@ enum Command {
     Run {
         #[arg(long, env = "SWITCHYARD_AGENT_STATE_DIR")]
         state_dir: Option<PathBuf>,
-        /// Print what would be applied instead of touching a cluster.
+        /// Print what would be applied instead of touching a cluster (with
+        /// --kubeconfig: the plan against that cluster, with diffs).
         #[arg(long)]
         dry_run: bool,
+        /// Kubeconfig of the cluster to apply to (default: in-cluster, then
+        /// $KUBECONFIG and ~/.kube/config).
+        #[arg(long, env = "KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// How often to check every applied object even without events.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        resync_interval: Duration,
         /// Longest wait between reconnection attempts.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         max_backoff: Duration,
@@ -118,21 +128,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             state_dir,
             dry_run,
+            kubeconfig,
+            resync_interval,
             max_backoff,
             log_format,
         } => {
             init_logging(&log_format);
-            if !dry_run {
-                bail!(
-                    "this build of the agent cannot apply to a Kubernetes cluster yet; run with --dry-run to follow the hub and print what would be applied"
-                );
-            }
             let state = state::StateDir::new(state_dir.unwrap_or_else(state::default_state_dir));
+            let identity = state.load()?;
+            // Dry-run without a kubeconfig needs no cluster: it prints what it would apply.
+            let cluster = if dry_run && kubeconfig.is_none() {
+                None
+            } else {
+                let cluster = reconcile::Cluster::connect(kubeconfig.as_deref())
+                    .await
+                    .context("connecting to the Kubernetes API server")?;
+                Some(Arc::new(cluster))
+            };
+            let kubernetes_version = match &cluster {
+                Some(cluster) => match cluster.version().await {
+                    Ok(version) => Some(version),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the API server's version; will keep trying to apply");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let runner = cluster.map(|cluster| {
+                reconcile::spawn(
+                    cluster,
+                    reconcile::RunnerOptions {
+                        state_dir: state.root().to_owned(),
+                        hub: identity.enrollment.ca_sha256.chars().take(16).collect(),
+                        mode: if dry_run {
+                            reconcile::Mode::DryRun
+                        } else {
+                            reconcile::Mode::Apply
+                        },
+                        resync: resync_interval,
+                    },
+                )
+            });
             session::run(
                 state,
                 session::RunOptions {
                     dry_run,
-                    kubernetes_version: None,
+                    runner,
+                    kubernetes_version,
                     max_backoff,
                 },
                 shutdown_signal(),

@@ -5,6 +5,7 @@ use crate::backoff::Backoff;
 use crate::cache::Cache;
 use crate::enroll::rustls_pemfile_first_cert;
 use crate::hub_link::{self, Error as LinkError};
+use crate::reconcile::{Desired, Runner};
 use crate::state::{Identity, StateDir};
 use anyhow::Context;
 use rand::Rng;
@@ -18,6 +19,8 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 /// Settings of `run`.
 pub(crate) struct RunOptions {
     pub(crate) dry_run: bool,
+    /// The reconcile loop, when the agent has a cluster to talk to.
+    pub(crate) runner: Option<Runner>,
     pub(crate) kubernetes_version: Option<String>,
     pub(crate) max_backoff: Duration,
 }
@@ -68,7 +71,9 @@ pub(crate) async fn run(
             apps = assignment.items.len(),
             "loaded the cached assignment"
         );
-        if options.dry_run {
+        // Enforce the last desired state at once, hub or no hub.
+        hand_to_runner(&options, &progress.cache, assignment);
+        if options.dry_run && options.runner.is_none() {
             print_plan(&progress.cache, assignment);
         }
     }
@@ -173,6 +178,10 @@ async fn connect_and_serve(
     if welcome.generation != progress.generation {
         fetch_assignment(&conn, options, progress).await?;
     }
+    // Tell the hub at once how things stand, including what happened while
+    // it was unreachable.
+    report(&conn, options).await?;
+    let mut statuses = options.runner.as_ref().map(|r| r.statuses.clone());
 
     let heartbeat = Duration::from_secs(u64::from(welcome.heartbeat_secs.max(1)));
     let mut heartbeat_timer =
@@ -194,6 +203,14 @@ async fn connect_and_serve(
                 }
             }
             _ = heartbeat_timer.tick() => {
+                report(&conn, options).await?;
+            }
+            Ok(()) = async {
+                match statuses.as_mut() {
+                    Some(s) => s.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 report(&conn, options).await?;
             }
             () = tokio::time::sleep(renew_in) => {
@@ -301,10 +318,32 @@ async fn fetch_assignment(
         apps = assignment.items.len(),
         "assignment received"
     );
-    if options.dry_run {
+    hand_to_runner(options, &progress.cache, &assignment);
+    if options.dry_run && options.runner.is_none() {
         print_plan(&progress.cache, &assignment);
     }
     Ok(())
+}
+
+/// Give the reconcile loop the objects of every assigned app.
+fn hand_to_runner(options: &RunOptions, cache: &Cache, assignment: &Assignment) {
+    let Some(runner) = &options.runner else {
+        return;
+    };
+    let mut apps = Vec::new();
+    for item in &assignment.items {
+        match cache.bundle(&item.digest) {
+            Ok(bundle) => apps.push((item.clone(), bundle.objects)),
+            Err(e) => {
+                warn!(app = %item.app, error = %error_chain(&e), "bundle unavailable; app skipped until it is fetched again")
+            }
+        }
+    }
+    let desired = std::sync::Arc::new(Desired {
+        generation: assignment.generation,
+        apps,
+    });
+    runner.desired.send_replace(Some(desired));
 }
 
 /// Dry-run output: what this agent would apply.
@@ -361,7 +400,11 @@ async fn report(conn: &quinn::Connection, options: &RunOptions) -> Result<(), Li
         &Message::ReportStatus(StatusReport {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             kubernetes_version: options.kubernetes_version.clone(),
-            apps: Vec::new(),
+            apps: options
+                .runner
+                .as_ref()
+                .map(|r| r.statuses.borrow().clone())
+                .unwrap_or_default(),
         }),
     )
     .await?;

@@ -292,12 +292,15 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Mes
     };
     match request {
         Message::ReportStatus(report) => {
-            match fleet.record_facts(
-                cluster,
-                &report.agent_version,
-                report.kubernetes_version.as_deref(),
-            ) {
-                Ok(_) => Message::StatusAccepted(StatusAccepted {}),
+            let recorded = fleet
+                .record_facts(
+                    cluster,
+                    &report.agent_version,
+                    report.kubernetes_version.as_deref(),
+                )
+                .and_then(|_| fleet.record_status(cluster, report.apps));
+            match recorded {
+                Ok(()) => Message::StatusAccepted(StatusAccepted {}),
                 Err(error) => store_error(error),
             }
         }

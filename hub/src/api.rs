@@ -171,6 +171,7 @@ pub fn router(fleet: Arc<Fleet>, gitops: Arc<GitOps>, admin_token: String) -> Ro
         .route("/apps/{name}/history", get(app_history))
         .route("/apps/{name}/sync", post(sync_app))
         .route("/apps/{name}/rollback", post(rollback_app))
+        .route("/status", get(status))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state.clone());
     // Forges authenticate with their signature, not the admin token.
@@ -263,6 +264,20 @@ async fn remove_cluster(
         .remove_cluster(&name)?
         .map(Json)
         .ok_or_else(|| not_found(&name))
+}
+
+/// Query of `GET /api/v1/status`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct StatusQuery {
+    #[serde(default)]
+    pub app: Option<String>,
+}
+
+async fn status(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<StatusQuery>,
+) -> ApiResult<Json<Vec<fleet::StatusView>>> {
+    Ok(Json(state.fleet.status(query.app.as_deref())?))
 }
 
 async fn list_repos(State(state): State<AppState>) -> ApiResult<Json<Vec<RepoView>>> {

@@ -6,7 +6,7 @@
 
 use crate::clock::{unix_now, unix_seconds};
 use crate::registry::Registry;
-use crate::store::{self, ClusterRecord, Store, TokenRecord};
+use crate::store::{self, ClusterRecord, StatusRecord, Store, TokenRecord};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -93,6 +93,77 @@ pub struct ClusterView {
     pub kubernetes_version: Option<String>,
     pub cert_expires: Option<String>,
     pub generation: u64,
+}
+
+/// One row of `switchyard status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub app: String,
+    pub cluster: String,
+    /// `Synced`, `OutOfSync`, or `Unknown` until the agent reports the assigned bundle.
+    pub sync: String,
+    pub health: String,
+    /// Commit the hub assigned.
+    pub desired_commit: String,
+    /// Commit the agent last reported as applied.
+    pub applied_commit: Option<String>,
+    pub message: Option<String>,
+    pub connected: bool,
+    /// When the agent observed this status (RFC 3339).
+    pub observed_at: Option<String>,
+    pub resources: Vec<switchyard_common::proto::ResourceStatus>,
+}
+
+impl StatusView {
+    fn new(
+        cluster: &ClusterName,
+        item: &switchyard_common::proto::AssignmentItem,
+        report: Option<&StatusRecord>,
+        connected: bool,
+    ) -> StatusView {
+        let current = report.filter(|r| r.status.digest == item.digest);
+        let (sync, health, message) = match (report, current) {
+            (_, Some(r)) => (
+                format!("{:?}", r.status.sync),
+                format!("{:?}", r.status.health),
+                r.status.last_error.clone().or_else(|| {
+                    r.status.resources.iter().find_map(|row| {
+                        row.message
+                            .clone()
+                            .map(|m| format!("{} {}: {m}", row.kind, row.name))
+                    })
+                }),
+            ),
+            (Some(_), None) => (
+                "OutOfSync".into(),
+                "Progressing".into(),
+                Some("the agent has not applied the assigned revision yet".into()),
+            ),
+            (None, None) => (
+                "Unknown".into(),
+                "Unknown".into(),
+                Some(if connected {
+                    "waiting for the agent's first report".into()
+                } else {
+                    "agent not connected".into()
+                }),
+            ),
+        };
+        StatusView {
+            app: item.app.clone(),
+            cluster: cluster.to_string(),
+            sync,
+            health,
+            desired_commit: item.commit.clone(),
+            applied_commit: report.map(|r| r.status.commit.clone()),
+            message,
+            connected,
+            observed_at: report.map(|r| rfc3339(r.status.observed_at)),
+            resources: current
+                .map(|r| r.status.resources.clone())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Labels in Kubernetes form: optional DNS prefix and `/`, a name of at most
@@ -391,6 +462,49 @@ impl Fleet {
         }
         info!(%cluster, serial = %issued.serial, "certificate renewed");
         Ok(issued.cert_pem)
+    }
+
+    /// Keep what an agent reported about its apps.
+    pub fn record_status(
+        &self,
+        cluster: &ClusterName,
+        apps: Vec<switchyard_common::proto::AppStatus>,
+    ) -> Result<()> {
+        let received_at = unix_now();
+        let records: Vec<StatusRecord> = apps
+            .into_iter()
+            .map(|status| StatusRecord {
+                cluster: cluster.to_string(),
+                status,
+                received_at,
+            })
+            .collect();
+        self.store.put_statuses(cluster.as_str(), &records)?;
+        Ok(())
+    }
+
+    /// One row per (cluster, assigned app): what the hub assigned and what
+    /// the agent last reported about it.
+    pub fn status(&self, app: Option<&str>) -> Result<Vec<StatusView>> {
+        let reports: std::collections::HashMap<(String, String), StatusRecord> = self
+            .store
+            .statuses()?
+            .into_iter()
+            .map(|r| ((r.cluster.clone(), r.status.app.clone()), r))
+            .collect();
+        let mut rows = Vec::new();
+        for cluster in self.store.clusters()? {
+            let connected = self.registry.is_connected(&cluster.name);
+            for item in &cluster.assignment {
+                if app.is_some_and(|a| a != item.app) {
+                    continue;
+                }
+                let report = reports.get(&(cluster.name.to_string(), item.app.clone()));
+                rows.push(StatusView::new(&cluster.name, item, report, connected));
+            }
+        }
+        rows.sort_by(|a, b| (&a.app, &a.cluster).cmp(&(&b.app, &b.cluster)));
+        Ok(rows)
     }
 
     /// The cluster's current assignment.

@@ -180,15 +180,27 @@ impl TestAgent {
 
     /// Start `switchyard-agent run --dry-run`.
     pub fn start(&mut self) {
+        self.start_with(&["--dry-run"]);
+    }
+
+    /// Start `switchyard-agent run` applying to the cluster of `kubeconfig`,
+    /// resyncing every second.
+    pub fn start_applying(&mut self, kubeconfig: &Path) {
+        let kubeconfig = kubeconfig.display().to_string();
+        self.start_with(&["--kubeconfig", &kubeconfig, "--resync-interval", "1s"]);
+    }
+
+    /// Start `switchyard-agent run EXTRA --max-backoff 1s --state-dir DIR`.
+    pub fn start_with(&mut self, extra: &[&str]) {
         self.runs += 1;
-        let args = vec![
-            "run".to_string(),
-            "--dry-run".into(),
+        let mut args = vec!["run".to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend([
             "--max-backoff".into(),
             "1s".into(),
             "--state-dir".into(),
             self.state_dir.display().to_string(),
-        ];
+        ]);
         let label = format!("agent-{}-{}", self.name, self.runs);
         self.process = Some(Process::spawn(
             &binary("switchyard-agent"),

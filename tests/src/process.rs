@@ -62,6 +62,7 @@ impl Process {
             .env_remove("SWITCHYARD_DATA_DIR")
             .env_remove("SWITCHYARD_TOKEN")
             .env_remove("SWITCHYARD_SERVER")
+            .env_remove("KUBECONFIG")
             .env(
                 "SWITCHYARD_LOG",
                 "info,switchyard_hub=debug,switchyard_agent=debug",

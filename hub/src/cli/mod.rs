@@ -53,6 +53,15 @@ enum Command {
     /// Deploy directories of repos to clusters.
     #[command(subcommand)]
     App(apps::AppCommand),
+    /// Sync and health of every app on every cluster it targets.
+    Status {
+        /// Only this app.
+        app: Option<String>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
     /// Start a hub and three dry-run agents locally and show them connected.
     Quickstart {
         /// Directory for the hub's data, the agents' state and the logs
@@ -181,6 +190,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(command) => cluster(command).await,
         Command::Repo(command) => apps::repo(command).await,
         Command::App(command) => apps::app(command).await,
+        Command::Status {
+            app,
+            target,
+            output,
+        } => apps::status(app, target, output).await,
         Command::Quickstart { dir, exit } => quickstart::run(dir, exit).await,
     }
 }

@@ -177,6 +177,15 @@ pub struct RevisionRecord {
     pub deployed: bool,
 }
 
+/// The latest status an agent reported for one app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRecord {
+    pub cluster: String,
+    pub status: switchyard_common::proto::AppStatus,
+    /// Unix seconds when the hub received it.
+    pub received_at: u64,
+}
+
 /// The hub's durable state. Every method that returns `Ok` after a change has
 /// made that change durable: it survives a kill -9 of the hub.
 pub trait Store: Send + Sync + 'static {
@@ -250,6 +259,12 @@ pub trait Store: Send + Sync + 'static {
     fn append_revision(&self, app: &str, revision: &RevisionRecord) -> Result<()>;
     /// An app's history, oldest first.
     fn revisions(&self, app: &str) -> Result<Vec<RevisionRecord>>;
+
+    /// Replace what a cluster reported: one record per app it runs. Not
+    /// flushed: agents report again on every change and heartbeat.
+    fn put_statuses(&self, cluster: &str, statuses: &[StatusRecord]) -> Result<()>;
+    /// Every cluster's latest reports.
+    fn statuses(&self) -> Result<Vec<StatusRecord>>;
 
     /// Store a bundle under its digest (idempotent, durable).
     fn put_bundle(&self, digest: &str, compressed: &[u8]) -> Result<()>;

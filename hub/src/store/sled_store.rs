@@ -1,8 +1,8 @@
 //! The embedded store: sled trees holding JSON records.
 
 use super::{
-    AppRecord, ClusterRecord, Error, RepoRecord, Result, RevisionRecord, RevokedRecord, Store,
-    TokenRecord,
+    AppRecord, ClusterRecord, Error, RepoRecord, Result, RevisionRecord, RevokedRecord,
+    StatusRecord, Store, TokenRecord,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -19,6 +19,7 @@ const REPOS: &str = "repos";
 const APPS: &str = "apps";
 const REVISIONS: &str = "revisions";
 const BUNDLES: &str = "bundles";
+const STATUS: &str = "status";
 
 /// A sled tree of JSON records of one type, keyed by name.
 struct Table<T> {
@@ -101,12 +102,15 @@ pub struct SledStore {
     /// returns one app's history in order.
     revisions: sled::Tree,
     bundles: sled::Tree,
+    /// Key: cluster, NUL, app.
+    status: sled::Tree,
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Backend(Box::new(e))
 }
 
+/// `name` and a NUL: the prefix of every key under one app or cluster.
 fn revision_prefix(app: &str) -> Vec<u8> {
     let mut prefix = app.as_bytes().to_vec();
     prefix.push(0);
@@ -144,6 +148,7 @@ impl SledStore {
             apps: Table::open(&db, APPS)?,
             revisions: db.open_tree(REVISIONS).map_err(backend)?,
             bundles: db.open_tree(BUNDLES).map_err(backend)?,
+            status: db.open_tree(STATUS).map_err(backend)?,
             db,
         })
     }
@@ -387,6 +392,31 @@ impl Store for SledStore {
     fn revisions(&self, app: &str) -> Result<Vec<RevisionRecord>> {
         self.revisions
             .scan_prefix(revision_prefix(app))
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    fn put_statuses(&self, cluster: &str, statuses: &[StatusRecord]) -> Result<()> {
+        let prefix = revision_prefix(cluster);
+        let mut batch = sled::Batch::default();
+        for entry in self.status.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(backend)?;
+            batch.remove(key);
+        }
+        for record in statuses {
+            let mut key = prefix.clone();
+            key.extend_from_slice(record.status.app.as_bytes());
+            batch.insert(key, encode(record));
+        }
+        self.status.apply_batch(batch).map_err(backend)
+    }
+
+    fn statuses(&self) -> Result<Vec<StatusRecord>> {
+        self.status
+            .iter()
             .map(|entry| {
                 let (key, value) = entry.map_err(backend)?;
                 decode(&key, &value)

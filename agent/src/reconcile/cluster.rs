@@ -1,0 +1,273 @@
+//! The agent's view of its Kubernetes API server through kube-rs: resolving
+//! kinds by discovery (asking again on a miss, so a CRD applied a moment ago
+//! is found), and get, server-side apply and delete of dynamic objects.
+
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::Scope;
+use kube::{Api, Client};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// Field manager of every write, so the API server tracks our fields apart
+/// from those of controllers and people.
+pub(crate) const FIELD_MANAGER: &str = "switchyard";
+
+/// Error talking to the API server.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("reading kubeconfig {path}")]
+    Kubeconfig {
+        path: String,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    #[error("no Kubernetes configuration found (in-cluster or ~/.kube/config)")]
+    Infer(#[source] kube::config::InferConfigError),
+    #[error("building the Kubernetes client")]
+    Client(#[source] kube::Error),
+    #[error("unknown kind {0}: the API server does not serve it (is its CRD installed?)")]
+    UnknownKind(String),
+    #[error("{0}")]
+    Api(String),
+    #[error("object has no {0}")]
+    Malformed(&'static str),
+}
+
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the API server said, in its own words (403 forbidden, 422 invalid…).
+pub(crate) fn api_error(error: kube::Error) -> Error {
+    match error {
+        kube::Error::Api(status) => Error::Api(format!(
+            "{} ({} {})",
+            status.message, status.code, status.reason
+        )),
+        other => Error::Api(other.to_string()),
+    }
+}
+
+impl Error {
+    /// Whether retrying later may succeed (server errors, timeouts).
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Error::Api(message) => {
+                message.contains(" 429 ")
+                    || message.contains(" 500 ")
+                    || message.contains(" 502 ")
+                    || message.contains(" 503 ")
+                    || message.contains(" 504 ")
+                    || message.contains("timed out")
+                    || message.contains("connect")
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Identity of one object, as kept in the inventory of what an app applied.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) struct ObjectRef {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: String,
+}
+
+impl ObjectRef {
+    pub(crate) fn of(object: &Value) -> Result<ObjectRef> {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        Ok(ObjectRef {
+            api_version: text(&object["apiVersion"]).ok_or(Error::Malformed("apiVersion"))?,
+            kind: text(&object["kind"]).ok_or(Error::Malformed("kind"))?,
+            namespace: text(&object["metadata"]["namespace"]),
+            name: text(&object["metadata"]["name"]).ok_or(Error::Malformed("metadata.name"))?,
+        })
+    }
+
+    pub(crate) fn gvk(&self) -> GroupVersionKind {
+        let (group, version) = match self.api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", self.api_version.as_str()),
+        };
+        GroupVersionKind::gvk(group, version, &self.kind)
+    }
+
+    /// API group ("" for the core group).
+    pub(crate) fn group(&self) -> String {
+        self.api_version
+            .split_once('/')
+            .map(|(g, _)| g.to_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// A resolved kind: how to reach it and whether it lives in namespaces.
+#[derive(Debug, Clone)]
+pub(crate) struct Kind {
+    pub(crate) resource: ApiResource,
+    pub(crate) namespaced: bool,
+}
+
+/// A connection to one API server.
+pub(crate) struct Cluster {
+    client: Client,
+    kinds: Mutex<HashMap<GroupVersionKind, Kind>>,
+}
+
+impl Cluster {
+    /// From `kubeconfig`, or in-cluster / `$KUBECONFIG` / `~/.kube/config`.
+    pub(crate) async fn connect(kubeconfig: Option<&Path>) -> Result<Cluster> {
+        let config = match kubeconfig {
+            Some(path) => {
+                let file = kube::config::Kubeconfig::read_from(path).map_err(|source| {
+                    Error::Kubeconfig {
+                        path: path.display().to_string(),
+                        source,
+                    }
+                })?;
+                kube::Config::from_custom_kubeconfig(file, &Default::default())
+                    .await
+                    .map_err(|source| Error::Kubeconfig {
+                        path: path.display().to_string(),
+                        source,
+                    })?
+            }
+            None => kube::Config::infer().await.map_err(Error::Infer)?,
+        };
+        let client = Client::try_from(config).map_err(Error::Client)?;
+        Ok(Cluster {
+            client,
+            kinds: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The API server's version, e.g. `v1.30.2`.
+    pub(crate) async fn version(&self) -> Result<String> {
+        let info = self.client.apiserver_version().await.map_err(api_error)?;
+        Ok(info.git_version)
+    }
+
+    /// Resolve a kind, asking the API server when it is not cached.
+    pub(crate) async fn kind(&self, object: &ObjectRef) -> Result<Kind> {
+        let gvk = object.gvk();
+        if let Some(kind) = self.kinds.lock().expect("kinds lock").get(&gvk) {
+            return Ok(kind.clone());
+        }
+        let (resource, caps) = match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok(found) => found,
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(Error::UnknownKind(format!(
+                    "{}/{}",
+                    object.api_version, object.kind
+                )));
+            }
+            Err(kube::Error::Discovery(_)) => {
+                return Err(Error::UnknownKind(format!(
+                    "{}/{}",
+                    object.api_version, object.kind
+                )));
+            }
+            Err(e) => return Err(api_error(e)),
+        };
+        let kind = Kind {
+            resource,
+            namespaced: caps.scope == Scope::Namespaced,
+        };
+        self.kinds
+            .lock()
+            .expect("kinds lock")
+            .insert(gvk, kind.clone());
+        Ok(kind)
+    }
+
+    /// Forget a kind, so the next use asks discovery again (its CRD may
+    /// have been deleted or changed).
+    pub(crate) fn forget_kind(&self, object: &ObjectRef) {
+        self.kinds.lock().expect("kinds lock").remove(&object.gvk());
+    }
+
+    fn api(&self, kind: &Kind, namespace: Option<&str>) -> Api<DynamicObject> {
+        match (kind.namespaced, namespace) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &kind.resource),
+            _ => Api::all_with(self.client.clone(), &kind.resource),
+        }
+    }
+
+    pub(crate) async fn get(&self, kind: &Kind, object: &ObjectRef) -> Result<Option<Value>> {
+        let api = self.api(kind, object.namespace.as_deref());
+        let live = api.get_opt(&object.name).await.map_err(api_error)?;
+        Ok(live.map(|o| serde_json::to_value(o).expect("objects serialize")))
+    }
+
+    /// Server-side apply with our field manager, taking over conflicting
+    /// fields: Git is the source of truth.
+    pub(crate) async fn apply(
+        &self,
+        kind: &Kind,
+        object: &ObjectRef,
+        body: &Value,
+    ) -> Result<Value> {
+        let api = self.api(kind, object.namespace.as_deref());
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let applied = api
+            .patch(&object.name, &params, &Patch::Apply(body))
+            .await
+            .map_err(api_error)?;
+        Ok(serde_json::to_value(applied).expect("objects serialize"))
+    }
+
+    /// Delete in the background, as kubectl does: dependents are collected
+    /// by the garbage collector.
+    pub(crate) async fn delete(&self, kind: &Kind, object: &ObjectRef) -> Result<()> {
+        let api = self.api(kind, object.namespace.as_deref());
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match api.delete(&object.name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(e) => Err(api_error(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_refs_name_group_version_and_kind() {
+        let r = ObjectRef::of(&serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop"}
+        }))
+        .unwrap();
+        assert_eq!(r.gvk(), GroupVersionKind::gvk("apps", "v1", "Deployment"));
+        assert_eq!(r.group(), "apps");
+        assert_eq!(r.to_string(), "Deployment shop/web");
+        let core = ObjectRef::of(&serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}
+        }))
+        .unwrap();
+        assert_eq!(core.gvk(), GroupVersionKind::gvk("", "v1", "Namespace"));
+        assert!(ObjectRef::of(&serde_json::json!({"kind": "X"})).is_err());
+    }
+}

@@ -1,0 +1,13 @@
+//! Making the cluster match the assigned bundles and keeping it that way:
+//! pure decisions (health, order, comparison) and the kube-rs I/O around them.
+
+mod cluster;
+mod compare;
+mod engine;
+mod health;
+mod order;
+mod runner;
+
+pub(crate) use cluster::Cluster;
+pub(crate) use engine::Mode;
+pub(crate) use runner::{Desired, Runner, RunnerOptions, spawn};

@@ -1,0 +1,287 @@
+//! The reconcile loop: runs whenever the desired state changes, a watched
+//! object changes (drift), a periodic resync is due, or a retry after an
+//! error is due; it never exits on API errors. It works from the cached
+//! assignment, so it keeps enforcing while the hub is unreachable.
+
+use super::cluster::Cluster;
+use super::engine::{self, AppliedState, Marks, Mode};
+use crate::backoff::Backoff;
+use futures_util::StreamExt;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_common::proto::{AppStatus, AssignmentItem};
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+/// Everything the agent should run: each assigned app with its objects.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Desired {
+    pub(crate) generation: u64,
+    pub(crate) apps: Vec<(AssignmentItem, Vec<Value>)>,
+}
+
+/// Settings of the loop.
+pub(crate) struct RunnerOptions {
+    pub(crate) state_dir: PathBuf,
+    /// CA fingerprint of the hub, written on every object.
+    pub(crate) hub: String,
+    pub(crate) mode: Mode,
+    pub(crate) resync: Duration,
+}
+
+/// Handles to a running loop.
+pub(crate) struct Runner {
+    pub(crate) desired: watch::Sender<Option<Arc<Desired>>>,
+    pub(crate) statuses: watch::Receiver<Vec<AppStatus>>,
+}
+
+fn applied_file(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("cache").join("applied.json")
+}
+
+fn load_applied(options: &RunnerOptions) -> BTreeMap<String, AppliedState> {
+    let path = applied_file(&options.state_dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            warn!(path = %path.display(), error = %e, "ignoring unreadable applied state; prune will not know earlier objects");
+            BTreeMap::new()
+        }),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+fn save_applied(options: &RunnerOptions, applied: &BTreeMap<String, AppliedState>) {
+    let path = applied_file(&options.state_dir);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let json = serde_json::to_vec_pretty(applied).expect("applied state serializes");
+    if let Err(e) = switchyard_certs::write_private_file(&path, &json) {
+        warn!(path = %path.display(), error = %e, "cannot save applied state");
+    }
+}
+
+/// Statuses equal but for when they were observed: no need to report again.
+fn same_statuses(a: &[AppStatus], b: &[AppStatus]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            let mut y = y.clone();
+            y.observed_at = x.observed_at;
+            *x == y
+        })
+}
+
+/// Start the loop on `cluster`.
+pub(crate) fn spawn(cluster: Arc<Cluster>, options: RunnerOptions) -> Runner {
+    let (desired_tx, desired_rx) = watch::channel(None);
+    let (status_tx, status_rx) = watch::channel(Vec::new());
+    tokio::spawn(run(cluster, options, desired_rx, status_tx).instrument(info_span!("reconciler")));
+    Runner {
+        desired: desired_tx,
+        statuses: status_rx,
+    }
+}
+
+async fn run(
+    cluster: Arc<Cluster>,
+    options: RunnerOptions,
+    mut desired: watch::Receiver<Option<Arc<Desired>>>,
+    statuses: watch::Sender<Vec<AppStatus>>,
+) {
+    let mut applied = load_applied(&options);
+    let (drift_tx, mut drift_rx) = mpsc::channel::<()>(1);
+    let mut watched: HashSet<(String, String, String)> = HashSet::new();
+    let mut resync = tokio::time::interval(options.resync);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut retry_in: Option<Duration> = None;
+    let mut last_printed: Option<Arc<Desired>> = None;
+    loop {
+        let retry = async {
+            match retry_in {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let reason = tokio::select! {
+            changed = desired.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                "desired state changed"
+            }
+            Some(()) = drift_rx.recv() => {
+                // Let a burst of events (a rollout) settle into one pass.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                while drift_rx.try_recv().is_ok() {}
+                "watched object changed"
+            }
+            _ = resync.tick() => "periodic resync",
+            () = retry => "retry after error",
+        };
+        let Some(state) = desired.borrow_and_update().clone() else {
+            continue;
+        };
+        debug!(reason, generation = state.generation, "reconciling");
+        let mut reports = Vec::new();
+        let mut failed = false;
+        let mut plan = Vec::new();
+        for (item, objects) in &state.apps {
+            let marks = Marks {
+                app: &item.app,
+                hub: &options.hub,
+            };
+            let outcome = engine::reconcile_app(
+                &cluster,
+                item,
+                objects,
+                applied.get(&item.app),
+                &marks,
+                options.mode,
+            )
+            .await;
+            failed |= outcome.retry;
+            if let Some(state) = outcome.applied {
+                applied.insert(item.app.clone(), state);
+            }
+            if !outcome.plan.is_empty() {
+                plan.push(format!("app {}:", item.app));
+                plan.extend(outcome.plan);
+            }
+            reports.push(outcome.status);
+        }
+        let assigned: HashSet<&str> = state.apps.iter().map(|(i, _)| i.app.as_str()).collect();
+        let unassigned: Vec<String> = applied
+            .keys()
+            .filter(|a| !assigned.contains(a.as_str()))
+            .cloned()
+            .collect();
+        for app in unassigned {
+            let previous = applied.get(&app).cloned().unwrap_or_default();
+            let marks = Marks {
+                app: &app,
+                hub: &options.hub,
+            };
+            match engine::remove_app(&cluster, &app, &previous, &marks, options.mode).await {
+                Ok(deleted) => {
+                    info!(%app, deleted, "app no longer assigned");
+                    if options.mode == Mode::Apply {
+                        applied.remove(&app);
+                    } else if deleted > 0 {
+                        plan.push(format!(
+                            "app {app}: unassigned; would prune {deleted} objects"
+                        ));
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    warn!(%app, error = %e, "cannot prune an unassigned app; retrying");
+                }
+            }
+        }
+        if options.mode == Mode::Apply {
+            save_applied(&options, &applied);
+            watch_kinds(&cluster, &applied, &mut watched, &drift_tx).await;
+        } else if last_printed.as_ref() != Some(&state) {
+            print_plan(state.generation, &plan);
+            last_printed = Some(state.clone());
+        }
+        statuses.send_if_modified(|current| {
+            if same_statuses(current, &reports) {
+                false
+            } else {
+                *current = reports;
+                true
+            }
+        });
+        retry_in = if failed {
+            let delay = backoff.next_delay(rand::random::<f64>());
+            info!(?delay, "some objects failed; retrying");
+            Some(delay)
+        } else {
+            backoff.reset();
+            None
+        };
+    }
+}
+
+fn print_plan(generation: u64, plan: &[String]) {
+    use std::io::Write;
+    let mut out = format!("dry-run plan for assignment generation {generation}:\n");
+    if plan.is_empty() {
+        out.push_str("  nothing to change\n");
+    }
+    for line in plan {
+        for l in line.lines() {
+            out.push_str("  ");
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// Watch every kind the apps applied, so drift is seen within seconds. A
+/// watch the agent may not open (namespace-scoped rights) only logs: the
+/// periodic resync still catches drift.
+async fn watch_kinds(
+    cluster: &Arc<Cluster>,
+    applied: &BTreeMap<String, AppliedState>,
+    watched: &mut HashSet<(String, String, String)>,
+    drift: &mpsc::Sender<()>,
+) {
+    for reference in applied.values().flat_map(|a| a.inventory.iter()) {
+        let key = (
+            reference.group(),
+            reference.api_version.clone(),
+            reference.kind.clone(),
+        );
+        if watched.contains(&key) {
+            continue;
+        }
+        let Ok(kind) = cluster.kind(reference).await else {
+            continue;
+        };
+        watched.insert(key);
+        spawn_watch(cluster.client().clone(), kind.resource, drift.clone());
+    }
+}
+
+fn spawn_watch(client: kube::Client, resource: ApiResource, drift: mpsc::Sender<()>) {
+    let kind = resource.kind.clone();
+    tokio::spawn(
+        async move {
+            let api: Api<DynamicObject> = Api::all_with(client, &resource);
+            let config = watcher::Config::default()
+                .labels(&format!("{}=switchyard", engine::MANAGED_BY_LABEL));
+            let mut events = watcher(api, config).default_backoff().boxed();
+            let mut warned = false;
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                        // Full channel: a pass is already pending, which is enough.
+                        let _ = drift.try_send(());
+                    }
+                    Ok(_) => {}
+                    Err(e) if !warned => {
+                        warned = true;
+                        warn!(error = %e, "cannot watch; drift is found by the periodic resync");
+                    }
+                    Err(_) => {}
+                }
+                if drift.is_closed() {
+                    return;
+                }
+            }
+        }
+        .instrument(info_span!("watch", %kind)),
+    );
+}

@@ -1,0 +1,435 @@
+//! The agent's reconciler end to end: the real hub and agent binaries, a
+//! real git repo, and the fake Kubernetes API server speaking the HTTP
+//! protocol kube-rs uses. First sync, updates, prune, drift with and without
+//! self-heal, CRDs, unknown kinds, API errors, offline restarts and status.
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+use switchyard_tests::fake_kube::FakeKube;
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::git_server::GitRepoBuilder;
+use switchyard_tests::process::wait_until;
+
+const DEPLOY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: REPLICAS
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+";
+
+const CONFIG: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  greeting: hello
+";
+
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+
+const WIDGET: &str = "apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: gizmo
+spec:
+  size: 3
+";
+
+fn deploy(replicas: u32) -> String {
+    DEPLOY.replace("REPLICAS", &replicas.to_string())
+}
+
+/// A hub, one enrolled agent applying to a fake API server, and a config repo.
+struct Setup {
+    _runtime: tokio::runtime::Runtime,
+    fake: FakeKube,
+    hub: TestHub,
+    agent: TestAgent,
+    source: GitRepoBuilder,
+    served: std::path::PathBuf,
+    kubeconfig: std::path::PathBuf,
+}
+
+impl Setup {
+    fn new(dir: &Path) -> Setup {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let fake = runtime.block_on(FakeKube::start());
+        let kubeconfig = dir.join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig).unwrap();
+        let served = dir.join("served");
+        let source = GitRepoBuilder::new();
+        source.write("web/deploy.yaml", deploy(1));
+        source.write("web/config.yaml", CONFIG);
+        source.commit("web");
+        source.publish(&served, "fleet");
+        let hub = TestHub::start(dir, &[]);
+        let url = format!("file://{}", served.join("fleet.git").display());
+        let out = hub.cli(&["repo", "add", "fleet", &url, "--interval", "1s"]);
+        assert!(out.success(), "{}", out.stderr);
+        let mut agent = TestAgent::new(dir, "edge");
+        assert!(
+            agent
+                .join(&hub.add_cluster("edge", &["env=prod"]))
+                .success()
+        );
+        agent.start_applying(&kubeconfig);
+        assert!(
+            hub.wait_connected("edge", true),
+            "{}",
+            agent.process().stderr_text()
+        );
+        Setup {
+            _runtime: runtime,
+            fake,
+            hub,
+            agent,
+            source,
+            served,
+            kubeconfig,
+        }
+    }
+
+    fn commit(&self, message: &str) -> String {
+        let sha = self.source.commit(message);
+        self.source.publish(&self.served, "fleet");
+        sha
+    }
+
+    fn cli(&self, args: &[&str]) {
+        let out = self.hub.cli(args);
+        assert!(
+            out.success(),
+            "switchyard {args:?}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+
+    fn object(&self, resource: &str, name: &str) -> Option<Value> {
+        self.fake.object(resource, Some("web"), name)
+    }
+
+    /// Wait (bounded) for a condition on the fake cluster.
+    fn wait(&mut self, what: &str, mut check: impl FnMut(&FakeKube) -> bool) {
+        let fake = &self.fake;
+        let ok = wait_until(SOON, || check(fake));
+        assert!(
+            ok,
+            "{what}; agent log:\n{}",
+            self.agent.process().stderr_text()
+        );
+    }
+
+    fn status(&self, app: &str) -> Vec<Value> {
+        self.hub
+            .cli_json(&["status", app])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn wait_status(&self, app: &str, what: &str, check: impl Fn(&Value) -> bool) {
+        let ok = wait_until(SOON, || self.status(app).first().is_some_and(&check));
+        assert!(ok, "{what}: {:?}", self.status(app));
+    }
+}
+
+fn replicas(object: &Option<Value>) -> Option<i64> {
+    object.as_ref().and_then(|o| o["spec"]["replicas"].as_i64())
+}
+
+#[test]
+fn first_sync_update_no_op_and_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "web",
+        "--prune",
+        "--selector",
+        "env=prod",
+    ]);
+
+    // First sync: the namespace is created, objects applied with our marks.
+    s.wait("first sync", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+            && f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+    assert!(s.fake.object("namespaces", None, "web").is_some());
+    let deployment = s.object("deployments", "web").unwrap();
+    assert_eq!(
+        deployment["metadata"]["labels"]["switchyard.dev/app"],
+        "web"
+    );
+    assert_eq!(
+        deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+        "switchyard"
+    );
+    let managers: Vec<&str> = deployment["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert!(managers.contains(&"switchyard"), "{managers:?}");
+    assert!(s.fake.writes().iter().any(|w| {
+        w.content_type
+            .as_deref()
+            .is_some_and(|c| c.contains("apply-patch"))
+    }));
+
+    // Health follows the cluster: Progressing until the Deployment is available.
+    s.wait_status("web", "reported Progressing", |r| {
+        r["sync"] == "Synced" && r["health"] == "Progressing"
+    });
+    s.fake
+        .set_status("deployments", Some("web"), "web", json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}))
+        .unwrap();
+    s.wait_status("web", "reported Healthy", |r| r["health"] == "Healthy");
+    let table = s.hub.cli(&["status"]);
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with("web")
+            && l.contains("edge")
+            && l.contains("Synced")
+            && l.contains("Healthy")),
+        "{}",
+        table.stdout
+    );
+
+    // A no-op resync (every second here) sends no write.
+    std::thread::sleep(Duration::from_millis(1500));
+    s.fake.clear_requests();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        s.fake.requests().iter().any(|r| r.method == "GET"),
+        "no resync happened"
+    );
+    assert_eq!(
+        s.fake.writes(),
+        vec![],
+        "a no-op reconcile wrote to the API server"
+    );
+
+    // Update: replicas 1 -> 2 reaches the cluster.
+    s.source.write("web/deploy.yaml", deploy(2));
+    let second = s.commit("scale to 2");
+    s.wait("update applied", |f| {
+        replicas(&f.object("deployments", Some("web"), "web")) == Some(2)
+    });
+    s.wait_status("web", "new revision reported", |r| {
+        r["applied_commit"] == second.as_str()
+    });
+
+    // Prune on: an object removed from Git is deleted.
+    s.source.remove("web/config.yaml");
+    s.commit("drop config");
+    s.wait("pruned", |f| {
+        f.object("configmaps", Some("web"), "web-config").is_none()
+    });
+    assert!(s.object("deployments", "web").is_some());
+}
+
+#[test]
+fn drift_is_repaired_with_self_heal_and_reported_without() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "web",
+        "--self-heal",
+    ]);
+    s.wait("first sync", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+
+    s.fake
+        .patch_out_of_band(
+            "deployments",
+            Some("web"),
+            "web",
+            json!({"spec": {"replicas": 5}}),
+        )
+        .unwrap();
+    s.wait("changed object restored", |f| {
+        replicas(&f.object("deployments", Some("web"), "web")) == Some(1)
+    });
+    s.fake
+        .delete_out_of_band("configmaps", Some("web"), "web-config")
+        .unwrap();
+    s.wait("deleted object recreated", |f| {
+        f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+
+    // Without self-heal, drift is reported and left alone.
+    s.cli(&["app", "update", "web", "--no-self-heal"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    s.fake
+        .patch_out_of_band(
+            "deployments",
+            Some("web"),
+            "web",
+            json!({"spec": {"replicas": 7}}),
+        )
+        .unwrap();
+    s.wait_status("web", "drift reported", |r| {
+        r["sync"] == "OutOfSync"
+            && r["resources"].as_array().unwrap().iter().any(|row| {
+                row["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("spec.replicas"))
+            })
+    });
+    assert_eq!(
+        replicas(&s.object("deployments", "web")),
+        Some(7),
+        "drift was repaired with self-heal off"
+    );
+}
+
+#[test]
+fn crds_first_unknown_kinds_and_api_errors_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.fake.set_crd_establish_delay(Duration::from_millis(800));
+    s.source.write("web/crd.yaml", CRD);
+    s.source.write("web/widget.yaml", WIDGET);
+    s.source.write(
+        "web/unknown.yaml",
+        "apiVersion: nowhere.example.com/v1\nkind: Ghost\nmetadata:\n  name: boo\n",
+    );
+    s.commit("crd, widget and a ghost");
+    // Three server errors first: retried with backoff, never fatal.
+    s.fake.fail_next(3, 500);
+    s.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "web",
+    ]);
+
+    s.wait("custom resource applied after its CRD", |f| {
+        f.object("widgets.example.com", Some("web"), "gizmo")
+            .is_some()
+    });
+    s.wait("the rest applied despite the ghost", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+    s.wait_status("web", "unknown kind reported", |r| {
+        r["sync"] == "OutOfSync" && r["message"].as_str().is_some_and(|m| m.contains("Ghost"))
+    });
+    assert!(s.agent.process().is_running());
+}
+
+#[test]
+fn forbidden_objects_are_errors_and_the_agent_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.fake.forbid("configmaps", Some("web"));
+    s.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "web",
+    ]);
+    s.wait("allowed object applied", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+    s.wait_status("web", "forbidden reported", |r| {
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("403") || m.to_lowercase().contains("forbidden"))
+    });
+    s.fake.allow_all();
+    s.wait("applied once allowed", |f| {
+        f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+    assert!(s.agent.process().is_running());
+}
+
+#[test]
+fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "web",
+        "--self-heal",
+    ]);
+    s.wait("first sync", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+
+    // The hub goes away; the agent restarts; someone deletes an object.
+    s.hub.process.kill9();
+    s.agent.stop();
+    s.fake
+        .delete_out_of_band("deployments", Some("web"), "web")
+        .unwrap();
+    let kubeconfig = s.kubeconfig.clone();
+    s.agent.start_applying(&kubeconfig);
+    s.wait("restored from the cache with no hub", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+
+    // Label changes while connected: apps assigned elsewhere are pruned.
+    s.hub.kill9_and_restart();
+    assert!(s.hub.wait_connected("edge", true));
+    s.wait_status("web", "reported after reconnect", |r| r["sync"] == "Synced");
+}
