@@ -288,10 +288,8 @@ pub(crate) async fn reconcile_app(
     // What the previous apply left that Git no longer has.
     let mut extraneous = false;
     if let Some(previous) = previous {
-        let mut gone: Vec<ObjectRef> = previous.inventory.difference(&inventory).cloned().collect();
-        // Dependents first: namespaces and CRDs go last.
-        gone.sort_by_key(|r| matches!(r.kind.as_str(), "Namespace" | "CustomResourceDefinition"));
-        for reference in &gone {
+        let gone: Vec<ObjectRef> = previous.inventory.difference(&inventory).cloned().collect();
+        for reference in &in_prune_order(gone) {
             match prune_object(cluster, reference, marks, item.prune, mode).await {
                 Ok(Pruned::Deleted(line)) => {
                     writes += usize::from(mode == Mode::Apply);
@@ -387,7 +385,16 @@ async fn sync_object(
                     ),
                 )
             }
-            None => (Health::Missing, "deleted outside Git".to_owned()),
+            None => {
+                let missing = health::missing();
+                (
+                    missing.health.into(),
+                    format!(
+                        "deleted outside Git: {}",
+                        missing.message.unwrap_or_default()
+                    ),
+                )
+            }
         };
         return Ok(Synced {
             row: row(reference, SyncStatus::OutOfSync, health, Some(message)),
@@ -467,6 +474,19 @@ async fn prune_object(
     Ok(Pruned::Deleted(format!("prune {reference}")))
 }
 
+/// Dependents first; namespaces and CRDs, which take their contents along, last.
+fn in_prune_order(refs: Vec<ObjectRef>) -> Vec<ObjectRef> {
+    let stubs: Vec<Value> = refs
+        .iter()
+        .map(|r| json!({"apiVersion": r.api_version, "kind": r.kind, "metadata": {"name": r.name, "namespace": r.namespace}}))
+        .collect();
+    match order::prune_order(&stubs) {
+        Ok(order) => order.into_iter().map(|i| refs[i].clone()).collect(),
+        // Stubs carry no sync-wave annotation, so ordering cannot fail.
+        Err(_) => refs,
+    }
+}
+
 /// Delete everything an app applied, when it is no longer assigned and its
 /// last policy allowed pruning; otherwise leave its objects alone.
 pub(crate) async fn remove_app(
@@ -481,9 +501,7 @@ pub(crate) async fn remove_app(
         return Ok(0);
     }
     let mut deleted = 0;
-    let mut refs: Vec<&ObjectRef> = previous.inventory.iter().collect();
-    refs.sort_by_key(|r| matches!(r.kind.as_str(), "Namespace" | "CustomResourceDefinition"));
-    for reference in refs {
+    for reference in &in_prune_order(previous.inventory.iter().cloned().collect()) {
         if let Pruned::Deleted(_) = prune_object(cluster, reference, marks, true, mode).await? {
             deleted += 1;
         }

@@ -90,7 +90,6 @@ impl Assessment {
 
 /// The assessment of an object that should exist but does not; the caller
 /// decides absence, since only it has asked the API server.
-#[allow(dead_code, reason = "reconciler API; the engine does not call it yet")]
 pub(crate) fn missing() -> Assessment {
     Assessment::new(Health::Missing, "object does not exist")
 }

@@ -209,7 +209,6 @@ pub(crate) fn phases(objects: &[Value]) -> Result<Vec<Vec<usize>>, OrderError> {
 }
 
 /// Indices into `objects` in the order to apply them: the phases, flattened.
-#[allow(dead_code, reason = "reconciler API; the engine does not call it yet")]
 pub(crate) fn apply_order(objects: &[Value]) -> Result<Vec<usize>, OrderError> {
     Ok(phases(objects)?.into_iter().flatten().collect())
 }
@@ -217,7 +216,6 @@ pub(crate) fn apply_order(objects: &[Value]) -> Result<Vec<usize>, OrderError> {
 /// Indices into `objects` in the order to delete them: the reverse of the
 /// apply order, so dependents go first and namespaces and CRDs (whose
 /// deletion takes everything in them along) go last.
-#[allow(dead_code, reason = "reconciler API; the engine does not call it yet")]
 pub(crate) fn prune_order(objects: &[Value]) -> Result<Vec<usize>, OrderError> {
     let mut order = apply_order(objects)?;
     order.reverse();

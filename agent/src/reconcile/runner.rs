@@ -129,9 +129,11 @@ async fn run(
             continue;
         };
         debug!(reason, generation = state.generation, "reconciling");
+        let started = tokio::time::Instant::now();
         let mut reports = Vec::new();
         let mut failed = false;
         let mut plan = Vec::new();
+        let mut writes = 0;
         for (item, objects) in &state.apps {
             let marks = Marks {
                 app: &item.app,
@@ -147,6 +149,7 @@ async fn run(
             )
             .await;
             failed |= outcome.retry;
+            writes += outcome.writes;
             if let Some(state) = outcome.applied {
                 applied.insert(item.app.clone(), state);
             }
@@ -185,6 +188,12 @@ async fn run(
                 }
             }
         }
+        debug!(
+            reason,
+            writes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "pass done"
+        );
         if options.mode == Mode::Apply {
             save_applied(&options, &applied);
             watch_kinds(&cluster, &applied, &mut watched, &drift_tx).await;
