@@ -11,8 +11,8 @@ use anyhow::Context;
 use rand::Rng;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchyard_common::proto::{
-    Assignment, GetAssignment, GetBundle, Hello, Message, Notification, RenewCertificate,
-    StatusReport, close_code, read_message,
+    AppStatus, Assignment, GetAssignment, GetBundle, Health, Hello, Message, Notification,
+    RenewCertificate, ResourceStatus, StatusReport, SyncStatus, close_code, read_message,
 };
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -180,7 +180,7 @@ async fn connect_and_serve(
     }
     // Tell the hub at once how things stand, including what happened while
     // it was unreachable.
-    report(&conn, options).await?;
+    report(&conn, options, progress).await?;
     let mut statuses = options.runner.as_ref().map(|r| r.statuses.clone());
 
     let heartbeat = Duration::from_secs(u64::from(welcome.heartbeat_secs.max(1)));
@@ -203,7 +203,7 @@ async fn connect_and_serve(
                 }
             }
             _ = heartbeat_timer.tick() => {
-                report(&conn, options).await?;
+                report(&conn, options, progress).await?;
             }
             Ok(()) = async {
                 match statuses.as_mut() {
@@ -211,7 +211,7 @@ async fn connect_and_serve(
                     None => std::future::pending().await,
                 }
             } => {
-                report(&conn, options).await?;
+                report(&conn, options, progress).await?;
             }
             () = tokio::time::sleep(renew_in) => {
                 renewal = renew(&conn, state).await?;
@@ -245,7 +245,7 @@ async fn handle_notification(
         }
         Notification::AssignmentChanged { .. } | Notification::Resync => {
             fetch_assignment(conn, options, progress).await?;
-            report(conn, options).await
+            report(conn, options, progress).await
         }
         Notification::RenewCertificate => {
             *renewal = renew(conn, state).await?;
@@ -394,17 +394,71 @@ fn print_plan(cache: &Cache, assignment: &Assignment) {
     let _ = stdout.flush();
 }
 
-async fn report(conn: &quinn::Connection, options: &RunOptions) -> Result<(), LinkError> {
+/// What to report about the assigned apps: the reconciler's statuses, or in
+/// a dry-run without a cluster, that each app's objects were only printed.
+fn app_statuses(options: &RunOptions, progress: &Progress) -> Vec<AppStatus> {
+    if let Some(runner) = &options.runner {
+        return runner.statuses.borrow().clone();
+    }
+    let Ok(Some(assignment)) = progress.cache.assignment() else {
+        return Vec::new();
+    };
+    let observed_at = unix_now();
+    assignment
+        .items
+        .iter()
+        .map(|item| {
+            let resources = match progress.cache.bundle(&item.digest) {
+                Ok(bundle) => bundle
+                    .objects
+                    .iter()
+                    .map(|o| ResourceStatus {
+                        group: o["apiVersion"]
+                            .as_str()
+                            .and_then(|v| v.split_once('/'))
+                            .map(|(g, _)| g.to_owned())
+                            .unwrap_or_default(),
+                        kind: o["kind"].as_str().unwrap_or_default().to_owned(),
+                        namespace: o["metadata"]["namespace"]
+                            .as_str()
+                            .map(str::to_owned)
+                            .or_else(|| item.namespace.clone()),
+                        name: o["metadata"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        sync: SyncStatus::Unknown,
+                        health: Health::Unknown,
+                        message: Some("dry-run: printed, not applied".into()),
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            AppStatus {
+                app: item.app.clone(),
+                commit: item.commit.clone(),
+                digest: item.digest.clone(),
+                sync: SyncStatus::Unknown,
+                health: Health::Unknown,
+                resources,
+                last_error: None,
+                observed_at,
+            }
+        })
+        .collect()
+}
+
+async fn report(
+    conn: &quinn::Connection,
+    options: &RunOptions,
+    progress: &Progress,
+) -> Result<(), LinkError> {
     let answer = hub_link::request(
         conn,
         &Message::ReportStatus(StatusReport {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             kubernetes_version: options.kubernetes_version.clone(),
-            apps: options
-                .runner
-                .as_ref()
-                .map(|r| r.statuses.borrow().clone())
-                .unwrap_or_default(),
+            apps: app_statuses(options, progress),
         }),
     )
     .await?;

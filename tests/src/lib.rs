@@ -1,8 +1,8 @@
 //! Test support for Switchyard's end-to-end tests: the real binaries as
 //! processes, raw protocol peers, and the fake Kubernetes API server.
 
+pub mod fake_kube;
 pub mod fleet;
+pub mod git_server;
 pub mod process;
 pub mod raw;
-pub mod fake_kube;
-pub mod git_server;

@@ -62,15 +62,18 @@ enum Command {
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
-    /// Start a hub and three dry-run agents locally and show them connected.
+    /// The whole GitOps journey locally: hub, sample repo, three agents, two apps, a commit.
     Quickstart {
         /// Directory for the hub's data, the agents' state and the logs
         /// (default: a new directory under the system temp dir).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Stop everything once the fleet is connected instead of waiting for Ctrl-C.
+        /// Stop everything once the journey is done instead of waiting for Ctrl-C.
         #[arg(long)]
         exit: bool,
+        /// Let the first agent apply to this cluster instead of a dry-run.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
     },
 }
 
@@ -195,7 +198,11 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             target,
             output,
         } => apps::status(app, target, output).await,
-        Command::Quickstart { dir, exit } => quickstart::run(dir, exit).await,
+        Command::Quickstart {
+            dir,
+            exit,
+            kubeconfig,
+        } => quickstart::run(dir, exit, kubeconfig).await,
     }
 }
 
