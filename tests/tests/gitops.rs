@@ -464,6 +464,81 @@ async fn https_with_auth_and_a_signed_webhook() {
             "webhook did not trigger a fetch"
         );
     });
+
+    // GitLab sends the secret as a token, Gitea signs with a bare hex HMAC;
+    // both in their own payload shapes.
+    let third = {
+        source.write("app/cm.yaml", LAB.replace("experimental", "third"));
+        let sha = source.commit("third");
+        source.publish(&served, "fleet");
+        sha
+    };
+    let gitlab_body = serde_json::json!({
+        "object_kind": "push",
+        "ref": "refs/heads/main",
+        "project": { "git_http_url": url, "web_url": url.trim_end_matches(".git") },
+    })
+    .to_string();
+    let wrong_token = client
+        .post(&hook)
+        .header("X-Gitlab-Event", "Push Hook")
+        .header("X-Gitlab-Token", "nope")
+        .body(gitlab_body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_token.status().as_u16(), 401);
+    let gitlab = client
+        .post(&hook)
+        .header("X-Gitlab-Event", "Push Hook")
+        .header("X-Gitlab-Token", "webhook-s3cret")
+        .body(gitlab_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gitlab.status().as_u16(), 202);
+    tokio::task::block_in_place(|| {
+        assert!(wait_until(SOON, || hub
+            .cli_json(&["repo", "show", "fleet"])["head"]
+            == third.as_str()));
+    });
+
+    source.write("app/cm.yaml", LAB.replace("experimental", "fourth"));
+    let fourth = source.commit("fourth");
+    source.publish(&served, "fleet");
+    let gitea_body = serde_json::json!({
+        "ref": "refs/heads/main",
+        "repository": { "clone_url": url },
+    })
+    .to_string();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"webhook-s3cret");
+    let gitea_signature = hex::encode(ring::hmac::sign(&key, gitea_body.as_bytes()).as_ref());
+    let gitea = client
+        .post(&hook)
+        .header("X-Gitea-Event", "push")
+        .header("X-GitHub-Event", "push")
+        .header("X-Gitea-Signature", gitea_signature)
+        .body(gitea_body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gitea.status().as_u16(), 202);
+    tokio::task::block_in_place(|| {
+        assert!(wait_until(SOON, || hub
+            .cli_json(&["repo", "show", "fleet"])["head"]
+            == fourth.as_str()));
+    });
+
+    // A push for a repository the hub does not follow is not found.
+    let stranger = client
+        .post(&hook)
+        .header("X-GitHub-Event", "push")
+        .header("X-Hub-Signature-256", sign(b"webhook-s3cret"))
+        .body(r#"{"repository":{"clone_url":"https://elsewhere.example.com/x.git"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status().as_u16(), 404);
 }
 
 #[test]

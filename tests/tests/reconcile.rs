@@ -433,3 +433,103 @@ fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
     assert!(s.hub.wait_connected("edge", true));
     s.wait_status("web", "reported after reconnect", |r| r["sync"] == "Synced");
 }
+
+#[test]
+fn an_unassigned_app_with_prune_is_removed_from_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "web",
+        "--prune",
+        "--selector",
+        "env=prod",
+    ]);
+    s.wait("first sync", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+    // Someone else's object in the same namespace must survive the prune.
+    s.fake
+        .create_object(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "not-ours", "namespace": "web"}}))
+        .unwrap();
+
+    // The cluster's labels change: the app no longer targets it.
+    s.cli(&["cluster", "label", "edge", "env=staging"]);
+    s.wait("unassigned app pruned", |f| {
+        f.object("deployments", Some("web"), "web").is_none()
+            && f.object("configmaps", Some("web"), "web-config").is_none()
+    });
+    assert!(
+        s.fake
+            .object("configmaps", Some("web"), "not-ours")
+            .is_some(),
+        "an object without the app's marks was deleted"
+    );
+}
+
+#[test]
+fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    // An object that exists already, with another replica count.
+    s.fake
+        .create_object(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}),
+        )
+        .unwrap();
+    s.fake
+        .create_object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "web"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}
+        }))
+        .unwrap();
+    s.agent.stop();
+    let kubeconfig = s.kubeconfig.display().to_string();
+    s.agent.start_with(&[
+        "--dry-run",
+        "--kubeconfig",
+        &kubeconfig,
+        "--resync-interval",
+        "1s",
+    ]);
+    assert!(s.hub.wait_connected("edge", true));
+    s.fake.clear_requests();
+    s.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "web",
+    ]);
+    let printed = wait_until(SOON, || {
+        s.agent
+            .process()
+            .stdout_text()
+            .contains("create ConfigMap web/web-config")
+    });
+    assert!(
+        printed,
+        "{}\n{}",
+        s.agent.process().stdout_text(),
+        s.agent.process().stderr_text()
+    );
+    let out = s.agent.process().stdout_text();
+    assert!(out.contains("update Deployment web/web"), "{out}");
+    assert!(out.contains("replicas"), "the update shows no diff: {out}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(s.fake.writes(), vec![], "a dry-run wrote to the API server");
+    assert_eq!(replicas(&s.object("deployments", "web")), Some(3));
+}
