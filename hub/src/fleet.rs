@@ -336,6 +336,8 @@ impl Fleet {
         let Some(record) = self.store.remove_cluster(name, unix_now())? else {
             return Ok(None);
         };
+        // Its reports must not greet a new cluster of the same name.
+        self.store.put_statuses(name.as_str(), &[])?;
         let mut view = self.view(&record);
         self.registry
             .disconnect(name, close_code::REVOKED, "cluster removed from the hub");
