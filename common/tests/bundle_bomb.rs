@@ -1,57 +1,17 @@
 //! A zstd bomb (100 MB of zeros in a few KB) is refused under a 1 MB limit
 //! without the decoder's output buffer ever growing past the limit.
 
-// A global allocator is the only way to observe the buffer sizes decode
-// allocates; this file is its own test binary so nothing else is counted.
-#![allow(unsafe_code)]
+mod support;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Write;
+use support::{Counting, measure};
 use switchyard_common::bundle::{Bundle, BundleError, digest_of};
-
-struct Counting;
-
-thread_local! {
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = MEASURING.try_with(|m| {
-        if m.get() {
-            let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
 const LIMIT: usize = 1 << 20;
 const BOMB: usize = 100 << 20;
-
-fn measure<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    LARGEST.with(|l| l.set(0));
-    MEASURING.with(|m| m.set(true));
-    let out = f();
-    MEASURING.with(|m| m.set(false));
-    (out, LARGEST.with(Cell::get))
-}
 
 /// Streams zeros into an encoder so the test itself never holds 100 MB.
 fn bomb(level: i32, pledge: bool) -> Vec<u8> {

@@ -1,54 +1,18 @@
 //! Proves that decoding never allocates more than the frame kind's limit,
 //! whatever the bytes, by counting every allocation made while decoding.
 
-// A global allocator is the only way to observe allocations made inside
-// bincode; this file is its own test binary so nothing else is counted.
-#![allow(unsafe_code)]
+mod support;
 
 use proptest::prelude::*;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use support::{Counting, measure};
 use switchyard_common::proto::{Kind, PROTOCOL_VERSION, decode_frame};
-
-struct Counting;
-
-thread_local! {
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = MEASURING.try_with(|m| {
-        if m.get() {
-            let _ = LARGEST.try_with(|l| l.set(l.get().max(size)));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
 /// Largest single allocation made by `f` on this thread.
 fn largest_allocation(f: impl FnOnce()) -> usize {
-    LARGEST.with(|l| l.set(0));
-    MEASURING.with(|m| m.set(true));
-    f();
-    MEASURING.with(|m| m.set(false));
-    LARGEST.with(|l| l.get())
+    measure(f).1
 }
 
 fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
