@@ -27,8 +27,11 @@ pub(crate) enum Error {
     Connect(#[from] quinn::ConnectError),
     #[error("connection to the hub")]
     Connection(#[from] quinn::ConnectionError),
+    /// The hub refuses this identity for good: the cluster was removed (its
+    /// certificate revoked), re-enrolled elsewhere, or the hub was restored
+    /// from a backup older than the certificate.
     #[error(
-        "this cluster was removed from the hub and its certificate revoked ({0}); enroll again with a new join command"
+        "the hub no longer accepts this agent's certificate: {0}; if the cluster was removed from the hub, its certificate is revoked. Enroll again with a new join command (`switchyard cluster token NAME` on the hub)"
     )]
     Revoked(String),
     #[error("the agent's identity in its state dir is unusable: {0}")]

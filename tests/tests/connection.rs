@@ -121,7 +121,7 @@ fn a_removed_cluster_is_cut_off_at_once_and_cannot_return() {
         doomed
             .process()
             .stderr_text()
-            .contains("certificate revoked"),
+            .contains("no longer accepts this agent's certificate"),
         "{}",
         doomed.process().stderr_text()
     );
