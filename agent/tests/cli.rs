@@ -29,7 +29,12 @@ fn version_is_printed() {
 #[test]
 fn run_before_join_says_how_to_enroll() {
     let dir = tempfile::tempdir().unwrap();
-    let out = agent(&["run", "--dry-run", "--state-dir", dir.path().to_str().unwrap()]);
+    let out = agent(&[
+        "run",
+        "--dry-run",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("switchyard-agent join --hub"), "{stderr}");

@@ -30,7 +30,10 @@ fn version_and_help_name_the_commands() {
     let help = switchyard(&["--help"], &[]);
     let text = String::from_utf8_lossy(&help.stdout);
     for command in ["serve", "cluster", "repo", "app", "status", "quickstart"] {
-        assert!(text.contains(command), "{command} missing from --help:\n{text}");
+        assert!(
+            text.contains(command),
+            "{command} missing from --help:\n{text}"
+        );
     }
 }
 
@@ -71,7 +74,10 @@ fn invalid_serve_configuration_is_refused_before_binding() {
     );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--cert-ttl must be at least 3s"), "{stderr}");
+    assert!(
+        stderr.contains("--cert-ttl must be at least 3s"),
+        "{stderr}"
+    );
     // Nothing was created: validation comes before any file is written.
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
 }
