@@ -1,16 +1,22 @@
-//! The HTTP admin API the CLI talks to (JSON over HTTP, bearer token).
+//! The HTTP admin API the CLI talks to (JSON over HTTP, bearer tokens with
+//! roles, an audit log of every mutation).
 
-use crate::fleet::{self, ClusterView, Fleet, JoinInfo};
+use crate::auth::{self, Authenticator, Principal, Role};
+use crate::fleet::{self, ClusterView, Fleet, JoinInfo, rfc3339};
 use crate::gitops::{self, AppRequest, AppView, GitOps, RepoRequest, RepoView, RevisionView};
-use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use crate::store::{ApiTokenRecord, AuditRecord, Store};
+use crate::unix_now;
+use axum::extract::{
+    ConnectInfo, FromRequestParts, MatchedPath, Path, RawPathParams, Request, State,
+};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_common::ClusterName;
@@ -78,7 +84,34 @@ type ApiResult<T> = Result<T, ApiError>;
 struct AppState {
     fleet: Arc<Fleet>,
     gitops: Arc<GitOps>,
-    admin_token_hash: [u8; 32],
+    store: Arc<dyn Store>,
+    auth: Arc<Authenticator>,
+}
+
+impl From<auth::Error> for ApiError {
+    fn from(error: auth::Error) -> Self {
+        use auth::Error as E;
+        let status = match &error {
+            E::Missing | E::Invalid | E::Expired { .. } | E::Revoked { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            E::Forbidden { .. } => StatusCode::FORBIDDEN,
+            E::InvalidName(_) | E::Reserved | E::InvalidTtl => StatusCode::UNPROCESSABLE_ENTITY,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Store(crate::store::Error::ApiTokenExists(_)) => StatusCode::CONFLICT,
+            E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %crate::agents::error_chain(&error), "admin request failed");
+        }
+        ApiError::new(status, error.to_string())
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(error: crate::store::Error) -> Self {
+        auth::Error::Store(error).into()
+    }
 }
 
 impl From<gitops::Error> for ApiError {
@@ -149,12 +182,118 @@ pub struct LabelRequest {
     pub remove: Vec<String>,
 }
 
-/// The admin API router. Built without a socket so tests can call it directly.
-pub fn router(fleet: Arc<Fleet>, gitops: Arc<GitOps>, admin_token: String) -> Router {
+/// Request body of `POST /api/v1/tokens`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    pub name: String,
+    pub role: Role,
+    /// Lifetime in seconds; none means the token never expires.
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+}
+
+/// An admin API token as the API shows it (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub name: String,
+    pub role: Role,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used: Option<String>,
+}
+
+impl TokenView {
+    fn new(record: &ApiTokenRecord, now: u64) -> Self {
+        let state = if record.revoked_at.is_some() {
+            "revoked"
+        } else if record.is_active(now) {
+            "active"
+        } else {
+            "expired"
+        };
+        Self {
+            name: record.name.clone(),
+            role: record.role,
+            state: state.to_owned(),
+            created_at: rfc3339(record.created_at),
+            expires_at: record.expires_at.map(rfc3339),
+            revoked_at: record.revoked_at.map(rfc3339),
+            last_used: record.last_used.map(rfc3339),
+        }
+    }
+}
+
+/// Answer of `POST /api/v1/tokens`: the only time the secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: TokenView,
+    pub secret: String,
+}
+
+/// Query of `GET /api/v1/audit`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// RFC 3339 time (UTC, `Z`); entries before it are left out.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// At most this many entries, the newest ones (default 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One audit log entry as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub time: String,
+    pub actor: String,
+    pub role: Role,
+    pub method: String,
+    pub path: String,
+    pub target: Option<String>,
+    pub status: u16,
+    pub message: Option<String>,
+    pub remote: Option<String>,
+}
+
+impl From<AuditRecord> for AuditView {
+    fn from(r: AuditRecord) -> Self {
+        Self {
+            time: rfc3339(r.at),
+            actor: r.actor,
+            role: r.role,
+            method: r.method,
+            path: r.path,
+            target: r.target,
+            status: r.status,
+            message: r.message,
+            remote: r.remote,
+        }
+    }
+}
+
+const DEFAULT_AUDIT_LIMIT: usize = 100;
+const MAX_AUDIT_LIMIT: usize = 10_000;
+
+/// The admin API router. Built without a socket so tests can call it
+/// directly; the remote address in the audit log comes from
+/// `ConnectInfo<SocketAddr>`, which the server provides.
+pub fn router(
+    fleet: Arc<Fleet>,
+    gitops: Arc<GitOps>,
+    store: Arc<dyn Store>,
+    admin_token: String,
+) -> Router {
     let state = AppState {
         fleet,
         gitops,
-        admin_token_hash: Sha256::digest(admin_token.as_bytes()).into(),
+        auth: Arc::new(Authenticator::new(store.clone(), &admin_token)),
+        store,
     };
     let api = Router::new()
         .route("/clusters", get(list_clusters).post(add_cluster))
@@ -172,7 +311,10 @@ pub fn router(fleet: Arc<Fleet>, gitops: Arc<GitOps>, admin_token: String) -> Ro
         .route("/apps/{name}/sync", post(sync_app))
         .route("/apps/{name}/rollback", post(rollback_app))
         .route("/status", get(status))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route("/tokens", get(list_api_tokens).post(create_api_token))
+        .route("/tokens/{name}", delete(revoke_api_token))
+        .route("/audit", get(audit_log))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state.clone());
     // Forges authenticate with their signature, not the admin token.
     let hooks = Router::new()
@@ -185,26 +327,220 @@ pub fn router(fleet: Arc<Fleet>, gitops: Arc<GitOps>, admin_token: String) -> Ro
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let presented = request
+/// Largest error body kept in the audit log; error answers are small JSON.
+const AUDITED_ERROR_LIMIT: usize = 64 * 1024;
+
+/// Authenticate, authorize and, for mutations, audit every request to an
+/// authenticated route. Requests without a valid token are answered before
+/// anything is written, so an anonymous caller cannot grow the audit log.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let now = unix_now();
+    let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(presented) = presented else {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing bearer token: set SWITCHYARD_TOKEN or run on the hub's machine with its --data-dir",
-        )
-        .into_response();
+        .and_then(|v| v.to_str().ok());
+    let principal = match state.auth.authenticate(authorization, now) {
+        Ok(principal) => principal,
+        Err(e) => return ApiError::from(e).into_response(),
     };
-    // Comparing digests keeps the comparison time independent of where the
-    // presented token first differs from the real one.
-    let digest: [u8; 32] = Sha256::digest(presented.trim().as_bytes()).into();
-    if digest != state.admin_token_hash {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "invalid bearer token").into_response();
+    state.auth.touch(&principal, now);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().strip_prefix("/api/v1").unwrap_or(m.as_str()))
+        .unwrap_or_default();
+    let rule = auth::rule_for(request.method().as_str(), route);
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return match auth::authorize(&principal, &rule) {
+            Ok(()) => next.run(request).await,
+            Err(e) => ApiError::from(e).into_response(),
+        };
     }
-    next.run(request).await
+    audited(state, principal, rule, now, request, next).await
+}
+
+/// Run a mutation (or refuse it) and append the outcome to the audit log,
+/// durably, before answering.
+async fn audited(
+    state: AppState,
+    principal: Principal,
+    rule: auth::Rule,
+    now: u64,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().to_string();
+    // Inside the `/api/v1` nest the URI has lost its prefix; the original keeps it.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| request.uri().path(), |u| u.path())
+        .to_owned();
+    let remote = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.to_string());
+    let (request, target) = target_of(&rule, request).await;
+    let response = match request {
+        Err(refusal) => refusal.into_response(),
+        Ok(request) => match auth::authorize(&principal, &rule) {
+            Err(e) => ApiError::from(e).into_response(),
+            Ok(()) => next.run(request).await,
+        },
+    };
+    let status = response.status();
+    let (response, message) = if status.is_success() {
+        (response, None)
+    } else {
+        let (parts, body) = response.into_parts();
+        match axum::body::to_bytes(body, AUDITED_ERROR_LIMIT).await {
+            Ok(bytes) => {
+                let message = serde_json::from_slice::<ErrorBody>(&bytes)
+                    .map(|b| b.error)
+                    .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+                (
+                    Response::from_parts(parts, axum::body::Body::from(bytes)),
+                    Some(message),
+                )
+            }
+            Err(e) => (
+                Response::from_parts(parts, axum::body::Body::empty()),
+                Some(format!("error answer not readable: {e}")),
+            ),
+        }
+    };
+    let entry = AuditRecord {
+        at: now,
+        actor: principal.name,
+        role: principal.role,
+        method,
+        path,
+        target,
+        status: status.as_u16(),
+        message,
+        remote,
+    };
+    let store = state.store.clone();
+    let written = tokio::task::spawn_blocking(move || store.append_audit(&entry)).await;
+    match written {
+        Ok(Ok(())) => response,
+        Ok(Err(e)) => audit_failed(status, &e),
+        Err(e) => audit_failed(status, &e),
+    }
+}
+
+/// A mutation whose audit entry could not be written is reported as a
+/// failure, naming what the request itself answered, so nobody mistakes an
+/// unaudited change for an audited one.
+fn audit_failed(status: StatusCode, error: &dyn std::error::Error) -> Response {
+    tracing::error!(error = %error, request_status = status.as_u16(), "writing the audit log failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!(
+            "the request was answered {} but the audit log could not be written: {error}",
+            status.as_u16()
+        ),
+    )
+    .into_response()
+}
+
+/// The `kind name` a request acts on: the route's `{name}`, or the `name`
+/// field of a JSON body sent to a collection. The body is buffered for
+/// that and handed on unchanged; one over the size limit is refused here.
+async fn target_of(
+    rule: &auth::Rule,
+    request: Request,
+) -> (Result<Request, ApiError>, Option<String>) {
+    let Some(kind) = rule.target else {
+        return (Ok(request), None);
+    };
+    let (mut parts, body) = request.into_parts();
+    if let Ok(params) = RawPathParams::from_request_parts(&mut parts, &()).await
+        && let Some((_, name)) = params.iter().find(|(k, _)| *k == "name")
+    {
+        let target = format!("{kind} {name}");
+        return (Ok(Request::from_parts(parts, body)), Some(target));
+    }
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let refusal = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body larger than {BODY_LIMIT} bytes"),
+            );
+            return (Err(refusal), None);
+        }
+    };
+    let target = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .map(|name| format!("{kind} {name}"));
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    (Ok(request), target)
+}
+
+async fn create_api_token(
+    State(state): State<AppState>,
+    Json(request): Json<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let now = unix_now();
+    let ttl = request.ttl_secs.map(Duration::from_secs);
+    let (secret, record) = state.auth.create(&request.name, request.role, ttl, now)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: TokenView::new(&record, now),
+            secret,
+        }),
+    ))
+}
+
+async fn list_api_tokens(State(state): State<AppState>) -> ApiResult<Json<Vec<TokenView>>> {
+    let now = unix_now();
+    Ok(Json(
+        state
+            .auth
+            .tokens()?
+            .iter()
+            .map(|t| TokenView::new(t, now))
+            .collect(),
+    ))
+}
+
+async fn revoke_api_token(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<TokenView>> {
+    let now = unix_now();
+    Ok(Json(TokenView::new(&state.auth.revoke(&name, now)?, now)))
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
+) -> ApiResult<Json<Vec<AuditView>>> {
+    let since = match query.since.as_deref() {
+        None => 0,
+        Some(text) => humantime::parse_rfc3339_weak(text)
+            .map(crate::clock::unix_seconds)
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "since={text:?} is not an RFC 3339 time such as 2025-01-31T12:00:00Z: {e}"
+                    ),
+                )
+            })?,
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_AUDIT_LIMIT);
+    if limit == 0 || limit > MAX_AUDIT_LIMIT {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be between 1 and {MAX_AUDIT_LIMIT}"),
+        ));
+    }
+    let entries = state.store.audit(since, limit)?;
+    Ok(Json(entries.into_iter().map(AuditView::from).collect()))
 }
 
 fn parse_name(name: &str) -> ApiResult<ClusterName> {
@@ -412,3 +748,6 @@ async fn label_cluster(
         .map(Json)
         .ok_or_else(|| not_found(&name))
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 
 mod agents;
 pub mod api;
+pub mod auth;
 mod clock;
 pub mod fleet;
 pub mod git;

@@ -103,6 +103,7 @@ pub struct Hub {
     pub endpoints: Endpoints,
     endpoint: quinn::Endpoint,
     http: tokio::net::TcpListener,
+    store: Arc<dyn crate::store::Store>,
     admin_token: String,
 }
 
@@ -199,7 +200,7 @@ impl Hub {
             },
         ));
         let gitops = Arc::new(GitOps::new(
-            store,
+            store.clone(),
             fleet.clone(),
             paths::repos_dir(data_dir),
             paths::webhook_secret_file(data_dir),
@@ -223,6 +224,7 @@ impl Hub {
             endpoints,
             endpoint,
             http,
+            store,
             admin_token,
         })
     }
@@ -245,12 +247,17 @@ impl Hub {
         let app = crate::api::router(
             self.fleet.clone(),
             self.gitops.clone(),
+            self.store.clone(),
             self.admin_token.clone(),
         );
+        // Connect info gives the audit log each request's remote address.
         let http = tokio::spawn(
-            axum::serve(self.http, app)
-                .with_graceful_shutdown(stopped(stop_rx))
-                .into_future(),
+            axum::serve(
+                self.http,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stop_rx))
+            .into_future(),
         );
         shutdown.await;
         info!("shutting down");

@@ -4,6 +4,7 @@ mod apps;
 mod client;
 mod output;
 mod quickstart;
+mod tokens;
 
 use clap::{Args, Parser, Subcommand};
 use client::AdminClient;
@@ -53,6 +54,22 @@ enum Command {
     /// Deploy directories of repos to clusters.
     #[command(subcommand)]
     App(apps::AppCommand),
+    /// Bearer tokens with roles for the admin API (admin only).
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+    /// Every change made through the admin API, refused ones included (admin only).
+    Audit {
+        /// Only entries since this long ago (1h, 2d) or this UTC time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many entries, the newest ones (default 100).
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        target: Target,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
     /// Sync and health of every app on every cluster it targets.
     Status {
         /// Only this app.
@@ -193,6 +210,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(command) => cluster(command).await,
         Command::Repo(command) => apps::repo(command).await,
         Command::App(command) => apps::app(command).await,
+        Command::Token(command) => tokens::token(command).await,
+        Command::Audit {
+            since,
+            limit,
+            target,
+            output,
+        } => tokens::audit(since, limit, target, output).await,
         Command::Status {
             app,
             target,

@@ -26,6 +26,8 @@ pub enum Error {
     RepoExists(String),
     #[error("app {0} already exists")]
     AppExists(String),
+    #[error("API token {0} already exists and is active; revoke it first")]
+    ApiTokenExists(String),
     #[error("store backend")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("corrupt record under {key}")]
@@ -186,6 +188,48 @@ pub struct StatusRecord {
     pub received_at: u64,
 }
 
+/// A bearer token for the admin API, stored under its name; the secret
+/// itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenRecord {
+    pub name: String,
+    pub role: crate::auth::Role,
+    /// Hex SHA-256 of the secret.
+    pub hash: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+    pub revoked_at: Option<u64>,
+    pub last_used: Option<u64>,
+}
+
+impl ApiTokenRecord {
+    /// Neither revoked nor expired at `now`.
+    pub fn is_active(&self, now: u64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|at| at > now)
+    }
+}
+
+/// One admin API mutation, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Unix seconds.
+    pub at: u64,
+    /// Name of the token used (`admin` for the built-in admin token).
+    pub actor: String,
+    pub role: crate::auth::Role,
+    pub method: String,
+    /// Request path, without the query.
+    pub path: String,
+    /// What the request acts on, such as `app web`.
+    pub target: Option<String>,
+    /// HTTP status of the answer.
+    pub status: u16,
+    /// The error message of a refused or failed request.
+    pub message: Option<String>,
+    pub remote: Option<String>,
+}
+
 /// The hub's durable state. Every method that returns `Ok` after a change has
 /// made that change durable: it survives a kill -9 of the hub.
 pub trait Store: Send + Sync + 'static {
@@ -270,4 +314,26 @@ pub trait Store: Send + Sync + 'static {
     fn put_bundle(&self, digest: &str, compressed: &[u8]) -> Result<()>;
     fn bundle(&self, digest: &str) -> Result<Option<Vec<u8>>>;
     fn has_bundle(&self, digest: &str) -> Result<bool>;
+
+    /// Store an admin API token (durable). Refused while a token of that
+    /// name is active at `now`; an expired or revoked one is replaced, and
+    /// its secret stops being recognised.
+    fn create_api_token(&self, token: &ApiTokenRecord, now: u64) -> Result<()>;
+    fn api_token(&self, name: &str) -> Result<Option<ApiTokenRecord>>;
+    /// The token whose secret hashes to `hash`.
+    fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiTokenRecord>>;
+    fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>>;
+    /// Mark a token revoked at `now` (durable); one already revoked keeps
+    /// its first revocation time. `None` if there is no such token.
+    fn revoke_api_token(&self, name: &str, now: u64) -> Result<Option<ApiTokenRecord>>;
+    /// Record a use of a token. Not flushed: losing a few seconds of
+    /// last-used times to a crash is harmless.
+    fn touch_api_token(&self, name: &str, now: u64) -> Result<()>;
+
+    /// Append to the audit log (durable). There is no way to change or
+    /// remove an entry.
+    fn append_audit(&self, entry: &AuditRecord) -> Result<()>;
+    /// Audit entries at or after `since` (unix seconds), oldest first; the
+    /// newest `limit` of them when there are more.
+    fn audit(&self, since: u64, limit: usize) -> Result<Vec<AuditRecord>>;
 }

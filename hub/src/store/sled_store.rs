@@ -1,8 +1,8 @@
 //! The embedded store: sled trees holding JSON records.
 
 use super::{
-    AppRecord, ClusterRecord, Error, RepoRecord, Result, RevisionRecord, RevokedRecord,
-    StatusRecord, Store, TokenRecord,
+    ApiTokenRecord, AppRecord, AuditRecord, ClusterRecord, Error, RepoRecord, Result,
+    RevisionRecord, RevokedRecord, StatusRecord, Store, TokenRecord,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,6 +20,9 @@ const APPS: &str = "apps";
 const REVISIONS: &str = "revisions";
 const BUNDLES: &str = "bundles";
 const STATUS: &str = "status";
+const API_TOKENS: &str = "api_tokens";
+const API_TOKEN_HASHES: &str = "api_token_hashes";
+const AUDIT: &str = "audit";
 
 /// A sled tree of JSON records of one type, keyed by name.
 struct Table<T> {
@@ -104,6 +107,14 @@ pub struct SledStore {
     bundles: sled::Tree,
     /// Key: cluster, NUL, app.
     status: sled::Tree,
+    /// Key: token name.
+    api_tokens: sled::Tree,
+    api_token_table: Table<ApiTokenRecord>,
+    /// Key: hex SHA-256 of a token's secret; value: the token's name.
+    api_token_hashes: sled::Tree,
+    /// Key: big-endian unix seconds, then a big-endian sequence number, so
+    /// entries sort by time and a range scan starts at any moment.
+    audit: sled::Tree,
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -149,6 +160,10 @@ impl SledStore {
             revisions: db.open_tree(REVISIONS).map_err(backend)?,
             bundles: db.open_tree(BUNDLES).map_err(backend)?,
             status: db.open_tree(STATUS).map_err(backend)?,
+            api_tokens: db.open_tree(API_TOKENS).map_err(backend)?,
+            api_token_table: Table::open(&db, API_TOKENS)?,
+            api_token_hashes: db.open_tree(API_TOKEN_HASHES).map_err(backend)?,
+            audit: db.open_tree(AUDIT).map_err(backend)?,
             db,
         })
     }
@@ -446,6 +461,86 @@ impl Store for SledStore {
         self.bundles
             .contains_key(digest.as_bytes())
             .map_err(backend)
+    }
+
+    fn create_api_token(&self, token: &ApiTokenRecord, now: u64) -> Result<()> {
+        let result = (&self.api_tokens, &self.api_token_hashes).transaction(|(tokens, hashes)| {
+            let abort = ConflictableTransactionError::Abort;
+            let key = token.name.as_bytes();
+            if let Some(bytes) = tokens.get(key)? {
+                let old: ApiTokenRecord = decode(key, &bytes).map_err(abort)?;
+                if old.is_active(now) {
+                    return Err(abort(Error::ApiTokenExists(token.name.clone())));
+                }
+                hashes.remove(old.hash.as_bytes())?;
+            }
+            tokens.insert(key, encode(token))?;
+            hashes.insert(token.hash.as_bytes(), key)?;
+            Ok(())
+        });
+        settle(result)?;
+        self.flush()
+    }
+
+    fn api_token(&self, name: &str) -> Result<Option<ApiTokenRecord>> {
+        self.api_token_table.get(name)
+    }
+
+    fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiTokenRecord>> {
+        let Some(name) = self
+            .api_token_hashes
+            .get(hash.as_bytes())
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let token = self.api_token(&String::from_utf8_lossy(&name))?;
+        // The index and the record are written together, but check anyway:
+        // a secret must never authenticate as a token it does not belong to.
+        Ok(token.filter(|t| t.hash == hash))
+    }
+
+    fn api_tokens(&self) -> Result<Vec<ApiTokenRecord>> {
+        self.api_token_table.list()
+    }
+
+    fn revoke_api_token(&self, name: &str, now: u64) -> Result<Option<ApiTokenRecord>> {
+        let revoked = self.api_token_table.update(name, &mut |t| {
+            t.revoked_at.get_or_insert(now);
+        })?;
+        if revoked.is_some() {
+            self.flush()?;
+        }
+        Ok(revoked)
+    }
+
+    fn touch_api_token(&self, name: &str, now: u64) -> Result<()> {
+        self.api_token_table
+            .update(name, &mut |t| t.last_used = Some(now))?;
+        Ok(())
+    }
+
+    fn append_audit(&self, entry: &AuditRecord) -> Result<()> {
+        let sequence = self.db.generate_id().map_err(backend)?;
+        let mut key = entry.at.to_be_bytes().to_vec();
+        key.extend_from_slice(&sequence.to_be_bytes());
+        self.audit.insert(key, encode(entry)).map_err(backend)?;
+        self.flush()
+    }
+
+    fn audit(&self, since: u64, limit: usize) -> Result<Vec<AuditRecord>> {
+        let mut newest_first = self
+            .audit
+            .range(since.to_be_bytes().to_vec()..)
+            .rev()
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry.map_err(backend)?;
+                decode(&key, &value)
+            })
+            .collect::<Result<Vec<AuditRecord>>>()?;
+        newest_first.reverse();
+        Ok(newest_first)
     }
 }
 

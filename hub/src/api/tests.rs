@@ -1,0 +1,513 @@
+//! Every authenticated route against every kind of caller, through the
+//! router itself (no sockets): status codes, refusals that write nothing,
+//! and one audit entry per mutating attempt.
+
+use super::*;
+use crate::fleet::FleetSettings;
+use crate::store::SledStore;
+use axum::body::Body;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ADMIN_SECRET: &str = "sya_builtin-admin-secret";
+const BAD_SECRET: &str = "syt_0000000000000000000000000000000000000000000000000000000000000000";
+const REMOTE: &str = "192.0.2.7:4242";
+
+/// A hub's API on a fresh data dir: cluster `seed`, and one token per
+/// kind of caller.
+struct Env {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    router: Router,
+    secrets: BTreeMap<&'static str, String>,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.path().join("store")).unwrap());
+    let ca =
+        switchyard_certs::CertificateAuthority::load_or_create(&dir.path().join("ca")).unwrap();
+    let fleet = Arc::new(Fleet::new(
+        store.clone(),
+        ca,
+        FleetSettings {
+            agent_address: "127.0.0.1:7700".into(),
+            cert_ttl: Duration::from_secs(3600),
+            heartbeat: Duration::from_secs(30),
+        },
+    ));
+    let gitops = Arc::new(GitOps::new(
+        store.clone(),
+        fleet.clone(),
+        dir.path().join("repos"),
+        dir.path().join("webhook-secret"),
+    ));
+    fleet
+        .add_cluster(
+            ClusterName::new("seed").unwrap(),
+            BTreeMap::new(),
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    let auth = Authenticator::new(store.clone(), ADMIN_SECRET);
+    let now = unix_now();
+    let mut secrets = BTreeMap::new();
+    secrets.insert("admin", ADMIN_SECRET.to_owned());
+    secrets.insert("bad", BAD_SECRET.to_owned());
+    for (who, role) in [
+        ("viewer", Role::Viewer),
+        ("operator", Role::Operator),
+        ("root", Role::Admin),
+        ("spare", Role::Viewer),
+    ] {
+        secrets.insert(who, auth.create(who, role, None, now).unwrap().0);
+    }
+    // Expired and revoked tokens are admin tokens, so that their 401 can
+    // never be mistaken for a 403.
+    let (expired, _) = auth
+        .create(
+            "expired",
+            Role::Admin,
+            Some(Duration::from_secs(1)),
+            now - 100,
+        )
+        .unwrap();
+    secrets.insert("expired", expired);
+    let (revoked, _) = auth.create("revoked", Role::Admin, None, now).unwrap();
+    auth.revoke("revoked", now).unwrap();
+    secrets.insert("revoked", revoked);
+    let router = router(fleet, gitops, store.clone(), ADMIN_SECRET.to_owned());
+    Env {
+        _dir: dir,
+        store,
+        router,
+        secrets,
+    }
+}
+
+impl Env {
+    async fn call(
+        &self,
+        who: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(secret) = self.secrets.get(who) {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {secret}"));
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = request.body(body).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(REMOTE.parse::<SocketAddr>().unwrap()));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    /// What a refused request must leave untouched.
+    fn snapshot(&self) -> Value {
+        let clusters: Vec<Value> = self
+            .store
+            .clusters()
+            .unwrap()
+            .into_iter()
+            .map(|c| json!([c.name.as_str(), c.labels, c.generation]))
+            .collect();
+        let repos: Vec<String> = self
+            .store
+            .repos()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        let apps: Vec<String> = self
+            .store
+            .apps()
+            .unwrap()
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        let tokens: Vec<Value> = self
+            .store
+            .api_tokens()
+            .unwrap()
+            .into_iter()
+            .map(|t| json!([t.name, t.role, t.hash, t.revoked_at]))
+            .collect();
+        json!({ "clusters": clusters, "repos": repos, "apps": apps, "tokens": tokens })
+    }
+}
+
+/// Callers, in the order of the expectation columns below.
+const CALLERS: [&str; 8] = [
+    "none", "bad", "expired", "revoked", "viewer", "operator", "admin", "root",
+];
+
+fn role_of(who: &str) -> Role {
+    match who {
+        "viewer" => Role::Viewer,
+        "operator" => Role::Operator,
+        _ => Role::Admin,
+    }
+}
+
+struct Case {
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    /// Audit target of a mutation.
+    target: Option<&'static str>,
+    /// Status per caller, in the order of [`CALLERS`].
+    expect: [u16; 8],
+}
+
+fn case(
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    target: Option<&'static str>,
+    expect: [u16; 8],
+) -> Case {
+    Case {
+        method,
+        path,
+        body,
+        target,
+        expect,
+    }
+}
+
+fn cases() -> Vec<Case> {
+    // What viewers, operators and admins get: the route's own answer or 403.
+    let admin_only = |ok: u16| [401, 401, 401, 401, 403, 403, ok, ok];
+    let operator = |ok: u16| [401, 401, 401, 401, 403, ok, ok, ok];
+    let viewer = |ok: u16| [401, 401, 401, 401, ok, ok, ok, ok];
+    vec![
+        case(
+            "POST",
+            "/api/v1/clusters",
+            Some(json!({"name": "x"})),
+            Some("cluster x"),
+            admin_only(201),
+        ),
+        case(
+            "DELETE",
+            "/api/v1/clusters/seed",
+            None,
+            Some("cluster seed"),
+            admin_only(200),
+        ),
+        case(
+            "PATCH",
+            "/api/v1/clusters/seed/labels",
+            Some(json!({"set": {"env": "prod"}})),
+            Some("cluster seed"),
+            admin_only(200),
+        ),
+        case(
+            "POST",
+            "/api/v1/clusters/seed/tokens",
+            Some(json!({})),
+            Some("cluster seed"),
+            admin_only(201),
+        ),
+        case(
+            "POST",
+            "/api/v1/repos",
+            Some(json!({"name": "r", "url": "file:///nonexistent/r.git"})),
+            Some("repo r"),
+            admin_only(201),
+        ),
+        case(
+            "DELETE",
+            "/api/v1/repos/nope",
+            None,
+            Some("repo nope"),
+            admin_only(404),
+        ),
+        case(
+            "POST",
+            "/api/v1/apps",
+            Some(json!({"name": "web", "repo": "nope", "path": "web"})),
+            Some("app web"),
+            admin_only(404),
+        ),
+        case(
+            "PATCH",
+            "/api/v1/apps/nope",
+            Some(json!({})),
+            Some("app nope"),
+            admin_only(404),
+        ),
+        case(
+            "DELETE",
+            "/api/v1/apps/nope",
+            None,
+            Some("app nope"),
+            admin_only(404),
+        ),
+        case(
+            "POST",
+            "/api/v1/apps/nope/sync",
+            Some(json!({})),
+            Some("app nope"),
+            operator(404),
+        ),
+        case(
+            "POST",
+            "/api/v1/apps/nope/rollback",
+            Some(json!({})),
+            Some("app nope"),
+            operator(404),
+        ),
+        case(
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"name": "new", "role": "viewer"})),
+            Some("token new"),
+            admin_only(201),
+        ),
+        case(
+            "DELETE",
+            "/api/v1/tokens/spare",
+            None,
+            Some("token spare"),
+            admin_only(200),
+        ),
+        case("GET", "/api/v1/clusters", None, None, viewer(200)),
+        case("GET", "/api/v1/apps/nope", None, None, viewer(404)),
+        case("GET", "/api/v1/status", None, None, viewer(200)),
+        case("GET", "/api/v1/tokens", None, None, admin_only(200)),
+        case("GET", "/api/v1/audit", None, None, admin_only(200)),
+    ]
+}
+
+#[tokio::test]
+async fn every_route_against_every_caller() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        for (who, expected) in CALLERS.iter().zip(case.expect) {
+            let env = env().await;
+            let before = env.snapshot();
+            let (status, body) = env
+                .call(who, case.method, case.path, case.body.as_ref())
+                .await;
+            let cell = format!("{} {} as {who}", case.method, case.path);
+            if status != expected {
+                failures.push(format!("{cell}: got {status}, want {expected}: {body}"));
+                continue;
+            }
+            let message = body["error"].as_str().unwrap_or_default().to_owned();
+            match status {
+                401 => {
+                    let want = match *who {
+                        "none" => "missing bearer token",
+                        "bad" => "invalid bearer token",
+                        "expired" => "token expired expired at",
+                        _ => "token revoked was revoked at",
+                    };
+                    assert!(message.starts_with(want), "{cell}: {message}");
+                }
+                403 => {
+                    let want = format!("role {} may not ", role_of(who));
+                    assert!(message.starts_with(&want), "{cell}: {message}");
+                }
+                _ => {}
+            }
+            if matches!(status, 401 | 403) {
+                assert_eq!(env.snapshot(), before, "{cell} changed the store");
+            }
+            let audit = env.store.audit(0, 100).unwrap();
+            let authenticated = status != 401;
+            if case.method == "GET" || !authenticated {
+                assert!(audit.is_empty(), "{cell} was audited: {audit:?}");
+                continue;
+            }
+            assert_eq!(audit.len(), 1, "{cell}: {audit:?}");
+            let entry = &audit[0];
+            let actor = if *who == "admin" {
+                auth::BUILTIN_ADMIN
+            } else {
+                who
+            };
+            assert_eq!(entry.actor, actor, "{cell}");
+            assert_eq!(entry.role, role_of(who), "{cell}");
+            assert_eq!(entry.method, case.method, "{cell}");
+            assert_eq!(entry.path, case.path, "{cell}");
+            assert_eq!(entry.target.as_deref(), case.target, "{cell}");
+            assert_eq!(entry.status, status, "{cell}");
+            assert_eq!(entry.remote.as_deref(), Some(REMOTE), "{cell}");
+            if status >= 400 {
+                assert_eq!(entry.message.as_deref(), Some(message.as_str()), "{cell}");
+            } else {
+                assert_eq!(entry.message, None, "{cell}");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn webhooks_and_healthz_need_no_token_and_are_not_audited() {
+    let env = env().await;
+    let (status, _) = env.call("none", "GET", "/healthz", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = env
+        .call("none", "POST", "/api/v1/webhooks/git", Some(&json!({})))
+        .await;
+    // Refused for its missing signature, not for a missing bearer token.
+    assert!(matches!(status, 400 | 401), "{status} {body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(!message.contains("bearer"), "{message}");
+    assert!(env.store.audit(0, 100).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn tokens_are_listed_without_secrets_and_used_tokens_show_it() {
+    let env = env().await;
+    let (status, created) = env
+        .call(
+            "admin",
+            "POST",
+            "/api/v1/tokens",
+            Some(&json!({"name": "ci", "role": "viewer", "ttl_secs": 3600})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with(auth::TOKEN_PREFIX));
+    assert_eq!(created["state"], "active");
+    assert!(created["expires_at"].is_string());
+
+    // An active name is not minted twice; reserved and bad names are refused.
+    let again = json!({"name": "ci", "role": "admin"});
+    assert_eq!(
+        env.call("admin", "POST", "/api/v1/tokens", Some(&again))
+            .await
+            .0,
+        409
+    );
+    let reserved = json!({"name": "admin", "role": "admin"});
+    assert_eq!(
+        env.call("admin", "POST", "/api/v1/tokens", Some(&reserved))
+            .await
+            .0,
+        422
+    );
+    let bad_role = json!({"name": "x", "role": "root"});
+    assert_eq!(
+        env.call("admin", "POST", "/api/v1/tokens", Some(&bad_role))
+            .await
+            .0,
+        422
+    );
+
+    let mut env = env;
+    env.secrets.insert("ci", secret.clone());
+    assert_eq!(env.call("ci", "GET", "/api/v1/clusters", None).await.0, 200);
+    let (status, list) = env.call("admin", "GET", "/api/v1/tokens", None).await;
+    assert_eq!(status, 200);
+    let text = list.to_string();
+    assert!(!text.contains(&secret), "{text}");
+    let ci = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ci")
+        .unwrap();
+    assert_eq!(ci["role"], "viewer");
+    assert!(ci["last_used"].is_string(), "{ci}");
+    let revoked = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "revoked")
+        .unwrap();
+    assert_eq!(revoked["state"], "revoked");
+
+    // Revoked at once; a revoked name can be minted again, with a new secret.
+    assert_eq!(
+        env.call("admin", "DELETE", "/api/v1/tokens/ci", None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(env.call("ci", "GET", "/api/v1/clusters", None).await.0, 401);
+    let (status, fresh) = env
+        .call(
+            "admin",
+            "POST",
+            "/api/v1/tokens",
+            Some(&json!({"name": "ci", "role": "operator"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{fresh}");
+    assert_eq!(env.call("ci", "GET", "/api/v1/clusters", None).await.0, 401);
+    assert_eq!(
+        env.call("admin", "DELETE", "/api/v1/tokens/nope", None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        env.call("admin", "DELETE", "/api/v1/tokens/admin", None)
+            .await
+            .0,
+        422
+    );
+}
+
+#[tokio::test]
+async fn audit_is_filtered_by_time_and_limited_to_the_newest() {
+    let env = env().await;
+    for name in ["a", "b", "c"] {
+        let body = json!({ "name": name });
+        assert_eq!(
+            env.call("admin", "POST", "/api/v1/clusters", Some(&body))
+                .await
+                .0,
+            201
+        );
+    }
+    let (status, all) = env.call("admin", "GET", "/api/v1/audit", None).await;
+    assert_eq!(status, 200);
+    let targets: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets, ["cluster a", "cluster b", "cluster c"]);
+    let (_, newest) = env
+        .call("admin", "GET", "/api/v1/audit?limit=2", None)
+        .await;
+    assert_eq!(newest[0]["target"], "cluster b");
+    assert_eq!(newest.as_array().unwrap().len(), 2);
+    let (_, future) = env
+        .call(
+            "admin",
+            "GET",
+            "/api/v1/audit?since=2999-01-01T00:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(future, json!([]));
+    let (status, body) = env
+        .call("admin", "GET", "/api/v1/audit?since=yesterday", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("RFC 3339"));
+}
