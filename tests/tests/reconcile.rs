@@ -131,6 +131,23 @@ impl Setup {
         );
     }
 
+    /// `switchyard app create web --repo fleet --path web --namespace web EXTRA…`
+    fn create_web(&self, extra: &[&str]) {
+        let mut args = vec![
+            "app",
+            "create",
+            "web",
+            "--repo",
+            "fleet",
+            "--path",
+            "web",
+            "--namespace",
+            "web",
+        ];
+        args.extend_from_slice(extra);
+        self.cli(&args);
+    }
+
     fn object(&self, resource: &str, name: &str) -> Option<Value> {
         self.fake.object(resource, Some("web"), name)
     }
@@ -168,20 +185,7 @@ fn replicas(object: &Option<Value>) -> Option<i64> {
 fn first_sync_update_no_op_and_prune() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Setup::new(dir.path());
-    s.cli(&[
-        "app",
-        "create",
-        "web",
-        "--repo",
-        "fleet",
-        "--path",
-        "web",
-        "--namespace",
-        "web",
-        "--prune",
-        "--selector",
-        "env=prod",
-    ]);
+    s.create_web(&["--prune", "--selector", "env=prod"]);
 
     // First sync: the namespace is created, objects applied with our marks.
     s.wait("first sync", |f| {
@@ -266,18 +270,7 @@ fn first_sync_update_no_op_and_prune() {
 fn drift_is_repaired_with_self_heal_and_reported_without() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Setup::new(dir.path());
-    s.cli(&[
-        "app",
-        "create",
-        "web",
-        "--repo",
-        "fleet",
-        "--path",
-        "web",
-        "--namespace",
-        "web",
-        "--self-heal",
-    ]);
+    s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
     });
@@ -340,17 +333,7 @@ fn crds_first_unknown_kinds_and_api_errors_fail_alone() {
     s.commit("crd, widget and a ghost");
     // Three server errors first: retried with backoff, never fatal.
     s.fake.fail_next(3, 500);
-    s.cli(&[
-        "app",
-        "create",
-        "web",
-        "--repo",
-        "fleet",
-        "--path",
-        "web",
-        "--namespace",
-        "web",
-    ]);
+    s.create_web(&[]);
 
     s.wait("custom resource applied after its CRD", |f| {
         f.object("widgets.example.com", Some("web"), "gizmo")
@@ -370,17 +353,7 @@ fn forbidden_objects_are_errors_and_the_agent_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Setup::new(dir.path());
     s.fake.forbid("configmaps", Some("web"));
-    s.cli(&[
-        "app",
-        "create",
-        "web",
-        "--repo",
-        "fleet",
-        "--path",
-        "web",
-        "--namespace",
-        "web",
-    ]);
+    s.create_web(&[]);
     s.wait("allowed object applied", |f| {
         f.object("deployments", Some("web"), "web").is_some()
     });
@@ -400,18 +373,7 @@ fn forbidden_objects_are_errors_and_the_agent_keeps_working() {
 fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Setup::new(dir.path());
-    s.cli(&[
-        "app",
-        "create",
-        "web",
-        "--repo",
-        "fleet",
-        "--path",
-        "web",
-        "--namespace",
-        "web",
-        "--self-heal",
-    ]);
+    s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
     });
@@ -428,7 +390,7 @@ fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
         f.object("deployments", Some("web"), "web").is_some()
     });
 
-    // Label changes while connected: apps assigned elsewhere are pruned.
+    // The hub comes back: the agent reconnects and reports what it did meanwhile.
     s.hub.kill9_and_restart();
     assert!(s.hub.wait_connected("edge", true));
     s.wait_status("web", "reported after reconnect", |r| r["sync"] == "Synced");
@@ -438,20 +400,7 @@ fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
 fn an_unassigned_app_with_prune_is_removed_from_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Setup::new(dir.path());
-    s.cli(&[
-        "app",
-        "create",
-        "web",
-        "--repo",
-        "fleet",
-        "--path",
-        "web",
-        "--namespace",
-        "web",
-        "--prune",
-        "--selector",
-        "env=prod",
-    ]);
+    s.create_web(&["--prune", "--selector", "env=prod"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
     });
@@ -503,17 +452,7 @@ fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
     ]);
     assert!(s.hub.wait_connected("edge", true));
     s.fake.clear_requests();
-    s.cli(&[
-        "app",
-        "create",
-        "web",
-        "--repo",
-        "fleet",
-        "--path",
-        "web",
-        "--namespace",
-        "web",
-    ]);
+    s.create_web(&[]);
     let printed = wait_until(SOON, || {
         s.agent
             .process()
