@@ -50,13 +50,19 @@ fn admin_commands_without_a_hub_say_how_to_start_one() {
     assert!(stderr.contains("no hub found"), "{stderr}");
     assert!(stderr.contains("switchyard serve --data-dir"), "{stderr}");
 
-    let remote = switchyard(&["cluster", "list", "--server", "http://127.0.0.1:9"], &[]);
-    assert!(!remote.status.success());
-    assert!(
-        String::from_utf8_lossy(&remote.stderr).contains("SWITCHYARD_TOKEN"),
-        "{}",
-        String::from_utf8_lossy(&remote.stderr)
-    );
+    // --server works before or after the subcommand, like kubectl's flags.
+    for args in [
+        ["cluster", "list", "--server", "http://127.0.0.1:9"],
+        ["--server", "http://127.0.0.1:9", "cluster", "list"],
+    ] {
+        let remote = switchyard(&args, &[]);
+        assert!(!remote.status.success());
+        assert!(
+            String::from_utf8_lossy(&remote.stderr).contains("SWITCHYARD_TOKEN"),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&remote.stderr)
+        );
+    }
 }
 
 #[test]

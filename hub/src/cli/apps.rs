@@ -34,31 +34,23 @@ pub(crate) enum RepoCommand {
         /// (default: the hub's DATA_DIR/webhook-secret).
         #[arg(long)]
         webhook_secret_file: Option<String>,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List repos and how their fetches go.
     List {
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Show one repo.
     Show {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Stop following a repo (refused while apps use it).
     Remove {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -123,8 +115,6 @@ pub(crate) enum AppCommand {
         /// Undo changes made to deployed objects outside Git.
         #[arg(long)]
         self_heal: bool,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -146,39 +136,29 @@ pub(crate) enum AppCommand {
         self_heal: bool,
         #[arg(long)]
         no_self_heal: bool,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Delete an app: clusters stop being assigned it.
     Delete {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List apps.
     List {
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Show one app.
     Show {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Every commit the app resolved to or was synced or rolled back to.
     History {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -187,8 +167,6 @@ pub(crate) enum AppCommand {
         name: String,
         #[arg(long)]
         revision: Option<String>,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -197,8 +175,6 @@ pub(crate) enum AppCommand {
         name: String,
         #[arg(long)]
         to: Option<String>,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -316,7 +292,7 @@ fn show_app(app: &AppView) {
     }
 }
 
-pub(crate) async fn repo(command: RepoCommand) -> anyhow::Result<()> {
+pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Result<()> {
     match command {
         RepoCommand::Add {
             name,
@@ -327,7 +303,6 @@ pub(crate) async fn repo(command: RepoCommand) -> anyhow::Result<()> {
             password_file,
             ca_file,
             webhook_secret_file,
-            target,
             output,
         } => {
             let absolute = |f: Option<String>| {
@@ -337,7 +312,7 @@ pub(crate) async fn repo(command: RepoCommand) -> anyhow::Result<()> {
                         .unwrap_or(f)
                 })
             };
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let request = RepoRequest {
                 name,
                 url,
@@ -363,8 +338,8 @@ pub(crate) async fn repo(command: RepoCommand) -> anyhow::Result<()> {
                 print_one(&repo, output)
             }
         }
-        RepoCommand::List { target, output } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        RepoCommand::List { output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let repos: Vec<RepoView> = client.get("/repos").await?;
             if output != OutputFormat::Table {
                 return print_one(&repos, output);
@@ -376,12 +351,8 @@ pub(crate) async fn repo(command: RepoCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        RepoCommand::Show {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        RepoCommand::Show { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let repo: RepoView = client.get(&format!("/repos/{name}")).await?;
             if output != OutputFormat::Table {
                 return print_one(&repo, output);
@@ -415,12 +386,8 @@ pub(crate) async fn repo(command: RepoCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        RepoCommand::Remove {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        RepoCommand::Remove { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let repo: RepoView = client.delete(&format!("/repos/{name}")).await?;
             if output == OutputFormat::Table {
                 println!("repo {} removed", repo.name);
@@ -440,7 +407,7 @@ fn either(yes: bool, no: bool) -> Option<bool> {
     }
 }
 
-pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
+pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<()> {
     match command {
         AppCommand::Create {
             name,
@@ -448,10 +415,9 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             manual,
             prune,
             self_heal,
-            target,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let mut request = fields.into_request(Some(name));
             request.manual = Some(manual);
             request.prune = Some(prune);
@@ -468,10 +434,9 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             no_prune,
             self_heal,
             no_self_heal,
-            target,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let mut request = fields.into_request(None);
             request.manual = either(manual, auto);
             request.prune = either(prune, no_prune);
@@ -479,12 +444,8 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             let app: AppView = client.patch(&format!("/apps/{name}"), &request).await?;
             report_app(&app, "updated", output)
         }
-        AppCommand::Delete {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        AppCommand::Delete { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let app: AppView = client.delete(&format!("/apps/{name}")).await?;
             if output == OutputFormat::Table {
                 println!(
@@ -496,8 +457,8 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
                 print_one(&app, output)
             }
         }
-        AppCommand::List { target, output } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        AppCommand::List { output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let apps: Vec<AppView> = client.get("/apps").await?;
             if output != OutputFormat::Table {
                 return print_one(&apps, output);
@@ -509,12 +470,8 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        AppCommand::Show {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        AppCommand::Show { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let app: AppView = client.get(&format!("/apps/{name}")).await?;
             if output != OutputFormat::Table {
                 return print_one(&app, output);
@@ -522,12 +479,8 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
             show_app(&app);
             Ok(())
         }
-        AppCommand::History {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        AppCommand::History { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let history: Vec<RevisionView> = client.get(&format!("/apps/{name}/history")).await?;
             if output != OutputFormat::Table {
                 return print_one(&history, output);
@@ -550,22 +503,16 @@ pub(crate) async fn app(command: AppCommand) -> anyhow::Result<()> {
         AppCommand::Sync {
             name,
             revision,
-            target,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let app: AppView = client
                 .post(&format!("/apps/{name}/sync"), &SyncRequest { revision })
                 .await?;
             report_app(&app, "synced", output)
         }
-        AppCommand::Rollback {
-            name,
-            to,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        AppCommand::Rollback { name, to, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let app: AppView = client
                 .post(&format!("/apps/{name}/rollback"), &RollbackRequest { to })
                 .await?;
@@ -602,10 +549,10 @@ fn report_app(app: &AppView, what: &str, output: OutputFormat) -> anyhow::Result
 /// `switchyard status [APP]`: one row per (app, cluster), like `argocd app list`.
 pub(crate) async fn status(
     app: Option<String>,
-    target: Target,
+    target: &Target,
     output: OutputFormat,
 ) -> anyhow::Result<()> {
-    let client = AdminClient::discover(target.data_dir, target.server)?;
+    let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
     let path = match &app {
         Some(app) => format!("/status?app={app}"),
         None => "/status".to_owned(),

@@ -25,6 +25,9 @@ use switchyard_hub::server::{Hub, ServeConfig};
     about = "GitOps for fleets of Kubernetes clusters: the hub and its admin CLI"
 )]
 pub(crate) struct Cli {
+    /// Where the hub is: global, so it may stand before or after the subcommand.
+    #[command(flatten)]
+    target: Target,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,8 +68,6 @@ enum Command {
         /// At most this many entries, the newest ones (default 100).
         #[arg(long)]
         limit: Option<usize>,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -74,8 +75,6 @@ enum Command {
     Status {
         /// Only this app.
         app: Option<String>,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -96,8 +95,6 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    #[arg(long, env = "SWITCHYARD_DATA_DIR")]
-    data_dir: Option<PathBuf>,
     /// UDP address for agent connections (QUIC).
     #[arg(long, default_value = "0.0.0.0:7700", env = "SWITCHYARD_QUIC_LISTEN")]
     quic_listen: SocketAddr,
@@ -130,31 +127,23 @@ enum ClusterCommand {
         /// How long the bootstrap token stays valid.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         token_ttl: Duration,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List clusters.
     List {
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Show one cluster.
     Show {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Remove a cluster: revoke its certificate and disconnect its agent.
     Remove {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -165,8 +154,6 @@ enum ClusterCommand {
         /// How long the bootstrap token stays valid.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         token_ttl: Duration,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -175,8 +162,6 @@ enum ClusterCommand {
         name: String,
         #[arg(required = true)]
         changes: Vec<String>,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -205,23 +190,19 @@ fn init_logging(format: &str) {
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    let target = &cli.target;
     match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Cluster(command) => cluster(command).await,
-        Command::Repo(command) => apps::repo(command).await,
-        Command::App(command) => apps::app(command).await,
-        Command::Token(command) => tokens::token(command).await,
+        Command::Serve(args) => serve(args, target).await,
+        Command::Cluster(command) => cluster(command, target).await,
+        Command::Repo(command) => apps::repo(command, target).await,
+        Command::App(command) => apps::app(command, target).await,
+        Command::Token(command) => tokens::token(command, target).await,
         Command::Audit {
             since,
             limit,
-            target,
             output,
         } => tokens::audit(since, limit, target, output).await,
-        Command::Status {
-            app,
-            target,
-            output,
-        } => apps::status(app, target, output).await,
+        Command::Status { app, output } => apps::status(app, target, output).await,
         Command::Quickstart {
             dir,
             exit,
@@ -230,10 +211,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
     init_logging(&args.log_format);
     let config = ServeConfig {
-        data_dir: args.data_dir.unwrap_or_else(paths::default_data_dir),
+        data_dir: target
+            .data_dir
+            .clone()
+            .unwrap_or_else(paths::default_data_dir),
         quic_listen: args.quic_listen,
         http_listen: args.http_listen,
         public_names: args.public_names,
@@ -304,16 +288,15 @@ pub(crate) const CLUSTER_HEADERS: [&str; 7] = [
     "CERT EXPIRES",
 ];
 
-async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
+async fn cluster(command: ClusterCommand, target: &Target) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Add {
             name,
             labels,
             token_ttl,
-            target,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let request = AddClusterRequest {
                 name,
                 labels: labels.into_iter().collect(),
@@ -325,10 +308,9 @@ async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Token {
             name,
             token_ttl,
-            target,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let request = TokenRequest {
                 token_ttl_secs: Some(token_ttl.as_secs().max(1)),
             };
@@ -337,8 +319,8 @@ async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
                 .await?;
             print_join(&info, "has a new bootstrap token", output)
         }
-        ClusterCommand::List { target, output } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        ClusterCommand::List { output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let clusters: Vec<ClusterView> = client.get("/clusters").await?;
             match output {
                 OutputFormat::Table => {
@@ -352,21 +334,13 @@ async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
                 _ => print_one(&clusters, output),
             }
         }
-        ClusterCommand::Show {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        ClusterCommand::Show { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let cluster: ClusterView = client.get(&format!("/clusters/{name}")).await?;
             show_cluster(&cluster, output)
         }
-        ClusterCommand::Remove {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        ClusterCommand::Remove { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let removed: ClusterView = client.delete(&format!("/clusters/{name}")).await?;
             if output == OutputFormat::Table {
                 println!(
@@ -381,7 +355,6 @@ async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
         ClusterCommand::Label {
             name,
             changes,
-            target,
             output,
         } => {
             let mut request = LabelRequest::default();
@@ -393,7 +366,7 @@ async fn cluster(command: ClusterCommand) -> anyhow::Result<()> {
                     request.set.insert(k, v);
                 }
             }
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let cluster: ClusterView = client
                 .patch(&format!("/clusters/{name}/labels"), &request)
                 .await?;

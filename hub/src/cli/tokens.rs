@@ -20,38 +20,31 @@ pub(crate) enum TokenCommand {
         /// Lifetime, such as 12h or 30d (default: until revoked).
         #[arg(long, value_parser = humantime::parse_duration)]
         ttl: Option<Duration>,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List tokens: name, role, state, created, expires, last used (never the secret).
     List {
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Revoke a token at once; requests with it are refused from then on.
     Revoke {
         name: String,
-        #[command(flatten)]
-        target: Target,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
 }
 
-pub(crate) async fn token(command: TokenCommand) -> anyhow::Result<()> {
+pub(crate) async fn token(command: TokenCommand, target: &Target) -> anyhow::Result<()> {
     match command {
         TokenCommand::Create {
             name,
             role,
             ttl,
-            target,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let request = CreateTokenRequest {
                 name,
                 role,
@@ -75,8 +68,8 @@ pub(crate) async fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("Use it with: SWITCHYARD_TOKEN=<secret> switchyard --server URL …");
             Ok(())
         }
-        TokenCommand::List { target, output } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        TokenCommand::List { output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let tokens: Vec<TokenView> = client.get("/tokens").await?;
             if output != OutputFormat::Table {
                 return print_one(&tokens, output);
@@ -102,12 +95,8 @@ pub(crate) async fn token(command: TokenCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        TokenCommand::Revoke {
-            name,
-            target,
-            output,
-        } => {
-            let client = AdminClient::discover(target.data_dir, target.server)?;
+        TokenCommand::Revoke { name, output } => {
+            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
             let revoked: TokenView = client.delete(&format!("/tokens/{name}")).await?;
             if output != OutputFormat::Table {
                 return print_one(&revoked, output);
@@ -141,7 +130,7 @@ fn parse_since(text: &str) -> anyhow::Result<String> {
 pub(crate) async fn audit(
     since: Option<String>,
     limit: Option<usize>,
-    target: Target,
+    target: &Target,
     output: OutputFormat,
 ) -> anyhow::Result<()> {
     let mut query = Vec::new();
@@ -156,7 +145,7 @@ pub(crate) async fn audit(
     } else {
         format!("/audit?{}", query.join("&"))
     };
-    let client = AdminClient::discover(target.data_dir, target.server)?;
+    let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
     let entries: Vec<AuditView> = client.get(&path).await?;
     if output != OutputFormat::Table {
         return print_one(&entries, output);
