@@ -5,10 +5,11 @@
 //! bootstrap token is sent, so a wrong hub never sees the token. The private
 //! key is generated here and never leaves the state directory.
 
+use crate::clock::unix_now;
 use crate::hub_link::{self, Error as LinkError};
 use crate::state::{Enrollment, Identity, StateDir};
 use anyhow::{Context, anyhow, bail};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 use switchyard_certs::{AgentKey, bootstrap_client_config, peer_identity};
 use switchyard_common::proto::{Enroll, ErrorCode, Message, close_code};
 use tracing::info;
@@ -17,12 +18,6 @@ pub(crate) struct JoinRequest {
     pub(crate) hub: String,
     pub(crate) token: String,
     pub(crate) ca_sha256: String,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Enroll and write the identity into `state`; returns the cluster name.

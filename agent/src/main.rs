@@ -2,6 +2,7 @@
 
 mod backoff;
 mod cache;
+mod clock;
 mod enroll;
 mod hub_link;
 mod reconcile;

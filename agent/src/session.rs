@@ -3,13 +3,15 @@
 
 use crate::backoff::Backoff;
 use crate::cache::Cache;
+use crate::clock::unix_now;
 use crate::enroll::rustls_pemfile_first_cert;
 use crate::hub_link::{self, Error as LinkError};
 use crate::reconcile::{Desired, Runner};
 use crate::state::{Identity, StateDir};
 use anyhow::Context;
 use rand::Rng;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
+use switchyard_common::error_chain;
 use switchyard_common::proto::{
     AppStatus, Assignment, GetAssignment, GetBundle, Health, Hello, Message, Notification,
     RenewCertificate, ResourceStatus, StatusReport, SyncStatus, close_code, read_message,
@@ -29,12 +31,6 @@ pub(crate) struct RunOptions {
 struct Progress {
     generation: u64,
     cache: Cache,
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// When to renew: two thirds into the certificate's life.
@@ -113,17 +109,6 @@ pub(crate) async fn run(
             }
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 async fn connect_and_serve(

@@ -5,6 +5,7 @@ use crate::fleet::Fleet;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_common::ClusterName;
+use switchyard_common::error_chain;
 use switchyard_common::proto::{
     self, Bundle, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
     StatusAccepted, StreamError, Welcome, close_code, read_message, write_message,
@@ -62,17 +63,6 @@ pub(crate) async fn serve(
         }
     }
     endpoint.close(close_code::SHUTDOWN.into(), b"hub shutting down");
-}
-
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 async fn handle_connection(incoming: quinn::Incoming, fleet: Arc<Fleet>) -> Result<(), Error> {

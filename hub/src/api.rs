@@ -69,7 +69,7 @@ impl From<fleet::Error> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %crate::agents::error_chain(&error), "admin request failed");
+            tracing::error!(error = %switchyard_common::error_chain(&error), "admin request failed");
             format!("internal error: {error}")
         } else {
             error.to_string()
@@ -102,7 +102,7 @@ impl From<auth::Error> for ApiError {
             E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %crate::agents::error_chain(&error), "admin request failed");
+            tracing::error!(error = %switchyard_common::error_chain(&error), "admin request failed");
         }
         ApiError::new(status, error.to_string())
     }
@@ -130,7 +130,7 @@ impl From<gitops::Error> for ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(error = %crate::agents::error_chain(&error), "admin request failed");
+            tracing::error!(error = %switchyard_common::error_chain(&error), "admin request failed");
         }
         ApiError::new(status, error.to_string())
     }

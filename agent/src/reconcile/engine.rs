@@ -7,10 +7,11 @@
 
 use super::cluster::{Cluster, Error as ClusterError, Kind, ObjectRef};
 use super::{compare, health, order};
+use crate::clock::unix_now;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use switchyard_common::proto::{AppStatus, AssignmentItem, Health, ResourceStatus, SyncStatus};
 use tracing::{debug, info, warn};
 
@@ -61,12 +62,6 @@ pub(crate) struct Outcome {
 pub(crate) struct Marks<'a> {
     pub(crate) app: &'a str,
     pub(crate) hub: &'a str,
-}
-
-fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The object as we apply it: with the app's marks and its namespace.
@@ -530,7 +525,7 @@ fn app_status(
         health: health.into(),
         resources,
         last_error: errors.first().cloned(),
-        observed_at: now_unix(),
+        observed_at: unix_now(),
     }
 }
 

@@ -312,7 +312,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                         .unwrap_or(f)
                 })
             };
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let request = RepoRequest {
                 name,
                 url,
@@ -339,7 +339,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             }
         }
         RepoCommand::List { output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let repos: Vec<RepoView> = client.get("/repos").await?;
             if output != OutputFormat::Table {
                 return print_one(&repos, output);
@@ -352,7 +352,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             Ok(())
         }
         RepoCommand::Show { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let repo: RepoView = client.get(&format!("/repos/{name}")).await?;
             if output != OutputFormat::Table {
                 return print_one(&repo, output);
@@ -387,7 +387,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             Ok(())
         }
         RepoCommand::Remove { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let repo: RepoView = client.delete(&format!("/repos/{name}")).await?;
             if output == OutputFormat::Table {
                 println!("repo {} removed", repo.name);
@@ -417,7 +417,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             self_heal,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let mut request = fields.into_request(Some(name));
             request.manual = Some(manual);
             request.prune = Some(prune);
@@ -436,7 +436,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             no_self_heal,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let mut request = fields.into_request(None);
             request.manual = either(manual, auto);
             request.prune = either(prune, no_prune);
@@ -445,7 +445,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             report_app(&app, "updated", output)
         }
         AppCommand::Delete { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let app: AppView = client.delete(&format!("/apps/{name}")).await?;
             if output == OutputFormat::Table {
                 println!(
@@ -458,7 +458,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             }
         }
         AppCommand::List { output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let apps: Vec<AppView> = client.get("/apps").await?;
             if output != OutputFormat::Table {
                 return print_one(&apps, output);
@@ -471,7 +471,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             Ok(())
         }
         AppCommand::Show { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let app: AppView = client.get(&format!("/apps/{name}")).await?;
             if output != OutputFormat::Table {
                 return print_one(&app, output);
@@ -480,7 +480,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             Ok(())
         }
         AppCommand::History { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let history: Vec<RevisionView> = client.get(&format!("/apps/{name}/history")).await?;
             if output != OutputFormat::Table {
                 return print_one(&history, output);
@@ -505,14 +505,14 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             revision,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let app: AppView = client
                 .post(&format!("/apps/{name}/sync"), &SyncRequest { revision })
                 .await?;
             report_app(&app, "synced", output)
         }
         AppCommand::Rollback { name, to, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let app: AppView = client
                 .post(&format!("/apps/{name}/rollback"), &RollbackRequest { to })
                 .await?;
@@ -552,7 +552,7 @@ pub(crate) async fn status(
     target: &Target,
     output: OutputFormat,
 ) -> anyhow::Result<()> {
-    let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+    let client = AdminClient::discover(target)?;
     let path = match &app {
         Some(app) => format!("/status?app={app}"),
         None => "/status".to_owned(),

@@ -1,10 +1,10 @@
 //! The admin API client: finds the hub (local data dir or `--server`) and
 //! turns HTTP failures into messages a person can act on.
 
+use super::Target;
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::path::PathBuf;
 use switchyard_hub::api::ErrorBody;
 use switchyard_hub::paths::{self, Endpoints};
 
@@ -17,10 +17,8 @@ pub(crate) struct AdminClient {
 impl AdminClient {
     /// `--server` plus `SWITCHYARD_TOKEN`, or the hub that runs on this
     /// machine with `data_dir` (default: the same default as `serve`).
-    pub(crate) fn discover(
-        data_dir: Option<PathBuf>,
-        server: Option<String>,
-    ) -> anyhow::Result<Self> {
+    pub(crate) fn discover(target: &Target) -> anyhow::Result<Self> {
+        let (data_dir, server) = (target.data_dir.clone(), target.server.clone());
         let env_token = std::env::var("SWITCHYARD_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());

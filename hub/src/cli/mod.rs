@@ -296,7 +296,7 @@ async fn cluster(command: ClusterCommand, target: &Target) -> anyhow::Result<()>
             token_ttl,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let request = AddClusterRequest {
                 name,
                 labels: labels.into_iter().collect(),
@@ -310,7 +310,7 @@ async fn cluster(command: ClusterCommand, target: &Target) -> anyhow::Result<()>
             token_ttl,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let request = TokenRequest {
                 token_ttl_secs: Some(token_ttl.as_secs().max(1)),
             };
@@ -320,7 +320,7 @@ async fn cluster(command: ClusterCommand, target: &Target) -> anyhow::Result<()>
             print_join(&info, "has a new bootstrap token", output)
         }
         ClusterCommand::List { output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let clusters: Vec<ClusterView> = client.get("/clusters").await?;
             match output {
                 OutputFormat::Table => {
@@ -335,12 +335,12 @@ async fn cluster(command: ClusterCommand, target: &Target) -> anyhow::Result<()>
             }
         }
         ClusterCommand::Show { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let cluster: ClusterView = client.get(&format!("/clusters/{name}")).await?;
             show_cluster(&cluster, output)
         }
         ClusterCommand::Remove { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let removed: ClusterView = client.delete(&format!("/clusters/{name}")).await?;
             if output == OutputFormat::Table {
                 println!(
@@ -366,7 +366,7 @@ async fn cluster(command: ClusterCommand, target: &Target) -> anyhow::Result<()>
                     request.set.insert(k, v);
                 }
             }
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let cluster: ClusterView = client
                 .patch(&format!("/clusters/{name}/labels"), &request)
                 .await?;

@@ -254,7 +254,10 @@ pub(crate) async fn run(
             .is_some_and(|e| e.pid == hub_pid)
     })
     .await?;
-    let client = AdminClient::discover(Some(data_dir.clone()), None)?;
+    let client = AdminClient::discover(&super::Target {
+        data_dir: Some(data_dir.clone()),
+        server: None,
+    })?;
 
     let repo_dir = dir.join("config");
     step(&format!(

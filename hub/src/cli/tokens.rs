@@ -44,7 +44,7 @@ pub(crate) async fn token(command: TokenCommand, target: &Target) -> anyhow::Res
             ttl,
             output,
         } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let request = CreateTokenRequest {
                 name,
                 role,
@@ -69,7 +69,7 @@ pub(crate) async fn token(command: TokenCommand, target: &Target) -> anyhow::Res
             Ok(())
         }
         TokenCommand::List { output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let tokens: Vec<TokenView> = client.get("/tokens").await?;
             if output != OutputFormat::Table {
                 return print_one(&tokens, output);
@@ -96,7 +96,7 @@ pub(crate) async fn token(command: TokenCommand, target: &Target) -> anyhow::Res
             Ok(())
         }
         TokenCommand::Revoke { name, output } => {
-            let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+            let client = AdminClient::discover(target)?;
             let revoked: TokenView = client.delete(&format!("/tokens/{name}")).await?;
             if output != OutputFormat::Table {
                 return print_one(&revoked, output);
@@ -145,7 +145,7 @@ pub(crate) async fn audit(
     } else {
         format!("/audit?{}", query.join("&"))
     };
-    let client = AdminClient::discover(target.data_dir.clone(), target.server.clone())?;
+    let client = AdminClient::discover(target)?;
     let entries: Vec<AuditView> = client.get(&path).await?;
     if output != OutputFormat::Table {
         return print_one(&entries, output);
