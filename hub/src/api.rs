@@ -3,7 +3,9 @@
 
 use crate::auth::{self, Authenticator, Principal, Role};
 use crate::fleet::{self, ClusterView, Fleet, JoinInfo, rfc3339};
-use crate::gitops::{self, AppRequest, AppView, GitOps, RepoRequest, RepoView, RevisionView};
+use crate::gitops::{
+    self, AppRequest, AppView, GitOps, GroupRequest, GroupView, RepoRequest, RepoView, RevisionView,
+};
 use crate::store::{ApiTokenRecord, AuditRecord, Store};
 use crate::unix_now;
 use axum::extract::{
@@ -118,9 +120,14 @@ impl From<gitops::Error> for ApiError {
     fn from(error: gitops::Error) -> Self {
         use gitops::Error as E;
         let status = match &error {
-            E::Store(crate::store::Error::RepoExists(_) | crate::store::Error::AppExists(_))
-            | E::RepoInUse { .. } => StatusCode::CONFLICT,
-            E::RepoNotFound(_) | E::AppNotFound(_) => StatusCode::NOT_FOUND,
+            E::Store(
+                crate::store::Error::RepoExists(_)
+                | crate::store::Error::AppExists(_)
+                | crate::store::Error::GroupExists(_),
+            )
+            | E::RepoInUse { .. }
+            | E::GroupInUse { .. } => StatusCode::CONFLICT,
+            E::RepoNotFound(_) | E::AppNotFound(_) | E::GroupNotFound(_) => StatusCode::NOT_FOUND,
             E::Invalid { .. }
             | E::NotInHistory { .. }
             | E::NothingToRollBack(_)
@@ -301,7 +308,15 @@ pub fn router(
         .route("/clusters/{name}/labels", patch(label_cluster))
         .route("/clusters/{name}/tokens", post(new_token))
         .route("/repos", get(list_repos).post(add_repo))
-        .route("/repos/{name}", get(show_repo).delete(remove_repo))
+        .route(
+            "/repos/{name}",
+            get(show_repo).put(replace_repo).delete(remove_repo),
+        )
+        .route("/groups", get(list_groups).post(create_group))
+        .route(
+            "/groups/{name}",
+            get(show_group).put(replace_group).delete(delete_group),
+        )
         .route("/apps", get(list_apps).post(create_app))
         .route(
             "/apps/{name}",
@@ -371,11 +386,15 @@ async fn audited(
 ) -> Response {
     let method = request.method().to_string();
     // Inside the `/api/v1` nest the URI has lost its prefix; the original keeps it.
-    let path = request
+    let uri = request
         .extensions()
         .get::<axum::extract::OriginalUri>()
-        .map_or_else(|| request.uri().path(), |u| u.path())
-        .to_owned();
+        .map_or_else(|| request.uri().clone(), |u| u.0.clone());
+    // A dry run is audited as one, so it is never mistaken for the change.
+    let path = match uri.query() {
+        Some(query) if query.contains("dry_run=true") => format!("{}?{query}", uri.path()),
+        _ => uri.path().to_owned(),
+    };
     let remote = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -620,11 +639,74 @@ async fn list_repos(State(state): State<AppState>) -> ApiResult<Json<Vec<RepoVie
     Ok(Json(state.gitops.repos()?))
 }
 
+/// Query of the routes that take `?dry_run=true`: check everything the
+/// hub would check (files named on its machine included) and store nothing.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunQuery {
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
 async fn add_repo(
     State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<DryRunQuery>,
     Json(request): Json<RepoRequest>,
 ) -> ApiResult<(StatusCode, Json<RepoView>)> {
+    if query.dry_run {
+        let checked = state.gitops.check_repo(request)?;
+        return Ok((StatusCode::OK, Json(state.gitops.repo_view(&checked))));
+    }
     Ok((StatusCode::CREATED, Json(state.gitops.add_repo(request)?)))
+}
+
+async fn replace_repo(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<DryRunQuery>,
+    Json(request): Json<RepoRequest>,
+) -> ApiResult<Json<RepoView>> {
+    if query.dry_run {
+        let checked = state.gitops.check_repo(request)?;
+        return Ok(Json(state.gitops.repo_view(&checked)));
+    }
+    Ok(Json(state.gitops.replace_repo(&name, request).await?))
+}
+
+async fn list_groups(State(state): State<AppState>) -> ApiResult<Json<Vec<GroupView>>> {
+    Ok(Json(state.gitops.groups()?))
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    Json(request): Json<GroupRequest>,
+) -> ApiResult<(StatusCode, Json<GroupView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.gitops.create_group(request).await?),
+    ))
+}
+
+async fn show_group(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<GroupView>> {
+    Ok(Json(state.gitops.group(&name)?))
+}
+
+async fn replace_group(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(request): Json<GroupRequest>,
+) -> ApiResult<Json<GroupView>> {
+    Ok(Json(state.gitops.replace_group(&name, request).await?))
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<GroupView>> {
+    Ok(Json(state.gitops.delete_group(&name).await?))
 }
 
 async fn show_repo(

@@ -5,6 +5,7 @@ mod agents;
 pub mod api;
 pub mod auth;
 mod clock;
+pub mod declarative;
 pub mod fleet;
 pub mod git;
 pub mod gitops;

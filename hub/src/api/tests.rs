@@ -140,6 +140,13 @@ impl Env {
             .into_iter()
             .map(|a| a.name)
             .collect();
+        let groups: Vec<Value> = self
+            .store
+            .groups()
+            .unwrap()
+            .into_iter()
+            .map(|g| json!([g.name, g.selector]))
+            .collect();
         let tokens: Vec<Value> = self
             .store
             .api_tokens()
@@ -147,7 +154,7 @@ impl Env {
             .into_iter()
             .map(|t| json!([t.name, t.role, t.hash, t.revoked_at]))
             .collect();
-        json!({ "clusters": clusters, "repos": repos, "apps": apps, "tokens": tokens })
+        json!({ "clusters": clusters, "repos": repos, "apps": apps, "groups": groups, "tokens": tokens })
     }
 }
 
@@ -232,10 +239,45 @@ fn cases() -> Vec<Case> {
             admin_only(201),
         ),
         case(
+            "POST",
+            "/api/v1/repos?dry_run=true",
+            Some(json!({"name": "r", "url": "file:///nonexistent/r.git"})),
+            Some("repo r"),
+            admin_only(200),
+        ),
+        case(
+            "PUT",
+            "/api/v1/repos/nope",
+            Some(json!({"name": "nope", "url": "file:///nonexistent/r.git"})),
+            Some("repo nope"),
+            admin_only(404),
+        ),
+        case(
             "DELETE",
             "/api/v1/repos/nope",
             None,
             Some("repo nope"),
+            admin_only(404),
+        ),
+        case(
+            "POST",
+            "/api/v1/groups",
+            Some(json!({"name": "edge", "selector": "tier=edge"})),
+            Some("group edge"),
+            admin_only(201),
+        ),
+        case(
+            "PUT",
+            "/api/v1/groups/nope",
+            Some(json!({"name": "nope", "selector": "tier=edge"})),
+            Some("group nope"),
+            admin_only(404),
+        ),
+        case(
+            "DELETE",
+            "/api/v1/groups/nope",
+            None,
+            Some("group nope"),
             admin_only(404),
         ),
         case(
@@ -290,6 +332,8 @@ fn cases() -> Vec<Case> {
         case("GET", "/api/v1/clusters", None, None, viewer(200)),
         case("GET", "/api/v1/apps/nope", None, None, viewer(404)),
         case("GET", "/api/v1/status", None, None, viewer(200)),
+        case("GET", "/api/v1/groups", None, None, viewer(200)),
+        case("GET", "/api/v1/groups/nope", None, None, viewer(404)),
         case("GET", "/api/v1/tokens", None, None, admin_only(200)),
         case("GET", "/api/v1/audit", None, None, admin_only(200)),
     ]
@@ -510,4 +554,98 @@ async fn audit_is_filtered_by_time_and_limited_to_the_newest() {
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("RFC 3339"));
+}
+
+#[tokio::test]
+async fn a_repo_dry_run_checks_the_hubs_files_and_stores_nothing() {
+    let env = env().await;
+    let before = env.snapshot();
+    let (status, body) = env
+        .call(
+            "admin",
+            "POST",
+            "/api/v1/repos?dry_run=true",
+            Some(&json!({"name": "r", "url": "https://example.invalid/r.git",
+                         "username": "bot", "password_file": "/nonexistent/token"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/token"),
+        "{body}"
+    );
+    let (status, body) = env
+        .call(
+            "admin",
+            "POST",
+            "/api/v1/repos?dry_run=true",
+            Some(&json!({"name": "r", "url": "https://example.invalid/r.git"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "r");
+    assert_eq!(env.snapshot(), before);
+}
+
+#[tokio::test]
+async fn groups_in_use_are_not_deleted_and_renames_are_refused() {
+    let env = env().await;
+    let call = |method, path, body: Option<Value>| {
+        let env = &env;
+        async move { env.call("admin", method, path, body.as_ref()).await }
+    };
+    let (status, body) = call(
+        "POST",
+        "/api/v1/groups",
+        Some(json!({"name": "edge", "selector": "tier = edge"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["selector"], "tier=edge");
+    let (status, _) = call(
+        "POST",
+        "/api/v1/groups",
+        Some(json!({"name": "edge", "selector": ""})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, body) = call(
+        "PUT",
+        "/api/v1/groups/edge",
+        Some(json!({"name": "other", "selector": ""})),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = call(
+        "POST",
+        "/api/v1/repos",
+        Some(json!({"name": "r", "url": "file:///nonexistent/r.git"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = call(
+        "POST",
+        "/api/v1/apps",
+        Some(json!({"name": "web", "repo": "r", "path": "web", "group": "nope"})),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "cluster group nope not found");
+    let (status, body) = call(
+        "POST",
+        "/api/v1/apps",
+        Some(json!({"name": "web", "repo": "r", "path": "web", "group": "edge"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["group"], "edge");
+    let (status, body) = call("DELETE", "/api/v1/groups/edge", None).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("web"), "{body}");
+    let (status, body) = call("GET", "/api/v1/groups/edge", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["apps"], json!(["web"]));
 }

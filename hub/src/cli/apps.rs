@@ -72,6 +72,10 @@ pub(crate) struct AppFields {
     /// Kubernetes selector such as 'env in (prod,staging),!canary'.
     #[arg(long = "selector")]
     selectors: Vec<String>,
+    /// Target the clusters of this cluster group (and of --selector, if
+    /// given, both); an empty value stops targeting a group.
+    #[arg(long)]
+    group: Option<String>,
     /// Namespace for namespaced objects that name none.
     #[arg(long)]
     namespace: Option<String>,
@@ -91,6 +95,7 @@ impl AppFields {
             path: self.path,
             revision: self.revision,
             selector: (!self.selectors.is_empty()).then(|| self.selectors.join(",")),
+            group: self.group,
             namespace: self.namespace,
             renderer: self.renderer,
             plugin_command: self.plugin_command,
@@ -212,8 +217,23 @@ fn repo_row(r: &RepoView) -> Vec<String> {
 }
 
 const APP_HEADERS: [&str; 8] = [
-    "NAME", "REPO", "PATH", "SELECTOR", "POLICY", "DEPLOYED", "CLUSTERS", "STATUS",
+    "NAME", "REPO", "PATH", "TARGET", "POLICY", "DEPLOYED", "CLUSTERS", "STATUS",
 ];
+
+/// `group/edge`, `env=prod`, `group/edge,env=prod` or `<all>`.
+fn target_text(a: &AppView) -> String {
+    let parts: Vec<String> = a
+        .group
+        .iter()
+        .map(|g| format!("group/{g}"))
+        .chain((!a.selector.is_empty()).then(|| a.selector.clone()))
+        .collect();
+    if parts.is_empty() {
+        "<all>".into()
+    } else {
+        parts.join(",")
+    }
+}
 
 fn app_row(a: &AppView) -> Vec<String> {
     let mut policy = a.sync_policy.clone();
@@ -233,11 +253,7 @@ fn app_row(a: &AppView) -> Vec<String> {
         a.name.clone(),
         a.repo.clone(),
         a.path.clone(),
-        if a.selector.is_empty() {
-            "<all>".into()
-        } else {
-            a.selector.clone()
-        },
+        target_text(a),
         policy,
         short(&a.deployed),
         format!("{}/{}", a.assigned, a.target_clusters.len()),
@@ -257,7 +273,7 @@ fn show_app(app: &AppView) {
         ("Repo", app.repo.clone()),
         ("Path", app.path.clone()),
         ("Revision", app.revision.clone()),
-        ("Selector", app_row(app)[3].clone()),
+        ("Target", target_text(app)),
         ("Renderer", app.renderer.clone()),
         (
             "Namespace",

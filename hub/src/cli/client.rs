@@ -110,6 +110,14 @@ impl AdminClient {
         self.send(self.http.patch(self.url(path)).json(body)).await
     }
 
+    pub(crate) async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<T> {
+        self.send(self.http.put(self.url(path)).json(body)).await
+    }
+
     pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.send(self.http.delete(self.url(path))).await
     }

@@ -2,6 +2,8 @@
 
 mod apps;
 mod client;
+mod declare;
+mod groups;
 mod output;
 mod quickstart;
 mod tokens;
@@ -57,6 +59,27 @@ enum Command {
     /// Deploy directories of repos to clusters.
     #[command(subcommand)]
     App(apps::AppCommand),
+    /// Named label selectors that apps target by name.
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
+    /// Make the hub's repos, apps and cluster groups match YAML documents
+    /// (apiVersion switchyard.dev/v1), like `kubectl apply`.
+    Apply {
+        /// File, directory (its *.yaml and *.yml files, sorted) or - for
+        /// stdin (repeatable).
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<String>,
+        /// Check everything and print what would change, changing nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the hub's repos, apps and cluster groups as documents `apply` takes.
+    Export {
+        /// Only these kinds: repo, app, clustergroup.
+        kinds: Vec<String>,
+        #[arg(short, long, default_value = "yaml")]
+        output: declare::ExportFormat,
+    },
     /// Bearer tokens with roles for the admin API (admin only).
     #[command(subcommand)]
     Token(tokens::TokenCommand),
@@ -196,6 +219,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cluster(command) => cluster(command, target).await,
         Command::Repo(command) => apps::repo(command, target).await,
         Command::App(command) => apps::app(command, target).await,
+        Command::Group(command) => groups::group(command, target).await,
+        Command::Apply { files, dry_run } => declare::apply(&files, dry_run, target).await,
+        Command::Export { kinds, output } => declare::export(&kinds, output, target).await,
         Command::Token(command) => tokens::token(command, target).await,
         Command::Audit {
             since,

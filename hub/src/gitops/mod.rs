@@ -7,6 +7,7 @@
 //! substituted objects are identical (all of them, when the app uses no
 //! `${cluster.…}` variable).
 
+mod groups;
 mod pass;
 mod plan;
 mod poll;
@@ -27,6 +28,8 @@ use switchyard_common::proto::Notification;
 use switchyard_common::selector::Selector;
 use tracing::{debug, info, warn};
 
+pub use groups::{GroupRequest, GroupView, validate_group};
+
 /// zstd level for bundles: a good ratio at a cost far below rendering.
 const BUNDLE_COMPRESSION_LEVEL: i32 = 3;
 
@@ -41,6 +44,10 @@ pub enum Error {
     AppNotFound(String),
     #[error("repo {repo} is used by apps {apps}; delete or move them first")]
     RepoInUse { repo: String, apps: String },
+    #[error("cluster group {0} not found")]
+    GroupNotFound(String),
+    #[error("cluster group {group} is targeted by apps {apps}; delete or move them first")]
+    GroupInUse { group: String, apps: String },
     #[error("invalid {field}: {message}")]
     Invalid {
         field: &'static str,
@@ -137,6 +144,9 @@ pub struct AppRequest {
     /// Label selector; `K=V` pairs from repeated `--selector` are joined with commas.
     #[serde(default)]
     pub selector: Option<String>,
+    /// Cluster group to target (with the selector, if any); empty clears it.
+    #[serde(default)]
+    pub group: Option<String>,
     #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
@@ -158,7 +168,13 @@ pub struct AppView {
     pub repo: String,
     pub path: String,
     pub revision: String,
+    /// The revision as configured; `None` follows the repo's branch.
+    #[serde(default)]
+    pub revision_configured: Option<String>,
     pub selector: String,
+    /// Cluster group the app targets (together with `selector`).
+    #[serde(default)]
+    pub group: Option<String>,
     pub namespace: Option<String>,
     pub renderer: String,
     pub plugin_command: Option<String>,
@@ -172,7 +188,7 @@ pub struct AppView {
     /// A newer commit waiting for `app sync` (manual apps) or held back by a pin.
     pub pending: Option<String>,
     pub pinned: bool,
-    /// Clusters the selector targets and how many have the deployed commit assigned.
+    /// Clusters the group and selector target and how many have the deployed commit assigned.
     pub target_clusters: Vec<String>,
     pub assigned: usize,
     /// `*` for errors that concern every cluster, else the cluster name.
@@ -273,18 +289,11 @@ impl GitOps {
         }
     }
 
-    pub fn add_repo(self: &Arc<Self>, request: RepoRequest) -> Result<RepoView> {
+    /// Check a repo's parameters and build its record (nothing is stored).
+    /// The files it names must exist on the hub's machine.
+    pub fn check_repo(&self, request: RepoRequest) -> Result<RepoRecord> {
         validate_repo_name(&request.name)?;
-        let url = request.url.trim().to_owned();
-        if !["https://", "http://", "git://", "ssh://", "file://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme))
-        {
-            return Err(invalid(
-                "url",
-                format!("{url:?}: use an https://, http://, git://, ssh:// or file:// URL"),
-            ));
-        }
+        let url = check_url(&request.url)?;
         if request.password_file.is_some() != request.username.is_some() {
             return Err(invalid(
                 "credentials",
@@ -306,7 +315,7 @@ impl GitOps {
         if interval_secs == 0 {
             return Err(invalid("interval", "must be at least 1s"));
         }
-        let repo = RepoRecord {
+        Ok(RepoRecord {
             name: request.name.clone(),
             url,
             branch: request.branch.unwrap_or_else(|| "main".into()),
@@ -317,11 +326,48 @@ impl GitOps {
             webhook_secret_file: request.webhook_secret_file,
             created_at: unix_now(),
             fetch: FetchState::default(),
-        };
+        })
+    }
+
+    pub fn add_repo(self: &Arc<Self>, request: RepoRequest) -> Result<RepoView> {
+        let repo = self.check_repo(request)?;
         self.store.create_repo(&repo)?;
         info!(repo = %repo.name, url = %repo.url, "repo added");
         self.spawn_poller(&repo.name);
         Ok(self.repo_view(&repo))
+    }
+
+    /// Replace a repo's settings (`apply`). Its fetch state is kept unless
+    /// the URL changed; either way it is fetched again at once, and apps
+    /// following its branch follow a changed branch.
+    pub async fn replace_repo(
+        self: &Arc<Self>,
+        name: &str,
+        request: RepoRequest,
+    ) -> Result<RepoView> {
+        if request.name != name {
+            return Err(invalid("name", "a repo cannot be renamed"));
+        }
+        let new = self.check_repo(request)?;
+        let updated = self
+            .store
+            .update_repo(name, true, &mut |r| {
+                let fetch = if r.url == new.url {
+                    std::mem::take(&mut r.fetch)
+                } else {
+                    FetchState::default()
+                };
+                *r = RepoRecord {
+                    created_at: r.created_at,
+                    fetch,
+                    ..new.clone()
+                };
+            })?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        info!(repo = %name, url = %updated.url, "repo changed");
+        self.spawn_poller(name);
+        self.reconcile("admin").await?;
+        Ok(self.repo_view(&updated))
     }
 
     pub fn repos(&self) -> Result<Vec<RepoView>> {
@@ -517,7 +563,7 @@ impl GitOps {
 
     pub fn app_view(&self, app: &AppRecord) -> Result<AppView> {
         let repo = self.store.repo(&app.repo)?;
-        let selector = Selector::parse(&app.selector).ok();
+        let selector = groups::target_selector(app, &self.groups_by_name()?).ok();
         let mut targets = Vec::new();
         let mut assigned = 0;
         for cluster in self.store.clusters()? {
@@ -544,7 +590,9 @@ impl GitOps {
                 .clone()
                 .or_else(|| repo.map(|r| r.branch))
                 .unwrap_or_default(),
+            revision_configured: app.revision.clone(),
             selector: app.selector.clone(),
+            group: app.group.clone(),
             namespace: app.namespace.clone(),
             renderer: app.renderer.clone(),
             plugin_command: app.plugin_command.clone(),
@@ -599,6 +647,11 @@ impl GitOps {
         let selector =
             Selector::parse(&app.selector).map_err(|e| invalid("selector", e.to_string()))?;
         app.selector = selector.to_string();
+        if let Some(group) = &app.group
+            && self.store.group(group)?.is_none()
+        {
+            return Err(Error::GroupNotFound(group.clone()));
+        }
         renderer_of(app).map_err(|e| invalid("renderer", e))?;
         if let Some(ns) = &app.namespace
             && switchyard_common::ClusterName::new(ns.clone()).is_err()
@@ -625,12 +678,13 @@ impl GitOps {
                 .ok_or_else(|| invalid("path", "required"))?,
             revision: request.revision.clone().filter(|r| !r.is_empty()),
             selector: request.selector.clone().unwrap_or_default(),
-            namespace: request.namespace.clone(),
+            group: request.group.clone().filter(|g| !g.is_empty()),
+            namespace: request.namespace.clone().filter(|n| !n.is_empty()),
             renderer: request
                 .renderer
                 .clone()
                 .unwrap_or_else(|| "directory".into()),
-            plugin_command: request.plugin_command.clone(),
+            plugin_command: request.plugin_command.clone().filter(|c| !c.is_empty()),
             manual: request.manual.unwrap_or(false),
             prune: request.prune.unwrap_or(false),
             self_heal: request.self_heal.unwrap_or(false),
@@ -666,6 +720,9 @@ impl GitOps {
         if let Some(v) = request.selector {
             app.selector = v;
         }
+        if let Some(v) = request.group {
+            app.group = Some(v).filter(|g| !g.is_empty());
+        }
         if let Some(v) = request.namespace {
             app.namespace = Some(v).filter(|n| !n.is_empty());
         }
@@ -673,7 +730,7 @@ impl GitOps {
             app.renderer = v;
         }
         if let Some(v) = request.plugin_command {
-            app.plugin_command = Some(v);
+            app.plugin_command = Some(v).filter(|c| !c.is_empty());
         }
         if let Some(v) = request.manual {
             app.manual = v;
@@ -852,22 +909,43 @@ impl GitOps {
 }
 
 /// Parse an app's renderer settings.
-fn renderer_of(app: &AppRecord) -> Result<RendererKind, String> {
-    if app.renderer == "plugin" {
-        let command = app
-            .plugin_command
-            .clone()
+pub(crate) fn renderer_of(app: &AppRecord) -> Result<RendererKind, String> {
+    renderer_kind(&app.renderer, app.plugin_command.as_deref())
+}
+
+/// A renderer name and, for `plugin`, its command.
+pub(crate) fn renderer_kind(
+    renderer: &str,
+    plugin_command: Option<&str>,
+) -> Result<RendererKind, String> {
+    if renderer == "plugin" {
+        let command = plugin_command
             .filter(|c| !c.trim().is_empty())
             .ok_or("the plugin renderer needs --plugin-command")?;
-        return Ok(RendererKind::Plugin { command });
+        return Ok(RendererKind::Plugin {
+            command: command.to_owned(),
+        });
     }
-    app.renderer
-        .parse::<RendererKind>()
-        .map_err(|e| format!("{e}"))
+    renderer.parse::<RendererKind>().map_err(|e| format!("{e}"))
+}
+
+/// A repo URL, trimmed, with a scheme the hub can fetch.
+pub(crate) fn check_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    if !["https://", "http://", "git://", "ssh://", "file://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        return Err(invalid(
+            "url",
+            format!("{url:?}: use an https://, http://, git://, ssh:// or file:// URL"),
+        ));
+    }
+    Ok(url.to_owned())
 }
 
 /// Repo and app names: what the Git cache accepts as a directory name.
-fn validate_repo_name(name: &str) -> Result<()> {
+pub(crate) fn validate_repo_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 100
         && !name.starts_with('.')
@@ -885,7 +963,7 @@ fn validate_repo_name(name: &str) -> Result<()> {
 }
 
 /// `a/b/`, `./a//b` -> `a/b`; the repo root is `.`; `..` and absolute paths are refused.
-fn normalize_app_path(path: &str) -> Result<String> {
+pub(crate) fn normalize_app_path(path: &str) -> Result<String> {
     if path.starts_with('/') {
         return Err(invalid(
             "path",

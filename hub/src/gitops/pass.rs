@@ -72,6 +72,12 @@ impl Planner {
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
+        let groups = self
+            .store
+            .groups()?
+            .into_iter()
+            .map(|g| (g.name.clone(), g))
+            .collect();
         let mut apps = Vec::new();
         let mut errors: HashMap<String, BTreeMap<String, String>> = HashMap::new();
         for app in self.store.apps()? {
@@ -80,10 +86,10 @@ impl Planner {
             if let Some(error) = error {
                 app_errors.insert(ALL_CLUSTERS.into(), error);
             }
-            match Selector::parse(&app.selector) {
+            match super::groups::target_selector(&app, &groups) {
                 Ok(selector) => apps.push((app, selector)),
                 Err(e) => {
-                    app_errors.insert(ALL_CLUSTERS.into(), format!("invalid selector: {e}"));
+                    app_errors.insert(ALL_CLUSTERS.into(), e);
                 }
             }
         }

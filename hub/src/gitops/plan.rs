@@ -87,6 +87,7 @@ mod tests {
             path: ".".into(),
             revision: None,
             selector: selector.into(),
+            group: None,
             namespace: Some("web".into()),
             renderer: "directory".into(),
             plugin_command: None,

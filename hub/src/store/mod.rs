@@ -26,6 +26,8 @@ pub enum Error {
     RepoExists(String),
     #[error("app {0} already exists")]
     AppExists(String),
+    #[error("cluster group {0} already exists")]
+    GroupExists(String),
     #[error("API token {0} already exists and is active; revoke it first")]
     ApiTokenExists(String),
     #[error("store backend")]
@@ -138,6 +140,9 @@ pub struct AppRecord {
     pub revision: Option<String>,
     /// Label selector over cluster labels (Kubernetes syntax).
     pub selector: String,
+    /// Cluster group whose selector the app's targets must also match.
+    #[serde(default)]
+    pub group: Option<String>,
     pub namespace: Option<String>,
     /// `directory`, `kustomize`, `jsonnet` or `plugin`.
     pub renderer: String,
@@ -158,6 +163,16 @@ pub struct AppRecord {
     /// Why the latest render failed, per cluster or for all (`*`).
     #[serde(default)]
     pub errors: BTreeMap<String, String>,
+}
+
+/// A named label selector apps can target instead of repeating it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    pub name: String,
+    /// Label selector over cluster labels (Kubernetes syntax, normalized).
+    pub selector: String,
+    /// Unix seconds.
+    pub created_at: u64,
 }
 
 /// One entry of an app's revision history.
@@ -298,6 +313,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<AppRecord>>;
     /// Remove an app and its history.
     fn remove_app(&self, name: &str) -> Result<Option<AppRecord>>;
+
+    fn create_group(&self, group: &GroupRecord) -> Result<()>;
+    fn group(&self, name: &str) -> Result<Option<GroupRecord>>;
+    fn groups(&self) -> Result<Vec<GroupRecord>>;
+    /// Replace a group's record (durable); `None` if it does not exist.
+    fn update_group(
+        &self,
+        name: &str,
+        change: &mut dyn FnMut(&mut GroupRecord),
+    ) -> Result<Option<GroupRecord>>;
+    fn remove_group(&self, name: &str) -> Result<Option<GroupRecord>>;
 
     /// Append to an app's history (durable).
     fn append_revision(&self, app: &str, revision: &RevisionRecord) -> Result<()>;

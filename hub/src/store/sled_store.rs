@@ -1,7 +1,7 @@
 //! The embedded store: sled trees holding JSON records.
 
 use super::{
-    ApiTokenRecord, AppRecord, AuditRecord, ClusterRecord, Error, RepoRecord, Result,
+    ApiTokenRecord, AppRecord, AuditRecord, ClusterRecord, Error, GroupRecord, RepoRecord, Result,
     RevisionRecord, RevokedRecord, StatusRecord, Store, TokenRecord,
 };
 use serde::Serialize;
@@ -17,6 +17,7 @@ const TOKENS: &str = "tokens";
 const REVOKED: &str = "revoked";
 const REPOS: &str = "repos";
 const APPS: &str = "apps";
+const GROUPS: &str = "groups";
 const REVISIONS: &str = "revisions";
 const BUNDLES: &str = "bundles";
 const STATUS: &str = "status";
@@ -101,6 +102,7 @@ pub struct SledStore {
     cluster_table: Table<ClusterRecord>,
     repos: Table<RepoRecord>,
     apps: Table<AppRecord>,
+    groups: Table<GroupRecord>,
     /// Key: app name, NUL, big-endian sequence number; so a prefix scan
     /// returns one app's history in order.
     revisions: sled::Tree,
@@ -157,6 +159,7 @@ impl SledStore {
             cluster_table: Table::open(&db, CLUSTERS)?,
             repos: Table::open(&db, REPOS)?,
             apps: Table::open(&db, APPS)?,
+            groups: Table::open(&db, GROUPS)?,
             revisions: db.open_tree(REVISIONS).map_err(backend)?,
             bundles: db.open_tree(BUNDLES).map_err(backend)?,
             status: db.open_tree(STATUS).map_err(backend)?,
@@ -390,6 +393,39 @@ impl Store for SledStore {
             let (key, _) = entry.map_err(backend)?;
             self.revisions.remove(key).map_err(backend)?;
         }
+        self.flush()?;
+        Ok(removed)
+    }
+
+    fn create_group(&self, group: &GroupRecord) -> Result<()> {
+        if !self.groups.insert_new(&group.name, group)? {
+            return Err(Error::GroupExists(group.name.clone()));
+        }
+        self.flush()
+    }
+
+    fn group(&self, name: &str) -> Result<Option<GroupRecord>> {
+        self.groups.get(name)
+    }
+
+    fn groups(&self) -> Result<Vec<GroupRecord>> {
+        self.groups.list()
+    }
+
+    fn update_group(
+        &self,
+        name: &str,
+        change: &mut dyn FnMut(&mut GroupRecord),
+    ) -> Result<Option<GroupRecord>> {
+        let updated = self.groups.update(name, change)?;
+        if updated.is_some() {
+            self.flush()?;
+        }
+        Ok(updated)
+    }
+
+    fn remove_group(&self, name: &str) -> Result<Option<GroupRecord>> {
+        let removed = self.groups.remove(name)?;
         self.flush()?;
         Ok(removed)
     }
