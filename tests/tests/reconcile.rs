@@ -9,7 +9,7 @@ use std::time::Duration;
 use switchyard_tests::fake_kube::FakeKube;
 use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
 use switchyard_tests::git_server::GitRepoBuilder;
-use switchyard_tests::process::wait_until;
+use switchyard_tests::process::{Process, binary, wait_until};
 
 const DEPLOY: &str = "apiVersion: apps/v1
 kind: Deployment
@@ -471,4 +471,80 @@ fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(s.fake.writes(), vec![], "a dry-run wrote to the API server");
     assert_eq!(replicas(&s.object("deployments", "web")), Some(3));
+}
+
+/// `switchyard app wait` against a real agent: exit 0 once the wanted state
+/// is reached, 4 on timeout, 3 for an unknown app, 1 when the app is
+/// Degraded, with progress on stderr.
+#[test]
+fn app_wait_reaches_times_out_and_fails_with_its_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Setup::new(dir.path());
+    let missing = s.hub.cli(&["app", "wait", "nope", "--timeout", "5s"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("app nope not found"),
+        "{}",
+        missing.stderr
+    );
+
+    s.create_web(&["--selector", "env=prod"]);
+    // Synced comes while the Deployment still rolls out...
+    let synced = s
+        .hub
+        .cli(&["app", "wait", "web", "--synced", "--timeout", "15s"]);
+    assert!(synced.success(), "{}", synced.stderr);
+    assert_eq!(synced.stdout, "app web is synced on 1/1 clusters\n");
+    // ...Healthy does not: a short timeout gives up and says what it waited for.
+    let timed_out = s
+        .hub
+        .cli(&["app", "wait", "web", "--healthy", "--timeout", "2s"]);
+    assert_eq!(timed_out.status.code(), Some(4), "{}", timed_out.stderr);
+    assert!(
+        timed_out.stderr.contains("error: timed out after 2s: app web: 0/1 clusters healthy; waiting for edge: Synced/Progressing"),
+        "{}",
+        timed_out.stderr
+    );
+
+    // A waiter started now returns as soon as the Deployment is available.
+    let mut waiter = Process::spawn(
+        &binary("switchyard"),
+        &["app", "wait", "web", "--timeout", "60s"].map(String::from),
+        &[(
+            "SWITCHYARD_DATA_DIR",
+            s.hub.data_dir().display().to_string(),
+        )],
+        &dir.path().join("logs"),
+        "wait",
+    );
+    assert!(
+        waiter.wait_for_log("app web: 0/1 clusters synced and healthy", SOON),
+        "{}",
+        waiter.stderr_text()
+    );
+    assert!(waiter.is_running(), "{}", waiter.stderr_text());
+    s.fake
+        .set_status("deployments", Some("web"), "web", json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}))
+        .unwrap();
+    let status = waiter.wait_exit(SOON).expect("app wait returned");
+    assert!(status.success(), "{status}: {}", waiter.stderr_text());
+    assert_eq!(
+        waiter.stdout_text(),
+        "app web is synced and healthy on 1/1 clusters\n"
+    );
+
+    // A rollout past its deadline is Degraded: waiting for health fails at once.
+    s.fake
+        .set_status("deployments", Some("web"), "web", json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 0, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet web-1 has timed out progressing."}]}))
+        .unwrap();
+    s.wait_status("web", "reported Degraded", |r| r["health"] == "Degraded");
+    let degraded = s
+        .hub
+        .cli(&["app", "wait", "web", "--healthy", "--timeout", "30s"]);
+    assert_eq!(degraded.status.code(), Some(1), "{}", degraded.stderr);
+    assert!(
+        degraded.stderr.contains("app web is Degraded on edge"),
+        "{}",
+        degraded.stderr
+    );
 }

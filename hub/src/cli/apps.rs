@@ -161,6 +161,22 @@ pub(crate) enum AppCommand {
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
+    /// Wait until the app is synced and/or healthy on every cluster it
+    /// targets (both when neither flag is given). Exit codes: 0 reached,
+    /// 1 the app failed (render error, or Degraded when --healthy), 2 usage,
+    /// 3 no such app, 4 timed out, 5 refused by the hub.
+    Wait {
+        name: String,
+        /// Every targeted cluster applied the deployed commit.
+        #[arg(long)]
+        synced: bool,
+        /// Every targeted cluster reports the app Healthy at the deployed commit.
+        #[arg(long)]
+        healthy: bool,
+        /// Give up after this long (exit code 4).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
     /// Every commit the app resolved to or was synced or rolled back to.
     History {
         name: String,
@@ -494,6 +510,22 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             }
             show_app(&app);
             Ok(())
+        }
+        AppCommand::Wait {
+            name,
+            synced,
+            healthy,
+            timeout,
+        } => {
+            let want = if synced || healthy {
+                super::wait::Want { synced, healthy }
+            } else {
+                super::wait::Want {
+                    synced: true,
+                    healthy: true,
+                }
+            };
+            super::wait::wait(&name, want, timeout, target).await
         }
         AppCommand::History { name, output } => {
             let client = AdminClient::discover(target)?;

@@ -8,6 +8,14 @@ use serde::de::DeserializeOwned;
 use switchyard_hub::api::ErrorBody;
 use switchyard_hub::paths::{self, Endpoints};
 
+/// The hub answered with an error status.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (HTTP {status})")]
+pub(crate) struct HttpError {
+    pub(crate) status: u16,
+    pub(crate) message: String,
+}
+
 pub(crate) struct AdminClient {
     http: reqwest::Client,
     base: String,
@@ -85,7 +93,11 @@ impl AdminClient {
             let message = serde_json::from_slice::<ErrorBody>(&body)
                 .map(|b| b.error)
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-            bail!("{message} (HTTP {})", status.as_u16());
+            return Err(HttpError {
+                status: status.as_u16(),
+                message,
+            }
+            .into());
         }
         serde_json::from_slice(&body).context("the hub's answer is not the expected JSON")
     }

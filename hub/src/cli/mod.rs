@@ -7,6 +7,9 @@ mod groups;
 mod output;
 mod quickstart;
 mod tokens;
+mod wait;
+
+pub(crate) use wait::Exit;
 
 use clap::{Args, Parser, Subcommand};
 use client::AdminClient;
