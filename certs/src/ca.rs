@@ -37,6 +37,11 @@ const SERVER_VALIDITY: time::Duration = time::Duration::days(90);
 /// Backdating absorbs clock skew between the hub and agents that just enrolled.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 
+/// How far before the moment of signing every certificate's validity starts,
+/// so that peers whose clocks lag a little accept it at once.
+pub const BACKDATE: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+const _: () = assert!(CLOCK_SKEW.whole_seconds() as u64 == BACKDATE.as_secs());
+
 /// The hub's CA: its certificate and the key that signs everything else.
 pub struct CertificateAuthority {
     cert_pem: String,

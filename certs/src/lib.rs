@@ -8,7 +8,7 @@ mod peer;
 mod tls;
 
 pub use agent::AgentKey;
-pub use ca::{CertificateAuthority, IssuedCertificate, ServerIdentity};
+pub use ca::{BACKDATE, CertificateAuthority, IssuedCertificate, ServerIdentity};
 pub use error::{Error, Result};
 pub use files::write_private_file;
 pub use peer::{PeerIdentity, fingerprint, peer_identity};

@@ -19,6 +19,8 @@ pub struct PeerIdentity {
     pub cluster: ClusterName,
     /// Lowercase hex, no separators, no leading zero bytes.
     pub serial: String,
+    /// Backdated by [`crate::BACKDATE`] from the moment the hub signed it.
+    pub not_before: SystemTime,
     pub not_after: SystemTime,
 }
 
@@ -60,6 +62,7 @@ pub fn peer_identity(cert_der: &[u8]) -> Result<PeerIdentity> {
     Ok(PeerIdentity {
         cluster: ClusterName::new(cn).map_err(Error::PeerClusterName)?,
         serial: serial_hex(&cert),
+        not_before: not_before(&cert)?,
         not_after: not_after(&cert)?,
     })
 }

@@ -284,6 +284,46 @@ impl From<AuditRecord> for AuditView {
     }
 }
 
+/// The running hub's data dir, given to the router as an extension: the
+/// backup route reads the hub's identity files from it.
+#[derive(Debug, Clone)]
+pub struct DataDir(pub std::path::PathBuf);
+
+/// `POST /api/v1/backup`: a consistent snapshot of the store and the hub's
+/// identity files, as one archive (see [`crate::backup`]). A POST so that
+/// the audit log records who took a copy of the CA key.
+async fn take_backup(
+    State(state): State<AppState>,
+    data_dir: Option<axum::Extension<DataDir>>,
+) -> ApiResult<Response> {
+    let Some(axum::Extension(DataDir(dir))) = data_dir else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "this hub was started without a data dir to back up",
+        ));
+    };
+    let store = state.store.clone();
+    let taken =
+        tokio::task::spawn_blocking(move || crate::backup::take(store.as_ref(), &dir, unix_now()))
+            .await
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let (archive, summary) = taken.map_err(|e| {
+        let chain = switchyard_common::error_chain(&e);
+        tracing::error!(error = %chain, "backup failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("backup failed: {chain}"),
+        )
+    })?;
+    tracing::info!(
+        clusters = summary.clusters,
+        apps = summary.apps,
+        bytes = summary.bytes,
+        "backup taken"
+    );
+    Ok(([(header::CONTENT_TYPE, "application/zstd")], archive).into_response())
+}
+
 const DEFAULT_AUDIT_LIMIT: usize = 100;
 const MAX_AUDIT_LIMIT: usize = 10_000;
 
@@ -329,6 +369,7 @@ pub fn router(
         .route("/tokens", get(list_api_tokens).post(create_api_token))
         .route("/tokens/{name}", delete(revoke_api_token))
         .route("/audit", get(audit_log))
+        .route("/backup", post(take_backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state.clone());
     // Forges authenticate with their signature, not the admin token.

@@ -247,6 +247,7 @@ pub const RULES: &[Rule] = &[
         Some("token"),
     ),
     rule("GET", "/audit", Admin, "read the audit log", None),
+    rule("POST", "/backup", Admin, "take backups", None),
 ];
 
 /// The rule for a request. A route missing from [`RULES`] needs admin, so

@@ -18,6 +18,9 @@ use switchyard_common::proto::{Assignment, ErrorCode, Notification, close_code};
 use switchyard_common::{ClusterName, NameError};
 use tracing::{info, warn};
 
+/// See [`Fleet::adopt_after_restore`].
+const RESTORE_SIGNING_MARGIN_SECS: u64 = 60;
+
 /// Error from a fleet operation.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -212,7 +215,7 @@ fn new_token() -> String {
     format!("syb_{}", hex::encode(secret))
 }
 
-pub(crate) fn rfc3339(unix: u64) -> String {
+pub fn rfc3339(unix: u64) -> String {
     humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
 }
 
@@ -421,12 +424,49 @@ impl Fleet {
             return Err(store::Error::ClusterNotFound(peer.cluster.clone()).into());
         };
         if !record.serials.contains(&peer.serial) {
+            if let Some(adopted) = self.adopt_after_restore(&record, peer)? {
+                return Ok(adopted);
+            }
             return Err(Error::UnknownCertificate {
                 cluster: peer.cluster.clone(),
                 serial: peer.serial.clone(),
             });
         }
         Ok(record)
+    }
+
+    /// After `switchyard restore`, an agent may hold a certificate this hub's
+    /// CA signed after the backup was taken (a renewal the backup missed).
+    /// Such a certificate is accepted once, and replaces the recorded serials
+    /// as a renewal would; one signed before the backup and absent from it
+    /// had already been replaced, and stays refused.
+    fn adopt_after_restore(
+        &self,
+        record: &ClusterRecord,
+        peer: &PeerIdentity,
+    ) -> Result<Option<ClusterRecord>> {
+        let Some(backup_at) = record.restored_from else {
+            return Ok(None);
+        };
+        let signed_at = unix_seconds(peer.not_before) + switchyard_certs::BACKDATE.as_secs();
+        // A renewal signed just before the snapshot may have been recorded
+        // just after it: allow for the time between signing and recording.
+        if signed_at + RESTORE_SIGNING_MARGIN_SECS < backup_at {
+            return Ok(None);
+        }
+        let not_after = unix_seconds(peer.not_after);
+        let updated = self.store.update_cluster(&record.name, true, &mut |c| {
+            if c.restored_from.take().is_some() {
+                c.serials.insert(0, peer.serial.clone());
+                c.serials.truncate(2);
+                c.cert_not_after = Some(not_after);
+            }
+        })?;
+        let adopted = updated.filter(|c| c.serials.contains(&peer.serial));
+        if let Some(record) = &adopted {
+            info!(cluster = %record.name, serial = %peer.serial, "certificate issued after the restored backup accepted");
+        }
+        Ok(adopted)
     }
 
     /// Record what an agent tells about itself; not flushed: losing the last
@@ -458,6 +498,7 @@ impl Fleet {
             c.serials.insert(0, issued.serial.clone());
             c.serials.truncate(2);
             c.cert_not_after = Some(not_after);
+            c.restored_from = None;
         })?;
         if updated.is_none() {
             return Err(store::Error::ClusterNotFound(cluster.clone()).into());

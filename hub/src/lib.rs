@@ -4,6 +4,7 @@
 mod agents;
 pub mod api;
 pub mod auth;
+pub mod backup;
 mod clock;
 pub mod declarative;
 pub mod fleet;

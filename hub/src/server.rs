@@ -105,6 +105,7 @@ pub struct Hub {
     http: tokio::net::TcpListener,
     store: Arc<dyn crate::store::Store>,
     admin_token: String,
+    data_dir: std::path::PathBuf,
 }
 
 impl Hub {
@@ -226,6 +227,7 @@ impl Hub {
             http,
             store,
             admin_token,
+            data_dir: data_dir.clone(),
         })
     }
 
@@ -249,7 +251,8 @@ impl Hub {
             self.gitops.clone(),
             self.store.clone(),
             self.admin_token.clone(),
-        );
+        )
+        .layer(axum::Extension(crate::api::DataDir(self.data_dir.clone())));
         // Connect info gives the audit log each request's remote address.
         let http = tokio::spawn(
             axum::serve(

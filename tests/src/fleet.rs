@@ -54,8 +54,30 @@ impl TestHub {
         Process::spawn(&binary("switchyard"), &args, &[], &dir.join("logs"), label)
     }
 
+    /// Start a hub on the data dir `dir/hub` that already exists (such as
+    /// one `switchyard restore` made), with agents dialing `quic_port`.
+    pub fn start_at(dir: &Path, quic_port: u16, extra_args: &[&str]) -> TestHub {
+        let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
+        let quic_listen = format!("127.0.0.1:{quic_port}");
+        let process = Self::spawn(dir, &quic_listen, &extra_args, "hub");
+        let mut hub = TestHub {
+            dir: dir.to_owned(),
+            process,
+            quic_port,
+            extra_args,
+            restarts: 0,
+        };
+        hub.wait_ready();
+        hub
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("hub")
+    }
+
+    /// The UDP port agents dial.
+    pub fn quic_port(&self) -> u16 {
+        self.quic_port
     }
 
     /// Wait until this process has written its discovery file.

@@ -77,10 +77,9 @@ impl AdminClient {
         format!("{}/api/v1{path}", self.base)
     }
 
-    async fn send<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> anyhow::Result<T> {
+    /// Send with the token; the body of a successful answer, or the hub's
+    /// error message.
+    async fn send_raw(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Vec<u8>> {
         let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
             anyhow!(
                 "cannot reach the hub at {}: {e}; is `switchyard serve` running?",
@@ -99,7 +98,20 @@ impl AdminClient {
             }
             .into());
         }
+        Ok(body.to_vec())
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<T> {
+        let body = self.send_raw(request).await?;
         serde_json::from_slice(&body).context("the hub's answer is not the expected JSON")
+    }
+
+    /// POST without a body and take the answer as bytes (backups).
+    pub(crate) async fn post_for_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        self.send_raw(self.http.post(self.url(path))).await
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {

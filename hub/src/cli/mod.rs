@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch for `switchyard`.
 
 mod apps;
+mod backup;
 mod client;
 mod declare;
 mod groups;
@@ -94,6 +95,18 @@ enum Command {
         /// At most this many entries, the newest ones (default 100).
         #[arg(long)]
         limit: Option<usize>,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Save a consistent snapshot of the running hub (store, CA, secrets) to FILE (admin only).
+    Backup {
+        file: PathBuf,
+        #[arg(short, long, default_value = "table")]
+        output: OutputFormat,
+    },
+    /// Restore a backup into a new, empty --data-dir (run it where the new hub will run).
+    Restore {
+        file: PathBuf,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -232,6 +245,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => tokens::audit(since, limit, target, output).await,
         Command::Status { app, output } => apps::status(app, target, output).await,
+        Command::Backup { file, output } => backup::take(&file, target, output).await,
+        Command::Restore { file, output } => backup::restore(&file, target, output),
         Command::Quickstart {
             dir,
             exit,

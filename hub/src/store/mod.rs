@@ -32,6 +32,8 @@ pub enum Error {
     ApiTokenExists(String),
     #[error("store backend")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("restore needs an empty store; this one already holds {0}")]
+    NotEmpty(String),
     #[error("corrupt record under {key}")]
     Corrupt {
         key: String,
@@ -62,6 +64,11 @@ pub struct ClusterRecord {
     /// What the cluster should run at `generation`.
     #[serde(default)]
     pub assignment: Vec<switchyard_common::proto::AssignmentItem>,
+    /// Set by `switchyard restore` to the time the backup was taken: a
+    /// certificate issued to this cluster after that moment (a renewal the
+    /// backup missed) is accepted once and replaces the recorded serials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<u64>,
 }
 
 impl ClusterRecord {
@@ -78,6 +85,7 @@ impl ClusterRecord {
             last_seen: None,
             generation: 1,
             assignment: Vec::new(),
+            restored_from: None,
         }
     }
 }
@@ -245,6 +253,28 @@ pub struct AuditRecord {
     pub remote: Option<String>,
 }
 
+/// Every record of a store, table by table, as raw keys and values: what
+/// `switchyard backup` saves and `switchyard restore` loads. Values are the
+/// records' JSON (bundles: their compressed bytes), keys as documented on
+/// each table, so the format does not depend on the backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub tables: BTreeMap<String, Vec<Row>>,
+}
+
+/// One key and its value.
+pub type Row = (Vec<u8>, Vec<u8>);
+
+impl Snapshot {
+    pub fn records(&self) -> usize {
+        self.tables.values().map(Vec::len).sum()
+    }
+
+    pub fn count(&self, table: &str) -> usize {
+        self.tables.get(table).map_or(0, Vec::len)
+    }
+}
+
 /// The hub's durable state. Every method that returns `Ok` after a change has
 /// made that change durable: it survives a kill -9 of the hub.
 pub trait Store: Send + Sync + 'static {
@@ -362,4 +392,9 @@ pub trait Store: Send + Sync + 'static {
     /// Audit entries at or after `since` (unix seconds), oldest first; the
     /// newest `limit` of them when there are more.
     fn audit(&self, since: u64, limit: usize) -> Result<Vec<AuditRecord>>;
+
+    /// Every table at one moment: no write is half-applied in it.
+    fn snapshot(&self) -> Result<Snapshot>;
+    /// Load a snapshot into this store, which must be empty (durable).
+    fn restore(&self, snapshot: &Snapshot) -> Result<()>;
 }

@@ -2,14 +2,16 @@
 
 use super::{
     ApiTokenRecord, AppRecord, AuditRecord, ClusterRecord, Error, GroupRecord, RepoRecord, Result,
-    RevisionRecord, RevokedRecord, StatusRecord, Store, TokenRecord,
+    RevisionRecord, RevokedRecord, Snapshot, StatusRecord, Store, TokenRecord,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use switchyard_common::ClusterName;
 
 const CLUSTERS: &str = "clusters";
@@ -24,6 +26,30 @@ const STATUS: &str = "status";
 const API_TOKENS: &str = "api_tokens";
 const API_TOKEN_HASHES: &str = "api_token_hashes";
 const AUDIT: &str = "audit";
+
+/// Every table, in the order a snapshot lists them.
+const TABLES: [&str; 12] = [
+    CLUSTERS,
+    TOKENS,
+    REVOKED,
+    REPOS,
+    APPS,
+    GROUPS,
+    REVISIONS,
+    BUNDLES,
+    STATUS,
+    API_TOKENS,
+    API_TOKEN_HASHES,
+    AUDIT,
+];
+
+/// Tables whose keys end in a sequence number from `generate_id`.
+const SEQUENCED: [&str; 2] = [REVISIONS, AUDIT];
+
+/// A restored store's sequence numbers must continue after the highest one
+/// restored; beyond this many, the snapshot is taken for corrupt rather than
+/// spending minutes advancing the counter.
+const MAX_RESTORED_SEQUENCE: u64 = 1 << 32;
 
 /// A sled tree of JSON records of one type, keyed by name.
 struct Table<T> {
@@ -117,6 +143,10 @@ pub struct SledStore {
     /// Key: big-endian unix seconds, then a big-endian sequence number, so
     /// entries sort by time and a range scan starts at any moment.
     audit: sled::Tree,
+    /// Writers share it, a snapshot takes it alone: sled has no snapshot of
+    /// its own, and a backup must not catch a change half-written across
+    /// tables (a cluster removed but its certificates not yet revoked).
+    gate: RwLock<()>,
 }
 
 fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -167,8 +197,15 @@ impl SledStore {
             api_token_table: Table::open(&db, API_TOKENS)?,
             api_token_hashes: db.open_tree(API_TOKEN_HASHES).map_err(backend)?,
             audit: db.open_tree(AUDIT).map_err(backend)?,
+            gate: RwLock::new(()),
             db,
         })
+    }
+
+    /// Held by every write for its whole length; see `gate`.
+    fn writing(&self) -> RwLockReadGuard<'_, ()> {
+        // The guarded data is `()`: a panicking writer leaves nothing torn.
+        self.gate.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn flush(&self) -> Result<()> {
@@ -184,6 +221,7 @@ impl Store for SledStore {
         token_hash: &str,
         token: &TokenRecord,
     ) -> Result<()> {
+        let _writing = self.writing();
         let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
             let key = cluster.name.as_str().as_bytes();
             if clusters.get(key)?.is_some() {
@@ -213,6 +251,7 @@ impl Store for SledStore {
         durable: bool,
         change: &mut dyn FnMut(&mut ClusterRecord),
     ) -> Result<Option<ClusterRecord>> {
+        let _writing = self.writing();
         let updated = self.cluster_table.update(name.as_str(), change)?;
         if durable && updated.is_some() {
             self.flush()?;
@@ -221,6 +260,7 @@ impl Store for SledStore {
     }
 
     fn remove_cluster(&self, name: &ClusterName, now: u64) -> Result<Option<ClusterRecord>> {
+        let _writing = self.writing();
         // Tokens are few (one per pending enrollment), so a scan is fine.
         let token_keys: Vec<sled::IVec> = self
             .tokens
@@ -258,6 +298,7 @@ impl Store for SledStore {
     }
 
     fn create_token(&self, token_hash: &str, token: &TokenRecord) -> Result<()> {
+        let _writing = self.writing();
         let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
             if clusters.get(token.cluster.as_str().as_bytes())?.is_none() {
                 return Err(ConflictableTransactionError::Abort(Error::ClusterNotFound(
@@ -286,6 +327,7 @@ impl Store for SledStore {
         serial: &str,
         cert_not_after: u64,
     ) -> Result<ClusterRecord> {
+        let _writing = self.writing();
         let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
             let abort = ConflictableTransactionError::Abort;
             let key = token_hash.as_bytes();
@@ -310,6 +352,7 @@ impl Store for SledStore {
             cluster.enrolled_at = Some(now);
             cluster.serials = vec![serial.to_owned()];
             cluster.cert_not_after = Some(cert_not_after);
+            cluster.restored_from = None;
             tokens.insert(key, encode(&token))?;
             clusters.insert(cluster_key, encode(&cluster))?;
             Ok(cluster)
@@ -326,6 +369,7 @@ impl Store for SledStore {
     }
 
     fn create_repo(&self, repo: &RepoRecord) -> Result<()> {
+        let _writing = self.writing();
         if !self.repos.insert_new(&repo.name, repo)? {
             return Err(Error::RepoExists(repo.name.clone()));
         }
@@ -346,6 +390,7 @@ impl Store for SledStore {
         durable: bool,
         change: &mut dyn FnMut(&mut RepoRecord),
     ) -> Result<Option<RepoRecord>> {
+        let _writing = self.writing();
         let updated = self.repos.update(name, change)?;
         if durable && updated.is_some() {
             self.flush()?;
@@ -354,12 +399,14 @@ impl Store for SledStore {
     }
 
     fn remove_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
+        let _writing = self.writing();
         let removed = self.repos.remove(name)?;
         self.flush()?;
         Ok(removed)
     }
 
     fn create_app(&self, app: &AppRecord) -> Result<()> {
+        let _writing = self.writing();
         if !self.apps.insert_new(&app.name, app)? {
             return Err(Error::AppExists(app.name.clone()));
         }
@@ -380,6 +427,7 @@ impl Store for SledStore {
         durable: bool,
         change: &mut dyn FnMut(&mut AppRecord),
     ) -> Result<Option<AppRecord>> {
+        let _writing = self.writing();
         let updated = self.apps.update(name, change)?;
         if durable && updated.is_some() {
             self.flush()?;
@@ -388,6 +436,7 @@ impl Store for SledStore {
     }
 
     fn remove_app(&self, name: &str) -> Result<Option<AppRecord>> {
+        let _writing = self.writing();
         let removed = self.apps.remove(name)?;
         for entry in self.revisions.scan_prefix(revision_prefix(name)) {
             let (key, _) = entry.map_err(backend)?;
@@ -398,6 +447,7 @@ impl Store for SledStore {
     }
 
     fn create_group(&self, group: &GroupRecord) -> Result<()> {
+        let _writing = self.writing();
         if !self.groups.insert_new(&group.name, group)? {
             return Err(Error::GroupExists(group.name.clone()));
         }
@@ -417,6 +467,7 @@ impl Store for SledStore {
         name: &str,
         change: &mut dyn FnMut(&mut GroupRecord),
     ) -> Result<Option<GroupRecord>> {
+        let _writing = self.writing();
         let updated = self.groups.update(name, change)?;
         if updated.is_some() {
             self.flush()?;
@@ -425,12 +476,14 @@ impl Store for SledStore {
     }
 
     fn remove_group(&self, name: &str) -> Result<Option<GroupRecord>> {
+        let _writing = self.writing();
         let removed = self.groups.remove(name)?;
         self.flush()?;
         Ok(removed)
     }
 
     fn append_revision(&self, app: &str, revision: &RevisionRecord) -> Result<()> {
+        let _writing = self.writing();
         let sequence = self.db.generate_id().map_err(backend)?;
         let mut key = revision_prefix(app);
         key.extend_from_slice(&sequence.to_be_bytes());
@@ -451,6 +504,7 @@ impl Store for SledStore {
     }
 
     fn put_statuses(&self, cluster: &str, statuses: &[StatusRecord]) -> Result<()> {
+        let _writing = self.writing();
         let prefix = revision_prefix(cluster);
         let mut batch = sled::Batch::default();
         for entry in self.status.scan_prefix(&prefix) {
@@ -476,6 +530,7 @@ impl Store for SledStore {
     }
 
     fn put_bundle(&self, digest: &str, compressed: &[u8]) -> Result<()> {
+        let _writing = self.writing();
         if self.has_bundle(digest)? {
             return Ok(());
         }
@@ -500,6 +555,7 @@ impl Store for SledStore {
     }
 
     fn create_api_token(&self, token: &ApiTokenRecord, now: u64) -> Result<()> {
+        let _writing = self.writing();
         let result = (&self.api_tokens, &self.api_token_hashes).transaction(|(tokens, hashes)| {
             let abort = ConflictableTransactionError::Abort;
             let key = token.name.as_bytes();
@@ -541,6 +597,7 @@ impl Store for SledStore {
     }
 
     fn revoke_api_token(&self, name: &str, now: u64) -> Result<Option<ApiTokenRecord>> {
+        let _writing = self.writing();
         let revoked = self.api_token_table.update(name, &mut |t| {
             t.revoked_at.get_or_insert(now);
         })?;
@@ -551,12 +608,14 @@ impl Store for SledStore {
     }
 
     fn touch_api_token(&self, name: &str, now: u64) -> Result<()> {
+        let _writing = self.writing();
         self.api_token_table
             .update(name, &mut |t| t.last_used = Some(now))?;
         Ok(())
     }
 
     fn append_audit(&self, entry: &AuditRecord) -> Result<()> {
+        let _writing = self.writing();
         let sequence = self.db.generate_id().map_err(backend)?;
         let mut key = entry.at.to_be_bytes().to_vec();
         key.extend_from_slice(&sequence.to_be_bytes());
@@ -578,6 +637,92 @@ impl Store for SledStore {
         newest_first.reverse();
         Ok(newest_first)
     }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_tables()
+    }
+
+    fn restore(&self, snapshot: &Snapshot) -> Result<()> {
+        self.restore_tables(snapshot)
+    }
+}
+
+impl SledStore {
+    fn snapshot_tables(&self) -> Result<Snapshot> {
+        let _alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let mut tables = BTreeMap::new();
+        for name in TABLES {
+            let tree = self.db.open_tree(name).map_err(backend)?;
+            let rows = tree
+                .iter()
+                .map(|entry| {
+                    let (key, value) = entry.map_err(backend)?;
+                    Ok((key.to_vec(), value.to_vec()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            tables.insert(name.to_owned(), rows);
+        }
+        Ok(Snapshot { tables })
+    }
+
+    fn restore_tables(&self, snapshot: &Snapshot) -> Result<()> {
+        let _alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(unknown) = snapshot
+            .tables
+            .keys()
+            .find(|t| !TABLES.contains(&t.as_str()))
+        {
+            return Err(Error::Backend(
+                format!("the snapshot has a table this hub does not know: {unknown}").into(),
+            ));
+        }
+        for name in TABLES {
+            let tree = self.db.open_tree(name).map_err(backend)?;
+            if !tree.is_empty() {
+                return Err(Error::NotEmpty(name.to_owned()));
+            }
+        }
+        let mut highest_sequence = 0;
+        for name in SEQUENCED {
+            for (key, _) in snapshot.tables.get(name).into_iter().flatten() {
+                highest_sequence = highest_sequence.max(trailing_sequence(name, key)?);
+            }
+        }
+        if highest_sequence > MAX_RESTORED_SEQUENCE {
+            return Err(Error::Backend(
+                format!("sequence number {highest_sequence} in the snapshot is implausibly high")
+                    .into(),
+            ));
+        }
+        for (name, rows) in &snapshot.tables {
+            let tree = self.db.open_tree(name).map_err(backend)?;
+            let mut batch = sled::Batch::default();
+            for (key, value) in rows {
+                batch.insert(key.as_slice(), value.as_slice());
+            }
+            tree.apply_batch(batch).map_err(backend)?;
+        }
+        // New history and audit entries must sort after the restored ones.
+        while self.db.generate_id().map_err(backend)? <= highest_sequence {}
+        self.flush()
+    }
+}
+
+/// The sequence number that ends a history or audit key.
+fn trailing_sequence(table: &str, key: &[u8]) -> Result<u64> {
+    key.len()
+        .checked_sub(8)
+        .and_then(|start| key[start..].try_into().ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| {
+            Error::Backend(
+                format!(
+                    "a key in table {table} is too short to end in a sequence number: {}",
+                    String::from_utf8_lossy(key)
+                )
+                .into(),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -685,5 +830,59 @@ mod tests {
         let cluster = store.cluster(&name("edge-1")).unwrap().unwrap();
         assert_eq!(cluster.labels.get("env").map(String::as_str), Some("prod"));
         assert_eq!(store.clusters().unwrap().len(), 1);
+    }
+
+    /// A snapshot never sees a change half-applied across tables: a cluster
+    /// is either present with its certificate valid, or gone with it revoked.
+    #[test]
+    fn snapshots_taken_during_writes_are_consistent_across_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    let cluster = name(&format!("edge-{i}"));
+                    let token = TokenRecord {
+                        cluster: cluster.clone(),
+                        expires_at: u64::MAX,
+                        used_at: None,
+                    };
+                    let record = ClusterRecord::new(cluster.clone(), BTreeMap::new(), 1);
+                    store
+                        .create_cluster(&record, &format!("hash-{i}"), &token)
+                        .unwrap();
+                    store
+                        .redeem_token(&format!("hash-{i}"), 2, &format!("serial-{i}"), 9)
+                        .unwrap();
+                    store.remove_cluster(&cluster, 3).unwrap();
+                }
+            })
+        };
+        let mut snapshots = 0;
+        while !writer.is_finished() && snapshots < 2_000 {
+            let snapshot = store.snapshot().unwrap();
+            let clusters: Vec<ClusterRecord> = snapshot.tables[CLUSTERS]
+                .iter()
+                .map(|(k, v)| decode(k, v).unwrap())
+                .collect();
+            let revoked: Vec<&[u8]> = snapshot.tables[REVOKED]
+                .iter()
+                .map(|(k, _)| k.as_slice())
+                .collect();
+            for cluster in &clusters {
+                for serial in &cluster.serials {
+                    assert!(
+                        !revoked.contains(&serial.as_bytes()),
+                        "snapshot {snapshots} holds {} and also its revoked serial {serial}",
+                        cluster.name
+                    );
+                }
+            }
+            snapshots += 1;
+        }
+        writer.join().unwrap();
+        assert!(snapshots > 0);
+        assert_eq!(store.snapshot().unwrap().count(REVOKED), 150);
     }
 }
