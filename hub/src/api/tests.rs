@@ -419,6 +419,67 @@ async fn webhooks_and_healthz_need_no_token_and_are_not_audited() {
     assert!(env.store.audit(0, 100).unwrap().is_empty());
 }
 
+/// A push delivery signed GitHub-style with `secret` (unsigned if `None`).
+async fn deliver(env: &Env, url: &str, secret: Option<&[u8]>) -> (u16, Value) {
+    let body = json!({"ref": "refs/heads/main", "repository": {"clone_url": url}}).to_string();
+    let mut request = Request::builder()
+        .method("POST")
+        .uri("/api/v1/webhooks/git")
+        .header("X-GitHub-Event", "push");
+    if let Some(secret) = secret {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        let mac = hex::encode(ring::hmac::sign(&key, body.as_bytes()).as_ref());
+        request = request.header("X-Hub-Signature-256", format!("sha256={mac}"));
+    }
+    let response = env
+        .router
+        .clone()
+        .oneshot(request.body(Body::from(body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn webhooks_do_not_tell_strangers_which_repos_are_followed() {
+    let env = env().await;
+    std::fs::write(env._dir.path().join("webhook-secret"), "hub-secret\n").unwrap();
+    let followed = "file:///nonexistent/followed.git";
+    let unknown = "file:///nonexistent/unknown.git";
+    let (status, body) = env
+        .call(
+            "admin",
+            "POST",
+            "/api/v1/repos",
+            Some(&json!({"name": "followed", "url": followed})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    for secret in [None, Some(&b"guessed"[..])] {
+        let known = deliver(&env, followed, secret).await;
+        let stranger = deliver(&env, unknown, secret).await;
+        assert_eq!(known.0, 401, "{known:?}");
+        assert_eq!(
+            known, stranger,
+            "the answers differ, so they reveal the followed repo"
+        );
+    }
+    // Whoever holds the hub's secret may learn that nobody follows a URL.
+    let (status, body) = deliver(&env, unknown, Some(b"hub-secret")).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = deliver(&env, followed, Some(b"hub-secret")).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["fetching"], json!(["followed"]));
+}
+
 #[tokio::test]
 async fn tokens_are_listed_without_secrets_and_used_tokens_show_it() {
     let env = env().await;

@@ -498,8 +498,11 @@ impl GitOps {
         }
     }
 
-    /// Verify a forge's push webhook and fetch every repo it concerns now.
-    /// Returns the repos woken.
+    /// Check a forge's push delivery and fetch every repo it names now;
+    /// returns the repos woken. A delivery is refused (401) unless signed with the secret of
+    /// a repo it names, or, when it names none the hub follows, with the
+    /// hub's own secret: the answer never tells an unsigned caller whether
+    /// a repository is followed.
     pub fn handle_webhook(
         &self,
         headers: &axum::http::HeaderMap,
@@ -520,6 +523,17 @@ impl GitOps {
             })
             .collect();
         if candidates.is_empty() {
+            // Check the signature against the hub's own secret first, and
+            // refuse a bad one exactly as for a followed repo: otherwise
+            // anyone could probe which repositories this hub follows.
+            let secret = read_webhook_secret(&self.webhook_secret_file).map_err(|e| {
+                warn!(file = %self.webhook_secret_file.display(), error = %e, "webhook secret unreadable");
+                WebhookRefusal::Internal("no webhook secret readable".into())
+            })?;
+            webhook::verify(delivery.forge, headers, body, &secret).map_err(|e| {
+                warn!(forge = %delivery.forge, error = %e, "webhook refused");
+                WebhookRefusal::Invalid(e)
+            })?;
             return Err(WebhookRefusal::NoRepo(delivery.repo_urls.join(", ")));
         }
         let mut woken = Vec::new();
@@ -529,14 +543,13 @@ impl GitOps {
                 .webhook_secret_file
                 .as_ref()
                 .map_or_else(|| self.webhook_secret_file.clone(), PathBuf::from);
-            let secret = match std::fs::read(&secret_file) {
+            let secret = match read_webhook_secret(&secret_file) {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(repo = %repo.name, file = %secret_file.display(), error = %e, "webhook secret unreadable");
                     continue;
                 }
             };
-            let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
             match webhook::verify(delivery.forge, headers, body, &secret) {
                 Ok(()) => {
                     info!(repo = %repo.name, forge = %delivery.forge, event = %delivery.event, "webhook accepted; fetching now");
@@ -985,6 +998,12 @@ pub(crate) fn normalize_app_path(path: &str) -> Result<String> {
     } else {
         parts.join("/")
     })
+}
+
+/// A webhook secret file's contents, without surrounding whitespace.
+fn read_webhook_secret(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let secret = std::fs::read(path)?;
+    Ok(String::from_utf8_lossy(&secret).trim().as_bytes().to_vec())
 }
 
 #[cfg(test)]
