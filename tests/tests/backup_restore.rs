@@ -3,9 +3,10 @@
 //! and an agent whose certificate was renewed after the backup reconnects.
 
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 use switchyard_tests::fleet::{SOON, TestAgent, TestHub, add_demo_app};
-use switchyard_tests::process::{binary, run, wait_until};
+use switchyard_tests::process::{Output, binary, run, wait_until};
 
 /// Short enough that the agent renews (at two thirds) a few seconds after
 /// the backup, long enough for the test to act in between.
@@ -26,6 +27,16 @@ fn status_row(hub: &TestHub, app: &str, cluster: &str) -> Option<Value> {
 
 fn reported_commit(hub: &TestHub, cluster: &str, commit: &str) -> bool {
     status_row(hub, "demo", cluster).is_some_and(|r| r["applied_commit"] == commit)
+}
+
+/// `switchyard restore FILE --data-dir DATA_DIR`, offline.
+fn restore(file: &Path, data_dir: &Path) -> Output {
+    let args = ["restore", path(file), "--data-dir", path(data_dir)];
+    run(&binary("switchyard"), &args.map(str::to_owned), &[], SOON)
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
 }
 
 /// What must survive: everything but moment-to-moment fields.
@@ -104,17 +115,7 @@ fn a_restored_hub_serves_the_same_state_and_agents_reconnect_to_it() {
     old.process.terminate(SOON);
 
     // Restore refuses a data dir in use, and the refusal writes nothing.
-    let refused = run(
-        &binary("switchyard"),
-        &[
-            "restore".into(),
-            file.display().to_string(),
-            "--data-dir".into(),
-            old_dir.join("hub").display().to_string(),
-        ],
-        &[],
-        SOON,
-    );
+    let refused = restore(&file, &old_dir.join("hub"));
     assert!(!refused.success());
     assert!(
         refused.stderr.contains("is not empty"),
@@ -122,17 +123,7 @@ fn a_restored_hub_serves_the_same_state_and_agents_reconnect_to_it() {
         refused.stderr
     );
 
-    let restored = run(
-        &binary("switchyard"),
-        &[
-            "restore".into(),
-            file.display().to_string(),
-            "--data-dir".into(),
-            new_dir.join("hub").display().to_string(),
-        ],
-        &[],
-        SOON,
-    );
+    let restored = restore(&file, &new_dir.join("hub"));
     assert!(restored.success(), "restore: {}", restored.stderr);
     assert!(
         restored
