@@ -6,7 +6,6 @@ use super::output::{OutputFormat, age, print_one, print_table};
 use clap::{Args, Subcommand};
 use std::time::Duration;
 use switchyard_hub::api::{RollbackRequest, SyncRequest};
-use switchyard_hub::fleet::StatusView;
 use switchyard_hub::gitops::{AppRequest, AppView, RepoRequest, RepoView, RevisionView};
 
 #[derive(Debug, Subcommand)]
@@ -201,12 +200,12 @@ pub(crate) enum AppCommand {
     },
 }
 
-fn short(sha: &Option<String>) -> String {
+pub(crate) fn short(sha: &Option<String>) -> String {
     sha.as_deref()
         .map_or_else(|| "-".into(), |s| s.chars().take(8).collect())
 }
 
-fn truncate(text: &str, max: usize) -> String {
+pub(crate) fn truncate(text: &str, max: usize) -> String {
     let first_line = text.lines().next().unwrap_or_default();
     if first_line.chars().count() > max {
         format!("{}…", first_line.chars().take(max - 1).collect::<String>())
@@ -591,53 +590,5 @@ fn report_app(app: &AppView, what: &str, output: OutputFormat) -> anyhow::Result
         let scope = if scope == "*" { "all clusters" } else { scope };
         println!("error ({scope}): {error}");
     }
-    Ok(())
-}
-
-/// `switchyard status [APP]`: one row per (app, cluster), like `argocd app list`.
-pub(crate) async fn status(
-    app: Option<String>,
-    target: &Target,
-    output: OutputFormat,
-) -> anyhow::Result<()> {
-    let client = AdminClient::discover(target)?;
-    let path = match &app {
-        Some(app) => format!("/status?app={app}"),
-        None => "/status".to_owned(),
-    };
-    let rows: Vec<StatusView> = client.get(&path).await?;
-    if output != OutputFormat::Table {
-        return print_one(&rows, output);
-    }
-    if rows.is_empty() {
-        println!("Nothing assigned yet. See: switchyard app list");
-        return Ok(());
-    }
-    print_table(
-        &[
-            "APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "MESSAGE",
-        ],
-        rows.iter().map(|r| {
-            let revision = match &r.applied_commit {
-                Some(applied) if *applied != r.desired_commit => format!(
-                    "{} -> {}",
-                    short(&Some(applied.clone())),
-                    short(&Some(r.desired_commit.clone()))
-                ),
-                _ => short(&Some(r.desired_commit.clone())),
-            };
-            vec![
-                r.app.clone(),
-                r.cluster.clone(),
-                r.sync.clone(),
-                r.health.clone(),
-                revision,
-                r.observed_at.as_deref().map_or_else(|| "-".into(), age),
-                r.message
-                    .as_deref()
-                    .map_or_else(String::new, |m| truncate(m, 70)),
-            ]
-        }),
-    );
     Ok(())
 }

@@ -7,6 +7,7 @@ mod declare;
 mod groups;
 mod output;
 mod quickstart;
+mod status;
 mod tokens;
 mod wait;
 
@@ -110,12 +111,19 @@ enum Command {
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
-    /// Sync and health of every app on every cluster it targets.
+    /// Sync and health of every app on every cluster it targets (coloured
+    /// on a terminal unless NO_COLOR is set).
     Status {
         /// Only this app.
         app: Option<String>,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
+        /// Keep asking and print again whenever something changes (Ctrl-C stops).
+        #[arg(short, long)]
+        watch: bool,
+        /// How often --watch asks the hub.
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, requires = "watch")]
+        interval: Duration,
     },
     /// The whole GitOps journey locally: hub, sample repo, three agents, two apps, a commit.
     Quickstart {
@@ -244,7 +252,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             limit,
             output,
         } => tokens::audit(since, limit, target, output).await,
-        Command::Status { app, output } => apps::status(app, target, output).await,
+        Command::Status {
+            app,
+            output,
+            watch,
+            interval,
+        } => status::status(app, target, output, watch.then_some(interval)).await,
         Command::Backup { file, output } => backup::take(&file, target, output).await,
         Command::Restore { file, output } => backup::restore(&file, target, output),
         Command::Quickstart {
@@ -272,7 +285,7 @@ async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
     hub.run(shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(mut term) => {

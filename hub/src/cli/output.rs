@@ -1,6 +1,7 @@
 //! Output formats shared by every list and show command: kubectl-style
 //! tables, JSON and YAML.
 
+use anstyle::Style;
 use serde::Serialize;
 use std::time::{Duration, SystemTime};
 
@@ -24,6 +25,18 @@ pub(crate) fn print_one<T: Serialize>(value: &T, format: OutputFormat) -> anyhow
 
 /// Print rows under headers in aligned columns separated by three spaces, as kubectl does.
 pub(crate) fn print_table(headers: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+    print!("{}", format_table(headers, rows, &|_, _| Style::new()));
+}
+
+/// The table `print_table` prints, with each cell styled by `style(column,
+/// text)`. Widths are measured on the plain text, so styles never break
+/// the alignment; write the result through `anstream`, which drops the
+/// styles where colour is not wanted.
+pub(crate) fn format_table(
+    headers: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    style: &dyn Fn(usize, &str) -> Style,
+) -> String {
     let rows: Vec<Vec<String>> = rows.collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
@@ -31,21 +44,27 @@ pub(crate) fn print_table(headers: &[&str], rows: impl Iterator<Item = Vec<Strin
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
-        let mut out = String::new();
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>, styled: bool| {
+        let mut text = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
+            let last = i + 1 == cells.len();
+            let pad = if last {
+                String::new()
             } else {
-                out.push_str(&format!("{cell:<w$}   "));
-            }
+                " ".repeat(w.saturating_sub(cell.chars().count()) + 3)
+            };
+            let s = if styled { style(i, cell) } else { Style::new() };
+            text.push_str(&format!("{s}{cell}{s:#}{pad}"));
         }
-        println!("{}", out.trim_end());
+        out.push_str(text.trim_end());
+        out.push('\n');
     };
-    line(headers.to_vec());
+    line(headers.to_vec(), false);
     for row in &rows {
-        line(row.iter().map(String::as_str).collect());
+        line(row.iter().map(String::as_str).collect(), true);
     }
+    out
 }
 
 /// "12s ago", "5m ago", "3h ago", "2d ago" for an RFC 3339 time.

@@ -1,0 +1,108 @@
+//! `switchyard status` as scripts and people see it: no escape codes when
+//! piped or with NO_COLOR, colour when forced, and `--watch` printing again
+//! only when something changes, stopped cleanly by Ctrl-C.
+
+use std::time::Duration;
+use switchyard_tests::fleet::{SOON, TestHub, add_demo_app};
+use switchyard_tests::process::{Output, Process, binary, run};
+
+fn status_with(hub: &TestHub, env: &[(&str, &str)]) -> Output {
+    let mut envs = vec![("SWITCHYARD_DATA_DIR", hub.data_dir().display().to_string())];
+    envs.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+    run(&binary("switchyard"), &["status".to_owned()], &envs, SOON)
+}
+
+#[test]
+fn piped_status_has_no_escape_codes_unless_colour_is_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.add_cluster("edge", &["env=prod"]);
+    add_demo_app(&hub, dir.path(), "env=prod");
+
+    let piped = status_with(&hub, &[]);
+    assert!(piped.success(), "{}", piped.stderr);
+    assert!(
+        piped
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("demo") && l.contains("edge") && l.contains("Unknown")),
+        "{}",
+        piped.stdout
+    );
+    assert!(!piped.stdout.contains('\x1b'), "{:?}", piped.stdout);
+
+    // The same table, coloured: sync and health cells carry styles.
+    let forced = status_with(&hub, &[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.stdout.contains("\x1b[2mUnknown\x1b[0m"),
+        "{:?}",
+        forced.stdout
+    );
+    // NO_COLOR wins, even over CLICOLOR_FORCE.
+    let no_color = status_with(&hub, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert!(!no_color.stdout.contains('\x1b'), "{:?}", no_color.stdout);
+    assert_eq!(no_color.stdout, piped.stdout);
+}
+
+/// Lines of the status tables printed so far that are rows of app `demo`.
+fn demo_rows(watch: &Process) -> Vec<String> {
+    watch
+        .stdout_text()
+        .lines()
+        .filter(|l| l.starts_with("demo "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn watch_prints_again_only_on_change_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.add_cluster("alpha", &["env=prod"]);
+    add_demo_app(&hub, dir.path(), "env=prod");
+
+    let args = ["status", "--watch", "--interval", "200ms"].map(String::from);
+    let mut watch = Process::spawn(
+        &binary("switchyard"),
+        &args,
+        &[("SWITCHYARD_DATA_DIR", hub.data_dir().display().to_string())],
+        &dir.path().join("logs"),
+        "watch",
+    );
+    assert!(
+        watch.wait_for_stdout("alpha", SOON),
+        "{}",
+        watch.stderr_text()
+    );
+    // Several refreshes with nothing new: nothing more is printed.
+    std::thread::sleep(Duration::from_millis(1200));
+    let first = watch.stdout_text();
+    assert_eq!(first.matches("APP ").count(), 1, "{first}");
+    assert!(!first.contains('\x1b'), "{first:?}");
+
+    // A new cluster the app targets: a second table with both rows.
+    hub.add_cluster("bravo", &["env=prod"]);
+    assert!(
+        switchyard_tests::process::wait_until(SOON, || demo_rows(&watch).len() == 3),
+        "{}",
+        watch.stdout_text()
+    );
+    let rows = demo_rows(&watch);
+    assert!(
+        rows[0].contains("alpha") && rows[1].contains("alpha"),
+        "{rows:?}"
+    );
+    assert!(rows[2].contains("bravo"), "{rows:?}");
+    assert_eq!(watch.stdout_text().matches("APP ").count(), 2);
+
+    // Ctrl-C: a clean exit.
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &watch.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = watch
+        .wait_exit(SOON)
+        .expect("status --watch stops on SIGINT");
+    assert!(status.success(), "{status}: {}", watch.stderr_text());
+}
