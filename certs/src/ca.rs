@@ -84,6 +84,11 @@ pub struct IssuedCertificate {
 }
 
 impl CertificateAuthority {
+    /// Where the CA certificate is kept in `dir`: what clients of the hub trust.
+    pub fn cert_path(dir: &Path) -> PathBuf {
+        dir.join(CA_CERT_FILE)
+    }
+
     /// Load `ca.pem` + `ca-key.pem` from `dir`, or create both if neither exists.
     pub fn load_or_create(dir: &Path) -> Result<Self> {
         let cert_path = dir.join(CA_CERT_FILE);

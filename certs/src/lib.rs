@@ -12,4 +12,7 @@ pub use ca::{BACKDATE, CertificateAuthority, IssuedCertificate, ServerIdentity};
 pub use error::{Error, Result};
 pub use files::write_private_file;
 pub use peer::{PeerIdentity, fingerprint, peer_identity};
-pub use tls::{BootstrapProbe, agent_client_config, bootstrap_client_config, hub_server_config};
+pub use tls::{
+    BootstrapProbe, ServerCertificate, admin_client_config, admin_pinned_client_config,
+    admin_server_config, agent_client_config, bootstrap_client_config, hub_server_config,
+};

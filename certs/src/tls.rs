@@ -1,14 +1,15 @@
 //! rustls configurations for the hub, enrolled agents and enrolling (bootstrap) agents.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{self, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use switchyard_common::ALPN;
 
@@ -21,13 +22,72 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(crypto::ring::default_provider())
 }
 
+/// ALPN of the admin API: HTTP/1.1 over TLS.
+const HTTP1_ALPN: &[u8] = b"http/1.1";
+
+/// The hub's server certificate as both listeners (QUIC for agents, HTTPS for
+/// the admin API) present it. It can be replaced while they run, so a renewed
+/// certificate takes effect on the next handshake without a restart.
+pub struct ServerCertificate {
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ServerCertificate {
+    pub fn new(identity: &ServerIdentity) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            current: RwLock::new(certified_key(identity)?),
+        }))
+    }
+
+    /// Present `identity` from the next handshake on.
+    pub fn replace(&self, identity: &ServerIdentity) -> Result<()> {
+        let key = certified_key(identity)?;
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = key;
+        Ok(())
+    }
+
+    /// The certificate presented now (the leaf, DER).
+    pub fn leaf(&self) -> CertificateDer<'static> {
+        self.current().cert[0].clone()
+    }
+
+    fn current(&self) -> Arc<CertifiedKey> {
+        // Replacing swaps one Arc for another, so a poisoned lock still holds a whole key.
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl fmt::Debug for ServerCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerCertificate")
+            .field("leaf_sha256", &fingerprint(&self.leaf()))
+            .finish()
+    }
+}
+
+impl ResolvesServerCert for ServerCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+fn certified_key(identity: &ServerIdentity) -> Result<Arc<CertifiedKey>> {
+    let identity = identity.clone();
+    CertifiedKey::from_der(identity.chain, identity.key, &provider())
+        .map(Arc::new)
+        .map_err(Error::Tls)
+}
+
 /// Hub server config: TLS 1.3, ALPN, client certificates verified against the CA but optional.
 ///
 /// An enrolling agent has no certificate yet, so anonymous clients complete the
 /// handshake; the hub must restrict such connections to enrollment itself.
 pub fn hub_server_config(
     ca: &CertificateAuthority,
-    identity: &ServerIdentity,
+    certificate: Arc<ServerCertificate>,
 ) -> Result<rustls::ServerConfig> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
@@ -36,15 +96,50 @@ pub fn hub_server_config(
         .allow_unauthenticated()
         .build()
         .map_err(Error::Verifier)?;
-    let identity = identity.clone();
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(Error::Tls)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.chain, identity.key)
-        .map_err(Error::Tls)?;
+        .with_cert_resolver(certificate);
     config.alpn_protocols = vec![ALPN.to_vec()];
     Ok(config)
+}
+
+/// Admin API (HTTPS) server config: the same server certificate as the QUIC
+/// endpoint, TLS 1.2 or 1.3 so ordinary HTTP clients connect, HTTP/1.1, and
+/// no client certificates (callers authenticate with bearer tokens).
+pub fn admin_server_config(certificate: Arc<ServerCertificate>) -> Result<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(Error::Tls)?
+        .with_no_client_auth()
+        .with_cert_resolver(certificate);
+    config.alpn_protocols = vec![HTTP1_ALPN.to_vec()];
+    Ok(config)
+}
+
+/// Admin API client config trusting only the CA certificate(s) in `ca_pem`.
+pub fn admin_client_config(ca_pem: &str) -> Result<rustls::ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(ca_pem, "ca certificate")? {
+        roots.add(cert).map_err(Error::Tls)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(Error::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![HTTP1_ALPN.to_vec()];
+    Ok(config)
+}
+
+/// Admin API client config trusting the hub only if it presents the CA whose
+/// SHA-256 is `ca_sha256` (as `switchyard-agent join --ca-sha256` does) and
+/// its certificate chains to that CA and names the host dialled.
+pub fn admin_pinned_client_config(
+    ca_sha256: &str,
+) -> Result<(rustls::ClientConfig, BootstrapProbe)> {
+    pinned_client_config(ca_sha256, HTTP1_ALPN)
 }
 
 /// Agent mutual-TLS client config: trusts only the CA stored at enrollment and
@@ -75,6 +170,13 @@ pub fn agent_client_config(
 ///
 /// `ca_sha256` is hex in either case, with or without ':' separators.
 pub fn bootstrap_client_config(ca_sha256: &str) -> Result<(rustls::ClientConfig, BootstrapProbe)> {
+    pinned_client_config(ca_sha256, ALPN)
+}
+
+fn pinned_client_config(
+    ca_sha256: &str,
+    alpn: &[u8],
+) -> Result<(rustls::ClientConfig, BootstrapProbe)> {
     let pin = normalize_fingerprint(ca_sha256)?;
     let provider = provider();
     let probe = BootstrapProbe::default();
@@ -89,7 +191,7 @@ pub fn bootstrap_client_config(ca_sha256: &str) -> Result<(rustls::ClientConfig,
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok((config, probe))
 }
 
@@ -295,7 +397,8 @@ mod tests {
         let identity = ca
             .load_or_issue_server_identity(dir.path(), &[HUB.to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
-        let server = Arc::new(hub_server_config(&ca, &identity).unwrap());
+        let server =
+            Arc::new(hub_server_config(&ca, ServerCertificate::new(&identity).unwrap()).unwrap());
         Hub {
             _dir: dir,
             ca,
@@ -458,6 +561,88 @@ mod tests {
         let (_, server, result) = connect(&hub, config, HUB);
         result.unwrap();
         assert!(server.peer_certificates().is_none());
+    }
+
+    #[test]
+    fn a_replaced_certificate_is_presented_from_the_next_handshake_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = CertificateAuthority::load_or_create(dir.path()).unwrap();
+        let first = ca
+            .load_or_issue_server_identity(dir.path(), &[HUB.to_owned()])
+            .unwrap();
+        let certificate = ServerCertificate::new(&first).unwrap();
+        let quic = Arc::new(hub_server_config(&ca, certificate.clone()).unwrap());
+        let admin = Arc::new(admin_server_config(certificate.clone()).unwrap());
+        let presented = |server: &Arc<rustls::ServerConfig>, client: rustls::ClientConfig| {
+            let name = ServerName::try_from(HUB).unwrap();
+            let mut client = ClientConnection::new(Arc::new(client), name).unwrap();
+            let mut server = ServerConnection::new(server.clone()).unwrap();
+            handshake(&mut client, &mut server).unwrap();
+            client.peer_certificates().unwrap()[0].clone().into_owned()
+        };
+        let (key, cert_pem) = enrolled(&ca, "edge-01");
+        let agent = || agent_client_config(ca.cert_pem(), &cert_pem, &key).unwrap();
+        let admin_client = || admin_client_config(ca.cert_pem()).unwrap();
+        assert_eq!(presented(&quic, agent()), first.chain[0]);
+        assert_eq!(presented(&admin, admin_client()), first.chain[0]);
+
+        // Different names force a new certificate, as expiry would.
+        let second = ca
+            .load_or_issue_server_identity(dir.path(), &[HUB.to_owned(), "::1".to_owned()])
+            .unwrap();
+        assert_ne!(first.chain[0], second.chain[0]);
+        certificate.replace(&second).unwrap();
+        assert_eq!(certificate.leaf(), second.chain[0]);
+        assert_eq!(presented(&quic, agent()), second.chain[0]);
+        assert_eq!(presented(&admin, admin_client()), second.chain[0]);
+    }
+
+    #[test]
+    fn admin_clients_verify_the_hub_by_ca_file_or_pin() {
+        let hub = hub();
+        let admin = Arc::new(
+            admin_server_config(
+                ServerCertificate::new(
+                    &hub.ca
+                        .load_or_issue_server_identity(hub._dir.path(), &[HUB.to_owned()])
+                        .unwrap(),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+        );
+        let connect = |client: rustls::ClientConfig, name: &str| {
+            let name = ServerName::try_from(name.to_owned()).unwrap();
+            let mut client = ClientConnection::new(Arc::new(client), name).unwrap();
+            let mut server = ServerConnection::new(admin.clone()).unwrap();
+            let result = handshake(&mut client, &mut server);
+            (client, result)
+        };
+        let (client, result) = connect(admin_client_config(hub.ca.cert_pem()).unwrap(), HUB);
+        result.unwrap();
+        assert_eq!(client.alpn_protocol(), Some(HTTP1_ALPN));
+
+        // Another hub's CA: the certificate is refused as unknown.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = CertificateAuthority::load_or_create(other_dir.path()).unwrap();
+        let (_, result) = connect(admin_client_config(other.cert_pem()).unwrap(), HUB);
+        assert!(
+            matches!(
+                result,
+                Err(Failed::Client(rustls::Error::InvalidCertificate(
+                    CertificateError::UnknownIssuer | CertificateError::BadSignature
+                )))
+            ),
+            "{result:?}"
+        );
+
+        let (config, probe) = admin_pinned_client_config(&hub.ca.fingerprint()).unwrap();
+        connect(config, HUB).1.unwrap();
+        assert_eq!(probe.pin_matched(), Some(true));
+        let (config, probe) = admin_pinned_client_config(&other.fingerprint()).unwrap();
+        assert!(connect(config, HUB).1.is_err());
+        assert_eq!(probe.pin_matched(), Some(false));
+        assert_eq!(probe.presented_ca_fingerprints(), [hub.ca.fingerprint()]);
     }
 
     #[test]

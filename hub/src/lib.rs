@@ -10,6 +10,7 @@ pub mod declarative;
 pub mod fleet;
 pub mod git;
 pub mod gitops;
+mod https;
 pub mod paths;
 mod registry;
 pub mod render;

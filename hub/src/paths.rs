@@ -20,6 +20,11 @@ pub fn ca_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("ca")
 }
 
+/// The CA certificate admin clients on this machine trust the hub with.
+pub fn ca_cert_file(data_dir: &Path) -> PathBuf {
+    switchyard_certs::CertificateAuthority::cert_path(&ca_dir(data_dir))
+}
+
 pub fn store_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("store")
 }

@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_certs::ServerCertificate;
 use tracing::{info, warn};
 
 /// Validated settings of a hub.
@@ -23,6 +24,8 @@ pub struct ServeConfig {
     pub public_names: Vec<String>,
     pub cert_ttl: Duration,
     pub heartbeat: Duration,
+    /// Serve the admin API over plain HTTP; only allowed on loopback.
+    pub http_insecure: bool,
 }
 
 impl ServeConfig {
@@ -40,22 +43,30 @@ impl ServeConfig {
                 bail!("--public-name {name:?} is not a host name or IP address");
             }
         }
-        if !self.http_listen.ip().is_loopback() {
-            warn!(
-                addr = %self.http_listen,
-                "the admin API is served over plain HTTP on a non-loopback address; put it behind TLS"
+        if self.http_insecure && !self.http_listen.ip().is_loopback() {
+            bail!(
+                "--http-insecure serves the admin API without TLS, which is only allowed on a \
+                 loopback address, and {} is not one; drop --http-insecure to serve HTTPS with \
+                 the hub's certificate",
+                self.http_listen
             );
         }
         Ok(())
     }
 
-    /// Names for the hub's server certificate: the public names plus the
-    /// loopback names, so local agents and tests always verify.
-    fn certificate_names(&self) -> Vec<String> {
+    /// Names for the hub's server certificate: the public names, the
+    /// addresses the hub listens on, and the loopback names, so agents and
+    /// admin clients verify whichever of them they dial.
+    pub fn certificate_names(&self) -> Vec<String> {
         let mut names = self.public_names.clone();
-        for local in ["localhost", "127.0.0.1", "::1"] {
-            if !names.iter().any(|n| n == local) {
-                names.push(local.to_owned());
+        let listening = [self.quic_listen.ip(), self.http_listen.ip()]
+            .into_iter()
+            .filter(|ip| !ip.is_unspecified())
+            .map(|ip| ip.to_string());
+        let local = ["localhost", "127.0.0.1", "::1"].map(str::to_owned);
+        for name in listening.chain(local) {
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
         names
@@ -103,10 +114,19 @@ pub struct Hub {
     pub endpoints: Endpoints,
     endpoint: quinn::Endpoint,
     http: tokio::net::TcpListener,
+    /// TLS for the admin API; none with `--http-insecure`.
+    admin_tls: Option<Arc<rustls::ServerConfig>>,
+    certificate: Arc<ServerCertificate>,
+    certificate_names: Vec<String>,
+    ca_dir: PathBuf,
     store: Arc<dyn crate::store::Store>,
     admin_token: String,
     data_dir: std::path::PathBuf,
 }
+
+/// How often the hub checks whether its server certificate needs renewing
+/// (it is reissued once less than a third of its 90 days is left).
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(3600);
 
 impl Hub {
     /// Open the store and the CA, bind both listeners and write the discovery file.
@@ -116,11 +136,22 @@ impl Hub {
         create_private_dir(data_dir)?;
         let ca = switchyard_certs::CertificateAuthority::load_or_create(&paths::ca_dir(data_dir))
             .context("loading the hub certificate authority")?;
+        let certificate_names = config.certificate_names();
         let identity = ca
-            .load_or_issue_server_identity(&paths::ca_dir(data_dir), &config.certificate_names())
+            .load_or_issue_server_identity(&paths::ca_dir(data_dir), &certificate_names)
             .context("issuing the hub's server certificate")?;
-        let tls = switchyard_certs::hub_server_config(&ca, &identity)
+        let certificate =
+            ServerCertificate::new(&identity).context("loading the hub's server certificate")?;
+        let tls = switchyard_certs::hub_server_config(&ca, certificate.clone())
             .context("building the hub's TLS configuration")?;
+        let admin_tls = if config.http_insecure {
+            None
+        } else {
+            Some(Arc::new(
+                switchyard_certs::admin_server_config(certificate.clone())
+                    .context("building the admin API's TLS configuration")?,
+            ))
+        };
         let quic_tls = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
             .context("the hub's TLS configuration is not usable for QUIC")?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
@@ -183,7 +214,15 @@ impl Hub {
             http_addr.ip().to_string()
         };
         let endpoints = Endpoints {
-            admin_url: format!("http://{}", format_host_port(&admin_host, http_addr.port())),
+            admin_url: format!(
+                "{}://{}",
+                if config.http_insecure {
+                    "http"
+                } else {
+                    "https"
+                },
+                format_host_port(&admin_host, http_addr.port())
+            ),
             agent_address: agent_address.clone(),
             ca_sha256: ca.fingerprint(),
             pid: std::process::id(),
@@ -225,6 +264,10 @@ impl Hub {
             endpoints,
             endpoint,
             http,
+            admin_tls,
+            certificate,
+            certificate_names,
+            ca_dir: paths::ca_dir(data_dir),
             store,
             admin_token,
             data_dir: data_dir.clone(),
@@ -254,18 +297,38 @@ impl Hub {
         )
         .layer(axum::Extension(crate::api::DataDir(self.data_dir.clone())));
         // Connect info gives the audit log each request's remote address.
-        let http = tokio::spawn(
-            axum::serve(
-                self.http,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopped(stop_rx))
-            .into_future(),
-        );
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        let http = match self.admin_tls {
+            Some(tls) => {
+                let listener = crate::https::TlsListener::new(self.http, tls)
+                    .context("starting the admin API's TLS listener")?;
+                // axum provides the remote address for wrapped listeners (tap_io),
+                // not for foreign ones; the tap itself does nothing.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+                tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped(stop_rx.clone()))
+                        .into_future(),
+                )
+            }
+            None => tokio::spawn(
+                axum::serve(self.http, app)
+                    .with_graceful_shutdown(stopped(stop_rx.clone()))
+                    .into_future(),
+            ),
+        };
+        let renewal = tokio::spawn(renew_certificate(
+            self.fleet.clone(),
+            self.certificate.clone(),
+            self.ca_dir.clone(),
+            self.certificate_names.clone(),
+            stopped(stop_rx),
+        ));
         shutdown.await;
         info!("shutting down");
         let _ = stop_tx.send(true);
         let _ = agents.await;
+        let _ = renewal.await;
         self.endpoint.wait_idle().await;
         match tokio::time::timeout(Duration::from_secs(5), http).await {
             Ok(Ok(result)) => result.context("admin API server")?,
@@ -273,6 +336,41 @@ impl Hub {
             Err(_) => warn!("admin API did not stop within 5s"),
         }
         Ok(())
+    }
+}
+
+/// Reissue the server certificate when it nears expiry and present the new
+/// one on both listeners from the next handshake on, without a restart.
+async fn renew_certificate(
+    fleet: Arc<Fleet>,
+    certificate: Arc<ServerCertificate>,
+    ca_dir: PathBuf,
+    names: Vec<String>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut tick = tokio::time::interval(CERTIFICATE_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tick.tick() => {}
+        }
+        match fleet.ca().load_or_issue_server_identity(&ca_dir, &names) {
+            Ok(identity) if identity.chain[0] != certificate.leaf() => {
+                match certificate.replace(&identity) {
+                    Ok(()) => info!("hub server certificate renewed"),
+                    Err(e) => {
+                        warn!(error = %switchyard_common::error_chain(&e), "renewed server certificate not usable")
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(error = %switchyard_common::error_chain(&e), "renewing the hub server certificate failed")
+            }
+        }
     }
 }
 

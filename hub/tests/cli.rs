@@ -8,11 +8,12 @@ use std::process::Command;
 
 fn switchyard(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-    command
-        .args(args)
-        .env_remove("SWITCHYARD_DATA_DIR")
-        .env_remove("SWITCHYARD_SERVER")
-        .env_remove("SWITCHYARD_TOKEN");
+    command.args(args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SWITCHYARD_") {
+            command.env_remove(key);
+        }
+    }
     for (k, v) in envs {
         command.env(k, v);
     }
@@ -86,4 +87,58 @@ fn invalid_serve_configuration_is_refused_before_binding() {
     );
     // Nothing was created: validation comes before any file is written.
     assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn plain_http_is_refused_off_loopback_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchyard(
+        &[
+            "serve",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--http-listen",
+            "0.0.0.0:0",
+            "--http-insecure",
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--http-insecure serves the admin API without TLS")
+            && stderr.contains("0.0.0.0:0 is not one"),
+        "{stderr}"
+    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn an_https_server_without_a_ca_to_trust_is_refused() {
+    let out = switchyard(
+        &["cluster", "list", "--server", "https://127.0.0.1:9"],
+        &[("SWITCHYARD_TOKEN", "sya_x")],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--server-ca-file FILE") && stderr.contains("--ca-sha256 HEX"),
+        "{stderr}"
+    );
+    let out = switchyard(
+        &[
+            "cluster",
+            "list",
+            "--server",
+            "https://127.0.0.1:9",
+            "--ca-sha256",
+            "abc",
+        ],
+        &[("SWITCHYARD_TOKEN", "sya_x")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("ca fingerprint must be 64 hex characters"),
+        "{stderr}"
+    );
 }

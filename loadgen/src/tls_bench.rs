@@ -18,7 +18,8 @@ pub(crate) fn run(duration: Duration) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("creating a temporary CA dir")?;
     let ca = CertificateAuthority::load_or_create(dir.path())?;
     let identity = ca.load_or_issue_server_identity(dir.path(), &["localhost".to_owned()])?;
-    let server_config = Arc::new(switchyard_certs::hub_server_config(&ca, &identity)?);
+    let certificate = switchyard_certs::ServerCertificate::new(&identity)?;
+    let server_config = Arc::new(switchyard_certs::hub_server_config(&ca, certificate)?);
     let key = AgentKey::generate()?;
     let cluster = ClusterName::new("tls-bench").context("cluster name")?;
     let issued = ca.sign_cluster_csr(

@@ -3,7 +3,6 @@
 
 use crate::process::{Output, Process, binary, run, wait_until};
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,11 +31,12 @@ impl TestHub {
             restarts: 0,
         };
         let endpoints = hub.wait_ready();
+        // HOST:PORT, where HOST may be a --public-name rather than an address.
         hub.quic_port = endpoints["agent_address"]
             .as_str()
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-            .expect("agent address in hub.json")
-            .port();
+            .and_then(|a| a.rsplit_once(':'))
+            .and_then(|(_, port)| port.parse().ok())
+            .expect("agent address in hub.json");
         hub
     }
 
@@ -98,6 +98,29 @@ impl TestHub {
             self.process.stderr_text()
         );
         endpoints
+    }
+
+    /// The admin API's base URL from the discovery file (`https://…`).
+    pub fn admin_url(&self) -> String {
+        let file = self.data_dir().join("hub.json");
+        let endpoints: Value = serde_json::from_slice(&std::fs::read(&file).expect("hub.json"))
+            .expect("hub.json is JSON");
+        endpoints["admin_url"]
+            .as_str()
+            .expect("admin_url in hub.json")
+            .to_owned()
+    }
+
+    /// The CA certificate that signs the hub's server certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir().join("ca").join("ca.pem")
+    }
+
+    /// TLS for an HTTP client that talks to the admin API directly,
+    /// trusting this hub's CA and nothing else.
+    pub fn admin_tls(&self) -> rustls::ClientConfig {
+        let pem = std::fs::read_to_string(self.ca_file()).expect("hub CA certificate");
+        switchyard_certs::admin_client_config(&pem).expect("admin TLS config")
     }
 
     /// Kill the hub with SIGKILL and start it again on the same data dir and

@@ -57,12 +57,15 @@ impl Process {
         let stdout = log_dir.join(format!("{label}.out"));
         let stderr = log_dir.join(format!("{label}.err"));
         let mut command = Command::new(program);
+        command.args(args).env_remove("KUBECONFIG");
+        // Whatever SWITCHYARD_* the test runner has set must not leak into
+        // the processes under test; each test passes what it means.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("SWITCHYARD_") {
+                command.env_remove(key);
+            }
+        }
         command
-            .args(args)
-            .env_remove("SWITCHYARD_DATA_DIR")
-            .env_remove("SWITCHYARD_TOKEN")
-            .env_remove("SWITCHYARD_SERVER")
-            .env_remove("KUBECONFIG")
             .env(
                 "SWITCHYARD_LOG",
                 "info,switchyard_hub=debug,switchyard_agent=debug",

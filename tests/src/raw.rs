@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_certs::{CertificateAuthority, hub_server_config};
+use switchyard_certs::{CertificateAuthority, ServerCertificate, hub_server_config};
 use switchyard_common::ClusterName;
 use switchyard_common::proto::{
     Enrolled, Message, PROTOCOL_VERSION, Welcome, encode_frame, read_message, write_message,
@@ -103,7 +103,8 @@ impl FakeHub {
         let identity = ca
             .load_or_issue_server_identity(dir.path(), &["127.0.0.1".to_string()])
             .expect("server identity");
-        let tls = hub_server_config(&ca, &identity).expect("server tls");
+        let tls = hub_server_config(&ca, ServerCertificate::new(&identity).expect("identity"))
+            .expect("server tls");
         let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).expect("quic tls");
         let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         let endpoint =

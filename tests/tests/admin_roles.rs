@@ -7,25 +7,18 @@ use serde_json::Value;
 use switchyard_tests::fleet::{SOON, TestHub};
 use switchyard_tests::process::{Output, binary, run};
 
-/// The hub's admin API URL from its discovery file.
-fn admin_url(hub: &TestHub) -> String {
-    let endpoints: Value =
-        serde_json::from_slice(&std::fs::read(hub.data_dir().join("hub.json")).unwrap()).unwrap();
-    endpoints["admin_url"]
-        .as_str()
-        .expect("admin_url")
-        .to_owned()
-}
-
-/// `switchyard ARGS --server URL` with `SWITCHYARD_TOKEN=token`, as a
-/// remote user would run it.
-fn cli_as(url: &str, token: &str, args: &[&str]) -> Output {
+/// `switchyard ARGS --server URL` with `SWITCHYARD_TOKEN=token`, trusting
+/// the hub's CA through `SWITCHYARD_CA_FILE`, as a remote user would run it.
+fn cli_as(hub: &TestHub, token: &str, args: &[&str]) -> Output {
     let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    args.extend(["--server".into(), url.to_owned()]);
+    args.extend(["--server".into(), hub.admin_url()]);
     run(
         &binary("switchyard"),
         &args,
-        &[("SWITCHYARD_TOKEN", token.to_owned())],
+        &[
+            ("SWITCHYARD_TOKEN", token.to_owned()),
+            ("SWITCHYARD_CA_FILE", hub.ca_file().display().to_string()),
+        ],
         SOON,
     )
 }
@@ -42,10 +35,9 @@ fn create_token(hub: &TestHub, name: &str, role: &str) -> String {
 fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::start(dir.path(), &[]);
-    let url = admin_url(&hub);
     let viewer = create_token(&hub, "ci", "viewer");
 
-    let refused = cli_as(&url, &viewer, &["cluster", "add", "x"]);
+    let refused = cli_as(&hub, &viewer, &["cluster", "add", "x"]);
     assert!(!refused.success(), "{}", refused.stdout);
     assert!(
         refused
@@ -54,12 +46,12 @@ fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
         "{}",
         refused.stderr
     );
-    let listed = cli_as(&url, &viewer, &["cluster", "list"]);
+    let listed = cli_as(&hub, &viewer, &["cluster", "list"]);
     assert!(listed.success(), "{}", listed.stderr);
     // Nothing was registered by the refused attempt.
     assert_eq!(hub.cli_json(&["cluster", "list"]), Value::Array(vec![]));
     // Viewers do not read tokens or the audit log either.
-    let audit_as_viewer = cli_as(&url, &viewer, &["audit"]);
+    let audit_as_viewer = cli_as(&hub, &viewer, &["audit"]);
     assert!(
         audit_as_viewer
             .stderr
@@ -70,13 +62,13 @@ fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
 
     // An operator may sync: it gets past the role check to the app lookup.
     let operator = create_token(&hub, "deployer", "operator");
-    let sync = cli_as(&url, &operator, &["app", "sync", "nope"]);
+    let sync = cli_as(&hub, &operator, &["app", "sync", "nope"]);
     assert!(
         sync.stderr.contains("(HTTP 404)") && !sync.stderr.contains("may not"),
         "{}",
         sync.stderr
     );
-    let remove = cli_as(&url, &operator, &["app", "delete", "nope"]);
+    let remove = cli_as(&hub, &operator, &["app", "delete", "nope"]);
     assert!(
         remove
             .stderr
@@ -142,7 +134,7 @@ fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
         "{}",
         revoked.stderr
     );
-    let after = cli_as(&url, &viewer, &["cluster", "list"]);
+    let after = cli_as(&hub, &viewer, &["cluster", "list"]);
     assert!(
         !after.success() && after.stderr.contains("token ci was revoked at"),
         "{}",

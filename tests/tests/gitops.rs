@@ -406,12 +406,7 @@ async fn https_with_auth_and_a_signed_webhook() {
     source.write("app/cm.yaml", LAB.replace("experimental", "stable"));
     let second = source.commit("second");
     source.publish(&served, "fleet");
-    let endpoints: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(hub.data_dir().join("hub.json")).unwrap()).unwrap();
-    let hook = format!(
-        "{}/api/v1/webhooks/git",
-        endpoints["admin_url"].as_str().unwrap()
-    );
+    let hook = format!("{}/api/v1/webhooks/git", hub.admin_url());
     let body = serde_json::json!({
         "ref": "refs/heads/main",
         "repository": { "clone_url": url, "html_url": url.trim_end_matches(".git") },
@@ -424,7 +419,10 @@ async fn https_with_auth_and_a_signed_webhook() {
             hex::encode(ring::hmac::sign(&key, body.as_bytes()).as_ref())
         )
     };
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(hub.admin_tls())
+        .build()
+        .unwrap();
     let forged = client
         .post(&hook)
         .header("X-GitHub-Event", "push")

@@ -1,10 +1,13 @@
-//! The admin API client: finds the hub (local data dir or `--server`) and
-//! turns HTTP failures into messages a person can act on.
+//! The admin API client: finds the hub (local data dir or `--server`),
+//! verifies its certificate, and turns HTTP and TLS failures into messages
+//! a person can act on.
 
 use super::Target;
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+use switchyard_certs::BootstrapProbe;
 use switchyard_hub::api::ErrorBody;
 use switchyard_hub::paths::{self, Endpoints};
 
@@ -20,25 +23,39 @@ pub(crate) struct AdminClient {
     http: reqwest::Client,
     base: String,
     token: String,
+    trust: Trust,
+}
+
+/// How the hub's certificate is verified, kept to explain a failure.
+enum Trust {
+    /// `http://` on loopback (`serve --http-insecure`).
+    Plain,
+    CaFile(PathBuf),
+    Pin {
+        pin: String,
+        probe: BootstrapProbe,
+    },
 }
 
 impl AdminClient {
     /// `--server` plus `SWITCHYARD_TOKEN`, or the hub that runs on this
     /// machine with `data_dir` (default: the same default as `serve`).
     pub(crate) fn discover(target: &Target) -> anyhow::Result<Self> {
-        let (data_dir, server) = (target.data_dir.clone(), target.server.clone());
         let env_token = std::env::var("SWITCHYARD_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());
-        let (base, token) = match server {
+        let (base, token, local_ca) = match &target.server {
             Some(server) => {
                 let token = env_token.ok_or_else(|| {
                     anyhow!("--server needs an admin token: set SWITCHYARD_TOKEN")
                 })?;
-                (server.trim_end_matches('/').to_owned(), token)
+                (server.trim_end_matches('/').to_owned(), token, None)
             }
             None => {
-                let dir = data_dir.unwrap_or_else(paths::default_data_dir);
+                let dir = target
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(paths::default_data_dir);
                 let endpoint_file = paths::endpoint_file(&dir);
                 let endpoints: Endpoints = match std::fs::read(&endpoint_file) {
                     Ok(bytes) => serde_json::from_slice(&bytes)
@@ -63,14 +80,21 @@ impl AdminClient {
                             .to_owned()
                     }
                 };
-                (endpoints.admin_url, token)
+                (endpoints.admin_url, token, Some(paths::ca_cert_file(&dir)))
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Self { http, base, token })
+        let (tls, trust) = tls_for(&base, target, local_ca)?;
+        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        if let Some(tls) = tls {
+            http = http.tls_backend_preconfigured(tls);
+        }
+        let http = http.build().context("building the HTTP client")?;
+        Ok(Self {
+            http,
+            base,
+            token,
+            trust,
+        })
     }
 
     fn url(&self, path: &str) -> String {
@@ -80,12 +104,11 @@ impl AdminClient {
     /// Send with the token; the body of a successful answer, or the hub's
     /// error message.
     async fn send_raw(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Vec<u8>> {
-        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
-            anyhow!(
-                "cannot reach the hub at {}: {e}; is `switchyard serve` running?",
-                self.base
-            )
-        })?;
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
         let status = response.status();
         let body = response.bytes().await.context("reading the hub's answer")?;
         if !status.is_success() {
@@ -107,6 +130,54 @@ impl AdminClient {
     ) -> anyhow::Result<T> {
         let body = self.send_raw(request).await?;
         serde_json::from_slice(&body).context("the hub's answer is not the expected JSON")
+    }
+
+    /// Why a request did not get an answer, naming the certificate problem
+    /// when there is one.
+    fn unreachable(&self, error: &reqwest::Error) -> anyhow::Error {
+        let base = &self.base;
+        let Some(tls) = rustls_error(error) else {
+            let chain = switchyard_common::error_chain(error);
+            let hint = if matches!(self.trust, Trust::Plain) {
+                " (the admin API speaks HTTPS unless the hub runs with --http-insecure)"
+            } else {
+                ""
+            };
+            return anyhow!(
+                "cannot reach the hub at {base}: {chain}; is `switchyard serve` running?{hint}"
+            );
+        };
+        use rustls::CertificateError as C;
+        let rustls::Error::InvalidCertificate(problem) = tls else {
+            return anyhow!("TLS with the hub at {base} failed: {tls}");
+        };
+        match (problem, &self.trust) {
+            (C::NotValidForName | C::NotValidForNameContext { .. }, _) => anyhow!(
+                "the hub's certificate does not name the host in {base}; use one of the names \
+                 the hub was started with (--public-name, localhost, 127.0.0.1, ::1)"
+            ),
+            (C::Expired | C::ExpiredContext { .. }, _) => anyhow!(
+                "the hub at {base} presented an expired certificate; restart the hub to renew it \
+                 (or check this machine's clock)"
+            ),
+            (_, Trust::Pin { pin, probe }) => anyhow!(
+                "the hub at {base} is not the one you pinned: expected its CA to have SHA-256 \
+                 {pin}, it presented {}; check --ca-sha256 / SWITCHYARD_CA_SHA256",
+                match probe.presented_ca_fingerprints() {
+                    seen if seen.is_empty() => "no CA certificate".to_owned(),
+                    seen => seen.join(", "),
+                }
+            ),
+            (_, Trust::CaFile(file)) => anyhow!(
+                "the hub at {base} presented a certificate not signed by the CA in {} ({problem:?}); \
+                 use the CA of that hub (its DATA_DIR/ca/ca.pem) with --server-ca-file / \
+                 SWITCHYARD_CA_FILE, or pin it with --ca-sha256",
+                file.display()
+            ),
+            (_, Trust::Plain) => {
+                anyhow!("the hub at {base} presented an invalid certificate: {problem:?}")
+            }
+        }
     }
 
     /// POST without a body and take the answer as bytes (backups).
@@ -145,4 +216,61 @@ impl AdminClient {
     pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.send(self.http.delete(self.url(path))).await
     }
+}
+
+/// The TLS configuration for `base`: `--server-ca-file` or `--ca-sha256` when
+/// given, else the local hub's CA, else a clear refusal. Plain `http://` gets
+/// no TLS at all.
+fn tls_for(
+    base: &str,
+    target: &Target,
+    local_ca: Option<PathBuf>,
+) -> anyhow::Result<(Option<rustls::ClientConfig>, Trust)> {
+    if base.starts_with("http://") {
+        return Ok((None, Trust::Plain));
+    }
+    if !base.starts_with("https://") {
+        bail!(
+            "--server {base:?} must start with https:// (or http:// for a hub on loopback started with --http-insecure)"
+        );
+    }
+    if let Some(pin) = &target.ca_sha256 {
+        let (config, probe) = switchyard_certs::admin_pinned_client_config(pin)
+            .context("--ca-sha256 / SWITCHYARD_CA_SHA256")?;
+        let pin = pin.clone();
+        return Ok((Some(config), Trust::Pin { pin, probe }));
+    }
+    let file = match target.server_ca_file.clone().or(local_ca) {
+        Some(file) => file,
+        None => bail!(
+            "{base} is HTTPS: say which CA signs the hub's certificate with --server-ca-file FILE \
+             (the hub's DATA_DIR/ca/ca.pem) or --ca-sha256 HEX (from its join commands), \
+             or SWITCHYARD_CA_FILE / SWITCHYARD_CA_SHA256"
+        ),
+    };
+    let pem = std::fs::read_to_string(&file)
+        .with_context(|| format!("reading the hub's CA certificate {}", file.display()))?;
+    let config = switchyard_certs::admin_client_config(&pem)
+        .with_context(|| format!("{} is not a PEM CA certificate", file.display()))?;
+    Ok((Some(config), Trust::CaFile(file)))
+}
+
+/// The TLS error under a failed request, if that is what failed. An
+/// `io::Error` hides the error it wraps from `source()` (and the TLS
+/// connector wraps one `io::Error` in another), so look inside those.
+fn rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner),
+            None => e.source(),
+        };
+    }
+    None
 }

@@ -46,9 +46,23 @@ pub(crate) struct Target {
     /// token from it when run on the hub's machine.
     #[arg(long, env = "SWITCHYARD_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
-    /// Admin API URL of a remote hub (use with SWITCHYARD_TOKEN).
+    /// Admin API URL of a remote hub, https://HOST:PORT (use with SWITCHYARD_TOKEN).
     #[arg(long, env = "SWITCHYARD_SERVER", global = true)]
     server: Option<String>,
+    /// Trust the hub whose certificate is signed by the CA in this PEM file
+    /// (the hub's DATA_DIR/ca/ca.pem). Not `--ca-file`: `repo add` has that
+    /// for the Git server's CA.
+    #[arg(
+        long,
+        env = "SWITCHYARD_CA_FILE",
+        global = true,
+        conflicts_with = "ca_sha256"
+    )]
+    server_ca_file: Option<PathBuf>,
+    /// Trust the hub that presents the CA with this SHA-256 fingerprint (the
+    /// --ca-sha256 of its join commands).
+    #[arg(long, env = "SWITCHYARD_CA_SHA256", global = true)]
+    ca_sha256: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,9 +159,13 @@ struct ServeArgs {
     /// UDP address for agent connections (QUIC).
     #[arg(long, default_value = "0.0.0.0:7700", env = "SWITCHYARD_QUIC_LISTEN")]
     quic_listen: SocketAddr,
-    /// TCP address for the admin API.
+    /// TCP address for the admin API (HTTPS with the hub's certificate).
     #[arg(long, default_value = "127.0.0.1:7701", env = "SWITCHYARD_HTTP_LISTEN")]
     http_listen: SocketAddr,
+    /// Serve the admin API over plain HTTP instead of HTTPS; refused unless
+    /// --http-listen is a loopback address.
+    #[arg(long, env = "SWITCHYARD_HTTP_INSECURE")]
+    http_insecure: bool,
     /// Host name or IP agents use to reach this hub (repeatable); the first
     /// one goes into join commands.
     #[arg(long = "public-name")]
@@ -280,6 +298,7 @@ async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
         public_names: args.public_names,
         cert_ttl: args.cert_ttl,
         heartbeat: args.heartbeat,
+        http_insecure: args.http_insecure,
     };
     let hub = Hub::start(config).await?;
     hub.run(shutdown_signal()).await

@@ -257,6 +257,8 @@ pub(crate) async fn run(
     let client = AdminClient::discover(&super::Target {
         data_dir: Some(data_dir.clone()),
         server: None,
+        server_ca_file: None,
+        ca_sha256: None,
     })?;
 
     let repo_dir = dir.join("config");
