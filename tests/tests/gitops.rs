@@ -527,16 +527,32 @@ async fn https_with_auth_and_a_signed_webhook() {
             == fourth.as_str()));
     });
 
-    // A push for a repository the hub does not follow is not found.
-    let stranger = client
-        .post(&hook)
-        .header("X-GitHub-Event", "push")
-        .header("X-Hub-Signature-256", sign(b"webhook-s3cret"))
-        .body(r#"{"repository":{"clone_url":"https://elsewhere.example.com/x.git"}}"#)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stranger.status().as_u16(), 404);
+    // A push for a repository the hub does not follow is checked against the
+    // hub's own secret: signed with another (here a followed repo's), it is
+    // refused like a forgery; signed with the hub's, it is not found.
+    let stranger_body = r#"{"repository":{"clone_url":"https://elsewhere.example.com/x.git"}}"#;
+    let sign_stranger = |secret: &[u8]| {
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+        format!(
+            "sha256={}",
+            hex::encode(ring::hmac::sign(&key, stranger_body.as_bytes()).as_ref())
+        )
+    };
+    let hub_secret = std::fs::read_to_string(hub.data_dir().join("webhook-secret")).unwrap();
+    for (secret, expected) in [
+        (b"webhook-s3cret".to_vec(), 401),
+        (hub_secret.trim().as_bytes().to_vec(), 404),
+    ] {
+        let stranger = client
+            .post(&hook)
+            .header("X-GitHub-Event", "push")
+            .header("X-Hub-Signature-256", sign_stranger(&secret))
+            .body(stranger_body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stranger.status().as_u16(), expected);
+    }
 }
 
 #[test]
