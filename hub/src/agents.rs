@@ -2,6 +2,7 @@
 //! and the control and request streams of enrolled (mutual-TLS) agents.
 
 use crate::fleet::Fleet;
+use crate::metrics::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_common::ClusterName;
@@ -158,7 +159,13 @@ async fn serve_enrollment(conn: quinn::Connection, fleet: &Fleet) -> Result<(), 
         conn.close(close_code::UNAUTHENTICATED.into(), text.as_bytes());
         return Err(Error::Unexpected(kind));
     };
-    let answer = match fleet.enroll(&enroll.token, &enroll.csr_pem) {
+    let enrolled = fleet.enroll(&enroll.token, &enroll.csr_pem);
+    fleet
+        .metrics()
+        .enrollments
+        .get_or_create(&Outcome::of(&enrolled))
+        .inc();
+    let answer = match enrolled {
         Ok((cluster, cert_pem)) => {
             info!(%cluster, agent_version = %enroll.agent_version, "agent enrolled");
             Message::Enrolled(Enrolled {
@@ -235,8 +242,12 @@ async fn serve_agent(
         }),
     )
     .await?;
-    fleet.registry().register(&cluster, conn.clone());
-    info!(agent_version = %hello.agent_version, generation, "agent connected");
+    let reconnect = fleet.registry().register(&cluster, conn.clone());
+    fleet.metrics().agent_connections.inc();
+    if reconnect {
+        fleet.metrics().agent_reconnects.inc();
+    }
+    info!(agent_version = %hello.agent_version, generation, reconnect, "agent connected");
 
     let result = serve_requests(&conn, fleet, &cluster).await;
     fleet.registry().unregister(&cluster, &conn);
@@ -290,7 +301,10 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Mes
                 )
                 .and_then(|_| fleet.record_status(cluster, report.apps));
             match recorded {
-                Ok(()) => Message::StatusAccepted(StatusAccepted {}),
+                Ok(()) => {
+                    fleet.metrics().status_reports.inc();
+                    Message::StatusAccepted(StatusAccepted {})
+                }
                 Err(error) => store_error(error),
             }
         }
@@ -299,10 +313,16 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Mes
             Err(error) => store_error(error),
         },
         Message::GetBundle(get) => match fleet.bundle_for(cluster, &get.digest) {
-            Ok(Some(compressed)) => Message::Bundle(Bundle {
-                digest: get.digest,
-                compressed,
-            }),
+            Ok(Some(compressed)) => {
+                fleet
+                    .metrics()
+                    .bundle_bytes_served
+                    .inc_by(compressed.len() as u64);
+                Message::Bundle(Bundle {
+                    digest: get.digest,
+                    compressed,
+                })
+            }
             Ok(None) => Message::error(
                 ErrorCode::NotFound,
                 format!("bundle {} is not assigned to cluster {cluster}", get.digest),

@@ -375,12 +375,61 @@ pub fn router(
     // Forges authenticate with their signature, not the admin token.
     let hooks = Router::new()
         .route("/webhooks/git", post(git_webhook))
-        .with_state(state);
+        .with_state(state.clone());
+    // Probes and scrapers carry no token: these answer with counts and
+    // states, never names or secrets.
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
         .nest("/api/v1", api.merge(hooks))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// Answer of `GET /readyz`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReadyView {
+    pub ready: bool,
+    /// What the hub still waits for: `store`, `QUIC endpoint`, `first planning pass`.
+    pub waiting_for: Vec<String>,
+}
+
+/// 200 once the store is open, the QUIC endpoint bound and the first
+/// planning pass done; 503 before, naming what is missing. `/healthz`
+/// stays the liveness check.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<ReadyView>) {
+    let waiting_for: Vec<String> = state
+        .fleet
+        .readiness()
+        .waiting_for()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let status = if waiting_for.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let ready = waiting_for.is_empty();
+    (status, Json(ReadyView { ready, waiting_for }))
+}
+
+/// Prometheus text exposition of the hub's metrics.
+async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    let fleet = state.fleet.clone();
+    let text = tokio::task::spawn_blocking(move || fleet.encode_metrics())
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// Largest error body kept in the audit log; error answers are small JSON.

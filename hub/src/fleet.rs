@@ -225,6 +225,8 @@ pub struct Fleet {
     ca: CertificateAuthority,
     registry: Registry,
     settings: FleetSettings,
+    metrics: crate::metrics::Metrics,
+    readiness: crate::metrics::Readiness,
 }
 
 impl Fleet {
@@ -234,7 +236,31 @@ impl Fleet {
             ca,
             registry: Registry::default(),
             settings,
+            metrics: crate::metrics::Metrics::default(),
+            readiness: crate::metrics::Readiness::default(),
         }
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// What `/readyz` reports; the server marks each step as it happens.
+    pub fn readiness(&self) -> &crate::metrics::Readiness {
+        &self.readiness
+    }
+
+    /// The Prometheus exposition with the fleet gauges as they are now.
+    pub fn encode_metrics(&self) -> Result<String> {
+        let app_clusters = self
+            .status(None)?
+            .into_iter()
+            .map(|row| (row.sync, row.health))
+            .collect();
+        Ok(self.metrics.encode(&crate::metrics::FleetState {
+            connected_agents: self.connected_count(),
+            app_clusters,
+        }))
     }
 
     pub fn settings(&self) -> &FleetSettings {

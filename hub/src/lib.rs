@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod git;
 pub mod gitops;
 mod https;
+pub mod metrics;
 pub mod paths;
 mod registry;
 pub mod render;

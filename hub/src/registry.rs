@@ -1,7 +1,7 @@
 //! Which clusters have a live agent connection right now, and the handle to
 //! reach each of them (to notify it, or to cut it off when it is removed).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use switchyard_common::ClusterName;
 use switchyard_common::proto::close_code;
@@ -9,12 +9,21 @@ use switchyard_common::proto::close_code;
 #[derive(Default)]
 pub(crate) struct Registry {
     live: Mutex<HashMap<ClusterName, quinn::Connection>>,
+    /// Every cluster that connected since the hub started, to tell a
+    /// reconnect from a first connection.
+    seen: Mutex<HashSet<ClusterName>>,
 }
 
 impl Registry {
     /// Record `conn` as the cluster's connection. A previous connection of the
-    /// same cluster is closed: an agent has one connection at a time.
-    pub(crate) fn register(&self, cluster: &ClusterName, conn: quinn::Connection) {
+    /// same cluster is closed: an agent has one connection at a time. True
+    /// if the cluster had connected before since the hub started.
+    pub(crate) fn register(&self, cluster: &ClusterName, conn: quinn::Connection) -> bool {
+        let reconnect = !self
+            .seen
+            .lock()
+            .expect("registry lock")
+            .insert(cluster.clone());
         let previous = self
             .live
             .lock()
@@ -26,6 +35,7 @@ impl Registry {
                 b"superseded by a newer connection",
             );
         }
+        reconnect
     }
 
     /// Forget `conn` if it is still the cluster's current connection.

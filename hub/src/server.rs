@@ -239,6 +239,9 @@ impl Hub {
                 heartbeat: config.heartbeat,
             },
         ));
+        // Both were done above, before anything could be served.
+        fleet.readiness().store_opened();
+        fleet.readiness().quic_bound();
         let gitops = Arc::new(GitOps::new(
             store.clone(),
             fleet.clone(),
@@ -289,6 +292,7 @@ impl Hub {
             stopped(stop_rx.clone()),
         ));
         self.gitops.start().context("starting repo pollers")?;
+        let first_plan = tokio::spawn(first_plan(self.gitops.clone(), self.fleet.clone()));
         let app = crate::api::router(
             self.fleet.clone(),
             self.gitops.clone(),
@@ -329,6 +333,7 @@ impl Hub {
         let _ = stop_tx.send(true);
         let _ = agents.await;
         let _ = renewal.await;
+        first_plan.abort();
         self.endpoint.wait_idle().await;
         match tokio::time::timeout(Duration::from_secs(5), http).await {
             Ok(Ok(result)) => result.context("admin API server")?,
@@ -336,6 +341,24 @@ impl Hub {
             Err(_) => warn!("admin API did not stop within 5s"),
         }
         Ok(())
+    }
+}
+
+/// Plan once at start so assignments match the store before `/readyz`
+/// says ready; retried until it succeeds (a store error may be passing).
+async fn first_plan(gitops: Arc<GitOps>, fleet: Arc<Fleet>) {
+    loop {
+        match gitops.reconcile("startup").await {
+            Ok(()) => {
+                fleet.readiness().first_plan_done();
+                info!("first planning pass done; ready");
+                return;
+            }
+            Err(e) => {
+                warn!(error = %switchyard_common::error_chain(&e), "first planning pass failed; retrying in 5s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
     }
 }
 

@@ -18,6 +18,7 @@ const REMOTE: &str = "192.0.2.7:4242";
 struct Env {
     _dir: tempfile::TempDir,
     store: Arc<dyn Store>,
+    fleet: Arc<Fleet>,
     router: Router,
     secrets: BTreeMap<&'static str, String>,
 }
@@ -76,10 +77,16 @@ async fn env() -> Env {
     let (revoked, _) = auth.create("revoked", Role::Admin, None, now).unwrap();
     auth.revoke("revoked", now).unwrap();
     secrets.insert("revoked", revoked);
-    let router = router(fleet, gitops, store.clone(), ADMIN_SECRET.to_owned());
+    let router = router(
+        fleet.clone(),
+        gitops,
+        store.clone(),
+        ADMIN_SECRET.to_owned(),
+    );
     Env {
         _dir: dir,
         store,
+        fleet,
         router,
         secrets,
     }
@@ -416,6 +423,45 @@ async fn webhooks_and_healthz_need_no_token_and_are_not_audited() {
     assert!(matches!(status, 400 | 401), "{status} {body}");
     let message = body["error"].as_str().unwrap();
     assert!(!message.contains("bearer"), "{message}");
+    assert!(env.store.audit(0, 100).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn readyz_waits_for_store_quic_and_the_first_plan_and_metrics_need_no_token() {
+    let env = env().await;
+    let (status, body) = env.call("none", "GET", "/readyz", None).await;
+    assert_eq!(status, 503);
+    assert_eq!(
+        body,
+        json!({"ready": false, "waiting_for": ["store", "QUIC endpoint", "first planning pass"]})
+    );
+    env.fleet.readiness().store_opened();
+    env.fleet.readiness().quic_bound();
+    let (status, body) = env.call("none", "GET", "/readyz", None).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["waiting_for"], json!(["first planning pass"]));
+    env.fleet.readiness().first_plan_done();
+    let (status, body) = env.call("none", "GET", "/readyz", None).await;
+    assert_eq!(
+        (status, body),
+        (200, json!({"ready": true, "waiting_for": []}))
+    );
+
+    let request = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .unwrap();
+    let response = env.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(text.contains("\nswitchyard_connected_agents 0\n"), "{text}");
     assert!(env.store.audit(0, 100).unwrap().is_empty());
 }
 

@@ -448,11 +448,17 @@ impl GitOps {
 
     /// Fetch a repo now, record the outcome, and replan when refs moved.
     pub(crate) async fn fetch_repo(&self, name: &str, trigger: &str) -> Result<()> {
+        let span = tracing::info_span!("fetch", repo = %name, trigger);
+        tracing::Instrument::instrument(self.fetch_repo_now(name, trigger), span).await
+    }
+
+    async fn fetch_repo_now(&self, name: &str, trigger: &str) -> Result<()> {
         let repo = self
             .store
             .repo(name)?
             .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
         let first = repo.fetch.last_success.is_none();
+        let started = std::time::Instant::now();
         let outcome = match Self::spec(&repo) {
             Ok(spec) => {
                 let git = self.git.clone();
@@ -468,6 +474,12 @@ impl GitOps {
             }
             Err(e) => Err(e),
         };
+        let took = started.elapsed();
+        crate::metrics::Metrics::observe(
+            &self.fleet.metrics().git_fetch_seconds,
+            crate::metrics::Outcome::of(&outcome),
+            took,
+        );
         let now = unix_now();
         match outcome {
             Ok(result) => {
@@ -479,7 +491,12 @@ impl GitOps {
                     r.fetch.consecutive_failures = 0;
                     r.fetch.refs = result.refs.clone();
                 })?;
-                info!(repo = %name, trigger, bytes = result.bytes_received, moved, "fetched");
+                info!(
+                    bytes = result.bytes_received,
+                    moved,
+                    elapsed_ms = took.as_millis() as u64,
+                    "fetched"
+                );
                 if moved {
                     self.reconcile(trigger).await?;
                 }
@@ -487,7 +504,7 @@ impl GitOps {
             }
             Err(error) => {
                 let message = error.to_string();
-                warn!(repo = %name, trigger, error = %message, "fetch failed; assignments stay as they are");
+                warn!(error = %message, elapsed_ms = took.as_millis() as u64, "fetch failed; assignments stay as they are");
                 self.store.update_repo(name, false, &mut |r| {
                     r.fetch.last_attempt = Some(now);
                     r.fetch.error = Some(message.clone());
@@ -917,6 +934,7 @@ impl GitOps {
             limits: self.limits,
             plugin_timeout: self.plugin_timeout,
             caches: self.caches.clone(),
+            fleet: self.fleet.clone(),
         }
     }
 }

@@ -44,6 +44,8 @@ pub(super) struct Planner {
     pub(super) limits: TreeLimits,
     pub(super) plugin_timeout: Duration,
     pub(super) caches: Arc<Caches>,
+    /// For the render-duration metric.
+    pub(super) fleet: Arc<crate::fleet::Fleet>,
 }
 
 /// Where an app-wide error is filed in `AppRecord::errors`.
@@ -207,6 +209,11 @@ impl Planner {
         }
         let started = std::time::Instant::now();
         let outcome = self.render(app, commit);
+        crate::metrics::Metrics::observe(
+            &self.fleet.metrics().render_seconds,
+            crate::metrics::Outcome::of(&outcome),
+            started.elapsed(),
+        );
         match &outcome {
             Ok(r) => {
                 info!(app = %app.name, %commit, objects = r.objects.len(), elapsed_ms = started.elapsed().as_millis() as u64, "rendered")
