@@ -31,6 +31,7 @@ const BODY_LIMIT: usize = 1024 * 1024;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    malformed: bool,
 }
 
 impl ApiError {
@@ -38,8 +39,77 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            malformed: false,
         }
     }
+
+    /// A refusal of the request's form: a body or query that does not
+    /// parse, the wrong content type, a body over the limit.
+    fn malformed(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            malformed: true,
+            ..Self::new(status, message)
+        }
+    }
+}
+
+/// Marks the answer to a request refused for its form (see
+/// [`ApiError::malformed`]): it reached no handler logic, so it is neither
+/// audited nor counted as a use of its token. Nothing is written for it.
+#[derive(Debug, Clone, Copy)]
+struct MalformedRequest;
+
+fn is_malformed(response: &Response) -> bool {
+    response.extensions().get::<MalformedRequest>().is_some()
+}
+
+/// A JSON request body; its rejections are answered like every other error.
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::malformed(rejection.status(), too_large_message()))
+            }
+            Err(rejection) => Err(ApiError::malformed(
+                rejection.status(),
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// A query string; its rejections are answered like every other error.
+pub(crate) struct ApiQuery<T>(pub(crate) T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::malformed(rejection.status(), rejection.body_text()))
+    }
+}
+
+fn too_large_message() -> String {
+    format!("request body larger than {BODY_LIMIT} bytes")
 }
 
 /// Body of every error answer.
@@ -50,13 +120,17 @@ pub struct ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut response = (
             self.status,
             Json(ErrorBody {
                 error: self.message,
             }),
         )
-            .into_response()
+            .into_response();
+        if self.malformed {
+            response.extensions_mut().insert(MalformedRequest);
+        }
+        response
     }
 }
 
@@ -371,10 +445,12 @@ pub fn router(
         .route("/audit", get(audit_log))
         .route("/backup", post(take_backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     // Forges authenticate with their signature, not the admin token.
     let hooks = Router::new()
         .route("/webhooks/git", post(git_webhook))
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     // Probes and scrapers carry no token: these answer with counts and
     // states, never names or secrets.
@@ -382,10 +458,61 @@ pub fn router(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .nest("/api/v1", api.merge(hooks))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .fallback(no_such_route)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(json_errors))
+}
+
+async fn no_such_route(method: Method, uri: axum::extract::OriginalUri) -> ApiError {
+    ApiError::malformed(
+        StatusCode::NOT_FOUND,
+        format!("no such route: {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::extract::OriginalUri) -> ApiError {
+    ApiError::malformed(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Every error answer is `{"error": "..."}`: one that some layer below
+/// answered otherwise (plain text or empty) is rewrapped, keeping its
+/// status and headers.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, AUDITED_ERROR_LIMIT)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let error = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase()
+    } else {
+        text
+    };
+    let body = serde_json::to_vec(&ErrorBody { error }).expect("error body serializes");
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Answer of `GET /readyz`.
@@ -448,7 +575,6 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         Ok(principal) => principal,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    state.auth.touch(&principal, now);
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -456,10 +582,15 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         .unwrap_or_default();
     let rule = auth::rule_for(request.method().as_str(), route);
     if matches!(*request.method(), Method::GET | Method::HEAD) {
-        return match auth::authorize(&principal, &rule) {
+        let response = match auth::authorize(&principal, &rule) {
             Ok(()) => next.run(request).await,
             Err(e) => ApiError::from(e).into_response(),
         };
+        // A malformed request writes nothing, not even the token's last use.
+        if !is_malformed(&response) {
+            state.auth.touch(&principal, now);
+        }
+        return response;
     }
     audited(state, principal, rule, now, request, next).await
 }
@@ -497,6 +628,11 @@ async fn audited(
             Ok(()) => next.run(request).await,
         },
     };
+    if is_malformed(&response) {
+        tracing::debug!(%method, %path, status = response.status().as_u16(), "malformed request refused; not audited");
+        return response;
+    }
+    state.auth.touch(&principal, now);
     let status = response.status();
     let (response, message) = if status.is_success() {
         (response, None)
@@ -573,10 +709,7 @@ async fn target_of(
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(bytes) => bytes,
         Err(_) => {
-            let refusal = ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body larger than {BODY_LIMIT} bytes"),
-            );
+            let refusal = ApiError::malformed(StatusCode::PAYLOAD_TOO_LARGE, too_large_message());
             return (Err(refusal), None);
         }
     };
@@ -590,7 +723,7 @@ async fn target_of(
 
 async fn create_api_token(
     State(state): State<AppState>,
-    Json(request): Json<CreateTokenRequest>,
+    ApiJson(request): ApiJson<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let now = unix_now();
     let ttl = request.ttl_secs.map(Duration::from_secs);
@@ -626,7 +759,7 @@ async fn revoke_api_token(
 
 async fn audit_log(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditView>>> {
     let since = match query.since.as_deref() {
         None => 0,
@@ -663,7 +796,7 @@ fn not_found(name: &ClusterName) -> ApiError {
 
 async fn add_cluster(
     State(state): State<AppState>,
-    Json(request): Json<AddClusterRequest>,
+    ApiJson(request): ApiJson<AddClusterRequest>,
 ) -> ApiResult<(StatusCode, Json<JoinInfo>)> {
     let name = parse_name(&request.name)?;
     let ttl = Duration::from_secs(request.token_ttl_secs.unwrap_or(3600));
@@ -675,7 +808,7 @@ async fn add_cluster(
 async fn new_token(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<TokenRequest>,
+    ApiJson(request): ApiJson<TokenRequest>,
 ) -> ApiResult<(StatusCode, Json<JoinInfo>)> {
     let name = parse_name(&name)?;
     let ttl = Duration::from_secs(request.token_ttl_secs.unwrap_or(3600));
@@ -720,7 +853,7 @@ pub struct StatusQuery {
 
 async fn status(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<StatusQuery>,
+    ApiQuery(query): ApiQuery<StatusQuery>,
 ) -> ApiResult<Json<Vec<fleet::StatusView>>> {
     Ok(Json(state.fleet.status(query.app.as_deref())?))
 }
@@ -740,8 +873,8 @@ pub struct DryRunQuery {
 
 async fn add_repo(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<DryRunQuery>,
-    Json(request): Json<RepoRequest>,
+    ApiQuery(query): ApiQuery<DryRunQuery>,
+    ApiJson(request): ApiJson<RepoRequest>,
 ) -> ApiResult<(StatusCode, Json<RepoView>)> {
     if query.dry_run {
         let checked = state.gitops.check_repo(request)?;
@@ -753,8 +886,8 @@ async fn add_repo(
 async fn replace_repo(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    axum::extract::Query(query): axum::extract::Query<DryRunQuery>,
-    Json(request): Json<RepoRequest>,
+    ApiQuery(query): ApiQuery<DryRunQuery>,
+    ApiJson(request): ApiJson<RepoRequest>,
 ) -> ApiResult<Json<RepoView>> {
     if query.dry_run {
         let checked = state.gitops.check_repo(request)?;
@@ -769,7 +902,7 @@ async fn list_groups(State(state): State<AppState>) -> ApiResult<Json<Vec<GroupV
 
 async fn create_group(
     State(state): State<AppState>,
-    Json(request): Json<GroupRequest>,
+    ApiJson(request): ApiJson<GroupRequest>,
 ) -> ApiResult<(StatusCode, Json<GroupView>)> {
     Ok((
         StatusCode::CREATED,
@@ -787,7 +920,7 @@ async fn show_group(
 async fn replace_group(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<GroupRequest>,
+    ApiJson(request): ApiJson<GroupRequest>,
 ) -> ApiResult<Json<GroupView>> {
     Ok(Json(state.gitops.replace_group(&name, request).await?))
 }
@@ -819,7 +952,7 @@ async fn list_apps(State(state): State<AppState>) -> ApiResult<Json<Vec<AppView>
 
 async fn create_app(
     State(state): State<AppState>,
-    Json(request): Json<AppRequest>,
+    ApiJson(request): ApiJson<AppRequest>,
 ) -> ApiResult<(StatusCode, Json<AppView>)> {
     Ok((
         StatusCode::CREATED,
@@ -837,7 +970,7 @@ async fn show_app(
 async fn update_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<AppRequest>,
+    ApiJson(request): ApiJson<AppRequest>,
 ) -> ApiResult<Json<AppView>> {
     Ok(Json(state.gitops.update_app(&name, request).await?))
 }
@@ -859,7 +992,7 @@ async fn app_history(
 async fn sync_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<SyncRequest>,
+    ApiJson(request): ApiJson<SyncRequest>,
 ) -> ApiResult<Json<AppView>> {
     Ok(Json(
         state
@@ -872,7 +1005,7 @@ async fn sync_app(
 async fn rollback_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<RollbackRequest>,
+    ApiJson(request): ApiJson<RollbackRequest>,
 ) -> ApiResult<Json<AppView>> {
     Ok(Json(
         state.gitops.rollback(&name, request.to.as_deref()).await?,
@@ -906,7 +1039,7 @@ async fn git_webhook(
 async fn label_cluster(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Json(request): Json<LabelRequest>,
+    ApiJson(request): ApiJson<LabelRequest>,
 ) -> ApiResult<Json<ClusterView>> {
     let name = parse_name(&name)?;
     state
