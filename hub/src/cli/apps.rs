@@ -33,6 +33,13 @@ pub(crate) enum RepoCommand {
         /// (default: the hub's DATA_DIR/webhook-secret).
         #[arg(long)]
         webhook_secret_file: Option<String>,
+        /// Wait for the first fetch, showing its progress, and print the
+        /// commit the branch resolved to.
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this long (the repo stays registered).
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, requires = "wait")]
+        timeout: Duration,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -334,6 +341,8 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             password_file,
             ca_file,
             webhook_secret_file,
+            wait,
+            timeout,
             output,
         } => {
             let absolute = |f: Option<String>| {
@@ -355,13 +364,21 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                 webhook_secret_file: absolute(webhook_secret_file),
             };
             let repo: RepoView = client.post("/repos", &request).await?;
+            if wait {
+                let repo = super::progress::first_fetch(&client, &repo.name, timeout).await?;
+                return if output == OutputFormat::Table {
+                    super::progress::report_fetched(&repo)
+                } else {
+                    print_one(&repo, output)
+                };
+            }
             if output == OutputFormat::Table {
                 println!(
                     "repo {} added; the hub fetches it now and every {}",
                     repo.name, repo.interval
                 );
                 println!(
-                    "follow the first fetch with: switchyard repo show {}",
+                    "follow the first fetch with: switchyard repo show {} (or add with --wait)",
                     repo.name
                 );
                 Ok(())
@@ -410,6 +427,16 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                 (
                     "CA file",
                     repo.ca_file.clone().unwrap_or_else(|| "-".into()),
+                ),
+                (
+                    "Fetching",
+                    repo.fetching.as_ref().map_or_else(
+                        || "no".into(),
+                        |f| {
+                            let of = f.total.map_or_else(String::new, |t| format!("/{t}"));
+                            format!("{} {}{of} (since {})", f.stage, f.done, f.started_at)
+                        },
+                    ),
                 ),
             ]);
             if let Some(e) = &repo.error {

@@ -6,6 +6,7 @@ mod client;
 mod declare;
 mod groups;
 mod output;
+mod progress;
 mod quickstart;
 mod status;
 mod tokens;

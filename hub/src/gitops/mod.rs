@@ -109,6 +109,18 @@ pub struct RepoRequest {
     pub webhook_secret_file: Option<String>,
 }
 
+/// A fetch in progress, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchActivity {
+    /// What the fetch is doing (`connecting`, `receiving pack`, `indexing`…).
+    pub stage: String,
+    /// Progress within the stage (objects, bytes), out of `total` when known.
+    pub done: u64,
+    pub total: Option<u64>,
+    /// When the fetch started (RFC 3339).
+    pub started_at: String,
+}
+
 /// A repo as the API shows it (never its secrets).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoView {
@@ -127,6 +139,9 @@ pub struct RepoView {
     /// Commit of the followed branch after the latest fetch.
     pub head: Option<String>,
     pub refs: usize,
+    /// The fetch running now, if any.
+    #[serde(default)]
+    pub fetching: Option<FetchActivity>,
 }
 
 /// `app create` / `app update` parameters; on update, `None` keeps a field.
@@ -221,6 +236,8 @@ pub struct GitOps {
     /// One planning pass at a time: passes read and write every assignment.
     planning: tokio::sync::Mutex<()>,
     pollers: Mutex<HashMap<String, poll::Poller>>,
+    /// Fetches running now, by repo, for `repo show` and `repo add --wait`.
+    fetching: Arc<Mutex<HashMap<String, FetchActivity>>>,
 }
 
 impl GitOps {
@@ -240,6 +257,7 @@ impl GitOps {
             caches: Arc::default(),
             planning: tokio::sync::Mutex::new(()),
             pollers: Mutex::new(HashMap::new()),
+            fetching: Arc::default(),
         }
     }
 
@@ -286,6 +304,12 @@ impl GitOps {
                 .get(&format!("refs/heads/{}", repo.branch))
                 .cloned(),
             refs: repo.fetch.refs.len(),
+            fetching: self
+                .fetching
+                .lock()
+                .expect("fetching lock")
+                .get(&repo.name)
+                .cloned(),
         }
     }
 
@@ -463,9 +487,11 @@ impl GitOps {
             Ok(spec) => {
                 let git = self.git.clone();
                 let repo_name = name.to_owned();
+                let activity = ActivityGuard::start(self.fetching.clone(), name);
                 tokio::task::spawn_blocking(move || {
                     git.fetch(&repo_name, &spec, &|p: git::FetchProgress| {
                         debug!(repo = %repo_name, stage = %p.stage, done = p.done, total = ?p.total, "fetch progress");
+                        activity.update(p);
                     })
                 })
                 .await
@@ -939,6 +965,52 @@ impl GitOps {
     }
 }
 
+/// Publishes one fetch's progress while it runs and withdraws it when
+/// dropped, whichever way the fetch ends.
+struct ActivityGuard {
+    fetching: Arc<Mutex<HashMap<String, FetchActivity>>>,
+    repo: String,
+}
+
+impl ActivityGuard {
+    fn start(fetching: Arc<Mutex<HashMap<String, FetchActivity>>>, repo: &str) -> Self {
+        fetching.lock().expect("fetching lock").insert(
+            repo.to_owned(),
+            FetchActivity {
+                stage: "starting".into(),
+                done: 0,
+                total: None,
+                started_at: rfc3339(unix_now()),
+            },
+        );
+        Self {
+            fetching,
+            repo: repo.to_owned(),
+        }
+    }
+
+    fn update(&self, progress: git::FetchProgress) {
+        if let Some(a) = self
+            .fetching
+            .lock()
+            .expect("fetching lock")
+            .get_mut(&self.repo)
+        {
+            a.stage = progress.stage;
+            a.done = progress.done;
+            a.total = progress.total;
+        }
+    }
+}
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        if let Ok(mut fetching) = self.fetching.lock() {
+            fetching.remove(&self.repo);
+        }
+    }
+}
+
 /// Parse an app's renderer settings.
 pub(crate) fn renderer_of(app: &AppRecord) -> Result<RendererKind, String> {
     renderer_kind(&app.renderer, app.plugin_command.as_deref())
@@ -1037,6 +1109,32 @@ mod tests {
         assert!(normalize_app_path("../etc").is_err());
         assert!(normalize_app_path("apps/../../x").is_err());
         assert!(normalize_app_path("/etc").is_err());
+    }
+
+    #[test]
+    fn a_fetch_is_shown_while_it_runs_and_withdrawn_however_it_ends() {
+        let fetching: Arc<Mutex<HashMap<String, FetchActivity>>> = Arc::default();
+        let shown = |repo: &str| fetching.lock().unwrap().get(repo).cloned();
+        let guard = ActivityGuard::start(fetching.clone(), "config");
+        assert_eq!(shown("config").unwrap().stage, "starting");
+        guard.update(git::FetchProgress {
+            stage: "receiving pack".into(),
+            done: 40,
+            total: Some(100),
+        });
+        let now = shown("config").unwrap();
+        assert_eq!(
+            (now.stage.as_str(), now.done, now.total),
+            ("receiving pack", 40, Some(100))
+        );
+        assert!(shown("other").is_none());
+        // A panicking fetch drops its guard too.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _guard = guard;
+            panic!("fetch failed");
+        }));
+        assert!(panicked.is_err());
+        assert!(shown("config").is_none());
     }
 
     #[test]
