@@ -30,7 +30,17 @@ fn version_and_help_name_the_commands() {
     );
     let help = switchyard(&["--help"], &[]);
     let text = String::from_utf8_lossy(&help.stdout);
-    for command in ["serve", "cluster", "repo", "app", "status", "quickstart"] {
+    for command in [
+        "serve",
+        "cluster",
+        "repo",
+        "app",
+        "group",
+        "apply",
+        "export",
+        "status",
+        "quickstart",
+    ] {
         assert!(
             text.contains(command),
             "{command} missing from --help:\n{text}"
