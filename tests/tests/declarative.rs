@@ -180,6 +180,18 @@ fn apply_is_idempotent_and_export_round_trips() {
     // The group's selector changes: the app's clusters follow.
     let (infra, _) = manifests(&url, &password_file, "tier in (edge,core)");
     std::fs::write(config.join("10-infra.yaml"), &infra).unwrap();
+    // A dry run says what would change and changes nothing.
+    let (ok, stdout, stderr) = apply(&hub, &["-f", config_arg, "--dry-run"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        lines(&stdout),
+        [
+            "clustergroup/edge configured (dry run)",
+            "repo/config unchanged (dry run)",
+            "app/web unchanged (dry run)"
+        ]
+    );
+    assert_eq!(targets(&hub, "web"), serde_json::json!(["eu-1"]));
     let (ok, stdout, stderr) = apply(&hub, &["-f", config_arg]);
     assert!(ok, "{stderr}");
     assert_eq!(
