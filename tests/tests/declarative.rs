@@ -304,3 +304,75 @@ fn a_file_with_any_problem_changes_nothing_and_says_where() {
     assert!(exported.success(), "{}", exported.stderr);
     assert_eq!(exported.stdout, "");
 }
+
+#[test]
+fn groups_from_the_command_line_move_apps_and_are_kept_while_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    let url = config_repo(dir.path());
+    hub.add_cluster("eu-1", &["tier=edge", "region=eu"]);
+    hub.add_cluster("us-1", &["tier=edge", "region=us"]);
+    let created = hub.cli(&["group", "create", "edge", "--selector", "tier=edge"]);
+    assert!(created.success(), "{}", created.stderr);
+    assert_eq!(
+        created.stdout,
+        "cluster group edge created; it selects 2 cluster(s) now\n"
+    );
+    let out = hub.cli(&["repo", "add", "config", &url, "--wait"]);
+    assert!(out.success(), "{}", out.stderr);
+    let out = hub.cli(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "config",
+        "--path",
+        "web",
+        "--group",
+        "edge",
+        "--selector",
+        "region=eu",
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(targets(&hub, "web"), serde_json::json!(["eu-1"]));
+    let listed = hub.cli(&["group", "list"]);
+    assert_eq!(
+        lines(&listed.stdout),
+        [
+            "NAME   SELECTOR    CLUSTERS   APPS",
+            "edge   tier=edge   2          web"
+        ]
+    );
+    let apps = hub.cli(&["app", "list"]);
+    assert!(
+        apps.stdout.contains("group/edge,region=eu"),
+        "{}",
+        apps.stdout
+    );
+
+    // A group in use stays; once no app targets it, it goes.
+    let refused = hub.cli(&["group", "delete", "edge"]);
+    assert!(!refused.success());
+    assert!(
+        refused.stderr.contains(
+            "cluster group edge is targeted by apps web; delete or move them first (HTTP 409)"
+        ),
+        "{}",
+        refused.stderr
+    );
+    // `--group ''` stops targeting it: the app's own selector alone decides.
+    let out = hub.cli(&[
+        "app",
+        "update",
+        "web",
+        "--group",
+        "",
+        "--selector",
+        "tier=edge",
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    assert_eq!(targets(&hub, "web"), serde_json::json!(["eu-1", "us-1"]));
+    let deleted = hub.cli(&["group", "delete", "edge"]);
+    assert!(deleted.success(), "{}", deleted.stderr);
+    assert_eq!(hub.cli_json(&["group", "list"]), Value::Array(vec![]));
+}
