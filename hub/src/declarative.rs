@@ -378,34 +378,66 @@ fn document_at(starts: &[usize], line: usize) -> usize {
 /// any problem.
 pub fn parse(file: &str, text: &str) -> (Vec<Sourced>, Vec<Problem>) {
     let starts = document_starts(text);
-    let origin = |line: usize| Origin {
-        file: file.to_owned(),
-        document: document_at(&starts, line),
-        line,
-    };
     let is_array = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .is_some_and(|l| l.starts_with('['));
+    let first = match parse_text(file, text, &starts, is_array) {
+        Ok(parsed) => return parsed,
+        Err(problem) => problem,
+    };
+    if is_array || starts.len() < 2 {
+        return (Vec::new(), vec![first]);
+    }
+    // The parser stops at the first malformed document; parse each one on
+    // its own so that every document's problems are reported at once. A
+    // document is padded with the blank lines before it, so its lines stay
+    // the file's.
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut documents, mut problems) = (Vec::new(), Vec::new());
+    for (i, &start) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).map_or(lines.len(), |&next| next - 1);
+        let chunk = "\n".repeat(start - 1) + &lines[start - 1..end].join("\n");
+        match parse_text(file, &chunk, &starts, false) {
+            Ok((found, wrong)) => {
+                documents.extend(found);
+                problems.extend(wrong);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        // Split apart, the documents parse: keep the parser's own word.
+        problems.push(first);
+    }
+    (documents, problems)
+}
+
+/// Parse `text` whole: the parser's first error, or every document checked.
+fn parse_text(
+    file: &str,
+    text: &str,
+    starts: &[usize],
+    is_array: bool,
+) -> Result<(Vec<Sourced>, Vec<Problem>), Problem> {
+    let origin = |line: usize| Origin {
+        file: file.to_owned(),
+        document: document_at(starts, line),
+        line,
+    };
     let raw: Result<Vec<Spanned<RawDocument>>, _> = if is_array {
         serde_saphyr::from_str(text)
     } else {
         serde_saphyr::from_multiple(text)
     };
-    let raw = match raw {
-        Ok(raw) => raw,
-        Err(error) => {
-            let line = error.location().map_or(1, |l| line_of(&l));
-            return (
-                Vec::new(),
-                vec![Problem {
-                    origin: origin(line),
-                    message: error_message(&error),
-                }],
-            );
+    let raw = raw.map_err(|error| {
+        let line = error.location().map_or(1, |l| line_of(&l));
+        Problem {
+            origin: origin(line),
+            message: error_message(&error),
         }
-    };
+    })?;
     let mut documents = Vec::new();
     let mut problems = Vec::new();
     for (index, doc) in raw.into_iter().enumerate() {
@@ -427,7 +459,7 @@ pub fn parse(file: &str, text: &str) -> (Vec<Sourced>, Vec<Problem>) {
             }
         }
     }
-    (documents, problems)
+    Ok((documents, problems))
 }
 
 /// serde-saphyr's message without its location and snippet, which the

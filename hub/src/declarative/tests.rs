@@ -215,3 +215,23 @@ fn kinds_on_the_command_line() {
     assert_eq!(Kind::from_cli("group"), Some(Kind::ClusterGroup));
     assert_eq!(Kind::from_cli("cluster"), None);
 }
+
+#[test]
+fn a_malformed_document_does_not_hide_the_others_problems() {
+    let text = format!(
+        "{}---\n{}",
+        GOOD.replace("  selector: tier = edge", "  selectr: tier = edge"),
+        GOOD.replace("  prune: true", "  prune: maybe")
+    );
+    let found = problems(&text);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with("f.yaml: document 1, line 7: unknown field `selectr`"),
+        "{found:?}"
+    );
+    // The second copy starts at line 31: its `prune` is on line 59, in document 6.
+    assert!(
+        found[1].starts_with("f.yaml: document 6, line 59: "),
+        "{found:?}"
+    );
+}
