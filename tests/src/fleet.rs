@@ -15,19 +15,32 @@ pub struct TestHub {
     pub process: Process,
     quic_port: u16,
     extra_args: Vec<String>,
+    envs: Vec<(&'static str, String)>,
     restarts: usize,
 }
 
 impl TestHub {
     /// Start a hub in `dir/hub` on ephemeral loopback ports.
     pub fn start(dir: &Path, extra_args: &[&str]) -> TestHub {
+        Self::start_with_env(dir, extra_args, &[])
+    }
+
+    /// Start a hub with extra environment variables (kept across restarts),
+    /// for example `SWITCHYARD_LOG` for benchmarks that must not pay for
+    /// the tests' debug logging.
+    pub fn start_with_env(
+        dir: &Path,
+        extra_args: &[&str],
+        envs: &[(&'static str, String)],
+    ) -> TestHub {
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        let process = Self::spawn(dir, "127.0.0.1:0", &extra_args, "hub");
+        let process = Self::spawn(dir, "127.0.0.1:0", &extra_args, envs, "hub");
         let mut hub = TestHub {
             dir: dir.to_owned(),
             process,
             quic_port: 0,
             extra_args,
+            envs: envs.to_vec(),
             restarts: 0,
         };
         let endpoints = hub.wait_ready();
@@ -40,7 +53,13 @@ impl TestHub {
         hub
     }
 
-    fn spawn(dir: &Path, quic_listen: &str, extra: &[String], label: &str) -> Process {
+    fn spawn(
+        dir: &Path,
+        quic_listen: &str,
+        extra: &[String],
+        envs: &[(&str, String)],
+        label: &str,
+    ) -> Process {
         let mut args = vec![
             "serve".to_string(),
             "--data-dir".into(),
@@ -51,7 +70,7 @@ impl TestHub {
             "127.0.0.1:0".into(),
         ];
         args.extend(extra.iter().cloned());
-        Process::spawn(&binary("switchyard"), &args, &[], &dir.join("logs"), label)
+        Process::spawn(&binary("switchyard"), &args, envs, &dir.join("logs"), label)
     }
 
     /// Start a hub on the data dir `dir/hub` that already exists (such as
@@ -59,12 +78,13 @@ impl TestHub {
     pub fn start_at(dir: &Path, quic_port: u16, extra_args: &[&str]) -> TestHub {
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         let quic_listen = format!("127.0.0.1:{quic_port}");
-        let process = Self::spawn(dir, &quic_listen, &extra_args, "hub");
+        let process = Self::spawn(dir, &quic_listen, &extra_args, &[], "hub");
         let mut hub = TestHub {
             dir: dir.to_owned(),
             process,
             quic_port,
             extra_args,
+            envs: Vec::new(),
             restarts: 0,
         };
         hub.wait_ready();
@@ -133,6 +153,7 @@ impl TestHub {
             &self.dir,
             &format!("127.0.0.1:{}", self.quic_port),
             &self.extra_args,
+            &self.envs,
             &label,
         );
         self.wait_ready();

@@ -1,0 +1,325 @@
+//! Fleet scale: N simulated agents (`switchyard-loadgen`) against one real
+//! `switchyard serve` on loopback, both release builds. Measures what
+//! BENCHMARKS.md ("Fleet scale") lists: registration and enrollment rates,
+//! hub memory per connected agent, hub CPU per status report, time for a
+//! new commit to reach every agent, hub CPU per bundle served, bytes on the
+//! wire per update, the reconnect storm after `kill -9` and restart, and
+//! rustls's handshake rate as the physical reference.
+//!
+//! `cargo build --release --workspace --bins`, then
+//! `SWITCHYARD_BENCH_AGENTS=10000 cargo bench -p switchyard-tests --bench fleet`.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use switchyard_tests::fleet::TestHub;
+use switchyard_tests::git_server::GitRepoBuilder;
+use switchyard_tests::process::{Process, binary, wait_until};
+
+/// The app: this many ConfigMaps of a few hundred bytes each.
+const OBJECTS: usize = 100;
+
+fn main() {
+    for name in ["switchyard", "switchyard-loadgen"] {
+        let path = binary_path(name);
+        if !path.exists() {
+            eprintln!(
+                "{} is missing: run `cargo build --release --workspace --bins` first",
+                path.display()
+            );
+            std::process::exit(2);
+        }
+    }
+    let agents: usize = env_or("SWITCHYARD_BENCH_AGENTS", 1000);
+    let sockets: usize = env_or("SWITCHYARD_BENCH_SOCKETS", agents.div_ceil(500).max(1));
+    let status_window = Duration::from_secs(env_or("SWITCHYARD_BENCH_STATUS_SECS", 30));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    println!(
+        "fleet bench: {agents} agents on {sockets} UDP sockets; {}",
+        load()
+    );
+
+    let hub = TestHub::start_with_env(dir, &[], &[("SWITCHYARD_LOG", "info".into())]);
+    let source = GitRepoBuilder::new();
+    write_app(&source, 1);
+    let head = source.commit("first");
+    let served = dir.join("served");
+    let bare = source.publish(&served, "config");
+    let url = format!("file://{}", bare.display());
+    let out = hub.cli(&["repo", "add", "config", &url, "--interval", "1s"]);
+    assert!(out.success(), "repo add: {}", out.stderr);
+    assert!(
+        wait_until(Duration::from_secs(30), || hub
+            .cli_json(&["repo", "show", "config"])["head"]
+            == head.as_str()),
+        "repo never fetched"
+    );
+    let out = hub.cli(&[
+        "app",
+        "create",
+        "fleet",
+        "--repo",
+        "config",
+        "--path",
+        "app",
+        "--selector",
+        "fleet=load",
+    ]);
+    assert!(out.success(), "app create: {}", out.stderr);
+    let hub_pid = hub.process.pid();
+    let rss_before = rss_kib(hub_pid);
+
+    // Registration, enrollment, first connection and first bundle.
+    let started = Instant::now();
+    let loadgen = Process::spawn(
+        &binary("switchyard-loadgen"),
+        &[
+            "run".into(),
+            "--hub-dir".into(),
+            hub.data_dir().display().to_string(),
+            "--agents".into(),
+            agents.to_string(),
+            "--label".into(),
+            "fleet=load".into(),
+            "--sockets".into(),
+            sockets.to_string(),
+            "--duration".into(),
+            "2h".into(),
+        ],
+        &[("RUST_LOG", "warn".into())],
+        &dir.join("logs"),
+        "loadgen",
+    );
+    let events = Events {
+        file: loadgen.stdout.clone(),
+    };
+    let registered = events.wait("registered", Duration::from_secs(1800), |_| true);
+    let enrolled = events.wait("enrolled", Duration::from_secs(1800), |_| true);
+    let first = events.wait("digest_everywhere", Duration::from_secs(600), |_| true);
+    let synced_after = started.elapsed();
+    println!(
+        "registered {agents} clusters through the admin API: {:.0}/s; enrolled over QUIC: {:.0}/s; all connected and holding the first bundle {:.1}s after loadgen start",
+        registered["per_sec"].as_f64().unwrap_or(0.0),
+        enrolled["per_sec"].as_f64().unwrap_or(0.0),
+        synced_after.as_secs_f64()
+    );
+
+    // Memory with every agent connected, after first reports settle.
+    std::thread::sleep(Duration::from_secs(5));
+    let rss_connected = rss_kib(hub_pid);
+    println!(
+        "hub VmRSS: {} KiB before agents, {} KiB with {agents} connected: {:.1} KiB per agent",
+        rss_before,
+        rss_connected,
+        (rss_connected.saturating_sub(rss_before)) as f64 / agents as f64
+    );
+
+    // Status reports: nothing else happens in this window.
+    let cpu0 = cpu_ticks(hub_pid);
+    let reports0 = events.last_progress()["reports"].as_u64().unwrap_or(0);
+    std::thread::sleep(status_window);
+    let cpu1 = cpu_ticks(hub_pid);
+    let reports1 = events.last_progress()["reports"].as_u64().unwrap_or(0);
+    let reports = reports1.saturating_sub(reports0).max(1);
+    let cpu_s = ticks_to_secs(cpu1 - cpu0);
+    println!(
+        "steady state {}s: {} status reports, hub CPU {:.2}s = {:.0} µs per report (keep-alives included); {:.1}% of one core",
+        status_window.as_secs(),
+        reports,
+        cpu_s,
+        cpu_s * 1e6 / reports as f64,
+        cpu_s * 100.0 / status_window.as_secs_f64()
+    );
+
+    // A commit that changes the app every cluster runs.
+    let progress0 = events.last_progress();
+    let cpu0 = cpu_ticks(hub_pid);
+    write_app(&source, 2);
+    source.commit("second");
+    let t0 = unix_ms();
+    source.publish(&served, "config");
+    let old = first["digest"].as_str().unwrap_or_default().to_owned();
+    let update = events.wait("digest_everywhere", Duration::from_secs(600), |e| {
+        e["digest"].as_str() != Some(old.as_str())
+    });
+    let cpu1 = cpu_ticks(hub_pid);
+    std::thread::sleep(Duration::from_secs(2));
+    let progress1 = events.last_progress();
+    let fetched = &update["fetched_at_ms"];
+    let since = |q: &str| fetched[q].as_u64().unwrap_or(0).saturating_sub(t0) as f64 / 1000.0;
+    println!(
+        "commit to every agent (from the push; the repo is polled every 1s): first {:.2}s, p50 {:.2}s, p99 {:.2}s, max {:.2}s",
+        since("min"),
+        since("p50"),
+        since("p99"),
+        since("max")
+    );
+    let updates = delta(&progress0, &progress1, "updates").max(1);
+    println!(
+        "hub CPU from push to the last fetch: {:.2}s = {:.0} µs per agent updated (fetch, render, plan, notify, assignment, bundle, report); wire bytes per update per agent: {:.0}",
+        ticks_to_secs(cpu1 - cpu0),
+        ticks_to_secs(cpu1 - cpu0) * 1e6 / agents as f64,
+        delta(&progress0, &progress1, "update_bytes") as f64 / updates as f64
+    );
+
+    // Reconnect storm.
+    let connections0 = events.last_progress()["connections"].as_u64().unwrap_or(0);
+    let mut hub = hub;
+    let killed = unix_ms();
+    hub.kill9_and_restart();
+    let restarted = unix_ms();
+    let storm = events.wait("all_connected", Duration::from_secs(600), |e| {
+        e["at_ms"].as_u64().unwrap_or(0) > killed
+            && e["connections"].as_u64().unwrap_or(0) >= connections0 + agents as u64
+    });
+    let back = &storm["connected_at_ms"];
+    let after = |q: &str| back[q].as_u64().unwrap_or(0).saturating_sub(restarted) as f64 / 1000.0;
+    println!(
+        "reconnect after kill -9 and restart (hub ready {:.2}s after the kill): every agent back {:.2}s after ready (p50 {:.2}s, p99 {:.2}s); {:.0} reconnections/s",
+        (restarted - killed) as f64 / 1000.0,
+        after("max"),
+        after("p50"),
+        after("p99"),
+        agents as f64 / after("max").max(0.001)
+    );
+
+    let tls = std::process::Command::new(binary("switchyard-loadgen"))
+        .args(["tls-bench", "--duration", "3s"])
+        .output()
+        .expect("tls-bench");
+    let tls: Value = serde_json::from_slice(&tls.stdout).expect("tls-bench JSON");
+    let per_core = tls["server_side_per_core_sec"].as_f64().unwrap_or(0.0);
+    println!(
+        "rustls reference: {:.0} full mutual-TLS 1.3 handshakes/s per core server side ({:.0} µs each; {:.0}/s both sides in one thread); enrollment at {:.1}% of it, reconnection at {:.1}%",
+        per_core,
+        tls["server_us_per_handshake"].as_f64().unwrap_or(0.0),
+        tls["both_sides_per_sec"].as_f64().unwrap_or(0.0),
+        enrolled["per_sec"].as_f64().unwrap_or(0.0) * 100.0 / per_core,
+        agents as f64 / after("max").max(0.001) * 100.0 / per_core
+    );
+    println!(
+        "errors seen by simulated agents: {}",
+        events.last_progress()["errors"]
+    );
+    println!("{}", load());
+    drop(loadgen);
+}
+
+fn binary_path(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("bench path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/release/deps")
+        .join(name)
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The app's manifests at `version`: every object changes with it.
+fn write_app(source: &GitRepoBuilder, version: usize) {
+    let mut yaml = String::new();
+    for i in 0..OBJECTS {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-{i:03}\n  namespace: fleet\n  labels:\n    app.kubernetes.io/part-of: fleet\ndata:\n  version: \"{version}\"\n  endpoint: https://service-{i}.example.internal:8443/api\n  retries: \"5\"\n  description: setting {i} of the fleet-wide configuration, revision {version}\n"
+        ));
+    }
+    source.write("app/settings.yaml", yaml);
+}
+
+struct Events {
+    file: PathBuf,
+}
+
+impl Events {
+    fn all(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The first event named `name` that satisfies `accept`, waiting up to `timeout`.
+    fn wait(&self, name: &str, timeout: Duration, accept: impl Fn(&Value) -> bool) -> Value {
+        let mut found = None;
+        let ok = wait_until(timeout, || {
+            found = self
+                .all()
+                .into_iter()
+                .find(|e| e["event"] == name && accept(e));
+            found.is_some()
+        });
+        assert!(
+            ok,
+            "no {name} event within {timeout:?}; last: {}",
+            self.last_progress()
+        );
+        found.expect("found")
+    }
+
+    fn last_progress(&self) -> Value {
+        self.all()
+            .into_iter()
+            .rev()
+            .find(|e| e["event"] == "progress")
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn delta(before: &Value, after: &Value, field: &str) -> u64 {
+    after[field]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(before[field].as_u64().unwrap_or(0))
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ")".
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ")".
+    field(11) + field(12)
+}
+
+fn ticks_to_secs(ticks: u64) -> f64 {
+    // Linux reports these in USER_HZ, which is 100 on every supported arch.
+    ticks as f64 / 100.0
+}
+
+fn load() -> String {
+    format!(
+        "load average {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    )
+}
