@@ -27,6 +27,11 @@ pub(crate) struct RunOptions {
     pub(crate) max_backoff: Duration,
 }
 
+/// The first reconnect after losing a working connection waits a random
+/// time up to this, so that a fleet cut off at once (hub restart) comes back
+/// spread over it rather than in the same instant (BENCHMARKS.md, fleet scale).
+const RECONNECT_SPREAD: Duration = Duration::from_secs(3);
+
 /// What the agent knows between connections.
 struct Progress {
     generation: u64,
@@ -48,7 +53,8 @@ pub(crate) async fn run(
     let cluster = identity.enrollment.cluster.clone();
     let (addr, _) = hub_link::resolve(&identity.enrollment.hub).await?;
     let endpoint = hub_link::client_endpoint(addr)?;
-    let mut backoff = Backoff::new(Duration::from_millis(500), options.max_backoff);
+    let mut backoff = Backoff::new(Duration::from_millis(500), options.max_backoff)
+        .with_first_spread(RECONNECT_SPREAD);
     let cache = Cache::new(state.root());
     let cached = match cache.assignment() {
         Ok(cached) => cached,

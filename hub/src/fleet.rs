@@ -61,6 +61,10 @@ impl Error {
     }
 }
 
+/// How stale a cluster's stored last-seen time may be while its agent keeps
+/// reporting.
+pub const LAST_SEEN_RESOLUTION: Duration = Duration::from_secs(60);
+
 /// Hub settings the fleet rules depend on.
 #[derive(Debug, Clone)]
 pub struct FleetSettings {
@@ -496,7 +500,10 @@ impl Fleet {
     }
 
     /// Record what an agent tells about itself; not flushed: losing the last
-    /// few seconds of last-seen to a crash is harmless.
+    /// few seconds of last-seen to a crash is harmless. Nothing is written
+    /// when the facts are unchanged and last-seen is less than
+    /// [`LAST_SEEN_RESOLUTION`] old: every status report of every agent
+    /// would otherwise rewrite its cluster record.
     pub fn record_facts(
         &self,
         cluster: &ClusterName,
@@ -504,6 +511,18 @@ impl Fleet {
         kubernetes_version: Option<&str>,
     ) -> Result<Option<ClusterRecord>> {
         let now = unix_now();
+        let Some(record) = self.store.cluster(cluster)? else {
+            return Ok(None);
+        };
+        let recent = record
+            .last_seen
+            .is_some_and(|seen| now.saturating_sub(seen) < LAST_SEEN_RESOLUTION.as_secs());
+        if recent
+            && record.agent_version.as_deref() == Some(agent_version)
+            && record.kubernetes_version.as_deref() == kubernetes_version
+        {
+            return Ok(Some(record));
+        }
         Ok(self.store.update_cluster(cluster, false, &mut |c| {
             c.last_seen = Some(now);
             c.agent_version = Some(agent_version.to_owned());

@@ -176,6 +176,7 @@ impl Hub {
 
         let socket = std::net::UdpSocket::bind(config.quic_listen)
             .with_context(|| format!("binding QUIC (UDP) on {}", config.quic_listen))?;
+        enlarge_receive_buffer(&socket);
         let reset_key = load_or_create_secret(&paths::reset_key_file(data_dir))?;
         // A stateless-reset key that survives restarts: after a crash, the
         // new process can tell agents that their old connection is gone, so
@@ -187,6 +188,12 @@ impl Hub {
             ring::hmac::HMAC_SHA256,
             &reset_key,
         )));
+        // quinn sends at most one stateless reset per 20 ms by default: after
+        // a restart, 10,000 agents would need 200 s to learn that their
+        // connections are gone. A reset is smaller than the packet that
+        // caused it and the keyed CID check below drops most garbage first,
+        // so 10,000 per second is safe.
+        endpoint_config.min_reset_interval(Duration::from_micros(100));
         let cid_key = u64::from_le_bytes(reset_key[..8].try_into().expect("32-byte key"));
         endpoint_config.cid_generator(move || {
             Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
@@ -394,6 +401,30 @@ async fn renew_certificate(
                 warn!(error = %switchyard_common::error_chain(&e), "renewing the hub server certificate failed")
             }
         }
+    }
+}
+
+/// Ask for a 4 MiB UDP receive buffer: when thousands of agents reconnect
+/// at once, the default (about 200 KiB) overflows and their handshake
+/// packets are dropped, which QUIC retries only after growing timeouts.
+/// The kernel caps it at `net.core.rmem_max`; the size obtained is logged.
+fn enlarge_receive_buffer(socket: &std::net::UdpSocket) {
+    const WANTED: usize = 4 << 20;
+    let state = match quinn::udp::UdpSocketState::new(socket.into()) {
+        Ok(state) => state,
+        Err(error) => {
+            warn!(%error, "cannot inspect the QUIC socket");
+            return;
+        }
+    };
+    let _ = state.set_recv_buffer_size(socket.into(), WANTED);
+    match state.recv_buffer_size(socket.into()) {
+        Ok(size) if size < WANTED => warn!(
+            bytes = size,
+            "small UDP receive buffer; raise net.core.rmem_max for large fleets (docs/SCALING.md)"
+        ),
+        Ok(size) => info!(bytes = size, "UDP receive buffer"),
+        Err(error) => warn!(%error, "cannot read the UDP receive buffer size"),
     }
 }
 

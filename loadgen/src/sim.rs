@@ -22,7 +22,10 @@ use switchyard_common::proto::{
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest bundle accepted once decompressed (as the agent's cache).
 const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
-/// Reconnect backoff: the agent's defaults (500 ms doubling, equal jitter).
+/// Reconnect backoff: the agent's (agent/src/backoff.rs): the first retry
+/// after a working connection anywhere in 0–3 s, then 500 ms doubling with
+/// equal jitter.
+const RECONNECT_SPREAD: Duration = Duration::from_secs(3);
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -34,13 +37,20 @@ pub(crate) struct Settings {
 }
 
 /// A client endpoint on its own UDP port; many agents share one.
+/// Its receive buffer is enlarged as the hub's is, since hundreds of
+/// connections share it.
 pub(crate) fn client_endpoint(hub: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
     let bind: SocketAddr = if hub.is_ipv6() {
         (std::net::Ipv6Addr::LOCALHOST, 0).into()
     } else {
         (std::net::Ipv4Addr::LOCALHOST, 0).into()
     };
-    quinn::Endpoint::client(bind).context("opening a UDP socket")
+    let socket = std::net::UdpSocket::bind(bind).context("opening a UDP socket")?;
+    let state = quinn::udp::UdpSocketState::new((&socket).into())?;
+    let _ = state.set_recv_buffer_size((&socket).into(), 4 << 20);
+    let runtime = quinn::default_runtime().context("no async runtime")?;
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
+        .context("starting a QUIC endpoint")
 }
 
 /// The agent's QUIC settings: keep-alives every 5 s, 20 s idle timeout.
@@ -114,11 +124,16 @@ pub(crate) async fn run_agent(
             stats.error();
             tracing::debug!(cluster = %identity.cluster, error = %format!("{error:#}"), "session ended");
         }
-        let step = BACKOFF_BASE
-            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-            .min(BACKOFF_MAX);
+        let unit = rand::rng().random::<f64>();
+        let delay = if attempt == 0 {
+            RECONNECT_SPREAD.mul_f64(unit)
+        } else {
+            let step = BACKOFF_BASE
+                .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+                .min(BACKOFF_MAX);
+            step / 2 + (step / 2).mul_f64(unit)
+        };
         attempt = attempt.saturating_add(1);
-        let delay = step / 2 + (step / 2).mul_f64(rand::rng().random::<f64>());
         tokio::time::sleep(delay).await;
     }
 }

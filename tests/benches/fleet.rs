@@ -33,8 +33,10 @@ fn main() {
     let agents: usize = env_or("SWITCHYARD_BENCH_AGENTS", 1000);
     let sockets: usize = env_or("SWITCHYARD_BENCH_SOCKETS", agents.div_ceil(500).max(1));
     let status_window = Duration::from_secs(env_or("SWITCHYARD_BENCH_STATUS_SECS", 30));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dir = dir.path();
+    // SWITCHYARD_BENCH_DIR keeps the hub's and the loadgen's logs for a look afterwards.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let kept = std::env::var_os("SWITCHYARD_BENCH_DIR").map(PathBuf::from);
+    let dir = kept.as_deref().unwrap_or(temp.path());
     println!(
         "fleet bench: {agents} agents on {sockets} UDP sockets; {}",
         load()
@@ -87,7 +89,10 @@ fn main() {
             "--duration".into(),
             "2h".into(),
         ],
-        &[("RUST_LOG", "warn".into())],
+        &[(
+            "RUST_LOG",
+            std::env::var("SWITCHYARD_BENCH_LOADGEN_LOG").unwrap_or_else(|_| "warn".into()),
+        )],
         &dir.join("logs"),
         "loadgen",
     );

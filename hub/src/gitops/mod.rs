@@ -67,6 +67,18 @@ pub enum Error {
     NotFetched(String),
     #[error("background task failed")]
     Task(#[source] tokio::task::JoinError),
+    /// The planning pass this request shared failed.
+    #[error("planning pass: {0}")]
+    Shared(String),
+}
+
+/// What the last planning pass covered.
+#[derive(Default)]
+struct Planned {
+    /// Every request with a ticket up to this one was made before it started.
+    covered: u64,
+    /// Why it failed, if it did.
+    error: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -234,7 +246,9 @@ pub struct GitOps {
     webhook_secret_file: PathBuf,
     caches: Arc<pass::Caches>,
     /// One planning pass at a time: passes read and write every assignment.
-    planning: tokio::sync::Mutex<()>,
+    planning: tokio::sync::Mutex<Planned>,
+    /// Reconcile requests made so far (see [`GitOps::reconcile`]).
+    requested: std::sync::atomic::AtomicU64,
     pollers: Mutex<HashMap<String, poll::Poller>>,
     /// Fetches running now, by repo, for `repo show` and `repo add --wait`.
     fetching: Arc<Mutex<HashMap<String, FetchActivity>>>,
@@ -255,7 +269,8 @@ impl GitOps {
             plugin_timeout: Duration::from_secs(60),
             webhook_secret_file,
             caches: Arc::default(),
-            planning: tokio::sync::Mutex::new(()),
+            planning: tokio::sync::Mutex::new(Planned::default()),
+            requested: std::sync::atomic::AtomicU64::new(0),
             pollers: Mutex::new(HashMap::new()),
             fetching: Arc::default(),
         }
@@ -938,14 +953,32 @@ impl GitOps {
 
     /// Resolve every app's revision, render what changed, and bring every
     /// cluster's assignment up to date, notifying the agents whose changed.
+    ///
+    /// Requests that queue behind a running pass share the next one: it
+    /// starts after they were made, so it sees their changes. Registering
+    /// 10,000 clusters thus costs far fewer than 10,000 passes over the
+    /// fleet. (The shared pass records the trigger of whoever runs it.)
     pub async fn reconcile(&self, trigger: &str) -> Result<()> {
-        let _one_at_a_time = self.planning.lock().await;
+        use std::sync::atomic::Ordering;
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut planned = self.planning.lock().await;
+        if planned.covered >= ticket {
+            return match &planned.error {
+                None => Ok(()),
+                Some(message) => Err(Error::Shared(message.clone())),
+            };
+        }
+        let covers = self.requested.load(Ordering::SeqCst);
         let this = self.snapshot();
         let trigger = trigger.to_owned();
-        let changed = tokio::task::spawn_blocking(move || this.plan_all(&trigger))
+        let outcome = tokio::task::spawn_blocking(move || this.plan_all(&trigger))
             .await
-            .map_err(Error::Task)??;
-        for (cluster, generation) in changed {
+            .map_err(Error::Task)
+            .and_then(|r| r);
+        planned.covered = covers;
+        planned.error = outcome.as_ref().err().map(ToString::to_string);
+        drop(planned);
+        for (cluster, generation) in outcome? {
             self.fleet
                 .notify(&cluster, Notification::AssignmentChanged { generation });
         }

@@ -113,7 +113,9 @@ impl Planner {
             }
             if plan.items != cluster.assignment {
                 let items = plan.items;
-                let updated = self.store.update_cluster(&cluster.name, true, &mut |c| {
+                // Not flushed one by one: one flush below covers the whole
+                // fleet before any agent is told (10,000 flushes took minutes).
+                let updated = self.store.update_cluster(&cluster.name, false, &mut |c| {
                     c.assignment = items.clone();
                     c.generation += 1;
                 })?;
@@ -122,6 +124,10 @@ impl Planner {
                     changed.push((cluster.name.clone(), updated.generation));
                 }
             }
+        }
+
+        if !changed.is_empty() {
+            self.store.flush()?;
         }
 
         for (app, _) in &apps {

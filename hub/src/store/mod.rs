@@ -299,6 +299,10 @@ pub trait Store: Send + Sync + 'static {
         change: &mut dyn FnMut(&mut ClusterRecord),
     ) -> Result<Option<ClusterRecord>>;
 
+    /// Make every change so far durable: one wait for the disk after many
+    /// `update_cluster(…, false, …)` (a planning pass over the fleet).
+    fn flush(&self) -> Result<()>;
+
     /// Remove a cluster, revoke every certificate it holds and drop its
     /// tokens, all at once.
     fn remove_cluster(&self, name: &ClusterName, now: u64) -> Result<Option<ClusterRecord>>;

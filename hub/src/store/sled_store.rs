@@ -208,7 +208,7 @@ impl SledStore {
         self.gate.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn flush(&self) -> Result<()> {
+    fn flush_all(&self) -> Result<()> {
         self.db.flush().map_err(backend)?;
         Ok(())
     }
@@ -234,7 +234,7 @@ impl Store for SledStore {
             Ok(())
         });
         settle(result)?;
-        self.flush()
+        self.flush_all()
     }
 
     fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterRecord>> {
@@ -243,6 +243,10 @@ impl Store for SledStore {
 
     fn clusters(&self) -> Result<Vec<ClusterRecord>> {
         self.cluster_table.list()
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.flush_all()
     }
 
     fn update_cluster(
@@ -254,7 +258,7 @@ impl Store for SledStore {
         let _writing = self.writing();
         let updated = self.cluster_table.update(name.as_str(), change)?;
         if durable && updated.is_some() {
-            self.flush()?;
+            self.flush_all()?;
         }
         Ok(updated)
     }
@@ -293,7 +297,7 @@ impl Store for SledStore {
             },
         );
         let removed = settle(result)?;
-        self.flush()?;
+        self.flush_all()?;
         Ok(removed)
     }
 
@@ -309,7 +313,7 @@ impl Store for SledStore {
             Ok(())
         });
         settle(result)?;
-        self.flush()
+        self.flush_all()
     }
 
     fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
@@ -358,7 +362,7 @@ impl Store for SledStore {
             Ok(cluster)
         });
         let cluster = settle(result)?;
-        self.flush()?;
+        self.flush_all()?;
         Ok(cluster)
     }
 
@@ -373,7 +377,7 @@ impl Store for SledStore {
         if !self.repos.insert_new(&repo.name, repo)? {
             return Err(Error::RepoExists(repo.name.clone()));
         }
-        self.flush()
+        self.flush_all()
     }
 
     fn repo(&self, name: &str) -> Result<Option<RepoRecord>> {
@@ -393,7 +397,7 @@ impl Store for SledStore {
         let _writing = self.writing();
         let updated = self.repos.update(name, change)?;
         if durable && updated.is_some() {
-            self.flush()?;
+            self.flush_all()?;
         }
         Ok(updated)
     }
@@ -401,7 +405,7 @@ impl Store for SledStore {
     fn remove_repo(&self, name: &str) -> Result<Option<RepoRecord>> {
         let _writing = self.writing();
         let removed = self.repos.remove(name)?;
-        self.flush()?;
+        self.flush_all()?;
         Ok(removed)
     }
 
@@ -410,7 +414,7 @@ impl Store for SledStore {
         if !self.apps.insert_new(&app.name, app)? {
             return Err(Error::AppExists(app.name.clone()));
         }
-        self.flush()
+        self.flush_all()
     }
 
     fn app(&self, name: &str) -> Result<Option<AppRecord>> {
@@ -430,7 +434,7 @@ impl Store for SledStore {
         let _writing = self.writing();
         let updated = self.apps.update(name, change)?;
         if durable && updated.is_some() {
-            self.flush()?;
+            self.flush_all()?;
         }
         Ok(updated)
     }
@@ -442,7 +446,7 @@ impl Store for SledStore {
             let (key, _) = entry.map_err(backend)?;
             self.revisions.remove(key).map_err(backend)?;
         }
-        self.flush()?;
+        self.flush_all()?;
         Ok(removed)
     }
 
@@ -451,7 +455,7 @@ impl Store for SledStore {
         if !self.groups.insert_new(&group.name, group)? {
             return Err(Error::GroupExists(group.name.clone()));
         }
-        self.flush()
+        self.flush_all()
     }
 
     fn group(&self, name: &str) -> Result<Option<GroupRecord>> {
@@ -470,7 +474,7 @@ impl Store for SledStore {
         let _writing = self.writing();
         let updated = self.groups.update(name, change)?;
         if updated.is_some() {
-            self.flush()?;
+            self.flush_all()?;
         }
         Ok(updated)
     }
@@ -478,7 +482,7 @@ impl Store for SledStore {
     fn remove_group(&self, name: &str) -> Result<Option<GroupRecord>> {
         let _writing = self.writing();
         let removed = self.groups.remove(name)?;
-        self.flush()?;
+        self.flush_all()?;
         Ok(removed)
     }
 
@@ -490,7 +494,7 @@ impl Store for SledStore {
         self.revisions
             .insert(key, encode(revision))
             .map_err(backend)?;
-        self.flush()
+        self.flush_all()
     }
 
     fn revisions(&self, app: &str) -> Result<Vec<RevisionRecord>> {
@@ -537,7 +541,7 @@ impl Store for SledStore {
         self.bundles
             .insert(digest.as_bytes(), compressed)
             .map_err(backend)?;
-        self.flush()
+        self.flush_all()
     }
 
     fn bundle(&self, digest: &str) -> Result<Option<Vec<u8>>> {
@@ -571,7 +575,7 @@ impl Store for SledStore {
             Ok(())
         });
         settle(result)?;
-        self.flush()
+        self.flush_all()
     }
 
     fn api_token(&self, name: &str) -> Result<Option<ApiTokenRecord>> {
@@ -602,7 +606,7 @@ impl Store for SledStore {
             t.revoked_at.get_or_insert(now);
         })?;
         if revoked.is_some() {
-            self.flush()?;
+            self.flush_all()?;
         }
         Ok(revoked)
     }
@@ -620,7 +624,7 @@ impl Store for SledStore {
         let mut key = entry.at.to_be_bytes().to_vec();
         key.extend_from_slice(&sequence.to_be_bytes());
         self.audit.insert(key, encode(entry)).map_err(backend)?;
-        self.flush()
+        self.flush_all()
     }
 
     fn audit(&self, since: u64, limit: usize) -> Result<Vec<AuditRecord>> {
@@ -704,7 +708,7 @@ impl SledStore {
         }
         // New history and audit entries must sort after the restored ones.
         while self.db.generate_id().map_err(backend)? <= highest_sequence {}
-        self.flush()
+        self.flush_all()
     }
 }
 
