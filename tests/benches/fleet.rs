@@ -74,6 +74,7 @@ fn main() {
 
     // Registration, enrollment, first connection and first bundle.
     let started = Instant::now();
+    let hub_cpu0 = cpu_ticks(hub_pid);
     let loadgen = Process::spawn(
         &binary("switchyard-loadgen"),
         &[
@@ -103,6 +104,12 @@ fn main() {
     let enrolled = events.wait("enrolled", Duration::from_secs(1800), |_| true);
     let first = events.wait("digest_everywhere", Duration::from_secs(600), |_| true);
     let synced_after = started.elapsed();
+    println!(
+        "CPU from loadgen start to every agent synced: hub {:.2}s, loadgen {:.2}s, wall {:.2}s",
+        ticks_to_secs(cpu_ticks(hub_pid) - hub_cpu0),
+        ticks_to_secs(cpu_ticks(loadgen.pid())),
+        synced_after.as_secs_f64()
+    );
     println!(
         "registered {agents} clusters through the admin API: {:.0}/s; enrolled over QUIC: {:.0}/s; all connected and holding the first bundle {:.1}s after loadgen start",
         registered["per_sec"].as_f64().unwrap_or(0.0),
@@ -171,13 +178,21 @@ fn main() {
     // Reconnect storm.
     let connections0 = events.last_progress()["connections"].as_u64().unwrap_or(0);
     let mut hub = hub;
+    let loadgen_cpu0 = cpu_ticks(loadgen.pid());
     let killed = unix_ms();
     hub.kill9_and_restart();
     let restarted = unix_ms();
+    let new_pid = hub.process.pid();
     let storm = events.wait("all_connected", Duration::from_secs(600), |e| {
         e["at_ms"].as_u64().unwrap_or(0) > killed
             && e["connections"].as_u64().unwrap_or(0) >= connections0 + agents as u64
     });
+    println!(
+        "CPU during the storm: restarted hub {:.2}s, loadgen {:.2}s, wall {:.2}s",
+        ticks_to_secs(cpu_ticks(new_pid)),
+        ticks_to_secs(cpu_ticks(loadgen.pid()) - loadgen_cpu0),
+        (unix_ms() - restarted) as f64 / 1000.0
+    );
     let back = &storm["connected_at_ms"];
     let after = |q: &str| back[q].as_u64().unwrap_or(0).saturating_sub(restarted) as f64 / 1000.0;
     println!(
