@@ -4,9 +4,13 @@
 //! agent both speak through it, and it never touches a socket or a clock.
 
 pub mod bundle;
+#[cfg(feature = "manifest")]
+pub mod manifest;
 mod names;
 pub mod proto;
 pub mod selector;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use names::{ClusterName, NameError};
 

@@ -11,7 +11,7 @@ mod groups;
 mod pass;
 mod plan;
 mod poll;
-pub mod webhook;
+pub use switchyard_common::webhook;
 
 use crate::clock::unix_now;
 use crate::fleet::{Fleet, rfc3339};

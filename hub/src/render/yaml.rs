@@ -1,148 +1,41 @@
-//! Multi-document YAML (or JSON) to validated Kubernetes objects, read the way kubectl reads manifests.
+//! Manifest text to objects, with errors that name the file: the parser itself is `switchyard_common::manifest`.
 
 use super::RenderError;
 use serde_json::Value;
-use serde_saphyr::{Budget, Options, Spanned};
+use switchyard_common::manifest::{self, ManifestError};
 
-/// Parser settings close to kubectl's YAML 1.1 reader (sigs.k8s.io/yaml):
-/// `0644` is octal (420), `yes`/`no` are booleans, duplicate keys are
-/// errors, merge keys merge. Budgets are raised from serde-saphyr's
-/// defaults, which suit config files, to fit generated manifests
-/// (CRD bundles of thousands of documents and millions of nodes); the
-/// input itself is bounded by the tree limits.
-fn options() -> Options {
-    let mut budget = Budget::default();
-    budget.max_documents = 100_000;
-    budget.max_nodes = 20_000_000;
-    budget.max_events = 50_000_000;
-    budget.max_depth = 128;
-    let mut options = Options::default();
-    options.budget = Some(budget);
-    options.legacy_octal_numbers = true;
-    options.with_snippet = false;
-    options
-}
+pub(super) use manifest::flatten;
 
-/// Parse `text` (from `path`) into objects: empty documents are skipped,
-/// `List` kinds flattened, and every object checked for `apiVersion`,
-/// `kind` and `metadata.name`. With `arrays`, a document may also be a
-/// sequence of objects (what programs printing JSON tend to emit).
+/// Parse `text` (from `path`) into checked objects; see
+/// [`manifest::parse_objects`].
 pub(super) fn parse_objects(
     path: &str,
     text: &[u8],
     arrays: bool,
 ) -> Result<Vec<Value>, RenderError> {
-    let text = std::str::from_utf8(text).map_err(|e| RenderError::File {
-        path: path.to_owned(),
-        message: format!("not UTF-8: {e}"),
-    })?;
-    let docs: Vec<Spanned<Value>> = serde_saphyr::from_multiple_with_options(text, options())
-        .map_err(|e| yaml_error(path, &e))?;
-    let mut out = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.into_iter().enumerate() {
-        let document = i + 1;
-        let line = doc.referenced.line();
-        let invalid = |message: String| RenderError::InvalidObject {
+    manifest::parse_objects(text, arrays).map_err(|e| match e {
+        ManifestError::NotUtf8(e) => RenderError::File {
+            path: path.to_owned(),
+            message: format!("not UTF-8: {e}"),
+        },
+        ManifestError::Yaml {
+            line,
+            column,
+            message,
+        } => RenderError::Yaml {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        },
+        ManifestError::InvalidObject {
+            line,
+            document,
+            message,
+        } => RenderError::InvalidObject {
             path: format!("{path}:{line}"),
             document,
             message,
-        };
-        if doc.value.is_null() {
-            continue;
-        }
-        match doc.value {
-            Value::Array(items) if arrays => {
-                for (i, item) in items.into_iter().enumerate() {
-                    flatten(item, &mut out).map_err(|e| invalid(format!("item {i}: {e}")))?;
-                }
-            }
-            value => flatten(value, &mut out).map_err(invalid)?,
-        }
-    }
-    Ok(out)
-}
-
-fn yaml_error(path: &str, e: &serde_saphyr::Error) -> RenderError {
-    let e = e.without_snippet();
-    let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
-    RenderError::Yaml {
-        path: path.to_owned(),
-        line,
-        column,
-        message: strip_location(&e.to_string()),
-    }
-}
-
-/// serde-saphyr appends " at line L column C" to messages; the location is
-/// printed in front instead, as compilers do.
-fn strip_location(message: &str) -> String {
-    let first = message.lines().next().unwrap_or(message);
-    match first.rfind(" at line ") {
-        Some(i) => first[..i].to_owned(),
-        None => first.to_owned(),
-    }
-}
-
-/// Check `value` as an object, or flatten it if it is a list kind.
-pub(super) fn flatten(value: Value, out: &mut Vec<Value>) -> Result<(), String> {
-    let is_list = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .is_some_and(|k| k.ends_with("List"))
-        && value.get("items").is_some_and(Value::is_array);
-    if is_list {
-        let Value::Object(mut map) = value else {
-            return Err("not a mapping".into());
-        };
-        let Some(Value::Array(items)) = map.remove("items") else {
-            return Ok(());
-        };
-        for (i, item) in items.into_iter().enumerate() {
-            flatten(item, out).map_err(|e| format!("item {i}: {e}"))?;
-        }
-        return Ok(());
-    }
-    check_object(&value)?;
-    out.push(value);
-    Ok(())
-}
-
-fn check_object(value: &Value) -> Result<(), String> {
-    let Some(map) = value.as_object() else {
-        return Err(format!("expected a mapping, found {}", type_name(value)));
-    };
-    let field = |name: &str| match map.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(()),
-        Some(Value::String(_)) => Err(format!("{name} is empty")),
-        Some(other) => Err(format!(
-            "{name} must be a string, found {}",
-            type_name(other)
-        )),
-        None => Err(format!("missing {name}")),
-    };
-    field("apiVersion")?;
-    field("kind")?;
-    match map.get("metadata").and_then(|m| m.get("name")) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(()),
-        Some(Value::String(_)) => Err("metadata.name is empty".into()),
-        Some(other) => Err(format!(
-            "metadata.name must be a string, found {}",
-            type_name(other)
-        )),
-        None if map.get("kind").and_then(Value::as_str) == Some("Kustomization") => {
-            Err("missing metadata.name (a kustomization: use the kustomize renderer)".into())
-        }
-        None => Err("missing metadata.name".into()),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a sequence",
-        Value::Object(_) => "a mapping",
-    }
+        },
+    })
 }

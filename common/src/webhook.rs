@@ -1,8 +1,10 @@
 //! Push webhooks from Git forges: which forge sent it, whether its
 //! signature is good, and which repository it is about. Pure functions over
-//! headers and body; the HTTP handler lives in the admin API.
+//! headers and body; the HTTP handler lives in the hub's admin API. It lives
+//! in `common`, behind the `webhook` feature, so that the fuzz targets in
+//! `fuzz/` can reach it without building the whole hub.
 
-use axum::http::HeaderMap;
+use http::HeaderMap;
 use serde_json::Value;
 
 /// Why a delivery was refused.
@@ -167,7 +169,7 @@ pub fn same_repo(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
