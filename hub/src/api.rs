@@ -14,7 +14,6 @@ use axum::extract::{
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -113,7 +112,7 @@ fn too_large_message() -> String {
 }
 
 /// Body of every error answer.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
 }
@@ -218,7 +217,7 @@ impl From<gitops::Error> for ApiError {
 }
 
 /// Request body of `POST /api/v1/apps/{name}/sync`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncRequest {
     #[serde(default)]
@@ -226,7 +225,7 @@ pub struct SyncRequest {
 }
 
 /// Request body of `POST /api/v1/apps/{name}/rollback`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
     #[serde(default)]
@@ -234,7 +233,7 @@ pub struct RollbackRequest {
 }
 
 /// Request body of `POST /api/v1/clusters`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddClusterRequest {
     pub name: String,
@@ -246,7 +245,7 @@ pub struct AddClusterRequest {
 }
 
 /// Request body of `POST /api/v1/clusters/{name}/tokens`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     #[serde(default)]
@@ -254,7 +253,7 @@ pub struct TokenRequest {
 }
 
 /// Request body of `PATCH /api/v1/clusters/{name}/labels`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelRequest {
     #[serde(default)]
@@ -264,7 +263,7 @@ pub struct LabelRequest {
 }
 
 /// Request body of `POST /api/v1/tokens`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     pub name: String,
@@ -275,7 +274,7 @@ pub struct CreateTokenRequest {
 }
 
 /// An admin API token as the API shows it (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenView {
     pub name: String,
     pub role: Role,
@@ -309,7 +308,7 @@ impl TokenView {
 }
 
 /// Answer of `POST /api/v1/tokens`: the only time the secret is shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub token: TokenView,
@@ -329,7 +328,7 @@ pub struct AuditQuery {
 }
 
 /// One audit log entry as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditView {
     pub time: String,
     pub actor: String,
@@ -366,6 +365,7 @@ pub struct DataDir(pub std::path::PathBuf);
 /// `POST /api/v1/backup`: a consistent snapshot of the store and the hub's
 /// identity files, as one archive (see [`crate::backup`]). A POST so that
 /// the audit log records who took a copy of the CA key.
+#[utoipa::path(post, path = "/backup", tag = "backup", summary = "A consistent backup archive of the hub", responses((status = 200, description = "the archive", content_type = "application/octet-stream", body = Vec<u8>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn take_backup(
     State(state): State<AppState>,
     data_dir: Option<axum::Extension<DataDir>>,
@@ -416,54 +416,113 @@ pub fn router(
         auth: Arc::new(Authenticator::new(store.clone(), &admin_token)),
         store,
     };
-    let api = Router::new()
-        .route("/clusters", get(list_clusters).post(add_cluster))
-        .route("/clusters/{name}", get(show_cluster).delete(remove_cluster))
-        .route("/clusters/{name}/labels", patch(label_cluster))
-        .route("/clusters/{name}/tokens", post(new_token))
-        .route("/repos", get(list_repos).post(add_repo))
-        .route(
-            "/repos/{name}",
-            get(show_repo).put(replace_repo).delete(remove_repo),
-        )
-        .route("/groups", get(list_groups).post(create_group))
-        .route(
-            "/groups/{name}",
-            get(show_group).put(replace_group).delete(delete_group),
-        )
-        .route("/apps", get(list_apps).post(create_app))
-        .route(
-            "/apps/{name}",
-            get(show_app).patch(update_app).delete(delete_app),
-        )
-        .route("/apps/{name}/history", get(app_history))
-        .route("/apps/{name}/sync", post(sync_app))
-        .route("/apps/{name}/rollback", post(rollback_app))
-        .route("/status", get(status))
-        .route("/tokens", get(list_api_tokens).post(create_api_token))
-        .route("/tokens/{name}", delete(revoke_api_token))
-        .route("/audit", get(audit_log))
-        .route("/backup", post(take_backup))
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+    let (router, description) = routes(state);
+    let description = OpenApiDocument(Arc::new(
+        description
+            .to_pretty_json()
+            .expect("the OpenAPI description serializes"),
+    ));
+    router
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone());
-    // Forges authenticate with their signature, not the admin token.
-    let hooks = Router::new()
-        .route("/webhooks/git", post(git_webhook))
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone());
-    // Probes and scrapers carry no token: these answer with counts and
-    // states, never names or secrets.
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .nest("/api/v1", api.merge(hooks))
         .fallback(no_such_route)
+        .layer(axum::Extension(description))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(json_errors))
+}
+
+/// Every route with its handler and its OpenAPI description, from one
+/// source (each handler's `#[utoipa::path]`), so the served routes and
+/// `/openapi.json` cannot drift apart.
+fn routes(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
+    let guard = middleware::from_fn_with_state(state.clone(), guard);
+    described_routes(|api| api.route_layer(guard))
+        .with_state(state)
+        .split_for_parts()
+}
+
+/// The OpenAPI description of every route, as `/openapi.json` serves it.
+pub fn description() -> utoipa::openapi::OpenApi {
+    described_routes(|api| api).into_openapi()
+}
+
+type Described = utoipa_axum::router::OpenApiRouter<AppState>;
+
+/// The routes; `authenticated` wraps the ones that need a bearer token.
+fn described_routes(authenticated: impl FnOnce(Described) -> Described) -> Described {
+    use utoipa::OpenApi as _;
+    use utoipa_axum::routes;
+    let api = Described::new()
+        .routes(routes!(list_clusters, add_cluster))
+        .routes(routes!(show_cluster, remove_cluster))
+        .routes(routes!(label_cluster))
+        .routes(routes!(new_token))
+        .routes(routes!(list_repos, add_repo))
+        .routes(routes!(show_repo, replace_repo, remove_repo))
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(show_group, replace_group, delete_group))
+        .routes(routes!(list_apps, create_app))
+        .routes(routes!(show_app, update_app, delete_app))
+        .routes(routes!(app_history))
+        .routes(routes!(sync_app))
+        .routes(routes!(rollback_app))
+        .routes(routes!(status))
+        .routes(routes!(list_api_tokens, create_api_token))
+        .routes(routes!(revoke_api_token))
+        .routes(routes!(audit_log))
+        .routes(routes!(take_backup));
+    // Forges authenticate with their signature, not the admin token.
+    let hooks = Described::new().routes(routes!(git_webhook));
+    // Probes and scrapers carry no token: these answer with counts and
+    // states, never names or secrets.
+    Described::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .nest("/api/v1", authenticated(api).merge(hooks))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Switchyard hub admin API",
+        description = "JSON over HTTPS with the hub's own certificate. Every route under /api/v1 but the webhook needs a bearer token whose role allows it; errors are {\"error\": \"...\"}."
+    ),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+    }
+}
+
+/// The served OpenAPI document, rendered once.
+#[derive(Clone)]
+struct OpenApiDocument(Arc<String>);
+
+#[utoipa::path(get, path = "/healthz", tag = "probes", summary = "Liveness", responses((status = 200, description = "alive", content_type = "text/plain", body = String)))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "probes", summary = "This description of the admin API", responses((status = 200, description = "OpenAPI 3.1 document", body = Object)))]
+async fn openapi_json(axum::Extension(document): axum::Extension<OpenApiDocument>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.0.as_str().to_owned(),
+    )
+        .into_response()
 }
 
 async fn no_such_route(method: Method, uri: axum::extract::OriginalUri) -> ApiError {
@@ -516,7 +575,7 @@ async fn json_errors(request: Request, next: Next) -> Response {
 }
 
 /// Answer of `GET /readyz`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize, Deserialize)]
 pub struct ReadyView {
     pub ready: bool,
     /// What the hub still waits for: `store`, `QUIC endpoint`, `first planning pass`.
@@ -526,6 +585,7 @@ pub struct ReadyView {
 /// 200 once the store is open, the QUIC endpoint bound and the first
 /// planning pass done; 503 before, naming what is missing. `/healthz`
 /// stays the liveness check.
+#[utoipa::path(get, path = "/readyz", tag = "probes", summary = "Readiness: 200 once store, QUIC endpoint and first planning pass are ready, else 503", responses((status = 200, description = "OK", body = ReadyView), (status = 503, description = "not ready yet", body = ReadyView)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<ReadyView>) {
     let waiting_for: Vec<String> = state
         .fleet
@@ -544,6 +604,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<ReadyView>) 
 }
 
 /// Prometheus text exposition of the hub's metrics.
+#[utoipa::path(get, path = "/metrics", tag = "probes", summary = "Prometheus text exposition", responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let fleet = state.fleet.clone();
     let text = tokio::task::spawn_blocking(move || fleet.encode_metrics())
@@ -721,6 +782,7 @@ async fn target_of(
     (Ok(request), target)
 }
 
+#[utoipa::path(post, path = "/tokens", tag = "tokens", summary = "Create an admin API token; the secret is shown once", request_body = CreateTokenRequest, responses((status = 201, description = "created", body = CreatedToken), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_api_token(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateTokenRequest>,
@@ -737,6 +799,7 @@ async fn create_api_token(
     ))
 }
 
+#[utoipa::path(get, path = "/tokens", tag = "tokens", summary = "List admin API tokens (never their secrets)", responses((status = 200, description = "OK", body = Vec<TokenView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_api_tokens(State(state): State<AppState>) -> ApiResult<Json<Vec<TokenView>>> {
     let now = unix_now();
     Ok(Json(
@@ -749,6 +812,7 @@ async fn list_api_tokens(State(state): State<AppState>) -> ApiResult<Json<Vec<To
     ))
 }
 
+#[utoipa::path(delete, path = "/tokens/{name}", tag = "tokens", summary = "Revoke an admin API token", params(("name" = String, Path, description = "token name")), responses((status = 200, description = "OK", body = TokenView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn revoke_api_token(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -757,6 +821,7 @@ async fn revoke_api_token(
     Ok(Json(TokenView::new(&state.auth.revoke(&name, now)?, now)))
 }
 
+#[utoipa::path(get, path = "/audit", tag = "audit", summary = "The audit log, newest last", params(("since" = Option<String>, Query, description = "RFC 3339 time; older entries are left out"), ("limit" = Option<usize>, Query, description = "at most this many, newest (default 100)")), responses((status = 200, description = "OK", body = Vec<AuditView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn audit_log(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AuditQuery>,
@@ -794,6 +859,7 @@ fn not_found(name: &ClusterName) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("cluster {name} not found"))
 }
 
+#[utoipa::path(post, path = "/clusters", tag = "clusters", summary = "Register a cluster; answers its single-use join command", request_body = AddClusterRequest, responses((status = 201, description = "created", body = JoinInfo), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn add_cluster(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<AddClusterRequest>,
@@ -805,6 +871,7 @@ async fn add_cluster(
     Ok((StatusCode::CREATED, Json(added)))
 }
 
+#[utoipa::path(post, path = "/clusters/{name}/tokens", tag = "clusters", summary = "Mint a new single-use join command", request_body = TokenRequest, params(("name" = String, Path, description = "cluster name")), responses((status = 201, description = "created", body = JoinInfo), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn new_token(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -816,10 +883,12 @@ async fn new_token(
     Ok((StatusCode::CREATED, Json(info)))
 }
 
+#[utoipa::path(get, path = "/clusters", tag = "clusters", summary = "List clusters", responses((status = 200, description = "OK", body = Vec<ClusterView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_clusters(State(state): State<AppState>) -> ApiResult<Json<Vec<ClusterView>>> {
     Ok(Json(state.fleet.clusters()?))
 }
 
+#[utoipa::path(get, path = "/clusters/{name}", tag = "clusters", summary = "Show a cluster", params(("name" = String, Path, description = "cluster name")), responses((status = 200, description = "OK", body = ClusterView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn show_cluster(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -832,6 +901,7 @@ async fn show_cluster(
         .ok_or_else(|| not_found(&name))
 }
 
+#[utoipa::path(delete, path = "/clusters/{name}", tag = "clusters", summary = "Remove a cluster: revoke its certificate and disconnect its agent", params(("name" = String, Path, description = "cluster name")), responses((status = 200, description = "OK", body = ClusterView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn remove_cluster(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -851,6 +921,7 @@ pub struct StatusQuery {
     pub app: Option<String>,
 }
 
+#[utoipa::path(get, path = "/status", tag = "status", summary = "Sync and health of every (app, cluster) pair", params(("app" = Option<String>, Query, description = "only this app")), responses((status = 200, description = "OK", body = Vec<fleet::StatusView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn status(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<StatusQuery>,
@@ -858,6 +929,7 @@ async fn status(
     Ok(Json(state.fleet.status(query.app.as_deref())?))
 }
 
+#[utoipa::path(get, path = "/repos", tag = "repos", summary = "List repos", responses((status = 200, description = "OK", body = Vec<RepoView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_repos(State(state): State<AppState>) -> ApiResult<Json<Vec<RepoView>>> {
     Ok(Json(state.gitops.repos()?))
 }
@@ -871,6 +943,7 @@ pub struct DryRunQuery {
     pub dry_run: bool,
 }
 
+#[utoipa::path(post, path = "/repos", tag = "repos", summary = "Follow a repo (with dry_run=true: only check it)", request_body = RepoRequest, params(("dry_run" = Option<bool>, Query, description = "check, change nothing")), responses((status = 201, description = "created", body = RepoView), (status = 200, description = "dry run: the repo as it would be", body = RepoView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn add_repo(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<DryRunQuery>,
@@ -883,6 +956,7 @@ async fn add_repo(
     Ok((StatusCode::CREATED, Json(state.gitops.add_repo(request)?)))
 }
 
+#[utoipa::path(put, path = "/repos/{name}", tag = "repos", summary = "Replace a repo's settings (with dry_run=true: only check them)", request_body = RepoRequest, params(("name" = String, Path, description = "repo name"), ("dry_run" = Option<bool>, Query, description = "check, change nothing")), responses((status = 200, description = "OK", body = RepoView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn replace_repo(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -896,10 +970,12 @@ async fn replace_repo(
     Ok(Json(state.gitops.replace_repo(&name, request).await?))
 }
 
+#[utoipa::path(get, path = "/groups", tag = "groups", summary = "List cluster groups", responses((status = 200, description = "OK", body = Vec<GroupView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_groups(State(state): State<AppState>) -> ApiResult<Json<Vec<GroupView>>> {
     Ok(Json(state.gitops.groups()?))
 }
 
+#[utoipa::path(post, path = "/groups", tag = "groups", summary = "Create a cluster group", request_body = GroupRequest, responses((status = 201, description = "created", body = GroupView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_group(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<GroupRequest>,
@@ -910,6 +986,7 @@ async fn create_group(
     ))
 }
 
+#[utoipa::path(get, path = "/groups/{name}", tag = "groups", summary = "Show a cluster group", params(("name" = String, Path, description = "group name")), responses((status = 200, description = "OK", body = GroupView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn show_group(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -917,6 +994,7 @@ async fn show_group(
     Ok(Json(state.gitops.group(&name)?))
 }
 
+#[utoipa::path(put, path = "/groups/{name}", tag = "groups", summary = "Replace a cluster group's selector", request_body = GroupRequest, params(("name" = String, Path, description = "group name")), responses((status = 200, description = "OK", body = GroupView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn replace_group(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -925,6 +1003,7 @@ async fn replace_group(
     Ok(Json(state.gitops.replace_group(&name, request).await?))
 }
 
+#[utoipa::path(delete, path = "/groups/{name}", tag = "groups", summary = "Delete a cluster group no app targets", params(("name" = String, Path, description = "group name")), responses((status = 200, description = "OK", body = GroupView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_group(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -932,6 +1011,7 @@ async fn delete_group(
     Ok(Json(state.gitops.delete_group(&name).await?))
 }
 
+#[utoipa::path(get, path = "/repos/{name}", tag = "repos", summary = "Show a repo", params(("name" = String, Path, description = "repo name")), responses((status = 200, description = "OK", body = RepoView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn show_repo(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -939,6 +1019,7 @@ async fn show_repo(
     Ok(Json(state.gitops.repo(&name)?))
 }
 
+#[utoipa::path(delete, path = "/repos/{name}", tag = "repos", summary = "Stop following a repo no app uses", params(("name" = String, Path, description = "repo name")), responses((status = 200, description = "OK", body = RepoView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn remove_repo(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -946,10 +1027,12 @@ async fn remove_repo(
     Ok(Json(state.gitops.remove_repo(&name).await?))
 }
 
+#[utoipa::path(get, path = "/apps", tag = "apps", summary = "List apps", responses((status = 200, description = "OK", body = Vec<AppView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_apps(State(state): State<AppState>) -> ApiResult<Json<Vec<AppView>>> {
     Ok(Json(state.gitops.apps()?))
 }
 
+#[utoipa::path(post, path = "/apps", tag = "apps", summary = "Create an app", request_body = AppRequest, responses((status = 201, description = "created", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_app(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<AppRequest>,
@@ -960,6 +1043,7 @@ async fn create_app(
     ))
 }
 
+#[utoipa::path(get, path = "/apps/{name}", tag = "apps", summary = "Show an app", params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn show_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -967,6 +1051,7 @@ async fn show_app(
     Ok(Json(state.gitops.app(&name)?))
 }
 
+#[utoipa::path(patch, path = "/apps/{name}", tag = "apps", summary = "Change an app (fields left out stay)", request_body = AppRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn update_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -975,6 +1060,7 @@ async fn update_app(
     Ok(Json(state.gitops.update_app(&name, request).await?))
 }
 
+#[utoipa::path(delete, path = "/apps/{name}", tag = "apps", summary = "Delete an app", params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -982,6 +1068,7 @@ async fn delete_app(
     Ok(Json(state.gitops.delete_app(&name).await?))
 }
 
+#[utoipa::path(get, path = "/apps/{name}/history", tag = "apps", summary = "Deployed revisions of an app, newest first", params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = Vec<RevisionView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn app_history(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -989,6 +1076,7 @@ async fn app_history(
     Ok(Json(state.gitops.history(&name)?))
 }
 
+#[utoipa::path(post, path = "/apps/{name}/sync", tag = "apps", summary = "Deploy the pending (or a given) revision", request_body = SyncRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn sync_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -1002,6 +1090,7 @@ async fn sync_app(
     ))
 }
 
+#[utoipa::path(post, path = "/apps/{name}/rollback", tag = "apps", summary = "Pin an earlier revision", request_body = RollbackRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn rollback_app(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -1012,6 +1101,7 @@ async fn rollback_app(
     ))
 }
 
+#[utoipa::path(post, path = "/webhooks/git", tag = "webhooks", summary = "Push webhook from GitHub, GitLab or Gitea/Forgejo (signed; no bearer token)", request_body = Object, responses((status = 202, description = "repos being fetched", body = Object), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)))]
 async fn git_webhook(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -1036,6 +1126,7 @@ async fn git_webhook(
     }
 }
 
+#[utoipa::path(patch, path = "/clusters/{name}/labels", tag = "clusters", summary = "Set and remove labels", request_body = LabelRequest, params(("name" = String, Path, description = "cluster name")), responses((status = 200, description = "OK", body = ClusterView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn label_cluster(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -30,6 +30,7 @@ pub const TOKEN_PREFIX: &str = "syt_";
     Serialize,
     Deserialize,
     clap::ValueEnum,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

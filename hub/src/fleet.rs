@@ -77,7 +77,7 @@ pub struct FleetSettings {
 }
 
 /// A cluster and the one-time command that enrolls its agent.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize)]
 pub struct JoinInfo {
     pub cluster: ClusterView,
     pub token: String,
@@ -86,7 +86,7 @@ pub struct JoinInfo {
 }
 
 /// A cluster as the admin API and CLI show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterView {
     pub name: String,
     pub labels: BTreeMap<String, String>,
@@ -103,7 +103,7 @@ pub struct ClusterView {
 }
 
 /// One row of `switchyard status`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusView {
     pub app: String,
     pub cluster: String,
@@ -118,6 +118,8 @@ pub struct StatusView {
     pub connected: bool,
     /// When the agent observed this status (RFC 3339).
     pub observed_at: Option<String>,
+    /// The objects of the app as the agent last reported them.
+    #[schema(value_type = Vec<Object>)]
     pub resources: Vec<switchyard_common::proto::ResourceStatus>,
 }
 

@@ -368,6 +368,7 @@ fn cases() -> Vec<Case> {
         // Not ready: this router has no QUIC endpoint and no planning pass.
         open_case("GET", "/readyz", None, 503),
         open_case("GET", "/metrics", None, 200),
+        open_case("GET", "/openapi.json", None, 200),
         // From no forge.
         open_case("POST", "/api/v1/webhooks/git", Some(json!({})), 400),
     ]
@@ -462,37 +463,15 @@ async fn every_route_against_every_caller() {
     assert!(failures.is_empty(), "{}\n\n{table}", failures.join("\n"));
 }
 
-/// `(method, path pattern)` of every route `router` declares, read from its
-/// source: the `api` and `hooks` routers are nested under `/api/v1`, the
-/// last one is the root.
+/// `(method, path pattern)` of every route `router` serves: the router is
+/// built from the same descriptions (see `described_routes`).
 fn declared_routes() -> Vec<(String, String)> {
-    let source = include_str!("../api.rs");
-    let start = source.find("pub fn router(").expect("router in api.rs");
-    let end = start + source[start..].find("\n}\n").expect("end of router");
-    let routers: Vec<&str> = source[start..end].split("Router::new()").skip(1).collect();
-    assert_eq!(routers.len(), 3, "api, hooks and root routers expected");
+    let description = serde_json::to_value(description()).unwrap();
     let mut routes = Vec::new();
-    for (i, block) in routers.iter().enumerate() {
-        let prefix = if i + 1 < routers.len() { "/api/v1" } else { "" };
-        for route in block.split(".route(").skip(1) {
-            let path = route.split('"').nth(1).expect("a path literal");
-            // Handlers are named `get(..)`, `.post(..)`…: up to the next builder call.
-            let handlers = route.split(".route_layer").next().unwrap_or(route);
-            let handlers = handlers
-                .split(".method_not_allowed_fallback")
-                .next()
-                .unwrap_or(handlers);
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let called = handlers
-                    .match_indices(&format!("{method}("))
-                    .any(|(at, _)| {
-                        at == 0
-                            || !handlers.as_bytes()[at - 1].is_ascii_alphanumeric()
-                                && handlers.as_bytes()[at - 1] != b'_'
-                    });
-                if called {
-                    routes.push((method.to_uppercase(), format!("{prefix}{path}")));
-                }
+    for (path, item) in description["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                routes.push((method.to_uppercase(), path.clone()));
             }
         }
     }
@@ -1071,4 +1050,93 @@ async fn malformed_requests_get_json_errors_and_write_nothing() {
     let after = everything(&env);
     assert_eq!(after["audit"], before["audit"].as_u64().unwrap() + 1);
     assert_ne!(after["tokens"], before["tokens"]);
+}
+
+#[tokio::test]
+async fn the_openapi_description_lists_exactly_the_served_routes() {
+    let env = env().await;
+    let (status, doc) = env.call("none", "GET", "/openapi.json", None).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+    let paths = doc["paths"].as_object().expect("paths");
+    let described: std::collections::BTreeSet<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            METHODS
+                .iter()
+                .filter(|m| item.get(**m).is_some())
+                .map(|m| (path.clone(), m.to_string()))
+        })
+        .collect();
+
+    // An independent list: the authorization rules of /api/v1 and the
+    // routes that need no token.
+    let mut expected: std::collections::BTreeSet<(String, String)> = auth::RULES
+        .iter()
+        .map(|r| (format!("/api/v1{}", r.route), r.method.to_lowercase()))
+        .collect();
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/api/v1/webhooks/git", "post"),
+    ] {
+        expected.insert((path.to_owned(), method.to_owned()));
+    }
+    assert_eq!(described, expected);
+
+    // Every operation says who may call it, and every schema it names exists.
+    for (path, method) in &described {
+        let operation = &paths[path][method];
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty())
+        );
+        let needs_token = path.starts_with("/api/v1/") && path != "/api/v1/webhooks/git";
+        assert_eq!(
+            operation["security"] == json!([{"bearer": []}]),
+            needs_token,
+            "{method} {path}: {operation}"
+        );
+    }
+    let text = doc.to_string();
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    for reference in text.split("\"$ref\":\"").skip(1) {
+        let name = reference
+            .split('"')
+            .next()
+            .unwrap()
+            .strip_prefix("#/components/schemas/")
+            .expect("a schema reference");
+        assert!(
+            schemas.contains_key(name),
+            "{name} is referenced but not described"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // The router serves exactly what is described: each described method
+    // reaches its route, every other method on a described path is 405.
+    for path in paths.keys() {
+        let concrete = path.replace("{name}", "seed");
+        for method in METHODS {
+            let (status, body) = env
+                .call("admin", &method.to_uppercase(), &concrete, None)
+                .await;
+            let routed = !(status == 405
+                || status == 404
+                    && body["error"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("no such route"));
+            assert_eq!(
+                routed,
+                described.contains(&(path.clone(), method.to_owned())),
+                "{method} {concrete}: {status} {body}"
+            );
+        }
+    }
 }

@@ -12,7 +12,7 @@ use switchyard_common::selector::Selector;
 use tracing::info;
 
 /// `group create` / `PUT /groups/{name}` parameters.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupRequest {
     pub name: String,
@@ -22,7 +22,7 @@ pub struct GroupRequest {
 }
 
 /// A cluster group as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupView {
     pub name: String,
     pub selector: String,

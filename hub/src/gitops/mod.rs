@@ -102,7 +102,7 @@ pub enum WebhookRefusal {
 }
 
 /// `repo add` parameters.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RepoRequest {
     pub name: String,
@@ -122,7 +122,7 @@ pub struct RepoRequest {
 }
 
 /// A fetch in progress, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FetchActivity {
     /// What the fetch is doing (`connecting`, `receiving pack`, `indexing`…).
     pub stage: String,
@@ -134,7 +134,7 @@ pub struct FetchActivity {
 }
 
 /// A repo as the API shows it (never its secrets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoView {
     pub name: String,
     pub url: String,
@@ -157,7 +157,7 @@ pub struct RepoView {
 }
 
 /// `app create` / `app update` parameters; on update, `None` keeps a field.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppRequest {
     #[serde(default)]
@@ -189,7 +189,7 @@ pub struct AppRequest {
 }
 
 /// An app as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AppView {
     pub name: String,
     pub repo: String,
@@ -224,7 +224,7 @@ pub struct AppView {
 }
 
 /// One line of `app history`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RevisionView {
     pub commit: String,
     pub at: String,
