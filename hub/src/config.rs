@@ -55,9 +55,9 @@ pub struct ServeSettings {
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(d)?;
-    humantime::parse_duration(&text)
-        .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration such as 30s or 7d: {e}")))
+    humantime::parse_duration(&text).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!("{text:?} is not a duration such as 30s or 7d: {e}"))
+    })
 }
 
 impl ServeSettings {
@@ -76,9 +76,7 @@ impl ServeSettings {
             return Ok(Self::default());
         }
         serde_saphyr::from_str(text).map_err(|error| {
-            let (line, column) = error
-                .location()
-                .map_or((1, 1), |l| (l.line(), l.column()));
+            let (line, column) = error.location().map_or((1, 1), |l| (l.line(), l.column()));
             let message = error.without_snippet().to_string();
             // The location is said in front already.
             let message = match message.rfind(" at line ") {
@@ -111,9 +109,7 @@ impl ServeSettings {
     /// The hub's configuration, with the defaults for what is still unset.
     pub fn resolve(self) -> (ServeConfig, LogFormat) {
         let config = ServeConfig {
-            data_dir: self
-                .data_dir
-                .unwrap_or_else(crate::paths::default_data_dir),
+            data_dir: self.data_dir.unwrap_or_else(crate::paths::default_data_dir),
             quic_listen: self
                 .quic_listen
                 .unwrap_or_else(|| "0.0.0.0:7700".parse().expect("valid address")),
@@ -181,8 +177,16 @@ log-format: json
     fn unknown_keys_and_bad_values_name_file_line_and_column() {
         let path = Path::new("/etc/switchyard/hub.yaml");
         let cases = [
-            ("quic-listen: 0.0.0.0:7700\nhttp-lisen: 127.0.0.1:1\n", 2, "http-lisen"),
-            ("cert-ttl: 3d\nheartbeat: often\n", 2, "\"often\" is not a duration"),
+            (
+                "quic-listen: 0.0.0.0:7700\nhttp-lisen: 127.0.0.1:1\n",
+                2,
+                "http-lisen",
+            ),
+            (
+                "cert-ttl: 3d\nheartbeat: often\n",
+                2,
+                "\"often\" is not a duration",
+            ),
             ("log-format: xml\n", 1, "xml"),
             ("quic-listen: 7700\n", 1, "address"),
         ];

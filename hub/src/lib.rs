@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod backup;
 mod clock;
+pub mod config;
 pub mod declarative;
 pub mod fleet;
 pub mod git;

@@ -35,7 +35,7 @@ impl ServeConfig {
             bail!("--cert-ttl must be at least 3s, got {:?}", self.cert_ttl);
         }
         if self.heartbeat < Duration::from_secs(1) {
-            bail!("--heartbeat must be at least 1s");
+            bail!("--heartbeat must be at least 1s, got {:?}", self.heartbeat);
         }
         for name in &self.public_names {
             if name.is_empty() || name.contains(['/', ':', ' ']) && name.parse::<IpAddr>().is_err()

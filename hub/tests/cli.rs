@@ -152,3 +152,120 @@ fn an_https_server_without_a_ca_to_trust_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn serve_settings_come_from_flags_then_environment_then_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config = dir.path().join("hub.yaml");
+    std::fs::write(
+        &config,
+        "# too short on purpose\ncert-ttl: 1s\nheartbeat: 10ms\n",
+    )
+    .unwrap();
+    let serve = |extra: &[&str], envs: &[(&str, &str)]| {
+        let mut args = vec![
+            "serve",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let out = switchyard(&args, envs);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The file alone, the environment over the file, a flag over both.
+    let stderr = serve(&[], &[]);
+    assert!(
+        stderr.contains("--cert-ttl must be at least 3s, got 1s"),
+        "{stderr}"
+    );
+    let stderr = serve(&[], &[("SWITCHYARD_CERT_TTL", "2s")]);
+    assert!(stderr.contains("got 2s"), "{stderr}");
+    let stderr = serve(&["--cert-ttl", "1500ms"], &[("SWITCHYARD_CERT_TTL", "2s")]);
+    assert!(stderr.contains("got 1.5s"), "{stderr}");
+    // What the command line leaves unset still comes from the file.
+    let stderr = serve(&["--cert-ttl", "1h"], &[]);
+    assert!(
+        stderr.contains("--heartbeat must be at least 1s, got 10ms"),
+        "{stderr}"
+    );
+    assert!(!data_dir.exists());
+
+    // Unknown keys and bad values: file, line and column.
+    std::fs::write(
+        &config,
+        "quic-listen: 127.0.0.1:0\nhttp-lisen: 127.0.0.1:0\n",
+    )
+    .unwrap();
+    let stderr = serve(&[], &[]);
+    assert!(
+        stderr.contains(&format!("{}:2:", config.display())) && stderr.contains("http-lisen"),
+        "{stderr}"
+    );
+    let out = switchyard(&["serve", "--config", "/nonexistent/hub.yaml"], &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("cannot read config file /nonexistent/hub.yaml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_hub_runs_from_its_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("from-file");
+    let config = dir.path().join("hub.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data-dir: {}\nquic-listen: 127.0.0.1:0\nhttp-listen: 127.0.0.1:0\nhttp-insecure: true\npublic-names: [hub.test]\nlog-format: json\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+    command
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("SWITCHYARD_") {
+            command.env_remove(key);
+        }
+    }
+    let mut hub = command.spawn().unwrap();
+    let file = data_dir.join("hub.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = hub.kill();
+    let output = hub.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let endpoints: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("no hub.json ({e}); stderr:\n{stderr}"));
+    assert!(
+        endpoints["admin_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{endpoints}"
+    );
+    assert!(
+        endpoints["agent_address"]
+            .as_str()
+            .unwrap()
+            .starts_with("hub.test:"),
+        "{endpoints}"
+    );
+    // JSON logs, as the file asked.
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(first).is_ok(),
+        "{stderr}"
+    );
+}

@@ -22,9 +22,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use switchyard_hub::api::{AddClusterRequest, LabelRequest, TokenRequest};
+use switchyard_hub::config::{LogFormat, ServeSettings};
 use switchyard_hub::fleet::{ClusterView, JoinInfo};
-use switchyard_hub::paths;
-use switchyard_hub::server::{Hub, ServeConfig};
+use switchyard_hub::server::Hub;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -157,29 +157,40 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// UDP address for agent connections (QUIC).
-    #[arg(long, default_value = "0.0.0.0:7700", env = "SWITCHYARD_QUIC_LISTEN")]
-    quic_listen: SocketAddr,
-    /// TCP address for the admin API (HTTPS with the hub's certificate).
-    #[arg(long, default_value = "127.0.0.1:7701", env = "SWITCHYARD_HTTP_LISTEN")]
-    http_listen: SocketAddr,
+    /// Settings as a YAML file (keys are the flags' names: quic-listen,
+    /// public-names, …); flags and environment variables override it.
+    #[arg(long, env = "SWITCHYARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// UDP address for agent connections (QUIC) [default: 0.0.0.0:7700].
+    #[arg(long, env = "SWITCHYARD_QUIC_LISTEN")]
+    quic_listen: Option<SocketAddr>,
+    /// TCP address for the admin API (HTTPS with the hub's certificate)
+    /// [default: 127.0.0.1:7701].
+    #[arg(long, env = "SWITCHYARD_HTTP_LISTEN")]
+    http_listen: Option<SocketAddr>,
     /// Serve the admin API over plain HTTP instead of HTTPS; refused unless
     /// --http-listen is a loopback address.
-    #[arg(long, env = "SWITCHYARD_HTTP_INSECURE")]
-    http_insecure: bool,
-    /// Host name or IP agents use to reach this hub (repeatable); the first
-    /// one goes into join commands.
-    #[arg(long = "public-name")]
+    #[arg(long, env = "SWITCHYARD_HTTP_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    http_insecure: Option<bool>,
+    /// Host name or IP agents use to reach this hub (repeatable, or
+    /// comma-separated in the environment variable); the first one goes
+    /// into join commands.
+    #[arg(
+        long = "public-name",
+        env = "SWITCHYARD_PUBLIC_NAME",
+        value_delimiter = ','
+    )]
     public_names: Vec<String>,
-    /// Lifetime of cluster certificates; agents renew at two thirds of it.
-    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
-    cert_ttl: Duration,
-    /// How often agents report when nothing changes.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    heartbeat: Duration,
-    /// Log format.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    /// Lifetime of cluster certificates; agents renew at two thirds of it
+    /// [default: 7d].
+    #[arg(long, env = "SWITCHYARD_CERT_TTL", value_parser = humantime::parse_duration)]
+    cert_ttl: Option<Duration>,
+    /// How often agents report when nothing changes [default: 30s].
+    #[arg(long, env = "SWITCHYARD_HEARTBEAT", value_parser = humantime::parse_duration)]
+    heartbeat: Option<Duration>,
+    /// Log format [default: text].
+    #[arg(long, env = "SWITCHYARD_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,14 +252,14 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     Ok((k.to_owned(), v.to_owned()))
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if format == "json" {
+    if format == LogFormat::Json {
         builder.json().init();
     } else {
         builder.init();
@@ -288,19 +299,27 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
-    init_logging(&args.log_format);
-    let config = ServeConfig {
-        data_dir: target
-            .data_dir
-            .clone()
-            .unwrap_or_else(paths::default_data_dir),
+    // Flags and environment variables (clap puts the flag first), then the
+    // file, then the defaults.
+    let command_line = ServeSettings {
+        data_dir: target.data_dir.clone(),
         quic_listen: args.quic_listen,
         http_listen: args.http_listen,
-        public_names: args.public_names,
+        http_insecure: args.http_insecure,
+        public_names: Some(args.public_names).filter(|n| !n.is_empty()),
         cert_ttl: args.cert_ttl,
         heartbeat: args.heartbeat,
-        http_insecure: args.http_insecure,
+        log_format: args.log_format,
     };
+    let file = match &args.config {
+        Some(path) => ServeSettings::load(path)?,
+        None => ServeSettings::default(),
+    };
+    let (config, log_format) = command_line.or(file).resolve();
+    init_logging(log_format);
+    if let Some(path) = &args.config {
+        tracing::info!(config = %path.display(), "settings read");
+    }
     let hub = Hub::start(config).await?;
     hub.run(shutdown_signal()).await
 }
