@@ -1,7 +1,9 @@
 //! The QUIC endpoint agents dial: enrollment on unauthenticated connections,
 //! and the control and request streams of enrolled (mutual-TLS) agents.
+//! Every peer is held to the limits of [`crate::limits`].
 
 use crate::fleet::Fleet;
+use crate::limits::Guard;
 use crate::metrics::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +14,6 @@ use switchyard_common::proto::{
     StatusAccepted, StreamError, Welcome, close_code, read_message, write_message,
 };
 use tracing::{Instrument, debug, info, info_span, warn};
-
-/// How long a peer may take to send its request on a stream it opened.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// An unauthenticated connection exists only to enroll; it gets one attempt.
-const ENROLL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Error while serving one agent connection.
 #[derive(Debug, thiserror::Error)]
@@ -35,12 +32,15 @@ pub(crate) enum Error {
     Unexpected(proto::Kind),
     #[error("peer took too long to send its request")]
     Timeout,
+    #[error("peer did not read its reply within {0:?}")]
+    SlowReader(Duration),
 }
 
 /// Accept agent connections until `shutdown` resolves.
 pub(crate) async fn serve(
     endpoint: quinn::Endpoint,
     fleet: Arc<Fleet>,
+    guard: Arc<Guard>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -48,12 +48,23 @@ pub(crate) async fn serve(
         tokio::select! {
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
-                let fleet = fleet.clone();
                 let remote = incoming.remote_address();
+                let Some(slot) = guard.connection_slot(remote.ip()) else {
+                    warn!(
+                        %remote,
+                        limit = guard.limits().max_connections_per_ip,
+                        "refused a connection: too many from this address"
+                    );
+                    incoming.refuse();
+                    continue;
+                };
+                let fleet = fleet.clone();
+                let guard = guard.clone();
                 let span = info_span!("agent", %remote, cluster = tracing::field::Empty);
                 tokio::spawn(
                     async move {
-                        if let Err(error) = handle_connection(incoming, fleet).await {
+                        let _slot = slot;
+                        if let Err(error) = handle_connection(incoming, fleet, &guard).await {
                             debug!(error = %error_chain(&error), "agent connection ended");
                         }
                     }
@@ -66,7 +77,11 @@ pub(crate) async fn serve(
     endpoint.close(close_code::SHUTDOWN.into(), b"hub shutting down");
 }
 
-async fn handle_connection(incoming: quinn::Incoming, fleet: Arc<Fleet>) -> Result<(), Error> {
+async fn handle_connection(
+    incoming: quinn::Incoming,
+    fleet: Arc<Fleet>,
+    guard: &Guard,
+) -> Result<(), Error> {
     let conn = incoming.await.map_err(Error::Handshake)?;
     let peer_cert = conn
         .peer_identity()
@@ -76,12 +91,12 @@ async fn handle_connection(incoming: quinn::Incoming, fleet: Arc<Fleet>) -> Resu
         })
         .and_then(|chain| chain.first().cloned());
     match peer_cert {
-        None => serve_enrollment(conn, &fleet).await,
+        None => serve_enrollment(conn, &fleet, guard).await,
         Some(cert) => {
             let peer = switchyard_certs::peer_identity(&cert).map_err(Error::Certificate)?;
             tracing::Span::current().record("cluster", tracing::field::display(&peer.cluster));
             match fleet.authenticate(&peer) {
-                Ok(_) => serve_agent(conn, &fleet, peer.cluster).await,
+                Ok(_) => serve_agent(conn, &fleet, peer.cluster, guard).await,
                 Err(error) => {
                     warn!(serial = %peer.serial, %error, "refused agent certificate");
                     conn.close(close_code::REVOKED.into(), error.to_string().as_bytes());
@@ -124,37 +139,110 @@ async fn refuse_with(
     conn.close(close.into(), message.as_bytes());
 }
 
-async fn read_request(recv: &mut quinn::RecvStream) -> Result<Option<Message>, StreamError> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, read_message(recv)).await {
-        Ok(result) => result,
-        Err(_) => Err(StreamError::Truncated),
+/// Read one whole request within `timeout`. A peer that sends garbage, or
+/// sends nothing, or dribbles its frame, gets an error answer and loses its
+/// connection. `Ok(None)`: the stream ended before a frame began.
+async fn read_request(
+    conn: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    timeout: Duration,
+) -> Result<Option<Message>, Error> {
+    match tokio::time::timeout(timeout, read_message(recv)).await {
+        Ok(Ok(request)) => Ok(request),
+        Ok(Err(error)) => {
+            refuse(conn, send, &error).await;
+            Err(Error::Protocol(error))
+        }
+        Err(_) => {
+            let message = format!("no whole request within the request timeout ({timeout:?})");
+            refuse_with(
+                conn,
+                send,
+                ErrorCode::BadRequest,
+                close_code::LIMIT_EXCEEDED,
+                message,
+            )
+            .await;
+            Err(Error::Timeout)
+        }
     }
 }
 
-async fn reply(send: &mut quinn::SendStream, message: &Message) -> Result<(), Error> {
-    write_message(send, message)
-        .await
-        .map_err(Error::Protocol)?;
+/// Write `message` and finish the stream. A peer that does not take the
+/// whole reply within `timeout` has its stream reset: it would otherwise
+/// hold this connection's requests and the hub's send buffer forever.
+async fn reply(
+    send: &mut quinn::SendStream,
+    message: &Message,
+    timeout: Duration,
+) -> Result<(), Error> {
+    match tokio::time::timeout(timeout, write_message(send, message)).await {
+        Ok(written) => written.map_err(Error::Protocol)?,
+        Err(_) => {
+            let _ = send.reset(close_code::LIMIT_EXCEEDED.into());
+            return Err(Error::SlowReader(timeout));
+        }
+    }
     let _ = send.finish();
     Ok(())
 }
 
-async fn serve_enrollment(conn: quinn::Connection, fleet: &Fleet) -> Result<(), Error> {
-    let (mut send, mut recv) = tokio::time::timeout(ENROLL_TIMEOUT, conn.accept_bi())
-        .await
-        .map_err(|_| Error::Timeout)??;
-    let request = match read_request(&mut recv).await {
-        Ok(Some(request)) => request,
-        Ok(None) => return Ok(()),
-        Err(error) => {
-            refuse(&conn, &mut send, &error).await;
-            return Err(Error::Protocol(error));
+/// Accept the peer's first stream within the request timeout.
+async fn first_stream(
+    conn: &quinn::Connection,
+    guard: &Guard,
+) -> Result<(quinn::SendStream, quinn::RecvStream), Error> {
+    match tokio::time::timeout(guard.limits().request_timeout, conn.accept_bi()).await {
+        Ok(streams) => Ok(streams?),
+        Err(_) => {
+            conn.close(
+                close_code::LIMIT_EXCEEDED.into(),
+                b"no request within the request timeout",
+            );
+            Err(Error::Timeout)
         }
+    }
+}
+
+async fn serve_enrollment(
+    conn: quinn::Connection,
+    fleet: &Fleet,
+    guard: &Guard,
+) -> Result<(), Error> {
+    let limits = guard.limits();
+    let (mut send, mut recv) = first_stream(&conn, guard).await?;
+    // The bucket is charged before the request is read: a refused attempt
+    // costs the hub no signing, and guessing tokens goes no faster.
+    if let Err(wait) = guard.enrollment_attempt(conn.remote_address().ip()) {
+        let text = format!(
+            "too many enrollment attempts from this address; retry in {}s",
+            wait.as_secs().max(1)
+        );
+        warn!(retry_in = ?wait, "enrollment attempt refused: rate limit");
+        reply(
+            &mut send,
+            &Message::error(ErrorCode::RateLimited, text.clone()),
+            limits.reply_timeout,
+        )
+        .await?;
+        let _ = tokio::time::timeout(limits.reply_timeout, send.stopped()).await;
+        conn.close(close_code::LIMIT_EXCEEDED.into(), text.as_bytes());
+        return Ok(());
+    }
+    let Some(request) = read_request(&conn, &mut send, &mut recv, limits.request_timeout).await?
+    else {
+        return Ok(());
     };
     let Message::Enroll(enroll) = request else {
         let kind = request.kind();
         let text = "this connection has no client certificate: only enrollment is allowed; run `switchyard-agent join` first";
-        reply(&mut send, &Message::error(ErrorCode::Unauthenticated, text)).await?;
+        reply(
+            &mut send,
+            &Message::error(ErrorCode::Unauthenticated, text),
+            limits.reply_timeout,
+        )
+        .await?;
         let _ = send.stopped().await;
         conn.close(close_code::UNAUTHENTICATED.into(), text.as_bytes());
         return Err(Error::Unexpected(kind));
@@ -179,9 +267,9 @@ async fn serve_enrollment(conn: quinn::Connection, fleet: &Fleet) -> Result<(), 
             Message::error(error.code(), error.to_string())
         }
     };
-    reply(&mut send, &answer).await?;
+    reply(&mut send, &answer, limits.reply_timeout).await?;
     // Let the answer reach the agent before the connection goes away.
-    let _ = tokio::time::timeout(Duration::from_secs(5), send.stopped()).await;
+    let _ = tokio::time::timeout(limits.reply_timeout, send.stopped()).await;
     conn.close(close_code::NORMAL.into(), b"enrollment done");
     Ok(())
 }
@@ -190,14 +278,14 @@ async fn serve_agent(
     conn: quinn::Connection,
     fleet: &Fleet,
     cluster: ClusterName,
+    guard: &Guard,
 ) -> Result<(), Error> {
+    let limits = guard.limits();
     // The first stream is the control stream: Hello, then Welcome.
-    let (mut send, mut recv) = tokio::time::timeout(REQUEST_TIMEOUT, conn.accept_bi())
-        .await
-        .map_err(|_| Error::Timeout)??;
-    let hello = match read_request(&mut recv).await {
-        Ok(Some(Message::Hello(hello))) => hello,
-        Ok(Some(other)) => {
+    let (mut send, mut recv) = first_stream(&conn, guard).await?;
+    let hello = match read_request(&conn, &mut send, &mut recv, limits.request_timeout).await? {
+        Some(Message::Hello(hello)) => hello,
+        Some(other) => {
             let kind = other.kind();
             let message = format!("expected Hello on the control stream, got {kind:?}");
             refuse_with(
@@ -210,11 +298,7 @@ async fn serve_agent(
             .await;
             return Err(Error::Unexpected(kind));
         }
-        Ok(None) => return Ok(()),
-        Err(error) => {
-            refuse(&conn, &mut send, &error).await;
-            return Err(Error::Protocol(error));
-        }
+        None => return Ok(()),
     };
     let generation = match fleet.record_facts(
         &cluster,
@@ -240,6 +324,7 @@ async fn serve_agent(
             generation,
             heartbeat_secs: fleet.settings().heartbeat.as_secs().max(1) as u32,
         }),
+        limits.reply_timeout,
     )
     .await?;
     let reconnect = fleet.registry().register(&cluster, conn.clone());
@@ -249,7 +334,7 @@ async fn serve_agent(
     }
     info!(agent_version = %hello.agent_version, generation, reconnect, "agent connected");
 
-    let result = serve_requests(&conn, fleet, &cluster).await;
+    let result = serve_requests(&conn, fleet, &cluster, limits).await;
     fleet.registry().unregister(&cluster, &conn);
     info!(reason = %conn.close_reason().map_or_else(|| "unknown".into(), |r| r.to_string()), "agent disconnected");
     result
@@ -259,6 +344,7 @@ async fn serve_requests(
     conn: &quinn::Connection,
     fleet: &Fleet,
     cluster: &ClusterName,
+    limits: &crate::limits::Limits,
 ) -> Result<(), Error> {
     loop {
         let (mut send, mut recv) = match conn.accept_bi().await {
@@ -270,17 +356,23 @@ async fn serve_requests(
             ) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        let request = match read_request(&mut recv).await {
-            Ok(Some(request)) => request,
-            Ok(None) => continue,
-            Err(error) => {
-                refuse(conn, &mut send, &error).await;
-                return Err(Error::Protocol(error));
-            }
+        let Some(request) =
+            read_request(conn, &mut send, &mut recv, limits.request_timeout).await?
+        else {
+            continue;
         };
         let answer = answer_request(fleet, cluster, request);
-        if let Err(error) = reply(&mut send, &answer).await {
-            debug!(error = %error_chain(&error), "could not answer request");
+        match reply(&mut send, &answer, limits.reply_timeout).await {
+            Ok(()) => {}
+            Err(error @ Error::SlowReader(_)) => {
+                warn!(error = %error, "closing connection: the agent does not read its replies");
+                conn.close(
+                    close_code::LIMIT_EXCEEDED.into(),
+                    b"replies not read within the reply timeout",
+                );
+                return Err(error);
+            }
+            Err(error) => debug!(error = %error_chain(&error), "could not answer request"),
         }
     }
 }

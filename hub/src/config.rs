@@ -51,6 +51,16 @@ pub struct ServeSettings {
     #[serde(default, deserialize_with = "duration")]
     pub heartbeat: Option<Duration>,
     pub log_format: Option<LogFormat>,
+    pub max_connections_per_ip: Option<u32>,
+    pub max_streams_per_connection: Option<u32>,
+    #[serde(default, deserialize_with = "duration")]
+    pub request_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub reply_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub idle_timeout: Option<Duration>,
+    pub enroll_per_minute: Option<u32>,
+    pub enroll_burst: Option<u32>,
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -103,6 +113,17 @@ impl ServeSettings {
             cert_ttl: self.cert_ttl.or(fallback.cert_ttl),
             heartbeat: self.heartbeat.or(fallback.heartbeat),
             log_format: self.log_format.or(fallback.log_format),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .or(fallback.max_connections_per_ip),
+            max_streams_per_connection: self
+                .max_streams_per_connection
+                .or(fallback.max_streams_per_connection),
+            request_timeout: self.request_timeout.or(fallback.request_timeout),
+            reply_timeout: self.reply_timeout.or(fallback.reply_timeout),
+            idle_timeout: self.idle_timeout.or(fallback.idle_timeout),
+            enroll_per_minute: self.enroll_per_minute.or(fallback.enroll_per_minute),
+            enroll_burst: self.enroll_burst.or(fallback.enroll_burst),
         }
     }
 
@@ -120,6 +141,22 @@ impl ServeSettings {
             cert_ttl: self.cert_ttl.unwrap_or(Duration::from_secs(7 * 24 * 3600)),
             heartbeat: self.heartbeat.unwrap_or(Duration::from_secs(30)),
             http_insecure: self.http_insecure.unwrap_or(false),
+            limits: {
+                let d = crate::limits::Limits::default();
+                crate::limits::Limits {
+                    max_connections_per_ip: self
+                        .max_connections_per_ip
+                        .unwrap_or(d.max_connections_per_ip),
+                    max_streams_per_connection: self
+                        .max_streams_per_connection
+                        .unwrap_or(d.max_streams_per_connection),
+                    request_timeout: self.request_timeout.unwrap_or(d.request_timeout),
+                    reply_timeout: self.reply_timeout.unwrap_or(d.reply_timeout),
+                    idle_timeout: self.idle_timeout.unwrap_or(d.idle_timeout),
+                    enroll_per_minute: self.enroll_per_minute.unwrap_or(d.enroll_per_minute),
+                    enroll_burst: self.enroll_burst.unwrap_or(d.enroll_burst),
+                }
+            },
         };
         (config, self.log_format.unwrap_or(LogFormat::Text))
     }

@@ -12,6 +12,7 @@ pub mod fleet;
 pub mod git;
 pub mod gitops;
 mod https;
+pub mod limits;
 pub mod metrics;
 pub mod paths;
 mod registry;

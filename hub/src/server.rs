@@ -26,6 +26,8 @@ pub struct ServeConfig {
     pub heartbeat: Duration,
     /// Serve the admin API over plain HTTP; only allowed on loopback.
     pub http_insecure: bool,
+    /// What one agent connection or source IP may cost the hub.
+    pub limits: crate::limits::Limits,
 }
 
 impl ServeConfig {
@@ -37,6 +39,7 @@ impl ServeConfig {
         if self.heartbeat < Duration::from_secs(1) {
             bail!("--heartbeat must be at least 1s, got {:?}", self.heartbeat);
         }
+        self.limits.validate()?;
         for name in &self.public_names {
             if name.is_empty() || name.contains(['/', ':', ' ']) && name.parse::<IpAddr>().is_err()
             {
@@ -122,6 +125,7 @@ pub struct Hub {
     store: Arc<dyn crate::store::Store>,
     admin_token: String,
     data_dir: std::path::PathBuf,
+    limits: crate::limits::Limits,
 }
 
 /// How often the hub checks whether its server certificate needs renewing
@@ -155,17 +159,7 @@ impl Hub {
         let quic_tls = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
             .context("the hub's TLS configuration is not usable for QUIC")?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(quic_tls));
-        let mut transport = quinn::TransportConfig::default();
-        // Agents open request streams; only the hub opens unidirectional ones.
-        transport
-            .max_concurrent_bidi_streams(16u32.into())
-            .max_concurrent_uni_streams(0u32.into())
-            .max_idle_timeout(Some(
-                Duration::from_secs(60)
-                    .try_into()
-                    .expect("60s is a valid idle timeout"),
-            ));
-        server_config.transport_config(Arc::new(transport));
+        server_config.transport_config(Arc::new(config.limits.transport()));
         let store = SledStore::open(&paths::store_dir(data_dir)).with_context(|| {
             format!(
                 "opening the store in {} (is another hub running on this data dir?)",
@@ -283,6 +277,7 @@ impl Hub {
             store,
             admin_token,
             data_dir: data_dir.clone(),
+            limits: config.limits,
         })
     }
 
@@ -298,6 +293,7 @@ impl Hub {
         let agents = tokio::spawn(crate::agents::serve(
             self.endpoint.clone(),
             self.fleet.clone(),
+            Arc::new(crate::limits::Guard::new(self.limits.clone())),
             stopped(stop_rx.clone()),
         ));
         self.gitops.start().context("starting repo pollers")?;

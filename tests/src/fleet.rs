@@ -13,6 +13,7 @@ pub const SOON: Duration = Duration::from_secs(20);
 pub struct TestHub {
     pub dir: PathBuf,
     pub process: Process,
+    quic_host: String,
     quic_port: u16,
     extra_args: Vec<String>,
     envs: Vec<(&'static str, String)>,
@@ -33,11 +34,27 @@ impl TestHub {
         extra_args: &[&str],
         envs: &[(&'static str, String)],
     ) -> TestHub {
+        Self::launch(dir, "127.0.0.1", extra_args, envs)
+    }
+
+    /// Start a hub whose QUIC endpoint listens on `quic_host` (an address
+    /// of a test's network namespace link, say); the admin API stays on loopback.
+    pub fn start_on(dir: &Path, quic_host: &str, extra_args: &[&str]) -> TestHub {
+        Self::launch(dir, quic_host, extra_args, &[])
+    }
+
+    fn launch(
+        dir: &Path,
+        quic_host: &str,
+        extra_args: &[&str],
+        envs: &[(&'static str, String)],
+    ) -> TestHub {
         let extra_args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
-        let process = Self::spawn(dir, "127.0.0.1:0", &extra_args, envs, "hub");
+        let process = Self::spawn(dir, &format!("{quic_host}:0"), &extra_args, envs, "hub");
         let mut hub = TestHub {
             dir: dir.to_owned(),
             process,
+            quic_host: quic_host.to_owned(),
             quic_port: 0,
             extra_args,
             envs: envs.to_vec(),
@@ -82,6 +99,7 @@ impl TestHub {
         let mut hub = TestHub {
             dir: dir.to_owned(),
             process,
+            quic_host: "127.0.0.1".to_owned(),
             quic_port,
             extra_args,
             envs: Vec::new(),
@@ -98,6 +116,35 @@ impl TestHub {
     /// The UDP port agents dial.
     pub fn quic_port(&self) -> u16 {
         self.quic_port
+    }
+
+    /// The QUIC address agents dial and the CA fingerprint they pin, from
+    /// the hub's discovery file.
+    pub fn agent_endpoint(&self) -> (SocketAddr, String) {
+        let endpoints: Value = serde_json::from_slice(
+            &std::fs::read(self.data_dir().join("hub.json")).expect("hub.json"),
+        )
+        .expect("hub.json is JSON");
+        (
+            endpoints["agent_address"]
+                .as_str()
+                .and_then(|a| a.parse().ok())
+                .expect("agent address in hub.json"),
+            endpoints["ca_sha256"]
+                .as_str()
+                .expect("ca_sha256 in hub.json")
+                .to_owned(),
+        )
+    }
+
+    /// `cluster add` and return only the bootstrap token, for raw peers.
+    pub fn add_cluster_token(&self, name: &str, labels: &[&str]) -> String {
+        let join = self.add_cluster(name, labels);
+        let at = join
+            .iter()
+            .position(|w| w == "--token")
+            .expect("--token in the join command");
+        join[at + 1].clone()
     }
 
     /// Wait until this process has written its discovery file.
@@ -151,7 +198,7 @@ impl TestHub {
         let label = format!("hub-restart-{}", self.restarts);
         self.process = Self::spawn(
             &self.dir,
-            &format!("127.0.0.1:{}", self.quic_port),
+            &format!("{}:{}", self.quic_host, self.quic_port),
             &self.extra_args,
             &self.envs,
             &label,
@@ -224,6 +271,8 @@ pub struct TestAgent {
     name: String,
     pub process: Option<Process>,
     runs: usize,
+    /// Network namespace the agent runs in (through `ip netns exec`).
+    netns: Option<String>,
 }
 
 impl TestAgent {
@@ -234,6 +283,28 @@ impl TestAgent {
             name: name.to_owned(),
             process: None,
             runs: 0,
+            netns: None,
+        }
+    }
+
+    /// Run this agent's commands inside network namespace `netns`.
+    pub fn in_netns(mut self, netns: &str) -> TestAgent {
+        self.netns = Some(netns.to_owned());
+        self
+    }
+
+    /// The program and leading arguments that run `switchyard-agent`:
+    /// `ip netns exec NS` execs it, so the process is the agent itself.
+    fn program(&self, args: Vec<String>) -> (PathBuf, Vec<String>) {
+        let agent = binary("switchyard-agent");
+        match &self.netns {
+            None => (agent, args),
+            Some(ns) => {
+                let mut full = vec!["netns".into(), "exec".into(), ns.clone()];
+                full.push(agent.display().to_string());
+                full.extend(args);
+                (PathBuf::from("ip"), full)
+            }
         }
     }
 
@@ -241,7 +312,8 @@ impl TestAgent {
     pub fn join(&self, join_args: &[String]) -> Output {
         let mut args = join_args.to_vec();
         args.extend(["--state-dir".into(), self.state_dir.display().to_string()]);
-        run(&binary("switchyard-agent"), &args, &[], SOON)
+        let (program, args) = self.program(args);
+        run(&program, &args, &[], SOON)
     }
 
     /// Start `switchyard-agent run --dry-run`.
@@ -268,13 +340,8 @@ impl TestAgent {
             self.state_dir.display().to_string(),
         ]);
         let label = format!("agent-{}-{}", self.name, self.runs);
-        self.process = Some(Process::spawn(
-            &binary("switchyard-agent"),
-            &args,
-            &[],
-            &self.log_dir,
-            &label,
-        ));
+        let (program, args) = self.program(args);
+        self.process = Some(Process::spawn(&program, &args, &[], &self.log_dir, &label));
     }
 
     pub fn process(&mut self) -> &mut Process {

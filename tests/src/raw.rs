@@ -5,10 +5,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_certs::{CertificateAuthority, ServerCertificate, hub_server_config};
+use switchyard_certs::{AgentKey, CertificateAuthority, ServerCertificate, hub_server_config};
 use switchyard_common::ClusterName;
 use switchyard_common::proto::{
-    Enrolled, Message, PROTOCOL_VERSION, Welcome, encode_frame, read_message, write_message,
+    Enroll, Enrolled, Hello, Message, PROTOCOL_VERSION, Welcome, encode_frame, read_message,
+    write_message,
 };
 
 /// Bound on every raw exchange.
@@ -17,6 +18,14 @@ pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client endpoint on an ephemeral loopback port.
 pub fn client_endpoint() -> quinn::Endpoint {
     quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).expect("client endpoint")
+}
+
+/// A client endpoint on an ephemeral port of loopback address `127.0.0.N`:
+/// the whole 127/8 is loopback on Linux, so a test can play peers from
+/// several source addresses against per-IP limits.
+pub fn client_endpoint_on(n: u8) -> quinn::Endpoint {
+    let addr = SocketAddr::from(([127, 0, 0, n], 0));
+    quinn::Endpoint::client(addr).expect("client endpoint on a loopback address")
 }
 
 pub fn quic_client_config(tls: rustls::ClientConfig) -> quinn::ClientConfig {
@@ -35,6 +44,89 @@ pub async fn connect_without_certificate(
         .connect_with(quic_client_config(tls), hub, "127.0.0.1")
         .expect("connect")
         .await
+}
+
+/// Send `message` on a new stream and read the answer (bounded).
+pub async fn request(conn: &quinn::Connection, message: &Message) -> RawAnswer {
+    exchange(conn, &encode_frame(message).expect("encodable")).await
+}
+
+/// The message in an answer, or why there was none.
+pub fn answer_message(answer: RawAnswer) -> Result<Message, String> {
+    match answer {
+        RawAnswer::Bytes(bytes) => match switchyard_common::proto::decode_frame(&bytes) {
+            Ok(switchyard_common::proto::Decoded::Message(message, _)) => Ok(message),
+            other => Err(format!("undecodable answer: {other:?}")),
+        },
+        RawAnswer::Closed(reason) => Err(format!("connection closed: {reason}")),
+    }
+}
+
+/// A cluster identity obtained through the raw protocol.
+pub struct RawIdentity {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key: AgentKey,
+}
+
+/// Enroll with `token` over a connection without certificate; the hub's
+/// answer if it is not `Enrolled`.
+pub async fn enroll(
+    endpoint: &quinn::Endpoint,
+    hub: SocketAddr,
+    ca_sha256: &str,
+    token: &str,
+) -> Result<RawIdentity, Message> {
+    let conn = connect_without_certificate(endpoint, hub, ca_sha256)
+        .await
+        .expect("bootstrap connection");
+    let key = AgentKey::generate().expect("key");
+    let enroll = Message::Enroll(Enroll {
+        token: token.to_owned(),
+        csr_pem: key.csr_pem("raw").expect("csr"),
+        agent_version: "raw-test".into(),
+    });
+    let answer = answer_message(request(&conn, &enroll).await)
+        .unwrap_or_else(|e| panic!("enrollment got no answer: {e}"));
+    conn.close(0u32.into(), b"done");
+    match answer {
+        Message::Enrolled(enrolled) => Ok(RawIdentity {
+            ca_pem: enrolled.ca_pem,
+            cert_pem: enrolled.cert_pem,
+            key,
+        }),
+        other => Err(other),
+    }
+}
+
+/// Connect with a cluster certificate and send Hello; the connection after
+/// the hub's Welcome. `transport` shapes the client side (for example a tiny
+/// receive window for a peer that reads slowly).
+pub async fn connect_enrolled(
+    endpoint: &quinn::Endpoint,
+    hub: SocketAddr,
+    identity: &RawIdentity,
+    transport: quinn::TransportConfig,
+) -> quinn::Connection {
+    let tls =
+        switchyard_certs::agent_client_config(&identity.ca_pem, &identity.cert_pem, &identity.key)
+            .expect("mTLS config");
+    let mut config = quic_client_config(tls);
+    config.transport_config(Arc::new(transport));
+    let conn = endpoint
+        .connect_with(config, hub, "127.0.0.1")
+        .expect("connect")
+        .await
+        .expect("handshake with a cluster certificate");
+    let hello = Message::Hello(Hello {
+        agent_version: "raw-test".into(),
+        kubernetes_version: None,
+        generation: 0,
+    });
+    match answer_message(request(&conn, &hello).await) {
+        Ok(Message::Welcome(_)) => conn,
+        other => panic!("expected Welcome, got {other:?}"),
+    }
 }
 
 /// What came back after sending raw bytes on a new stream.

@@ -10,16 +10,7 @@ use switchyard_tests::fleet::{SOON, TestAgent, TestHub, add_demo_app, join_args}
 use switchyard_tests::raw::{self, FakeHub, RawAnswer};
 
 fn hub_addr(hub: &TestHub) -> (std::net::SocketAddr, String) {
-    let endpoints: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(hub.data_dir().join("hub.json")).unwrap()).unwrap();
-    (
-        endpoints["agent_address"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap(),
-        endpoints["ca_sha256"].as_str().unwrap().to_owned(),
-    )
+    hub.agent_endpoint()
 }
 
 fn decode_answer(bytes: &[u8]) -> Message {

@@ -242,4 +242,6 @@ pub enum ErrorCode {
     /// The cluster was removed; its certificate is revoked.
     Revoked,
     Internal,
+    /// Too many attempts from the peer's address; the message says when to retry.
+    RateLimited,
 }

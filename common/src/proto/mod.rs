@@ -308,4 +308,7 @@ pub mod close_code {
     pub const UNAUTHENTICATED: u32 = 5;
     /// The hub is shutting down; reconnect later.
     pub const SHUTDOWN: u32 = 6;
+    /// The peer went past one of the hub's limits (too many connections from
+    /// its address, too slow to send a request or read a reply).
+    pub const LIMIT_EXCEEDED: u32 = 7;
 }

@@ -191,6 +191,33 @@ struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+    /// Agent connections (handshakes included) one source IP may hold at
+    /// once [default: 256].
+    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<u32>,
+    /// Request streams an agent may have open at once on its connection
+    /// [default: 16].
+    #[arg(long, env = "SWITCHYARD_MAX_STREAMS_PER_CONNECTION")]
+    max_streams_per_connection: Option<u32>,
+    /// Time an agent has to open its first stream and to send each whole
+    /// request [default: 10s].
+    #[arg(long, env = "SWITCHYARD_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
+    request_timeout: Option<Duration>,
+    /// Time an agent has to read each whole reply before its connection is
+    /// closed [default: 30s].
+    #[arg(long, env = "SWITCHYARD_REPLY_TIMEOUT", value_parser = humantime::parse_duration)]
+    reply_timeout: Option<Duration>,
+    /// A connection silent for this long is closed; at least 10s, agents
+    /// keep alive every 5s [default: 60s].
+    #[arg(long, env = "SWITCHYARD_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Enrollment attempts per minute from one IP once its burst is spent
+    /// [default: 20].
+    #[arg(long, env = "SWITCHYARD_ENROLL_PER_MINUTE")]
+    enroll_per_minute: Option<u32>,
+    /// Enrollment attempts one IP may make at once [default: 10].
+    #[arg(long, env = "SWITCHYARD_ENROLL_BURST")]
+    enroll_burst: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -310,6 +337,13 @@ async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
         cert_ttl: args.cert_ttl,
         heartbeat: args.heartbeat,
         log_format: args.log_format,
+        max_connections_per_ip: args.max_connections_per_ip,
+        max_streams_per_connection: args.max_streams_per_connection,
+        request_timeout: args.request_timeout,
+        reply_timeout: args.reply_timeout,
+        idle_timeout: args.idle_timeout,
+        enroll_per_minute: args.enroll_per_minute,
+        enroll_burst: args.enroll_burst,
     };
     let file = match &args.config {
         Some(path) => ServeSettings::load(path)?,
