@@ -4,12 +4,14 @@
 //!
 //! Bundles are stored compressed under their digest and verified again when
 //! read; the assignment is written after the bundles it names, so the cache
-//! is consistent after a crash at any point.
+//! is consistent after a crash at any point. Every file is written to a
+//! temporary name, synced and renamed over the old one, so a reader sees the
+//! old or the new file whole; [`Cache::recover`] sweeps what a crash left.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use switchyard_certs::write_private_file;
-use switchyard_common::bundle::{Bundle, BundleError};
+use switchyard_common::bundle::{Bundle, BundleError, DIGEST_PREFIX};
 use switchyard_common::proto::Assignment;
 
 /// Largest decompressed bundle the agent accepts.
@@ -47,6 +49,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
+/// What [`Cache::recover`] removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Recovery {
+    /// Temporary files of interrupted writes.
+    pub(crate) temporary_files: usize,
+    /// Bundles that no longer match their digest.
+    pub(crate) bad_bundles: usize,
+}
+
 /// The cache directory inside the agent's state dir.
 pub(crate) struct Cache {
     root: PathBuf,
@@ -70,6 +81,42 @@ impl Cache {
     fn bundle_file(&self, digest: &str) -> PathBuf {
         let name = digest.strip_prefix("sha256:").unwrap_or(digest);
         self.bundles_dir().join(format!("{name}.zst"))
+    }
+
+    /// Clean up after a crash, before anything is read: remove temporary
+    /// files of writes that never reached their rename, and bundles that fail
+    /// verification (so they are fetched again instead of trusted).
+    pub(crate) fn recover(&self) -> Recovery {
+        let mut recovery = Recovery::default();
+        for dir in [self.root.clone(), self.bundles_dir()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let path = entry.path();
+                let remove = if name.starts_with('.') && name.ends_with(".tmp") {
+                    recovery.temporary_files += 1;
+                    true
+                } else if let Some(hex) = name.strip_suffix(".zst") {
+                    let digest = format!("{DIGEST_PREFIX}{hex}");
+                    let intact = std::fs::read(&path).is_ok_and(|compressed| {
+                        Bundle::decode(&compressed, &digest, MAX_BUNDLE_BYTES).is_ok()
+                    });
+                    if !intact {
+                        recovery.bad_bundles += 1;
+                    }
+                    !intact
+                } else {
+                    false
+                };
+                if remove {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        recovery
     }
 
     /// The cached assignment, if any.
@@ -195,5 +242,55 @@ mod tests {
         // A cached bundle that was tampered with is refused on read.
         std::fs::write(cache.bundle_file(&encoded.digest), &other.compressed).unwrap();
         assert!(cache.bundle(&encoded.digest).is_err());
+    }
+
+    #[test]
+    fn recovery_sweeps_what_a_crash_left_and_keeps_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let good = Bundle::new(vec![
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        ])
+        .encode(3)
+        .unwrap();
+        let cut = Bundle::new(vec![
+            serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "b"}}),
+        ])
+        .encode(3)
+        .unwrap();
+        cache.store_bundle(&good.digest, &good.compressed).unwrap();
+        cache.store_bundle(&cut.digest, &cut.compressed).unwrap();
+        let assignment = Assignment {
+            generation: 7,
+            items: vec![item("a", &good.digest), item("b", &cut.digest)],
+        };
+        cache.store_assignment(&assignment).unwrap();
+        // What a crash (or a failing disk) can leave: half-written temp
+        // files of a newer assignment and bundle, and a truncated bundle.
+        std::fs::write(
+            dir.path().join("cache/.assignment.json.0123.tmp"),
+            b"{\"gen",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("cache/bundles/.x.zst.4567.tmp"), b"\x28").unwrap();
+        let cut_path = cache.bundle_file(&cut.digest);
+        std::fs::write(&cut_path, &cut.compressed[..cut.compressed.len() / 2]).unwrap();
+
+        assert_eq!(
+            cache.recover(),
+            Recovery {
+                temporary_files: 2,
+                bad_bundles: 1
+            }
+        );
+        assert_eq!(cache.assignment().unwrap(), Some(assignment));
+        assert!(cache.has_bundle(&good.digest));
+        assert!(!cache.has_bundle(&cut.digest), "fetched again, not trusted");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("cache/bundles"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(cache.recover(), Recovery::default());
     }
 }

@@ -56,6 +56,14 @@ pub(crate) async fn run(
     let mut backoff = Backoff::new(Duration::from_millis(500), options.max_backoff)
         .with_first_spread(RECONNECT_SPREAD);
     let cache = Cache::new(state.root());
+    let recovery = cache.recover();
+    if recovery != Default::default() {
+        warn!(
+            temporary_files = recovery.temporary_files,
+            bad_bundles = recovery.bad_bundles,
+            "removed what an interrupted run left in the cache"
+        );
+    }
     let cached = match cache.assignment() {
         Ok(cached) => cached,
         Err(e) => {
