@@ -4,5 +4,7 @@
 pub mod fake_kube;
 pub mod fleet;
 pub mod git_server;
+pub mod netns;
 pub mod process;
 pub mod raw;
+pub mod relay;
