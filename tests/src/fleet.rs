@@ -3,6 +3,7 @@
 
 use crate::process::{Output, Process, binary, run, wait_until};
 use serde_json::Value;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
