@@ -42,7 +42,12 @@ fn main() {
         load()
     );
 
-    let hub = TestHub::start_with_env(dir, &[], &[("SWITCHYARD_LOG", "info".into())]);
+    // Every simulated agent comes from 127.0.0.1: lift the per-IP limits.
+    let hub = TestHub::start_with_env(
+        dir,
+        &switchyard_tests::fleet::ONE_IP_FLEET,
+        &[("SWITCHYARD_LOG", "info".into())],
+    );
     let source = GitRepoBuilder::new();
     write_app(&source, 1);
     let head = source.commit("first");

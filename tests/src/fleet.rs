@@ -7,6 +7,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// `switchyard serve` flags that lift the per-IP limits, for load tests
+/// whose many simulated agents all come from one loopback address.
+pub const ONE_IP_FLEET: [&str; 6] = [
+    "--max-connections-per-ip",
+    "1000000",
+    "--enroll-burst",
+    "1000000",
+    "--enroll-per-minute",
+    "1000000",
+];
+
 /// Generous bound for anything that should take a second or two.
 pub const SOON: Duration = Duration::from_secs(20);
 

@@ -25,7 +25,8 @@ data:
 #[test]
 fn every_simulated_agent_fetches_and_verifies_the_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    let hub = TestHub::start(dir.path(), &[]);
+    // Every simulated agent comes from 127.0.0.1: lift the per-IP limits.
+    let hub = TestHub::start(dir.path(), &switchyard_tests::fleet::ONE_IP_FLEET);
     let source = GitRepoBuilder::new();
     source.write("settings/cm.yaml", CONFIG);
     let head = source.commit("settings");
