@@ -80,6 +80,7 @@ fn main() {
     // Registration, enrollment, first connection and first bundle.
     let started = Instant::now();
     let hub_cpu0 = cpu_ticks(hub_pid);
+    let drops0 = udp_rcvbuf_errors();
     let loadgen = Process::spawn(
         &binary("switchyard-loadgen"),
         &[
@@ -110,10 +111,11 @@ fn main() {
     let first = events.wait("digest_everywhere", Duration::from_secs(600), |_| true);
     let synced_after = started.elapsed();
     println!(
-        "CPU from loadgen start to every agent synced: hub {:.2}s, loadgen {:.2}s, wall {:.2}s",
+        "CPU from loadgen start to every agent synced: hub {:.2}s, loadgen {:.2}s, wall {:.2}s; UDP datagrams dropped for full receive buffers: {}",
         ticks_to_secs(cpu_ticks(hub_pid) - hub_cpu0),
         ticks_to_secs(cpu_ticks(loadgen.pid())),
-        synced_after.as_secs_f64()
+        synced_after.as_secs_f64(),
+        udp_rcvbuf_errors() - drops0
     );
     println!(
         "registered {agents} clusters through the admin API: {:.0}/s; enrolled over QUIC: {:.0}/s; all connected and holding the first bundle {:.1}s after loadgen start",
@@ -184,6 +186,7 @@ fn main() {
     let connections0 = events.last_progress()["connections"].as_u64().unwrap_or(0);
     let mut hub = hub;
     let loadgen_cpu0 = cpu_ticks(loadgen.pid());
+    let drops0 = udp_rcvbuf_errors();
     let killed = unix_ms();
     hub.kill9_and_restart();
     let restarted = unix_ms();
@@ -193,10 +196,11 @@ fn main() {
             && e["connections"].as_u64().unwrap_or(0) >= connections0 + agents as u64
     });
     println!(
-        "CPU during the storm: restarted hub {:.2}s, loadgen {:.2}s, wall {:.2}s",
+        "CPU during the storm: restarted hub {:.2}s, loadgen {:.2}s, wall {:.2}s; UDP datagrams dropped for full receive buffers: {}",
         ticks_to_secs(cpu_ticks(new_pid)),
         ticks_to_secs(cpu_ticks(loadgen.pid()) - loadgen_cpu0),
-        (unix_ms() - restarted) as f64 / 1000.0
+        (unix_ms() - restarted) as f64 / 1000.0,
+        udp_rcvbuf_errors() - drops0
     );
     let back = &storm["connected_at_ms"];
     let after = |q: &str| back[q].as_u64().unwrap_or(0).saturating_sub(restarted) as f64 / 1000.0;
@@ -333,6 +337,22 @@ fn cpu_ticks(pid: u32) -> u64 {
     };
     // utime and stime are fields 14 and 15 of stat, 12 and 13 after ")".
     field(11) + field(12)
+}
+
+/// UDP datagrams the kernel dropped for a full receive buffer, machine-wide
+/// (`UdpRcvbufErrors` in /proc/net/snmp; other processes' UDP counts too).
+fn udp_rcvbuf_errors() -> u64 {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let mut udp = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(name, _)| *name == "RcvbufErrors")
+        .and_then(|(_, value)| value.parse().ok())
+        .unwrap_or(0)
 }
 
 fn ticks_to_secs(ticks: u64) -> f64 {
