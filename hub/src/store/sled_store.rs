@@ -43,14 +43,6 @@ const TABLES: [&str; 12] = [
     AUDIT,
 ];
 
-/// Tables whose keys end in a sequence number from `generate_id`.
-const SEQUENCED: [&str; 2] = [REVISIONS, AUDIT];
-
-/// A restored store's sequence numbers must continue after the highest one
-/// restored; beyond this many, the snapshot is taken for corrupt rather than
-/// spending minutes advancing the counter.
-const MAX_RESTORED_SEQUENCE: u64 = 1 << 32;
-
 /// A sled tree of JSON records of one type, keyed by name.
 struct Table<T> {
     tree: sled::Tree,
@@ -488,12 +480,7 @@ impl Store for SledStore {
 
     fn append_revision(&self, app: &str, revision: &RevisionRecord) -> Result<()> {
         let _writing = self.writing();
-        let sequence = self.db.generate_id().map_err(backend)?;
-        let mut key = revision_prefix(app);
-        key.extend_from_slice(&sequence.to_be_bytes());
-        self.revisions
-            .insert(key, encode(revision))
-            .map_err(backend)?;
+        append_sequenced(&self.revisions, &revision_prefix(app), &encode(revision))?;
         self.flush_all()
     }
 
@@ -620,10 +607,7 @@ impl Store for SledStore {
 
     fn append_audit(&self, entry: &AuditRecord) -> Result<()> {
         let _writing = self.writing();
-        let sequence = self.db.generate_id().map_err(backend)?;
-        let mut key = entry.at.to_be_bytes().to_vec();
-        key.extend_from_slice(&sequence.to_be_bytes());
-        self.audit.insert(key, encode(entry)).map_err(backend)?;
+        append_sequenced(&self.audit, &entry.at.to_be_bytes(), &encode(entry))?;
         self.flush_all()
     }
 
@@ -686,18 +670,6 @@ impl SledStore {
                 return Err(Error::NotEmpty(name.to_owned()));
             }
         }
-        let mut highest_sequence = 0;
-        for name in SEQUENCED {
-            for (key, _) in snapshot.tables.get(name).into_iter().flatten() {
-                highest_sequence = highest_sequence.max(trailing_sequence(name, key)?);
-            }
-        }
-        if highest_sequence > MAX_RESTORED_SEQUENCE {
-            return Err(Error::Backend(
-                format!("sequence number {highest_sequence} in the snapshot is implausibly high")
-                    .into(),
-            ));
-        }
         for (name, rows) in &snapshot.tables {
             let tree = self.db.open_tree(name).map_err(backend)?;
             let mut batch = sled::Batch::default();
@@ -706,27 +678,53 @@ impl SledStore {
             }
             tree.apply_batch(batch).map_err(backend)?;
         }
-        // New history and audit entries must sort after the restored ones.
-        while self.db.generate_id().map_err(backend)? <= highest_sequence {}
         self.flush_all()
     }
 }
 
-/// The sequence number that ends a history or audit key.
-fn trailing_sequence(table: &str, key: &[u8]) -> Result<u64> {
-    key.len()
-        .checked_sub(8)
-        .and_then(|start| key[start..].try_into().ok())
-        .map(u64::from_be_bytes)
-        .ok_or_else(|| {
-            Error::Backend(
-                format!(
-                    "a key in table {table} is too short to end in a sequence number: {}",
-                    String::from_utf8_lossy(key)
-                )
-                .into(),
-            )
-        })
+/// Insert `value` under `prefix` followed by the next sequence number
+/// after the last key with that prefix, so entries keep their order.
+///
+/// The number continues from what is stored rather than from sled's
+/// `generate_id`, whose counter is persisted separately from the entries:
+/// order then survives kills, restarts and restores by construction.
+/// Concurrent appends under one prefix race on the same number; the loser
+/// of the compare-and-swap takes the next one.
+fn append_sequenced(tree: &sled::Tree, prefix: &[u8], value: &[u8]) -> Result<()> {
+    loop {
+        let next = match tree.scan_prefix(prefix).next_back() {
+            None => 0,
+            Some(entry) => {
+                let (key, _) = entry.map_err(backend)?;
+                let last = key
+                    .len()
+                    .checked_sub(8)
+                    .filter(|&start| start == prefix.len())
+                    .and_then(|start| <[u8; 8]>::try_from(&key[start..]).ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| {
+                        Error::Backend(
+                            format!(
+                                "key {:?} does not end in a sequence number",
+                                String::from_utf8_lossy(&key)
+                            )
+                            .into(),
+                        )
+                    })?;
+                last.checked_add(1).ok_or_else(|| {
+                    Error::Backend("sequence numbers exhausted under one key".into())
+                })?
+            }
+        };
+        let mut key = prefix.to_vec();
+        key.extend_from_slice(&next.to_be_bytes());
+        let swapped = tree
+            .compare_and_swap(key, None as Option<&[u8]>, Some(value))
+            .map_err(backend)?;
+        if swapped.is_ok() {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -888,5 +886,59 @@ mod tests {
         writer.join().unwrap();
         assert!(snapshots > 0);
         assert_eq!(store.snapshot().unwrap().count(REVOKED), 150);
+    }
+
+    /// History keeps the order of appends across reopenings, and concurrent
+    /// appends lose nothing.
+    #[test]
+    fn history_order_survives_reopening_and_concurrent_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let revision = |commit: &str| RevisionRecord {
+            commit: commit.to_owned(),
+            at: 1,
+            event: "sync".into(),
+            trigger: "admin".into(),
+            author: String::new(),
+            summary: String::new(),
+            committed_at: 1,
+            deployed: true,
+        };
+        for life in 0..3 {
+            let store = SledStore::open(dir.path()).unwrap();
+            for i in 0..3 {
+                store
+                    .append_revision("web", &revision(&format!("{life}-{i}")))
+                    .unwrap();
+            }
+        }
+        let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+        let commits: Vec<String> = store
+            .revisions("web")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.commit)
+            .collect();
+        let expected: Vec<String> = (0..3)
+            .flat_map(|life| (0..3).map(move |i| format!("{life}-{i}")))
+            .collect();
+        assert_eq!(commits, expected);
+
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        store
+                            .append_revision("api", &revision(&format!("{w}-{i}")))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        assert_eq!(store.revisions("api").unwrap().len(), 100);
+        assert_eq!(store.revisions("web").unwrap().len(), 9);
     }
 }
