@@ -421,7 +421,7 @@ fn set_private(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClusterRecord, RevisionRecord, TokenRecord};
+    use crate::store::{ClusterRecord, TokenRecord, test_revision as revision};
     use switchyard_common::ClusterName;
 
     fn hub_dir() -> tempfile::TempDir {
@@ -452,19 +452,6 @@ mod tests {
                 .unwrap();
         }
         store
-    }
-
-    fn revision(commit: &str) -> RevisionRecord {
-        RevisionRecord {
-            commit: commit.to_owned(),
-            at: 1,
-            event: "sync".into(),
-            trigger: "admin".into(),
-            author: String::new(),
-            summary: String::new(),
-            committed_at: 1,
-            deployed: true,
-        }
     }
 
     #[test]

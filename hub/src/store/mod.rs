@@ -4,6 +4,8 @@
 mod sled_store;
 
 pub use sled_store::SledStore;
+#[cfg(test)]
+pub(crate) use sled_store::tests::revision as test_revision;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -728,9 +728,23 @@ fn append_sequenced(tree: &sled::Tree, prefix: &[u8], value: &[u8]) -> Result<()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    /// A deployed `sync` of `commit`, for tests of history.
+    pub(crate) fn revision(commit: &str) -> RevisionRecord {
+        RevisionRecord {
+            commit: commit.to_owned(),
+            at: 1,
+            event: "sync".into(),
+            trigger: "admin".into(),
+            author: String::new(),
+            summary: String::new(),
+            committed_at: 1,
+            deployed: true,
+        }
+    }
 
     fn name(s: &str) -> ClusterName {
         ClusterName::new(s).unwrap()
@@ -893,16 +907,6 @@ mod tests {
     #[test]
     fn history_order_survives_reopening_and_concurrent_appends() {
         let dir = tempfile::tempdir().unwrap();
-        let revision = |commit: &str| RevisionRecord {
-            commit: commit.to_owned(),
-            at: 1,
-            event: "sync".into(),
-            trigger: "admin".into(),
-            author: String::new(),
-            summary: String::new(),
-            committed_at: 1,
-            deployed: true,
-        };
         for life in 0..3 {
             let store = SledStore::open(dir.path()).unwrap();
             for i in 0..3 {
