@@ -16,6 +16,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+// Ten thousand agents verifying a bundle at the same moment each create and
+// drop a zstd decoder; with glibc's allocator that churn (malloc_consolidate)
+// took 40% of the machine during the commit phase of the 10,000-agent bench,
+// CPU the hub under test then lacked. One process simulating a fleet is not
+// how a real agent allocates, so the harness gets an allocator built for it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "switchyard-loadgen", version, about)]
 struct Cli {

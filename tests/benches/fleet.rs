@@ -81,6 +81,7 @@ fn main() {
     let started = Instant::now();
     let hub_cpu0 = cpu_ticks(hub_pid);
     let drops0 = udp_rcvbuf_errors();
+    let hub_drops0 = socket_drops(hub.quic_port());
     let loadgen = Process::spawn(
         &binary("switchyard-loadgen"),
         &[
@@ -111,11 +112,12 @@ fn main() {
     let first = events.wait("digest_everywhere", Duration::from_secs(600), |_| true);
     let synced_after = started.elapsed();
     println!(
-        "CPU from loadgen start to every agent synced: hub {:.2}s, loadgen {:.2}s, wall {:.2}s; UDP datagrams dropped for full receive buffers: {}",
+        "CPU from loadgen start to every agent synced: hub {:.2}s, loadgen {:.2}s, wall {:.2}s; UDP datagrams dropped for full receive buffers: {} ({} of them on the hub's socket)",
         ticks_to_secs(cpu_ticks(hub_pid) - hub_cpu0),
         ticks_to_secs(cpu_ticks(loadgen.pid())),
         synced_after.as_secs_f64(),
-        udp_rcvbuf_errors() - drops0
+        udp_rcvbuf_errors() - drops0,
+        socket_drops(hub.quic_port()) - hub_drops0
     );
     println!(
         "registered {agents} clusters through the admin API: {:.0}/s; enrolled over QUIC: {:.0}/s; all connected and holding the first bundle {:.1}s after loadgen start",
@@ -196,11 +198,12 @@ fn main() {
             && e["connections"].as_u64().unwrap_or(0) >= connections0 + agents as u64
     });
     println!(
-        "CPU during the storm: restarted hub {:.2}s, loadgen {:.2}s, wall {:.2}s; UDP datagrams dropped for full receive buffers: {}",
+        "CPU during the storm: restarted hub {:.2}s, loadgen {:.2}s, wall {:.2}s; UDP datagrams dropped for full receive buffers: {} ({} of them on the hub's socket)",
         ticks_to_secs(cpu_ticks(new_pid)),
         ticks_to_secs(cpu_ticks(loadgen.pid()) - loadgen_cpu0),
         (unix_ms() - restarted) as f64 / 1000.0,
-        udp_rcvbuf_errors() - drops0
+        udp_rcvbuf_errors() - drops0,
+        socket_drops(hub.quic_port())
     );
     let back = &storm["connected_at_ms"];
     let after = |q: &str| back[q].as_u64().unwrap_or(0).saturating_sub(restarted) as f64 / 1000.0;
@@ -353,6 +356,28 @@ fn udp_rcvbuf_errors() -> u64 {
         .find(|(name, _)| *name == "RcvbufErrors")
         .and_then(|(_, value)| value.parse().ok())
         .unwrap_or(0)
+}
+
+/// Datagrams the kernel dropped on the UDP socket bound to `port` (the
+/// hub's), since that socket was opened: the `drops` column of /proc/net/udp.
+fn socket_drops(port: u16) -> u64 {
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    let local_port = fields.get(1)?.rsplit(':').next()?;
+                    (u16::from_str_radix(local_port, 16).ok()? == port)
+                        .then(|| fields.last()?.parse::<u64>().ok())
+                        .flatten()
+                })
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
 
 fn ticks_to_secs(ticks: u64) -> f64 {
