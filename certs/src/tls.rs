@@ -102,6 +102,12 @@ pub fn hub_server_config(
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(certificate);
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // Agents never resume (every connection is a full handshake with the
+    // current certificate, checked against revocation by the hub), so
+    // session tickets would be work and bytes for nothing on every one of
+    // thousands of reconnections.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(config)
 }
 
@@ -161,6 +167,8 @@ pub fn agent_client_config(
         .with_client_auth_cert(chain, key.private_key_der())
         .map_err(Error::Tls)?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // The hub issues no tickets (see `hub_server_config`).
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 
