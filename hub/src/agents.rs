@@ -10,7 +10,7 @@ use std::time::Duration;
 use switchyard_common::ClusterName;
 use switchyard_common::error_chain;
 use switchyard_common::proto::{
-    self, Bundle, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
+    self, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
     StatusAccepted, StreamError, Welcome, close_code, read_message, write_message,
 };
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -362,7 +362,11 @@ async fn serve_requests(
             continue;
         };
         let answer = answer_request(fleet, cluster, request);
-        match reply(&mut send, &answer, limits.reply_timeout).await {
+        let replied = match answer {
+            Answer::Message(message) => reply(&mut send, &message, limits.reply_timeout).await,
+            Answer::Frame(frame) => reply_frame(&mut send, frame, limits.reply_timeout).await,
+        };
+        match replied {
             Ok(()) => {}
             Err(error @ Error::SlowReader(_)) => {
                 warn!(error = %error, "closing connection: the agent does not read its replies");
@@ -377,13 +381,59 @@ async fn serve_requests(
     }
 }
 
+/// A reply: a message to encode, or a frame encoded once and shared.
+enum Answer {
+    Message(Message),
+    Frame(bytes::Bytes),
+}
+
+impl From<Message> for Answer {
+    fn from(message: Message) -> Self {
+        Answer::Message(message)
+    }
+}
+
+/// Like [`reply`], for an already encoded frame (written without a copy).
+async fn reply_frame(
+    send: &mut quinn::SendStream,
+    frame: bytes::Bytes,
+    timeout: Duration,
+) -> Result<(), Error> {
+    match tokio::time::timeout(timeout, send.write_chunk(frame)).await {
+        Ok(written) => written?,
+        Err(_) => {
+            let _ = send.reset(close_code::LIMIT_EXCEEDED.into());
+            return Err(Error::SlowReader(timeout));
+        }
+    }
+    let _ = send.finish();
+    Ok(())
+}
+
 /// The answer to one request of an authenticated agent.
-fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Message {
+fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Answer {
     let store_error = |error: crate::fleet::Error| {
         warn!(error = %error_chain(&error), "request failed");
         Message::error(error.code(), error.to_string())
     };
-    match request {
+    if let Message::GetBundle(get) = &request {
+        return match fleet.bundle_frame(cluster, &get.digest) {
+            Ok(Some(frame)) => {
+                fleet
+                    .metrics()
+                    .bundle_bytes_served
+                    .inc_by(frame.len() as u64);
+                Answer::Frame(frame)
+            }
+            Ok(None) => Message::error(
+                ErrorCode::NotFound,
+                format!("bundle {} is not assigned to cluster {cluster}", get.digest),
+            )
+            .into(),
+            Err(error) => store_error(error).into(),
+        };
+    }
+    let answer = match request {
         Message::ReportStatus(report) => {
             let recorded = fleet
                 .record_facts(
@@ -404,23 +454,6 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Mes
             Ok(assignment) => Message::Assignment(assignment),
             Err(error) => store_error(error),
         },
-        Message::GetBundle(get) => match fleet.bundle_for(cluster, &get.digest) {
-            Ok(Some(compressed)) => {
-                fleet
-                    .metrics()
-                    .bundle_bytes_served
-                    .inc_by(compressed.len() as u64);
-                Message::Bundle(Bundle {
-                    digest: get.digest,
-                    compressed,
-                })
-            }
-            Ok(None) => Message::error(
-                ErrorCode::NotFound,
-                format!("bundle {} is not assigned to cluster {cluster}", get.digest),
-            ),
-            Err(error) => store_error(error),
-        },
         Message::RenewCertificate(renew) => match fleet.renew(cluster, &renew.csr_pem) {
             Ok(cert_pem) => Message::CertificateRenewed(CertificateRenewed { cert_pem }),
             Err(error) => store_error(error),
@@ -429,7 +462,8 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Mes
             ErrorCode::BadRequest,
             format!("{:?} is not a request an agent may send", other.kind()),
         ),
-    }
+    };
+    answer.into()
 }
 
 /// Send one notification on a new unidirectional stream.

@@ -10,11 +10,11 @@ use crate::store::{self, ClusterRecord, StatusRecord, Store, TokenRecord};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use switchyard_certs::{CertificateAuthority, PeerIdentity};
-use switchyard_common::proto::{Assignment, ErrorCode, Notification, close_code};
+use switchyard_common::proto::{AppStatus, Assignment, ErrorCode, Notification, close_code};
 use switchyard_common::{ClusterName, NameError};
 use tracing::{info, warn};
 
@@ -233,6 +233,40 @@ pub struct Fleet {
     settings: FleetSettings,
     metrics: crate::metrics::Metrics,
     readiness: crate::metrics::Readiness,
+    /// The last status report of every cluster (see [`Reports`]); loaded
+    /// from the store on first use.
+    reports: Mutex<Option<Reports>>,
+    bundle_frames: crate::bundle_frames::BundleFrames,
+}
+
+/// Every cluster's last status report, as received, mirroring the store's
+/// status table. An agent reports on every heartbeat and every connection,
+/// almost always the same thing: a report that differs from the stored one
+/// only in its timestamps is kept here and written at most once per
+/// [`LAST_SEEN_RESOLUTION`], so 10,000 agents reconnecting or reporting do
+/// not rewrite 10,000 records. Losing those timestamps to a crash is
+/// harmless: agents report again on every connection.
+#[derive(Default)]
+struct Reports {
+    by_cluster: HashMap<String, LatestReport>,
+}
+
+struct LatestReport {
+    records: Vec<StatusRecord>,
+    /// When the stored copy was written (its `received_at`).
+    stored_at: u64,
+}
+
+/// Two reports that differ at most in when they were observed and received.
+fn same_facts(a: &[StatusRecord], b: &[StatusRecord]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(a, b)| {
+            let timeless = |s: &AppStatus| AppStatus {
+                observed_at: 0,
+                ..s.clone()
+            };
+            timeless(&a.status) == timeless(&b.status)
+        })
 }
 
 impl Fleet {
@@ -244,7 +278,33 @@ impl Fleet {
             settings,
             metrics: crate::metrics::Metrics::default(),
             readiness: crate::metrics::Readiness::default(),
+            reports: Mutex::new(None),
+            bundle_frames: crate::bundle_frames::BundleFrames::new(
+                crate::bundle_frames::DEFAULT_BUDGET,
+            ),
         }
+    }
+
+    /// Run `f` over the report cache, loading it from the store first if
+    /// this is its first use.
+    fn with_reports<T>(&self, f: impl FnOnce(&mut Reports) -> T) -> Result<T> {
+        let mut guard = self.reports.lock().expect("reports lock");
+        if guard.is_none() {
+            let mut reports = Reports::default();
+            for record in self.store.statuses()? {
+                let latest = reports
+                    .by_cluster
+                    .entry(record.cluster.clone())
+                    .or_insert_with(|| LatestReport {
+                        records: Vec::new(),
+                        stored_at: record.received_at,
+                    });
+                latest.stored_at = latest.stored_at.min(record.received_at);
+                latest.records.push(record);
+            }
+            *guard = Some(reports);
+        }
+        Ok(f(guard.as_mut().expect("loaded above")))
     }
 
     pub fn metrics(&self) -> &crate::metrics::Metrics {
@@ -373,6 +433,7 @@ impl Fleet {
         };
         // Its reports must not greet a new cluster of the same name.
         self.store.put_statuses(name.as_str(), &[])?;
+        self.with_reports(|r| r.by_cluster.remove(name.as_str()))?;
         let mut view = self.view(&record);
         self.registry
             .disconnect(name, close_code::REVOKED, "cluster removed from the hub");
@@ -561,7 +622,7 @@ impl Fleet {
         apps: Vec<switchyard_common::proto::AppStatus>,
     ) -> Result<()> {
         let received_at = unix_now();
-        let records: Vec<StatusRecord> = apps
+        let mut records: Vec<StatusRecord> = apps
             .into_iter()
             .map(|status| StatusRecord {
                 cluster: cluster.to_string(),
@@ -569,19 +630,51 @@ impl Fleet {
                 received_at,
             })
             .collect();
+        // The store keys reports by app; keep the same order here.
+        records.sort_by(|a, b| a.status.app.cmp(&b.status.app));
+        let repeated =
+            self.with_reports(
+                |reports| match reports.by_cluster.get_mut(cluster.as_str()) {
+                    Some(latest)
+                        if same_facts(&latest.records, &records)
+                            && received_at.saturating_sub(latest.stored_at)
+                                < LAST_SEEN_RESOLUTION.as_secs() =>
+                    {
+                        latest.records = records.clone();
+                        true
+                    }
+                    _ => false,
+                },
+            )?;
+        if repeated {
+            return Ok(());
+        }
+        // Written outside the cache's lock: reports of other clusters do not
+        // wait for this one's write.
         self.store.put_statuses(cluster.as_str(), &records)?;
+        self.with_reports(|reports| {
+            reports.by_cluster.insert(
+                cluster.to_string(),
+                LatestReport {
+                    records,
+                    stored_at: received_at,
+                },
+            )
+        })?;
         Ok(())
     }
 
     /// One row per (cluster, assigned app): what the hub assigned and what
     /// the agent last reported about it.
     pub fn status(&self, app: Option<&str>) -> Result<Vec<StatusView>> {
-        let reports: std::collections::HashMap<(String, String), StatusRecord> = self
-            .store
-            .statuses()?
-            .into_iter()
-            .map(|r| ((r.cluster.clone(), r.status.app.clone()), r))
-            .collect();
+        let reports: HashMap<(String, String), StatusRecord> = self.with_reports(|reports| {
+            reports
+                .by_cluster
+                .values()
+                .flat_map(|latest| &latest.records)
+                .map(|r| ((r.cluster.clone(), r.status.app.clone()), r.clone()))
+                .collect()
+        })?;
         let mut rows = Vec::new();
         for cluster in self.store.clusters()? {
             let connected = self.registry.is_connected(&cluster.name);
@@ -609,9 +702,14 @@ impl Fleet {
         })
     }
 
-    /// A bundle, if it is in the cluster's assignment: an agent sees its
-    /// own bundles and nothing else.
-    pub fn bundle_for(&self, cluster: &ClusterName, digest: &str) -> Result<Option<Vec<u8>>> {
+    /// The encoded `Bundle` reply for a digest, if it is in the cluster's
+    /// assignment: an agent sees its own bundles and nothing else. Shared
+    /// by every agent that asks for the same digest.
+    pub(crate) fn bundle_frame(
+        &self,
+        cluster: &ClusterName,
+        digest: &str,
+    ) -> Result<Option<bytes::Bytes>> {
         let record = self
             .store
             .cluster(cluster)?
@@ -619,13 +717,97 @@ impl Fleet {
         if !record.assignment.iter().any(|item| item.digest == digest) {
             return Ok(None);
         }
-        Ok(self.store.bundle(digest)?)
+        Ok(self
+            .bundle_frames
+            .get_or_load(digest, || self.store.bundle(digest))?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_common::proto::{Health, SyncStatus};
+
+    fn fleet_in(dir: &std::path::Path) -> (Arc<dyn Store>, Fleet) {
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::SledStore::open(&dir.join("store")).unwrap());
+        let ca = CertificateAuthority::load_or_create(&dir.join("ca")).unwrap();
+        let settings = FleetSettings {
+            agent_address: "127.0.0.1:7700".into(),
+            cert_ttl: Duration::from_secs(3600),
+            heartbeat: Duration::from_secs(30),
+        };
+        (store.clone(), Fleet::new(store, ca, settings))
+    }
+
+    fn report(sync: SyncStatus, observed_at: u64) -> Vec<AppStatus> {
+        vec![AppStatus {
+            app: "web".into(),
+            commit: "c1".into(),
+            digest: "sha256:d1".into(),
+            sync,
+            health: Health::Healthy,
+            resources: Vec::new(),
+            last_error: None,
+            observed_at,
+        }]
+    }
+
+    fn stored_observed_at(store: &Arc<dyn Store>) -> Vec<u64> {
+        store
+            .statuses()
+            .unwrap()
+            .iter()
+            .map(|r| r.status.observed_at)
+            .collect()
+    }
+
+    #[test]
+    fn repeated_status_reports_are_not_rewritten_but_changes_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, fleet) = fleet_in(dir.path());
+        let name = ClusterName::new("edge-1").unwrap();
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 100))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [100]);
+
+        // The same facts again: kept in memory, the store is not written.
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 130))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [100]);
+        let latest = fleet
+            .with_reports(|r| r.by_cluster["edge-1"].records[0].status.observed_at)
+            .unwrap();
+        assert_eq!(latest, 130, "what `status` shows is the latest report");
+
+        // Different facts: written at once.
+        fleet
+            .record_status(&name, report(SyncStatus::OutOfSync, 160))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [160]);
+
+        // A restarted hub starts from the store and does not rewrite a repeat.
+        drop(fleet);
+        let fleet = Fleet::new(
+            store.clone(),
+            CertificateAuthority::load_or_create(&dir.path().join("ca")).unwrap(),
+            FleetSettings {
+                agent_address: "127.0.0.1:7700".into(),
+                cert_ttl: Duration::from_secs(3600),
+                heartbeat: Duration::from_secs(30),
+            },
+        );
+        fleet
+            .record_status(&name, report(SyncStatus::OutOfSync, 190))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [160]);
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 220))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [220]);
+    }
 
     #[test]
     fn labels_follow_kubernetes_rules() {

@@ -5,6 +5,7 @@ mod agents;
 pub mod api;
 pub mod auth;
 pub mod backup;
+mod bundle_frames;
 mod clock;
 pub mod config;
 pub mod declarative;

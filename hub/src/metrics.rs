@@ -100,7 +100,7 @@ impl Default for Metrics {
         let bundle_bytes_served = Counter::default();
         registry.register(
             "bundle_bytes_served",
-            "Compressed bundle bytes sent to agents",
+            "Bundle bytes sent to agents (compressed bundles in their reply frames)",
             bundle_bytes_served.clone(),
         );
         let agent_connections = Counter::default();
