@@ -842,7 +842,7 @@ pub(crate) mod tests {
                 })
                 .unwrap();
         }
-        let store = SledStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let cluster = store.cluster(&name("edge-1")).unwrap().unwrap();
         assert_eq!(cluster.labels.get("env").map(String::as_str), Some("prod"));
         assert_eq!(store.clusters().unwrap().len(), 1);
@@ -902,20 +902,37 @@ pub(crate) mod tests {
         assert_eq!(store.snapshot().unwrap().count(REVOKED), 150);
     }
 
+    /// Open the store in `dir` again in this process. sled's background
+    /// threads let go of the directory's lock shortly after the previous
+    /// handle is dropped, not at once (a hub reopens only in a new process).
+    fn reopen(dir: &std::path::Path) -> SledStore {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match SledStore::open(dir) {
+                Ok(store) => return store,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("store still locked, retrying: {e}");
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopening the store: {e}"),
+            }
+        }
+    }
+
     /// History keeps the order of appends across reopenings, and concurrent
     /// appends lose nothing.
     #[test]
     fn history_order_survives_reopening_and_concurrent_appends() {
         let dir = tempfile::tempdir().unwrap();
         for life in 0..3 {
-            let store = SledStore::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             for i in 0..3 {
                 store
                     .append_revision("web", &revision(&format!("{life}-{i}")))
                     .unwrap();
             }
         }
-        let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+        let store = std::sync::Arc::new(reopen(dir.path()));
         let commits: Vec<String> = store
             .revisions("web")
             .unwrap()
