@@ -246,6 +246,8 @@ pub struct GitOps {
     webhook_secret_file: PathBuf,
     caches: Arc<pass::Caches>,
     /// One planning pass at a time: passes read and write every assignment.
+    /// Admin read-modify-writes of an app record hold it too, so that a pass
+    /// never decides on a record an admin is changing.
     planning: tokio::sync::Mutex<Planned>,
     /// Reconcile requests made so far (see [`GitOps::reconcile`]).
     requested: std::sync::atomic::AtomicU64,
@@ -773,6 +775,7 @@ impl GitOps {
     }
 
     pub async fn update_app(&self, name: &str, request: AppRequest) -> Result<AppView> {
+        let writing = self.planning.lock().await;
         let mut app = self.load_app(name)?;
         if let Some(n) = &request.name
             && n != name
@@ -817,6 +820,7 @@ impl GitOps {
         self.store
             .update_app(name, true, &mut |a| *a = updated.clone())?
             .ok_or_else(|| Error::AppNotFound(name.to_owned()))?;
+        drop(writing);
         self.reconcile("admin").await?;
         self.app(name)
     }
@@ -867,6 +871,7 @@ impl GitOps {
     /// Approve a commit: the latest one, or `revision`. Resumes following
     /// the app's revision after a rollback.
     pub async fn sync(&self, name: &str, revision: Option<&str>) -> Result<AppView> {
+        let writing = self.planning.lock().await;
         let app = self.load_app(name)?;
         let target = match revision {
             Some(revision) => self.resolve_commit(&app, revision).await?,
@@ -885,11 +890,12 @@ impl GitOps {
         // An explicit older commit on an automatic app would be replaced by
         // the next new commit at once; it stays pinned until a plain sync.
         let pinned = revision.is_some() && app.latest.as_deref() != Some(target.id.as_str());
-        self.deploy(&app, &target, "sync", pinned).await
+        self.deploy(writing, &app, &target, "sync", pinned).await
     }
 
     /// Pin the app to an earlier deployed commit from its history.
     pub async fn rollback(&self, name: &str, to: Option<&str>) -> Result<AppView> {
+        let writing = self.planning.lock().await;
         let app = self.load_app(name)?;
         let history = self.store.revisions(name)?;
         let commit = match to {
@@ -914,11 +920,17 @@ impl GitOps {
                 .ok_or_else(|| Error::NothingToRollBack(name.to_owned()))?,
         };
         let target = self.resolve_commit(&app, &commit).await?;
-        self.deploy(&app, &target, "rollback", true).await
+        self.deploy(writing, &app, &target, "rollback", true).await
     }
 
+    /// Record an admin's deploy of `target`. `writing` is the planning lock,
+    /// held since `app` was read: a pass that read the app before this
+    /// write would otherwise decide on the old record and could deploy a
+    /// new commit over an acknowledged rollback (and the response would
+    /// show the pass's commit, not the rollback's).
     async fn deploy(
         &self,
+        writing: tokio::sync::MutexGuard<'_, Planned>,
         app: &AppRecord,
         target: &CommitInfo,
         event: &str,
@@ -945,6 +957,7 @@ impl GitOps {
             })?
             .ok_or_else(|| Error::AppNotFound(app.name.clone()))?;
         info!(app = %app.name, commit = %target.id, event, pinned, "app deployed");
+        drop(writing);
         self.reconcile("admin").await?;
         self.app(&app.name)
     }
