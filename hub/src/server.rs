@@ -194,7 +194,8 @@ impl Hub {
         endpoint_config.cid_generator(move || {
             Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
         });
-        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        let runtime = crate::endpoint_thread::EndpointThread::start()
+            .context("starting the QUIC endpoint's thread")?;
         let endpoint = quinn::Endpoint::new(endpoint_config, Some(server_config), socket, runtime)
             .context("starting the QUIC endpoint")?;
         let http = tokio::net::TcpListener::bind(config.http_listen)
