@@ -9,7 +9,6 @@ mod bundle_frames;
 mod clock;
 pub mod config;
 pub mod declarative;
-mod endpoint_thread;
 pub mod fleet;
 pub mod git;
 pub mod gitops;

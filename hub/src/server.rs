@@ -194,8 +194,7 @@ impl Hub {
         endpoint_config.cid_generator(move || {
             Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
         });
-        let runtime = crate::endpoint_thread::EndpointThread::start()
-            .context("starting the QUIC endpoint's thread")?;
+        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
         let endpoint = quinn::Endpoint::new(endpoint_config, Some(server_config), socket, runtime)
             .context("starting the QUIC endpoint")?;
         let http = tokio::net::TcpListener::bind(config.http_listen)
