@@ -258,14 +258,31 @@ struct LatestReport {
 }
 
 /// Two reports that differ at most in when they were observed and received.
+/// Compared field by field, without copies: this runs on every report. The
+/// pattern names every field, so a new one cannot be forgotten here.
 fn same_facts(a: &[StatusRecord], b: &[StatusRecord]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(a, b)| {
-            let timeless = |s: &AppStatus| AppStatus {
-                observed_at: 0,
-                ..s.clone()
-            };
-            timeless(&a.status) == timeless(&b.status)
+            let AppStatus {
+                app,
+                commit,
+                digest,
+                sync,
+                health,
+                resources,
+                last_error,
+                observed_at: _,
+            } = &a.status;
+            (app, commit, digest, sync, health, resources, last_error)
+                == (
+                    &b.status.app,
+                    &b.status.commit,
+                    &b.status.digest,
+                    &b.status.sync,
+                    &b.status.health,
+                    &b.status.resources,
+                    &b.status.last_error,
+                )
         })
 }
 
@@ -632,7 +649,8 @@ impl Fleet {
             .collect();
         // The store keys reports by app; keep the same order here.
         records.sort_by(|a, b| a.status.app.cmp(&b.status.app));
-        let repeated =
+        // A repeat is kept in memory only; anything else comes back to be written.
+        let to_write =
             self.with_reports(
                 |reports| match reports.by_cluster.get_mut(cluster.as_str()) {
                     Some(latest)
@@ -640,15 +658,15 @@ impl Fleet {
                             && received_at.saturating_sub(latest.stored_at)
                                 < LAST_SEEN_RESOLUTION.as_secs() =>
                     {
-                        latest.records = records.clone();
-                        true
+                        latest.records = records;
+                        None
                     }
-                    _ => false,
+                    _ => Some(records),
                 },
             )?;
-        if repeated {
+        let Some(records) = to_write else {
             return Ok(());
-        }
+        };
         // Written outside the cache's lock: reports of other clusters do not
         // wait for this one's write.
         self.store.put_statuses(cluster.as_str(), &records)?;
@@ -728,16 +746,15 @@ mod tests {
     use super::*;
     use switchyard_common::proto::{Health, SyncStatus};
 
-    fn fleet_in(dir: &std::path::Path) -> (Arc<dyn Store>, Fleet) {
-        let store: Arc<dyn Store> =
-            Arc::new(crate::store::SledStore::open(&dir.join("store")).unwrap());
+    /// A fleet over `store`, with its CA in `dir` (created on first use).
+    fn fleet_over(store: &Arc<dyn Store>, dir: &std::path::Path) -> Fleet {
         let ca = CertificateAuthority::load_or_create(&dir.join("ca")).unwrap();
         let settings = FleetSettings {
             agent_address: "127.0.0.1:7700".into(),
             cert_ttl: Duration::from_secs(3600),
             heartbeat: Duration::from_secs(30),
         };
-        (store.clone(), Fleet::new(store, ca, settings))
+        Fleet::new(store.clone(), ca, settings)
     }
 
     fn report(sync: SyncStatus, observed_at: u64) -> Vec<AppStatus> {
@@ -765,7 +782,9 @@ mod tests {
     #[test]
     fn repeated_status_reports_are_not_rewritten_but_changes_are() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, fleet) = fleet_in(dir.path());
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::SledStore::open(&dir.path().join("store")).unwrap());
+        let fleet = fleet_over(&store, dir.path());
         let name = ClusterName::new("edge-1").unwrap();
         fleet
             .record_status(&name, report(SyncStatus::Synced, 100))
@@ -790,15 +809,7 @@ mod tests {
 
         // A restarted hub starts from the store and does not rewrite a repeat.
         drop(fleet);
-        let fleet = Fleet::new(
-            store.clone(),
-            CertificateAuthority::load_or_create(&dir.path().join("ca")).unwrap(),
-            FleetSettings {
-                agent_address: "127.0.0.1:7700".into(),
-                cert_ttl: Duration::from_secs(3600),
-                heartbeat: Duration::from_secs(30),
-            },
-        );
+        let fleet = fleet_over(&store, dir.path());
         fleet
             .record_status(&name, report(SyncStatus::OutOfSync, 190))
             .unwrap();
