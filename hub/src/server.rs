@@ -194,7 +194,9 @@ impl Hub {
         endpoint_config.cid_generator(move || {
             Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
         });
-        let runtime = quinn::default_runtime().context("no async runtime for QUIC")?;
+        // Keeps the socket drained while thousands of handshakes wait to
+        // run (see the crate's docs).
+        let runtime = switchyard_quic::DrainingRuntime::new();
         let endpoint = quinn::Endpoint::new(endpoint_config, Some(server_config), socket, runtime)
             .context("starting the QUIC endpoint")?;
         let http = tokio::net::TcpListener::bind(config.http_listen)

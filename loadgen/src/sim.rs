@@ -48,7 +48,10 @@ pub(crate) fn client_endpoint(hub: SocketAddr) -> anyhow::Result<quinn::Endpoint
     let socket = std::net::UdpSocket::bind(bind).context("opening a UDP socket")?;
     let state = quinn::udp::UdpSocketState::new((&socket).into())?;
     let _ = state.set_recv_buffer_size((&socket).into(), 4 << 20);
-    let runtime = quinn::default_runtime().context("no async runtime")?;
+    // Each real agent has a socket and a processor of its own; here
+    // hundreds share one socket and the loadgen's two threads, and quinn's
+    // stock driver would leave their socket to queue behind their handshakes.
+    let runtime = switchyard_quic::DrainingRuntime::new();
     quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
         .context("starting a QUIC endpoint")
 }
