@@ -82,7 +82,17 @@ async fn handle_connection(
     fleet: Arc<Fleet>,
     guard: &Guard,
 ) -> Result<(), Error> {
-    let conn = incoming.await.map_err(Error::Handshake)?;
+    let conn = {
+        let Some(_turn) = guard.handshake_turn().await else {
+            warn!(
+                waited = ?crate::limits::HANDSHAKE_WAIT_LIMIT,
+                "refused a connection: the hub is busy with other handshakes"
+            );
+            incoming.refuse();
+            return Ok(());
+        };
+        incoming.await.map_err(Error::Handshake)?
+    };
     let peer_cert = conn
         .peer_identity()
         .and_then(|any| {

@@ -122,7 +122,24 @@ pub(crate) struct Guard {
     limits: Limits,
     connections: Arc<Mutex<HashMap<IpAddr, u32>>>,
     enrollments: DefaultKeyedRateLimiter<IpAddr>,
+    handshakes: Arc<tokio::sync::Semaphore>,
+    handshake_wait: Duration,
 }
+
+/// TLS handshakes the hub works on at once, per processor. A handshake is
+/// CPU work in bursts between round trips; a few dozen per processor keep
+/// every core busy. When thousands of agents reconnect at once, taking them
+/// all on would only make every runnable task (and the endpoint driver that
+/// reads the socket) wait behind thousands of others, every handshake
+/// slower and the socket's queue overflowing. The rest wait their turn in
+/// arrival order, their first packet kept by quinn, as cheap as a queue
+/// entry.
+const HANDSHAKES_PER_PROCESSOR: usize = 32;
+
+/// A connection attempt that waited this long for its turn is refused: its
+/// agent's own handshake timeout is near, and a refusal makes it back off
+/// and retry instead of finishing a handshake nobody waits for.
+pub(crate) const HANDSHAKE_WAIT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Buckets kept before idle (full) ones are dropped, bounding the memory a
 /// scan from many addresses can cost.
@@ -132,11 +149,36 @@ impl Guard {
     pub(crate) fn new(limits: Limits) -> Guard {
         let burst = NonZeroU32::new(limits.enroll_burst).unwrap_or(NonZeroU32::MIN);
         let rate = NonZeroU32::new(limits.enroll_per_minute).unwrap_or(NonZeroU32::MIN);
+        let processors = std::thread::available_parallelism().map_or(1, usize::from);
         Guard {
             enrollments: RateLimiter::keyed(Quota::per_minute(rate).allow_burst(burst)),
             connections: Arc::default(),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(
+                HANDSHAKES_PER_PROCESSOR * processors,
+            )),
+            handshake_wait: HANDSHAKE_WAIT_LIMIT,
             limits,
         }
+    }
+
+    #[cfg(test)]
+    fn with_handshakes(limits: Limits, at_once: usize, wait: Duration) -> Guard {
+        Guard {
+            handshakes: Arc::new(tokio::sync::Semaphore::new(at_once)),
+            handshake_wait: wait,
+            ..Guard::new(limits)
+        }
+    }
+
+    /// Wait (in arrival order) until fewer than the most handshakes the hub
+    /// works on at once are in progress, at most `HANDSHAKE_WAIT_LIMIT`;
+    /// `None` when that time ran out. Hold the permit until the handshake
+    /// is over.
+    pub(crate) async fn handshake_turn(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(self.handshake_wait, self.handshakes.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     pub(crate) fn limits(&self) -> &Limits {
@@ -223,6 +265,36 @@ mod tests {
             .expect("a freed slot is reusable");
         drop(a2);
         assert_eq!(guard.connections_from(ip(1)), 1);
+    }
+
+    #[tokio::test]
+    async fn handshakes_beyond_the_limit_wait_their_turn_then_give_up() {
+        let guard = Arc::new(Guard::with_handshakes(
+            Limits::default(),
+            2,
+            Duration::from_millis(300),
+        ));
+        let first = guard.handshake_turn().await.expect("first");
+        let second = guard.handshake_turn().await.expect("second");
+        let waiting = tokio::spawn({
+            let guard = guard.clone();
+            async move { guard.handshake_turn().await.is_some() }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(first);
+        assert!(waiting.await.unwrap(), "a freed turn goes to the waiter");
+        // The waiter's turn ended with its task; `second` is still held, so
+        // one turn is free.
+        let third = guard
+            .handshake_turn()
+            .await
+            .expect("the waiter's freed turn");
+        assert!(
+            guard.handshake_turn().await.is_none(),
+            "no turn within the wait limit"
+        );
+        drop((second, third));
+        assert!(guard.handshake_turn().await.is_some());
     }
 
     #[test]
