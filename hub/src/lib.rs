@@ -8,6 +8,7 @@ pub mod backup;
 mod bundle_frames;
 mod clock;
 pub mod config;
+mod connection_ids;
 pub mod declarative;
 pub mod fleet;
 pub mod git;

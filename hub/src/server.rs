@@ -175,9 +175,9 @@ impl Hub {
         // A stateless-reset key that survives restarts: after a crash, the
         // new process can tell agents that their old connection is gone, so
         // they reconnect at once instead of waiting for their idle timeout.
-        // Connection IDs are validated with a keyed hash; the key must
-        // survive restarts too, or the new process drops the agents' packets
-        // as invalid before it can answer them with a reset.
+        // Connection IDs carry a tag keyed with it too, or the new process
+        // would drop the agents' packets as invalid before it can answer
+        // them with a reset (see `connection_ids`).
         let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
             ring::hmac::HMAC_SHA256,
             &reset_key,
@@ -190,9 +190,9 @@ impl Hub {
         // amplification) and the keyed CID check below drops garbage before
         // it gets here, so there is no limit.
         endpoint_config.min_reset_interval(Duration::ZERO);
-        let cid_key = u64::from_le_bytes(reset_key[..8].try_into().expect("32-byte key"));
+        let cid_secret = reset_key.clone();
         endpoint_config.cid_generator(move || {
-            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+            Box::new(crate::connection_ids::ConnectionIds::new(&cid_secret))
         });
         // Keeps the socket drained while thousands of handshakes wait to
         // run (see the crate's docs).
