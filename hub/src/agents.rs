@@ -476,15 +476,19 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Ans
     answer.into()
 }
 
-/// Send one notification on a new unidirectional stream.
+/// Send one notification on a new unidirectional stream, then wait until
+/// the agent has acknowledged all of it, at most `ack_wait` (an agent that
+/// does not is not an error here: it resyncs when it reconnects).
 pub(crate) async fn send_notification(
     conn: &quinn::Connection,
     notification: &Notification,
+    ack_wait: Duration,
 ) -> Result<(), Error> {
     let mut send = conn.open_uni().await?;
     write_message(&mut send, &Message::Notify(notification.clone()))
         .await
         .map_err(Error::Protocol)?;
     let _ = send.finish();
+    let _ = tokio::time::timeout(ack_wait, send.stopped()).await;
     Ok(())
 }

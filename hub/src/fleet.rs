@@ -237,7 +237,22 @@ pub struct Fleet {
     /// from the store on first use.
     reports: Mutex<Option<Reports>>,
     bundle_frames: crate::bundle_frames::BundleFrames,
+    /// Notifications on their way, bounded (see [`Fleet::notify`]).
+    notifications: Arc<tokio::sync::Semaphore>,
 }
+
+/// Notifications the hub has on their way at once, per processor. A
+/// notification is on its way until the agent acknowledges it, and the
+/// agent acts on it at once (fetches its assignment, then the bundle), so
+/// this bounds how many agents start an update per round trip: when the
+/// hub is busy its round trips lengthen and the notifications slow down
+/// with them, instead of 10,000 agents asking at the same instant and
+/// overflowing the socket's receive queue.
+const NOTIFICATIONS_PER_PROCESSOR: usize = 128;
+
+/// Longest a notification counts as on its way: an agent that does not
+/// acknowledge within this time no longer holds up the others.
+const NOTIFICATION_ACK_WAIT: Duration = Duration::from_secs(2);
 
 /// Every cluster's last status report, as received, mirroring the store's
 /// status table. An agent reports on every heartbeat and every connection,
@@ -299,6 +314,10 @@ impl Fleet {
             bundle_frames: crate::bundle_frames::BundleFrames::new(
                 crate::bundle_frames::DEFAULT_BUDGET,
             ),
+            notifications: Arc::new(tokio::sync::Semaphore::new(
+                NOTIFICATIONS_PER_PROCESSOR
+                    * std::thread::available_parallelism().map_or(1, usize::from),
+            )),
         }
     }
 
@@ -484,11 +503,22 @@ impl Fleet {
 
     /// Tell a connected agent something, on a stream the hub opens over the
     /// agent's own connection (the only way to reach an agent behind NAT).
+    /// Notifications go out in the order asked, a bounded number at a time
+    /// (`NOTIFICATIONS_PER_PROCESSOR`), each until its agent acknowledges it.
     pub fn notify(&self, cluster: &ClusterName, notification: Notification) {
         if let Some(conn) = self.registry.connection(cluster) {
             let cluster = cluster.clone();
+            let on_its_way = self.notifications.clone();
             tokio::spawn(async move {
-                if let Err(error) = crate::agents::send_notification(&conn, &notification).await {
+                // Closed only if the semaphore were dropped, which it is not
+                // while a clone is held here.
+                let Ok(_turn) = on_its_way.acquire_owned().await else {
+                    return;
+                };
+                if let Err(error) =
+                    crate::agents::send_notification(&conn, &notification, NOTIFICATION_ACK_WAIT)
+                        .await
+                {
                     warn!(%cluster, %error, "notification not delivered; the agent resyncs on reconnect");
                 }
             });
