@@ -510,8 +510,7 @@ impl Fleet {
             let cluster = cluster.clone();
             let on_its_way = self.notifications.clone();
             tokio::spawn(async move {
-                // Closed only if the semaphore were dropped, which it is not
-                // while a clone is held here.
+                // `Err` only for a closed semaphore; nothing closes it.
                 let Ok(_turn) = on_its_way.acquire_owned().await else {
                     return;
                 };
