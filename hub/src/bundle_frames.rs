@@ -15,6 +15,15 @@ use switchyard_common::proto::{self, Bundle, Message};
 /// Frames kept by default: room for a few large bundles at once.
 pub(crate) const DEFAULT_BUDGET: usize = 64 << 20;
 
+/// Why a bundle could not be had as a frame.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoadError<E> {
+    #[error(transparent)]
+    Load(E),
+    #[error("stored bundle cannot be sent")]
+    Unsendable(#[source] proto::EncodeError),
+}
+
 pub(crate) struct BundleFrames {
     budget: usize,
     inner: Mutex<Inner>,
@@ -42,30 +51,24 @@ impl BundleFrames {
         &self,
         digest: &str,
         load: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
-    ) -> Result<Option<Bytes>, E> {
+    ) -> Result<Option<Bytes>, LoadError<E>> {
         if let Some(frame) = self.lock().frames.get(digest) {
             return Ok(Some(frame.clone()));
         }
         // Loaded and encoded without the lock: agents fetching other
         // digests do not wait. Two agents missing at once both encode; the
         // second insert is dropped.
-        let Some(compressed) = load()? else {
+        let Some(compressed) = load().map_err(LoadError::Load)? else {
             return Ok(None);
         };
         let message = Message::Bundle(Bundle {
             digest: digest.to_owned(),
             compressed,
         });
-        let frame = match proto::encode_frame(&message) {
-            Ok(frame) => Bytes::from(frame),
-            // Too large to be a frame: stored bundles are checked against
-            // the same limit when rendered, so this is a stored bundle the
-            // current limits refuse. The caller answers with the error.
-            Err(error) => {
-                tracing::warn!(%digest, %error, "stored bundle cannot be sent");
-                return Ok(None);
-            }
-        };
+        // Too large to be a frame: stored bundles are checked against the
+        // same limit when rendered, so this is a stored bundle the current
+        // limits refuse.
+        let frame = Bytes::from(proto::encode_frame(&message).map_err(LoadError::Unsendable)?);
         self.insert(digest, frame.clone());
         Ok(Some(frame))
     }
@@ -159,6 +162,18 @@ mod tests {
         assert!(big.unwrap().len() > 5000);
         frames.get_or_load("big", || load(&loads, 5000)).unwrap();
         assert_eq!(loads.get(), 6);
+    }
+
+    #[test]
+    fn a_bundle_beyond_the_frame_limit_is_an_error_not_a_missing_bundle() {
+        let frames = BundleFrames::new(DEFAULT_BUDGET);
+        let too_big = proto::Kind::Bundle.limit() as usize + 1;
+        let result = frames.get_or_load("sha256:big", || Ok::<_, ()>(Some(vec![0; too_big])));
+        assert!(
+            matches!(result, Err(LoadError::Unsendable(_))),
+            "{result:?}"
+        );
+        assert_eq!(frames.cached_bytes(), 0);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! call into it, and it owns the rules (single-use tokens, certificate
 //! binding, revocation) whatever the transport.
 
+use crate::bundle_frames::LoadError;
 use crate::clock::{unix_now, unix_seconds};
 use crate::registry::Registry;
 use crate::store::{self, ClusterRecord, StatusRecord, Store, TokenRecord};
@@ -39,6 +40,11 @@ pub enum Error {
         cluster: ClusterName,
         serial: String,
     },
+    /// An assigned bundle the hub cannot serve: missing from the store, or
+    /// beyond the frame limit of this release. A fault of the hub, not of
+    /// the agent's request.
+    #[error("bundle {digest} is assigned but cannot be served: {reason}")]
+    BundleUnavailable { digest: String, reason: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -56,7 +62,7 @@ impl Error {
             Error::Sign(_) | Error::InvalidLabel(..) | Error::InvalidName(_) => {
                 ErrorCode::BadRequest
             }
-            Error::Store(_) => ErrorCode::Internal,
+            Error::Store(_) | Error::BundleUnavailable { .. } => ErrorCode::Internal,
         }
     }
 }
@@ -764,9 +770,21 @@ impl Fleet {
         if !record.assignment.iter().any(|item| item.digest == digest) {
             return Ok(None);
         }
-        Ok(self
+        let unavailable = |reason: String| Error::BundleUnavailable {
+            digest: digest.to_owned(),
+            reason,
+        };
+        match self
             .bundle_frames
-            .get_or_load(digest, || self.store.bundle(digest))?)
+            .get_or_load(digest, || self.store.bundle(digest))
+        {
+            Ok(Some(frame)) => Ok(Some(frame)),
+            Ok(None) => Err(unavailable("not in the store".to_owned())),
+            Err(LoadError::Load(error)) => Err(error.into()),
+            Err(error @ LoadError::Unsendable(_)) => {
+                Err(unavailable(switchyard_common::error_chain(&error)))
+            }
+        }
     }
 }
 
@@ -847,6 +865,47 @@ mod tests {
             .record_status(&name, report(SyncStatus::Synced, 220))
             .unwrap();
         assert_eq!(stored_observed_at(&store), [220]);
+    }
+
+    #[test]
+    fn an_agent_gets_its_assigned_bundles_only_and_a_lost_one_is_the_hubs_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::SledStore::open(&dir.path().join("store")).unwrap());
+        let fleet = fleet_over(&store, dir.path());
+        let name = ClusterName::new("edge-1").unwrap();
+        fleet
+            .add_cluster(name.clone(), BTreeMap::new(), Duration::from_secs(60))
+            .unwrap();
+        let item = |app: &str, digest: &str| switchyard_common::proto::AssignmentItem {
+            app: app.into(),
+            commit: "c1".into(),
+            digest: digest.into(),
+            namespace: None,
+            prune: true,
+            self_heal: false,
+        };
+        store
+            .update_cluster(&name, true, &mut |c| {
+                c.assignment = vec![item("web", "sha256:stored"), item("db", "sha256:lost")];
+            })
+            .unwrap();
+        store.put_bundle("sha256:stored", b"zstd bytes").unwrap();
+
+        let frame = fleet.bundle_frame(&name, "sha256:stored").unwrap();
+        assert!(frame.is_some_and(|f| f.len() > b"zstd bytes".len()));
+        assert!(
+            fleet
+                .bundle_frame(&name, "sha256:not-assigned")
+                .unwrap()
+                .is_none()
+        );
+        let lost = fleet.bundle_frame(&name, "sha256:lost").unwrap_err();
+        assert!(
+            matches!(&lost, Error::BundleUnavailable { digest, .. } if digest == "sha256:lost"),
+            "{lost:?}"
+        );
+        assert_eq!(lost.code(), ErrorCode::Internal);
     }
 
     #[test]
