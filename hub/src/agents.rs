@@ -83,7 +83,7 @@ async fn handle_connection(
     guard: &Guard,
 ) -> Result<(), Error> {
     let conn = {
-        let Some(_turn) = guard.handshake_turn().await else {
+        let Some(turn) = guard.handshake_turn().await else {
             warn!(
                 waited = ?crate::limits::HANDSHAKE_WAIT_LIMIT,
                 "refused a connection: the hub is busy with other handshakes"
@@ -91,7 +91,18 @@ async fn handle_connection(
             incoming.refuse();
             return Ok(());
         };
-        incoming.await.map_err(Error::Handshake)?
+        let mut connecting = incoming.accept().map_err(Error::Handshake)?;
+        // A handshake does its work in its first round trips; one that takes
+        // longer is waiting for its peer (a slow link, or a peer that never
+        // finishes) and gives its turn to the next, so stalled handshakes
+        // cannot keep every other agent out.
+        match tokio::time::timeout(crate::limits::HANDSHAKE_TURN, &mut connecting).await {
+            Ok(connected) => connected.map_err(Error::Handshake)?,
+            Err(_) => {
+                drop(turn);
+                connecting.await.map_err(Error::Handshake)?
+            }
+        }
     };
     let peer_cert = conn
         .peer_identity()

@@ -136,6 +136,11 @@ pub(crate) struct Guard {
 /// entry.
 const HANDSHAKES_PER_PROCESSOR: usize = 32;
 
+/// Longest a handshake holds its turn. The handshake goes on after that,
+/// no longer counted: its CPU work is done in the first round trips, and
+/// one still going is waiting on its peer.
+pub(crate) const HANDSHAKE_TURN: Duration = Duration::from_secs(2);
+
 /// A connection attempt that waited this long for its turn is refused: its
 /// agent's own handshake timeout is near, and a refusal makes it back off
 /// and retry instead of finishing a handshake nobody waits for.

@@ -46,6 +46,36 @@ pub async fn connect_without_certificate(
         .await
 }
 
+/// Start a handshake from `socket` and never finish it: one Initial packet
+/// (a real ClientHello, as quinn builds it) and nothing more. The hub
+/// answers and then waits for a peer that is gone.
+pub fn abandoned_handshake(socket: &std::net::UdpSocket, hub: SocketAddr, ca_sha256: &str) {
+    let (tls, _probe) = switchyard_certs::bootstrap_client_config(ca_sha256).expect("pin");
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("TLS 1.3 config");
+    let mut endpoint = quinn_proto::Endpoint::new(
+        Arc::new(quinn_proto::EndpointConfig::default()),
+        None,
+        false,
+        None,
+    );
+    let now = std::time::Instant::now();
+    let (_, mut conn) = endpoint
+        .connect(
+            now,
+            quinn_proto::ClientConfig::new(Arc::new(crypto)),
+            hub,
+            "127.0.0.1",
+        )
+        .expect("connect");
+    let mut datagram = Vec::new();
+    let transmit = conn
+        .poll_transmit(now, 1, &mut datagram)
+        .expect("a client's first flight");
+    socket
+        .send_to(&datagram[..transmit.size], hub)
+        .expect("send the Initial");
+}
+
 /// Send `message` on a new stream and read the answer (bounded).
 pub async fn request(conn: &quinn::Connection, message: &Message) -> RawAnswer {
     exchange(conn, &encode_frame(message).expect("encodable")).await

@@ -1,7 +1,7 @@
 //! Slow and hostile peers against the real hub: silent connections, frames
 //! sent a byte at a time, a peer that opens every stream it may, one that
-//! never reads its replies, a connection flood from one address and guessed
-//! join tokens. Each is cut off by a limit of `switchyard serve`, while a
+//! never reads its replies, a connection flood from one address, handshakes
+//! started and abandoned, and guessed join tokens. Each is cut off by a limit of `switchyard serve`, while a
 //! well-behaved agent keeps being served and the hub's memory stays bounded.
 //!
 //! Hostile peers bind other loopback addresses (127.0.0.N) than the real
@@ -383,4 +383,36 @@ async fn connections_per_ip_and_enrollment_attempts_are_limited() {
     // Both ends of the flood are still alive and the hub still serves.
     drop(held);
     assert!(hub.is_connected("edge-1"));
+}
+
+/// The hub works on a bounded number of handshakes at once (32 per
+/// processor) and makes the rest wait. Handshakes whose peer vanished after
+/// its first packet must not hold those turns until the hub gives up on
+/// them (its idle timeout, 60 s): an agent arriving behind more of them
+/// than there are turns is still let in, within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_handshakes_do_not_keep_agents_out() {
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    let (addr, pin) = hub.agent_endpoint();
+    let turns = 32 * std::thread::available_parallelism().map_or(1, usize::from);
+    let vanishing = std::net::UdpSocket::bind("127.0.0.3:0").unwrap();
+    for _ in 0..turns + 16 {
+        raw::abandoned_handshake(&vanishing, addr, &pin);
+    }
+    // Let the hub take them all on before the agent arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let token = hub.add_cluster_token("late", &[]);
+    let endpoint = raw::client_endpoint();
+    let started = Instant::now();
+    let enrolled = raw::enroll(&endpoint, addr, &pin, &token).await;
+    assert!(
+        enrolled.is_ok(),
+        "an agent behind {} abandoned handshakes: {:?} after {:?}",
+        turns + 16,
+        enrolled.err(),
+        started.elapsed()
+    );
 }
