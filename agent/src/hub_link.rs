@@ -2,7 +2,6 @@
 //! stream, and turning the hub's close codes into errors a person can act on.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use switchyard_common::proto::{
     self, DecodeError, ErrorCode, ErrorMessage, Message, StreamError, close_code, read_message,
@@ -120,20 +119,10 @@ pub(crate) fn client_endpoint(hub: SocketAddr) -> Result<quinn::Endpoint> {
 }
 
 /// A quinn client configuration from a rustls one, with keep-alives so that
-/// NAT bindings stay open and a dead hub is noticed.
+/// NAT bindings stay open and a dead hub is noticed (settings shared with
+/// the load generator, in `switchyard-quic`).
 pub(crate) fn quic_client_config(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig> {
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).map_err(Error::Tls)?;
-    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .keep_alive_interval(Some(Duration::from_secs(5)))
-        .max_idle_timeout(Some(
-            Duration::from_secs(20)
-                .try_into()
-                .expect("20s is a valid idle timeout"),
-        ));
-    config.transport_config(Arc::new(transport));
-    Ok(config)
+    switchyard_quic::agent_client_config(tls).map_err(Error::Tls)
 }
 
 pub(crate) async fn dial(

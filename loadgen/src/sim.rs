@@ -56,21 +56,9 @@ pub(crate) fn client_endpoint(hub: SocketAddr) -> anyhow::Result<quinn::Endpoint
         .context("starting a QUIC endpoint")
 }
 
-/// The agent's QUIC settings: keep-alives every 5 s, 20 s idle timeout.
+/// The agent's QUIC settings (keep-alives, idle timeout), the agent's own.
 pub(crate) fn quic_config(tls: rustls::ClientConfig) -> anyhow::Result<quinn::ClientConfig> {
-    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
-        .context("TLS configuration unusable for QUIC")?;
-    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    let mut transport = quinn::TransportConfig::default();
-    transport
-        .keep_alive_interval(Some(Duration::from_secs(5)))
-        .max_idle_timeout(Some(
-            Duration::from_secs(20)
-                .try_into()
-                .expect("20s is a valid idle timeout"),
-        ));
-    config.transport_config(Arc::new(transport));
-    Ok(config)
+    switchyard_quic::agent_client_config(tls).context("TLS configuration unusable for QUIC")
 }
 
 /// One request on its own stream, one answer; an `Error` answer is an error.

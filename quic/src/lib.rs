@@ -1,4 +1,9 @@
-//! A quinn runtime whose endpoint driver keeps the UDP socket drained.
+//! Switchyard's QUIC settings: the agent's connection to the hub
+//! ([`agent_client_config`], shared by the agent and the load generator so
+//! that simulated agents behave like real ones), and a quinn runtime whose
+//! endpoint driver keeps the UDP socket drained.
+//!
+//! ## The draining runtime
 //!
 //! quinn reads every datagram of an endpoint from one task, the endpoint
 //! driver, and reads for at most 50 µs per turn (`RECV_TIME_BOUND`) before
@@ -32,6 +37,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
+
+/// How often an agent sends a keep-alive when it has nothing else to send:
+/// it keeps NAT bindings open, and after a hub restart the next keep-alive
+/// is answered with a stateless reset, so agents notice within this time.
+pub const AGENT_KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+/// An agent gives its connection up after this long without a packet from
+/// the hub (four keep-alives unanswered), then reconnects.
+pub const AGENT_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The agent's quinn client configuration over a rustls one: keep-alives
+/// every [`AGENT_KEEP_ALIVE`], idle timeout [`AGENT_IDLE_TIMEOUT`].
+pub fn agent_client_config(
+    tls: rustls::ClientConfig,
+) -> Result<quinn::ClientConfig, quinn::crypto::rustls::NoInitialCipherSuite> {
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(AGENT_KEEP_ALIVE))
+        .max_idle_timeout(Some(
+            AGENT_IDLE_TIMEOUT
+                .try_into()
+                .expect("20 s is a valid idle timeout"),
+        ));
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
 
 /// The longest the endpoint driver holds a worker thread per turn. Long
 /// enough to read thousands of datagrams; short enough that no other task
