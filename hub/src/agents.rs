@@ -20,6 +20,11 @@ use tracing::{Instrument, debug, info, info_span, warn};
 pub(crate) enum Error {
     #[error("handshake")]
     Handshake(#[source] quinn::ConnectionError),
+    #[error(
+        "handshake not finished within {:?}",
+        crate::limits::HANDSHAKE_DEADLINE
+    )]
+    HandshakeDeadline,
     #[error("connection")]
     Connection(#[from] quinn::ConnectionError),
     #[error("protocol")]
@@ -100,7 +105,15 @@ async fn handle_connection(
             Ok(connected) => connected.map_err(Error::Handshake)?,
             Err(_) => {
                 drop(turn);
-                connecting.await.map_err(Error::Handshake)?
+                // Dropping `connecting` abandons the handshake, and with it
+                // this peer's connection slot.
+                tokio::time::timeout(
+                    crate::limits::HANDSHAKE_DEADLINE - crate::limits::HANDSHAKE_TURN,
+                    connecting,
+                )
+                .await
+                .map_err(|_| Error::HandshakeDeadline)?
+                .map_err(Error::Handshake)?
             }
         }
     };

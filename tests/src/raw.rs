@@ -48,7 +48,9 @@ pub async fn connect_without_certificate(
 
 /// Start a handshake from `socket` and never finish it: one Initial packet
 /// (a real ClientHello, as quinn builds it) and nothing more. The hub
-/// answers and then waits for a peer that is gone.
+/// answers and then waits for a peer that is gone. Like a hostile peer, it
+/// advertises no idle timeout, so the hub's own (60 s) is the one that
+/// applies.
 pub fn abandoned_handshake(socket: &std::net::UdpSocket, hub: SocketAddr, ca_sha256: &str) {
     let (tls, _probe) = switchyard_certs::bootstrap_client_config(ca_sha256).expect("pin");
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("TLS 1.3 config");
@@ -59,13 +61,12 @@ pub fn abandoned_handshake(socket: &std::net::UdpSocket, hub: SocketAddr, ca_sha
         None,
     );
     let now = std::time::Instant::now();
+    let mut config = quinn_proto::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn_proto::TransportConfig::default();
+    transport.max_idle_timeout(None);
+    config.transport_config(Arc::new(transport));
     let (_, mut conn) = endpoint
-        .connect(
-            now,
-            quinn_proto::ClientConfig::new(Arc::new(crypto)),
-            hub,
-            "127.0.0.1",
-        )
+        .connect(now, config, hub, "127.0.0.1")
         .expect("connect");
     let mut datagram = Vec::new();
     let transmit = conn

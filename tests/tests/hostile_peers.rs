@@ -416,3 +416,46 @@ async fn abandoned_handshakes_do_not_keep_agents_out() {
         started.elapsed()
     );
 }
+
+/// An abandoned handshake holds its address's connection slot only until
+/// the hub gives it up (20 s, when an agent would have given up its own),
+/// not for the hub's whole idle timeout (60 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_handshakes_free_their_connection_slots() {
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &["--max-connections-per-ip", "2"]);
+    let (addr, pin) = hub.agent_endpoint();
+    let vanishing = std::net::UdpSocket::bind("127.0.0.4:0").unwrap();
+    for _ in 0..2 {
+        raw::abandoned_handshake(&vanishing, addr, &pin);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let endpoint = raw::client_endpoint_on(4);
+    let refused = raw::connect_without_certificate(&endpoint, addr, &pin).await;
+    assert!(
+        matches!(
+            &refused,
+            Err(quinn::ConnectionError::ConnectionClosed(close))
+                if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED
+        ),
+        "both slots of 127.0.0.4 are held: {refused:?}"
+    );
+    // Then the slots come free (20 s after the handshakes began), well
+    // before the hub's idle timeout of 60 s.
+    let started = Instant::now();
+    let connected = loop {
+        if let Ok(conn) = raw::connect_without_certificate(&endpoint, addr, &pin).await {
+            break Some(conn);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(
+        connected.is_some(),
+        "127.0.0.4 still locked out {:?} after its handshakes were abandoned",
+        started.elapsed()
+    );
+}
