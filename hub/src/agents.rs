@@ -87,35 +87,8 @@ async fn handle_connection(
     fleet: Arc<Fleet>,
     guard: &Guard,
 ) -> Result<(), Error> {
-    let conn = {
-        let Some(turn) = guard.handshake_turn().await else {
-            warn!(
-                waited = ?crate::limits::HANDSHAKE_WAIT_LIMIT,
-                "refused a connection: the hub is busy with other handshakes"
-            );
-            incoming.refuse();
-            return Ok(());
-        };
-        let mut connecting = incoming.accept().map_err(Error::Handshake)?;
-        // A handshake does its work in its first round trips; one that takes
-        // longer is waiting for its peer (a slow link, or a peer that never
-        // finishes) and gives its turn to the next, so stalled handshakes
-        // cannot keep every other agent out.
-        match tokio::time::timeout(crate::limits::HANDSHAKE_TURN, &mut connecting).await {
-            Ok(connected) => connected.map_err(Error::Handshake)?,
-            Err(_) => {
-                drop(turn);
-                // Dropping `connecting` abandons the handshake, and with it
-                // this peer's connection slot.
-                tokio::time::timeout(
-                    crate::limits::HANDSHAKE_DEADLINE - crate::limits::HANDSHAKE_TURN,
-                    connecting,
-                )
-                .await
-                .map_err(|_| Error::HandshakeDeadline)?
-                .map_err(Error::Handshake)?
-            }
-        }
+    let Some(conn) = handshake(incoming, guard).await? else {
+        return Ok(());
     };
     let peer_cert = conn
         .peer_identity()
@@ -139,6 +112,44 @@ async fn handle_connection(
             }
         }
     }
+}
+
+/// The TLS handshake, in its turn among the handshakes in progress
+/// (`Guard::handshake_turn`); `None` when the attempt was refused because
+/// its turn did not come in time.
+async fn handshake(
+    incoming: quinn::Incoming,
+    guard: &Guard,
+) -> Result<Option<quinn::Connection>, Error> {
+    let Some(turn) = guard.handshake_turn().await else {
+        warn!(
+            waited = ?crate::limits::HANDSHAKE_WAIT_LIMIT,
+            "refused a connection: the hub is busy with other handshakes"
+        );
+        incoming.refuse();
+        return Ok(None);
+    };
+    let mut connecting = incoming.accept().map_err(Error::Handshake)?;
+    // A handshake does its work in its first round trips; one that takes
+    // longer is waiting for its peer (a slow link, or a peer that never
+    // finishes) and gives its turn to the next, so stalled handshakes
+    // cannot keep every other agent out.
+    if let Ok(connected) =
+        tokio::time::timeout(crate::limits::HANDSHAKE_TURN, &mut connecting).await
+    {
+        return connected.map(Some).map_err(Error::Handshake);
+    }
+    drop(turn);
+    // Dropping `connecting` abandons the handshake, and with it this peer's
+    // connection slot.
+    tokio::time::timeout(
+        crate::limits::HANDSHAKE_DEADLINE - crate::limits::HANDSHAKE_TURN,
+        connecting,
+    )
+    .await
+    .map_err(|_| Error::HandshakeDeadline)?
+    .map(Some)
+    .map_err(Error::Handshake)
 }
 
 /// Answer a frame that could not be decoded, then close the connection: a
@@ -211,15 +222,9 @@ async fn reply(
     message: &Message,
     timeout: Duration,
 ) -> Result<(), Error> {
-    match tokio::time::timeout(timeout, write_message(send, message)).await {
-        Ok(written) => written.map_err(Error::Protocol)?,
-        Err(_) => {
-            let _ = send.reset(close_code::LIMIT_EXCEEDED.into());
-            return Err(Error::SlowReader(timeout));
-        }
-    }
-    let _ = send.finish();
-    Ok(())
+    let frame = proto::encode_frame(message)
+        .map_err(|error| Error::Protocol(StreamError::Encode(error)))?;
+    reply_frame(send, frame.into(), timeout).await
 }
 
 /// Accept the peer's first stream within the request timeout.
@@ -427,7 +432,7 @@ impl From<Message> for Answer {
     }
 }
 
-/// Like [`reply`], for an already encoded frame (written without a copy).
+/// [`reply`] for an already encoded frame (written without a copy).
 async fn reply_frame(
     send: &mut quinn::SendStream,
     frame: bytes::Bytes,

@@ -143,9 +143,9 @@ pub(crate) const HANDSHAKE_TURN: Duration = Duration::from_secs(2);
 
 /// A handshake not finished this long after it began is abandoned, freeing
 /// its peer's connection slot: an agent gives up on its own handshake
-/// after its idle timeout (20 s), so one still unfinished has no agent
-/// waiting for it. quinn alone would wait for the hub's idle timeout.
-pub(crate) const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(20);
+/// after its idle timeout, so one still unfinished has no agent waiting
+/// for it. quinn alone would wait for the hub's idle timeout.
+pub(crate) const HANDSHAKE_DEADLINE: Duration = switchyard_quic::AGENT_IDLE_TIMEOUT;
 
 /// A connection attempt that waited this long for its turn is refused: its
 /// agent's own handshake timeout is near, and a refusal makes it back off
