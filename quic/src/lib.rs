@@ -130,17 +130,21 @@ impl quinn::Runtime for DrainingRuntime {
 struct Draining<F> {
     inner: tokio::task::coop::Unconstrained<F>,
     wake: Arc<SelfWake>,
+    /// `wake` as the waker the inner future is polled with.
+    inner_waker: Waker,
     turn: Duration,
 }
 
 impl<F: Future<Output = ()>> Draining<F> {
     fn new(inner: F, turn: Duration) -> Self {
+        let wake = Arc::new(SelfWake::default());
         Self {
             // tokio's cooperative budget would otherwise make the socket
             // report "not ready" (and wake the task) after 128 reads in one
             // poll, which this loop would take for more work.
             inner: tokio::task::coop::unconstrained(inner),
-            wake: Arc::new(SelfWake::default()),
+            inner_waker: Waker::from(wake.clone()),
+            wake,
             turn,
         }
     }
@@ -192,8 +196,7 @@ impl<F: Future<Output = ()> + Unpin> Future for Draining<F> {
                 *task = Some(cx.waker().clone());
             }
         }
-        let waker = Waker::from(this.wake.clone());
-        let mut inner_cx = Context::from_waker(&waker);
+        let mut inner_cx = Context::from_waker(&this.inner_waker);
         let started = Instant::now();
         this.wake.polling.store(true, Ordering::SeqCst);
         let outcome = loop {
