@@ -793,6 +793,14 @@ mod tests {
     use super::*;
     use switchyard_common::proto::{Health, SyncStatus};
 
+    /// A sled store in a new temporary directory.
+    fn sled_store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::SledStore::open(&dir.path().join("store")).unwrap());
+        (dir, store)
+    }
+
     /// A fleet over `store`, with its CA in `dir` (created on first use).
     fn fleet_over(store: &Arc<dyn Store>, dir: &std::path::Path) -> Fleet {
         let ca = CertificateAuthority::load_or_create(&dir.join("ca")).unwrap();
@@ -828,9 +836,7 @@ mod tests {
 
     #[test]
     fn repeated_status_reports_are_not_rewritten_but_changes_are() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(crate::store::SledStore::open(&dir.path().join("store")).unwrap());
+        let (dir, store) = sled_store();
         let fleet = fleet_over(&store, dir.path());
         let name = ClusterName::new("edge-1").unwrap();
         fleet
@@ -869,9 +875,7 @@ mod tests {
 
     #[test]
     fn an_agent_gets_its_assigned_bundles_only_and_a_lost_one_is_the_hubs_fault() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(crate::store::SledStore::open(&dir.path().join("store")).unwrap());
+        let (dir, store) = sled_store();
         let fleet = fleet_over(&store, dir.path());
         let name = ClusterName::new("edge-1").unwrap();
         fleet

@@ -36,6 +36,15 @@ async fn close_code_of(conn: &quinn::Connection) -> Option<u64> {
     raw::close_code(&reason)
 }
 
+/// Whether the hub refused the connection in its handshake (`CONNECTION_REFUSED`).
+fn refused_in_handshake(attempt: &Result<quinn::Connection, quinn::ConnectionError>) -> bool {
+    matches!(
+        attempt,
+        Err(quinn::ConnectionError::ConnectionClosed(close))
+            if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED
+    )
+}
+
 /// Generous bound for the hub to cut off one hostile peer (its limits are 2 s here).
 const CUT_OFF: Duration = Duration::from_secs(15);
 
@@ -315,11 +324,7 @@ async fn connections_per_ip_and_enrollment_attempts_are_limited() {
     }
     let refused = raw::connect_without_certificate(&flood, addr, &pin).await;
     assert!(
-        matches!(
-            &refused,
-            Err(quinn::ConnectionError::ConnectionClosed(close))
-                if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED
-        ),
+        refused_in_handshake(&refused),
         "the fifth connection from one address: {refused:?}"
     );
     // Another address is not affected: a real agent enrolls and connects.
@@ -434,11 +439,7 @@ async fn abandoned_handshakes_free_their_connection_slots() {
     let endpoint = raw::client_endpoint_on(4);
     let refused = raw::connect_without_certificate(&endpoint, addr, &pin).await;
     assert!(
-        matches!(
-            &refused,
-            Err(quinn::ConnectionError::ConnectionClosed(close))
-                if close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED
-        ),
+        refused_in_handshake(&refused),
         "both slots of 127.0.0.4 are held: {refused:?}"
     );
     // Then the slots come free (20 s after the handshakes began), well
