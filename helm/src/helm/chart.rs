@@ -1,0 +1,292 @@
+//! Loading a chart from an in-memory file tree (path → bytes), as Helm's loader
+//! does for a chart directory: Chart.yaml, values.yaml, templates/, charts/
+//! (subchart directories), crds/ and every other file as `.Files`.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::Error;
+use crate::value::Value;
+
+/// One dependency as Chart.yaml declares it.
+#[derive(Debug, Clone, Default)]
+pub struct Dependency {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+    pub condition: String,
+    pub tags: Vec<String>,
+    pub alias: String,
+    pub import_values: Vec<Value>,
+    pub enabled: bool,
+}
+
+/// A loaded chart and its vendored subcharts.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// Chart.yaml as `.Chart` shows it (Go field names).
+    pub metadata: BTreeMap<String, Value>,
+    pub name: String,
+    pub version: String,
+    pub is_library: bool,
+    /// values.yaml.
+    pub values: Value,
+    /// `templates/...` path → source.
+    pub templates: Vec<(String, String)>,
+    /// Every other file (`.Files`), including crds/.
+    pub files: Rc<BTreeMap<String, Rc<[u8]>>>,
+    pub dependencies: Vec<Dependency>,
+    pub subcharts: Vec<Chart>,
+    /// Path from the root chart: "web", "web/charts/redis".
+    pub full_path: String,
+    pub is_root: bool,
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.to_string(),
+        Some(Value::Nil) | None => String::new(),
+        Some(v) => crate::gofmt::sprint_value(v),
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::List(l)) => l.iter().map(|x| text(Some(x))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Chart {
+    /// Loads a chart from `files` (paths relative to the chart's directory, '/'-separated).
+    pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Chart, Error> {
+        Self::load_at(files, None)
+    }
+
+    fn load_at(files: &BTreeMap<String, Vec<u8>>, parent: Option<&str>) -> Result<Chart, Error> {
+        let chart_yaml = files
+            .get("Chart.yaml")
+            .ok_or_else(|| Error::Chart("Chart.yaml file is missing".into()))?;
+        let meta = crate::yaml::parse_raw(&String::from_utf8_lossy(chart_yaml))
+            .map_err(|e| Error::Chart(format!("cannot load Chart.yaml: {e}")))?;
+        let m = match &meta {
+            Value::Map(m) => m.borrow().clone(),
+            _ => return Err(Error::Chart("cannot load Chart.yaml: not a mapping".into())),
+        };
+        let name = text(m.get("name"));
+        if name.is_empty() {
+            return Err(Error::Chart(
+                "validation: chart.metadata.name is required".into(),
+            ));
+        }
+        let api_version = text(m.get("apiVersion"));
+        let version = text(m.get("version"));
+        let chart_type = text(m.get("type"));
+        let mut deps_src = m.get("dependencies").cloned();
+        if api_version == "v1" || api_version.is_empty() {
+            if let Some(req) = files.get("requirements.yaml") {
+                let r = crate::yaml::parse_raw(&String::from_utf8_lossy(req))
+                    .map_err(|e| Error::Chart(format!("cannot load requirements.yaml: {e}")))?;
+                if let Value::Map(r) = r {
+                    deps_src = r.borrow().get("dependencies").cloned();
+                }
+            }
+        }
+        let mut dependencies = Vec::new();
+        if let Some(Value::List(l)) = &deps_src {
+            for d in l.iter() {
+                let Value::Map(d) = d else { continue };
+                let d = d.borrow();
+                dependencies.push(Dependency {
+                    name: text(d.get("name")),
+                    version: text(d.get("version")),
+                    repository: text(d.get("repository")),
+                    condition: text(d.get("condition")),
+                    tags: strings(d.get("tags")),
+                    alias: text(d.get("alias")),
+                    import_values: match d.get("import-values") {
+                        Some(Value::List(l)) => l.to_vec(),
+                        _ => Vec::new(),
+                    },
+                    enabled: true,
+                });
+            }
+        }
+        let full_path = match parent {
+            None => name.clone(),
+            Some(p) => format!("{p}/charts/{name}"),
+        };
+        let values = match files.get("values.yaml") {
+            Some(v) => match crate::yaml::parse(&String::from_utf8_lossy(v)).map_err(|e| Error::Chart(format!("cannot load values.yaml: {e}")))? {
+                Value::Nil => Value::empty_map(),
+                v @ Value::Map(_) => v,
+                _ => return Err(Error::Chart("cannot load values.yaml: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}".into())),
+            },
+            None => Value::empty_map(),
+        };
+        let mut templates = Vec::new();
+        let mut other = BTreeMap::new();
+        let mut sub_files: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+        for (path, data) in files {
+            match path.as_str() {
+                "Chart.yaml" | "Chart.lock" | "values.yaml" | "values.schema.json"
+                | "requirements.yaml" | "requirements.lock" => continue,
+                _ => {}
+            }
+            if let Some(rest) = path.strip_prefix("templates/") {
+                // Helm's default ignore rule: hidden files under templates/.
+                if rest.rsplit('/').next().is_some_and(|b| b.starts_with('.')) {
+                    continue;
+                }
+                templates.push((path.clone(), String::from_utf8_lossy(data).into_owned()));
+            } else if let Some(rest) = path.strip_prefix("charts/") {
+                if rest.ends_with(".prov") {
+                    other.insert(path.clone(), Rc::from(data.as_slice()));
+                    continue;
+                }
+                let (cname, inner) = rest.split_once('/').unwrap_or((rest, ""));
+                if inner.is_empty() {
+                    if cname.ends_with(".tgz") || cname.ends_with(".tar.gz") {
+                        return Err(Error::Chart(format!(
+                            "subchart archive charts/{cname} is not supported yet: unpack it into charts/ as a directory"
+                        )));
+                    }
+                    continue;
+                }
+                sub_files
+                    .entry(cname.to_string())
+                    .or_default()
+                    .insert(inner.to_string(), data.clone());
+            } else {
+                other.insert(path.clone(), Rc::from(data.as_slice()));
+            }
+        }
+        let mut subcharts = Vec::new();
+        for (cname, sf) in sub_files {
+            if !sf.contains_key("Chart.yaml") {
+                return Err(Error::Chart(format!(
+                    "error unpacking subchart {cname} in {name}: Chart.yaml file is missing"
+                )));
+            }
+            subcharts.push(Chart::load_at(&sf, Some(&full_path))?);
+        }
+        let mut metadata = BTreeMap::new();
+        let s = |k: &str| Value::str(text(m.get(k)));
+        metadata.insert("Name".into(), Value::str(name.as_str()));
+        metadata.insert("Version".into(), Value::str(version.as_str()));
+        metadata.insert("APIVersion".into(), Value::str(api_version.as_str()));
+        metadata.insert("AppVersion".into(), s("appVersion"));
+        metadata.insert("Description".into(), s("description"));
+        metadata.insert("Home".into(), s("home"));
+        metadata.insert("Icon".into(), s("icon"));
+        metadata.insert("Condition".into(), s("condition"));
+        metadata.insert("Tags".into(), s("tags"));
+        metadata.insert("KubeVersion".into(), s("kubeVersion"));
+        metadata.insert("Type".into(), Value::str(chart_type.as_str()));
+        metadata.insert(
+            "Deprecated".into(),
+            Value::Bool(text(m.get("deprecated")) == "true"),
+        );
+        metadata.insert(
+            "Keywords".into(),
+            Value::list(
+                strings(m.get("keywords"))
+                    .into_iter()
+                    .map(Value::str)
+                    .collect(),
+            ),
+        );
+        metadata.insert(
+            "Sources".into(),
+            Value::list(
+                strings(m.get("sources"))
+                    .into_iter()
+                    .map(Value::str)
+                    .collect(),
+            ),
+        );
+        metadata.insert(
+            "Annotations".into(),
+            match m.get("annotations") {
+                Some(Value::Map(a)) => Value::map(
+                    a.borrow()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::str(text(Some(v)))))
+                        .collect(),
+                ),
+                _ => Value::empty_map(),
+            },
+        );
+        let maintainers = match m.get("maintainers") {
+            Some(Value::List(l)) => l
+                .iter()
+                .filter_map(|x| match x {
+                    Value::Map(x) => {
+                        let x = x.borrow();
+                        let mut o = BTreeMap::new();
+                        o.insert("Name".to_string(), Value::str(text(x.get("name"))));
+                        o.insert("Email".to_string(), Value::str(text(x.get("email"))));
+                        o.insert("URL".to_string(), Value::str(text(x.get("url"))));
+                        Some(Value::map(o))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        metadata.insert("Maintainers".into(), Value::list(maintainers));
+        metadata.insert("IsRoot".into(), Value::Bool(parent.is_none()));
+        Ok(Chart {
+            metadata,
+            name,
+            version,
+            is_library: chart_type == "library",
+            values,
+            templates,
+            files: Rc::new(other),
+            dependencies,
+            subcharts,
+            full_path,
+            is_root: parent.is_none(),
+        })
+    }
+
+    /// `.Chart` for templates.
+    pub fn chart_value(&self) -> Value {
+        let mut m = self.metadata.clone();
+        m.insert("Name".into(), Value::str(self.name.as_str()));
+        let deps = self
+            .dependencies
+            .iter()
+            .map(|d| {
+                let mut o = BTreeMap::new();
+                o.insert("Name".to_string(), Value::str(d.name.as_str()));
+                o.insert("Version".to_string(), Value::str(d.version.as_str()));
+                o.insert("Repository".to_string(), Value::str(d.repository.as_str()));
+                o.insert("Condition".to_string(), Value::str(d.condition.as_str()));
+                o.insert(
+                    "Tags".to_string(),
+                    Value::list(d.tags.iter().map(|t| Value::str(t.as_str())).collect()),
+                );
+                o.insert("Enabled".to_string(), Value::Bool(d.enabled));
+                o.insert(
+                    "ImportValues".to_string(),
+                    Value::list(d.import_values.clone()),
+                );
+                o.insert("Alias".to_string(), Value::str(d.alias.as_str()));
+                Value::map(o)
+            })
+            .collect();
+        m.insert("Dependencies".into(), Value::list(deps));
+        Value::map(m)
+    }
+
+    /// The files of crds/, in path order.
+    pub fn crds(&self) -> Vec<(String, Rc<[u8]>)> {
+        self.files
+            .iter()
+            .filter(|(k, _)| k.starts_with("crds/"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}

@@ -1,0 +1,715 @@
+//! YAML as Helm reads and writes it: YAML 1.1 scalars (goyaml.v2's `yes`/`on`,
+//! octal, merge keys) converted through JSON like sigs.k8s.io/yaml (numbers
+//! become float64, keys strings), and goyaml.v2's block output for `toYaml`.
+
+use std::collections::BTreeMap;
+
+use saphyr_parser_bw::{Event, Parser, ScalarStyle};
+
+use crate::value::Value;
+
+/// A YAML reading failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("yaml: {0}")]
+pub struct YamlError(pub String);
+
+type Result<T, E = YamlError> = std::result::Result<T, E>;
+
+/// Parses every document of a YAML stream.
+pub fn parse_all(src: &str) -> Result<Vec<Value>> {
+    parse_all_mode(src, false)
+}
+
+/// Parses one document keeping plain scalars as their text (nulls stay null):
+/// how Chart.yaml's string fields read `version: 1.0` as "1.0".
+pub fn parse_raw(src: &str) -> Result<Value> {
+    Ok(parse_all_mode(src, true)?
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Nil))
+}
+
+fn parse_all_mode(src: &str, raw: bool) -> Result<Vec<Value>> {
+    let mut p = Parser::new_from_str(src);
+    let mut docs = Vec::new();
+    let mut anchors: BTreeMap<usize, Value> = BTreeMap::new();
+    while let Some(ev) = p.next_event() {
+        let (ev, _span) = ev.map_err(|e| YamlError(e.to_string()))?;
+        match ev {
+            Event::StreamStart | Event::DocumentEnd | Event::Nothing => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                let v = node(&mut p, &mut anchors, 0, raw)?;
+                docs.push(v);
+            }
+            _ => return Err(YamlError("unexpected event".into())),
+        }
+    }
+    Ok(docs)
+}
+
+/// Parses one document (an empty input is null).
+pub fn parse(src: &str) -> Result<Value> {
+    let docs = parse_all(src)?;
+    Ok(docs.into_iter().next().unwrap_or(Value::Nil))
+}
+
+fn next<'a>(p: &mut Parser<'a, saphyr_parser_bw::StrInput<'a>>) -> Result<Event<'a>> {
+    match p.next_event() {
+        Some(Ok((e, _))) => Ok(e),
+        Some(Err(e)) => Err(YamlError(e.to_string())),
+        None => Err(YamlError("unexpected end of input".into())),
+    }
+}
+
+fn node<'a>(
+    p: &mut Parser<'a, saphyr_parser_bw::StrInput<'a>>,
+    anchors: &mut BTreeMap<usize, Value>,
+    depth: usize,
+    raw: bool,
+) -> Result<Value> {
+    let ev = next(p)?;
+    node_from(p, ev, anchors, depth, raw)
+}
+
+fn node_from<'a>(
+    p: &mut Parser<'a, saphyr_parser_bw::StrInput<'a>>,
+    ev: Event<'a>,
+    anchors: &mut BTreeMap<usize, Value>,
+    depth: usize,
+    raw: bool,
+) -> Result<Value> {
+    if depth > crate::MAX_DATA_DEPTH {
+        return Err(YamlError("document nested too deeply".into()));
+    }
+    match ev {
+        Event::DocumentEnd | Event::StreamEnd => Ok(Value::Nil),
+        Event::Alias(id) => anchors
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| YamlError("unknown anchor".into())),
+        Event::Scalar(text, style, anchor, tag) => {
+            let tag_suffix = tag.as_ref().map(|t| t.suffix.clone());
+            let v = match tag_suffix.as_deref() {
+                Some("str") => Value::str(text.as_ref()),
+                Some("binary") => {
+                    use base64::Engine as _;
+                    let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                    match base64::engine::general_purpose::STANDARD.decode(clean) {
+                        Ok(b) => Value::str(String::from_utf8_lossy(&b).into_owned()),
+                        Err(_) => {
+                            return Err(YamlError(
+                                "!!binary value contains invalid base64 data".into(),
+                            ));
+                        }
+                    }
+                }
+                _ if style == ScalarStyle::Plain && raw => match resolve_plain(&text) {
+                    Value::Nil => Value::Nil,
+                    _ => Value::str(text.as_ref()),
+                },
+                _ if style == ScalarStyle::Plain => resolve_plain(&text),
+                _ => Value::str(text.as_ref()),
+            };
+            if anchor > 0 {
+                anchors.insert(anchor, v.clone());
+            }
+            Ok(v)
+        }
+        Event::SequenceStart(anchor, _) => {
+            let mut items = Vec::new();
+            loop {
+                let e = next(p)?;
+                if matches!(e, Event::SequenceEnd) {
+                    break;
+                }
+                items.push(node_from(p, e, anchors, depth + 1, raw)?);
+            }
+            let v = Value::list(items);
+            if anchor > 0 {
+                anchors.insert(anchor, v.clone());
+            }
+            Ok(v)
+        }
+        Event::MappingStart(anchor, _) => {
+            let mut m = BTreeMap::new();
+            let mut merged: Vec<Value> = Vec::new();
+            loop {
+                let e = next(p)?;
+                if matches!(e, Event::MappingEnd) {
+                    break;
+                }
+                let is_merge = matches!(&e, Event::Scalar(t, ScalarStyle::Plain, _, None) if t.as_ref() == "<<");
+                let k = node_from(p, e, anchors, depth + 1, raw)?;
+                let v = node(p, anchors, depth + 1, raw)?;
+                if is_merge {
+                    match v {
+                        Value::List(l) => merged.extend(l.iter().cloned()),
+                        v => merged.push(v),
+                    }
+                    continue;
+                }
+                m.insert(key_string(&k)?, v);
+            }
+            // Merged keys never override keys written in the mapping itself.
+            for src in merged {
+                match src {
+                    Value::Map(sm) => {
+                        for (k, v) in sm.borrow().iter() {
+                            m.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                    _ => {
+                        return Err(YamlError(
+                            "map merge requires map or sequence of maps as the value".into(),
+                        ));
+                    }
+                }
+            }
+            let v = Value::map(m);
+            if anchor > 0 {
+                anchors.insert(anchor, v.clone());
+            }
+            Ok(v)
+        }
+        _ => Err(YamlError("unexpected event".into())),
+    }
+}
+
+/// A mapping key as sigs.k8s.io/yaml turns it into a JSON object key.
+fn key_string(k: &Value) -> Result<String> {
+    Ok(match k {
+        Value::String(s) => s.to_string(),
+        Value::Float(f) => {
+            if f.is_infinite() {
+                if *f > 0.0 {
+                    ".inf".into()
+                } else {
+                    "-.inf".into()
+                }
+            } else if f.is_nan() {
+                ".nan".into()
+            } else if f.fract() == 0.0 && f.abs() < 1e15 {
+                format!("{}", *f as i64)
+            } else {
+                crate::gofmt::format_float_g(*f, None)
+            }
+        }
+        Value::Bool(b) => b.to_string(),
+        Value::Nil => return Err(YamlError("unsupported map key: null".into())),
+        _ => return Err(YamlError("unsupported map key".into())),
+    })
+}
+
+/// YAML 1.1 resolution of a plain scalar as goyaml.v2 does it; numbers become float64.
+fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Nil,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            return Value::Bool(true);
+        }
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            return Value::Bool(false);
+        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return Value::str(s);
+    }
+    let plain: String = s.chars().filter(|c| *c != '_').collect();
+    if let Some(i) = go_parse_int(&plain) {
+        return Value::Float(i as f64);
+    }
+    if let Some(rest) = plain.strip_prefix("0b") {
+        if let Ok(i) = i64::from_str_radix(rest, 2) {
+            return Value::Float(i as f64);
+        }
+    }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Value::Float(f);
+    }
+    Value::str(s)
+}
+
+/// `strconv.ParseInt(s, 0, 64)` (with ParseUint's range as a fallback).
+fn go_parse_int(s: &str) -> Option<i128> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let l = body.to_ascii_lowercase();
+    let u = if let Some(h) = l.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = l.strip_prefix("0o") {
+        u64::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = l.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).ok()?
+    } else if l.len() > 1 && l.starts_with('0') {
+        u64::from_str_radix(&l[1..], 8).ok()?
+    } else {
+        if !l.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        l.parse::<u64>().ok()?
+    };
+    let v = u as i128;
+    let v = if neg { -v } else { v };
+    if neg && v < i64::MIN as i128 {
+        return None;
+    }
+    Some(v)
+}
+
+/// goyaml.v2's float syntax: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
+fn is_yaml_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'-') | Some(b'+')) {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let st = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - st
+    };
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if matches!(b.get(i), Some(b'e') | Some(b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'-') | Some(b'+')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Whether a string written plainly would read back as something else (or not at all).
+fn needs_quotes(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    if !matches!(resolve_plain(s), Value::String(_)) {
+        return true;
+    }
+    let first = s.chars().next().unwrap_or(' ');
+    let last = s.chars().last().unwrap_or(' ');
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        || first.is_whitespace()
+        || last.is_whitespace()
+        || last == ':'
+    {
+        return true;
+    }
+    if s.contains(": ") || s.contains(" #") || s.contains('\t') {
+        return true;
+    }
+    if s.chars().any(|c| {
+        c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' || c == '\u{85}'
+    }) {
+        return true;
+    }
+    // Base-60 numbers and timestamps: goyaml.v2 quotes these.
+    let b = s.as_bytes();
+    if b[0].is_ascii_digit()
+        && (s.contains(':')
+            || (b.len() >= 8
+                && s.len() >= 8
+                && s.as_bytes()[4] == b'-'
+                && s[..4].bytes().all(|c| c.is_ascii_digit())))
+    {
+        return true;
+    }
+    false
+}
+
+fn quote_double(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' => {
+                let n = c as u32;
+                if n <= 0xff {
+                    out.push_str(&format!("\\x{n:02X}"));
+                } else {
+                    out.push_str(&format!("\\u{n:04X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn scalar_inline(s: &str) -> String {
+    if !needs_quotes(s) {
+        return s.to_string();
+    }
+    // goyaml.v2 double-quotes strings that would read back as another type.
+    if s.is_empty() || !matches!(resolve_plain(s), Value::String(_)) {
+        return quote_double(s);
+    }
+    if s.chars().any(|c| {
+        c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' || c == '\u{85}'
+    }) {
+        return quote_double(s);
+    }
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Whether a multi-line string can be written as a literal block.
+fn literal_ok(s: &str) -> bool {
+    if s.starts_with(' ') || s.starts_with('\n') {
+        // Needs an indentation indicator; double quotes are simpler and exact.
+        return false;
+    }
+    !s.chars().any(|c| {
+        (c.is_control() && c != '\n')
+            || c == '\u{feff}'
+            || c == '\u{2028}'
+            || c == '\u{2029}'
+            || c == '\u{85}'
+    }) && !s.split('\n').any(|l| l.ends_with(' '))
+}
+
+fn literal(s: &str, indent: usize) -> String {
+    let trailing = s.len() - s.trim_end_matches('\n').len();
+    let chomp = match trailing {
+        0 => "-",
+        1 => "",
+        _ => "+",
+    };
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    let pad = " ".repeat(indent);
+    let mut out = format!("|{chomp}\n");
+    for l in body.split('\n') {
+        if !l.is_empty() {
+            out.push_str(&pad);
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// goyaml.v2's key order: letters before digits, digit runs compared as numbers.
+pub fn yaml_key_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (ar, br): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut i = 0;
+    while i < ar.len() && i < br.len() {
+        if ar[i] == br[i] {
+            i += 1;
+            continue;
+        }
+        let (al, bl) = (ar[i].is_alphabetic(), br[i].is_alphabetic());
+        if al && bl {
+            return ar[i].cmp(&br[i]);
+        }
+        if al || bl {
+            return if bl {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        let (mut an, mut bn) = (0i128, 0i128);
+        if ar[i] == '0' || br[i] == '0' {
+            let mut j = i;
+            while j > 0 && ar[j - 1].is_ascii_digit() {
+                j -= 1;
+                if ar[j] != '0' {
+                    an = 1;
+                    bn = 1;
+                    break;
+                }
+            }
+        }
+        let mut ai = i;
+        while ai < ar.len() && ar[ai].is_ascii_digit() {
+            an = an
+                .saturating_mul(10)
+                .saturating_add((ar[ai] as u8 - b'0') as i128);
+            ai += 1;
+        }
+        let mut bi = i;
+        while bi < br.len() && br[bi].is_ascii_digit() {
+            bn = bn
+                .saturating_mul(10)
+                .saturating_add((br[bi] as u8 - b'0') as i128);
+            bi += 1;
+        }
+        if an != bn {
+            return an.cmp(&bn);
+        }
+        if ai != bi {
+            return ai.cmp(&bi);
+        }
+        return ar[i].cmp(&br[i]);
+    }
+    ar.len().cmp(&br.len())
+}
+
+/// A number as it comes back from JSON into goyaml.v2: integral values as ints.
+fn number_text(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
+    }
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        if f.abs() <= i64::MAX as f64 {
+            return format!("{}", f as i64);
+        }
+        return crate::gofmt::format_float_g(f, None);
+    }
+    crate::gofmt::format_float_g(f, None)
+}
+
+/// `toYaml`: sigs.k8s.io/yaml's `Marshal`, without the final newline trimmed.
+pub fn to_yaml(v: &Value) -> Result<String, String> {
+    let v = v.to_data();
+    let mut out = String::new();
+    match &v {
+        Value::Map(m) if !m.borrow().is_empty() => emit_map(&mut out, &v, 0, 0)?,
+        Value::List(l) if !l.is_empty() => emit_list(&mut out, &v, 0, 0)?,
+        v => {
+            let (inline, block) = scalar(v, 0)?;
+            out.push_str(&inline);
+            if block.is_none() {
+                out.push('\n');
+            } else if let Some(b) = block {
+                out.push_str(&b);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A scalar or empty collection: the text after "key: " and, for literal blocks,
+/// the block body (the inline part is then the header).
+fn scalar(v: &Value, indent: usize) -> Result<(String, Option<String>), String> {
+    Ok(match v {
+        Value::Nil => ("null".into(), None),
+        Value::Bool(b) => (b.to_string(), None),
+        Value::Int(i) | Value::Int64(i) => (i.to_string(), None),
+        Value::Float(f) => {
+            if !f.is_finite() {
+                return Err(format!(
+                    "json: unsupported value: {}",
+                    crate::gofmt::sprint_value(v)
+                ));
+            }
+            (number_text(*f), None)
+        }
+        Value::String(s) => {
+            if s.contains('\n') && literal_ok(s) {
+                let l = literal(s, indent);
+                let (head, body) = l.split_once('\n').unwrap_or((&l, ""));
+                (head.to_string(), Some(format!("\n{body}")))
+            } else if s.contains('\n') {
+                (quote_double(s), None)
+            } else {
+                (scalar_inline(s), None)
+            }
+        }
+        Value::Bytes(b) => {
+            use base64::Engine as _;
+            (base64::engine::general_purpose::STANDARD.encode(b), None)
+        }
+        Value::List(_) => ("[]".into(), None),
+        Value::Map(_) => ("{}".into(), None),
+        Value::Object(o) => return scalar(&o.to_data(), indent),
+    })
+}
+
+fn sorted_entries(m: &Value) -> Vec<(String, Value)> {
+    let mut e: Vec<(String, Value)> = match m {
+        Value::Map(m) => m
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_data()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    e.sort_by(|a, b| yaml_key_cmp(&a.0, &b.0));
+    e
+}
+
+fn is_nonempty_collection(v: &Value) -> bool {
+    match v {
+        Value::Map(m) => !m.borrow().is_empty(),
+        Value::List(l) => !l.is_empty(),
+        _ => false,
+    }
+}
+
+fn emit_map(out: &mut String, m: &Value, indent: usize, depth: usize) -> Result<(), String> {
+    if depth > crate::MAX_DATA_DEPTH {
+        return Err("data nested too deeply".into());
+    }
+    let pad = " ".repeat(indent);
+    for (i, (k, v)) in sorted_entries(m).into_iter().enumerate() {
+        if i > 0 || !out.ends_with("- ") {
+            out.push_str(&pad);
+        }
+        if out.ends_with("- ") && i == 0 {
+            // First key of a list item sits on the dash's line.
+        }
+        out.push_str(&scalar_inline(&k));
+        out.push(':');
+        match &v {
+            Value::Map(_) if is_nonempty_collection(&v) => {
+                out.push('\n');
+                emit_map(out, &v, indent + 2, depth + 1)?;
+            }
+            Value::List(_) if is_nonempty_collection(&v) => {
+                out.push('\n');
+                emit_list(out, &v, indent, depth + 1)?;
+            }
+            v => {
+                let (inline, block) = scalar(v, indent + 2)?;
+                out.push(' ');
+                out.push_str(&inline);
+                match block {
+                    Some(b) => out.push_str(&b),
+                    None => out.push('\n'),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn emit_list(out: &mut String, l: &Value, indent: usize, depth: usize) -> Result<(), String> {
+    if depth > crate::MAX_DATA_DEPTH {
+        return Err("data nested too deeply".into());
+    }
+    let Value::List(items) = l else { return Ok(()) };
+    let pad = " ".repeat(indent);
+    for v in items.iter() {
+        let v = v.to_data();
+        if !out.ends_with("- ") || out.is_empty() {
+            out.push_str(&pad);
+        }
+        out.push_str("- ");
+        match &v {
+            Value::Map(_) if is_nonempty_collection(&v) => {
+                emit_map(out, &v, indent + 2, depth + 1)?
+            }
+            Value::List(_) if is_nonempty_collection(&v) => {
+                emit_list(out, &v, indent + 2, depth + 1)?
+            }
+            v => {
+                let (inline, block) = scalar(v, indent + 2)?;
+                out.push_str(&inline);
+                match block {
+                    Some(b) => out.push_str(&b),
+                    None => out.push('\n'),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Canonical JSON of a parsed document, for comparing renders.
+pub fn to_canonical_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Nil => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(i) | Value::Int64(i) => serde_json::json!(*i as f64),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::String(format!("{f}"))),
+        Value::String(s) => serde_json::Value::String(s.to_string()),
+        Value::Bytes(b) => serde_json::Value::String(String::from_utf8_lossy(b).into_owned()),
+        Value::List(l) => serde_json::Value::Array(l.iter().map(to_canonical_json).collect()),
+        Value::Map(m) => serde_json::Value::Object(
+            m.borrow()
+                .iter()
+                .map(|(k, v)| (k.clone(), to_canonical_json(v)))
+                .collect(),
+        ),
+        Value::Object(o) => to_canonical_json(&o.to_data()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml11_scalars_and_json_numbers() {
+        let v = parse("a: yes\nb: 0x10\nc: 1.5\nd: '1'\ne: ~\nf: 2024-01-01\ng: 010\n").unwrap();
+        let j = to_canonical_json(&v);
+        assert_eq!(
+            j,
+            serde_json::json!({"a": true, "b": 16.0, "c": 1.5, "d": "1", "e": null, "f": "2024-01-01", "g": 8.0})
+        );
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let v = parse("base: &b {x: 1, z: 2}\nd:\n  <<: *b\n  z: 3\n").unwrap();
+        assert_eq!(
+            to_canonical_json(&v)["d"],
+            serde_json::json!({"x": 1.0, "z": 3.0})
+        );
+    }
+
+    #[test]
+    fn to_yaml_round_trips() {
+        let src = serde_json::json!({"b": [1, {"x": "y", "z": [true]}], "a": "multi\nline\n", "c": "yes", "d": "", "e": 1.5, "f": {}, "g": "a: b", "n": null, "k10": 1, "k9": 2});
+        let v = Value::from_json(&src);
+        let text = to_yaml(&v).unwrap();
+        let back = parse(&text).unwrap();
+        assert_eq!(to_canonical_json(&back), to_canonical_json(&v), "{text}");
+        assert!(
+            text.starts_with(
+                "a: |\n  multi\n  line\nb:\n- 1\n- x: \"y\"\n  z:\n  - true\nc: \"yes\"\nd: \"\"\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("k9: 2\nk10: 1\n"), "{text}");
+    }
+}

@@ -1,0 +1,1 @@
+{{- define "redis.fullname" -}}{{ .Release.Name }}-{{ .Chart.Name }}{{- end -}}

@@ -1,0 +1,1 @@
+{{- define "umbrella.host" -}}{{ .Release.Name }}-redis{{- end -}}
