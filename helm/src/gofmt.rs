@@ -78,7 +78,7 @@ fn fmt_v(out: &mut String, v: &Value, depth: usize) {
             }
             out.push(']');
         }
-        Value::Object(o) => out.push_str(&o.display()),
+        Value::Object(o) => out.push_str(&o.value_repr()),
     }
 }
 
@@ -458,7 +458,7 @@ fn fmt_arg(spec: &Spec, verb: char, v: &Value, depth: usize) -> String {
         }
         Value::List(_) | Value::Map(_) => Some("...".into()),
         Value::Object(o) => match verb {
-            'v' | 's' => Some(pad(spec, o.display())),
+            'v' | 's' => Some(pad(spec, o.value_repr())),
             _ => None,
         },
     };

@@ -50,8 +50,13 @@ pub trait Object {
         let _ = name;
         false
     }
-    /// `%v` text.
+    /// Text of `{{ obj }}` (Go prints through a `String()` method when it has one).
     fn display(&self) -> String;
+    /// `%v` text when the object is passed to a function by value (Go copies the
+    /// struct, so a pointer-receiver `String()` no longer applies).
+    fn value_repr(&self) -> String {
+        self.display()
+    }
     /// The plain data this object stands for when serialized (`toYaml`, `toJson`).
     fn to_data(&self) -> Value {
         Value::Nil

@@ -202,16 +202,15 @@ fn compare(
     ours: &Result<BTreeMap<String, String>, String>,
 ) -> Result<bool, String> {
     match (helm, ours) {
-        (Err(h), Err(o)) => {
-            if let Some(want) = &case.error_contains {
-                if !h.contains(want.as_str()) || !o.contains(want.as_str()) {
-                    return Err(format!(
-                        "both failed, but not both with {want:?}:\n helm: {h}\n ours: {o}"
-                    ));
-                }
-            }
-            Ok(true)
-        }
+        (Err(h), Err(o)) => match &case.error_contains {
+            Some(want) if h.contains(want.as_str()) && o.contains(want.as_str()) => Ok(true),
+            Some(want) => Err(format!(
+                "both failed, but not both with {want:?}:\n helm: {h}\n ours: {o}"
+            )),
+            None => Err(format!(
+                "both failed, but the case expects a render:\n helm: {h}\n ours: {o}"
+            )),
+        },
         (Err(h), Ok(_)) => Err(format!("helm failed but we rendered: {h}")),
         (Ok(_), Err(o)) => Err(format!("we failed but helm rendered: {o}")),
         (Ok(h), Ok(o)) => {

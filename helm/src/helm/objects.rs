@@ -294,6 +294,13 @@ impl Object for KubeVersion {
     fn display(&self) -> String {
         self.version.clone()
     }
+    fn value_repr(&self) -> String {
+        // The struct's fields: Version, GitVersion (the same), Major, Minor.
+        format!(
+            "{{{} {} {} {}}}",
+            self.version, self.version, self.major, self.minor
+        )
+    }
     fn to_data(&self) -> Value {
         let mut m = BTreeMap::new();
         m.insert("Version".to_string(), Value::str(self.version.as_str()));

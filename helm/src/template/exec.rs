@@ -415,6 +415,7 @@ impl<'a> Exec<'a> {
                 if pipe.decl.is_empty() {
                     let s = match &v {
                         Value::Nil => "<no value>".to_string(),
+                        Value::Object(o) => o.display(),
                         v => crate::gofmt::sprint_value(v),
                     };
                     self.write(out, &s)?;

@@ -1,0 +1,3 @@
+{{- define "errors.req" -}}
+{{ required "nested value needed" .Values.deep }}
+{{- end -}}
