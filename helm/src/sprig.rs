@@ -323,12 +323,12 @@ pub fn add(m: &mut FuncMap) {
         Ok(strslice(&a[1]).join(s(&a[0])).into())
     });
     m.insert("split", &[Str, Str], None, |_, a| {
-        let parts = s(&a[1])
-            .split(s(&a[0]))
+        let parts = go_split(s(&a[1]), s(&a[0]))
+            .into_iter()
             .enumerate()
-            .map(|(k, p)| (format!("_{k}"), Value::str(p)))
+            .map(|(k, p)| (format!("_{k}"), p))
             .collect();
-        Ok(Value::map(parts))
+        Ok(string_map(parts))
     });
     m.insert("splitList", &[Str, Str], None, |_, a| {
         Ok(Value::list(
@@ -345,11 +345,11 @@ pub fn add(m: &mut FuncMap) {
         } else {
             s(&a[2]).splitn(n as usize, s(&a[0])).collect()
         };
-        Ok(Value::map(
+        Ok(string_map(
             parts
                 .into_iter()
                 .enumerate()
-                .map(|(k, p)| (format!("_{k}"), Value::str(p)))
+                .map(|(k, p)| (format!("_{k}"), p.to_string()))
                 .collect(),
         ))
     });
@@ -471,8 +471,12 @@ pub fn add(m: &mut FuncMap) {
         let round_on = a.get(2).map(to_float64).unwrap_or(0.5);
         let pow = 10f64.powi(i(&a[1]) as i32);
         let digit = pow * to_float64(&a[0]);
-        let (int, frac) = (digit.trunc(), digit.fract());
-        let r = if frac >= round_on { digit.ceil() } else { int };
+        // Go's math.Modf keeps the sign in the fraction: -2.5 rounds to -3.
+        let r = if digit.fract() >= round_on {
+            digit.ceil()
+        } else {
+            digit.floor()
+        };
         Ok(Value::Float(r / pow))
     });
     m.insert("until", &[Int], None, |_, a| {
@@ -761,7 +765,7 @@ pub fn add(m: &mut FuncMap) {
         let start = a.get(1).map(to_int64).unwrap_or(0);
         let end = a.get(2).map(to_int64).unwrap_or(l.len() as i64);
         if start < 0 || end < start || end as usize > l.len() {
-            return Err("reflect: slice index out of range".to_string());
+            return Err("reflect.Value.Slice: slice index out of bounds".to_string());
         }
         Ok(Value::list(l[start as usize..end as usize].to_vec()))
     });
@@ -1016,6 +1020,33 @@ pub fn add(m: &mut FuncMap) {
             ))
         });
     }
+}
+
+/// A Go `map[string]string` (what `split` returns): a missing key reads as "".
+struct StringMap(BTreeMap<String, String>);
+
+impl crate::value::Object for StringMap {
+    fn type_name(&self) -> &'static str {
+        "map[string]string"
+    }
+    fn field(&self, name: &str) -> Option<Value> {
+        Some(Value::str(self.0.get(name).cloned().unwrap_or_default()))
+    }
+    fn display(&self) -> String {
+        crate::gofmt::sprint_value(&self.to_data())
+    }
+    fn to_data(&self) -> Value {
+        Value::map(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::str(v.as_str())))
+                .collect(),
+        )
+    }
+}
+
+fn string_map(m: BTreeMap<String, String>) -> Value {
+    Value::Object(std::rc::Rc::new(StringMap(m)))
 }
 
 fn host(e: &Exec<'_>) -> Host {

@@ -236,13 +236,19 @@ fn compare(
                         "{k}: NOTES.txt differs:\n--- helm\n{ht}\n--- ours\n{ot}"
                     ));
                 }
-                let (ho, oo) = (
-                    objects(ht)?,
-                    objects(ot).map_err(|e| format!("{k}: our output does not parse: {e}"))?,
-                );
+                let first_diff = ht
+                    .lines()
+                    .zip(ot.lines())
+                    .find(|(a, b)| a != b)
+                    .map(|(a, b)| format!("\n first differing line:\n helm: {a}\n ours: {b}"))
+                    .unwrap_or_default();
+                let ho = objects(ht)
+                    .map_err(|e| format!("{k}: helm's output does not parse: {e}{first_diff}"))?;
+                let oo = objects(ot)
+                    .map_err(|e| format!("{k}: our output does not parse: {e}{first_diff}"))?;
                 if ho != oo {
                     return Err(format!(
-                        "{k}: objects differ\n--- helm\n{ht}\n--- ours\n{ot}"
+                        "{k}: objects differ{first_diff}\n--- helm\n{ht}\n--- ours\n{ot}"
                     ));
                 }
             }

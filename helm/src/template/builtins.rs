@@ -200,6 +200,10 @@ fn index(item: &Value, idx: &[Value]) -> Result<Value, String> {
                 }
             },
             Value::Object(o) => match (o.to_data(), i) {
+                // A map[string]string's missing key is "" (its zero value), not nil.
+                (Value::Map(_), Value::String(k)) if o.type_name() == "map[string]string" => {
+                    o.field(k).unwrap_or_default()
+                }
                 (Value::Map(m), Value::String(k)) => {
                     m.borrow().get(&**k).cloned().unwrap_or(Value::Nil)
                 }
