@@ -311,64 +311,89 @@ fn is_yaml_float(s: &str) -> bool {
     i == b.len()
 }
 
-/// Whether a string written plainly would read back as something else (or not at all).
-fn needs_quotes(s: &str) -> bool {
-    if s.is_empty() {
-        return true;
-    }
-    if !matches!(resolve_plain(s), Value::String(_)) {
-        return true;
-    }
-    let first = s.chars().next().unwrap_or(' ');
-    let last = s.chars().last().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first)
-        || first.is_whitespace()
-        || last.is_whitespace()
-        || last == ':'
-    {
-        return true;
-    }
-    if s.contains(": ") || s.contains(" #") || s.contains('\t') {
-        return true;
-    }
-    if s.chars().any(|c| {
-        c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' || c == '\u{85}'
-    }) {
-        return true;
-    }
-    // Base-60 numbers and timestamps: goyaml.v2 quotes these.
-    let b = s.as_bytes();
-    if b[0].is_ascii_digit()
-        && (s.contains(':')
-            || (b.len() >= 8
-                && s.len() >= 8
-                && s.as_bytes()[4] == b'-'
-                && s[..4].bytes().all(|c| c.is_ascii_digit())))
-    {
-        return true;
-    }
-    false
+/// How goyaml.v2 (libyaml's analysis) writes a one-line string in block context.
+#[derive(PartialEq)]
+enum Style {
+    Plain,
+    Single,
+    Double,
 }
 
+fn style_of(s: &str) -> Style {
+    // goyaml.v2 double-quotes strings that would read back as another type.
+    if s.is_empty() || !matches!(resolve_plain(s), Value::String(_)) || is_base60_float(s) {
+        return Style::Double;
+    }
+    let chars: Vec<char> = s.chars().collect();
+    if chars.iter().any(|c| !yaml_printable(*c) || *c == '\n') {
+        return Style::Double;
+    }
+    let mut indicators = s.starts_with("---") || s.starts_with("...");
+    let blank_at = |i: usize| i >= chars.len() || chars[i] == ' ' || chars[i] == '\t';
+    for (i, &c) in chars.iter().enumerate() {
+        let followed_by_ws = blank_at(i + 1);
+        if i == 0 {
+            if "#,[]{}&*!|>'\"%@`".contains(c)
+                || (c == '-' && followed_by_ws)
+                || ((c == '?' || c == ':') && followed_by_ws)
+            {
+                indicators = true;
+            }
+        } else if (c == ':' && followed_by_ws) || (c == '#' && chars[i - 1] == ' ') {
+            indicators = true;
+        }
+    }
+    let edge_space = chars[0] == ' ' || chars[chars.len() - 1] == ' ';
+    if indicators || edge_space {
+        return Style::Single;
+    }
+    Style::Plain
+}
+
+/// goyaml.v2 quotes "base 60" numbers like 1:20.
+fn is_base60_float(s: &str) -> bool {
+    let re = regex::Regex::new(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+        .expect("static regex");
+    re.is_match(s)
+}
+
+/// libyaml's notion of a printable character (others are escaped in double quotes).
+fn yaml_printable(c: char) -> bool {
+    matches!(c as u32, 0x0A | 0x20..=0x7E | 0x85 | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+        && c != '\u{feff}'
+}
+
+/// libyaml's double-quoted style with its escapes.
 fn quote_double(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
-            c if c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' => {
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\u{b}' => out.push_str("\\v"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{a0}' => out.push_str("\\_"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if yaml_printable(c) => out.push(c),
+            c => {
                 let n = c as u32;
                 if n <= 0xff {
                     out.push_str(&format!("\\x{n:02X}"));
-                } else {
+                } else if n <= 0xffff {
                     out.push_str(&format!("\\u{n:04X}"));
+                } else {
+                    out.push_str(&format!("\\U{n:08X}"));
                 }
             }
-            c => out.push(c),
         }
     }
     out.push('"');
@@ -376,19 +401,11 @@ fn quote_double(s: &str) -> String {
 }
 
 fn scalar_inline(s: &str) -> String {
-    if !needs_quotes(s) {
-        return s.to_string();
+    match style_of(s) {
+        Style::Plain => s.to_string(),
+        Style::Single => format!("'{}'", s.replace('\'', "''")),
+        Style::Double => quote_double(s),
     }
-    // goyaml.v2 double-quotes strings that would read back as another type.
-    if s.is_empty() || !matches!(resolve_plain(s), Value::String(_)) {
-        return quote_double(s);
-    }
-    if s.chars().any(|c| {
-        c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}' || c == '\u{85}'
-    }) {
-        return quote_double(s);
-    }
-    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// Whether a multi-line string can be written as a literal block.

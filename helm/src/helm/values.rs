@@ -47,8 +47,16 @@ fn coalesce_tables(dst: &Value, src: &Value, merge: bool, depth: usize) -> Value
             Some(Value::Nil) if !merge => {
                 d.remove(&k);
             }
+            None if !merge && sv.is_nil() => {}
             None => {
-                d.insert(k, sv.deep_copy());
+                d.insert(
+                    k,
+                    if merge {
+                        sv.deep_copy()
+                    } else {
+                        strip_nulls(&sv)
+                    },
+                );
             }
             Some(dv @ Value::Map(_)) => {
                 if let Value::Map(_) = sv {
@@ -59,6 +67,21 @@ fn coalesce_tables(dst: &Value, src: &Value, merge: bool, depth: usize) -> Value
         }
     }
     Value::map(d)
+}
+
+/// A deep copy of chart defaults without their null entries: Helm drops a
+/// default that is null, at any depth of a table (lists are left alone).
+fn strip_nulls(v: &Value) -> Value {
+    match v {
+        Value::Map(m) => Value::map(
+            m.borrow()
+                .iter()
+                .filter(|(_, x)| !x.is_nil())
+                .map(|(k, x)| (k.clone(), strip_nulls(x)))
+                .collect(),
+        ),
+        v => v.deep_copy(),
+    }
 }
 
 /// `coalesceValues`: chart defaults under user values.
@@ -74,8 +97,16 @@ fn coalesce_values(chart: &Chart, v: &mut BTreeMap<String, Value>, merge: bool) 
                 }
             }
             Some(_) => {}
+            None if !merge && cv.is_nil() => {}
             None => {
-                v.insert(k, cv.deep_copy());
+                v.insert(
+                    k,
+                    if merge {
+                        cv.deep_copy()
+                    } else {
+                        strip_nulls(&cv)
+                    },
+                );
             }
         }
     }
