@@ -106,9 +106,34 @@ fn node_from<'a>(
                 }
                 _ if style == ScalarStyle::Plain && raw => match resolve_plain(&text) {
                     Value::Nil => Value::Nil,
+                    Value::Bool(b) => Value::str(b.to_string()),
+                    // sigs.k8s.io/yaml writes a number bound for a string field
+                    // as an int, or as a float32 in %g form: 1.10 becomes "1.1".
+                    Value::Float(_) => {
+                        let plain: String = text.chars().filter(|c| *c != '_').collect();
+                        match go_parse_int(&plain) {
+                            Some(i) => Value::str(i.to_string()),
+                            None => Value::str(float32_text(&plain)),
+                        }
+                    }
                     _ => Value::str(text.as_ref()),
                 },
-                _ if style == ScalarStyle::Plain => resolve_plain(&text),
+                _ if style == ScalarStyle::Plain => match resolve_plain(&text) {
+                    // sigs.k8s.io/yaml goes through JSON, which has no infinities or NaN.
+                    Value::Float(f) if !f.is_finite() => {
+                        let shown = if f.is_nan() {
+                            "NaN"
+                        } else if f > 0.0 {
+                            "+Inf"
+                        } else {
+                            "-Inf"
+                        };
+                        return Err(YamlError(format!(
+                            "error converting YAML to JSON: json: unsupported value: {shown}"
+                        )));
+                    }
+                    v => v,
+                },
                 _ => Value::str(text.as_ref()),
             };
             if anchor > 0 {
@@ -237,6 +262,20 @@ fn resolve_plain(s: &str) -> Value {
         return Value::Float(f);
     }
     Value::str(s)
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 32)` of a YAML float.
+fn float32_text(plain: &str) -> String {
+    let f = plain.parse::<f64>().unwrap_or(0.0) as f32;
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let shortest: f64 = format!("{f:e}").parse().unwrap_or(0.0);
+    crate::gofmt::format_float_g(shortest, None)
 }
 
 /// `strconv.ParseInt(s, 0, 64)` (with ParseUint's range as a fallback).
@@ -703,6 +742,17 @@ mod tests {
             j,
             serde_json::json!({"a": true, "b": 16.0, "c": 1.5, "d": "1", "e": null, "f": "2024-01-01", "g": 8.0})
         );
+    }
+
+    #[test]
+    fn infinities_are_rejected_like_json() {
+        assert!(
+            parse("a: .inf")
+                .unwrap_err()
+                .to_string()
+                .contains("unsupported value: +Inf")
+        );
+        assert!(parse_raw("a: .inf").is_ok());
     }
 
     #[test]

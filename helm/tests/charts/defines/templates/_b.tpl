@@ -1,0 +1,2 @@
+{{- define "shared" -}}from-b{{- end -}}
+{{- define "empty" -}}{{- end -}}
