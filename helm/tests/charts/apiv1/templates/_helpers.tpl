@@ -1,0 +1,1 @@
+{{- define "apiv1.name" -}}{{ .Release.Name }}-{{ .Chart.Name }}{{- end -}}
