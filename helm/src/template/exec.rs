@@ -210,6 +210,11 @@ impl ExecError {
 
 type R<T> = Result<T, ExecError>;
 
+/// Stack left before nested execution continues on a new heap-allocated segment.
+const STACK_RED_ZONE: usize = 128 * 1024;
+/// Size of each such segment.
+const STACK_GROWTH: usize = 2 * 1024 * 1024;
+
 /// A value with whether Go would see it as an `interface{}` (map entries and
 /// range elements), which changes field-access errors on it.
 #[derive(Clone)]
@@ -326,7 +331,9 @@ impl<'a> Exec<'a> {
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$".to_string(), dot.clone())]);
         let saved_name = std::mem::replace(&mut self.name, name.into());
         let mut out = String::new();
-        let r = self.walk_list(&dot, &tree.nodes, &mut out);
+        let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
+            self.walk_list(&dot, &tree.nodes, &mut out)
+        });
         self.vars = saved_vars;
         self.name = saved_name;
         self.depth -= 1;
@@ -407,6 +414,12 @@ impl<'a> Exec<'a> {
     }
 
     fn walk(&mut self, dot: &Slot, node: &Node, out: &mut String) -> R<Flow> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
+            self.walk_node(dot, node, out)
+        })
+    }
+
+    fn walk_node(&mut self, dot: &Slot, node: &Node, out: &mut String) -> R<Flow> {
         self.burn()?;
         match node {
             Node::Text(t) => self.write(out, t)?,
@@ -588,6 +601,12 @@ impl<'a> Exec<'a> {
     }
 
     fn eval_pipeline(&mut self, dot: &Slot, pipe: &Pipe) -> R<Value> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
+            self.eval_pipeline_inner(dot, pipe)
+        })
+    }
+
+    fn eval_pipeline_inner(&mut self, dot: &Slot, pipe: &Pipe) -> R<Value> {
         let mut value: Option<Slot> = None;
         for cmd in &pipe.cmds {
             let v = self.eval_command(dot, cmd, value.take())?;
