@@ -411,6 +411,8 @@ fn fmt_arg(spec: &Spec, verb: char, v: &Value, depth: usize) -> String {
         return pad(spec, v.type_name().to_string());
     }
     let r = match v {
+        // A nil inside a list or map prints as <nil> whatever the verb (Go's printValue).
+        Value::Nil if depth > 0 => Some(pad(spec, "<nil>".into())),
         Value::Nil => {
             if verb == 'v' {
                 Some(pad(spec, "<nil>".into()))
@@ -608,6 +610,11 @@ mod tests {
         assert_eq!(sprintf("%d", &[Value::Float(1.0)]), "%!d(float64=1)");
         assert_eq!(sprintf("%s", &[Value::Nil]), "%!s(<nil>)");
         assert_eq!(sprintf("%v", &[Value::Nil]), "<nil>");
+        // Found by the differential test (seed 1003): nested nils print as <nil> with any verb.
+        assert_eq!(
+            sprintf("%s", &[Value::list(vec![Value::Nil, Value::Float(1.0)])]),
+            "[<nil> %!s(float64=1)]"
+        );
         assert_eq!(
             sprintf(
                 "%05d|%-4s|%x",

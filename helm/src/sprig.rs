@@ -127,13 +127,21 @@ fn i(v: &Value) -> i64 {
 fn list_of(v: &Value, what: &str) -> Result<Vec<Value>, String> {
     match v {
         Value::List(l) => Ok(l.to_vec()),
+        // Sprig asks reflect.TypeOf(nil).Kind(), which panics.
+        Value::Nil => {
+            Err("runtime error: invalid memory address or nil pointer dereference".into())
+        }
         v => Err(format!("Cannot {what} on type {}", go_kind_name(v))),
     }
 }
 
+/// Go's `reflect.Kind` name, as Sprig's list errors print it.
 fn go_kind_name(v: &Value) -> &'static str {
     match v {
-        Value::Nil => "<nil>",
+        Value::Nil => "invalid",
+        Value::Bytes(_) | Value::List(_) => "slice",
+        Value::Map(_) => "map",
+        Value::Object(_) => "ptr",
         v => v.type_name(),
     }
 }

@@ -10,7 +10,10 @@ pub fn add(m: &mut FuncMap) {
     m.insert("not", &[Ty::Any], None, |_, a| {
         Ok(Value::Bool(!a[0].truthy()))
     });
-    m.insert("len", &[Ty::Any], None, |_, a| {
+    m.insert("len", &[Ty::Any], None, |e, a| {
+        if a[0].is_nil() && e.arg_is_nil_interface(0) {
+            return Err("len of nil pointer".into());
+        }
         length(&a[0]).map(|n| Value::Int(n as i64))
     });
     m.insert("index", &[Ty::Any], Some(Ty::Any), |_, a| {
@@ -82,6 +85,11 @@ fn kind(v: &Value) -> Kind {
 }
 
 const BAD_COMPARISON: &str = "incompatible types for comparison";
+
+/// Go 1.26 names both types: "incompatible types for comparison: int and bool".
+fn bad_comparison(a: &Value, b: &Value) -> String {
+    format!("{BAD_COMPARISON}: {} and {}", a.type_name(), b.type_name())
+}
 const BAD_COMPARISON_TYPE: &str = "invalid type for comparison";
 
 /// Go's `eq`: true when the first argument equals any other.
@@ -94,7 +102,7 @@ pub fn eq(a: &Value, others: &[Value]) -> Result<bool, String> {
         let k2 = kind(b);
         let truth = if k1 != k2 {
             if !a.is_nil() && !b.is_nil() {
-                return Err(BAD_COMPARISON.into());
+                return Err(bad_comparison(a, b));
             }
             false
         } else {
@@ -105,11 +113,20 @@ pub fn eq(a: &Value, others: &[Value]) -> Result<bool, String> {
                 _ if k1 == Kind::Int => a.as_int() == b.as_int(),
                 (Value::Nil, Value::Nil) => true,
                 (Value::Nil, _) | (_, Value::Nil) => false,
-                (x, _) => {
+                (x, y) if x.type_name() != y.type_name() => {
+                    return Err(format!(
+                        "non-comparable types {}: {}, {}: {}",
+                        gofmt::sprintf("%s", std::slice::from_ref(x)),
+                        x.type_name(),
+                        y.type_name(),
+                        gofmt::sprint_value(y)
+                    ));
+                }
+                (_, y) => {
                     return Err(format!(
                         "non-comparable type {}: {}",
-                        gofmt::sprint_value(x),
-                        x.type_name()
+                        gofmt::sprintf("%s", std::slice::from_ref(y)),
+                        y.type_name()
                     ));
                 }
             }
@@ -128,7 +145,7 @@ pub fn lt(a: &Value, b: &Value) -> Result<bool, String> {
         return Err(BAD_COMPARISON_TYPE.into());
     }
     if k1 != k2 {
-        return Err(BAD_COMPARISON.into());
+        return Err(bad_comparison(a, b));
     }
     Ok(match (a, b) {
         (Value::Bool(_), _) => return Err(BAD_COMPARISON_TYPE.into()),
@@ -155,7 +172,8 @@ fn length(v: &Value) -> Result<usize, String> {
             Value::Map(m) => Ok(m.borrow().len()),
             _ => Err(format!("len of type {}", o.type_name())),
         },
-        Value::Nil => Err("len of nil pointer".into()),
+        // Go calls Type() on the invalid value for its message, which panics.
+        Value::Nil => Err("reflect: call of reflect.Value.Type on zero Value".into()),
         v => Err(format!("len of type {}", v.type_name())),
     }
 }
@@ -177,15 +195,21 @@ fn index(item: &Value, idx: &[Value]) -> Result<Value, String> {
         v = match &v {
             Value::List(l) => {
                 let x = index_int(i)?;
-                if x < 0 || x as usize >= l.len() {
+                if x < 0 || x as usize > l.len() {
                     return Err(format!("index out of range: {x}"));
                 }
-                l[x as usize].clone()
+                // Go checks against the capacity, then reflect panics at the length.
+                l.get(x as usize)
+                    .cloned()
+                    .ok_or("reflect: slice index out of range")?
             }
             Value::String(s) => {
                 let x = index_int(i)?;
-                if x < 0 || x as usize >= s.len() {
+                if x < 0 || x as usize > s.len() {
                     return Err(format!("index out of range: {x}"));
+                }
+                if x as usize == s.len() {
+                    return Err("reflect: string index out of range".into());
                 }
                 Value::Int(s.as_bytes()[x as usize] as i64)
             }
@@ -318,7 +342,7 @@ mod tests {
         assert_eq!(eq(&Value::Int(1), &[Value::Int64(1)]), Ok(true));
         assert_eq!(
             eq(&Value::Int(1), &[Value::Float(1.0)]),
-            Err(BAD_COMPARISON.to_string())
+            Err("incompatible types for comparison: int and float64".to_string())
         );
         assert_eq!(eq(&Value::Nil, &[Value::str("x")]), Ok(false));
         assert_eq!(
@@ -337,7 +361,14 @@ mod tests {
     fn index_and_slice() {
         let l = Value::list(vec![Value::Int(1), Value::Int(2), Value::Int(3)]);
         assert_eq!(index(&l, &[Value::Int(1)]), Ok(Value::Int(2)));
-        assert!(index(&l, &[Value::Int(3)]).is_err());
+        assert_eq!(
+            index(&l, &[Value::Int(3)]),
+            Err("reflect: slice index out of range".to_string())
+        );
+        assert_eq!(
+            index(&l, &[Value::Int(4)]),
+            Err("index out of range: 4".to_string())
+        );
         assert!(index(&l, &[Value::Float(1.0)]).is_err());
         assert_eq!(
             slice(&l, &[Value::Int(1)]),

@@ -250,6 +250,12 @@ pub struct Exec<'a> {
     name: Rc<str>,
     /// Position of the function call being made (for deterministic randomness).
     call_pos: Option<Pos>,
+    /// The node evaluated last (Go's `state.node`), where errors are reported.
+    cur: Option<Pos>,
+    /// Whether the last evaluated argument was a nil held as interface{}.
+    last_arg_iface: bool,
+    /// The same for each argument of the call in progress.
+    arg_ifaces: Vec<bool>,
     /// A limit hit inside a nested execution, re-raised after the function returns.
     pending_limit: Option<ExecError>,
     /// How often each call site ran (deterministic random functions use it).
@@ -279,6 +285,9 @@ impl<'a> Exec<'a> {
             name: "".into(),
             call_pos: None,
             pending_limit: None,
+            cur: None,
+            last_arg_iface: false,
+            arg_ifaces: Vec::new(),
             call_counts: HashMap::new(),
             include_counts: HashMap::new(),
             host,
@@ -330,12 +339,14 @@ impl<'a> Exec<'a> {
         self.depth += 1;
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$".to_string(), dot.clone())]);
         let saved_name = std::mem::replace(&mut self.name, name.into());
+        let saved_cur = self.cur.take();
         let mut out = String::new();
         let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
             self.walk_list(&dot, &tree.nodes, &mut out)
         });
         self.vars = saved_vars;
         self.name = saved_name;
+        self.cur = saved_cur;
         self.depth -= 1;
         r.map(|_| out)
     }
@@ -394,9 +405,20 @@ impl<'a> Exec<'a> {
         Ok(())
     }
 
+    /// Go's `s.at(node)`: errors report the node evaluated last.
+    fn at(&mut self, pos: &Pos) {
+        self.cur = Some(pos.clone());
+    }
+
+    /// An error at the current node (Go's `s.errorf`); `pos`/`context` are the
+    /// fallback before any node was visited.
     fn err_at(&self, pos: &Pos, context: String, msg: impl Into<String>) -> ExecError {
+        let (location, context) = match &self.cur {
+            Some(c) => (c.location(), c.ctx.to_string()),
+            None => (pos.location(), context),
+        };
         ExecError::At {
-            location: pos.location(),
+            location,
             name: self.name.to_string(),
             context,
             msg: msg.into(),
@@ -458,6 +480,7 @@ impl<'a> Exec<'a> {
                 r?;
             }
             Node::Template { pos, name, pipe } => {
+                self.at(pos);
                 let Some(tree) = self.lookup(name) else {
                     return Err(self.err_at(
                         pos,
@@ -479,6 +502,7 @@ impl<'a> Exec<'a> {
     }
 
     fn walk_range(&mut self, dot: &Slot, b: &Branch, out: &mut String) -> R<()> {
+        self.at(&b.pos);
         let val = self.eval_pipeline(dot, &b.pipe)?;
         let top = self.vars.len();
         let ndecl = b.pipe.decl.len();
@@ -607,10 +631,12 @@ impl<'a> Exec<'a> {
     }
 
     fn eval_pipeline_inner(&mut self, dot: &Slot, pipe: &Pipe) -> R<Value> {
+        self.at(&pipe.pos);
         let mut value: Option<Slot> = None;
         for cmd in &pipe.cmds {
             let v = self.eval_command(dot, cmd, value.take())?;
-            value = Some(v);
+            // Go unwraps interface{} results between commands: a piped value is never one.
+            value = Some(Slot::plain(v.v));
         }
         let v = value.map(|s| s.v).unwrap_or_default();
         for d in &pipe.decl {
@@ -639,13 +665,16 @@ impl<'a> Exec<'a> {
 
     fn eval_command(&mut self, dot: &Slot, cmd: &Command, final_: Option<Slot>) -> R<Slot> {
         let first = &cmd.args[0];
+        if matches!(first, Arg::Field(..) | Arg::Chain(..) | Arg::Variable(..)) {
+            self.at(first.pos());
+        }
         match first {
             Arg::Field(pos, names) => {
                 return self.eval_field_chain(
                     dot,
                     dot.clone(),
                     pos,
-                    &first.to_string(),
+                    &first.pos().ctx,
                     names,
                     &cmd.args,
                     final_,
@@ -664,7 +693,7 @@ impl<'a> Exec<'a> {
                     dot,
                     Slot::plain(recv),
                     pos,
-                    &first.to_string(),
+                    &first.pos().ctx,
                     names,
                     &cmd.args,
                     final_,
@@ -689,7 +718,7 @@ impl<'a> Exec<'a> {
                     dot,
                     v,
                     pos,
-                    &first.to_string(),
+                    &first.pos().ctx,
                     names,
                     &cmd.args,
                     final_,
@@ -697,6 +726,7 @@ impl<'a> Exec<'a> {
             }
             _ => {}
         }
+        self.at(first.pos());
         self.not_a_function(cmd, &final_)?;
         Ok(Slot::plain(match first {
             Arg::Bool(_, b) => Value::Bool(*b),
@@ -708,7 +738,8 @@ impl<'a> Exec<'a> {
         }))
     }
 
-    fn ideal_constant(&self, pos: &Pos, n: &super::parse::Number) -> R<Value> {
+    fn ideal_constant(&mut self, pos: &Pos, n: &super::parse::Number) -> R<Value> {
+        self.at(pos);
         if n.is_float_literal && !n.is_char {
             return Ok(Value::Float(n.float.unwrap_or(0.0)));
         }
@@ -800,11 +831,14 @@ impl<'a> Exec<'a> {
                     self.burn()?;
                     return match o.call(name, &vals) {
                         Some(Ok(v)) => Ok(Slot::plain(v)),
-                        Some(Err(e)) => Err(self.err_at(
-                            pos,
-                            ctx.to_string(),
-                            format!("error calling {name}: {e}"),
-                        )),
+                        Some(Err(e)) => {
+                            self.at(pos);
+                            Err(self.err_at(
+                                pos,
+                                ctx.to_string(),
+                                format!("error calling {name}: {e}"),
+                            ))
+                        }
                         None => Err(self.err_at(
                             pos,
                             ctx.to_string(),
@@ -847,8 +881,14 @@ impl<'a> Exec<'a> {
 
     /// Evaluates one argument for a parameter of type `ty` (None: untyped, as for a chain's receiver).
     fn eval_arg(&mut self, dot: &Slot, ty: Option<Ty>, arg: &Arg) -> R<Value> {
+        self.at(arg.pos());
+        // Whether Go would hold the value as an interface{} (a map entry, a range element).
+        let mut iface = false;
         let v = match arg {
-            Arg::Dot(_) => dot.v.clone(),
+            Arg::Dot(_) => {
+                iface = dot.iface;
+                dot.v.clone()
+            }
             Arg::Nil(p) => {
                 return match ty {
                     Some(t) if !t.can_be_nil() => Err(self.err_at(
@@ -860,17 +900,20 @@ impl<'a> Exec<'a> {
                 };
             }
             Arg::Field(pos, names) => {
-                self.eval_field_chain(dot, dot.clone(), pos, &arg.to_string(), names, &[], None)?
-                    .v
+                let r =
+                    self.eval_field_chain(dot, dot.clone(), pos, &arg.pos().ctx, names, &[], None)?;
+                iface = r.iface;
+                r.v
             }
             Arg::Variable(pos, name, names) => {
                 let v = self.var(name);
-                if names.is_empty() {
-                    v.v
+                let r = if names.is_empty() {
+                    v
                 } else {
-                    self.eval_field_chain(dot, v, pos, &arg.to_string(), names, &[], None)?
-                        .v
-                }
+                    self.eval_field_chain(dot, v, pos, &arg.pos().ctx, names, &[], None)?
+                };
+                iface = r.iface;
+                r.v
             }
             Arg::Pipe(p) => self.eval_pipeline(dot, p)?,
             Arg::Ident(pos, name) => {
@@ -882,16 +925,17 @@ impl<'a> Exec<'a> {
             }
             Arg::Chain(pos, node, names) => {
                 let recv = self.eval_arg(dot, None, node)?;
-                self.eval_field_chain(
+                let r = self.eval_field_chain(
                     dot,
                     Slot::plain(recv),
                     pos,
-                    &arg.to_string(),
+                    &arg.pos().ctx,
                     names,
                     &[],
                     None,
-                )?
-                .v
+                )?;
+                iface = r.iface;
+                r.v
             }
             // Literals are converted to the parameter's type.
             Arg::Bool(p, b) => {
@@ -938,10 +982,18 @@ impl<'a> Exec<'a> {
                 };
             }
         };
+        self.last_arg_iface = iface && v.is_nil();
         match ty {
             None => Ok(v),
-            Some(t) => self.validate(arg.pos(), &arg.to_string(), v, t),
+            Some(t) => self.validate(arg.pos(), &arg.pos().ctx, Slot { v, iface }, t),
         }
+    }
+
+    /// Whether argument `i` of the function being called is a nil Go holds as
+    /// `interface{}` (a missing map key) rather than no value at all; Go's
+    /// reflect-based built-ins word their errors differently for the two.
+    pub fn arg_is_nil_interface(&self, i: usize) -> bool {
+        self.arg_ifaces.get(i).copied().unwrap_or(false)
     }
 
     fn literal_mismatch(&self, p: &Pos, arg: &Arg, t: Ty) -> ExecError {
@@ -962,9 +1014,21 @@ impl<'a> Exec<'a> {
     }
 
     /// Go's `validateType`: a computed value must be assignable to the parameter.
-    fn validate(&self, pos: &Pos, ctx: &str, v: Value, t: Ty) -> R<Value> {
+    fn validate(&self, pos: &Pos, ctx: &str, slot: Slot, t: Ty) -> R<Value> {
+        let v = slot.v;
         let ok = match (&v, t) {
             (_, Ty::Any) => true,
+            // A nil held as interface{} (from a map) is not assignable to a concrete type.
+            (Value::Nil, t) if slot.iface => {
+                return Err(self.err_at(
+                    pos,
+                    ctx.to_string(),
+                    format!(
+                        "wrong type for value; expected {}; got interface {{}}",
+                        t.name()
+                    ),
+                ));
+            }
             (Value::Nil, t) if t.can_be_nil() => true,
             (Value::Nil, t) => {
                 return Err(self.err_at(
@@ -1009,7 +1073,8 @@ impl<'a> Exec<'a> {
         final_: Option<Slot>,
     ) -> R<Value> {
         self.burn()?;
-        let ctx = cmd.to_string();
+        self.at(pos);
+        let ctx = cmd.pos.ctx.to_string();
         let args = &cmd.args[1..];
         if name == "and" || name == "or" {
             let want = name == "or";
@@ -1063,19 +1128,27 @@ impl<'a> Exec<'a> {
             }
         };
         let mut vals = Vec::with_capacity(nargs);
+        let mut ifaces = Vec::with_capacity(nargs);
         for (i, a) in args.iter().enumerate() {
             vals.push(self.eval_arg(dot, Some(ty_of(i)), a)?);
+            ifaces.push(self.last_arg_iface);
         }
         if let Some(f) = final_ {
             let t = ty_of(args.len());
-            vals.push(self.validate(pos, &ctx, f.v, t)?);
+            ifaces.push(f.iface && f.v.is_nil());
+            vals.push(self.validate(pos, &ctx, f, t)?);
         }
         let saved = self.call_pos.replace(cmd.pos.clone());
+        let saved_ifaces = std::mem::replace(&mut self.arg_ifaces, ifaces);
         let r = (func.f)(self, vals);
+        self.arg_ifaces = saved_ifaces;
         self.call_pos = saved;
         if let Some(limit) = self.pending_limit.take() {
             return Err(limit);
         }
-        r.map_err(|e| self.err_at(pos, ctx, format!("error calling {name}: {e}")))
+        r.map_err(|e| {
+            self.at(&cmd.pos);
+            self.err_at(pos, ctx, format!("error calling {name}: {e}"))
+        })
     }
 }

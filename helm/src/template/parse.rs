@@ -14,6 +14,8 @@ pub struct Pos {
     pub file: Rc<str>,
     pub src: Rc<str>,
     pub offset: usize,
+    /// The node as Go's `String()` prints it, for error messages ("at <...>").
+    pub ctx: Rc<str>,
 }
 
 impl Pos {
@@ -95,6 +97,24 @@ pub struct Number {
 }
 
 impl Arg {
+    /// Records the node's text in its position (done once, at parse time).
+    fn with_ctx(mut self) -> Arg {
+        let text: Rc<str> = self.to_string().into();
+        match &mut self {
+            Arg::Field(p, _)
+            | Arg::Variable(p, _, _)
+            | Arg::Chain(p, _, _)
+            | Arg::Ident(p, _)
+            | Arg::Dot(p)
+            | Arg::Nil(p)
+            | Arg::Bool(p, _)
+            | Arg::Number(p, _)
+            | Arg::Str(p, _, _) => p.ctx = text,
+            Arg::Pipe(p) => p.pos.ctx = text,
+        }
+        self
+    }
+
     pub fn pos(&self) -> &Pos {
         match self {
             Arg::Field(p, _)
@@ -256,6 +276,7 @@ impl Parser<'_> {
             file: self.file.clone(),
             src: self.src.clone(),
             offset,
+            ctx: "".into(),
         }
     }
 
@@ -425,8 +446,10 @@ impl Parser<'_> {
                     return Err(self.err("unexpected {{else}}"));
                 }
                 self.defines.push((name.clone(), body));
+                let mut pos = self.pos(start);
+                pos.ctx = format!("{{{{template {name:?} {pipe}}}}}").into();
                 Ok(Some(Node::Template {
-                    pos: self.pos(start),
+                    pos,
                     name,
                     pipe: Some(pipe),
                 }))
@@ -474,11 +497,13 @@ impl Parser<'_> {
                 } else {
                     Some(self.pipeline("template clause", true)?)
                 };
-                Ok(Some(Node::Template {
-                    pos: self.pos(start),
-                    name,
-                    pipe,
-                }))
+                let mut pos = self.pos(start);
+                pos.ctx = match &pipe {
+                    Some(p) => format!("{{{{template {name:?} {p}}}}}"),
+                    None => format!("{{{{template {name:?}}}}}"),
+                }
+                .into();
+                Ok(Some(Node::Template { pos, name, pipe }))
             }
             Tok::Keyword(k) => {
                 let tk = self.next();
@@ -634,12 +659,14 @@ impl Parser<'_> {
                 return Err(self.err(format!("non executable command in pipeline stage {}", 2)));
             }
         }
-        Ok(Pipe {
+        let mut pipe = Pipe {
             pos: self.pos(start),
             is_assign,
             decl,
             cmds,
-        })
+        };
+        pipe.pos.ctx = pipe.to_string().into();
+        Ok(pipe)
     }
 
     fn command(&mut self) -> PResult<Command> {
@@ -665,16 +692,19 @@ impl Parser<'_> {
         if args.is_empty() {
             return Err(self.err("empty command"));
         }
-        Ok(Command {
+        let mut cmd = Command {
             pos: self.pos(start),
             args,
-        })
+        };
+        cmd.pos.ctx = cmd.to_string().into();
+        Ok(cmd)
     }
 
     fn operand(&mut self) -> PResult<Option<Arg>> {
         let Some(node) = self.term()? else {
             return Ok(None);
         };
+        let node = node.with_ctx();
         if !matches!(self.peek(), Tok::Field(_)) {
             return Ok(Some(node));
         }
@@ -684,20 +714,23 @@ impl Parser<'_> {
             self.next();
             fields.push(f);
         }
-        Ok(Some(match node {
-            Arg::Field(_, mut names) => {
-                names.extend(fields);
-                Arg::Field(chain_pos, names)
+        Ok(Some(
+            match node {
+                Arg::Field(_, mut names) => {
+                    names.extend(fields);
+                    Arg::Field(chain_pos, names)
+                }
+                Arg::Variable(_, v, mut names) => {
+                    names.extend(fields);
+                    Arg::Variable(chain_pos, v, names)
+                }
+                Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
+                    return Err(self.err(format!("unexpected . after term \"{node}\"")));
+                }
+                n => Arg::Chain(chain_pos, Box::new(n), fields),
             }
-            Arg::Variable(_, v, mut names) => {
-                names.extend(fields);
-                Arg::Variable(chain_pos, v, names)
-            }
-            Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(_) | Arg::Dot(_) => {
-                return Err(self.err(format!("unexpected . after term \"{node}\"")));
-            }
-            n => Arg::Chain(chain_pos, Box::new(n), fields),
-        }))
+            .with_ctx(),
+        ))
     }
 
     fn term(&mut self) -> PResult<Option<Arg>> {
