@@ -569,7 +569,8 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
         Value::Map(m) if !m.borrow().is_empty() => emit_map(&mut out, &v, 0, 0)?,
         Value::List(l) if !l.is_empty() => emit_list(&mut out, &v, 0, 0)?,
         v => {
-            let (inline, block) = scalar(v, 0)?;
+            // A top-level literal block is indented by libyaml's best indent, 2.
+            let (inline, block) = scalar(v, 2)?;
             out.push_str(&inline);
             if block.is_none() {
                 out.push('\n');

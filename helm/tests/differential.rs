@@ -221,7 +221,16 @@ fn random_templates_render_like_helm() {
     .filter_map(|l| l.split('#').next().and_then(|s| s.trim().parse().ok()))
     .collect();
     let mut seeds = kept.clone();
-    seeds.extend(1000..1000 + CASES);
+    // DIFF_CASES and DIFF_BASE widen a run when hunting for disagreements.
+    let n: u64 = std::env::var("DIFF_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CASES);
+    let base: u64 = std::env::var("DIFF_BASE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    seeds.extend(base..base + n);
     let tmp = std::env::temp_dir().join(format!("switchyard-helm-diff-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let mut req = Vec::new();

@@ -215,7 +215,7 @@ fn index(item: &Value, idx: &[Value]) -> Result<Value, String> {
             }
             Value::Map(m) => match i {
                 Value::String(k) => m.borrow().get(&**k).cloned().unwrap_or(Value::Nil),
-                Value::Nil => m.borrow().get("").cloned().unwrap_or(Value::Nil),
+                Value::Nil => return Err("value is nil; should be of type string".into()),
                 other => {
                     return Err(format!(
                         "value has type {}; should be string",
