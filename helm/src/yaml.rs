@@ -571,7 +571,7 @@ pub fn to_yaml(v: &Value) -> Result<String, String> {
         v => {
             // A top-level literal block is indented by libyaml's best indent, 2.
             let (inline, block) = scalar(v, 2)?;
-            out.push_str(&inline);
+            out.push_str(&fold(&inline, 0, 2));
             if block.is_none() {
                 out.push('\n');
             } else if let Some(b) = block {
@@ -666,7 +666,8 @@ fn emit_map(out: &mut String, m: &Value, indent: usize, depth: usize) -> Result<
             v => {
                 let (inline, block) = scalar(v, indent + 2)?;
                 out.push(' ');
-                out.push_str(&inline);
+                let col = column(out);
+                out.push_str(&fold(&inline, col, indent + 2));
                 match block {
                     Some(b) => out.push_str(&b),
                     None => out.push('\n'),
@@ -698,7 +699,8 @@ fn emit_list(out: &mut String, l: &Value, indent: usize, depth: usize) -> Result
             }
             v => {
                 let (inline, block) = scalar(v, indent + 2)?;
-                out.push_str(&inline);
+                let col = column(out);
+                out.push_str(&fold(&inline, col, indent + 2));
                 match block {
                     Some(b) => out.push_str(&b),
                     None => out.push('\n'),
@@ -708,6 +710,51 @@ fn emit_list(out: &mut String, l: &Value, indent: usize, depth: usize) -> Result
     }
     Ok(())
 }
+
+/// Characters written on the current line.
+fn column(out: &str) -> usize {
+    out.rsplit('\n').next().unwrap_or("").chars().count()
+}
+
+/// libyaml's line folding at its best width of 80: a space past column 80 (not
+/// doubled, not at the ends of quoted text) becomes a line break and indentation.
+fn fold(inline: &str, start_col: usize, indent: usize) -> String {
+    if !inline.contains(' ') || start_col + inline.chars().count() <= BEST_WIDTH + 1 {
+        return inline.to_string();
+    }
+    let chars: Vec<char> = inline.chars().collect();
+    let quoted = matches!(chars[0], '\'' | '"');
+    let (first, last) = if quoted {
+        (1, chars.len().saturating_sub(2))
+    } else {
+        (0, chars.len() - 1)
+    };
+    let mut out = String::with_capacity(inline.len() + 16);
+    let mut col = start_col;
+    let mut prev_space = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next_space = chars.get(i + 1) == Some(&' ');
+            let at_edge = quoted && (i == first || i == last);
+            if !prev_space && col > BEST_WIDTH && !next_space && !at_edge {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+                col = indent;
+                prev_space = true;
+                continue;
+            }
+            prev_space = true;
+        } else {
+            prev_space = false;
+        }
+        out.push(c);
+        col += 1;
+    }
+    out
+}
+
+/// libyaml's preferred line width.
+const BEST_WIDTH: usize = 80;
 
 /// Canonical JSON of a parsed document, for comparing renders.
 pub fn to_canonical_json(v: &Value) -> serde_json::Value {
