@@ -180,3 +180,50 @@ proptest! {
         let _ = render(&[("a.yaml", &src)], &opts);
     }
 }
+
+fn tgz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (path, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        // Written raw so the test can name paths tar's own checks would refuse.
+        h.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_cksum();
+        b.append(&h, *data).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn subchart_archives_load_and_hostile_paths_are_refused() {
+    let sub = tgz(&[
+        (
+            "sub/Chart.yaml",
+            b"apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+        ),
+        ("sub/values.yaml", b"msg: hi\n"),
+        ("sub/templates/a.yaml", b"msg: {{ .Values.msg }}\n"),
+    ]);
+    let mut files = chart(&[]);
+    files.insert("charts/sub-1.0.0.tgz".into(), sub);
+    let r = render_files(&files, &RenderOptions::default()).unwrap();
+    assert_eq!(r["c/charts/sub/templates/a.yaml"], "msg: hi\n");
+
+    let evil = tgz(&[
+        (
+            "sub/Chart.yaml",
+            b"apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+        ),
+        ("sub/../../etc/x", b"x"),
+    ]);
+    let mut files = chart(&[]);
+    files.insert("charts/evil.tgz".into(), evil);
+    let e = render_files(&files, &RenderOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("illegally contains path"), "{e}");
+}

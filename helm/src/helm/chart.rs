@@ -127,6 +127,7 @@ impl Chart {
         let mut templates = Vec::new();
         let mut other = BTreeMap::new();
         let mut sub_files: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+        let mut archives: Vec<(String, Vec<u8>)> = Vec::new();
         for (path, data) in files {
             match path.as_str() {
                 "Chart.yaml" | "Chart.lock" | "values.yaml" | "values.schema.json"
@@ -147,9 +148,7 @@ impl Chart {
                 let (cname, inner) = rest.split_once('/').unwrap_or((rest, ""));
                 if inner.is_empty() {
                     if cname.ends_with(".tgz") || cname.ends_with(".tar.gz") {
-                        return Err(Error::Chart(format!(
-                            "subchart archive charts/{cname} is not supported yet: unpack it into charts/ as a directory"
-                        )));
+                        archives.push((cname.to_string(), data.clone()));
                     }
                     continue;
                 }
@@ -168,6 +167,12 @@ impl Chart {
                     "error unpacking subchart {cname} in {name}: Chart.yaml file is missing"
                 )));
             }
+            subcharts.push(Chart::load_at(&sf, Some(&full_path))?);
+        }
+        for (cname, data) in archives {
+            let sf = unpack_archive(&data).map_err(|e| {
+                Error::Chart(format!("error unpacking subchart {cname} in {name}: {e}"))
+            })?;
             subcharts.push(Chart::load_at(&sf, Some(&full_path))?);
         }
         let mut metadata = BTreeMap::new();
@@ -251,6 +256,13 @@ impl Chart {
         })
     }
 
+    /// Loads a chart packaged as a .tgz (as `helm package` writes it).
+    pub fn load_archive(data: &[u8]) -> Result<Chart, Error> {
+        let files = unpack_archive(data)
+            .map_err(|e| Error::Chart(format!("error unpacking chart archive: {e}")))?;
+        Chart::load(&files)
+    }
+
     /// `.Chart` for templates.
     pub fn chart_value(&self) -> Value {
         let mut m = self.metadata.clone();
@@ -289,4 +301,58 @@ impl Chart {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
+}
+
+/// Largest chart archive accepted, unpacked (Helm's default limit).
+const MAX_UNPACKED: u64 = 100 << 20;
+/// Largest single file in an archive (Helm's default limit).
+const MAX_FILE: u64 = 5 << 20;
+
+/// The files of a chart archive, relative to its top directory.
+fn unpack_archive(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    use std::io::Read as _;
+    let gz = flate2::read::GzDecoder::new(data);
+    let mut ar = tar::Archive::new(gz.take(MAX_UNPACKED + 1));
+    let mut out = BTreeMap::new();
+    let mut total = 0u64;
+    for entry in ar.entries().map_err(|e| e.to_string())? {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .replace('\\', "/");
+        let Some((_, rel)) = path.split_once('/') else {
+            continue;
+        };
+        if rel.is_empty() || rel.split('/').any(|p| p == ".." || p.is_empty()) {
+            return Err(format!("chart illegally contains path {path:?}"));
+        }
+        let size = entry.header().size().map_err(|e| e.to_string())?;
+        if size > MAX_FILE {
+            return Err(format!(
+                "decompressed chart file {rel:?} is larger than the maximum file size {MAX_FILE}"
+            ));
+        }
+        total += size;
+        if total > MAX_UNPACKED {
+            return Err(format!(
+                "decompressed chart is larger than the maximum size {MAX_UNPACKED}"
+            ));
+        }
+        let mut buf = Vec::with_capacity(size as usize);
+        entry
+            .by_ref()
+            .take(MAX_FILE)
+            .read_to_end(&mut buf)
+            .map_err(|e| e.to_string())?;
+        out.insert(rel.to_string(), buf);
+    }
+    if out.is_empty() {
+        return Err("no files in chart archive".into());
+    }
+    Ok(out)
 }
