@@ -93,6 +93,7 @@ impl FuncMap {
 /// A named template: its nodes and the file it was parsed from.
 #[derive(Debug)]
 pub struct Tree {
+    pub name: Rc<str>,
     pub nodes: Vec<Node>,
 }
 
@@ -124,7 +125,11 @@ impl Templates {
         if empty && self.trees.contains_key(&name) {
             return;
         }
-        self.trees.insert(name, Rc::new(Tree { nodes }));
+        let tree = Rc::new(Tree {
+            name: name.as_str().into(),
+            nodes,
+        });
+        self.trees.insert(name, tree);
     }
 
     pub fn get(&self, name: &str) -> Option<Rc<Tree>> {
@@ -241,7 +246,7 @@ pub struct Exec<'a> {
     /// Templates defined by `tpl` text, visible while it runs.
     overlays: Vec<Templates>,
     funcs: &'a FuncMap,
-    vars: Vec<(String, Slot)>,
+    vars: Vec<(Rc<str>, Slot)>,
     fuel: u64,
     output: usize,
     depth: usize,
@@ -252,6 +257,8 @@ pub struct Exec<'a> {
     call_pos: Option<Pos>,
     /// The node evaluated last (Go's `state.node`), where errors are reported.
     cur: Option<Pos>,
+    /// The name "$", shared by every template call.
+    dollar: Rc<str>,
     /// Whether the last evaluated argument was a nil held as interface{}.
     last_arg_iface: bool,
     /// The same for each argument of the call in progress.
@@ -286,6 +293,7 @@ impl<'a> Exec<'a> {
             call_pos: None,
             pending_limit: None,
             cur: None,
+            dollar: "$".into(),
             last_arg_iface: false,
             arg_ifaces: Vec::new(),
             call_counts: HashMap::new(),
@@ -337,8 +345,16 @@ impl<'a> Exec<'a> {
             return Err(ExecError::TooDeep(self.limits.max_depth));
         }
         self.depth += 1;
-        let saved_vars = std::mem::replace(&mut self.vars, vec![("$".to_string(), dot.clone())]);
-        let saved_name = std::mem::replace(&mut self.name, name.into());
+        let saved_vars =
+            std::mem::replace(&mut self.vars, vec![(self.dollar.clone(), dot.clone())]);
+        let saved_name = std::mem::replace(
+            &mut self.name,
+            if &*tree.name == name {
+                tree.name.clone()
+            } else {
+                name.into()
+            },
+        );
         let saved_cur = self.cur.take();
         let mut out = String::new();
         let r = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || {
@@ -756,7 +772,7 @@ impl<'a> Exec<'a> {
         self.vars
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| &**n == name)
             .map(|(_, v)| v.clone())
             .unwrap_or(Slot::plain(Value::Nil))
     }
@@ -1074,7 +1090,7 @@ impl<'a> Exec<'a> {
     ) -> R<Value> {
         self.burn()?;
         self.at(pos);
-        let ctx = cmd.pos.ctx.to_string();
+        let ctx = cmd.pos.ctx.clone();
         let args = &cmd.args[1..];
         if name == "and" || name == "or" {
             let want = name == "or";
@@ -1082,7 +1098,7 @@ impl<'a> Exec<'a> {
             if args.is_empty() && final_.is_none() {
                 return Err(self.err_at(
                     pos,
-                    ctx,
+                    ctx.to_string(),
                     format!("wrong number of args for {name}: want at least 1 got 0"),
                 ));
             }
@@ -1098,7 +1114,11 @@ impl<'a> Exec<'a> {
             return Ok(v);
         }
         let Some(func) = self.funcs.get(name).copied() else {
-            return Err(self.err_at(pos, ctx, format!("{name:?} is not a defined function")));
+            return Err(self.err_at(
+                pos,
+                ctx.to_string(),
+                format!("{name:?} is not a defined function"),
+            ));
         };
         let nparams = func.params.len();
         let nargs = args.len() + usize::from(final_.is_some());
@@ -1106,7 +1126,7 @@ impl<'a> Exec<'a> {
             if nargs < nparams {
                 return Err(self.err_at(
                     pos,
-                    ctx,
+                    ctx.to_string(),
                     format!(
                         "wrong number of args for {name}: want at least {nparams} got {}",
                         args.len()
@@ -1116,7 +1136,7 @@ impl<'a> Exec<'a> {
         } else if nargs != nparams {
             return Err(self.err_at(
                 pos,
-                ctx,
+                ctx.to_string(),
                 format!("wrong number of args for {name}: want {nparams} got {nargs}"),
             ));
         }
@@ -1148,7 +1168,7 @@ impl<'a> Exec<'a> {
         }
         r.map_err(|e| {
             self.at(&cmd.pos);
-            self.err_at(pos, ctx, format!("error calling {name}: {e}"))
+            self.err_at(pos, ctx.to_string(), format!("error calling {name}: {e}"))
         })
     }
 }

@@ -60,7 +60,7 @@ pub struct Branch {
 pub struct Pipe {
     pub pos: Pos,
     pub is_assign: bool,
-    pub decl: Vec<String>,
+    pub decl: Vec<Rc<str>>,
     pub cmds: Vec<Command>,
 }
 
@@ -183,7 +183,8 @@ impl fmt::Display for Command {
 impl fmt::Display for Pipe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.decl.is_empty() {
-            f.write_str(&self.decl.join(", "))?;
+            let names: Vec<&str> = self.decl.iter().map(|d| &**d).collect();
+            f.write_str(&names.join(", "))?;
             f.write_str(if self.is_assign { " = " } else { " := " })?;
         }
         for (i, c) in self.cmds.iter().enumerate() {
@@ -584,7 +585,7 @@ impl Parser<'_> {
     fn pipeline(&mut self, context: &str, at_delim: bool) -> PResult<Pipe> {
         self.skip_space();
         let start = self.toks[self.i].pos;
-        let mut decl = Vec::new();
+        let mut decl: Vec<String> = Vec::new();
         let mut is_assign = false;
         // Declarations: "$x :=", "$x =", "$i, $v :=".
         let save = self.i;
@@ -662,7 +663,7 @@ impl Parser<'_> {
         let mut pipe = Pipe {
             pos: self.pos(start),
             is_assign,
-            decl,
+            decl: decl.into_iter().map(Rc::from).collect(),
             cmds,
         };
         pipe.pos.ctx = pipe.to_string().into();
