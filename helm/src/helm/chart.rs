@@ -58,9 +58,19 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 impl Chart {
-    /// Loads a chart from `files` (paths relative to the chart's directory, '/'-separated).
+    /// Loads a chart directory from `files` (paths relative to the chart's
+    /// directory, '/'-separated), applying its `.helmignore` as Helm does.
     pub fn load(files: &BTreeMap<String, Vec<u8>>) -> Result<Chart, Error> {
-        Self::load_at(files, None)
+        let rules = match files.get(".helmignore") {
+            Some(text) => IgnoreRules::parse(&String::from_utf8_lossy(text))?,
+            None => IgnoreRules::default(),
+        };
+        let kept: BTreeMap<String, Vec<u8>> = files
+            .iter()
+            .filter(|(p, _)| !rules.ignores(p))
+            .map(|(p, d)| (p.clone(), d.clone()))
+            .collect();
+        Self::load_at(&kept, None)
     }
 
     fn load_at(files: &BTreeMap<String, Vec<u8>>, parent: Option<&str>) -> Result<Chart, Error> {
@@ -134,11 +144,7 @@ impl Chart {
                 | "requirements.yaml" | "requirements.lock" => continue,
                 _ => {}
             }
-            if let Some(rest) = path.strip_prefix("templates/") {
-                // Helm's default ignore rule: hidden files under templates/.
-                if rest.rsplit('/').next().is_some_and(|b| b.starts_with('.')) {
-                    continue;
-                }
+            if path.starts_with("templates/") {
                 templates.push((path.clone(), String::from_utf8_lossy(data).into_owned()));
             } else if let Some(rest) = path.strip_prefix("charts/") {
                 if rest.ends_with(".prov") {
@@ -355,4 +361,146 @@ fn unpack_archive(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
         return Err("no files in chart archive".into());
     }
     Ok(out)
+}
+
+/// One `.helmignore` rule.
+struct IgnoreRule {
+    negate: bool,
+    must_dir: bool,
+    /// Match against the base name only (no '/' in the rule).
+    base_only: bool,
+    re: regex::Regex,
+}
+
+/// Helm's `.helmignore` rules (pkg/ignore), plus its default `templates/.?*`.
+struct IgnoreRules(Vec<IgnoreRule>);
+
+impl Default for IgnoreRules {
+    fn default() -> IgnoreRules {
+        IgnoreRules(vec![
+            IgnoreRules::rule("templates/.?*")
+                .expect("static rule")
+                .expect("a rule"),
+        ])
+    }
+}
+
+impl IgnoreRules {
+    fn parse(text: &str) -> Result<IgnoreRules, Error> {
+        let mut rules = Vec::new();
+        for line in text.lines() {
+            if let Some(r) = Self::rule(line)? {
+                rules.push(r);
+            }
+        }
+        rules.extend(IgnoreRules::default().0);
+        Ok(IgnoreRules(rules))
+    }
+
+    fn rule(line: &str) -> Result<Option<IgnoreRule>, Error> {
+        let mut rule = line.trim();
+        if rule.is_empty() || rule.starts_with('#') {
+            return Ok(None);
+        }
+        if rule.contains("**") {
+            return Err(Error::Chart(
+                "double-star (**) syntax is not supported".into(),
+            ));
+        }
+        let negate = rule.starts_with('!');
+        if negate {
+            rule = &rule[1..];
+        }
+        let must_dir = rule.ends_with('/');
+        let rule = rule.trim_end_matches('/');
+        let base_only = !rule.contains('/');
+        let rule = rule.trim_start_matches('/');
+        let re = match_regex(rule)
+            .map_err(|e| Error::Chart(format!("syntax error in pattern {line:?}: {e}")))?;
+        Ok(Some(IgnoreRule {
+            negate,
+            must_dir,
+            base_only,
+            re,
+        }))
+    }
+
+    /// Whether a file is ignored: it matches, or one of its directories does.
+    fn ignores(&self, path: &str) -> bool {
+        if path == ".helmignore" {
+            return false;
+        }
+        let parts: Vec<&str> = path.split('/').collect();
+        for n in 1..=parts.len() {
+            let p = parts[..n].join("/");
+            if self.ignores_one(&p, n < parts.len()) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn ignores_one(&self, path: &str, is_dir: bool) -> bool {
+        for r in &self.0 {
+            let name = if r.base_only {
+                path.rsplit('/').next().unwrap_or(path)
+            } else {
+                path
+            };
+            if r.negate {
+                if r.must_dir && !is_dir {
+                    return true;
+                }
+                if !r.re.is_match(name) {
+                    return true;
+                }
+                continue;
+            }
+            if r.must_dir && !is_dir {
+                continue;
+            }
+            if r.re.is_match(name) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Go's `filepath.Match` pattern as a regex: `*` and `?` stay within a path segment.
+fn match_regex(pat: &str) -> Result<regex::Regex, regex::Error> {
+    let mut re = String::from("^");
+    let chars: Vec<char> = pat.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                let mut cls = String::from("[");
+                i += 1;
+                if matches!(chars.get(i), Some('^') | Some('!')) {
+                    cls.push('^');
+                    i += 1;
+                }
+                while i < chars.len() && chars[i] != ']' {
+                    if chars[i] == '\\' || chars[i] == '[' {
+                        cls.push('\\');
+                    }
+                    cls.push(chars[i]);
+                    i += 1;
+                }
+                cls.push(']');
+                re.push_str(&cls);
+            }
+            '\\' if i + 1 < chars.len() => {
+                i += 1;
+                re.push_str(&regex::escape(&chars[i].to_string()));
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        i += 1;
+    }
+    re.push('$');
+    regex::Regex::new(&re)
 }
