@@ -39,6 +39,8 @@ pub struct Chart {
     pub subcharts: Vec<Chart>,
     /// Path from the root chart: "web", "web/charts/redis".
     pub full_path: String,
+    /// values.schema.json.
+    pub schema: Option<serde_json::Value>,
     pub is_root: bool,
 }
 
@@ -133,6 +135,13 @@ impl Chart {
                 _ => return Err(Error::Chart("cannot load values.yaml: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type map[string]interface {}".into())),
             },
             None => Value::empty_map(),
+        };
+        let schema = match files.get("values.schema.json") {
+            Some(b) => Some(
+                serde_json::from_slice(b)
+                    .map_err(|e| Error::Chart(format!("cannot load values.schema.json: {e}")))?,
+            ),
+            None => None,
         };
         let mut templates = Vec::new();
         let mut other = BTreeMap::new();
@@ -258,6 +267,7 @@ impl Chart {
             dependencies,
             subcharts,
             full_path,
+            schema,
             is_root: parent.is_none(),
         })
     }

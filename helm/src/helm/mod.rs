@@ -6,6 +6,7 @@
 pub mod chart;
 pub mod manifests;
 pub mod objects;
+pub mod schema;
 pub mod values;
 
 use std::collections::BTreeMap;
@@ -273,6 +274,30 @@ struct Renderable {
     partial: bool,
 }
 
+/// `ValidateAgainstSchema`: each chart's schema against its own values section.
+fn validate_schemas(chart: &Chart, vals: &Value, out: &mut String) {
+    if let Some(schema) = &chart.schema {
+        let errs = schema::validate(schema, &crate::yaml::to_canonical_json(vals));
+        if !errs.is_empty() {
+            out.push_str(&format!("{}:\n", chart.name));
+            for e in errs {
+                out.push_str(&format!("- {e}\n"));
+            }
+        }
+    }
+    for sub in &chart.subcharts {
+        let section = match vals {
+            Value::Map(m) => m
+                .borrow()
+                .get(&sub.name)
+                .cloned()
+                .unwrap_or_else(Value::empty_map),
+            _ => Value::empty_map(),
+        };
+        validate_schemas(sub, &section, out);
+    }
+}
+
 /// Helm's parse/execute order: deeper paths first, then reverse lexical order.
 fn sort_templates(names: &mut [String]) {
     names.sort_by(|a, b| {
@@ -351,6 +376,13 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<BTreeMap<String, St
     }
     values::process_dependencies(&mut chart, &user)?;
     let vals = values::coalesce_values_root(&chart, &user)?;
+    let mut violations = String::new();
+    validate_schemas(&chart, &vals, &mut violations);
+    if !violations.is_empty() {
+        return Err(Error::Values(format!(
+            "values don't meet the specifications of the schema(s) in the following chart(s):\n{violations}"
+        )));
+    }
     let caps = objects::capabilities_value(&opts.kube_version, opts.api_versions.clone())?;
     let mut release = BTreeMap::new();
     release.insert("Name".to_string(), Value::str(opts.release_name.as_str()));
