@@ -159,11 +159,22 @@ fn element() -> impl Strategy<Value = String> {
         expr().prop_map(|e| format!("{{{{ with {e} }}}}<{{{{ . }}}}>{{{{ end }}}}")),
         (expr(), expr())
             .prop_map(|(a, b)| format!("{{{{ $x := {a} }}}}{{{{ $x = {b} }}}}{{{{ $x }}}}")),
+        expr().prop_map(|e| format!("k:{{{{- include \"d\" {e} | nindent 2 }}}}\n")),
+        expr().prop_map(|e| format!("{{{{ toYaml {e} | indent 2 }}}}")),
+        expr().prop_map(|e| format!("{{{{ range $k, $v := {e} }}}}{{{{ $k }}}}:{{{{ $v | toJson }}}},{{{{ end }}}}")),
+        expr().prop_map(|e| format!("{{{{ with {e} }}}}{{{{ . | quote }}}}{{{{ else }}}}empty{{{{ end }}}}")),
+        expr().prop_map(|e| format!("{{{{ tpl \"{{{{ .Values.a }}}}-{{{{ .Release.Name }}}}\" $ }}}}{{{{ {e} | toString | upper }}}}")),
     ]
 }
 
 fn template() -> impl Strategy<Value = String> {
-    prop::collection::vec(element(), 1..6).prop_map(|v| v.concat())
+    // A named template for the `include` element, defined in the same file.
+    prop::collection::vec(element(), 1..6).prop_map(|v| {
+        format!(
+            "{{{{- define \"d\" }}}}v: {{{{ toYaml . | nindent 2 }}}}{{{{ end -}}}}{}",
+            v.concat()
+        )
+    })
 }
 
 /// The case for one seed: a template and values.

@@ -306,13 +306,15 @@ fn sort_templates(names: &mut [String]) {
     });
 }
 
+/// Gathers a chart's templates with their data; returns the chart's top-level
+/// data, which its parent shows as `.Subcharts.NAME`.
 fn collect(
     chart: &Chart,
     parent_vals: &Value,
     caps: &Value,
     release: &Value,
     out: &mut Vec<Renderable>,
-) {
+) -> Value {
     let values = if chart.is_root {
         match parent_vals {
             Value::Map(m) => m
@@ -345,8 +347,13 @@ fn collect(
     next.insert("Capabilities".to_string(), caps.clone());
     next.insert("Values".to_string(), values);
     let next = Value::map(next);
+    let mut subcharts = BTreeMap::new();
     for sub in &chart.subcharts {
-        collect(sub, &next, caps, release, out);
+        subcharts.insert(sub.name.clone(), collect(sub, &next, caps, release, out));
+    }
+    if let Value::Map(m) = &next {
+        m.borrow_mut()
+            .insert("Subcharts".to_string(), Value::map(subcharts));
     }
     for (path, src) in &chart.templates {
         let base = path.rsplit('/').next().unwrap_or(path);
@@ -361,6 +368,7 @@ fn collect(
             partial: base.starts_with('_'),
         });
     }
+    next
 }
 
 /// A loaded chart rendered: template path → text (partials left out), as Helm's engine returns.
@@ -396,7 +404,7 @@ pub fn render(chart: &Chart, opts: &RenderOptions) -> Result<BTreeMap<String, St
     top.insert("Values".to_string(), vals);
     let top = Value::map(top);
     let mut list = Vec::new();
-    collect(&chart, &top, &caps, &release, &mut list);
+    let _ = collect(&chart, &top, &caps, &release, &mut list);
     let funcs = funcs();
     let mut names: Vec<String> = list.iter().map(|r| r.name.clone()).collect();
     sort_templates(&mut names);
