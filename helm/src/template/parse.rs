@@ -110,7 +110,8 @@ impl Arg {
             | Arg::Bool(p, _)
             | Arg::Number(p, _)
             | Arg::Str(p, _, _) => p.ctx = text,
-            Arg::Pipe(p) => p.pos.ctx = text,
+            // A pipe keeps its own text (without parentheses) for errors at it.
+            Arg::Pipe(_) => {}
         }
         self
     }
@@ -133,6 +134,13 @@ impl Arg {
 
 impl fmt::Display for Arg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The text computed at parse time, when there is one.
+        match self {
+            Arg::Pipe(p) if !p.pos.ctx.is_empty() => return write!(f, "({})", p.pos.ctx),
+            Arg::Pipe(_) => {}
+            a if !a.pos().ctx.is_empty() => return f.write_str(&a.pos().ctx),
+            _ => {}
+        }
         match self {
             Arg::Field(_, names) => {
                 for n in names {
@@ -191,7 +199,11 @@ impl fmt::Display for Pipe {
             if i > 0 {
                 f.write_str(" | ")?;
             }
-            write!(f, "{c}")?;
+            if c.pos.ctx.is_empty() {
+                write!(f, "{c}")?;
+            } else {
+                f.write_str(&c.pos.ctx)?;
+            }
         }
         Ok(())
     }
