@@ -291,7 +291,7 @@ fn corpus_renders_like_helm() {
         failures.join("\n\n")
     );
     assert!(
-        cases.len() >= 10,
+        cases.len() >= 70,
         "the corpus should have many cases, has {}",
         cases.len()
     );
