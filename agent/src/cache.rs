@@ -136,6 +136,16 @@ impl Cache {
         }
     }
 
+    /// Whether the cached assignment is unreadable or names a bundle the
+    /// cache does not hold: then only the hub can make it whole again.
+    pub(crate) fn lacks_bundles(&self) -> bool {
+        match self.assignment() {
+            Ok(Some(assignment)) => assignment.items.iter().any(|i| !self.has_bundle(&i.digest)),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
     pub(crate) fn has_bundle(&self, digest: &str) -> bool {
         self.bundle_file(digest).exists()
     }
@@ -201,6 +211,7 @@ mod tests {
             namespace: None,
             prune: false,
             self_heal: false,
+            ownership: Default::default(),
         }
     }
 
@@ -236,8 +247,17 @@ mod tests {
         cache.store_assignment(&assignment).unwrap();
         assert_eq!(cache.assignment().unwrap(), Some(assignment));
         assert_eq!(cache.bundle(&encoded.digest).unwrap(), bundle);
+        assert!(!cache.lacks_bundles());
         // The bundle no item names any more is gone.
         assert!(!cache.has_bundle(&other.digest));
+
+        // An unreadable cached assignment must be fetched again too.
+        let assignment_file = cache.assignment_file();
+        let intact = std::fs::read(&assignment_file).unwrap();
+        std::fs::write(&assignment_file, b"{\"generation\": 4, \"ite").unwrap();
+        assert!(cache.assignment().is_err());
+        assert!(cache.lacks_bundles());
+        std::fs::write(&assignment_file, intact).unwrap();
 
         // A cached bundle that was tampered with is refused on read.
         std::fs::write(cache.bundle_file(&encoded.digest), &other.compressed).unwrap();
@@ -286,6 +306,10 @@ mod tests {
         assert_eq!(cache.assignment().unwrap(), Some(assignment));
         assert!(cache.has_bundle(&good.digest));
         assert!(!cache.has_bundle(&cut.digest), "fetched again, not trusted");
+        assert!(
+            cache.lacks_bundles(),
+            "the removed bundle must be fetched again"
+        );
         let left: Vec<_> = std::fs::read_dir(dir.path().join("cache/bundles"))
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -6,7 +6,7 @@ use crate::cache::Cache;
 use crate::clock::unix_now;
 use crate::enroll::rustls_pemfile_first_cert;
 use crate::hub_link::{self, Error as LinkError};
-use crate::reconcile::{Desired, Runner};
+use crate::reconcile::{Desired, DesiredApp, Runner};
 use crate::state::{Identity, StateDir};
 use anyhow::Context;
 use rand::Rng;
@@ -67,7 +67,20 @@ pub(crate) async fn run(
     let cached = match cache.assignment() {
         Ok(cached) => cached,
         Err(e) => {
-            warn!(error = %error_chain(&e), "ignoring the cached assignment");
+            // Not "nothing assigned": the reconciler must not take an
+            // unreadable assignment for one that unassigns every app.
+            warn!(error = %error_chain(&e), "the cached assignment is unreadable; enforcing and pruning nothing until the hub sends one");
+            if let Some(runner) = &options.runner {
+                runner
+                    .desired
+                    .send_replace(Some(std::sync::Arc::new(Desired {
+                        generation: 0,
+                        apps: Err(format!(
+                            "the cached assignment is unreadable ({})",
+                            error_chain(&e)
+                        )),
+                    })));
+            }
             None
         }
     };
@@ -174,7 +187,9 @@ async fn connect_and_serve(
     };
     backoff.reset();
     info!(generation = welcome.generation, hub_version = %welcome.hub_version, "connected to the hub");
-    if welcome.generation != progress.generation {
+    // Also fetch when the cache lacks a bundle of its assignment (removed
+    // as damaged): its app stays Unknown until the hub sends it again.
+    if welcome.generation != progress.generation || progress.cache.lacks_bundles() {
         fetch_assignment(&conn, options, progress).await?;
     }
     // Tell the hub at once how things stand, including what happened while
@@ -331,16 +346,20 @@ fn hand_to_runner(options: &RunOptions, cache: &Cache, assignment: &Assignment) 
     };
     let mut apps = Vec::new();
     for item in &assignment.items {
-        match cache.bundle(&item.digest) {
-            Ok(bundle) => apps.push((item.clone(), bundle.objects)),
-            Err(e) => {
-                warn!(app = %item.app, error = %error_chain(&e), "bundle unavailable; app skipped until it is fetched again")
-            }
-        }
+        // An unreadable bundle leaves its app Unknown (never unassigned)
+        // until the hub sends it again.
+        let objects = cache.bundle(&item.digest).map(|b| b.objects).map_err(|e| {
+            warn!(app = %item.app, error = %error_chain(&e), "bundle unavailable; app not enforced until it is fetched again");
+            format!("the cached bundle is missing or damaged ({})", error_chain(&e))
+        });
+        apps.push(DesiredApp {
+            item: item.clone(),
+            objects,
+        });
     }
     let desired = std::sync::Arc::new(Desired {
         generation: assignment.generation,
-        apps,
+        apps: Ok(apps),
     });
     runner.desired.send_replace(Some(desired));
 }

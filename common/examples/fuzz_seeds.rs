@@ -106,6 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     namespace: Some("web".into()),
                     prune: true,
                     self_heal: false,
+                    ownership: Default::default(),
                 }],
             }),
         ),

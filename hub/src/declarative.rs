@@ -89,6 +89,10 @@ impl Kind {
                 "manual",
                 "prune",
                 "selfHeal",
+                "adopt",
+                "pruneNamespaces",
+                "pruneCrds",
+                "forceConflicts",
             ],
         }
     }
@@ -160,6 +164,15 @@ pub struct AppSpec {
     pub manual: bool,
     pub prune: bool,
     pub self_heal: bool,
+    /// Opt-ins about objects the app did not create; exported only when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prune_namespaces: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prune_crds: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force_conflicts: bool,
 }
 
 /// The spec of one document.
@@ -294,6 +307,10 @@ struct RawSpec {
     manual: Field<bool>,
     prune: Field<bool>,
     self_heal: Field<bool>,
+    adopt: Field<bool>,
+    prune_namespaces: Field<bool>,
+    prune_crds: Field<bool>,
+    force_conflicts: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -328,6 +345,10 @@ impl RawSpec {
             ("manual", at(&self.manual)),
             ("prune", at(&self.prune)),
             ("selfHeal", at(&self.self_heal)),
+            ("adopt", at(&self.adopt)),
+            ("pruneNamespaces", at(&self.prune_namespaces)),
+            ("pruneCrds", at(&self.prune_crds)),
+            ("forceConflicts", at(&self.force_conflicts)),
         ]
         .into_iter()
         .filter_map(|(name, line)| line.map(|l| (name, l)))
@@ -780,6 +801,10 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         manual: flag(&spec.manual),
         prune: flag(&spec.prune),
         self_heal: flag(&spec.self_heal),
+        adopt: flag(&spec.adopt),
+        prune_namespaces: flag(&spec.prune_namespaces),
+        prune_crds: flag(&spec.prune_crds),
+        force_conflicts: flag(&spec.force_conflicts),
     })
 }
 
@@ -902,6 +927,10 @@ impl AppSpec {
             manual: view.sync_policy == "manual",
             prune: view.prune,
             self_heal: view.self_heal,
+            adopt: view.adopt,
+            prune_namespaces: view.prune_namespaces,
+            prune_crds: view.prune_crds,
+            force_conflicts: view.force_conflicts,
         }
     }
 
@@ -921,6 +950,10 @@ impl AppSpec {
             manual: Some(self.manual),
             prune: Some(self.prune),
             self_heal: Some(self.self_heal),
+            adopt: Some(self.adopt),
+            prune_namespaces: Some(self.prune_namespaces),
+            prune_crds: Some(self.prune_crds),
+            force_conflicts: Some(self.force_conflicts),
         }
     }
 }

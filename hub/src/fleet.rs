@@ -888,6 +888,7 @@ mod tests {
             namespace: None,
             prune: true,
             self_heal: false,
+            ownership: Default::default(),
         };
         store
             .update_cluster(&name, true, &mut |c| {

@@ -243,7 +243,8 @@ async fn the_hub_names_a_protocol_version_mismatch() {
         kubernetes_version: None,
         generation: 0,
     });
-    let answer = raw::exchange(&conn, &raw::frame_with_version(&hello, 2)).await;
+    let next = raw::CURRENT_VERSION + 1;
+    let answer = raw::exchange(&conn, &raw::frame_with_version(&hello, next)).await;
     let RawAnswer::Bytes(bytes) = answer else {
         panic!("closed without an answer: {answer:?}");
     };
@@ -252,7 +253,9 @@ async fn the_hub_names_a_protocol_version_mismatch() {
         Message::Error(e) => {
             assert_eq!(e.code, ErrorCode::UnsupportedVersion);
             assert!(
-                e.message.contains("version 2") && e.message.contains("version 1"),
+                e.message.contains(&format!("version {next}"))
+                    && e.message
+                        .contains(&format!("version {}", raw::CURRENT_VERSION)),
                 "{}",
                 e.message
             );
@@ -266,7 +269,7 @@ async fn the_hub_names_a_protocol_version_mismatch() {
     );
     assert!(
         hub.process
-            .wait_for_log("peer speaks protocol version 2", SOON)
+            .wait_for_log(&format!("peer speaks protocol version {next}"), SOON)
     );
 }
 
@@ -274,7 +277,8 @@ async fn the_hub_names_a_protocol_version_mismatch() {
 async fn the_agent_names_a_protocol_version_mismatch() {
     init_crypto();
     let dir = tempfile::tempdir().unwrap();
-    let fake = FakeHub::start(2).await;
+    let next = raw::CURRENT_VERSION + 1;
+    let fake = FakeHub::start(next).await;
     let join = join_args(&serde_json::json!({
         "join_command": format!(
             "switchyard-agent join --hub {} --token syb_fake --ca-sha256 {}",
@@ -287,7 +291,10 @@ async fn the_agent_names_a_protocol_version_mismatch() {
     agent.start();
     let named = tokio::task::block_in_place(|| {
         agent.process().wait_for_log(
-            "peer speaks protocol version 2, this side speaks version 1",
+            &format!(
+                "peer speaks protocol version {next}, this side speaks version {}",
+                raw::CURRENT_VERSION
+            ),
             SOON,
         )
     });

@@ -427,7 +427,7 @@ fn an_unassigned_app_with_prune_is_removed_from_the_cluster() {
 fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Setup::new(dir.path());
-    // An object that exists already, with another replica count.
+    // An object the app applied before, with another replica count.
     s.fake
         .create_object(
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}),
@@ -436,7 +436,7 @@ fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
     s.fake
         .create_object(json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "web"},
+            "metadata": {"name": "web", "namespace": "web", "labels": {"switchyard.dev/app": "web"}},
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                      "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}}}
         }))

@@ -2,7 +2,9 @@
 //! kinds by discovery (asking again on a miss, so a CRD applied a moment ago
 //! is found), and get, server-side apply and delete of dynamic objects.
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::api::{
+    DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
+};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use kube::{Api, Client};
@@ -33,21 +35,73 @@ pub(crate) enum Error {
     UnknownKind(String),
     #[error("{0}")]
     Api(String),
+    /// A server-side apply refused because other field managers own fields
+    /// it would change.
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        conflicts: Vec<FieldConflict>,
+    },
     #[error("object has no {0}")]
     Malformed(&'static str),
 }
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One field another manager owns, from a server-side apply conflict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldConflict {
+    pub(crate) manager: String,
+    /// As the server names it: `.spec.replicas`, `.data.k`,
+    /// `.spec.containers[name="web"].image`.
+    pub(crate) field: String,
+}
+
 /// What the API server said, in its own words (403 forbidden, 422 invalid…).
 pub(crate) fn api_error(error: kube::Error) -> Error {
     match error {
-        kube::Error::Api(status) => Error::Api(format!(
-            "{} ({} {})",
-            status.message, status.code, status.reason
-        )),
+        kube::Error::Api(status) => status_error(&status),
         other => Error::Api(other.to_string()),
     }
+}
+
+fn status_error(status: &kube::core::Status) -> Error {
+    let conflicts: Vec<FieldConflict> = status
+        .details
+        .iter()
+        .flat_map(|d| d.causes.iter())
+        .filter(|c| c.reason == "FieldManagerConflict")
+        .map(|c| FieldConflict {
+            manager: conflict_manager(&c.message),
+            field: c.field.clone(),
+        })
+        .collect();
+    if status.code == 409 && !conflicts.is_empty() {
+        return Error::Conflict {
+            message: status.message.clone(),
+            conflicts,
+        };
+    }
+    Error::Api(format!(
+        "{} ({} {})",
+        status.message, status.code, status.reason
+    ))
+}
+
+/// The manager of a conflict cause: `conflict with "kubectl" using apps/v1`.
+fn conflict_manager(message: &str) -> String {
+    message
+        .split_once('"')
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or_else(|| message.to_owned(), |(manager, _)| manager.to_owned())
+}
+
+/// The object a write returned, and whether the write created it.
+#[derive(Debug)]
+pub(crate) struct Written {
+    pub(crate) object: Value,
+    /// The server answered 201 Created (not 200: the object existed).
+    pub(crate) created: bool,
 }
 
 impl Error {
@@ -216,29 +270,63 @@ impl Cluster {
         Ok(live.map(|o| serde_json::to_value(o).expect("objects serialize")))
     }
 
-    /// Server-side apply with our field manager, taking over conflicting
-    /// fields: Git is the source of truth.
+    /// Server-side apply with our field manager. Without `force`, fields
+    /// other managers own make it fail with [`Error::Conflict`] and change
+    /// nothing. Sent as a raw request, because only the status code says
+    /// whether the apply created the object (201) or found it (200).
     pub(crate) async fn apply(
         &self,
         kind: &Kind,
         object: &ObjectRef,
         body: &Value,
-    ) -> Result<Value> {
+        force: bool,
+    ) -> Result<Written> {
         let api = self.api(kind, object.namespace.as_deref());
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        let applied = api
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = force;
+        let request = kube::core::Request::new(api.resource_url())
             .patch(&object.name, &params, &Patch::Apply(body))
+            .map_err(|e| Error::Api(format!("building the apply request: {e}")))?;
+        let response = self
+            .client
+            .send(request.map(kube::client::Body::from))
             .await
             .map_err(api_error)?;
-        Ok(serde_json::to_value(applied).expect("objects serialize"))
+        let code = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .map_err(api_error)?;
+        if !(200..300).contains(&code) {
+            return Err(match serde_json::from_slice::<kube::core::Status>(&bytes) {
+                Ok(status) => status_error(&status),
+                Err(_) => Error::Api(format!(
+                    "{} ({code})",
+                    String::from_utf8_lossy(&bytes).trim()
+                )),
+            });
+        }
+        let object: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Api(format!("the apply answer is not an object: {e}")))?;
+        Ok(Written {
+            object,
+            created: code == 201,
+        })
     }
 
     /// Delete in the background, as kubectl does: dependents are collected
-    /// by the garbage collector.
-    pub(crate) async fn delete(&self, kind: &Kind, object: &ObjectRef) -> Result<()> {
+    /// by the garbage collector. The `uid` precondition makes the server
+    /// refuse (409) when the name now belongs to another object than the
+    /// one the decision was about.
+    pub(crate) async fn delete(&self, kind: &Kind, object: &ObjectRef, uid: &str) -> Result<()> {
         let api = self.api(kind, object.namespace.as_deref());
         let params = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
+            preconditions: Some(Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            }),
             ..DeleteParams::default()
         };
         match api.delete(&object.name, &params).await {
@@ -269,5 +357,33 @@ mod tests {
         .unwrap();
         assert_eq!(core.gvk(), GroupVersionKind::gvk("", "v1", "Namespace"));
         assert!(ObjectRef::of(&serde_json::json!({"kind": "X"})).is_err());
+    }
+
+    #[test]
+    fn apply_conflicts_name_their_managers_and_fields() {
+        let status: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
+            "reason": "Conflict",
+            "message": "Apply failed with 1 conflict: conflict with \"kubectl-edit\" using apps/v1: .spec.replicas",
+            "details": {"causes": [{"reason": "FieldManagerConflict",
+                "message": "conflict with \"kubectl-edit\" using apps/v1", "field": ".spec.replicas"}]}
+        }))
+        .unwrap();
+        match status_error(&status) {
+            Error::Conflict { conflicts, .. } => assert_eq!(
+                conflicts,
+                [FieldConflict {
+                    manager: "kubectl-edit".into(),
+                    field: ".spec.replicas".into()
+                }]
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A 409 without conflict causes (a stale resourceVersion) is plain.
+        let stale: kube::core::Status = serde_json::from_value(serde_json::json!({
+            "status": "Failure", "code": 409, "reason": "Conflict", "message": "the object has been modified"
+        }))
+        .unwrap();
+        assert!(matches!(status_error(&stale), Error::Api(m) if m.contains("409")));
     }
 }

@@ -1,23 +1,24 @@
-//! One reconcile of one app: decide per object whether to write, apply in
-//! phases, prune what left Git, and assess what is running.
+//! The applier: one reconcile of one app. It reads the cluster, asks the
+//! pure decisions in `plan` what to do with each object (in the phases of
+//! `order`), and executes them: creates that record their creation, applies
+//! without force (forcing only where `plan` says), bounded waits for CRDs,
+//! and prunes in reverse order with a uid precondition.
 //!
-//! Decide-then-act, per object: the live object is read, compared with what
-//! we would apply (`compare::is_applied`) and only then written, so a no-op
-//! reconcile sends no write to the API server.
+//! A no-op reconcile sends no write: the live object is read and compared
+//! (`compare::is_applied`) before anything is written.
 
-use super::cluster::{Cluster, Error as ClusterError, Kind, ObjectRef};
+use super::cluster::{Cluster, Error as ClusterError, Kind, ObjectRef, Written};
+use super::plan::{self, FoundExisting, OnConflict, Options, Prune, Record, Step};
 use super::{compare, health, order};
 use crate::clock::unix_now;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use switchyard_common::proto::{AppStatus, AssignmentItem, Health, ResourceStatus, SyncStatus};
 use tracing::{debug, info, warn};
 
-/// Label naming the app an object belongs to; prune only ever touches
-/// objects that carry it with the app's name.
-pub(crate) const APP_LABEL: &str = "switchyard.dev/app";
+pub(crate) use super::plan::APP_LABEL;
 /// Conventional label marking objects managed by a tool.
 pub(crate) const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Annotation naming the hub (its CA fingerprint) the object came from.
@@ -31,11 +32,60 @@ const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct AppliedState {
     pub(crate) digest: String,
     pub(crate) prune: bool,
+    /// The app's last policy about Namespaces and CRDs, for app deletion.
+    #[serde(default)]
+    pub(crate) prune_namespaces: bool,
+    #[serde(default)]
+    pub(crate) prune_crds: bool,
+    /// The objects the app manages (created or adopted).
     pub(crate) inventory: BTreeSet<ObjectRef>,
     /// Objects of this digest not applied yet (errors): retried on every
     /// pass even without self-heal, since the cluster never had them right.
     #[serde(default)]
     pub(crate) failed: BTreeSet<ObjectRef>,
+    /// The creation record: uid of each object whose create the server
+    /// answered 201. Only these may ever be deleted.
+    #[serde(default, with = "pairs")]
+    pub(crate) created: BTreeMap<ObjectRef, String>,
+    /// Field paths of the last successful apply of each object: fields
+    /// Switchyard owned, which self-heal may take back by force.
+    #[serde(default, with = "pairs")]
+    pub(crate) fields: BTreeMap<ObjectRef, BTreeSet<String>>,
+}
+
+impl AppliedState {
+    fn options(&self) -> Options {
+        Options {
+            prune: self.prune,
+            prune_namespaces: self.prune_namespaces,
+            prune_crds: self.prune_crds,
+            ..Options::default()
+        }
+    }
+}
+
+/// Maps keyed by objects, as JSON lists of pairs (JSON keys are strings).
+mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub(super) fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub(super) fn deserialize<'de, K, V, D>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
+    }
 }
 
 /// Write to the cluster, or only say what would be written.
@@ -64,7 +114,9 @@ pub(crate) struct Marks<'a> {
     pub(crate) hub: &'a str,
 }
 
-/// The object as we apply it: with the app's marks and its namespace.
+/// The object as we apply it: with the app's marks and its namespace, and
+/// never with a creation record of its own (only a create answered 201
+/// writes one).
 fn decorate(
     object: &Value,
     marks: &Marks<'_>,
@@ -104,11 +156,13 @@ fn decorate(
             .expect("labels are an object")
             .insert(key.into(), Value::String(value.into()));
     }
+    if let Some(annotations) = metadata
+        .get_mut("annotations")
+        .and_then(Value::as_object_mut)
+    {
+        annotations.remove(plan::CREATED_BY_ANNOTATION);
+    }
     body
-}
-
-fn owner_app(live: &Value) -> Option<&str> {
-    live["metadata"]["labels"][APP_LABEL].as_str()
 }
 
 fn row(
@@ -157,6 +211,7 @@ async fn wait_established(cluster: &Cluster, kind: &Kind, crd: &ObjectRef) -> Re
 }
 
 /// Make sure the app's default namespace exists (objects default into it).
+/// It is not in the app's inventory, so it is never pruned.
 async fn ensure_namespace(
     cluster: &Cluster,
     namespace: &str,
@@ -174,10 +229,52 @@ async fn ensure_namespace(
         return Ok(());
     }
     let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {MANAGED_BY_LABEL: "switchyard"}}});
-    cluster.apply(&kind, &reference, &body).await?;
+    cluster.apply(&kind, &reference, &body, false).await?;
     *writes += 1;
     info!(%namespace, "created the app's namespace");
     Ok(())
+}
+
+/// Everything one reconcile of an app accumulates.
+#[derive(Default)]
+struct Pass {
+    rows: Vec<ResourceStatus>,
+    plan: Vec<String>,
+    writes: usize,
+    retry: bool,
+    errors: Vec<String>,
+    /// Identities of every desired object that could be resolved.
+    desired: BTreeSet<ObjectRef>,
+    unresolved: usize,
+    inventory: BTreeSet<ObjectRef>,
+    failed: BTreeSet<ObjectRef>,
+    created: BTreeMap<ObjectRef, String>,
+    fields: BTreeMap<ObjectRef, BTreeSet<String>>,
+    extraneous: bool,
+}
+
+impl Pass {
+    /// Remember a successful write or an in-sync object of the app.
+    fn managed(&mut self, reference: &ObjectRef, body: &Value, created_uid: Option<String>) {
+        self.inventory.insert(reference.clone());
+        self.fields
+            .insert(reference.clone(), plan::applied_fields(body));
+        if let Some(uid) = created_uid {
+            self.created.insert(reference.clone(), uid);
+        }
+    }
+
+    fn fail(&mut self, reference: &ObjectRef, error: &ClusterError, sync: SyncStatus) {
+        self.retry |= error.is_transient();
+        self.failed.insert(reference.clone());
+        self.errors.push(format!("{reference}: {error}"));
+        self.rows.push(row(
+            reference,
+            sync,
+            Health::Unknown,
+            Some(error.to_string()),
+        ));
+    }
 }
 
 /// Reconcile one assigned app against the cluster.
@@ -189,20 +286,15 @@ pub(crate) async fn reconcile_app(
     marks: &Marks<'_>,
     mode: Mode,
 ) -> Outcome {
+    let options = Options::from(item);
     let new_desired = previous.is_none_or(|p| p.digest != item.digest);
-    let mut rows = Vec::new();
-    let mut plan = Vec::new();
-    let mut writes = 0;
-    let mut retry = false;
-    let mut errors: Vec<String> = Vec::new();
-    let mut inventory = BTreeSet::new();
-    let mut failed = BTreeSet::new();
+    let mut pass = Pass::default();
 
     if let Some(ns) = &item.namespace
-        && let Err(e) = ensure_namespace(cluster, ns, mode, &mut writes).await
+        && let Err(e) = ensure_namespace(cluster, ns, mode, &mut pass.writes).await
     {
-        retry |= e.is_transient();
-        errors.push(format!("namespace {ns}: {e}"));
+        pass.retry |= e.is_transient();
+        pass.errors.push(format!("namespace {ns}: {e}"));
     }
 
     let phases = match order::phases(objects) {
@@ -211,233 +303,396 @@ pub(crate) async fn reconcile_app(
             return Outcome {
                 status: app_status(item, Vec::new(), vec![e.to_string()], false),
                 applied: None,
-                plan,
-                writes,
+                plan: Vec::new(),
+                writes: pass.writes,
                 retry: false,
             };
         }
     };
     for phase in phases {
         for index in phase {
-            let object = &objects[index];
-            let reference = match ObjectRef::of(object) {
-                Ok(r) => r,
-                Err(e) => {
-                    errors.push(format!("object {index}: {e}"));
-                    continue;
-                }
-            };
-            let kind = match cluster.kind(&reference).await {
-                Ok(k) => k,
-                Err(e) => {
-                    retry |= e.is_transient() || matches!(e, ClusterError::UnknownKind(_));
-                    failed.insert(reference.clone());
-                    errors.push(format!("{reference}: {e}"));
-                    rows.push(row(
-                        &reference,
-                        SyncStatus::OutOfSync,
-                        Health::Missing,
-                        Some(e.to_string()),
-                    ));
-                    continue;
-                }
-            };
-            let body = decorate(object, marks, &kind, item.namespace.as_deref());
-            let reference = ObjectRef::of(&body).expect("decorated objects keep their identity");
-            inventory.insert(reference.clone());
-            let retrying = previous.is_some_and(|p| p.failed.contains(&reference));
-            let may_write = new_desired || item.self_heal || retrying;
-            let result =
-                sync_object(cluster, &kind, &reference, &body, marks, may_write, mode).await;
-            match result {
-                Ok(synced) => {
-                    writes += usize::from(synced.wrote);
-                    if let Some(line) = synced.plan {
-                        plan.push(line);
-                    }
-                    rows.push(synced.row);
-                    if reference.kind == "CustomResourceDefinition"
-                        && synced.wrote
-                        && let Err(e) = wait_established(cluster, &kind, &reference).await
-                    {
-                        retry = true;
-                        errors.push(e);
-                    }
-                }
-                Err(e) => {
-                    retry |= e.is_transient();
-                    failed.insert(reference.clone());
-                    warn!(app = %item.app, object = %reference, error = %e, "cannot apply");
-                    errors.push(format!("{reference}: {e}"));
-                    rows.push(row(
-                        &reference,
-                        SyncStatus::OutOfSync,
-                        Health::Unknown,
-                        Some(e.to_string()),
-                    ));
-                }
-            }
+            sync_one(
+                cluster,
+                &objects[index],
+                index,
+                item,
+                previous,
+                marks,
+                &options,
+                new_desired,
+                mode,
+                &mut pass,
+            )
+            .await;
         }
     }
 
     // What the previous apply left that Git no longer has.
-    let mut extraneous = false;
     if let Some(previous) = previous {
-        let gone: Vec<ObjectRef> = previous.inventory.difference(&inventory).cloned().collect();
-        for reference in &in_prune_order(gone) {
-            match prune_object(cluster, reference, marks, item.prune, mode).await {
-                Ok(Pruned::Deleted(line)) => {
-                    writes += usize::from(mode == Mode::Apply);
-                    plan.push(line);
+        match plan::prune_candidates(&previous.inventory, &pass.desired, pass.unresolved) {
+            Ok(gone) => {
+                for reference in &in_prune_order(gone) {
+                    prune_one(
+                        cluster, reference, marks.app, previous, &options, mode, &mut pass,
+                    )
+                    .await;
                 }
-                Ok(Pruned::Gone) => {}
-                Ok(Pruned::Kept(r)) => {
-                    extraneous = true;
-                    inventory.insert(reference.clone());
-                    rows.push(r);
+            }
+            Err(why) => {
+                // Keep every record: an unresolved object is not gone.
+                for reference in previous.inventory.difference(&pass.desired) {
+                    pass.inventory.insert(reference.clone());
                 }
-                Err(e) => {
-                    retry |= e.is_transient();
-                    inventory.insert(reference.clone());
-                    errors.push(format!("pruning {reference}: {e}"));
-                }
+                pass.errors.push(why);
+            }
+        }
+        // Records of objects the app still manages carry over.
+        for (reference, uid) in &previous.created {
+            if pass.inventory.contains(reference) && !pass.created.contains_key(reference) {
+                pass.created.insert(reference.clone(), uid.clone());
+            }
+        }
+        for (reference, fields) in &previous.fields {
+            if pass.inventory.contains(reference) && !pass.fields.contains_key(reference) {
+                pass.fields.insert(reference.clone(), fields.clone());
             }
         }
     }
 
-    let status = app_status(item, rows, errors.clone(), extraneous);
+    let status = app_status(item, pass.rows, pass.errors, pass.extraneous);
     let applied = (mode == Mode::Apply).then(|| AppliedState {
         digest: item.digest.clone(),
         prune: item.prune,
-        inventory,
-        failed,
+        prune_namespaces: options.prune_namespaces,
+        prune_crds: options.prune_crds,
+        inventory: pass.inventory,
+        failed: pass.failed,
+        created: pass.created,
+        fields: pass.fields,
     });
-    if writes > 0 {
-        info!(app = %item.app, writes, sync = ?status.sync, health = ?status.health, "reconciled");
+    if pass.writes > 0 {
+        info!(app = %item.app, writes = pass.writes, sync = ?status.sync, health = ?status.health, "reconciled");
     } else {
         debug!(app = %item.app, sync = ?status.sync, health = ?status.health, "reconciled without writes");
     }
     Outcome {
         status,
         applied,
-        plan,
-        writes,
-        retry,
+        plan: pass.plan,
+        writes: pass.writes,
+        retry: pass.retry,
     }
 }
 
-/// The outcome of syncing one object.
-struct Synced {
-    row: ResourceStatus,
-    wrote: bool,
-    plan: Option<String>,
+/// Resolve, read, decide and execute for one desired object.
+#[allow(clippy::too_many_arguments)]
+async fn sync_one(
+    cluster: &Cluster,
+    object: &Value,
+    index: usize,
+    item: &AssignmentItem,
+    previous: Option<&AppliedState>,
+    marks: &Marks<'_>,
+    options: &Options,
+    new_desired: bool,
+    mode: Mode,
+    pass: &mut Pass,
+) {
+    let reference = match ObjectRef::of(object) {
+        Ok(r) => r,
+        Err(e) => {
+            pass.unresolved += 1;
+            pass.errors.push(format!("object {index}: {e}"));
+            return;
+        }
+    };
+    let kind = match cluster.kind(&reference).await {
+        Ok(k) => k,
+        Err(e) => {
+            // Not applied, and the pass prunes nothing: the object's
+            // decorated identity is unknown, so it could be any record.
+            pass.unresolved += 1;
+            pass.retry |= e.is_transient() || matches!(e, ClusterError::UnknownKind(_));
+            pass.failed.insert(reference.clone());
+            pass.errors.push(format!("{reference}: {e}"));
+            pass.rows.push(row(
+                &reference,
+                SyncStatus::Unknown,
+                Health::Unknown,
+                Some(format!(
+                    "kind not resolved, not applied and nothing pruned: {e}"
+                )),
+            ));
+            return;
+        }
+    };
+    let body = decorate(object, marks, &kind, item.namespace.as_deref());
+    let reference = ObjectRef::of(&body).expect("decorated objects keep their identity");
+    pass.desired.insert(reference.clone());
+    let live = match cluster.get(&kind, &reference).await {
+        Ok(live) => live,
+        Err(e) => {
+            // Unknown; it stays in the inventory if it was there.
+            if previous.is_some_and(|p| p.inventory.contains(&reference)) {
+                pass.inventory.insert(reference.clone());
+            }
+            pass.fail(&reference, &e, SyncStatus::Unknown);
+            return;
+        }
+    };
+    let record = Record {
+        new_desired,
+        retrying: previous.is_some_and(|p| p.failed.contains(&reference)),
+    };
+    let step = plan::plan_object(marks.app, &body, live.as_ref(), record, options);
+    if mode == Mode::DryRun {
+        dry_run_step(&reference, &step, live.as_ref(), pass);
+        return;
+    }
+    let owned = previous.and_then(|p| p.fields.get(&reference));
+    let wrote = match step {
+        Step::InSync => {
+            let live = live.as_ref().expect("in sync with a live object");
+            pass.managed(&reference, &body, None);
+            let (health, message) = assessed(live);
+            pass.rows
+                .push(row(&reference, SyncStatus::Synced, health, message));
+            false
+        }
+        Step::Skip { sync, reason, ours } => {
+            if ours {
+                pass.inventory.insert(reference.clone());
+            }
+            let health = match &live {
+                Some(l) => assessed(l).0,
+                None => health::missing().health.into(),
+            };
+            pass.rows.push(row(&reference, sync, health, Some(reason)));
+            false
+        }
+        Step::Create { body: created } => {
+            create(
+                cluster, &kind, &reference, &created, &body, options, owned, pass,
+            )
+            .await
+        }
+        Step::Apply { body, adopting } => {
+            if adopting {
+                info!(app = %marks.app, object = %reference, "adopting an existing object");
+            }
+            match apply(cluster, &kind, &reference, &body, options, owned).await {
+                Ok(written) => {
+                    pass.writes += 1;
+                    pass.managed(&reference, &body, None);
+                    let (health, message) = assessed(&written.object);
+                    pass.rows
+                        .push(row(&reference, SyncStatus::Synced, health, message));
+                    true
+                }
+                Err(e) => {
+                    if !adopting {
+                        pass.inventory.insert(reference.clone());
+                    }
+                    warn!(app = %marks.app, object = %reference, error = %e, "cannot apply");
+                    pass.fail(&reference, &e, SyncStatus::OutOfSync);
+                    false
+                }
+            }
+        }
+    };
+    if reference.kind == "CustomResourceDefinition"
+        && wrote
+        && let Err(e) = wait_established(cluster, &kind, &reference).await
+    {
+        pass.retry = true;
+        pass.errors.push(e);
+    }
 }
 
-async fn sync_object(
+/// Apply without force; on a conflict, force only where `plan` allows it.
+async fn apply(
     cluster: &Cluster,
     kind: &Kind,
     reference: &ObjectRef,
     body: &Value,
-    marks: &Marks<'_>,
-    may_write: bool,
-    mode: Mode,
-) -> Result<Synced, ClusterError> {
-    let live = cluster.get(kind, reference).await?;
-    if let Some(live) = &live
-        && let Some(owner) = owner_app(live)
-        && owner != marks.app
-    {
-        return Ok(Synced {
-            row: row(
-                reference,
-                SyncStatus::OutOfSync,
-                Health::Unknown,
-                Some(format!("belongs to app {owner}; not touched")),
-            ),
-            wrote: false,
-            plan: None,
-        });
-    }
-    let matches = live.as_ref().is_some_and(|l| compare::is_applied(body, l));
-    if matches {
-        let (health, message) = assessed(live.as_ref().expect("matched a live object"));
-        return Ok(Synced {
-            row: row(reference, SyncStatus::Synced, health, message),
-            wrote: false,
-            plan: None,
-        });
-    }
-    if !may_write {
-        // Changed or deleted outside Git, and self-heal is off: report only.
-        let (health, message) = match &live {
-            Some(l) => {
-                let (h, _) = assessed(l);
-                (
-                    h,
-                    format!(
-                        "changed outside Git: {}",
-                        compare::drift(body, l).join("; ")
-                    ),
-                )
+    options: &Options,
+    owned: Option<&BTreeSet<String>>,
+) -> Result<Written, ClusterError> {
+    match cluster.apply(kind, reference, body, false).await {
+        Err(ClusterError::Conflict { message, conflicts }) => {
+            match plan::plan_conflict(&conflicts, owned, options) {
+                OnConflict::Force => {
+                    debug!(object = %reference, "taking back fields Switchyard owned");
+                    cluster.apply(kind, reference, body, true).await
+                }
+                OnConflict::Report(report) => Err(ClusterError::Conflict {
+                    message: report,
+                    conflicts,
+                })
+                .inspect_err(|_| debug!(object = %reference, %message, "apply conflict")),
             }
-            None => {
-                let missing = health::missing();
-                (
-                    missing.health.into(),
-                    format!(
-                        "deleted outside Git: {}",
-                        missing.message.unwrap_or_default()
-                    ),
-                )
-            }
-        };
-        return Ok(Synced {
-            row: row(reference, SyncStatus::OutOfSync, health, Some(message)),
-            wrote: false,
-            plan: None,
-        });
-    }
-    if mode == Mode::DryRun {
-        let verb = if live.is_some() { "update" } else { "create" };
-        let diff = compare::diff(body, live.as_ref());
-        return Ok(Synced {
-            row: row(
-                reference,
-                SyncStatus::OutOfSync,
-                Health::Missing,
-                Some(format!("would {verb}")),
-            ),
-            wrote: false,
-            plan: Some(format!("{verb} {reference}\n{diff}")),
-        });
-    }
-    let applied = match cluster.apply(kind, reference, body).await {
-        Ok(applied) => applied,
+        }
         Err(ClusterError::UnknownKind(_)) => {
             cluster.forget_kind(reference);
-            return Err(ClusterError::UnknownKind(reference.to_string()));
+            Err(ClusterError::UnknownKind(reference.to_string()))
         }
-        Err(e) => return Err(e),
+        other => other,
+    }
+}
+
+/// Create an absent object with the creation record, and make sure the
+/// record never stays on an object the create did not create.
+#[allow(clippy::too_many_arguments)]
+async fn create(
+    cluster: &Cluster,
+    kind: &Kind,
+    reference: &ObjectRef,
+    with_record: &Value,
+    body: &Value,
+    options: &Options,
+    owned: Option<&BTreeSet<String>>,
+    pass: &mut Pass,
+) -> bool {
+    let written = match apply(cluster, kind, reference, with_record, options, owned).await {
+        Ok(w) => w,
+        Err(e) => {
+            warn!(object = %reference, error = %e, "cannot create");
+            pass.fail(reference, &e, SyncStatus::OutOfSync);
+            return false;
+        }
     };
-    let (health, message) = assessed(&applied);
-    Ok(Synced {
-        row: row(reference, SyncStatus::Synced, health, message),
-        wrote: true,
-        plan: None,
-    })
+    pass.writes += 1;
+    let uid = written.object["metadata"]["uid"]
+        .as_str()
+        .map(str::to_owned);
+    if written.created && uid.is_some() {
+        pass.managed(reference, with_record, uid);
+        let (health, message) = assessed(&written.object);
+        pass.rows
+            .push(row(reference, SyncStatus::Synced, health, message));
+        return true;
+    }
+    // 200, not 201: someone created it between our read and our write.
+    warn!(object = %reference, "the object appeared before our create; removing our creation record");
+    let withdraw = match plan::plan_found_existing(body, options) {
+        FoundExisting::Adopt { body } => {
+            // Applied without the record, which the server then drops.
+            match apply(cluster, kind, reference, &body, options, owned).await {
+                Ok(written) => {
+                    pass.writes += 1;
+                    pass.managed(reference, &body, None);
+                    let (health, message) = assessed(&written.object);
+                    pass.rows
+                        .push(row(reference, SyncStatus::Synced, health, message));
+                    return true;
+                }
+                Err(e) => {
+                    warn!(object = %reference, error = %e, "cannot adopt; withdrawing");
+                    plan::identity_only(&body)
+                }
+            }
+        }
+        FoundExisting::Withdraw { body } => body,
+    };
+    // Only the identity: the server removes every field only we set,
+    // the creation record with them.
+    match cluster.apply(kind, reference, &withdraw, true).await {
+        Ok(written) => {
+            pass.writes += 1;
+            pass.rows.push(row(
+                reference,
+                SyncStatus::OutOfSync,
+                assessed(&written.object).0,
+                Some("created by someone else just before Switchyard; not adopted".into()),
+            ));
+            true
+        }
+        Err(e) => {
+            // The record is still on a foreign object: retry the undo.
+            pass.failed.insert(reference.clone());
+            pass.retry = true;
+            pass.errors.push(format!(
+                "{reference}: cannot remove the creation record from an object Switchyard did not create: {e}"
+            ));
+            false
+        }
+    }
+}
+
+fn dry_run_step(reference: &ObjectRef, step: &Step, live: Option<&Value>, pass: &mut Pass) {
+    let (verb, body) = match step {
+        Step::Create { body } => ("create", body),
+        Step::Apply {
+            body,
+            adopting: true,
+        } => ("adopt", body),
+        Step::Apply { body, .. } => ("update", body),
+        Step::InSync => {
+            let (health, message) = assessed(live.expect("in sync with a live object"));
+            pass.rows
+                .push(row(reference, SyncStatus::Synced, health, message));
+            return;
+        }
+        Step::Skip { sync, reason, .. } => {
+            pass.rows
+                .push(row(reference, *sync, Health::Unknown, Some(reason.clone())));
+            pass.plan.push(format!("leave {reference}: {reason}"));
+            return;
+        }
+    };
+    let diff = compare::diff(body, live);
+    pass.rows.push(row(
+        reference,
+        SyncStatus::OutOfSync,
+        Health::Missing,
+        Some(format!("would {verb}")),
+    ));
+    pass.plan.push(format!("{verb} {reference}\n{diff}"));
+}
+
+/// Decide and execute the prune of one object that left Git.
+async fn prune_one(
+    cluster: &Cluster,
+    reference: &ObjectRef,
+    app: &str,
+    previous: &AppliedState,
+    options: &Options,
+    mode: Mode,
+    pass: &mut Pass,
+) {
+    match prune_object(cluster, reference, app, previous, options, mode).await {
+        Ok(Pruned::Deleted(line)) => {
+            pass.writes += usize::from(mode == Mode::Apply);
+            pass.plan.push(line);
+        }
+        Ok(Pruned::Gone) => {}
+        Ok(Pruned::Released(line)) => pass.plan.push(line),
+        Ok(Pruned::Kept(r)) => {
+            pass.extraneous = true;
+            pass.inventory.insert(reference.clone());
+            pass.rows.push(r);
+        }
+        Err(e) => {
+            pass.retry |= e.is_transient();
+            pass.inventory.insert(reference.clone());
+            pass.errors.push(format!("pruning {reference}: {e}"));
+        }
+    }
 }
 
 enum Pruned {
     Deleted(String),
     Gone,
     Kept(ResourceStatus),
+    Released(String),
 }
 
 async fn prune_object(
     cluster: &Cluster,
     reference: &ObjectRef,
-    marks: &Marks<'_>,
-    prune: bool,
+    app: &str,
+    previous: &AppliedState,
+    options: &Options,
     mode: Mode,
 ) -> Result<Pruned, ClusterError> {
     let kind = match cluster.kind(reference).await {
@@ -446,27 +701,31 @@ async fn prune_object(
         Err(ClusterError::UnknownKind(_)) => return Ok(Pruned::Gone),
         Err(e) => return Err(e),
     };
-    let Some(live) = cluster.get(&kind, reference).await? else {
-        return Ok(Pruned::Gone);
-    };
-    if owner_app(&live) != Some(marks.app) {
-        // Not ours (any more): never touched.
-        return Ok(Pruned::Gone);
+    let live = cluster.get(&kind, reference).await?;
+    let created = previous.created.get(reference).map(String::as_str);
+    match plan::plan_prune(app, reference, live.as_ref(), created, options) {
+        Prune::Gone => Ok(Pruned::Gone),
+        Prune::Keep(reason) => {
+            let health = live.as_ref().map_or(Health::Unknown, |l| assessed(l).0);
+            Ok(Pruned::Kept(row(
+                reference,
+                SyncStatus::OutOfSync,
+                health,
+                Some(reason),
+            )))
+        }
+        Prune::Release(reason) => {
+            info!(%app, object = %reference, %reason, "left in place and forgotten");
+            Ok(Pruned::Released(format!("leave {reference}: {reason}")))
+        }
+        Prune::Delete { uid } => {
+            if mode == Mode::Apply {
+                cluster.delete(&kind, reference, &uid).await?;
+                info!(%app, object = %reference, "pruned");
+            }
+            Ok(Pruned::Deleted(format!("prune {reference}")))
+        }
     }
-    if !prune {
-        let (health, _) = assessed(&live);
-        return Ok(Pruned::Kept(row(
-            reference,
-            SyncStatus::OutOfSync,
-            health,
-            Some("removed from Git; prune is off, so it stays".into()),
-        )));
-    }
-    if mode == Mode::Apply {
-        cluster.delete(&kind, reference).await?;
-        info!(app = %marks.app, object = %reference, "pruned");
-    }
-    Ok(Pruned::Deleted(format!("prune {reference}")))
 }
 
 /// Dependents first; namespaces and CRDs, which take their contents along, last.
@@ -482,23 +741,27 @@ fn in_prune_order(refs: Vec<ObjectRef>) -> Vec<ObjectRef> {
     }
 }
 
-/// Delete everything an app applied, when it is no longer assigned and its
-/// last policy allowed pruning; otherwise leave its objects alone.
+/// Delete what an app created, when it is no longer assigned and its last
+/// policy allowed pruning; everything else of it stays.
 pub(crate) async fn remove_app(
     cluster: &Cluster,
     app: &str,
     previous: &AppliedState,
-    marks: &Marks<'_>,
     mode: Mode,
 ) -> Result<usize, ClusterError> {
     if !previous.prune {
         info!(%app, objects = previous.inventory.len(), "app unassigned; prune is off, so its objects stay");
         return Ok(0);
     }
+    let options = previous.options();
     let mut deleted = 0;
     for reference in &in_prune_order(previous.inventory.iter().cloned().collect()) {
-        if let Pruned::Deleted(_) = prune_object(cluster, reference, marks, true, mode).await? {
-            deleted += 1;
+        match prune_object(cluster, reference, app, previous, &options, mode).await? {
+            Pruned::Deleted(_) => deleted += 1,
+            Pruned::Kept(r) => {
+                info!(%app, object = %reference, reason = r.message.as_deref().unwrap_or_default(), "app unassigned; left in place");
+            }
+            Pruned::Gone | Pruned::Released(_) => {}
         }
     }
     Ok(deleted)
@@ -576,5 +839,38 @@ mod tests {
             decorate(&object, &marks, &kind(true), None)["metadata"]["namespace"],
             "default"
         );
+        // A manifest cannot bring its own creation record.
+        let forged = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c",
+            "annotations": {plan::CREATED_BY_ANNOTATION: "web", "keep": "me"}}});
+        let body = decorate(&forged, &marks, &kind(true), None);
+        assert!(body["metadata"]["annotations"][plan::CREATED_BY_ANNOTATION].is_null());
+        assert_eq!(body["metadata"]["annotations"]["keep"], "me");
+    }
+
+    #[test]
+    fn applied_state_round_trips_and_reads_older_files() {
+        let reference = ObjectRef {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("web".into()),
+            name: "c".into(),
+        };
+        let state = AppliedState {
+            digest: "sha256:ab".into(),
+            prune: true,
+            prune_namespaces: true,
+            prune_crds: false,
+            inventory: [reference.clone()].into(),
+            failed: BTreeSet::new(),
+            created: [(reference.clone(), "uid-1".to_owned())].into(),
+            fields: [(reference.clone(), [".data.k".to_owned()].into())].into(),
+        };
+        let json = serde_json::to_string(&state).unwrap();
+        assert_eq!(serde_json::from_str::<AppliedState>(&json).unwrap(), state);
+        // Written by an agent before the creation record existed: no record,
+        // so nothing of it is ever deleted.
+        let old = r#"{"digest": "sha256:ab", "prune": true, "inventory": [{"api_version": "v1", "kind": "ConfigMap", "namespace": "web", "name": "c"}]}"#;
+        let old: AppliedState = serde_json::from_str(old).unwrap();
+        assert!(old.created.is_empty() && old.inventory.contains(&reference));
     }
 }

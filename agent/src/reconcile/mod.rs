@@ -6,8 +6,9 @@ mod compare;
 mod engine;
 mod health;
 mod order;
+mod plan;
 mod runner;
 
 pub(crate) use cluster::Cluster;
 pub(crate) use engine::Mode;
-pub(crate) use runner::{Desired, Runner, RunnerOptions, spawn};
+pub(crate) use runner::{Desired, DesiredApp, Runner, RunnerOptions, spawn};

@@ -5,25 +5,57 @@
 
 use super::cluster::Cluster;
 use super::engine::{self, AppliedState, Marks, Mode};
+use super::plan;
 use crate::backoff::Backoff;
 use futures_util::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_common::proto::{AppStatus, AssignmentItem};
+use switchyard_common::proto::{AppStatus, AssignmentItem, Health, SyncStatus};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 /// Everything the agent should run: each assigned app with its objects.
+///
+/// Only a readable desired state may delete anything (docs/SECURITY.md,
+/// "What the agent deletes"): an assignment the agent cannot read leaves
+/// every app it applied before Unknown, and a bundle it cannot read leaves
+/// that app Unknown; neither is ever taken as "unassigned".
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Desired {
     pub(crate) generation: u64,
-    pub(crate) apps: Vec<(AssignmentItem, Vec<Value>)>,
+    /// The assigned apps, or why the assignment cannot be read (then
+    /// nothing is enforced or pruned until the hub sends a fresh one).
+    pub(crate) apps: Result<Vec<DesiredApp>, String>,
+}
+
+/// One assigned app: its objects, or why its bundle cannot be read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DesiredApp {
+    pub(crate) item: AssignmentItem,
+    pub(crate) objects: Result<Vec<Value>, String>,
+}
+
+/// The status of an app whose desired state cannot be read: Unknown, with
+/// the reason, and nothing done to its objects.
+fn unknown_status(app: &str, commit: &str, digest: &str, reason: &str) -> AppStatus {
+    AppStatus {
+        app: app.to_owned(),
+        commit: commit.to_owned(),
+        digest: digest.to_owned(),
+        sync: SyncStatus::Unknown,
+        health: Health::Unknown,
+        resources: Vec::new(),
+        last_error: Some(format!(
+            "desired state unreadable, nothing applied or pruned: {reason}"
+        )),
+        observed_at: crate::clock::unix_now(),
+    }
 }
 
 /// Settings of the loop.
@@ -134,7 +166,28 @@ async fn run(
         let mut failed = false;
         let mut plan = Vec::new();
         let mut writes = 0;
-        for (item, objects) in &state.apps {
+        let apps = match &state.apps {
+            Ok(apps) => apps.as_slice(),
+            Err(why) => {
+                // The assignment itself is unreadable: every app applied
+                // before is Unknown, none is unassigned, nothing is pruned.
+                warn!(reason = %why, "assignment unreadable; enforcing and pruning nothing until the hub sends one");
+                for (app, previous) in &applied {
+                    reports.push(unknown_status(app, "", &previous.digest, why));
+                }
+                &[]
+            }
+        };
+        for desired_app in apps {
+            let item = &desired_app.item;
+            let objects = match &desired_app.objects {
+                Ok(objects) => objects,
+                Err(why) => {
+                    warn!(app = %item.app, reason = %why, "bundle unreadable; app not enforced and nothing of it pruned");
+                    reports.push(unknown_status(&item.app, &item.commit, &item.digest, why));
+                    continue;
+                }
+            };
             let marks = Marks {
                 app: &item.app,
                 hub: &options.hub,
@@ -159,19 +212,16 @@ async fn run(
             }
             reports.push(outcome.status);
         }
-        let assigned: HashSet<&str> = state.apps.iter().map(|(i, _)| i.app.as_str()).collect();
-        let unassigned: Vec<String> = applied
-            .keys()
-            .filter(|a| !assigned.contains(a.as_str()))
-            .cloned()
-            .collect();
-        for app in unassigned {
+        // Only an assignment the agent could read says an app is gone: an
+        // app whose bundle is unreadable is still assigned.
+        let assigned: Option<BTreeSet<&str>> = state
+            .apps
+            .as_ref()
+            .ok()
+            .map(|apps| apps.iter().map(|a| a.item.app.as_str()).collect());
+        for app in plan::unassigned(applied.keys(), assigned.as_ref()) {
             let previous = applied.get(&app).cloned().unwrap_or_default();
-            let marks = Marks {
-                app: &app,
-                hub: &options.hub,
-            };
-            match engine::remove_app(&cluster, &app, &previous, &marks, options.mode).await {
+            match engine::remove_app(&cluster, &app, &previous, options.mode).await {
                 Ok(deleted) => {
                     info!(%app, deleted, "app no longer assigned");
                     if options.mode == Mode::Apply {

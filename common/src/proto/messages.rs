@@ -134,6 +134,29 @@ pub struct AssignmentItem {
     pub namespace: Option<String>,
     pub prune: bool,
     pub self_heal: bool,
+    /// What the app may do to objects it did not create (protocol v2).
+    #[serde(default)]
+    pub ownership: Ownership,
+}
+
+/// An app's opt-ins about objects it did not create and objects whose
+/// deletion takes others along (docs/SECURITY.md, "What the agent
+/// deletes"). All off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ownership {
+    /// Write to objects that exist already and belong to no app (adopted
+    /// objects are still never deleted).
+    #[serde(default)]
+    pub adopt: bool,
+    /// Let prune and app deletion delete Namespaces the app created.
+    #[serde(default)]
+    pub prune_namespaces: bool,
+    /// Let prune and app deletion delete CustomResourceDefinitions the app created.
+    #[serde(default)]
+    pub prune_crds: bool,
+    /// Take over fields other field managers own.
+    #[serde(default)]
+    pub force_conflicts: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Protocol v1 between agent and hub: messages, the versioned envelope and framing.
+//! Protocol v2 between agent and hub: messages, the versioned envelope and framing.
 //!
 //! Every message travels as one frame:
 //!
@@ -26,8 +26,11 @@ pub use stream::{StreamError, read_message, write_message};
 
 use bincode::config::{self, Config};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this build speaks. Bodies are bincode, which is
+/// positional: any change to a message's fields changes the version, and a
+/// peer on another version is refused with a clear error from the header
+/// alone. v2: `AssignmentItem::ownership`.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 7;
 

@@ -42,6 +42,7 @@ fn samples() -> Vec<Message> {
                 namespace: None,
                 prune: true,
                 self_heal: false,
+                ownership: Default::default(),
             }],
         }),
         Message::GetBundle(GetBundle {
@@ -121,16 +122,19 @@ fn every_strict_prefix_is_incomplete() {
 #[test]
 fn other_version_is_named_in_the_error() {
     let mut frame = encode_frame(&samples()[0]).unwrap();
-    frame[4..6].copy_from_slice(&2u16.to_be_bytes());
-    let err = decode_frame(&frame).unwrap_err();
-    assert!(matches!(
-        err,
-        DecodeError::UnsupportedVersion {
-            got: 2,
-            supported: 1
-        }
-    ));
-    assert!(err.to_string().contains("version 2"), "{err}");
+    // The previous version (v1: before `AssignmentItem::ownership`) and the next.
+    for other in [PROTOCOL_VERSION - 1, PROTOCOL_VERSION + 1] {
+        frame[4..6].copy_from_slice(&other.to_be_bytes());
+        let err = decode_frame(&frame).unwrap_err();
+        assert!(matches!(
+            err,
+            DecodeError::UnsupportedVersion { got, supported: PROTOCOL_VERSION } if got == other
+        ));
+        assert!(
+            err.to_string().contains(&format!("version {other}")),
+            "{err}"
+        );
+    }
 }
 
 #[test]

@@ -93,6 +93,47 @@ pub(crate) struct AppFields {
     plugin_command: Option<String>,
 }
 
+/// What the app may do to objects it did not create (docs/SECURITY.md,
+/// "What the agent deletes"); shared by `app create` and `app update`.
+#[derive(Debug, Args)]
+pub(crate) struct OwnershipFlags {
+    /// Write to objects that exist already and belong to no app; adopted
+    /// objects are still never deleted.
+    #[arg(long, conflicts_with = "no_adopt")]
+    adopt: bool,
+    #[arg(long)]
+    no_adopt: bool,
+    /// Let prune and app deletion delete Namespaces the app created (and
+    /// with them everything inside).
+    #[arg(long, conflicts_with = "no_prune_namespaces")]
+    prune_namespaces: bool,
+    #[arg(long)]
+    no_prune_namespaces: bool,
+    /// Let prune and app deletion delete CustomResourceDefinitions the app
+    /// created (and with them every object of their kinds).
+    #[arg(long, conflicts_with = "no_prune_crds")]
+    prune_crds: bool,
+    #[arg(long)]
+    no_prune_crds: bool,
+    /// Take over fields other field managers own instead of reporting the
+    /// conflict.
+    #[arg(long, conflicts_with = "no_force_conflicts")]
+    force_conflicts: bool,
+    #[arg(long)]
+    no_force_conflicts: bool,
+}
+
+impl OwnershipFlags {
+    /// Set what was given; leave the rest to the hub (off on create,
+    /// unchanged on update).
+    fn fill(&self, request: &mut AppRequest) {
+        request.adopt = either(self.adopt, self.no_adopt);
+        request.prune_namespaces = either(self.prune_namespaces, self.no_prune_namespaces);
+        request.prune_crds = either(self.prune_crds, self.no_prune_crds);
+        request.force_conflicts = either(self.force_conflicts, self.no_force_conflicts);
+    }
+}
+
 impl AppFields {
     fn into_request(self, name: Option<String>) -> AppRequest {
         AppRequest {
@@ -126,6 +167,8 @@ pub(crate) enum AppCommand {
         /// Undo changes made to deployed objects outside Git.
         #[arg(long)]
         self_heal: bool,
+        #[command(flatten)]
+        ownership: OwnershipFlags,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -147,6 +190,8 @@ pub(crate) enum AppCommand {
         self_heal: bool,
         #[arg(long)]
         no_self_heal: bool,
+        #[command(flatten)]
+        ownership: OwnershipFlags,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -289,6 +334,24 @@ fn print_fields(fields: &[(&str, String)]) {
     }
 }
 
+/// The app's ownership opt-ins, or `-` when none is on.
+fn ownership_text(app: &AppView) -> String {
+    let on: Vec<&str> = [
+        (app.adopt, "adopt"),
+        (app.prune_namespaces, "prune-namespaces"),
+        (app.prune_crds, "prune-crds"),
+        (app.force_conflicts, "force-conflicts"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    if on.is_empty() {
+        "-".into()
+    } else {
+        on.join(", ")
+    }
+}
+
 fn show_app(app: &AppView) {
     let mut fields = vec![
         ("Name", app.name.clone()),
@@ -304,6 +367,7 @@ fn show_app(app: &AppView) {
         ("Sync policy", app_row(app)[4].clone()),
         ("Prune", app.prune.to_string()),
         ("Self-heal", app.self_heal.to_string()),
+        ("Ownership", ownership_text(app)),
         ("Latest", app.latest.clone().unwrap_or_else(|| "-".into())),
         (
             "Deployed",
@@ -473,6 +537,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             manual,
             prune,
             self_heal,
+            ownership,
             output,
         } => {
             let client = AdminClient::discover(target)?;
@@ -480,6 +545,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             request.manual = Some(manual);
             request.prune = Some(prune);
             request.self_heal = Some(self_heal);
+            ownership.fill(&mut request);
             let app: AppView = client.post("/apps", &request).await?;
             report_app(&app, "created", output)
         }
@@ -492,6 +558,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             no_prune,
             self_heal,
             no_self_heal,
+            ownership,
             output,
         } => {
             let client = AdminClient::discover(target)?;
@@ -499,6 +566,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             request.manual = either(manual, auto);
             request.prune = either(prune, no_prune);
             request.self_heal = either(self_heal, no_self_heal);
+            ownership.fill(&mut request);
             let app: AppView = client.patch(&format!("/apps/{name}"), &request).await?;
             report_app(&app, "updated", output)
         }

@@ -172,6 +172,7 @@ mod tests {
             manual: false,
             prune: false,
             self_heal: false,
+            ownership: Default::default(),
             created_at: 0,
             deployed: None,
             pinned: false,

@@ -186,6 +186,18 @@ pub struct AppRequest {
     pub prune: Option<bool>,
     #[serde(default)]
     pub self_heal: Option<bool>,
+    /// Write to objects that exist already and belong to no app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<bool>,
+    /// Let prune and app deletion delete Namespaces the app created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_namespaces: Option<bool>,
+    /// Let prune and app deletion delete CRDs the app created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_crds: Option<bool>,
+    /// Take over fields other field managers own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_conflicts: Option<bool>,
 }
 
 /// An app as the API shows it.
@@ -208,6 +220,14 @@ pub struct AppView {
     pub sync_policy: String,
     pub prune: bool,
     pub self_heal: bool,
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub prune_namespaces: bool,
+    #[serde(default)]
+    pub prune_crds: bool,
+    #[serde(default)]
+    pub force_conflicts: bool,
     /// Latest commit the revision resolved to.
     pub latest: Option<String>,
     /// Commit assigned to clusters.
@@ -672,6 +692,10 @@ impl GitOps {
             sync_policy: if app.manual { "manual" } else { "automatic" }.into(),
             prune: app.prune,
             self_heal: app.self_heal,
+            adopt: app.ownership.adopt,
+            prune_namespaces: app.ownership.prune_namespaces,
+            prune_crds: app.ownership.prune_crds,
+            force_conflicts: app.ownership.force_conflicts,
             latest: app.latest.clone(),
             deployed: app.deployed.clone(),
             pending: app
@@ -761,6 +785,12 @@ impl GitOps {
             manual: request.manual.unwrap_or(false),
             prune: request.prune.unwrap_or(false),
             self_heal: request.self_heal.unwrap_or(false),
+            ownership: switchyard_common::proto::Ownership {
+                adopt: request.adopt.unwrap_or(false),
+                prune_namespaces: request.prune_namespaces.unwrap_or(false),
+                prune_crds: request.prune_crds.unwrap_or(false),
+                force_conflicts: request.force_conflicts.unwrap_or(false),
+            },
             created_at: unix_now(),
             deployed: None,
             pinned: false,
@@ -814,6 +844,18 @@ impl GitOps {
         }
         if let Some(v) = request.self_heal {
             app.self_heal = v;
+        }
+        if let Some(v) = request.adopt {
+            app.ownership.adopt = v;
+        }
+        if let Some(v) = request.prune_namespaces {
+            app.ownership.prune_namespaces = v;
+        }
+        if let Some(v) = request.prune_crds {
+            app.ownership.prune_crds = v;
+        }
+        if let Some(v) = request.force_conflicts {
+            app.ownership.force_conflicts = v;
         }
         self.validate_app(&mut app)?;
         let updated = app.clone();

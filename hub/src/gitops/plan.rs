@@ -45,6 +45,7 @@ pub(crate) fn plan_cluster(
                 namespace: app.namespace.clone(),
                 prune: app.prune,
                 self_heal: app.self_heal,
+                ownership: app.ownership,
             }),
             Err(error) => {
                 if let Some(previous) = cluster.assignment.iter().find(|i| i.app == app.name) {
@@ -94,6 +95,7 @@ mod tests {
             manual: false,
             prune: true,
             self_heal: false,
+            ownership: Default::default(),
             created_at: 0,
             deployed: deployed.map(str::to_owned),
             pinned: false,
@@ -111,6 +113,7 @@ mod tests {
             namespace: Some("web".into()),
             prune: true,
             self_heal: false,
+            ownership: Default::default(),
         }
     }
 

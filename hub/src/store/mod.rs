@@ -161,6 +161,10 @@ pub struct AppRecord {
     pub manual: bool,
     pub prune: bool,
     pub self_heal: bool,
+    /// Opt-ins about objects the app did not create (absent in records
+    /// written before they existed: all off).
+    #[serde(default)]
+    pub ownership: switchyard_common::proto::Ownership,
     pub created_at: u64,
     /// Commit deployed: for automatic apps the latest resolved commit unless
     /// pinned; for manual apps the approved one (`None` until first sync).

@@ -33,6 +33,15 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// A server-side apply that would change fields other managers own, as
+    /// the real server words it, with one `FieldManagerConflict` cause per
+    /// (manager, field).
+    #[error("{}", apply_conflict_message(api_version, conflicts))]
+    ApplyConflict {
+        api_version: String,
+        /// (manager, field path like `.spec.replicas`)
+        conflicts: Vec<(String, String)>,
+    },
     #[error("{message}")]
     Invalid {
         message: String,
@@ -94,7 +103,9 @@ impl ApiError {
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::NoResource | ApiError::PageNotFound => 404,
-            ApiError::AlreadyExists { .. } | ApiError::Conflict(_) => 409,
+            ApiError::AlreadyExists { .. }
+            | ApiError::Conflict(_)
+            | ApiError::ApplyConflict { .. } => 409,
             ApiError::Invalid { .. } => 422,
             ApiError::BadRequest(_) => 400,
             ApiError::Forbidden(_) => 403,
@@ -109,7 +120,7 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } | ApiError::NoResource | ApiError::PageNotFound => "NotFound",
             ApiError::AlreadyExists { .. } => "AlreadyExists",
-            ApiError::Conflict(_) => "Conflict",
+            ApiError::Conflict(_) | ApiError::ApplyConflict { .. } => "Conflict",
             ApiError::Invalid { .. } => "Invalid",
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Forbidden(_) => "Forbidden",
@@ -160,10 +171,50 @@ impl ApiError {
                     "causes": [{"reason": "FieldValueInvalid", "message": message}],
                 });
             }
+            ApiError::ApplyConflict {
+                api_version,
+                conflicts,
+            } => {
+                let causes: Vec<Value> = conflicts
+                    .iter()
+                    .map(|(manager, field)| {
+                        json!({
+                            "reason": "FieldManagerConflict",
+                            "message": format!("conflict with \"{manager}\" using {api_version}"),
+                            "field": field,
+                        })
+                    })
+                    .collect();
+                body["details"] = json!({"causes": causes});
+            }
             _ => {}
         }
         body
     }
+}
+
+/// The real server's wording (apimachinery `merge.Conflicts`): one line for a
+/// single conflict, a list per manager otherwise.
+fn apply_conflict_message(api_version: &str, conflicts: &[(String, String)]) -> String {
+    let n = conflicts.len();
+    if let [(manager, field)] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with \"{manager}\" using {api_version}: {field}"
+        );
+    }
+    let mut managers: Vec<&str> = conflicts.iter().map(|(m, _)| m.as_str()).collect();
+    managers.sort_unstable();
+    managers.dedup();
+    let mut out = format!("Apply failed with {n} conflicts:");
+    for manager in managers {
+        out.push_str(&format!(
+            " conflicts with \"{manager}\" using {api_version}:"
+        ));
+        for (_, field) in conflicts.iter().filter(|(m, _)| m == manager) {
+            out.push_str(&format!("\n- {field}"));
+        }
+    }
+    out
 }
 
 /// `deployments.apps` or `configmaps`, as the real server names resources in messages.

@@ -132,6 +132,17 @@ async fn route(shared: &Arc<Shared>, segs: &[&str], req: &Req) -> Result<Respons
         )
             .into_response()
     };
+    let discovery_fault = match segs {
+        ["api", v] => shared.with(|s| s.take_discovery_fault("", v)),
+        ["apis", g, v] => shared.with(|s| s.take_discovery_fault(g, v)),
+        _ => None,
+    };
+    if let Some(code) = discovery_fault {
+        return Err(ApiError::Injected {
+            code,
+            message: format!("injected discovery failure ({code})"),
+        });
+    }
     match segs {
         ["version"] => get_only(Some(discovery::version_doc())),
         ["api"] if discovery::wants_aggregated(&req.accept) => Ok(aggregated(true)),

@@ -131,6 +131,34 @@ pub(crate) struct Inner {
     /// (kind, name)
     pub(crate) admission_rejects: Vec<(String, String)>,
     pub(crate) crd_delay: Duration,
+    pub(crate) discovery_faults: Vec<DiscoveryFault>,
+}
+
+/// An injected failure of one group/version's discovery document.
+#[derive(Debug, Clone)]
+pub(crate) struct DiscoveryFault {
+    /// "" for the core group.
+    pub(crate) group: String,
+    pub(crate) version: String,
+    pub(crate) code: u16,
+    /// How many more requests fail; `None` for every one until cleared.
+    pub(crate) remaining: Option<usize>,
+}
+
+impl Inner {
+    /// Whether a GET of `group`/`version`'s resource list fails now, and with
+    /// which code (consuming one use of a counted fault).
+    pub(crate) fn take_discovery_fault(&mut self, group: &str, version: &str) -> Option<u16> {
+        let index = self
+            .discovery_faults
+            .iter()
+            .position(|f| f.group == group && f.version == version && f.remaining != Some(0))?;
+        let fault = &mut self.discovery_faults[index];
+        if let Some(n) = &mut fault.remaining {
+            *n -= 1;
+        }
+        Some(fault.code)
+    }
 }
 
 impl Inner {
@@ -211,6 +239,7 @@ impl FakeKube {
                 forbidden: Vec::new(),
                 admission_rejects: Vec::new(),
                 crd_delay: Duration::ZERO,
+                discovery_faults: Vec::new(),
             }),
             shutdown,
         });
@@ -431,6 +460,26 @@ impl FakeKube {
             s.forbidden
                 .push((t.group, t.plural, namespace.map(str::to_string)));
         })
+    }
+
+    /// The discovery document of `group`/`version` (`/api/{version}` for the
+    /// core group "", `/apis/{group}/{version}` otherwise) answers `code`, as
+    /// when an aggregated API server is down (503) or discovery breaks (500):
+    /// `times` requests, or every one until [`FakeKube::clear_discovery_faults`].
+    /// The objects themselves stay reachable on their resource paths.
+    pub fn fail_discovery(&self, group: &str, version: &str, code: u16, times: Option<usize>) {
+        self.shared.with(|s| {
+            s.discovery_faults.push(DiscoveryFault {
+                group: group.to_string(),
+                version: version.to_string(),
+                code,
+                remaining: times,
+            })
+        });
+    }
+
+    pub fn clear_discovery_faults(&self) {
+        self.shared.with(|s| s.discovery_faults.clear());
     }
 
     /// Lifts every [`FakeKube::forbid`].

@@ -590,16 +590,10 @@ impl Store {
             }
         }
         if !conflicts.is_empty() && !opts.force {
-            let n = conflicts.len();
-            let list: Vec<String> = conflicts
-                .iter()
-                .map(|(m, p)| format!("conflict with \"{m}\": {p}"))
-                .collect();
-            return Err(ApiError::Conflict(format!(
-                "Apply failed with {n} conflict{}: {}",
-                if n == 1 { "" } else { "s" },
-                list.join("; ")
-            )));
+            return Err(ApiError::ApplyConflict {
+                api_version: api_version.clone(),
+                conflicts,
+            });
         }
         let mut new = old.clone();
         // Fields this manager applied before but no longer does are removed, unless

@@ -482,6 +482,100 @@ async fn forbid_is_scoped_and_fail_next_counts_down() {
 }
 
 #[tokio::test]
+async fn discovery_faults_hit_one_group_version_and_count_down() {
+    let fake = FakeKube::start().await;
+    fake.fail_discovery("apps", "v1", 500, Some(2));
+    for _ in 0..2 {
+        let r = call(&fake, "GET", "/apis/apps/v1", &[], "").await;
+        assert_eq!(status_of(&r), (500, "InternalError".into()));
+    }
+    let r = call(&fake, "GET", "/apis/apps/v1", &[], "").await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert!(r.body.contains("\"Deployment\""), "{}", r.body);
+    // Other group versions, and the resources themselves, are untouched.
+    fake.fail_discovery("apps", "v1", 503, None);
+    assert_eq!(call(&fake, "GET", "/api/v1", &[], "").await.code, 200);
+    assert_eq!(
+        call(
+            &fake,
+            "GET",
+            "/apis/apps/v1/namespaces/default/deployments",
+            &[],
+            ""
+        )
+        .await
+        .code,
+        200
+    );
+    for _ in 0..3 {
+        let r = call(&fake, "GET", "/apis/apps/v1", &[], "").await;
+        assert_eq!(status_of(&r), (503, "ServiceUnavailable".into()));
+    }
+    // The core group is addressed as "".
+    fake.fail_discovery("", "v1", 503, Some(1));
+    let r = call(&fake, "GET", "/api/v1", &[], "").await;
+    assert_eq!(status_of(&r), (503, "ServiceUnavailable".into()));
+    fake.clear_discovery_faults();
+    assert_eq!(call(&fake, "GET", "/apis/apps/v1", &[], "").await.code, 200);
+    assert_eq!(call(&fake, "GET", "/api/v1", &[], "").await.code, 200);
+}
+
+#[tokio::test]
+async fn apply_answers_created_or_ok_and_names_conflicting_managers_and_fields() {
+    let fake = FakeKube::start().await;
+    let path = format!("{CM_PATH}/c?fieldManager=alice");
+    let body = r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "1", "j": "x"}}"#;
+    // An apply that creates answers 201, one that finds the object 200.
+    assert_eq!(call(&fake, "PATCH", &path, &[APPLY], body).await.code, 201);
+    assert_eq!(call(&fake, "PATCH", &path, &[APPLY], body).await.code, 200);
+
+    let bob = format!("{CM_PATH}/c?fieldManager=bob");
+    let one = r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "2"}}"#;
+    let r = call(&fake, "PATCH", &bob, &[APPLY], one).await;
+    assert_eq!(status_of(&r), (409, "Conflict".into()));
+    let j = r.json();
+    assert_eq!(
+        j["message"],
+        "Apply failed with 1 conflict: conflict with \"alice\" using v1: .data.k"
+    );
+    assert_eq!(
+        j["details"]["causes"],
+        json!([{"reason": "FieldManagerConflict", "message": "conflict with \"alice\" using v1", "field": ".data.k"}])
+    );
+    let two = r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "2", "j": "y"}}"#;
+    let r = call(&fake, "PATCH", &bob, &[APPLY], two).await;
+    assert_eq!(status_of(&r), (409, "Conflict".into()));
+    let j = r.json();
+    let mut fields: Vec<&str> = j["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, [".data.j", ".data.k"]);
+    assert!(
+        j["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Apply failed with 2 conflicts: conflicts with \"alice\" using v1:"),
+        "{}",
+        j["message"]
+    );
+    // Nothing changed; forcing takes the fields over.
+    assert_eq!(
+        fake.object("configmaps", Some("default"), "c").unwrap()["data"]["k"],
+        "1"
+    );
+    let forced = format!("{bob}&force=true");
+    assert_eq!(call(&fake, "PATCH", &forced, &[APPLY], two).await.code, 200);
+    assert_eq!(
+        fake.object("configmaps", Some("default"), "c").unwrap()["data"]["k"],
+        "2"
+    );
+}
+
+#[tokio::test]
 async fn shutdown_ends_open_watches() {
     let fake = FakeKube::start().await;
     let addr = fake.addr();

@@ -1,0 +1,179 @@
+//! The dry-run diff: a unified YAML diff from the live object, reduced to
+//! the fields the desired object sets, to the desired object.
+
+use super::secret::{is_secret, normalize_secret, redact_secret_data};
+use super::values::{in_quantity_context, leaf_equal};
+use super::{SERVER_METADATA, Segment, matches_absent};
+use serde_json::{Map, Value};
+
+/// A unified diff of YAML, from the live object (reduced to the fields the
+/// desired object sets, so only what applying would change shows) to the
+/// desired one, for dry-run output. Without a live object every line is an
+/// addition. Empty when applying would change nothing. Secret values are
+/// replaced by `(redacted)`, or `(redacted, changed)` where they differ.
+pub(crate) fn diff(desired: &Value, live: Option<&Value>) -> String {
+    let secret = is_secret(desired);
+    let mut new = strip_server_fields(&normalize_secret(desired));
+    let (mut old, old_name) = match live {
+        Some(live) => (Some(prune(&new, live, &mut Vec::new())), "live"),
+        None => (None, "live (absent)"),
+    };
+    if secret {
+        redact_secret_data(&mut new, old.as_mut());
+    }
+    let old_text = old.as_ref().map(to_yaml).unwrap_or_default();
+    let new_text = to_yaml(&new);
+    if old_text == new_text {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(&old_text, &new_text)
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, "desired")
+        .to_string()
+}
+
+fn to_yaml(value: &Value) -> String {
+    // Serialising a JSON value cannot realistically fail; if it ever does, a
+    // JSON rendering still shows the change.
+    serde_saphyr::to_string(value).unwrap_or_else(|_| {
+        let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+        text.push('\n');
+        text
+    })
+}
+
+/// `desired` without the fields the comparison ignores.
+fn strip_server_fields(desired: &Value) -> Value {
+    let mut out = desired.clone();
+    if let Some(object) = out.as_object_mut() {
+        object.remove("status");
+        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+            for key in SERVER_METADATA {
+                metadata.remove(*key);
+            }
+        }
+    }
+    out
+}
+
+/// `live` reduced to the shape of `desired`: fields desired does not set are
+/// dropped, and values equal under the comparison rules are replaced by the
+/// desired spelling, so that the diff shows exactly the drift.
+fn prune<'a>(desired: &'a Value, live: &Value, path: &mut Vec<Segment<'a>>) -> Value {
+    // A live null is an absent field (as in `walk`), e.g. a null list item.
+    if live.is_null() && matches_absent(desired) {
+        return desired.clone();
+    }
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => {
+            let mut out = Map::new();
+            for (key, dv) in d {
+                path.push(Segment::Key(key));
+                match l.get(key).filter(|lv| !lv.is_null()) {
+                    Some(lv) => {
+                        out.insert(key.clone(), prune(dv, lv, path));
+                    }
+                    // Absent in live but equivalent: show it unchanged.
+                    None if matches_absent(dv) => {
+                        out.insert(key.clone(), dv.clone());
+                    }
+                    None => {}
+                }
+                path.pop();
+            }
+            Value::Object(out)
+        }
+        (Value::Array(d), Value::Array(l)) => l
+            .iter()
+            .enumerate()
+            .map(|(i, lv)| match d.get(i) {
+                Some(dv) => {
+                    path.push(Segment::Index(i));
+                    let pruned = prune(dv, lv, path);
+                    path.pop();
+                    pruned
+                }
+                // Items beyond the desired list would be removed: show them whole.
+                None => lv.clone(),
+            })
+            .collect(),
+        (Value::Object(_) | Value::Array(_), _) => live.clone(),
+        (desired, live) => {
+            if leaf_equal(desired, live, in_quantity_context(path)) {
+                desired.clone()
+            } else {
+                live.clone()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{deployment, live_deployment};
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_shows_only_what_changes() {
+        let desired = deployment("web:2", json!(2));
+        let live = live_deployment("web:1", 2);
+        let d = diff(&desired, Some(&live));
+        assert!(d.starts_with("--- live\n+++ desired\n"), "{d}");
+        let changed: Vec<&str> = d
+            .lines()
+            .filter(|l| {
+                (l.starts_with('+') || l.starts_with('-'))
+                    && !l.starts_with("+++")
+                    && !l.starts_with("---")
+            })
+            .collect();
+        assert_eq!(changed.len(), 2, "{d}");
+        assert!(
+            changed[0].starts_with('-') && changed[0].contains("web:1"),
+            "{d}"
+        );
+        assert!(
+            changed[1].starts_with('+') && changed[1].contains("web:2"),
+            "{d}"
+        );
+        // Server defaults and status never appear.
+        for noise in [
+            "terminationMessagePath",
+            "resourceVersion",
+            "managedFields",
+            "readyReplicas",
+            "revisionHistoryLimit",
+        ] {
+            assert!(!d.contains(noise), "{noise} in:\n{d}");
+        }
+        // Equivalent quantities are not shown as changes.
+        assert!(!d.contains("-          cpu"), "{d}");
+    }
+
+    #[test]
+    fn diff_of_new_object_is_all_additions() {
+        let desired = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}, "status": {}});
+        let d = diff(&desired, None);
+        assert!(d.starts_with("--- live (absent)\n+++ desired\n"), "{d}");
+        let body: Vec<&str> = d.lines().skip(3).collect();
+        assert!(!body.is_empty());
+        assert!(body.iter().all(|l| l.starts_with('+')), "{d}");
+        assert!(d.contains("+kind: ConfigMap"), "{d}");
+        assert!(!d.contains("status"), "{d}");
+    }
+
+    #[test]
+    fn diff_shows_removed_list_items() {
+        let desired = json!({"spec": {"containers": [{"name": "a"}]}});
+        let live =
+            json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "sidecar"}]}});
+        let d = diff(&desired, Some(&live));
+        assert!(
+            d.contains("-  - name: sidecar") || d.contains("- - name: sidecar"),
+            "{d}"
+        );
+        assert!(!d.contains("image"), "{d}");
+    }
+}

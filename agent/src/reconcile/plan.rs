@@ -1,0 +1,690 @@
+//! The reconciler's decisions for one app, as pure functions of the desired
+//! objects, what the cluster holds, what the app recorded and its options:
+//! create, apply, leave alone (with the reason), prune, keep, release, and
+//! what to do on a field-manager conflict. No I/O: the applier (engine.rs)
+//! reads the cluster, asks these functions and executes what they return.
+//!
+//! The rules (docs/SECURITY.md, "What the agent deletes"):
+//! - only a readable desired state prunes ([`plan_prunes`] is only asked
+//!   when every desired object was resolved);
+//! - Switchyard deletes only objects it created: the object carries
+//!   [`CREATED_BY_ANNOTATION`] naming the app *and* the app's record holds
+//!   the object's uid, written when the server answered 201 to our create;
+//! - a pre-existing object is written only when the app opts in (adopt), and
+//!   an adopted object is never deleted;
+//! - Namespaces and CRDs are deleted only when the app allows it;
+//! - an object labelled for another app is a conflict, never written;
+//! - fields another field manager owns are taken over only when they were
+//!   ours before (self-heal) or the app opts in (force-conflicts).
+
+use super::cluster::{FieldConflict, ObjectRef};
+use super::compare;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use switchyard_common::proto::{AssignmentItem, SyncStatus};
+
+/// Label naming the app an object belongs to.
+pub(crate) const APP_LABEL: &str = "switchyard.dev/app";
+/// Written only on objects an app created (the server answered 201 to the
+/// create), naming the app; with the uid in the app's record, the only
+/// thing that lets prune or app deletion delete an object.
+pub(crate) const CREATED_BY_ANNOTATION: &str = "switchyard.dev/created-by";
+/// On a manifest: `"true"` lets the app adopt the object if it exists.
+pub(crate) const ADOPT_ANNOTATION: &str = "switchyard.dev/adopt";
+
+/// An app's policy, from its assignment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Options {
+    pub(crate) prune: bool,
+    pub(crate) self_heal: bool,
+    pub(crate) adopt: bool,
+    pub(crate) prune_namespaces: bool,
+    pub(crate) prune_crds: bool,
+    pub(crate) force_conflicts: bool,
+}
+
+impl From<&AssignmentItem> for Options {
+    fn from(item: &AssignmentItem) -> Self {
+        Options {
+            prune: item.prune,
+            self_heal: item.self_heal,
+            adopt: item.ownership.adopt,
+            prune_namespaces: item.ownership.prune_namespaces,
+            prune_crds: item.ownership.prune_crds,
+            force_conflicts: item.ownership.force_conflicts,
+        }
+    }
+}
+
+/// What the app recorded about one desired object.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Record {
+    /// The app's desired state changed since its last pass (new bundle).
+    pub(crate) new_desired: bool,
+    /// The last write of this object failed: retried even without self-heal.
+    pub(crate) retrying: bool,
+}
+
+/// What to do with one desired object.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    /// Absent: create it with the creation record in `body`, without force.
+    Create { body: Value },
+    /// Ours (created or adopted earlier), or adopted now: apply `body`.
+    Apply { body: Value, adopting: bool },
+    /// Ours and holding every desired field: nothing to write.
+    InSync,
+    /// Left as it is; reported with `sync` and `reason`. `ours` says
+    /// whether the object still belongs to the app's inventory.
+    Skip {
+        sync: SyncStatus,
+        reason: String,
+        ours: bool,
+    },
+}
+
+fn owner_app(live: &Value) -> Option<&str> {
+    live["metadata"]["labels"][APP_LABEL].as_str()
+}
+
+fn created_by(live: &Value) -> Option<&str> {
+    live["metadata"]["annotations"][CREATED_BY_ANNOTATION].as_str()
+}
+
+fn wants_adoption(body: &Value, options: &Options) -> bool {
+    options.adopt || body["metadata"]["annotations"][ADOPT_ANNOTATION].as_str() == Some("true")
+}
+
+/// `body` with the creation record naming `app`.
+pub(crate) fn with_creation_record(body: &Value, app: &str) -> Value {
+    let mut body = body.clone();
+    if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = metadata.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(map) = annotations.as_object_mut() {
+            map.insert(CREATED_BY_ANNOTATION.into(), Value::String(app.to_owned()));
+        }
+    }
+    body
+}
+
+/// Decide what to do with one desired object. `body` is the object as the
+/// app applies it (with its marks, without a creation record); `live` the
+/// object on the cluster, if any.
+pub(crate) fn plan_object(
+    app: &str,
+    body: &Value,
+    live: Option<&Value>,
+    record: Record,
+    options: &Options,
+) -> Step {
+    let may_write = record.new_desired || options.self_heal || record.retrying;
+    let Some(live) = live else {
+        if !may_write {
+            return Step::Skip {
+                sync: SyncStatus::OutOfSync,
+                reason: "deleted outside Git; self-heal is off, so it stays deleted".into(),
+                ours: true,
+            };
+        }
+        return Step::Create {
+            body: with_creation_record(body, app),
+        };
+    };
+    match owner_app(live) {
+        Some(other) if other != app => Step::Skip {
+            sync: SyncStatus::OutOfSync,
+            reason: format!("conflict: belongs to app {other}; not touched"),
+            ours: false,
+        },
+        Some(_) => {
+            // Keep the creation record on objects we created: an apply
+            // without it would make the server drop it.
+            let body = if created_by(live) == Some(app) {
+                with_creation_record(body, app)
+            } else {
+                body.clone()
+            };
+            if compare::is_applied(&body, live) {
+                Step::InSync
+            } else if !may_write {
+                Step::Skip {
+                    sync: SyncStatus::OutOfSync,
+                    reason: format!(
+                        "changed outside Git: {}",
+                        compare::drift(&body, live).join("; ")
+                    ),
+                    ours: true,
+                }
+            } else {
+                Step::Apply {
+                    body,
+                    adopting: false,
+                }
+            }
+        }
+        None if wants_adoption(body, options) => Step::Apply {
+            body: body.clone(),
+            adopting: true,
+        },
+        None => Step::Skip {
+            sync: SyncStatus::OutOfSync,
+            reason: "exists and was not created by Switchyard; not adopted (set --adopt on the app, or annotate the manifest switchyard.dev/adopt: \"true\")".into(),
+            ours: false,
+        },
+    }
+}
+
+/// What to do when our create found the object already there (the server
+/// answered 200, not 201: someone created it between our read and our
+/// write). The creation record we just wrote must not stay on it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FoundExisting {
+    /// The app adopts it: apply `body` (no creation record) over it.
+    Adopt { body: Value },
+    /// Not adopted: apply `body`, which holds only the object's identity,
+    /// so the server removes every field only our write set.
+    Withdraw { body: Value },
+}
+
+pub(crate) fn plan_found_existing(body: &Value, options: &Options) -> FoundExisting {
+    if wants_adoption(body, options) {
+        return FoundExisting::Adopt { body: body.clone() };
+    }
+    FoundExisting::Withdraw {
+        body: identity_only(body),
+    }
+}
+
+/// An apply body naming only the object: applied by our field manager, it
+/// makes the server drop every field only we set.
+pub(crate) fn identity_only(body: &Value) -> Value {
+    let mut metadata = serde_json::Map::new();
+    for key in ["name", "namespace"] {
+        if let Some(v) = body["metadata"].get(key) {
+            metadata.insert(key.into(), v.clone());
+        }
+    }
+    json!({
+        "apiVersion": body["apiVersion"],
+        "kind": body["kind"],
+        "metadata": metadata,
+    })
+}
+
+/// What to do after an apply was refused for fields other managers own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OnConflict {
+    /// Apply again with force.
+    Force,
+    /// Leave the object; report this.
+    Report(String),
+}
+
+/// Force only when the app opts in, or when every conflicting field is one
+/// Switchyard applied before (`owned`: paths of our last successful apply),
+/// which is self-heal of drift on our own fields.
+pub(crate) fn plan_conflict(
+    conflicts: &[FieldConflict],
+    owned: Option<&BTreeSet<String>>,
+    options: &Options,
+) -> OnConflict {
+    if options.force_conflicts {
+        return OnConflict::Force;
+    }
+    let ours = |field: &str| owned.is_some_and(|o| o.iter().any(|p| covers(p, field)));
+    if !conflicts.is_empty() && conflicts.iter().all(|c| ours(&c.field)) {
+        return OnConflict::Force;
+    }
+    let list: Vec<String> = conflicts
+        .iter()
+        .map(|c| format!("{} (owned by {})", c.field, c.manager))
+        .collect();
+    OnConflict::Report(format!(
+        "conflict: {} not overwritten; set --force-conflicts on the app to take them over",
+        list.join(", ")
+    ))
+}
+
+/// Whether our applied path `owned` (`.spec.containers`) covers the
+/// conflicting server path `field` (`.spec.containers[name="web"].image`).
+fn covers(owned: &str, field: &str) -> bool {
+    field == owned
+        || field
+            .strip_prefix(owned)
+            .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+}
+
+/// The field paths an apply of `body` sets, as the server names them
+/// (`.spec.replicas`), lists as one field: what we record as ours.
+pub(crate) fn applied_fields(body: &Value) -> BTreeSet<String> {
+    fn walk(value: &Value, path: &str, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (key, v) in map {
+                    walk(v, &format!("{path}.{key}"), out);
+                }
+            }
+            _ => {
+                out.insert(path.to_owned());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    if let Value::Object(map) = body {
+        for (key, v) in map {
+            if matches!(key.as_str(), "apiVersion" | "kind" | "status") {
+                continue;
+            }
+            walk(v, &format!(".{key}"), &mut out);
+        }
+    }
+    out
+}
+
+/// What to do with an object the app applied before and Git no longer has.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Prune {
+    /// Delete it, on condition that it still has this uid.
+    Delete { uid: String },
+    /// It is gone, or no longer the app's: forget it.
+    Gone,
+    /// Leave it and keep reporting it (the app's policy forbids deleting).
+    Keep(String),
+    /// Leave it and forget it: it was never created by Switchyard.
+    Release(String),
+}
+
+/// Decide whether an object that left Git is deleted. `created_uid` is the
+/// uid the app recorded when its create was answered 201.
+pub(crate) fn plan_prune(
+    app: &str,
+    reference: &ObjectRef,
+    live: Option<&Value>,
+    created_uid: Option<&str>,
+    options: &Options,
+) -> Prune {
+    let Some(live) = live else {
+        return Prune::Gone;
+    };
+    if owner_app(live) != Some(app) {
+        return Prune::Gone;
+    }
+    if !options.prune {
+        return Prune::Keep("removed from Git; prune is off, so it stays".into());
+    }
+    if reference.kind == "Namespace" && !options.prune_namespaces {
+        return Prune::Keep(
+            "removed from Git; a Namespace takes everything inside along, so it is pruned only with --prune-namespaces".into(),
+        );
+    }
+    if reference.kind == "CustomResourceDefinition" && !options.prune_crds {
+        return Prune::Keep(
+            "removed from Git; a CustomResourceDefinition takes every object of its kind along, so it is pruned only with --prune-crds".into(),
+        );
+    }
+    let uid = live["metadata"]["uid"].as_str();
+    match (created_by(live), created_uid, uid) {
+        (Some(by), Some(recorded), Some(uid)) if by == app && recorded == uid => Prune::Delete {
+            uid: uid.to_owned(),
+        },
+        _ => Prune::Release(
+            "removed from Git; not created by Switchyard (it existed before, or was adopted), so it is never deleted".into(),
+        ),
+    }
+}
+
+/// The objects of the last inventory that left Git, or why nothing may be
+/// pruned this pass: while any desired object's identity or kind is
+/// unresolved (bad manifest, failed discovery), it could be any of them.
+pub(crate) fn prune_candidates(
+    previous: &BTreeSet<ObjectRef>,
+    desired: &BTreeSet<ObjectRef>,
+    unresolved: usize,
+) -> Result<Vec<ObjectRef>, String> {
+    if unresolved > 0 {
+        return Err(format!(
+            "prune skipped: {unresolved} object(s) of the bundle could not be resolved"
+        ));
+    }
+    Ok(previous.difference(desired).cloned().collect())
+}
+
+/// The apps applied before that the assignment no longer lists. `assigned`
+/// is `None` when the assignment cannot be read: then no app is unassigned.
+/// An assigned app whose bundle cannot be read is still assigned.
+pub(crate) fn unassigned<'a>(
+    applied: impl IntoIterator<Item = &'a String>,
+    assigned: Option<&BTreeSet<&str>>,
+) -> Vec<String> {
+    let Some(assigned) = assigned else {
+        return Vec::new();
+    };
+    applied
+        .into_iter()
+        .filter(|app| !assigned.contains(app.as_str()))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> Options {
+        Options {
+            prune: true,
+            ..Options::default()
+        }
+    }
+
+    fn fresh() -> Record {
+        Record {
+            new_desired: true,
+            retrying: false,
+        }
+    }
+
+    fn cm(labels: Value, annotations: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "c", "namespace": "web", "uid": "u-1", "labels": labels, "annotations": annotations},
+               "data": {"k": "v"}})
+    }
+
+    fn desired() -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "c", "namespace": "web", "labels": {APP_LABEL: "web"}},
+               "data": {"k": "v"}})
+    }
+
+    fn reference(kind: &str) -> ObjectRef {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: kind.into(),
+            namespace: None,
+            name: "c".into(),
+        }
+    }
+
+    #[test]
+    fn an_unreadable_desired_state_prunes_nothing() {
+        let apps = ["web".to_string(), "shop".to_string()];
+        // Unreadable assignment: nothing unassigned.
+        assert!(unassigned(&apps, None).is_empty());
+        // Readable: only what it no longer lists (web's bundle may be
+        // unreadable; it is still listed, so still assigned).
+        let listed: BTreeSet<&str> = ["web"].into();
+        assert_eq!(unassigned(&apps, Some(&listed)), ["shop"]);
+        // A kind that failed discovery (or a malformed object) leaves the
+        // desired set incomplete: no prune candidates at all.
+        let a = reference("ConfigMap");
+        let mut b = reference("Secret");
+        b.name = "b".into();
+        let previous: BTreeSet<ObjectRef> = [a.clone(), b.clone()].into();
+        let desired: BTreeSet<ObjectRef> = [a.clone()].into();
+        assert_eq!(prune_candidates(&previous, &desired, 0), Ok(vec![b]));
+        assert!(prune_candidates(&previous, &desired, 1).is_err());
+        assert!(prune_candidates(&previous, &BTreeSet::new(), 1).is_err());
+    }
+
+    #[test]
+    fn an_absent_object_is_created_with_the_creation_record() {
+        let step = plan_object("web", &desired(), None, fresh(), &options());
+        let Step::Create { body } = step else {
+            panic!("{step:?}")
+        };
+        assert_eq!(
+            body["metadata"]["annotations"][CREATED_BY_ANNOTATION],
+            "web"
+        );
+        // Deleted outside Git, self-heal off, same bundle: reported only.
+        let old = Record::default();
+        assert!(matches!(
+            plan_object("web", &desired(), None, old, &options()),
+            Step::Skip { ours: true, .. }
+        ));
+    }
+
+    #[test]
+    fn a_pre_existing_object_is_skipped_unless_adopted() {
+        let live = cm(json!({}), json!({}));
+        let step = plan_object("web", &desired(), Some(&live), fresh(), &options());
+        assert!(
+            matches!(&step, Step::Skip { ours: false, reason, .. } if reason.contains("not adopted")),
+            "{step:?}"
+        );
+        let adopt = Options {
+            adopt: true,
+            ..options()
+        };
+        let step = plan_object("web", &desired(), Some(&live), fresh(), &adopt);
+        let Step::Apply {
+            body,
+            adopting: true,
+        } = step
+        else {
+            panic!("{step:?}")
+        };
+        // Adoption never writes a creation record.
+        assert!(body["metadata"]["annotations"][CREATED_BY_ANNOTATION].is_null());
+        // The manifest may opt in by itself.
+        let mut annotated = desired();
+        annotated["metadata"]["annotations"] = json!({ADOPT_ANNOTATION: "true"});
+        assert!(matches!(
+            plan_object("web", &annotated, Some(&live), fresh(), &options()),
+            Step::Apply { adopting: true, .. }
+        ));
+    }
+
+    #[test]
+    fn another_apps_object_is_a_conflict_and_left_alone() {
+        let live = cm(json!({APP_LABEL: "shop"}), json!({}));
+        for opts in [
+            options(),
+            Options {
+                adopt: true,
+                force_conflicts: true,
+                ..options()
+            },
+        ] {
+            let step = plan_object("web", &desired(), Some(&live), fresh(), &opts);
+            assert!(
+                matches!(&step, Step::Skip { ours: false, reason, .. } if reason.contains("belongs to app shop")),
+                "{step:?}"
+            );
+        }
+        let prune = plan_prune(
+            "web",
+            &reference("ConfigMap"),
+            Some(&live),
+            Some("u-1"),
+            &options(),
+        );
+        assert_eq!(prune, Prune::Gone);
+    }
+
+    #[test]
+    fn our_objects_keep_their_creation_record_and_no_op_when_applied() {
+        let live = cm(
+            json!({APP_LABEL: "web"}),
+            json!({CREATED_BY_ANNOTATION: "web"}),
+        );
+        assert_eq!(
+            plan_object("web", &desired(), Some(&live), fresh(), &options()),
+            Step::InSync
+        );
+        let mut changed = desired();
+        changed["data"]["k"] = json!("w");
+        let step = plan_object("web", &changed, Some(&live), fresh(), &options());
+        let Step::Apply {
+            body,
+            adopting: false,
+        } = step
+        else {
+            panic!("{step:?}")
+        };
+        assert_eq!(
+            body["metadata"]["annotations"][CREATED_BY_ANNOTATION],
+            "web"
+        );
+        // Drift without self-heal on an unchanged bundle: reported only.
+        let step = plan_object("web", &changed, Some(&live), Record::default(), &options());
+        assert!(
+            matches!(&step, Step::Skip { ours: true, reason, .. } if reason.contains("data.k")),
+            "{step:?}"
+        );
+    }
+
+    #[test]
+    fn only_objects_we_created_are_pruned() {
+        let created = cm(
+            json!({APP_LABEL: "web"}),
+            json!({CREATED_BY_ANNOTATION: "web"}),
+        );
+        let r = reference("ConfigMap");
+        assert_eq!(
+            plan_prune("web", &r, Some(&created), Some("u-1"), &options()),
+            Prune::Delete { uid: "u-1".into() }
+        );
+        // Adopted (no creation record), or the record names another uid (the
+        // name was deleted and created again by someone else), or the
+        // annotation was copied onto an object the app never created.
+        let adopted = cm(json!({APP_LABEL: "web"}), json!({}));
+        for (live, uid) in [
+            (&adopted, Some("u-1")),
+            (&created, Some("u-other")),
+            (&created, None),
+        ] {
+            assert!(
+                matches!(
+                    plan_prune("web", &r, Some(live), uid, &options()),
+                    Prune::Release(_)
+                ),
+                "{live} {uid:?}"
+            );
+        }
+        // Prune off: kept and reported.
+        let off = Options::default();
+        assert!(matches!(
+            plan_prune("web", &r, Some(&created), Some("u-1"), &off),
+            Prune::Keep(_)
+        ));
+        assert_eq!(
+            plan_prune("web", &r, None, Some("u-1"), &options()),
+            Prune::Gone
+        );
+    }
+
+    #[test]
+    fn namespaces_and_crds_are_pruned_only_when_allowed() {
+        let created = cm(
+            json!({APP_LABEL: "web"}),
+            json!({CREATED_BY_ANNOTATION: "web"}),
+        );
+        for kind in ["Namespace", "CustomResourceDefinition"] {
+            let r = reference(kind);
+            assert!(
+                matches!(plan_prune("web", &r, Some(&created), Some("u-1"), &options()), Prune::Keep(m) if m.contains("--prune-")),
+                "{kind}"
+            );
+        }
+        let allowed = Options {
+            prune_namespaces: true,
+            prune_crds: true,
+            ..options()
+        };
+        for kind in ["Namespace", "CustomResourceDefinition"] {
+            assert_eq!(
+                plan_prune(
+                    "web",
+                    &reference(kind),
+                    Some(&created),
+                    Some("u-1"),
+                    &allowed
+                ),
+                Prune::Delete { uid: "u-1".into() }
+            );
+        }
+        // Allowed, but adopted: still never deleted.
+        let adopted = cm(json!({APP_LABEL: "web"}), json!({}));
+        assert!(matches!(
+            plan_prune(
+                "web",
+                &reference("Namespace"),
+                Some(&adopted),
+                Some("u-1"),
+                &allowed
+            ),
+            Prune::Release(_)
+        ));
+    }
+
+    #[test]
+    fn a_create_that_found_the_object_withdraws_or_adopts() {
+        let body = with_creation_record(&desired(), "web");
+        let FoundExisting::Withdraw { body: withdrawn } =
+            plan_found_existing(&desired(), &options())
+        else {
+            panic!()
+        };
+        assert_eq!(
+            withdrawn,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "web"}})
+        );
+        let adopt = Options {
+            adopt: true,
+            ..options()
+        };
+        let FoundExisting::Adopt { body: adopted } = plan_found_existing(&desired(), &adopt) else {
+            panic!()
+        };
+        assert!(adopted["metadata"]["annotations"][CREATED_BY_ANNOTATION].is_null());
+        assert!(body["metadata"]["annotations"][CREATED_BY_ANNOTATION] == "web");
+    }
+
+    #[test]
+    fn conflicts_are_forced_only_on_our_fields_or_by_opt_in() {
+        let conflict = |field: &str| FieldConflict {
+            manager: "kubectl-edit".into(),
+            field: field.into(),
+        };
+        let owned = applied_fields(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"}, "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "web"}]}}}}));
+        assert!(owned.contains(".spec.replicas"), "{owned:?}");
+        assert!(owned.contains(".metadata.name"), "{owned:?}");
+        assert!(!owned.contains(".kind"), "{owned:?}");
+        // Drift on our own fields: self-heal forces.
+        for field in [
+            ".spec.replicas",
+            ".spec.template.spec.containers[name=\"web\"].image",
+        ] {
+            assert_eq!(
+                plan_conflict(&[conflict(field)], Some(&owned), &options()),
+                OnConflict::Force,
+                "{field}"
+            );
+        }
+        // A field we never applied: reported with field and manager.
+        let foreign = [conflict(".spec.replicas"), conflict(".spec.paused")];
+        let OnConflict::Report(message) = plan_conflict(&foreign, Some(&owned), &options()) else {
+            panic!()
+        };
+        assert!(
+            message.contains(".spec.paused (owned by kubectl-edit)"),
+            "{message}"
+        );
+        // Not a prefix match on names: `.spec.replicasX` is not `.spec.replicas`.
+        assert!(matches!(
+            plan_conflict(&[conflict(".spec.replicasX")], Some(&owned), &options()),
+            OnConflict::Report(_)
+        ));
+        assert!(matches!(
+            plan_conflict(&[conflict(".spec.replicas")], None, &options()),
+            OnConflict::Report(_)
+        ));
+        let force = Options {
+            force_conflicts: true,
+            ..options()
+        };
+        assert_eq!(plan_conflict(&foreign, None, &force), OnConflict::Force);
+    }
+}

@@ -1,0 +1,604 @@
+//! What the agent may delete, end to end with the real hub and agent and the
+//! fake API server: only an explicit, readable change of desired state
+//! deletes, and only objects Switchyard created (docs/SECURITY.md, "What the
+//! agent deletes"). Damaged caches, failing discovery, pre-existing and
+//! adopted objects, other apps' objects and other field managers' fields.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use switchyard_tests::fake_kube::FakeKube;
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::git_server::GitRepoBuilder;
+use switchyard_tests::process::wait_until;
+
+const DEPLOY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1.27
+";
+
+const CONFIG: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+data:
+  greeting: hello
+";
+
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+
+const WIDGET: &str = "apiVersion: example.com/v1
+kind: Widget
+metadata:
+  name: gizmo
+spec:
+  size: 3
+";
+
+/// A hub, one enrolled agent applying to a fake API server, and a config
+/// repo whose `web/` holds a Deployment and a ConfigMap.
+struct Setup {
+    _runtime: tokio::runtime::Runtime,
+    fake: FakeKube,
+    hub: TestHub,
+    agent: TestAgent,
+    source: GitRepoBuilder,
+    served: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Setup {
+    fn new(dir: &Path) -> Setup {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let fake = runtime.block_on(FakeKube::start());
+        let kubeconfig = dir.join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig).unwrap();
+        let served = dir.join("served");
+        let source = GitRepoBuilder::new();
+        source.write("web/deploy.yaml", DEPLOY);
+        source.write("web/config.yaml", CONFIG);
+        source.commit("web");
+        source.publish(&served, "fleet");
+        let hub = TestHub::start(dir, &[]);
+        let url = format!("file://{}", served.join("fleet.git").display());
+        let out = hub.cli(&["repo", "add", "fleet", &url, "--interval", "1s"]);
+        assert!(out.success(), "{}", out.stderr);
+        let mut agent = TestAgent::new(dir, "edge");
+        assert!(
+            agent
+                .join(&hub.add_cluster("edge", &["env=prod"]))
+                .success()
+        );
+        agent.start_applying(&kubeconfig);
+        assert!(
+            hub.wait_connected("edge", true),
+            "{}",
+            agent.process().stderr_text()
+        );
+        Setup {
+            _runtime: runtime,
+            fake,
+            hub,
+            agent,
+            source,
+            served,
+            kubeconfig,
+        }
+    }
+
+    fn commit(&self, message: &str) -> String {
+        let sha = self.source.commit(message);
+        self.source.publish(&self.served, "fleet");
+        sha
+    }
+
+    fn cli(&self, args: &[&str]) {
+        let out = self.hub.cli(args);
+        assert!(
+            out.success(),
+            "switchyard {args:?}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+
+    /// `switchyard app create web --repo fleet --path web --namespace web EXTRA…`
+    fn create_web(&self, extra: &[&str]) {
+        let mut args = vec![
+            "app",
+            "create",
+            "web",
+            "--repo",
+            "fleet",
+            "--path",
+            "web",
+            "--namespace",
+            "web",
+        ];
+        args.extend_from_slice(extra);
+        self.cli(&args);
+    }
+
+    /// Wait (bounded) for a condition on the fake cluster.
+    fn wait(&mut self, what: &str, mut check: impl FnMut(&FakeKube) -> bool) {
+        let fake = &self.fake;
+        let ok = wait_until(SOON, || check(fake));
+        assert!(
+            ok,
+            "{what}; agent log:\n{}",
+            self.agent.process().stderr_text()
+        );
+    }
+
+    fn status(&self, app: &str) -> Vec<Value> {
+        self.hub
+            .cli_json(&["status", app])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn wait_status(&mut self, app: &str, what: &str, check: impl Fn(&Value) -> bool) {
+        let ok = wait_until(SOON, || self.status(app).first().is_some_and(&check));
+        assert!(
+            ok,
+            "{what}: {:?}\nagent log:\n{}",
+            self.status(app),
+            self.agent.process().stderr_text()
+        );
+    }
+
+    /// Every DELETE the fake received so far, as `METHOD PATH`.
+    fn deletes(&self) -> Vec<String> {
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "DELETE")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+}
+
+fn resource_row<'a>(status: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+    status["resources"]
+        .as_array()?
+        .iter()
+        .find(|r| r["kind"] == kind && r["name"] == name)
+}
+
+/// Bring the hub back and check the agent re-fetches what it lost and
+/// enforces again.
+fn hub_returns_and_the_app_resumes(s: &mut Setup) {
+    s.hub.kill9_and_restart();
+    assert!(s.hub.wait_connected("edge", true));
+    s.wait_status("web", "synced again after the hub returned", |r| {
+        r["sync"] == "Synced"
+    });
+}
+
+/// Scenario (A) of issue 14: one cached bundle is damaged while the agent
+/// and the hub are down. The restarted agent must not take the app for
+/// unassigned: nothing is deleted, and once the hub is back the agent
+/// fetches the bundle again and resumes.
+#[test]
+fn a_damaged_cached_bundle_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.create_web(&["--prune"]);
+    s.wait("first sync", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+            && f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+
+    s.hub.process.kill9();
+    s.agent.stop();
+    let bundles = s.agent.state_dir.join("cache/bundles");
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&bundles).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        damaged += 1;
+    }
+    assert_eq!(damaged, 1, "one app, one cached bundle");
+    s.fake.clear_requests();
+
+    let kubeconfig = s.kubeconfig.clone();
+    s.agent.start_applying(&kubeconfig);
+    assert!(
+        s.agent.process().wait_for_log(
+            "bundle unreadable; app not enforced and nothing of it pruned",
+            SOON
+        ),
+        "{}",
+        s.agent.process().stderr_text()
+    );
+    // Several resync passes (one a second) with the hub still down.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        s.deletes(),
+        Vec::<String>::new(),
+        "the agent deleted objects"
+    );
+    assert!(s.fake.object("deployments", Some("web"), "web").is_some());
+    assert!(
+        s.fake
+            .object("configmaps", Some("web"), "web-config")
+            .is_some()
+    );
+    assert!(s.agent.process().is_running());
+
+    hub_returns_and_the_app_resumes(&mut s);
+    assert_eq!(s.deletes(), Vec::<String>::new());
+}
+
+/// A damaged cached assignment: the agent enforces and prunes nothing until
+/// the hub sends a fresh assignment, then resumes.
+#[test]
+fn a_damaged_cached_assignment_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.create_web(&["--prune"]);
+    s.wait("first sync", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+
+    s.hub.process.kill9();
+    s.agent.stop();
+    let assignment = s.agent.state_dir.join("cache/assignment.json");
+    std::fs::write(
+        &assignment,
+        b"{\"generation\": 3, \"items\": [{\"app\": \"we",
+    )
+    .unwrap();
+    s.fake.clear_requests();
+
+    let kubeconfig = s.kubeconfig.clone();
+    s.agent.start_applying(&kubeconfig);
+    assert!(
+        s.agent
+            .process()
+            .wait_for_log("assignment unreadable; enforcing and pruning nothing", SOON),
+        "{}",
+        s.agent.process().stderr_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        s.deletes(),
+        Vec::<String>::new(),
+        "the agent deleted objects"
+    );
+    assert!(s.fake.object("deployments", Some("web"), "web").is_some());
+
+    hub_returns_and_the_app_resumes(&mut s);
+    assert_eq!(s.deletes(), Vec::<String>::new());
+    let cached: Value = serde_json::from_slice(&std::fs::read(&assignment).unwrap())
+        .expect("the fresh assignment replaced the damaged one");
+    assert_eq!(cached["items"][0]["app"], "web");
+}
+
+/// Discovery of one kind fails during a pass (once, then persistently): the
+/// object is Unknown, reported with the reason, and never pruned although
+/// prune is on; when discovery works again the object is Synced.
+#[test]
+fn a_failing_discovery_prunes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.source.write("web/crd.yaml", CRD);
+    s.source.write("web/widget.yaml", WIDGET);
+    s.commit("a widget");
+    s.create_web(&["--prune"]);
+    s.wait("widget applied", |f| {
+        f.object("widgets.example.com", Some("web"), "gizmo")
+            .is_some()
+    });
+    s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
+
+    // A restarted agent resolves kinds afresh; the first lookup of the
+    // widget's kind fails, the next succeeds.
+    s.agent.stop();
+    s.fake.clear_requests();
+    s.fake.fail_discovery("example.com", "v1", 500, Some(1));
+    let kubeconfig = s.kubeconfig.clone();
+    s.agent.start_applying(&kubeconfig);
+    assert!(
+        wait_until(SOON, || s
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/apis/example.com/v1")
+            .count()
+            >= 2),
+        "discovery was not asked again"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        s.deletes(),
+        Vec::<String>::new(),
+        "the agent pruned objects"
+    );
+    assert!(
+        s.fake
+            .object("widgets.example.com", Some("web"), "gizmo")
+            .is_some()
+    );
+
+    // Persistently failing discovery: Unknown, with the reason, at the hub.
+    s.agent.stop();
+    s.fake.fail_discovery("example.com", "v1", 500, None);
+    let kubeconfig = s.kubeconfig.clone();
+    s.agent.start_applying(&kubeconfig);
+    s.wait_status("web", "the widget reported Unknown", |r| {
+        resource_row(r, "Widget", "gizmo").is_some_and(|w| {
+            w["sync"] == "Unknown"
+                && w["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("kind not resolved"))
+        })
+    });
+    assert_eq!(
+        s.deletes(),
+        Vec::<String>::new(),
+        "the agent pruned objects"
+    );
+    s.fake.clear_discovery_faults();
+    s.wait_status("web", "synced once discovery works", |r| {
+        r["sync"] == "Synced"
+    });
+    assert_eq!(s.deletes(), Vec::<String>::new());
+}
+
+const SHARED_NS: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: shared
+";
+
+const OURS_IN_SHARED: &str = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: ours
+  namespace: shared
+data:
+  k: v
+";
+
+/// A Namespace and, inside it, another team's ConfigMap, both there before
+/// Switchyard.
+fn seed_shared_namespace(fake: &FakeKube) {
+    fake.create_object(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shared"}}),
+    )
+    .unwrap();
+    fake.create_object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "stranger", "namespace": "shared"}, "data": {"team": "other"}}))
+        .unwrap();
+}
+
+fn shared_survives(fake: &FakeKube) {
+    assert!(
+        fake.object("namespaces", None, "shared").is_some(),
+        "the pre-existing Namespace was deleted"
+    );
+    assert!(
+        fake.object("configmaps", Some("shared"), "stranger")
+            .is_some(),
+        "another team's ConfigMap was deleted"
+    );
+}
+
+/// Scenario (B) of issue 14: an app lists a Namespace that existed before.
+/// Without --adopt it is left alone (reported); the app's own object inside
+/// it is created and, once removed from Git, pruned; the Namespace and the
+/// stranger inside survive that prune and the app's deletion, while what
+/// the app created is deleted. A Namespace the app created is pruned only
+/// once --prune-namespaces is set.
+#[test]
+fn a_pre_existing_namespace_and_its_contents_survive_prune_and_app_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    seed_shared_namespace(&s.fake);
+    s.source.write("web/shared-ns.yaml", SHARED_NS);
+    s.source.write("web/ours.yaml", OURS_IN_SHARED);
+    s.source.write(
+        "web/fresh-ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fresh\n",
+    );
+    s.commit("shared namespace, ours inside, a fresh namespace");
+    s.create_web(&["--prune"]);
+    s.wait("the app's objects created", |f| {
+        f.object("configmaps", Some("shared"), "ours").is_some()
+            && f.object("namespaces", None, "fresh").is_some()
+            && f.object("deployments", Some("web"), "web").is_some()
+    });
+    s.wait_status(
+        "web",
+        "the pre-existing Namespace reported, not adopted",
+        |r| {
+            resource_row(r, "Namespace", "shared").is_some_and(|row| {
+                row["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not adopted"))
+            })
+        },
+    );
+    let shared = s.fake.object("namespaces", None, "shared").unwrap();
+    assert!(
+        shared["metadata"]["labels"]["switchyard.dev/app"].is_null(),
+        "a pre-existing Namespace was adopted without --adopt: {shared}"
+    );
+    let ours = s.fake.object("configmaps", Some("shared"), "ours").unwrap();
+    assert_eq!(
+        ours["metadata"]["annotations"]["switchyard.dev/created-by"],
+        "web"
+    );
+
+    // Removed from Git: what the app created is pruned, but not a Namespace
+    // (not without --prune-namespaces), and nothing that existed before.
+    s.source.remove("web/shared-ns.yaml");
+    s.source.remove("web/ours.yaml");
+    s.source.remove("web/fresh-ns.yaml");
+    s.commit("drop them");
+    s.wait("the app's ConfigMap pruned", |f| {
+        f.object("configmaps", Some("shared"), "ours").is_none()
+    });
+    s.wait_status("web", "the created Namespace kept and reported", |r| {
+        resource_row(r, "Namespace", "fresh").is_some_and(|row| {
+            row["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("--prune-namespaces"))
+        })
+    });
+    assert!(s.fake.object("namespaces", None, "fresh").is_some());
+    shared_survives(&s.fake);
+    s.cli(&["app", "update", "web", "--prune-namespaces"]);
+    s.wait("the created Namespace pruned once allowed", |f| {
+        f.object("namespaces", None, "fresh").is_none()
+    });
+    shared_survives(&s.fake);
+
+    // The app is deleted: what it created goes, the rest stays.
+    s.cli(&["app", "delete", "web"]);
+    s.wait("the app's objects deleted", |f| {
+        f.object("deployments", Some("web"), "web").is_none()
+            && f.object("configmaps", Some("web"), "web-config").is_none()
+    });
+    shared_survives(&s.fake);
+    std::thread::sleep(Duration::from_secs(2));
+    shared_survives(&s.fake);
+}
+
+/// With --adopt (and even --prune-namespaces) the pre-existing Namespace is
+/// adopted, yet never deleted: neither when it leaves Git nor when the app
+/// is deleted, since Switchyard did not create it.
+#[test]
+fn an_adopted_namespace_is_never_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    seed_shared_namespace(&s.fake);
+    s.source.write("web/shared-ns.yaml", SHARED_NS);
+    s.source.write("web/ours.yaml", OURS_IN_SHARED);
+    s.commit("shared namespace, ours inside");
+    s.create_web(&["--prune", "--adopt", "--prune-namespaces"]);
+    s.wait("the Namespace adopted", |f| {
+        f.object("namespaces", None, "shared")
+            .is_some_and(|ns| ns["metadata"]["labels"]["switchyard.dev/app"] == "web")
+            && f.object("configmaps", Some("shared"), "ours").is_some()
+    });
+    let shared = s.fake.object("namespaces", None, "shared").unwrap();
+    assert!(
+        shared["metadata"]["annotations"]["switchyard.dev/created-by"].is_null(),
+        "an adopted object carries a creation record: {shared}"
+    );
+    s.wait_status("web", "synced", |r| r["sync"] == "Synced");
+
+    s.source.remove("web/shared-ns.yaml");
+    s.commit("drop the namespace from Git");
+    std::thread::sleep(Duration::from_secs(3));
+    shared_survives(&s.fake);
+    assert!(
+        s.fake
+            .object("configmaps", Some("shared"), "ours")
+            .is_some()
+    );
+
+    s.cli(&["app", "delete", "web"]);
+    s.wait("the app's objects deleted", |f| {
+        f.object("configmaps", Some("shared"), "ours").is_none()
+            && f.object("deployments", Some("web"), "web").is_none()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    shared_survives(&s.fake);
+    assert!(
+        !s.deletes()
+            .iter()
+            .any(|d| d.ends_with("/namespaces/shared")),
+        "{:?}",
+        s.deletes()
+    );
+}
+
+/// A field another manager owns is not overwritten: the conflict is
+/// reported with the field and the manager; with --force-conflicts the app
+/// takes it over. (Self-heal of Switchyard's own fields after drift, which
+/// forces, is covered in reconcile.rs.)
+#[test]
+fn another_managers_field_is_reported_not_overwritten_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.create_web(&["--self-heal"]);
+    s.wait("first sync", |f| {
+        f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+    s.fake
+        .patch_out_of_band(
+            "configmaps",
+            Some("web"),
+            "web-config",
+            json!({"data": {"owner": "theirs"}}),
+        )
+        .unwrap();
+    s.source
+        .write("web/config.yaml", &format!("{CONFIG}  owner: ours\n"));
+    s.commit("Git wants the field too");
+    s.wait_status("web", "the conflict reported", |r| {
+        resource_row(r, "ConfigMap", "web-config").is_some_and(|row| {
+            row["message"].as_str().is_some_and(|m| {
+                m.contains(".data.owner")
+                    && m.contains("out-of-band")
+                    && m.contains("--force-conflicts")
+            })
+        })
+    });
+    let data = |s: &Setup| {
+        s.fake
+            .object("configmaps", Some("web"), "web-config")
+            .unwrap()["data"]
+            .clone()
+    };
+    assert_eq!(
+        data(&s)["owner"],
+        "theirs",
+        "another manager's field was overwritten"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        data(&s)["owner"],
+        "theirs",
+        "another manager's field was overwritten"
+    );
+
+    s.cli(&["app", "update", "web", "--force-conflicts"]);
+    s.wait("taken over with --force-conflicts", |f| {
+        f.object("configmaps", Some("web"), "web-config")
+            .is_some_and(|c| c["data"]["owner"] == "ours")
+    });
+    s.wait_status("web", "synced after forcing", |r| r["sync"] == "Synced");
+}
