@@ -145,16 +145,16 @@ async fn garbage_and_oversized_frames_close_only_the_offending_connection() {
 
     let mut oversized = Vec::new();
     oversized.extend_from_slice(&(Kind::Enroll.limit() + 1).to_be_bytes());
-    oversized.extend_from_slice(&1u16.to_be_bytes());
+    oversized.extend_from_slice(&raw::CURRENT_VERSION.to_be_bytes());
     oversized.push(Kind::Enroll as u8);
     let mut bad_body = Vec::new();
     bad_body.extend_from_slice(&16u32.to_be_bytes());
-    bad_body.extend_from_slice(&1u16.to_be_bytes());
+    bad_body.extend_from_slice(&raw::CURRENT_VERSION.to_be_bytes());
     bad_body.push(Kind::Enroll as u8);
     bad_body.extend_from_slice(&[0xff; 16]);
     let mut unknown_kind = Vec::new();
     unknown_kind.extend_from_slice(&8u32.to_be_bytes());
-    unknown_kind.extend_from_slice(&1u16.to_be_bytes());
+    unknown_kind.extend_from_slice(&raw::CURRENT_VERSION.to_be_bytes());
     unknown_kind.push(0xee);
     unknown_kind.extend_from_slice(&[0x5a; 8]);
     let truncated = {
