@@ -52,6 +52,11 @@ impl ApiError {
     }
 }
 
+/// What a handler adds to its request's audit entry (an admin override's
+/// reason); `audited` stores it as the entry's message.
+#[derive(Debug, Clone)]
+struct AuditNote(String);
+
 /// Marks the answer to a request refused for its form (see
 /// [`ApiError::malformed`]): it reached no handler logic, so it is neither
 /// audited nor counted as a use of its token. Nothing is written for it.
@@ -200,6 +205,7 @@ impl From<gitops::Error> for ApiError {
             )
             | E::RepoInUse { .. }
             | E::GroupInUse { .. } => StatusCode::CONFLICT,
+            E::Unreachable { .. } => StatusCode::FORBIDDEN,
             E::RepoNotFound(_) | E::AppNotFound(_) | E::GroupNotFound(_) => StatusCode::NOT_FOUND,
             E::Invalid { .. }
             | E::NotInHistory { .. }
@@ -222,6 +228,12 @@ impl From<gitops::Error> for ApiError {
 pub struct SyncRequest {
     #[serde(default)]
     pub revision: Option<String>,
+    /// Deploy `revision` even if it is not in the history of the app's
+    /// tracked revision. Admin only; needs `reason`, which the audit log keeps.
+    #[serde(default)]
+    pub allow_unreachable: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Request body of `POST /api/v1/apps/{name}/rollback`.
@@ -684,9 +696,13 @@ async fn audited(
     let (request, target) = target_of(&rule, request).await;
     let response = match request {
         Err(refusal) => refusal.into_response(),
-        Ok(request) => match auth::authorize(&principal, &rule) {
+        Ok(mut request) => match auth::authorize(&principal, &rule) {
             Err(e) => ApiError::from(e).into_response(),
-            Ok(()) => next.run(request).await,
+            Ok(()) => {
+                // Handlers whose rights depend on more than the route read it.
+                request.extensions_mut().insert(principal.clone());
+                next.run(request).await
+            }
         },
     };
     if is_malformed(&response) {
@@ -696,7 +712,11 @@ async fn audited(
     state.auth.touch(&principal, now);
     let status = response.status();
     let (response, message) = if status.is_success() {
-        (response, None)
+        let note = response
+            .extensions()
+            .get::<AuditNote>()
+            .map(|n| n.0.clone());
+        (response, note)
     } else {
         let (parts, body) = response.into_parts();
         match axum::body::to_bytes(body, AUDITED_ERROR_LIMIT).await {
@@ -1079,15 +1099,55 @@ async fn app_history(
 #[utoipa::path(post, path = "/apps/{name}/sync", tag = "apps", summary = "Deploy the pending (or a given) revision", request_body = SyncRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 async fn sync_app(
     State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
     Path(name): Path<String>,
     ApiJson(request): ApiJson<SyncRequest>,
-) -> ApiResult<Json<AppView>> {
-    Ok(Json(
-        state
-            .gitops
-            .sync(&name, request.revision.as_deref())
-            .await?,
-    ))
+) -> ApiResult<Response> {
+    let reason = sync_override(&principal, &request)?;
+    let view = state
+        .gitops
+        .sync(&name, request.revision.as_deref(), reason.as_deref())
+        .await?;
+    let mut response = Json(view).into_response();
+    if let Some(reason) = reason {
+        response.extensions_mut().insert(AuditNote(format!(
+            "deployed {} outside the tracked revision (--allow-unreachable): {reason}",
+            request.revision.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(response)
+}
+
+/// The reason of an override of the tracked-revision rule, if the request
+/// asks for one: only an admin may, only for an explicit revision, and
+/// only with a reason for the audit log.
+fn sync_override(principal: &Principal, request: &SyncRequest) -> ApiResult<Option<String>> {
+    if !request.allow_unreachable {
+        return Ok(None);
+    }
+    if principal.role < Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "role {} may not deploy a commit outside the app's tracked revision \
+                 (--allow-unreachable is for admins)",
+                principal.role
+            ),
+        ));
+    }
+    if request.revision.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "--allow-unreachable needs --revision: the commit to deploy",
+        ));
+    }
+    match request.reason.as_deref().map(str::trim) {
+        Some(reason) if !reason.is_empty() => Ok(Some(reason.to_owned())),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "--allow-unreachable needs --reason: why this commit, for the audit log",
+        )),
+    }
 }
 
 #[utoipa::path(post, path = "/apps/{name}/rollback", tag = "apps", summary = "Pin an earlier revision", request_body = RollbackRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]

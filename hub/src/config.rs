@@ -61,6 +61,9 @@ pub struct ServeSettings {
     pub idle_timeout: Option<Duration>,
     pub enroll_per_minute: Option<u32>,
     pub enroll_burst: Option<u32>,
+    pub git_max_pack_bytes: Option<u64>,
+    pub git_max_objects: Option<u64>,
+    pub git_max_object_bytes: Option<u64>,
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -124,6 +127,9 @@ impl ServeSettings {
             idle_timeout: self.idle_timeout.or(fallback.idle_timeout),
             enroll_per_minute: self.enroll_per_minute.or(fallback.enroll_per_minute),
             enroll_burst: self.enroll_burst.or(fallback.enroll_burst),
+            git_max_pack_bytes: self.git_max_pack_bytes.or(fallback.git_max_pack_bytes),
+            git_max_objects: self.git_max_objects.or(fallback.git_max_objects),
+            git_max_object_bytes: self.git_max_object_bytes.or(fallback.git_max_object_bytes),
         }
     }
 
@@ -155,6 +161,14 @@ impl ServeSettings {
                     idle_timeout: self.idle_timeout.unwrap_or(d.idle_timeout),
                     enroll_per_minute: self.enroll_per_minute.unwrap_or(d.enroll_per_minute),
                     enroll_burst: self.enroll_burst.unwrap_or(d.enroll_burst),
+                }
+            },
+            fetch_limits: {
+                let d = crate::git::FetchLimits::default();
+                crate::git::FetchLimits {
+                    max_pack_bytes: self.git_max_pack_bytes.unwrap_or(d.max_pack_bytes),
+                    max_objects: self.git_max_objects.unwrap_or(d.max_objects),
+                    max_object_bytes: self.git_max_object_bytes.unwrap_or(d.max_object_bytes),
                 }
             },
         };

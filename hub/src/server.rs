@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub http_insecure: bool,
     /// What one agent connection or source IP may cost the hub.
     pub limits: crate::limits::Limits,
+    /// What one Git fetch may bring.
+    pub fetch_limits: crate::git::FetchLimits,
 }
 
 impl ServeConfig {
@@ -40,6 +42,15 @@ impl ServeConfig {
             bail!("--heartbeat must be at least 1s, got {:?}", self.heartbeat);
         }
         self.limits.validate()?;
+        for (flag, value) in [
+            ("--git-max-pack-bytes", self.fetch_limits.max_pack_bytes),
+            ("--git-max-objects", self.fetch_limits.max_objects),
+            ("--git-max-object-bytes", self.fetch_limits.max_object_bytes),
+        ] {
+            if value == 0 {
+                bail!("{flag} must be at least 1");
+            }
+        }
         for name in &self.public_names {
             if name.is_empty() || name.contains(['/', ':', ' ']) && name.parse::<IpAddr>().is_err()
             {
@@ -247,12 +258,15 @@ impl Hub {
         // Both were done above, before anything could be served.
         fleet.readiness().store_opened();
         fleet.readiness().quic_bound();
-        let gitops = Arc::new(GitOps::new(
-            store.clone(),
-            fleet.clone(),
-            paths::repos_dir(data_dir),
-            paths::webhook_secret_file(data_dir),
-        ));
+        let gitops = Arc::new(
+            GitOps::new(
+                store.clone(),
+                fleet.clone(),
+                paths::repos_dir(data_dir),
+                paths::webhook_secret_file(data_dir),
+            )
+            .with_fetch_limits(config.fetch_limits),
+        );
         std::fs::write(
             paths::endpoint_file(data_dir),
             serde_json::to_vec_pretty(&endpoints).expect("endpoints serialize"),

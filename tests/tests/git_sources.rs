@@ -1,15 +1,21 @@
 //! The hub's Git layer (`switchyard_hub::git`) against real servers: the git
 //! CLI over file://, `git daemon` over git://, and `git http-backend` behind
-//! lighttpd over HTTPS with basic auth and a private CA.
+//! lighttpd over HTTPS with basic auth and a private CA. Only tracked refs
+//! are mirrored, and fetches stop at their size limits.
 
 use std::path::Path;
 use std::time::Instant;
 
-use switchyard_hub::git::{Credentials, Error, FetchProgress, GitCache, RepoSpec, TreeLimits};
+use switchyard_hub::git::{
+    Credentials, Error, FetchLimits, FetchProgress, GitCache, RepoSpec, TreeLimits,
+};
 use switchyard_tests::git_server::{GitDaemon, GitHttpServer, GitRepoBuilder};
 use tempfile::TempDir;
 
 const USER: &str = "deployer";
+
+/// Every branch and tag of the sample repository.
+const TRACKED: [&str; 4] = ["main", "feature", "v1", "light"];
 const PASS: &str = "s3cret-pass";
 
 fn init() {
@@ -144,7 +150,8 @@ fn first_and_incremental(label: &str, base: &Path, spec: &RepoSpec) {
 fn file_url_first_and_incremental_fetch() {
     init();
     let base = TempDir::new().unwrap();
-    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let spec =
+        RepoSpec::new(format!("file://{}/sample.git", base.path().display())).tracking(TRACKED);
     first_and_incremental("file://", base.path(), &spec);
 }
 
@@ -153,7 +160,7 @@ fn git_daemon_first_and_incremental_fetch() {
     init();
     let base = TempDir::new().unwrap();
     let daemon = GitDaemon::start(base.path());
-    let spec = RepoSpec::new(daemon.url("sample.git"));
+    let spec = RepoSpec::new(daemon.url("sample.git")).tracking(TRACKED);
     first_and_incremental("git://", base.path(), &spec);
 }
 
@@ -165,6 +172,7 @@ fn https_spec(server: &GitHttpServer, repo: &str, password: &str) -> RepoSpec {
             password: password.to_owned(),
         }),
         ca_file: Some(server.ca_pem_path()),
+        ..RepoSpec::new(server.url(repo)).tracking(TRACKED)
     }
 }
 
@@ -245,7 +253,11 @@ fn unreachable_and_missing_repositories() {
 
     let mut daemon = GitDaemon::start(base.path());
     let err = cache
-        .fetch("gone", &RepoSpec::new(daemon.url("nothing.git")), &|_| {})
+        .fetch(
+            "gone",
+            &RepoSpec::new(daemon.url("nothing.git")).tracking(TRACKED),
+            &|_| {},
+        )
         .unwrap_err();
     assert!(
         matches!(err, Error::RepositoryNotFound { .. }),
@@ -254,7 +266,7 @@ fn unreachable_and_missing_repositories() {
     let url = daemon.url("sample.git");
     daemon.stop();
     let err = cache
-        .fetch("down", &RepoSpec::new(url), &|_| {})
+        .fetch("down", &RepoSpec::new(url).tracking(TRACKED), &|_| {})
         .unwrap_err();
     assert!(
         matches!(err, Error::Unreachable { .. }),
@@ -266,7 +278,7 @@ fn unreachable_and_missing_repositories() {
     let err = cache
         .fetch(
             "down",
-            &RepoSpec::new(format!("https://127.0.0.1:{port}/git/x.git")),
+            &RepoSpec::new(format!("https://127.0.0.1:{port}/git/x.git")).tracking(TRACKED),
             &|_| {},
         )
         .unwrap_err();
@@ -278,7 +290,8 @@ fn unreachable_and_missing_repositories() {
     let err = cache
         .fetch(
             "nofile",
-            &RepoSpec::new(format!("file://{}/nothing.git", base.path().display())),
+            &RepoSpec::new(format!("file://{}/nothing.git", base.path().display()))
+                .tracking(TRACKED),
             &|_| {},
         )
         .unwrap_err();
@@ -288,7 +301,11 @@ fn unreachable_and_missing_repositories() {
     );
 
     let err = cache
-        .fetch("../escape", &RepoSpec::new("file:///x"), &|_| {})
+        .fetch(
+            "../escape",
+            &RepoSpec::new("file:///x").tracking(TRACKED),
+            &|_| {},
+        )
         .unwrap_err();
     assert!(matches!(err, Error::InvalidName(_)), "{err:?}");
 }
@@ -300,7 +317,8 @@ fn fetched() -> (TempDir, TempDir, GitRepoBuilder, GitCache, String) {
     let (b, c1) = sample_repo(base.path(), "sample");
     let data = TempDir::new().unwrap();
     let cache = GitCache::new(data.path().join("repos"));
-    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let spec =
+        RepoSpec::new(format!("file://{}/sample.git", base.path().display())).tracking(TRACKED);
     cache.fetch("sample", &spec, &|_| {}).expect("fetch");
     (base, data, b, cache, c1)
 }
@@ -311,7 +329,8 @@ fn resolve_branches_tags_and_shas() {
     b.write("x", "x");
     let c2 = b.commit("second");
     b.publish(base.path(), "sample");
-    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let spec =
+        RepoSpec::new(format!("file://{}/sample.git", base.path().display())).tracking(TRACKED);
     cache.fetch("sample", &spec, &|_| {}).unwrap();
 
     let main = cache.resolve("sample", "main").unwrap();
@@ -375,7 +394,8 @@ fn log_is_newest_first_and_bounded() {
         ids.push(b.commit(&format!("commit {i}")));
     }
     b.publish(base.path(), "sample");
-    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let spec =
+        RepoSpec::new(format!("file://{}/sample.git", base.path().display())).tracking(TRACKED);
     cache.fetch("sample", &spec, &|_| {}).unwrap();
 
     let log = cache.log("sample", "main", 100).unwrap();
@@ -533,7 +553,8 @@ fn read_dir_refuses_submodules_and_remove_forgets() {
     b.git(&["commit", "-q", "-m", "add a submodule"]);
     let c2 = b.head();
     b.publish(base.path(), "sample");
-    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let spec =
+        RepoSpec::new(format!("file://{}/sample.git", base.path().display())).tracking(TRACKED);
     cache.fetch("sample", &spec, &|_| {}).unwrap();
     let err = cache
         .read_dir("sample", &c2, "apps/web", &TreeLimits::default())
@@ -574,7 +595,8 @@ fn read_dir_stops_at_tree_bombs() {
     let bomb = b.git(&["commit-tree", &tree, "-m", "bomb"]);
     b.git(&["update-ref", "refs/heads/bomb", &bomb]);
     b.publish(base.path(), "sample");
-    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()))
+        .tracking(["main", "bomb"]);
     cache.fetch("sample", &spec, &|_| {}).unwrap();
 
     let started = Instant::now();
@@ -597,7 +619,7 @@ fn empty_remote_and_leftover_partial_fetch() {
     b.git(&["init", "-q", "--bare", bare.to_str().unwrap()]);
     let data = TempDir::new().unwrap();
     let cache = GitCache::new(data.path().join("repos"));
-    let spec = RepoSpec::new(format!("file://{}", bare.display()));
+    let spec = RepoSpec::new(format!("file://{}", bare.display())).tracking(TRACKED);
     let r = cache.fetch("empty", &spec, &|_| {}).expect("fetch empty");
     assert!(r.refs.is_empty(), "{r:?}");
     assert_eq!(r.bytes_received, 0);
@@ -606,10 +628,203 @@ fn empty_remote_and_leftover_partial_fetch() {
     let partial = data.path().join("repos/sample.git.partial");
     std::fs::create_dir_all(partial.join("objects")).unwrap();
     std::fs::write(partial.join("HEAD"), "garbage").unwrap();
-    let spec = RepoSpec::new(format!("file://{}/sample.git", base.path().display()));
+    let spec =
+        RepoSpec::new(format!("file://{}/sample.git", base.path().display())).tracking(TRACKED);
     let r = cache
         .fetch("sample", &spec, &|_| {})
         .expect("fetch over leftovers");
     assert_eq!(r.refs.get("refs/heads/main"), Some(&c1));
     assert!(!partial.exists());
+}
+
+/// Only the tracked branches and tags reach the hub: a branch nobody
+/// follows, and the commits only it has, are never fetched, and a ref that
+/// stops being tracked is pruned.
+#[test]
+fn only_tracked_refs_are_mirrored() {
+    init();
+    let base = TempDir::new().unwrap();
+    let (b, c1) = sample_repo(base.path(), "sample");
+    b.checkout("feature");
+    b.write("unreviewed.yaml", "kind: Secret\n");
+    let unreviewed = b.commit("not reviewed");
+    b.checkout("main");
+    b.publish(base.path(), "sample");
+    let data = TempDir::new().unwrap();
+    let cache = GitCache::new(data.path().join("repos"));
+    let url = format!("file://{}/sample.git", base.path().display());
+
+    let r = cache
+        .fetch(
+            "sample",
+            &RepoSpec::new(&url).tracking(["main", "v1"]),
+            &|_| {},
+        )
+        .unwrap();
+    let names: Vec<&str> = r.refs.keys().map(String::as_str).collect();
+    assert_eq!(names, ["refs/heads/main", "refs/tags/v1"], "{r:?}");
+    for absent in ["feature", "light", unreviewed.as_str(), &unreviewed[..8]] {
+        assert!(
+            matches!(
+                cache.resolve("sample", absent),
+                Err(Error::UnknownRevision { .. })
+            ),
+            "{absent} was mirrored"
+        );
+    }
+    assert_eq!(cache.resolve("sample", "v1").unwrap().id, c1);
+
+    // A commit pin fetches nothing itself; the tag stops being tracked and goes.
+    let r = cache
+        .fetch(
+            "sample",
+            &RepoSpec::new(&url).tracking(["main", &c1]),
+            &|_| {},
+        )
+        .unwrap();
+    assert_eq!(r.refs.keys().collect::<Vec<_>>(), ["refs/heads/main"]);
+    assert_eq!(cache.resolve("sample", &c1).unwrap().id, c1);
+
+    // Tracking nothing fetches nothing.
+    let err = cache
+        .fetch("sample", &RepoSpec::new(&url), &|_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing to fetch"), "{err}");
+}
+
+/// History reachability, for `app sync --revision`.
+#[test]
+fn ancestry_follows_history_not_branches() {
+    let (base, _data, b, cache, c1) = fetched();
+    b.write("x", "x");
+    let c2 = b.commit("second");
+    b.checkout("feature");
+    b.write("y", "y");
+    let side = b.commit("side");
+    b.checkout("main");
+    b.publish(base.path(), "sample");
+    let spec =
+        RepoSpec::new(format!("file://{}/sample.git", base.path().display())).tracking(TRACKED);
+    cache.fetch("sample", &spec, &|_| {}).unwrap();
+    assert!(cache.is_ancestor("sample", &c1, "main").unwrap());
+    assert!(cache.is_ancestor("sample", &c2, "main").unwrap());
+    assert!(cache.is_ancestor("sample", "v1", "main").unwrap());
+    assert!(!cache.is_ancestor("sample", &side, "main").unwrap());
+    assert!(!cache.is_ancestor("sample", &c2, "v1").unwrap());
+    assert!(cache.is_ancestor("sample", &c1, "feature").unwrap());
+}
+
+/// A pack over a limit is stopped while it arrives, with an error naming
+/// the limit and its flag; the repository keeps its previous refs and
+/// objects. Over file:// and git://.
+fn limits_stop_fetches(label: &str, base: &Path, url: &str) {
+    let (b, c1) = sample_repo(base, "sample");
+    let data = TempDir::new().unwrap();
+    let cache = GitCache::new(data.path().join("repos"));
+    let spec = |limits: FetchLimits| RepoSpec {
+        limits,
+        ..RepoSpec::new(url).tracking(["main"])
+    };
+    let defaults = FetchLimits::default();
+
+    // The first fetch, over the pack limit: nothing is left behind.
+    let small = FetchLimits {
+        max_pack_bytes: 100 * 1024,
+        ..defaults
+    };
+    let err = cache.fetch("sample", &spec(small), &|_| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                flag: "max-pack-bytes",
+                ..
+            }
+        ),
+        "{label}: {err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("--git-max-pack-bytes") && text.contains("102400"),
+        "{label}: {text}"
+    );
+    assert!(!data.path().join("repos/sample.git").exists());
+    assert!(matches!(
+        cache.resolve("sample", "main"),
+        Err(Error::NotFetched(_))
+    ));
+
+    let r = cache.fetch("sample", &spec(defaults), &|_| {}).unwrap();
+    assert_eq!(r.refs.get("refs/heads/main"), Some(&c1));
+
+    // A later commit too large: the previous state stays.
+    b.write("data/bigger.bin", noise(300 * 1024));
+    b.commit("too big");
+    b.publish(base, "sample");
+    let err = cache.fetch("sample", &spec(small), &|_| {}).unwrap_err();
+    assert!(matches!(err, Error::TooLarge { .. }), "{label}: {err:?}");
+    assert!(
+        err.to_string().contains("the previous fetch is kept"),
+        "{err}"
+    );
+    assert_eq!(cache.resolve("sample", "main").unwrap().id, c1, "{label}");
+
+    // Too many objects, announced by the pack's header.
+    let few = FetchLimits {
+        max_objects: 2,
+        ..defaults
+    };
+    let err = cache.fetch("sample", &spec(few), &|_| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                flag: "max-objects",
+                ..
+            }
+        ),
+        "{label}: {err:?}"
+    );
+    assert!(err.to_string().contains("--git-max-objects"), "{err}");
+    assert_eq!(cache.resolve("sample", "main").unwrap().id, c1, "{label}");
+
+    // One object too large to decode.
+    let tiny_objects = FetchLimits {
+        max_object_bytes: 64 * 1024,
+        ..defaults
+    };
+    let err = cache
+        .fetch("sample", &spec(tiny_objects), &|_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TooLarge {
+                flag: "max-object-bytes",
+                ..
+            }
+        ),
+        "{label}: {err:?}"
+    );
+    assert_eq!(cache.resolve("sample", "main").unwrap().id, c1, "{label}");
+
+    // Within the limits, the same fetch goes through.
+    let r = cache.fetch("sample", &spec(defaults), &|_| {}).unwrap();
+    assert_ne!(r.refs.get("refs/heads/main"), Some(&c1), "{label}");
+}
+
+#[test]
+fn file_url_fetches_stop_at_their_limits() {
+    init();
+    let base = TempDir::new().unwrap();
+    let url = format!("file://{}/sample.git", base.path().display());
+    limits_stop_fetches("file://", base.path(), &url);
+}
+
+#[test]
+fn git_daemon_fetches_stop_at_their_limits() {
+    init();
+    let base = TempDir::new().unwrap();
+    let daemon = GitDaemon::start(base.path());
+    limits_stop_fetches("git://", base.path(), &daemon.url("sample.git"));
 }

@@ -237,8 +237,16 @@ pub(crate) enum AppCommand {
     /// Approve the latest commit (or --revision) and resume following the revision.
     Sync {
         name: String,
+        /// A commit, branch or tag in the history of the app's revision.
         #[arg(long)]
         revision: Option<String>,
+        /// Admin only: deploy --revision even if it is not in the history
+        /// of the app's revision (recorded in the audit log with --reason).
+        #[arg(long, requires_all = ["revision", "reason"])]
+        allow_unreachable: bool,
+        /// Why --allow-unreachable is needed, for the audit log.
+        #[arg(long, requires = "allow_unreachable")]
+        reason: Option<String>,
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -416,6 +424,9 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                         .unwrap_or(f)
                 })
             };
+            // Refused before it leaves this machine: a credential in the
+            // URL would be stored, logged and shown to every viewer.
+            let url = switchyard_hub::gitops::check_url(&url)?;
             let client = AdminClient::discover(target)?;
             let request = RepoRequest {
                 name,
@@ -645,12 +656,17 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
         AppCommand::Sync {
             name,
             revision,
+            allow_unreachable,
+            reason,
             output,
         } => {
             let client = AdminClient::discover(target)?;
-            let app: AppView = client
-                .post(&format!("/apps/{name}/sync"), &SyncRequest { revision })
-                .await?;
+            let request = SyncRequest {
+                revision,
+                allow_unreachable,
+                reason,
+            };
+            let app: AppView = client.post(&format!("/apps/{name}/sync"), &request).await?;
             report_app(&app, "synced", output)
         }
         AppCommand::Rollback { name, to, output } => {

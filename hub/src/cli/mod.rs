@@ -218,6 +218,19 @@ struct ServeArgs {
     /// Enrollment attempts one IP may make at once [default: 10].
     #[arg(long, env = "SWITCHYARD_ENROLL_BURST")]
     enroll_burst: Option<u32>,
+    /// Largest pack one Git fetch may receive, in bytes; a larger one is
+    /// stopped as it arrives and the repo keeps its previous state
+    /// [default: 536870912, 512 MiB].
+    #[arg(long, env = "SWITCHYARD_GIT_MAX_PACK_BYTES")]
+    git_max_pack_bytes: Option<u64>,
+    /// Most objects one fetched pack may hold (checked from its header,
+    /// before any is decoded) [default: 1000000].
+    #[arg(long, env = "SWITCHYARD_GIT_MAX_OBJECTS")]
+    git_max_objects: Option<u64>,
+    /// Largest single Git object, and largest allocation decoding a pack
+    /// may make, in bytes [default: 104857600, 100 MiB].
+    #[arg(long, env = "SWITCHYARD_GIT_MAX_OBJECT_BYTES")]
+    git_max_object_bytes: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -344,6 +357,9 @@ async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
         idle_timeout: args.idle_timeout,
         enroll_per_minute: args.enroll_per_minute,
         enroll_burst: args.enroll_burst,
+        git_max_pack_bytes: args.git_max_pack_bytes,
+        git_max_objects: args.git_max_objects,
+        git_max_object_bytes: args.git_max_object_bytes,
     };
     let file = match &args.config {
         Some(path) => ServeSettings::load(path)?,

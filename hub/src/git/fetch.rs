@@ -1,9 +1,11 @@
-//! Fetching with gix: transport options (CA, timeouts), credentials,
-//! progress, pruning and error classification.
+//! Fetching with gix: the refspecs of the tracked revisions, transport
+//! options (CA, timeouts), credentials, progress, the limits watched while a
+//! pack arrives, pruning and error classification.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     error::Error as StdError,
+    net::{TcpStream, ToSocketAddrs},
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
@@ -16,19 +18,58 @@ use std::{
 use gix::{
     credentials::{helper::Action, protocol::Outcome},
     progress::{MessageLevel, StepShared, Unit},
-    protocol::transport::client::blocking_io::http as gix_http,
+    protocol::transport::client::blocking_io::{Transport, http as gix_http},
     refs::transaction::{Change, PreviousValue, RefEdit, RefLog},
     remote::Direction,
 };
 
-use super::{Error, FetchProgress, FetchResult, RepoSpec, Result};
-
-/// The refspecs of every fetch: all branches and tags, forced, mirrored to
-/// the same names (a bare repository has no remote-tracking refs).
-const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+use super::{Error, FetchLimits, FetchProgress, FetchResult, RepoSpec, Result, paths::redact_url};
 
 /// Upper bound for one HTTP request including its body (a whole pack).
 const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a `git://` connection may take to open, and how long it may
+/// stay silent while the hub waits for data (gix's own `git://` transport
+/// waits forever on a server that stops sending).
+const GIT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const GIT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// gix's progress ids (gix-pack): bytes of the pack read from the remote,
+/// and objects indexed (initialized with the count the pack's header
+/// announces, before any object is decoded).
+const READ_PACK_BYTES: gix::progress::Id = *b"BWRB";
+const INDEX_OBJECTS: gix::progress::Id = *b"IWIO";
+
+/// The refspecs that mirror `tracked` (see `RepoSpec::tracked`), forced,
+/// each to the same name (a bare repository has no remote-tracking refs).
+/// A short name asks for both the branch and the tag of that name; only
+/// those the remote has are fetched. Names that cannot be refs (a sha with
+/// `^`, a space) ask for nothing.
+pub(super) fn refspecs(tracked: &[String]) -> Vec<String> {
+    let mut specs = BTreeSet::new();
+    for revision in tracked {
+        let revision = revision.trim();
+        let full: Vec<String> =
+            if revision.starts_with("refs/heads/") || revision.starts_with("refs/tags/") {
+                vec![revision.to_owned()]
+            } else if revision.starts_with("refs/") || revision.is_empty() {
+                Vec::new()
+            } else {
+                vec![
+                    format!("refs/heads/{revision}"),
+                    format!("refs/tags/{revision}"),
+                ]
+            };
+        for name in full {
+            if gix::validate::reference::name(gix::bstr::BStr::new(name.as_str())).is_ok()
+                && !name.contains(['*', ':', '^', '~', '?', '['])
+            {
+                specs.insert(format!("+{name}:{name}"));
+            }
+        }
+    }
+    specs.into_iter().collect()
+}
 
 /// How often progress is reported.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
@@ -48,6 +89,16 @@ fn open_options() -> gix::open::Options {
 
 pub(super) fn open(dir: &Path) -> gix::Result<gix::Repository> {
     gix::open_opts(dir, open_options())
+}
+
+/// Open options for a fetch: isolated, and no allocation caused by the
+/// remote's data (one object, the pack's delta tree) may exceed
+/// `max_object_bytes`.
+fn fetch_open_options(limits: &FetchLimits) -> gix::open::Options {
+    open_options().config_overrides([format!(
+        "gitoxide.objects.allocLimit={}",
+        limits.max_object_bytes
+    )])
 }
 
 /// The whole chain of an error, `: `-separated, without repeats.
@@ -103,10 +154,19 @@ pub(super) fn fetch(
 ) -> Result<FetchResult> {
     let url = gix::url::parse(gix::bstr::BStr::new(spec.url.as_str())).map_err(|e| {
         Error::InvalidUrl {
-            url: spec.url.clone(),
-            detail: chain(&e),
+            url: redact_url(&spec.url),
+            detail: chain(&e).replace(spec.url.as_str(), &redact_url(&spec.url)),
         }
     })?;
+    if refspecs(&spec.tracked).is_empty() {
+        return Err(Error::Fetch {
+            url: redact_url(&spec.url),
+            detail: format!(
+                "nothing to fetch: none of the tracked revisions {:?} names a branch or tag",
+                spec.tracked
+            ),
+        });
+    }
     let is_http = matches!(url.scheme, gix::url::Scheme::Http | gix::url::Scheme::Https);
     let certs = match &spec.ca_file {
         Some(path) => load_ca(path)?,
@@ -138,7 +198,7 @@ pub(super) fn fetch(
 
     // gix repositories are not `Sync`: everything happens on a worker while
     // this thread reports progress.
-    let registry = Registry::default();
+    let registry = Registry::new(spec.limits);
     let root_progress = registry.node("fetch");
     let done = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<()>();
@@ -152,12 +212,13 @@ pub(super) fn fetch(
         let mut last = Vec::new();
         while !done.load(Ordering::SeqCst) {
             let _ = rx.recv_timeout(PROGRESS_INTERVAL);
+            registry.enforce();
             registry.report(&mut last, progress);
         }
         registry.report(&mut last, progress);
         worker.join().unwrap_or_else(|_| {
             Err(Error::Fetch {
-                url: spec.url.clone(),
+                url: redact_url(&spec.url),
                 detail: "the fetch panicked".to_owned(),
             })
         })
@@ -185,44 +246,29 @@ fn run(
         name: name.to_owned(),
         detail: chain(&e),
     };
+    let options = fetch_open_options(&spec.limits);
     let repo = if fresh {
         gix::ThreadSafeRepository::init_opts(
             work,
             gix::create::Kind::Bare,
             gix::create::Options::default(),
-            open_options(),
+            options,
         )
         .map(gix::Repository::from)
         .map_err(repo_err)?
     } else {
-        open(work).map_err(repo_err)?
+        gix::open_opts(work, options).map_err(repo_err)?
     };
-    let outcome = receive(&repo, spec, is_http, certs, progress).map_err(|f| classify(f, spec))?;
+    let budget = progress.registry.budget.clone();
+    let received =
+        receive(&repo, spec, is_http, certs, progress).map_err(|f| classify(f, spec, &budget))?;
 
-    let bytes_received = match &outcome.status {
-        gix::remote::fetch::Status::Change {
-            write_pack_bundle, ..
-        } => write_pack_bundle
-            .data_path
-            .as_ref()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .unwrap_or(0),
-        _ => 0,
-    };
-
-    // Prune what the remote no longer has, then report what is left.
-    let remote_names: BTreeSet<String> = outcome
-        .ref_map
-        .remote_refs
-        .iter()
-        .map(|r| r.unpack().0.to_string())
-        .filter(|n| n.starts_with("refs/heads/") || n.starts_with("refs/tags/"))
-        .collect();
-    let refs = prune_and_list(&repo, &remote_names).map_err(repo_err)?;
+    // Prune what is no longer tracked or no longer on the remote, then
+    // report what is left.
+    let refs = prune_and_list(&repo, &received.tracked).map_err(repo_err)?;
     Ok(FetchResult {
         refs,
-        bytes_received,
+        bytes_received: received.bytes_received,
     })
 }
 
@@ -255,6 +301,16 @@ impl StdError for NoCredentials {}
 enum FetchFailure {
     Gix(gix::Error),
     Other(String),
+    /// Already phrased for the operator.
+    Classified(Error),
+}
+
+/// What `receive` brought.
+struct Received {
+    /// The tracked refs the remote has (`refs/heads/…`, `refs/tags/…`).
+    tracked: BTreeSet<String>,
+    /// Size of the pack written; 0 when there was nothing new.
+    bytes_received: u64,
 }
 
 impl From<gix::Error> for FetchFailure {
@@ -269,13 +325,23 @@ fn receive(
     is_http: bool,
     certs: Vec<reqwest::Certificate>,
     mut progress: Node,
-) -> std::result::Result<gix::remote::fetch::Outcome, FetchFailure> {
+) -> std::result::Result<Received, FetchFailure> {
     let remote = repo
         .remote_at(spec.url.as_str())?
         .with_fetch_tags(gix::remote::fetch::Tags::None)
-        .with_refspecs(REFSPECS, Direction::Fetch)?;
+        .with_refspecs(
+            refspecs(&spec.tracked)
+                .iter()
+                .map(|s| gix::bstr::BStr::new(s.as_str())),
+            Direction::Fetch,
+        )?;
     let stage = progress.add_child_named("connecting");
-    let mut con = remote.connect(Direction::Fetch)?;
+    let mut con = match remote.url(Direction::Fetch) {
+        Some(url) if url.scheme == gix::url::Scheme::Git => {
+            remote.to_connection_with_transport(git_daemon(url, spec)?)
+        }
+        _ => remote.connect(Direction::Fetch)?,
+    };
     drop(stage);
 
     let credentials = spec.credentials.clone();
@@ -318,20 +384,91 @@ fn receive(
         con.set_transport_options(options);
     }
 
-    let interrupt = AtomicBool::new(false);
+    let budget = progress.registry.budget.clone();
     let prepared = con.prepare_fetch(
         progress.add_child_named("listing refs"),
         gix::remote::ref_map::Options::default(),
     )?;
-    let outcome = prepared.receive(progress, &interrupt)?;
-    Ok(outcome)
+    let tracked: BTreeSet<String> = prepared
+        .ref_map()
+        .mappings
+        .iter()
+        .filter_map(|m| m.remote.as_name())
+        .map(|n| n.to_string())
+        .filter(|n| n.starts_with("refs/heads/") || n.starts_with("refs/tags/"))
+        .collect();
+    // None of the tracked refs exists (a new, empty repository, a branch
+    // not pushed yet): nothing to receive, and gix would call it an error.
+    if prepared.ref_map().mappings.is_empty() {
+        return Ok(Received {
+            tracked,
+            bytes_received: 0,
+        });
+    }
+    let outcome = prepared.receive(progress, &budget.interrupt)?;
+    let bytes_received = match &outcome.status {
+        gix::remote::fetch::Status::Change {
+            write_pack_bundle, ..
+        } => write_pack_bundle
+            .data_path
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .unwrap_or(0),
+        _ => 0,
+    };
+    Ok(Received {
+        tracked,
+        bytes_received,
+    })
 }
 
-/// Delete local branches and tags absent from `remote`, then list the rest,
-/// peeled to commits.
+/// A `git://` connection with timeouts: gix's own connects with a 5 s
+/// timeout but then waits forever on a server that stops sending.
+fn git_daemon(
+    url: &gix::Url,
+    spec: &RepoSpec,
+) -> std::result::Result<Box<dyn Transport + Send>, FetchFailure> {
+    use gix::protocol::transport::client::git;
+    let unreachable = |detail: String| {
+        FetchFailure::Classified(Error::Unreachable {
+            url: redact_url(&spec.url),
+            detail,
+        })
+    };
+    let host = url
+        .host()
+        .ok_or_else(|| unreachable("the URL has no host".to_owned()))?;
+    let port = url.port.unwrap_or(9418);
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| unreachable(format!("cannot resolve {host}: {e}")))?
+        .next()
+        .ok_or_else(|| unreachable(format!("{host} has no address")))?;
+    let read = TcpStream::connect_timeout(&addr, GIT_CONNECT_TIMEOUT)
+        .map_err(|e| unreachable(format!("cannot connect to {addr}: {e}")))?;
+    let configure = |s: &TcpStream| -> std::io::Result<TcpStream> {
+        s.set_read_timeout(Some(GIT_STALL_TIMEOUT))?;
+        s.set_write_timeout(Some(GIT_STALL_TIMEOUT))?;
+        s.try_clone()
+    };
+    let write = configure(&read).map_err(|e| unreachable(e.to_string()))?;
+    Ok(Box::new(git::blocking_io::Connection::new(
+        read,
+        write,
+        gix::protocol::transport::Protocol::V2,
+        url.path.clone(),
+        Some((host.to_owned(), url.port)),
+        git::ConnectMode::Daemon,
+        false,
+    )))
+}
+
+/// Delete local branches and tags absent from `tracked`, then list the
+/// rest, peeled to commits.
 fn prune_and_list(
     repo: &gix::Repository,
-    remote: &BTreeSet<String>,
+    tracked: &BTreeSet<String>,
 ) -> gix::Result<BTreeMap<String, String>> {
     let mut stale = Vec::new();
     let mut refs = BTreeMap::new();
@@ -342,7 +479,7 @@ fn prune_and_list(
         if !(name.starts_with("refs/heads/") || name.starts_with("refs/tags/")) {
             continue;
         }
-        if !remote.contains(&name) {
+        if !tracked.contains(&name) {
             stale.push(r.name().to_owned());
             continue;
         }
@@ -364,13 +501,38 @@ fn prune_and_list(
     Ok(refs)
 }
 
-fn classify(failure: FetchFailure, spec: &RepoSpec) -> Error {
-    let url = spec.url.clone();
+fn classify(failure: FetchFailure, spec: &RepoSpec, budget: &Budget) -> Error {
+    // A URL from an older version may still carry credentials: never repeat them.
+    let url = redact_url(&spec.url);
+    let shown = url.clone();
+    let redact = |detail: String| detail.replace(spec.url.as_str(), &shown);
+    if let Some(hit) = budget.hit.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        return Error::TooLarge {
+            url,
+            what: hit.what,
+            limit: hit.limit,
+            flag: hit.flag,
+        };
+    }
     let e = match failure {
         FetchFailure::Gix(e) => e,
-        FetchFailure::Other(detail) => return Error::Fetch { url, detail },
+        FetchFailure::Other(detail) => {
+            return Error::Fetch {
+                url,
+                detail: redact(detail),
+            };
+        }
+        FetchFailure::Classified(e) => return e,
     };
-    let detail = chain(&e);
+    let detail = redact(chain(&e));
+    if detail.contains("too large to fit in memory") {
+        return Error::TooLarge {
+            url,
+            what: "an object, or the index of the pack's objects, needs more memory".to_owned(),
+            limit: spec.limits.max_object_bytes,
+            flag: "max-object-bytes",
+        };
+    }
     let mut tls = None;
     let mut auth = false;
     let mut not_found = false;
@@ -460,21 +622,89 @@ fn classify(failure: FetchFailure, spec: &RepoSpec) -> Error {
 
 /// Progress nodes handed to gix; the calling thread polls their counters
 /// (gix updates some through shared atomics, not through calls).
-#[derive(Default, Clone)]
+#[derive(Clone)]
 struct Registry {
     nodes: Arc<Mutex<Vec<Arc<NodeState>>>>,
+    budget: Arc<Budget>,
 }
 
 struct NodeState {
     name: Mutex<String>,
+    /// gix's id of what the node counts, if it said.
+    id: gix::progress::Id,
     max: Mutex<Option<usize>>,
     step: StepShared,
 }
 
+/// The fetch limits, watched through gix's progress counters: a counter
+/// over its limit raises `interrupt`, which gix checks on every read of the
+/// pack and between objects.
+struct Budget {
+    limits: FetchLimits,
+    interrupt: AtomicBool,
+    /// The first limit reached.
+    hit: Mutex<Option<Hit>>,
+}
+
+struct Hit {
+    what: String,
+    limit: u64,
+    flag: &'static str,
+}
+
+/// The limit that `value` of the counter `id` breaks, if any: `announced`
+/// is a total gix announces ahead (`init`), else `value` is a count so far.
+fn limit_broken(
+    limits: &FetchLimits,
+    id: gix::progress::Id,
+    value: u64,
+    announced: bool,
+) -> Option<Hit> {
+    match id {
+        READ_PACK_BYTES if !announced && value > limits.max_pack_bytes => Some(Hit {
+            what: format!("the pack reached {value} bytes"),
+            limit: limits.max_pack_bytes,
+            flag: "max-pack-bytes",
+        }),
+        INDEX_OBJECTS if announced && value > limits.max_objects => Some(Hit {
+            what: format!("the pack holds {value} objects"),
+            limit: limits.max_objects,
+            flag: "max-objects",
+        }),
+        _ => None,
+    }
+}
+
+impl Budget {
+    fn check(&self, id: gix::progress::Id, value: u64, announced: bool) {
+        if let Some(hit) = limit_broken(&self.limits, id, value, announced) {
+            let mut first = self.hit.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert(hit);
+            self.interrupt.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
 impl Registry {
+    fn new(limits: FetchLimits) -> Self {
+        Self {
+            nodes: Arc::default(),
+            budget: Arc::new(Budget {
+                limits,
+                interrupt: AtomicBool::new(false),
+                hit: Mutex::new(None),
+            }),
+        }
+    }
+
     fn node(&self, name: &str) -> Node {
+        self.node_with_id(name, gix::progress::UNKNOWN)
+    }
+
+    fn node_with_id(&self, name: &str, id: gix::progress::Id) -> Node {
         let state = Arc::new(NodeState {
             name: Mutex::new(name.to_owned()),
+            id,
             max: Mutex::new(None),
             step: Arc::new(AtomicUsize::new(0)),
         });
@@ -485,6 +715,17 @@ impl Registry {
         Node {
             registry: self.clone(),
             state,
+        }
+    }
+
+    /// Check every counter against the limits, for those gix advances
+    /// through their shared atomic rather than through calls.
+    fn enforce(&self) {
+        let nodes: Vec<Arc<NodeState>> =
+            self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for node in nodes {
+            let step = node.step.load(Ordering::Relaxed) as u64;
+            self.budget.check(node.id, step, false);
         }
     }
 
@@ -521,17 +762,25 @@ impl Node {
     fn add_child_named(&mut self, name: &str) -> Node {
         self.registry.node(name)
     }
+
+    fn counted(&self, step: usize) {
+        self.registry
+            .budget
+            .check(self.state.id, step as u64, false);
+    }
 }
 
 impl gix::Count for Node {
     fn set(&self, step: usize) {
         self.state.step.store(step, Ordering::Relaxed);
+        self.counted(step);
     }
     fn step(&self) -> usize {
         self.state.step.load(Ordering::Relaxed)
     }
     fn inc_by(&self, step: usize) {
-        self.state.step.fetch_add(step, Ordering::Relaxed);
+        let now = self.state.step.fetch_add(step, Ordering::Relaxed) + step;
+        self.counted(now);
     }
     fn counter(&self) -> StepShared {
         self.state.step.clone()
@@ -542,6 +791,9 @@ impl gix::Progress for Node {
     fn init(&mut self, max: Option<usize>, _unit: Option<Unit>) {
         *self.state.max.lock().unwrap_or_else(|e| e.into_inner()) = max;
         self.state.step.store(0, Ordering::Relaxed);
+        if let Some(max) = max {
+            self.registry.budget.check(self.state.id, max as u64, true);
+        }
     }
     fn set_max(&mut self, max: Option<usize>) -> Option<usize> {
         std::mem::replace(
@@ -575,7 +827,81 @@ impl gix::NestedProgress for Node {
     fn add_child(&mut self, name: impl Into<String>) -> Node {
         self.registry.node(&name.into())
     }
-    fn add_child_with_id(&mut self, name: impl Into<String>, _id: gix::progress::Id) -> Node {
-        self.registry.node(&name.into())
+    fn add_child_with_id(&mut self, name: impl Into<String>, id: gix::progress::Id) -> Node {
+        self.registry.node_with_id(&name.into(), id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn only_tracked_revisions_become_refspecs() {
+        assert_eq!(
+            refspecs(&v(&["main", "v1.2", "refs/tags/v2", "refs/heads/rel/1"])),
+            v(&[
+                "+refs/heads/main:refs/heads/main",
+                "+refs/heads/rel/1:refs/heads/rel/1",
+                "+refs/heads/v1.2:refs/heads/v1.2",
+                "+refs/tags/main:refs/tags/main",
+                "+refs/tags/v1.2:refs/tags/v1.2",
+                "+refs/tags/v2:refs/tags/v2",
+            ])
+        );
+        // Nothing outside branches and tags, no patterns, nothing invalid.
+        for nothing in [
+            "",
+            "refs/pull/1/head",
+            "*",
+            "a:b",
+            "HEAD^",
+            "a b",
+            "refs/heads/*",
+        ] {
+            assert_eq!(
+                refspecs(&v(&[nothing])),
+                Vec::<String>::new(),
+                "{nothing:?}"
+            );
+        }
+        assert!(refspecs(&[]).is_empty());
+    }
+
+    #[test]
+    fn limits_stop_a_pack_by_bytes_read_and_by_announced_objects() {
+        let limits = FetchLimits {
+            max_pack_bytes: 1000,
+            max_objects: 10,
+            max_object_bytes: 1 << 20,
+        };
+        assert!(limit_broken(&limits, READ_PACK_BYTES, 1000, false).is_none());
+        let hit = limit_broken(&limits, READ_PACK_BYTES, 1001, false).unwrap();
+        assert_eq!((hit.limit, hit.flag), (1000, "max-pack-bytes"));
+        assert!(hit.what.contains("1001 bytes"), "{}", hit.what);
+        assert!(limit_broken(&limits, INDEX_OBJECTS, 10, true).is_none());
+        let hit = limit_broken(&limits, INDEX_OBJECTS, 11, true).unwrap();
+        assert_eq!((hit.limit, hit.flag), (10, "max-objects"));
+        // Objects counted one by one are checked once, ahead; other
+        // counters (decompressed bytes, refs) are not limits.
+        assert!(limit_broken(&limits, INDEX_OBJECTS, 11, false).is_none());
+        assert!(limit_broken(&limits, *b"IWDB", u64::MAX, false).is_none());
+        assert!(limit_broken(&limits, gix::progress::UNKNOWN, u64::MAX, true).is_none());
+
+        let budget = Registry::new(limits).budget;
+        budget.check(INDEX_OBJECTS, 5, true);
+        assert!(!budget.interrupt.load(Ordering::SeqCst));
+        budget.check(READ_PACK_BYTES, 2000, false);
+        budget.check(INDEX_OBJECTS, 50, true);
+        assert!(budget.interrupt.load(Ordering::SeqCst));
+        let first = budget.hit.lock().unwrap().take().unwrap();
+        assert_eq!(
+            first.flag, "max-pack-bytes",
+            "the first limit reached is reported"
+        );
     }
 }

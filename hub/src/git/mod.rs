@@ -25,6 +25,7 @@ use std::{
 };
 
 pub use crate::tree::{TreeFile, TreeLimits};
+pub use paths::{carries_credentials, redact_url};
 
 /// Where a source lives and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,15 +38,63 @@ pub struct RepoSpec {
     /// whose certificate comes from a private certificate authority. They are
     /// trusted in addition to the system roots.
     pub ca_file: Option<PathBuf>,
+    /// The revisions to mirror: branch or tag names (each fetched as the
+    /// branch or the tag of that name, whichever the remote has) or full
+    /// `refs/heads/…` / `refs/tags/…` names. Nothing else is fetched, and
+    /// local branches and tags outside this list are deleted, so a branch
+    /// nobody follows never reaches the hub. Commit shas in the list fetch
+    /// nothing themselves: a pinned commit must be in the history of a
+    /// listed branch or tag.
+    pub tracked: Vec<String>,
+    /// Bounds on what one fetch may bring.
+    pub limits: FetchLimits,
 }
 
 impl RepoSpec {
-    /// A spec with no credentials and no extra CA.
+    /// A spec with no credentials, no extra CA, default limits, tracking
+    /// nothing yet (see [`RepoSpec::tracking`]).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             credentials: None,
             ca_file: None,
+            tracked: Vec::new(),
+            limits: FetchLimits::default(),
+        }
+    }
+
+    /// This spec, mirroring `revisions` (see [`RepoSpec::tracked`]).
+    pub fn tracking<S: Into<String>>(mut self, revisions: impl IntoIterator<Item = S>) -> Self {
+        self.tracked = revisions.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// What one fetch may bring before it is stopped, checked while the pack
+/// arrives and before its objects are decoded: a hostile or mistaken remote
+/// (a "git bomb", a repository of videos) cannot fill the hub's disk or
+/// memory. A fetch stopped by a limit changes nothing locally: the previous
+/// refs and objects stay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchLimits {
+    /// Largest pack received, in bytes (counted as it arrives).
+    pub max_pack_bytes: u64,
+    /// Most objects in one pack (announced in its header, checked before
+    /// any object is decoded).
+    pub max_objects: u64,
+    /// Largest single object (blob, tree, commit, or a delta's result), and
+    /// largest allocation decoding the pack may make.
+    pub max_object_bytes: u64,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            // Far above any configuration repository, far below a disk.
+            max_pack_bytes: 512 * 1024 * 1024,
+            max_objects: 1_000_000,
+            // GitHub's own limit for one file.
+            max_object_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -69,10 +118,10 @@ impl fmt::Debug for Credentials {
 /// What a fetch brought.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchResult {
-    /// Every branch and tag of the remote after the fetch, by full ref name
+    /// Every tracked branch and tag the remote has, by full ref name
     /// (`refs/heads/main`, `refs/tags/v1`), to the commit it points at (tags
-    /// peeled) as 40 hex digits. Local refs the remote no longer has are
-    /// pruned.
+    /// peeled) as 40 hex digits. Local refs that are no longer tracked or
+    /// that the remote no longer has are pruned.
     pub refs: BTreeMap<String, String>,
     /// Size of the pack received; 0 when the remote had nothing new.
     pub bytes_received: u64,
@@ -129,6 +178,19 @@ pub enum Error {
     CaFile { path: PathBuf, detail: String },
     #[error("fetch from {url} failed: {detail}")]
     Fetch { url: String, detail: String },
+    #[error(
+        "fetch from {url} stopped: {what}, over the limit of {limit} set by --git-{flag} \
+         (raise it on the hub if this repository is meant to be that large); the previous \
+         fetch is kept"
+    )]
+    TooLarge {
+        url: String,
+        /// What was too large, with the amount seen (`the pack reached 1048576 bytes`).
+        what: String,
+        limit: u64,
+        /// The `serve` flag (without `--git-`) that raises the limit.
+        flag: &'static str,
+    },
     #[error("repository {0} has not been fetched yet")]
     NotFetched(String),
     #[error(
@@ -213,13 +275,14 @@ impl GitCache {
         Ok(self.root.join(format!("{name}.git")))
     }
 
-    /// Fetch all branches and tags of `spec.url` into the repository of
-    /// `name`: the first time into a fresh bare repository (made under a
-    /// temporary name and renamed once complete), then incrementally.
+    /// Fetch the tracked branches and tags of `spec.url` (see
+    /// [`RepoSpec::tracked`]) into the repository of `name`: the first time
+    /// into a fresh bare repository (made under a temporary name and renamed
+    /// once complete), then incrementally, within `spec.limits`.
     ///
     /// gix writes the pack and its index before it updates refs, so a crash
-    /// mid-fetch leaves the previous refs pointing at complete objects.
-    /// Returns every remote branch and tag with its commit.
+    /// or a limit mid-fetch leaves the previous refs pointing at complete
+    /// objects. Returns every tracked branch and tag with its commit.
     pub fn fetch(
         &self,
         name: &str,
@@ -230,6 +293,15 @@ impl GitCache {
         let lock = self.lock(name);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         fetch::fetch(&self.root, &dir, name, spec, progress)
+    }
+
+    /// Whether `commit` is `tip` or in its history (both any revision
+    /// [`resolve`](Self::resolve) accepts).
+    pub fn is_ancestor(&self, name: &str, commit: &str, tip: &str) -> Result<bool> {
+        let repo = self.open(name)?;
+        let commit = read::resolve(&repo, name, commit)?;
+        let tip = read::resolve(&repo, name, tip)?;
+        read::is_ancestor(&repo, name, commit, tip)
     }
 
     /// Resolve `revision` to a commit: a full ref name (`refs/…`), a branch,

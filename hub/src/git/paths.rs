@@ -1,5 +1,5 @@
 //! Pure path helpers: repository names, the directory asked for, tree entry
-//! names and symlink targets.
+//! names, symlink targets, and credentials written into a URL.
 
 use super::{Error, Result};
 
@@ -15,6 +15,40 @@ pub(super) fn validate_repo_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::InvalidName(name.to_owned()))
+    }
+}
+
+/// The user information of `url` (`user` or `user:password` before the
+/// host), if it has any.
+fn userinfo(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(info, _)| info)
+}
+
+/// Whether `url` carries a secret: a password, or for anything but
+/// `ssh://` a user name at all (forges take a token as the user name:
+/// `https://<token>@host/…`). An `ssh://git@host/…` user is not a secret:
+/// SSH needs it and authenticates with keys.
+pub fn carries_credentials(url: &str) -> bool {
+    match userinfo(url) {
+        None => false,
+        Some(info) => info.contains(':') || !url.trim_start().starts_with("ssh://"),
+    }
+}
+
+/// `url` with its credentials, if it carries any (see
+/// [`carries_credentials`]), replaced by `***`: fit for logs, answers and
+/// exports.
+pub fn redact_url(url: &str) -> String {
+    if !carries_credentials(url) {
+        return url.to_owned();
+    }
+    match (url.split_once("://"), userinfo(url)) {
+        (Some((scheme, rest)), Some(info)) => {
+            format!("{scheme}://***{}", &rest[info.len()..])
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -92,6 +126,39 @@ mod tests {
         for bad in ["", ".", "..", ".hidden", "a/b", "a b", "é", "../x", "a\\b"] {
             let e = validate_repo_name(bad).unwrap_err();
             assert!(e.to_string().starts_with("invalid repository name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_found_and_redacted() {
+        for (url, carries, shown) in [
+            (
+                "https://user:tok@git.example.com/a.git",
+                true,
+                "https://***@git.example.com/a.git",
+            ),
+            (
+                "https://ghp_token@github.com/o/r.git",
+                true,
+                "https://***@github.com/o/r.git",
+            ),
+            ("http://u:p@h:8080/r", true, "http://***@h:8080/r"),
+            ("git://u@h/r.git", true, "git://***@h/r.git"),
+            ("ssh://git@h/r.git", false, "ssh://git@h/r.git"),
+            ("ssh://git:pw@h/r.git", true, "ssh://***@h/r.git"),
+            (
+                "https://h/path/with@sign.git",
+                false,
+                "https://h/path/with@sign.git",
+            ),
+            ("https://h/r.git", false, "https://h/r.git"),
+            ("file:///srv/r.git", false, "file:///srv/r.git"),
+            // The last '@' ends the user information; '@' in a password is legal.
+            ("https://u:p@ss@h/r", true, "https://***@h/r"),
+        ] {
+            assert_eq!(carries_credentials(url), carries, "{url}");
+            assert_eq!(redact_url(url), shown, "{url}");
+            assert!(!redact_url(url).contains("tok"), "{url}");
         }
     }
 

@@ -117,6 +117,27 @@ pub(super) fn log(
     Ok(out)
 }
 
+/// Whether `commit` is `tip` or one of its ancestors. The walk visits
+/// each commit of `tip`'s history at most once; the history is as large as
+/// the fetch limits let it be.
+pub(super) fn is_ancestor(
+    repo: &gix::Repository,
+    name: &str,
+    commit: ObjectId,
+    tip: ObjectId,
+) -> Result<bool> {
+    if commit == tip {
+        return Ok(true);
+    }
+    let walk = repo.rev_walk([tip]).all().map_err(repo_err(name))?;
+    for info in walk {
+        if info.map_err(repo_err(name))?.id == commit {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// A tree entry, owned.
 #[derive(Clone, Copy)]
 struct Entry {

@@ -15,7 +15,7 @@ pub use switchyard_common::webhook;
 
 use crate::clock::unix_now;
 use crate::fleet::{Fleet, rfc3339};
-use crate::git::{self, CommitInfo, Credentials, GitCache, RepoSpec};
+use crate::git::{self, CommitInfo, Credentials, FetchLimits, GitCache, RepoSpec};
 use crate::render::RendererKind;
 use crate::store::{self, AppRecord, FetchState, RepoRecord, RevisionRecord, Store};
 use crate::tree::TreeLimits;
@@ -59,6 +59,17 @@ pub enum Error {
         "commit {commit} is not in the history of app {app}; see `switchyard app history {app}`"
     )]
     NotInHistory { app: String, commit: String },
+    #[error(
+        "commit {commit} is not in the history of {tracked}, the revision app {app} follows: \
+         operators may only deploy commits reachable from it (an admin can override with \
+         `switchyard app sync {app} --revision {commit} --allow-unreachable --reason …`, \
+         which is audited, or change the app's revision)"
+    )]
+    Unreachable {
+        app: String,
+        commit: String,
+        tracked: String,
+    },
     #[error("app {0} has no earlier commit to roll back to")]
     NothingToRollBack(String),
     #[error(
@@ -261,6 +272,8 @@ pub struct GitOps {
     fleet: Arc<Fleet>,
     git: Arc<GitCache>,
     limits: TreeLimits,
+    /// Bounds on every fetch.
+    fetch_limits: FetchLimits,
     plugin_timeout: Duration,
     /// Fallback webhook secret for repos without their own.
     webhook_secret_file: PathBuf,
@@ -288,6 +301,7 @@ impl GitOps {
             fleet,
             git: Arc::new(GitCache::new(repos_dir)),
             limits: TreeLimits::default(),
+            fetch_limits: FetchLimits::default(),
             plugin_timeout: Duration::from_secs(60),
             webhook_secret_file,
             caches: Arc::default(),
@@ -298,9 +312,24 @@ impl GitOps {
         }
     }
 
+    /// These limits on every fetch instead of the defaults.
+    pub fn with_fetch_limits(mut self, limits: FetchLimits) -> Self {
+        self.fetch_limits = limits;
+        self
+    }
+
     /// Start following every stored repo.
     pub fn start(self: &Arc<Self>) -> Result<()> {
         for repo in self.store.repos()? {
+            if git::carries_credentials(&repo.url) {
+                // Stored by a version that accepted them; still fetched so
+                // nothing breaks, but shown and exported redacted.
+                warn!(
+                    repo = %repo.name,
+                    url = %git::redact_url(&repo.url),
+                    "repo URL carries credentials; re-apply it with a plain URL and --username/--password-file (see docs/OPERATIONS.md)"
+                );
+            }
             self.spawn_poller(&repo.name);
         }
         Ok(())
@@ -323,7 +352,8 @@ impl GitOps {
     pub fn repo_view(&self, repo: &RepoRecord) -> RepoView {
         RepoView {
             name: repo.name.clone(),
-            url: repo.url.clone(),
+            // Records from older versions may carry credentials.
+            url: git::redact_url(&repo.url),
             branch: repo.branch.clone(),
             interval: humantime::format_duration(Duration::from_secs(repo.interval_secs))
                 .to_string(),
@@ -393,7 +423,7 @@ impl GitOps {
     pub fn add_repo(self: &Arc<Self>, request: RepoRequest) -> Result<RepoView> {
         let repo = self.check_repo(request)?;
         self.store.create_repo(&repo)?;
-        info!(repo = %repo.name, url = %repo.url, "repo added");
+        info!(repo = %repo.name, url = %git::redact_url(&repo.url), "repo added");
         self.spawn_poller(&repo.name);
         Ok(self.repo_view(&repo))
     }
@@ -425,7 +455,7 @@ impl GitOps {
                 };
             })?
             .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
-        info!(repo = %name, url = %updated.url, "repo changed");
+        info!(repo = %name, url = %git::redact_url(&updated.url), "repo changed");
         self.spawn_poller(name);
         self.reconcile("admin").await?;
         Ok(self.repo_view(&updated))
@@ -488,7 +518,23 @@ impl GitOps {
         }
     }
 
-    fn spec(repo: &RepoRecord) -> Result<RepoSpec> {
+    /// The revisions of `repo` the hub follows: its branch, and every
+    /// app's revision on it. Only these are fetched.
+    fn tracked_revisions(&self, repo: &RepoRecord) -> Result<Vec<String>> {
+        let mut tracked = vec![repo.branch.clone()];
+        for app in self.store.apps()? {
+            if app.repo == repo.name
+                && let Some(revision) = app.revision
+            {
+                tracked.push(revision);
+            }
+        }
+        tracked.sort();
+        tracked.dedup();
+        Ok(tracked)
+    }
+
+    fn spec(&self, repo: &RepoRecord) -> Result<RepoSpec> {
         let credentials = match (&repo.username, &repo.password_file) {
             (Some(username), Some(file)) => {
                 let password = std::fs::read_to_string(file)
@@ -504,6 +550,8 @@ impl GitOps {
             url: repo.url.clone(),
             credentials,
             ca_file: repo.ca_file.as_ref().map(PathBuf::from),
+            tracked: self.tracked_revisions(repo)?,
+            limits: self.fetch_limits,
         })
     }
 
@@ -520,7 +568,7 @@ impl GitOps {
             .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
         let first = repo.fetch.last_success.is_none();
         let started = std::time::Instant::now();
-        let outcome = match Self::spec(&repo) {
+        let outcome = match self.spec(&repo) {
             Ok(spec) => {
                 let git = self.git.clone();
                 let repo_name = name.to_owned();
@@ -800,6 +848,11 @@ impl GitOps {
         self.validate_app(&mut app)?;
         self.store.create_app(&app)?;
         info!(app = %app.name, repo = %app.repo, path = %app.path, "app created");
+        // Only tracked revisions are fetched: one new to the repo arrives
+        // with this fetch.
+        if app.revision.is_some() {
+            self.fetch_soon(&app.repo);
+        }
         self.reconcile("admin").await?;
         self.app(&app.name)
     }
@@ -863,6 +916,8 @@ impl GitOps {
             .update_app(name, true, &mut |a| *a = updated.clone())?
             .ok_or_else(|| Error::AppNotFound(name.to_owned()))?;
         drop(writing);
+        // Only tracked revisions are fetched: a new one arrives with this fetch.
+        self.fetch_soon(&app.repo);
         self.reconcile("admin").await?;
         self.app(name)
     }
@@ -912,27 +967,65 @@ impl GitOps {
 
     /// Approve a commit: the latest one, or `revision`. Resumes following
     /// the app's revision after a rollback.
-    pub async fn sync(&self, name: &str, revision: Option<&str>) -> Result<AppView> {
+    ///
+    /// An explicit `revision` must be the app's tracked revision (its
+    /// revision, or the repo's branch) or in its history, so that whoever
+    /// may sync cannot deploy a branch nobody reviewed; `override_reason`
+    /// (an admin's `--allow-unreachable`, checked by the caller) lifts that.
+    pub async fn sync(
+        &self,
+        name: &str,
+        revision: Option<&str>,
+        override_reason: Option<&str>,
+    ) -> Result<AppView> {
         let writing = self.planning.lock().await;
         let app = self.load_app(name)?;
-        let target = match revision {
-            Some(revision) => self.resolve_commit(&app, revision).await?,
-            None => {
-                let revision = match &app.revision {
-                    Some(r) => r.clone(),
-                    None => self
-                        .store
-                        .repo(&app.repo)?
-                        .map(|r| r.branch)
-                        .unwrap_or_default(),
-                };
-                self.resolve_commit(&app, &revision).await?
+        let tracked = match &app.revision {
+            Some(r) => r.clone(),
+            None => self
+                .store
+                .repo(&app.repo)?
+                .map(|r| r.branch)
+                .unwrap_or_default(),
+        };
+        let (target, event) = match revision {
+            Some(revision) => {
+                let target = self.resolve_commit(&app, revision).await?;
+                let reachable = self.is_ancestor(&app, &target.id, &tracked).await?;
+                match (reachable, override_reason) {
+                    (true, _) => (target, "sync".to_owned()),
+                    (false, None) => {
+                        return Err(Error::Unreachable {
+                            app: app.name.clone(),
+                            commit: target.id,
+                            tracked,
+                        });
+                    }
+                    (false, Some(reason)) => {
+                        warn!(app = %app.name, commit = %target.id, %tracked, %reason, "deploying a commit outside the tracked revision (admin override)");
+                        (target, format!("sync outside {tracked}: {reason}"))
+                    }
+                }
             }
+            None => (
+                self.resolve_commit(&app, &tracked).await?,
+                "sync".to_owned(),
+            ),
         };
         // An explicit older commit on an automatic app would be replaced by
         // the next new commit at once; it stays pinned until a plain sync.
         let pinned = revision.is_some() && app.latest.as_deref() != Some(target.id.as_str());
-        self.deploy(writing, &app, &target, "sync", pinned).await
+        self.deploy(writing, &app, &target, &event, pinned).await
+    }
+
+    /// Whether `commit` is `tracked`'s commit or in its history.
+    async fn is_ancestor(&self, app: &AppRecord, commit: &str, tracked: &str) -> Result<bool> {
+        let git = self.git.clone();
+        let (repo, commit, tracked) = (app.repo.clone(), commit.to_owned(), tracked.to_owned());
+        tokio::task::spawn_blocking(move || git.is_ancestor(&repo, &commit, &tracked))
+            .await
+            .map_err(Error::Task)?
+            .map_err(Error::Git)
     }
 
     /// Pin the app to an earlier deployed commit from its history.
@@ -1120,9 +1213,23 @@ pub(crate) fn renderer_kind(
     renderer.parse::<RendererKind>().map_err(|e| format!("{e}"))
 }
 
-/// A repo URL, trimmed, with a scheme the hub can fetch.
-pub(crate) fn check_url(url: &str) -> Result<String> {
+/// A repo URL, trimmed, with a scheme the hub can fetch and no
+/// credentials in it (they would be stored, logged, shown to viewers and
+/// exported with the URL).
+pub fn check_url(url: &str) -> Result<String> {
     let url = url.trim();
+    if git::carries_credentials(url) {
+        return Err(invalid(
+            "url",
+            format!(
+                "{:?} carries credentials, which would be stored, logged and shown with the URL: \
+                 remove them from the URL and give the user name with --username and the \
+                 password or token in a file on the hub's machine with --password-file \
+                 (spec.username and spec.passwordFile in a Repo document)",
+                git::redact_url(url)
+            ),
+        ));
+    }
     if !["https://", "http://", "git://", "ssh://", "file://"]
         .iter()
         .any(|scheme| url.starts_with(scheme))
