@@ -687,7 +687,7 @@ fn only_tracked_refs_are_mirrored() {
 
     // Tracking nothing fetches nothing.
     let err = cache
-        .fetch("sample", &RepoSpec::new(&url), &|_| {})
+        .fetch("sample", &RepoSpec::new(url), &|_| {})
         .unwrap_err();
     assert!(err.to_string().contains("nothing to fetch"), "{err}");
 }
