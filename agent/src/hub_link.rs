@@ -33,6 +33,10 @@ pub(crate) enum Error {
         "the hub no longer accepts this agent's certificate: {0}; if the cluster was removed from the hub, its certificate is revoked. Enroll again with a new join command (`switchyard cluster token NAME` on the hub)"
     )]
     Revoked(String),
+    /// The hub could not check this agent's certificate (a fault of the
+    /// hub, such as its store); the agent reconnects with backoff.
+    #[error("the hub could not check this agent's certificate, retrying: {0}")]
+    HubUnavailable(String),
     #[error("the agent's identity in its state dir is unusable: {0}")]
     Identity(String),
     #[error("the hub sent a bundle that fails verification: {0}")]
@@ -65,6 +69,7 @@ impl Error {
                 match u32::try_from(close.error_code.into_inner()) {
                     Ok(close_code::REVOKED) => Error::Revoked(reason),
                     Ok(close_code::UNSUPPORTED_VERSION) => Error::VersionMismatch(reason),
+                    Ok(close_code::UNAVAILABLE) => Error::HubUnavailable(reason),
                     _ => Error::Connection(quinn::ConnectionError::ApplicationClosed(close)),
                 }
             }
@@ -170,4 +175,45 @@ pub(crate) async fn request(conn: &quinn::Connection, message: &Message) -> Resu
         }
         other => other.classify(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed_with(code: u32) -> Error {
+        Error::Connection(quinn::ConnectionError::ApplicationClosed(
+            quinn::ApplicationClose {
+                error_code: quinn::VarInt::from_u32(code),
+                reason: b"why".to_vec().into(),
+            },
+        ))
+        .classify()
+    }
+
+    #[test]
+    fn only_a_revocation_stops_the_agent_for_good() {
+        assert!(closed_with(close_code::REVOKED).is_permanent());
+        let unavailable = closed_with(close_code::UNAVAILABLE);
+        assert!(
+            matches!(unavailable, Error::HubUnavailable(_)),
+            "{unavailable:?}"
+        );
+        for code in [
+            close_code::UNAVAILABLE,
+            close_code::SHUTDOWN,
+            close_code::SUPERSEDED,
+            close_code::LIMIT_EXCEEDED,
+            // A code from a newer hub that this agent does not know.
+            99,
+        ] {
+            assert!(!closed_with(code).is_permanent(), "close code {code}");
+        }
+        let internal = Error::Refused(ErrorMessage {
+            code: ErrorCode::Internal,
+            message: "store".into(),
+        })
+        .classify();
+        assert!(!internal.is_permanent(), "{internal:?}");
+    }
 }

@@ -105,12 +105,24 @@ async fn handle_connection(
             match fleet.authenticate(&peer) {
                 Ok(_) => serve_agent(conn, &fleet, peer.cluster, guard).await,
                 Err(error) => {
-                    warn!(serial = %peer.serial, %error, "refused agent certificate");
-                    conn.close(close_code::REVOKED.into(), error.to_string().as_bytes());
+                    let code = refusal_close_code(&error);
+                    warn!(serial = %peer.serial, code, error = %error_chain(&error), "refused agent certificate");
+                    conn.close(code.into(), error.to_string().as_bytes());
                     Ok(())
                 }
             }
         }
+    }
+}
+
+/// How to close the connection of a peer whose certificate `authenticate`
+/// did not accept. Only a verified refusal (revoked serial, removed cluster,
+/// serial not current) says `REVOKED`, on which agents stop for good; a
+/// failure to check (the store) says `UNAVAILABLE`, and the agent retries.
+fn refusal_close_code(error: &crate::fleet::Error) -> u32 {
+    match error.code() {
+        ErrorCode::Revoked => close_code::REVOKED,
+        _ => close_code::UNAVAILABLE,
     }
 }
 
@@ -351,7 +363,7 @@ async fn serve_agent(
         }
         Err(error) => {
             warn!(error = %error_chain(&error), "store error on hello");
-            conn.close(close_code::SHUTDOWN.into(), b"hub store unavailable");
+            conn.close(close_code::UNAVAILABLE.into(), b"hub store unavailable");
             return Ok(());
         }
     };
@@ -520,4 +532,42 @@ pub(crate) async fn send_notification(
     let _ = send.finish();
     let _ = tokio::time::timeout(ack_wait, send.stopped()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::Error;
+    use crate::store;
+
+    #[test]
+    fn only_a_verified_refusal_closes_as_revoked() {
+        let name = ClusterName::new("edge-1").unwrap();
+        let verified = [
+            Error::Revoked("01".into()),
+            Error::UnknownCertificate {
+                cluster: name.clone(),
+                serial: "01".into(),
+            },
+            Error::Store(store::Error::ClusterNotFound(name.clone())),
+        ];
+        for error in &verified {
+            assert_eq!(refusal_close_code(error), close_code::REVOKED, "{error:?}");
+        }
+        let corrupt = serde_json::from_slice::<serde_json::Value>(b"{").unwrap_err();
+        let unverified = [
+            Error::Store(store::Error::Backend("disk gone".into())),
+            Error::Store(store::Error::Corrupt {
+                key: "edge-1".into(),
+                source: corrupt,
+            }),
+        ];
+        for error in &unverified {
+            assert_eq!(
+                refusal_close_code(error),
+                close_code::UNAVAILABLE,
+                "{error:?}"
+            );
+        }
+    }
 }

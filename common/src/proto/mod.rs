@@ -301,7 +301,10 @@ pub mod close_code {
     pub const NORMAL: u32 = 0;
     /// The peer sent a frame that could not be decoded or was not expected.
     pub const PROTOCOL_ERROR: u32 = 1;
-    /// The cluster was removed; its certificate is revoked.
+    /// The hub verified that this certificate is no longer accepted: the
+    /// cluster was removed, re-enrolled with another certificate, or the
+    /// serial revoked. Agents stop for good on it, so it is sent only after
+    /// a successful check, never for a failure to check.
     pub const REVOKED: u32 = 2;
     /// The peer speaks another protocol version.
     pub const UNSUPPORTED_VERSION: u32 = 3;
@@ -314,4 +317,8 @@ pub mod close_code {
     /// The peer went past one of the hub's limits (too many connections from
     /// its address, too slow to send a request or read a reply).
     pub const LIMIT_EXCEEDED: u32 = 7;
+    /// The hub could not check the peer's certificate (its store failed);
+    /// reconnect later. Agents older than this code treat any code they do
+    /// not know as a reason to reconnect, so they retry too.
+    pub const UNAVAILABLE: u32 = 8;
 }
