@@ -103,7 +103,7 @@ async fn handle_connection(
             let peer = switchyard_certs::peer_identity(&cert).map_err(Error::Certificate)?;
             tracing::Span::current().record("cluster", tracing::field::display(&peer.cluster));
             match fleet.authenticate(&peer) {
-                Ok(_) => serve_agent(conn, &fleet, peer.cluster, guard).await,
+                Ok(_) => serve_agent(conn, &fleet, peer, guard).await,
                 Err(error) => {
                     let code = refusal_close_code(&error);
                     warn!(serial = %peer.serial, code, error = %error_chain(&error), "refused agent certificate");
@@ -328,9 +328,10 @@ async fn serve_enrollment(
 async fn serve_agent(
     conn: quinn::Connection,
     fleet: &Fleet,
-    cluster: ClusterName,
+    peer: switchyard_certs::PeerIdentity,
     guard: &Guard,
 ) -> Result<(), Error> {
+    let cluster = peer.cluster.clone();
     let limits = guard.limits();
     // The first stream is the control stream: Hello, then Welcome.
     let (mut send, mut recv) = first_stream(&conn, guard).await?;
@@ -379,13 +380,23 @@ async fn serve_agent(
     )
     .await?;
     let reconnect = fleet.registry().register(&cluster, conn.clone());
+    // A re-enrollment between the first check and the registration would
+    // otherwise leave this connection, made with a certificate it revoked,
+    // registered and served.
+    if let Err(error) = fleet.authenticate(&peer) {
+        fleet.registry().unregister(&cluster, &conn);
+        let code = refusal_close_code(&error);
+        warn!(serial = %peer.serial, code, error = %error_chain(&error), "refused agent certificate");
+        conn.close(code.into(), error.to_string().as_bytes());
+        return Ok(());
+    }
     fleet.metrics().agent_connections.inc();
     if reconnect {
         fleet.metrics().agent_reconnects.inc();
     }
     info!(agent_version = %hello.agent_version, generation, reconnect, "agent connected");
 
-    let result = serve_requests(&conn, fleet, &cluster, limits).await;
+    let result = serve_requests(&conn, fleet, &peer, limits).await;
     fleet.registry().unregister(&cluster, &conn);
     info!(reason = %conn.close_reason().map_or_else(|| "unknown".into(), |r| r.to_string()), "agent disconnected");
     result
@@ -394,7 +405,7 @@ async fn serve_agent(
 async fn serve_requests(
     conn: &quinn::Connection,
     fleet: &Fleet,
-    cluster: &ClusterName,
+    peer: &switchyard_certs::PeerIdentity,
     limits: &crate::limits::Limits,
 ) -> Result<(), Error> {
     loop {
@@ -412,10 +423,22 @@ async fn serve_requests(
         else {
             continue;
         };
-        let answer = answer_request(fleet, cluster, request);
+        let answer = answer_request(fleet, peer, request);
         let replied = match answer {
             Answer::Message(message) => reply(&mut send, &message, limits.reply_timeout).await,
             Answer::Frame(frame) => reply_frame(&mut send, frame, limits.reply_timeout).await,
+            Answer::Revoked(message) => {
+                // The refusal first, so the agent reads why; then the
+                // connection, made with a certificate that is no longer good.
+                let _ = reply(&mut send, &message, limits.reply_timeout).await;
+                let _ = tokio::time::timeout(limits.reply_timeout, send.stopped()).await;
+                let reason = match &message {
+                    Message::Error(e) => e.message.clone(),
+                    _ => String::new(),
+                };
+                conn.close(close_code::REVOKED.into(), reason.as_bytes());
+                return Ok(());
+            }
         };
         match replied {
             Ok(()) => {}
@@ -436,6 +459,9 @@ async fn serve_requests(
 enum Answer {
     Message(Message),
     Frame(bytes::Bytes),
+    /// A verified refusal of the connection's certificate: sent, then the
+    /// connection is closed as revoked.
+    Revoked(Message),
 }
 
 impl From<Message> for Answer {
@@ -462,7 +488,12 @@ async fn reply_frame(
 }
 
 /// The answer to one request of an authenticated agent.
-fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Answer {
+fn answer_request(
+    fleet: &Fleet,
+    peer: &switchyard_certs::PeerIdentity,
+    request: Message,
+) -> Answer {
+    let cluster = &peer.cluster;
     let store_error = |error: crate::fleet::Error| {
         warn!(error = %error_chain(&error), "request failed");
         Message::error(error.code(), error.to_string())
@@ -505,10 +536,16 @@ fn answer_request(fleet: &Fleet, cluster: &ClusterName, request: Message) -> Ans
             Ok(assignment) => Message::Assignment(assignment),
             Err(error) => store_error(error),
         },
-        Message::RenewCertificate(renew) => match fleet.renew(cluster, &renew.csr_pem) {
-            Ok(cert_pem) => Message::CertificateRenewed(CertificateRenewed { cert_pem }),
-            Err(error) => store_error(error),
-        },
+        Message::RenewCertificate(renew) => {
+            match fleet.renew(cluster, &peer.serial, &renew.csr_pem) {
+                Ok(cert_pem) => Message::CertificateRenewed(CertificateRenewed { cert_pem }),
+                Err(error) if error.code() == ErrorCode::Revoked => {
+                    warn!(serial = %peer.serial, %error, "renewal refused: the certificate is not current");
+                    return Answer::Revoked(Message::error(error.code(), error.to_string()));
+                }
+                Err(error) => store_error(error),
+            }
+        }
         other => Message::error(
             ErrorCode::BadRequest,
             format!("{:?} is not a request an agent may send", other.kind()),

@@ -555,6 +555,15 @@ impl Fleet {
         let record =
             self.store
                 .redeem_token(&hash, now, &issued.serial, unix_seconds(issued.not_after))?;
+        // The store revoked the serials the cluster held before; a
+        // connection made with one of them goes now, not at its next
+        // reconnect. The new agent has not connected yet: it connects once
+        // it has this answer.
+        self.registry.disconnect(
+            &record.name,
+            close_code::REVOKED,
+            "cluster enrolled again: this certificate is revoked",
+        );
         info!(cluster = %record.name, serial = %issued.serial, "cluster enrolled");
         Ok((record.name, issued.cert_pem))
     }
@@ -645,23 +654,49 @@ impl Fleet {
         })?)
     }
 
-    /// Sign a renewed certificate for an authenticated cluster. The previous
-    /// certificate stays valid (until it expires) so the live connection,
-    /// established with it, is not cut.
-    pub fn renew(&self, cluster: &ClusterName, csr_pem: &str) -> Result<String> {
+    /// Sign a renewed certificate for a cluster whose agent connected with
+    /// the certificate `serial`. The previous certificate stays valid (until
+    /// it expires) so the live connection, established with it, is not cut.
+    /// Only a current serial renews: a connection whose certificate was
+    /// replaced since (re-enrollment, or renewed twice by someone else)
+    /// cannot extend its life.
+    pub fn renew(&self, cluster: &ClusterName, serial: &str, csr_pem: &str) -> Result<String> {
+        let not_current = || Error::UnknownCertificate {
+            cluster: cluster.clone(),
+            serial: serial.to_owned(),
+        };
+        if self.store.is_revoked(serial)? {
+            return Err(Error::Revoked(serial.to_owned()));
+        }
+        let record = self
+            .store
+            .cluster(cluster)?
+            .ok_or_else(|| store::Error::ClusterNotFound(cluster.clone()))?;
+        if !record.serials.iter().any(|s| s == serial) {
+            return Err(not_current());
+        }
         let issued = self
             .ca
             .sign_cluster_csr(csr_pem, cluster, self.settings.cert_ttl)
             .map_err(Error::Sign)?;
         let not_after = unix_seconds(issued.not_after);
+        // Checked again in the update: a re-enrollment may have replaced the
+        // serials while this one was signing.
+        let mut current = false;
         let updated = self.store.update_cluster(cluster, true, &mut |c| {
-            c.serials.insert(0, issued.serial.clone());
-            c.serials.truncate(2);
-            c.cert_not_after = Some(not_after);
-            c.restored_from = None;
+            current = c.serials.iter().any(|s| s == serial);
+            if current {
+                c.serials.insert(0, issued.serial.clone());
+                c.serials.truncate(2);
+                c.cert_not_after = Some(not_after);
+                c.restored_from = None;
+            }
         })?;
         if updated.is_none() {
             return Err(store::Error::ClusterNotFound(cluster.clone()).into());
+        }
+        if !current {
+            return Err(not_current());
         }
         info!(%cluster, serial = %issued.serial, "certificate renewed");
         Ok(issued.cert_pem)

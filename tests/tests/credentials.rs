@@ -2,7 +2,10 @@
 //! restore and a failing store do to agent certificates, bootstrap tokens
 //! and API tokens.
 
+use switchyard_certs::AgentKey;
+use switchyard_common::proto::{Hello, Message, RenewCertificate, close_code};
 use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::raw::{self, RawIdentity};
 
 /// Replace the stored record of cluster `name` in the (stopped) hub's
 /// store by `bytes`; the record it held before.
@@ -69,4 +72,136 @@ fn a_store_error_while_authenticating_is_retried_not_a_revocation() {
         "the agent did not reconnect to the repaired hub:\n{}",
         agent.process().stderr_text()
     );
+}
+
+fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Renew over `conn` with a new key; the identity the hub signed, or the
+/// error (the hub's refusal, or how the connection closed).
+async fn renew(conn: &quinn::Connection, ca_pem: &str) -> Result<RawIdentity, String> {
+    let key = AgentKey::generate().unwrap();
+    let request = Message::RenewCertificate(RenewCertificate {
+        csr_pem: key.csr_pem("raw").unwrap(),
+    });
+    match raw::answer_message(raw::request(conn, &request).await)? {
+        Message::CertificateRenewed(renewed) => Ok(RawIdentity {
+            ca_pem: ca_pem.to_owned(),
+            cert_pem: renewed.cert_pem,
+            key,
+        }),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// Connect with `identity` and send Hello: the close code the hub answers
+/// with, `None` if it welcomed the connection.
+async fn hello_close_code(endpoint: &quinn::Endpoint, hub: &TestHub, identity: &RawIdentity) -> Option<u64> {
+    let (addr, _) = hub.agent_endpoint();
+    let tls =
+        switchyard_certs::agent_client_config(&identity.ca_pem, &identity.cert_pem, &identity.key)
+            .expect("mTLS config");
+    let conn = endpoint
+        .connect_with(raw::quic_client_config(tls), addr, "127.0.0.1")
+        .expect("connect")
+        .await
+        .expect("handshake: the CA signed this certificate");
+    let hello = Message::Hello(Hello {
+        agent_version: "raw-test".into(),
+        kubernetes_version: None,
+        generation: 0,
+    });
+    match raw::request(&conn, &hello).await {
+        raw::RawAnswer::Closed(reason) => raw::close_code(&reason),
+        raw::RawAnswer::Bytes(_) => {
+            conn.close(0u32.into(), b"done");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_enrollment_revokes_the_old_certificate_and_closes_its_connection() {
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = tokio::task::block_in_place(|| TestHub::start(dir.path(), &[]));
+    let (addr, pin) = hub.agent_endpoint();
+    let endpoint = raw::client_endpoint();
+
+    // The old identity, and a live connection made with it (a stolen copy).
+    let token = tokio::task::block_in_place(|| hub.add_cluster_token("edge-1", &[]));
+    let old = raw::enroll(&endpoint, addr, &pin, &token)
+        .await
+        .expect("first enrollment");
+    let stolen = raw::connect_enrolled(&endpoint, addr, &old, quinn::TransportConfig::default()).await;
+
+    // The operator re-enrolls the cluster with a fresh token and the real agent.
+    let mut agent = TestAgent::new(dir.path(), "edge-1");
+    tokio::task::block_in_place(|| {
+        let fresh = hub.cli_json(&["cluster", "token", "edge-1"]);
+        let joined = agent.join(&switchyard_tests::fleet::join_args(&fresh));
+        assert!(joined.success(), "{}", joined.stderr);
+    });
+
+    // The old connection is cut as revoked at once...
+    let closed = raw::closed(&stolen).await;
+    assert_eq!(
+        raw::close_code(&closed),
+        Some(u64::from(close_code::REVOKED)),
+        "{closed:?}"
+    );
+    // ...its certificate can no longer connect...
+    assert_eq!(
+        hello_close_code(&endpoint, &hub, &old).await,
+        Some(u64::from(close_code::REVOKED))
+    );
+    // ...and the new agent works.
+    tokio::task::block_in_place(|| {
+        agent.start();
+        assert!(hub.wait_connected("edge-1", true), "the re-enrolled agent never connected");
+        agent.stop();
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_current_certificate_renews() {
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = tokio::task::block_in_place(|| TestHub::start(dir.path(), &[]));
+    let (addr, pin) = hub.agent_endpoint();
+    let endpoint = raw::client_endpoint();
+    let token = tokio::task::block_in_place(|| hub.add_cluster_token("edge-1", &[]));
+    let first = raw::enroll(&endpoint, addr, &pin, &token)
+        .await
+        .expect("enrollment");
+
+    // A connection made with the first certificate renews twice: the hub
+    // keeps the newest two serials, so after the second renewal the first
+    // serial (the one this connection holds) is no longer current.
+    let stale =
+        raw::connect_enrolled(&endpoint, addr, &first, quinn::TransportConfig::default()).await;
+    renew(&stale, &first.ca_pem).await.expect("first renewal");
+    let third = renew(&stale, &first.ca_pem).await.expect("second renewal");
+
+    // A third renewal would extend a replaced certificate's life for ever:
+    // refused, and the connection is closed as revoked.
+    let refused = renew(&stale, &first.ca_pem).await;
+    let error = refused.err().expect("a replaced certificate renewed");
+    assert!(
+        error.contains("is not the current certificate") || error.contains("closed"),
+        "{error}"
+    );
+    let closed = raw::closed(&stale).await;
+    assert_eq!(
+        raw::close_code(&closed),
+        Some(u64::from(close_code::REVOKED)),
+        "{closed:?}"
+    );
+    // The current certificate still connects and renews.
+    let current =
+        raw::connect_enrolled(&endpoint, addr, &third, quinn::TransportConfig::default()).await;
+    renew(&current, &first.ca_pem)
+        .await
+        .expect("the current certificate renews");
 }

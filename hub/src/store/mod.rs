@@ -320,7 +320,8 @@ pub trait Store: Send + Sync + 'static {
     fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>>;
 
     /// Spend a token and record the certificate issued with it, atomically:
-    /// either the token is used and the cluster enrolled, or neither.
+    /// either the token is used, the cluster enrolled and the serials it
+    /// held before revoked, or none of these.
     fn redeem_token(
         &self,
         token_hash: &str,

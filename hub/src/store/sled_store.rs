@@ -324,7 +324,8 @@ impl Store for SledStore {
         cert_not_after: u64,
     ) -> Result<ClusterRecord> {
         let _writing = self.writing();
-        let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
+        let result = (&self.clusters, &self.tokens, &self.revoked).transaction(
+            |(clusters, tokens, revoked)| {
             let abort = ConflictableTransactionError::Abort;
             let key = token_hash.as_bytes();
             let Some(bytes) = tokens.get(key)? else {
@@ -344,6 +345,15 @@ impl Store for SledStore {
                 return Err(abort(Error::TokenUnknown));
             };
             let mut cluster: ClusterRecord = decode(cluster_key, &bytes).map_err(abort)?;
+            // Re-enrollment replaces the identity: whoever holds the old
+            // certificates (a lost machine, a thief) must not keep them.
+            let revocation = encode(&RevokedRecord {
+                cluster: token.cluster.clone(),
+                revoked_at: now,
+            });
+            for old in &cluster.serials {
+                revoked.insert(old.as_bytes(), revocation.clone())?;
+            }
             token.used_at = Some(now);
             cluster.enrolled_at = Some(now);
             cluster.serials = vec![serial.to_owned()];
@@ -352,7 +362,8 @@ impl Store for SledStore {
             tokens.insert(key, encode(&token))?;
             clusters.insert(cluster_key, encode(&cluster))?;
             Ok(cluster)
-        });
+        },
+        );
         let cluster = settle(result)?;
         self.flush_all()?;
         Ok(cluster)
@@ -782,6 +793,29 @@ pub(crate) mod tests {
             store.cluster(&name("edge-1")).unwrap().unwrap().serials,
             vec!["0a".to_string()]
         );
+    }
+
+    #[test]
+    fn re_enrollment_revokes_every_serial_the_cluster_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_pending(dir.path());
+        store.redeem_token("hash-1", 150, "0a", 999).unwrap();
+        store
+            .update_cluster(&name("edge-1"), true, &mut |c| {
+                c.serials.insert(0, "0b".into());
+            })
+            .unwrap();
+        let token = TokenRecord {
+            cluster: name("edge-1"),
+            expires_at: 300,
+            used_at: None,
+        };
+        store.create_token("hash-2", &token).unwrap();
+        let cluster = store.redeem_token("hash-2", 160, "0c", 999).unwrap();
+        assert_eq!(cluster.serials, ["0c"]);
+        assert!(store.is_revoked("0a").unwrap());
+        assert!(store.is_revoked("0b").unwrap());
+        assert!(!store.is_revoked("0c").unwrap());
     }
 
     #[test]
