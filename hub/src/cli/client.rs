@@ -227,6 +227,7 @@ fn tls_for(
     local_ca: Option<PathBuf>,
 ) -> anyhow::Result<(Option<rustls::ClientConfig>, Trust)> {
     if base.starts_with("http://") {
+        plain_http_allowed(base)?;
         return Ok((None, Trust::Plain));
     }
     if !base.starts_with("https://") {
@@ -255,6 +256,28 @@ fn tls_for(
     Ok((Some(config), Trust::CaFile(file)))
 }
 
+/// Plain HTTP carries the admin token in the clear: only to this machine
+/// (a loopback address, or `localhost`), where the hub itself allows it
+/// (`serve --http-insecure`). Anywhere else the token would cross a network.
+fn plain_http_allowed(base: &str) -> anyhow::Result<()> {
+    let url = reqwest::Url::parse(base).with_context(|| format!("--server {base:?} is not a URL"))?;
+    // The parser normalizes the host (`http://2130706433` is 127.0.0.1).
+    let host = url.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        bail!(
+            "refusing to send the admin token over plain HTTP to {base}: http:// is only for a hub on \
+             this machine (a loopback address or localhost); use https:// with --server-ca-file FILE \
+             or --ca-sha256 HEX"
+        );
+    }
+    Ok(())
+}
+
 /// The TLS error under a failed request, if that is what failed. An
 /// `io::Error` hides the error it wraps from `source()` (and the TLS
 /// connector wraps one `io::Error` in another), so look inside those.
@@ -273,4 +296,34 @@ fn rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
         };
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_http_allowed;
+
+    #[test]
+    fn plain_http_goes_to_loopback_only() {
+        for ok in [
+            "http://127.0.0.1:7701",
+            "http://127.8.9.10:7701/",
+            "http://[::1]:7701",
+            "http://localhost:7701",
+            "http://LOCALHOST",
+        ] {
+            assert!(plain_http_allowed(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://10.0.0.5:7701",
+            "http://hub.example.com:7701",
+            "http://0.0.0.0:7701",
+            "http://[::]:7701",
+            "http://[fe80::1]:7701",
+            "http://localhost.example.com",
+            "http://127.0.0.1.nip.io",
+        ] {
+            let error = plain_http_allowed(refused).unwrap_err().to_string();
+            assert!(error.contains("plain HTTP"), "{refused}: {error}");
+        }
+    }
 }
