@@ -20,6 +20,28 @@ pub(crate) struct JoinRequest {
     pub(crate) ca_sha256: String,
 }
 
+/// The bootstrap token from `--token` / `SWITCHYARD_JOIN_TOKEN` or from
+/// `--token-file` (clap refuses both at once).
+pub(crate) fn bootstrap_token(
+    token: Option<String>,
+    token_file: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
+    let token = match (token, token_file) {
+        (Some(token), _) => token,
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading the bootstrap token from {}", file.display()))?,
+        (None, None) => bail!(
+            "no bootstrap token: pass --token-file FILE or set SWITCHYARD_JOIN_TOKEN \
+             (the command `switchyard cluster add` printed)"
+        ),
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        bail!("the bootstrap token is empty");
+    }
+    Ok(token.to_owned())
+}
+
 /// Enroll and write the identity into `state`; returns the cluster name.
 pub(crate) async fn join(request: JoinRequest, state: &StateDir) -> anyhow::Result<String> {
     state.ensure_not_enrolled()?;
@@ -129,4 +151,32 @@ pub(crate) fn rustls_pemfile_first_cert(pem: &str) -> anyhow::Result<Vec<u8>> {
         .ok_or_else(|| anyhow!("no certificate in PEM"))?
         .context("malformed certificate PEM")?;
     Ok(cert.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bootstrap_token;
+
+    #[test]
+    fn the_token_comes_from_the_flag_the_variable_or_a_file() {
+        assert_eq!(
+            bootstrap_token(Some("syb_1".into()), None).unwrap(),
+            "syb_1"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "syb_2\n").unwrap();
+        assert_eq!(bootstrap_token(None, Some(&file)).unwrap(), "syb_2");
+
+        std::fs::write(&file, " \n").unwrap();
+        let empty = bootstrap_token(None, Some(&file)).unwrap_err();
+        assert!(empty.to_string().contains("empty"), "{empty:#}");
+        let missing = bootstrap_token(None, Some(&dir.path().join("absent"))).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("reading the bootstrap token"),
+            "{missing:#}"
+        );
+        let none = bootstrap_token(None, None).unwrap_err();
+        assert!(none.to_string().contains("--token-file"), "{none:#}");
+    }
 }

@@ -34,9 +34,14 @@ enum Command {
         /// The hub's agent address, HOST:PORT.
         #[arg(long)]
         hub: String,
-        /// The single-use bootstrap token.
+        /// The single-use bootstrap token. Prefer --token-file or the
+        /// SWITCHYARD_JOIN_TOKEN variable: a command line is readable by
+        /// every local user (in /proc) while the token is good.
         #[arg(long, env = "SWITCHYARD_JOIN_TOKEN", hide_env_values = true)]
-        token: String,
+        token: Option<String>,
+        /// A file holding the bootstrap token (surrounding whitespace ignored).
+        #[arg(long, conflicts_with = "token")]
+        token_file: Option<PathBuf>,
         /// SHA-256 fingerprint of the hub's CA certificate.
         #[arg(long)]
         ca_sha256: String,
@@ -102,10 +107,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Join {
             hub,
             token,
+            token_file,
             ca_sha256,
             state_dir,
         } => {
             init_logging("text");
+            let token = enroll::bootstrap_token(token, token_file.as_deref())?;
             let state = state::StateDir::new(state_dir.unwrap_or_else(state::default_state_dir));
             let cluster = enroll::join(
                 enroll::JoinRequest {

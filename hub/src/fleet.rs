@@ -441,10 +441,12 @@ impl Fleet {
     }
 
     fn join_info(&self, cluster: &ClusterRecord, token: String, record: &TokenRecord) -> JoinInfo {
+        // The token goes in the environment, not the arguments: a command
+        // line is readable by every local user in /proc.
         let join_command = format!(
-            "switchyard-agent join --hub {} --token {} --ca-sha256 {}",
-            self.settings.agent_address,
+            "SWITCHYARD_JOIN_TOKEN={} switchyard-agent join --hub {} --ca-sha256 {}",
             token,
+            self.settings.agent_address,
             self.ca.fingerprint()
         );
         JoinInfo {

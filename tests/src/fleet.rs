@@ -269,11 +269,22 @@ impl TestHub {
 }
 
 /// The arguments of the join command in a `cluster add -o json` answer.
+/// The hub prints the token as `SWITCHYARD_JOIN_TOKEN=… switchyard-agent
+/// join …`; here it becomes `--token …` again, so that tests can find and
+/// alter it among the arguments (tests/tests/credentials.rs runs the
+/// printed form itself).
 pub fn join_args(added: &Value) -> Vec<String> {
     let command = added["join_command"].as_str().expect("join_command");
-    let mut words = command.split_whitespace().map(str::to_owned);
+    let mut words = command.split_whitespace().map(str::to_owned).peekable();
+    let token = words
+        .next_if(|w| w.starts_with("SWITCHYARD_JOIN_TOKEN="))
+        .map(|w| w["SWITCHYARD_JOIN_TOKEN=".len()..].to_owned());
     assert_eq!(words.next().as_deref(), Some("switchyard-agent"));
-    words.collect()
+    let mut args: Vec<String> = words.collect();
+    if let Some(token) = token {
+        args.extend(["--token".to_owned(), token]);
+    }
+    args
 }
 
 /// An agent's state dir and, while it runs, its process.

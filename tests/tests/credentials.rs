@@ -205,3 +205,77 @@ async fn only_a_current_certificate_renews() {
         .await
         .expect("the current certificate renews");
 }
+
+#[test]
+fn the_join_token_never_needs_to_be_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+
+    // `cluster add` prints the token in the environment, not as an argument...
+    let added = hub.cli(&["cluster", "add", "edge-1"]);
+    assert!(added.success(), "{}", added.stderr);
+    let command = added
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("SWITCHYARD_JOIN_TOKEN=syb_"))
+        .unwrap_or_else(|| panic!("no join command with the variable:\n{}", added.stdout))
+        .to_owned();
+    assert!(
+        command.contains(" switchyard-agent join --hub ") && !command.contains("--token"),
+        "{command}"
+    );
+    assert!(added.stdout.contains("--token-file"), "{}", added.stdout);
+    // ...and that command, run as printed by a shell, enrolls.
+    let agent_dir = switchyard_tests::process::binary("switchyard-agent")
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let state = dir.path().join("agent-edge-1");
+    let script = format!("{command} --state-dir '{}'", state.display());
+    let path = format!("{agent_dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let joined = switchyard_tests::process::run(
+        std::path::Path::new("sh"),
+        &["-c".to_owned(), script],
+        &[("PATH", path)],
+        SOON,
+    );
+    assert!(joined.success(), "{}", joined.stderr);
+    assert_eq!(hub.cluster("edge-1")["state"], "enrolled");
+
+    // --token-file reads the token from a file.
+    let added = hub.cli_json(&["cluster", "add", "edge-2"]);
+    let token_file = dir.path().join("join-token");
+    std::fs::write(&token_file, format!("{}\n", added["token"].as_str().unwrap())).unwrap();
+    let (_, pin) = hub.agent_endpoint();
+    let hub_address = added["join_command"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .skip_while(|w| *w != "--hub")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let state = dir.path().join("agent-edge-2");
+    let args = [
+        "join",
+        "--hub",
+        &hub_address,
+        "--ca-sha256",
+        &pin,
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]
+    .map(str::to_owned);
+    let joined = switchyard_tests::process::run(
+        &switchyard_tests::process::binary("switchyard-agent"),
+        &args,
+        &[],
+        SOON,
+    );
+    assert!(joined.success(), "{}", joined.stderr);
+    assert_eq!(hub.cluster("edge-2")["state"], "enrolled");
+}

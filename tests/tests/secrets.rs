@@ -129,13 +129,7 @@ fn no_secret_in_logs_or_outputs_secret_files_are_private_and_tokens_hashed() {
 
     // Printed on purpose: the join command and a new token's secret.
     let added = cli.json(&["cluster", "add", "edge-1"]);
-    let join: Vec<String> = added["join_command"]
-        .as_str()
-        .unwrap()
-        .split_whitespace()
-        .skip(1)
-        .map(str::to_owned)
-        .collect();
+    let join = switchyard_tests::fleet::join_args(&added);
     let join_token = join[join.iter().position(|a| a == "--token").unwrap() + 1].clone();
     let created = cli.json(&["token", "create", "ci", "--role", "viewer"]);
     let api_token = created["secret"].as_str().unwrap().to_owned();

@@ -536,6 +536,10 @@ fn print_join(info: &JoinInfo, what: &str, output: OutputFormat) -> anyhow::Resu
     );
     println!("Run this where the cluster's agent runs to enroll it:\n");
     println!("  {}\n", info.join_command);
+    println!(
+        "(or write the token to a file only you can read and pass --token-file FILE \
+         instead of SWITCHYARD_JOIN_TOKEN; never --token, which every local user can read)"
+    );
     Ok(())
 }
 

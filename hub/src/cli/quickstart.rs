@@ -323,15 +323,18 @@ pub(crate) async fn run(
             .await?;
         println!("    {}", added.join_command);
         let state_dir = dir.join(format!("agent-{name}"));
+        // The printed command: `SWITCHYARD_JOIN_TOKEN=… switchyard-agent join …`.
         let mut join: Vec<String> = added
             .join_command
             .split_whitespace()
+            .skip_while(|word| *word != "switchyard-agent")
             .skip(1)
             .map(str::to_owned)
             .collect();
         join.extend(["--state-dir".into(), state_dir.display().to_string()]);
         let status = Command::new(&agent_bin)
             .args(&join)
+            .env("SWITCHYARD_JOIN_TOKEN", &added.token)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join(format!("join-{name}.log")))?)
             .status()
