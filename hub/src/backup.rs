@@ -2,9 +2,11 @@
 //!
 //! A backup is one zstd-compressed tar archive holding a consistent snapshot
 //! of the store (see [`Store::snapshot`]) and the files that make the hub
-//! itself: its CA (agents pin it), the built-in admin token, the QUIC reset
-//! key and the webhook secret. Git clones are left out: the restored hub
-//! fetches them again. The archive holds the CA's private key, so it is
+//! itself: its CA (agents pin it), the QUIC reset key and the webhook
+//! secret. Credentials are not brought back by a restore: the built-in admin
+//! token is not in the archive, and unused bootstrap tokens and API tokens
+//! of the snapshot are dropped or revoked (see [`without_credentials`]).
+//! Git clones are left out: the restored hub fetches them again. The archive holds the CA's private key, so it is
 //! written 0600 and must be kept like the key itself.
 //!
 //! Layout, in this order:
@@ -28,7 +30,16 @@ const FILES_PREFIX: &str = "files/";
 const STORE_PREFIX: &str = "store/";
 
 /// Identity files at the top of the data dir, besides everything in `ca/`.
-const TOP_LEVEL_FILES: [&str; 3] = ["admin-token", "quic-reset-key", "webhook-secret"];
+const TOP_LEVEL_FILES: [&str; 2] = ["quic-reset-key", "webhook-secret"];
+
+/// The built-in admin token's file: in archives of older hubs, and never
+/// restored, as it may have been replaced after the backup. The restored
+/// hub writes a new one on its first start.
+const ADMIN_TOKEN: &str = "admin-token";
+
+/// Store tables holding credentials (see [`without_credentials`]).
+const TOKENS: &str = "tokens";
+const API_TOKENS: &str = "api_tokens";
 
 /// Largest archive `restore` reads, decompressed: a bound against a hostile
 /// or corrupt file, far above any real hub's state.
@@ -337,8 +348,56 @@ fn is_identity_file(name: &str) -> bool {
     };
     match name.strip_prefix("ca/") {
         Some(file) => plain(file),
-        None => TOP_LEVEL_FILES.contains(&name),
+        None => TOP_LEVEL_FILES.contains(&name) || name == ADMIN_TOKEN,
     }
+}
+
+/// The credentials a restore did not bring back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invalidated {
+    /// Unused bootstrap tokens of the backup, dropped.
+    pub bootstrap_tokens: usize,
+    /// API tokens of the backup that were still good, now revoked.
+    pub api_tokens: usize,
+    /// Whether the archive held the built-in admin token (never restored).
+    pub admin_token: bool,
+}
+
+/// The snapshot without the credentials it held: every unused bootstrap
+/// token dropped, every API token revoked at `now`. The backup cannot know
+/// which of them were spent or revoked after it was taken, so none is
+/// trusted; the rest of the records are unchanged.
+pub fn without_credentials(snapshot: &Snapshot, now: u64) -> Result<(Snapshot, Invalidated)> {
+    let corrupt = |table: &str, e: serde_json::Error| {
+        Error::Invalid(format!("a record of table {table} is not readable: {e}"))
+    };
+    let mut out = snapshot.clone();
+    let mut invalidated = Invalidated::default();
+    if let Some(rows) = out.tables.get_mut(TOKENS) {
+        let mut kept = Vec::with_capacity(rows.len());
+        for (key, value) in rows.drain(..) {
+            let token: store::TokenRecord =
+                serde_json::from_slice(&value).map_err(|e| corrupt(TOKENS, e))?;
+            if token.used_at.is_some() {
+                kept.push((key, value));
+            } else {
+                invalidated.bootstrap_tokens += 1;
+            }
+        }
+        *rows = kept;
+    }
+    if let Some(rows) = out.tables.get_mut(API_TOKENS) {
+        for (_, value) in rows.iter_mut() {
+            let mut token: store::ApiTokenRecord =
+                serde_json::from_slice(value).map_err(|e| corrupt(API_TOKENS, e))?;
+            if token.revoked_at.is_none() {
+                token.revoked_at = Some(now);
+                invalidated.api_tokens += 1;
+                *value = serde_json::to_vec(&token).map_err(|e| corrupt(API_TOKENS, e))?;
+            }
+        }
+    }
+    Ok((out, invalidated))
 }
 
 /// Restore `archive` into `data_dir`, which must not exist or be empty.
@@ -347,7 +406,10 @@ fn is_identity_file(name: &str) -> bool {
 /// place at the end, so a failed restore leaves nothing behind. Clusters are
 /// marked with the backup's time so that agents holding certificates renewed
 /// after the backup can still connect (see `Fleet::authenticate`).
-pub fn restore(archive: &Archive, data_dir: &Path) -> Result<()> {
+///
+/// Credentials are not restored (see [`without_credentials`]), nor is the
+/// built-in admin token: the hub writes a new one on its first start.
+pub fn restore(archive: &Archive, data_dir: &Path, now: u64) -> Result<Invalidated> {
     let not_empty = || Error::NotEmpty(data_dir.to_owned());
     match std::fs::read_dir(data_dir) {
         Ok(mut entries) => {
@@ -376,16 +438,16 @@ pub fn restore(archive: &Archive, data_dir: &Path) -> Result<()> {
         .prefix(".switchyard-restore-")
         .tempdir_in(&parent)
         .map_err(write_error(&parent))?;
-    fill(archive, staging.path())?;
+    let invalidated = fill(archive, staging.path(), now)?;
     if data_dir.exists() {
         std::fs::remove_dir(data_dir).map_err(|_| not_empty())?;
     }
     let staged = staging.keep();
     std::fs::rename(&staged, data_dir).map_err(write_error(data_dir))?;
-    Ok(())
+    Ok(invalidated)
 }
 
-fn fill(archive: &Archive, dir: &Path) -> Result<()> {
+fn fill(archive: &Archive, dir: &Path, now: u64) -> Result<Invalidated> {
     set_private(dir)?;
     std::fs::create_dir(paths::ca_dir(dir)).map_err(|source| Error::WriteFile {
         path: paths::ca_dir(dir),
@@ -393,19 +455,24 @@ fn fill(archive: &Archive, dir: &Path) -> Result<()> {
     })?;
     set_private(&paths::ca_dir(dir))?;
     for (name, data) in &archive.files {
+        if name == ADMIN_TOKEN {
+            continue;
+        }
         let path = dir.join(name);
         switchyard_certs::write_private_file(&path, data)
             .map_err(|source| Error::WriteFile { path, source })?;
     }
+    let (snapshot, mut invalidated) = without_credentials(&archive.snapshot, now)?;
+    invalidated.admin_token = archive.files.contains_key(ADMIN_TOKEN);
     let store = SledStore::open(&paths::store_dir(dir))?;
-    store.restore(&archive.snapshot)?;
+    store.restore(&snapshot)?;
     let taken_at = archive.manifest.taken_at;
     for cluster in store.clusters()? {
         store.update_cluster(&cluster.name, true, &mut |c| {
             c.restored_from = Some(taken_at);
         })?;
     }
-    Ok(())
+    Ok(invalidated)
 }
 
 fn set_private(dir: &Path) -> Result<()> {
@@ -461,30 +528,45 @@ mod tests {
         let (bytes, summary) = take(&store, source.path(), 1_000).unwrap();
         assert_eq!(
             (summary.clusters, summary.revisions, summary.files),
-            (1, 3, 3)
+            (1, 3, 2),
+            "the CA's two files; the admin token is not backed up"
         );
 
         let archive = read(&bytes).unwrap();
         assert!(!archive.files.contains_key("ca/.ca.pem.0123.tmp"));
         let target = tempfile::tempdir().unwrap();
         let data_dir = target.path().join("restored");
-        restore(&archive, &data_dir).unwrap();
+        let invalidated = restore(&archive, &data_dir, 2_000).unwrap();
+        // The one bootstrap token of the store was never used.
+        assert_eq!(
+            invalidated,
+            Invalidated {
+                bootstrap_tokens: 1,
+                api_tokens: 0,
+                admin_token: false
+            }
+        );
 
         assert_eq!(
             std::fs::read(data_dir.join("ca/ca-key.pem")).unwrap(),
             b"CA KEY"
         );
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data_dir.join("admin-token"))
+        let mode = std::fs::metadata(data_dir.join("ca/ca-key.pem"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert!(!data_dir.join("admin-token").exists());
 
         let restored = SledStore::open(&paths::store_dir(&data_dir)).unwrap();
         let original = store.snapshot().unwrap();
         let mut copy = restored.snapshot().unwrap();
-        // The only difference: clusters carry the backup's time.
+        // The only differences: clusters carry the backup's time, and the
+        // unused bootstrap token is gone.
+        assert_eq!(original.count("tokens"), 1);
+        assert_eq!(copy.count("tokens"), 0);
+        copy.tables.remove("tokens");
         let clusters = restored.clusters().unwrap();
         assert_eq!(clusters[0].restored_from, Some(1_000));
         let mut unmarked = clusters[0].clone();
@@ -493,6 +575,7 @@ mod tests {
         copy.tables.remove("clusters");
         let mut original_rest = original.clone();
         original_rest.tables.remove("clusters");
+        original_rest.tables.remove("tokens");
         assert_eq!(copy, original_rest);
 
         restored.append_revision("web", &revision("c3")).unwrap();
@@ -506,6 +589,61 @@ mod tests {
     }
 
     #[test]
+    fn a_restore_drops_unused_bootstrap_tokens_and_revokes_api_tokens() {
+        let source = hub_dir();
+        let store = store_with_history(source.path());
+        let name = ClusterName::new("edge-1").unwrap();
+        let token = TokenRecord {
+            cluster: name.clone(),
+            expires_at: 5_000,
+            used_at: None,
+        };
+        store.create_token("spent", &token).unwrap();
+        store.redeem_token("spent", 150, "0a", 9_999).unwrap();
+        let api = |name: &str| store::ApiTokenRecord {
+            name: name.into(),
+            role: crate::auth::Role::Viewer,
+            hash: format!("hash-{name}"),
+            created_at: 10,
+            expires_at: None,
+            revoked_at: None,
+            last_used: None,
+        };
+        store.create_api_token(&api("ci"), 100).unwrap();
+        store.create_api_token(&api("old"), 100).unwrap();
+        store.revoke_api_token("old", 50).unwrap();
+
+        let (bytes, _) = take(&store, source.path(), 1_000).unwrap();
+        let archive = read(&bytes).unwrap();
+        let target = tempfile::tempdir().unwrap();
+        let data_dir = target.path().join("restored");
+        let invalidated = restore(&archive, &data_dir, 2_000).unwrap();
+        assert_eq!(
+            invalidated,
+            Invalidated {
+                bootstrap_tokens: 1,
+                api_tokens: 1,
+                admin_token: false
+            }
+        );
+        let restored = SledStore::open(&paths::store_dir(&data_dir)).unwrap();
+        assert!(restored.token("h").unwrap().is_none(), "unused: dropped");
+        assert_eq!(
+            restored.token("spent").unwrap().unwrap().used_at,
+            Some(150),
+            "spent: kept, it grants nothing"
+        );
+        assert_eq!(restored.api_token("ci").unwrap().unwrap().revoked_at, Some(2_000));
+        assert_eq!(
+            restored.api_token("old").unwrap().unwrap().revoked_at,
+            Some(50),
+            "an earlier revocation keeps its time"
+        );
+        let by_hash = restored.api_token_by_hash("hash-ci").unwrap().unwrap();
+        assert!(!by_hash.is_active(2_000));
+    }
+
+    #[test]
     fn restore_refuses_a_data_dir_in_use_and_writes_nothing() {
         let source = hub_dir();
         let store = store_with_history(source.path());
@@ -513,7 +651,7 @@ mod tests {
         let archive = read(&bytes).unwrap();
         let target = tempfile::tempdir().unwrap();
         std::fs::write(target.path().join("keep-me"), "x").unwrap();
-        let err = restore(&archive, target.path()).unwrap_err();
+        let err = restore(&archive, target.path(), 2_000).unwrap_err();
         assert!(matches!(err, Error::NotEmpty(_)), "{err}");
         let left: Vec<_> = std::fs::read_dir(target.path())
             .unwrap()

@@ -279,3 +279,90 @@ fn the_join_token_never_needs_to_be_on_the_command_line() {
     assert!(joined.success(), "{}", joined.stderr);
     assert_eq!(hub.cluster("edge-2")["state"], "enrolled");
 }
+
+/// `switchyard ARGS` against `hub` from "another machine": `--server` with
+/// `token` and the hub's CA.
+fn remote_cli(hub: &TestHub, token: &str, args: &[&str]) -> switchyard_tests::process::Output {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.extend([
+        "--server".into(),
+        hub.admin_url(),
+        "--server-ca-file".into(),
+        hub.ca_file().display().to_string(),
+    ]);
+    switchyard_tests::process::run(
+        &switchyard_tests::process::binary("switchyard"),
+        &all,
+        &[("SWITCHYARD_TOKEN", token.to_owned())],
+        SOON,
+    )
+}
+
+#[test]
+fn a_restore_does_not_bring_back_spent_or_revoked_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_dir = dir.path().join("old");
+    let new_dir = dir.path().join("new");
+    let mut old = TestHub::start(&old_dir, &[]);
+
+    // At backup time: a bootstrap token not used yet, and a good API token.
+    let join = old.add_cluster("edge-1", &[]);
+    let created = old.cli_json(&["token", "create", "ci", "--role", "viewer"]);
+    let api_token = created["secret"].as_str().unwrap().to_owned();
+    assert!(remote_cli(&old, &api_token, &["cluster", "list"]).success());
+    let file = dir.path().join("hub.backup");
+    old.cli_json(&["backup", file.to_str().unwrap()]);
+    let old_admin = std::fs::read_to_string(old.data_dir().join("admin-token")).unwrap();
+
+    // After it: the token is spent and the API token revoked.
+    let agent = TestAgent::new(dir.path(), "edge-1");
+    assert!(agent.join(&join).success());
+    assert!(old.cli(&["token", "revoke", "ci"]).success());
+    let quic_port = old.quic_port();
+    old.process.terminate(SOON);
+
+    let restored = switchyard_tests::process::run(
+        &switchyard_tests::process::binary("switchyard"),
+        &[
+            "restore".into(),
+            file.display().to_string(),
+            "--data-dir".into(),
+            new_dir.join("hub").display().to_string(),
+        ],
+        &[],
+        SOON,
+    );
+    assert!(restored.success(), "{}", restored.stderr);
+    for says in [
+        "1 unused bootstrap tokens dropped",
+        "1 API tokens revoked",
+        "admin-token on its first start",
+    ] {
+        assert!(restored.stdout.contains(says), "{says}:\n{}", restored.stdout);
+    }
+    let new = TestHub::start_at(&new_dir, quic_port, &[]);
+
+    // Neither credential works on the restored hub.
+    let again = TestAgent::new(dir.path(), "edge-1-again");
+    let refused = again.join(&join);
+    assert!(!refused.success(), "the spent token enrolled again");
+    assert!(
+        refused.stderr.contains("unknown bootstrap token"),
+        "{}",
+        refused.stderr
+    );
+    let refused = remote_cli(&new, &api_token, &["cluster", "list"]);
+    assert!(!refused.success(), "the revoked API token still works");
+    assert!(
+        refused.stderr.contains("revoked") && refused.stderr.contains("401"),
+        "{}",
+        refused.stderr
+    );
+    // Nor does the old built-in admin token; the new one does.
+    let new_admin = std::fs::read_to_string(new.data_dir().join("admin-token")).unwrap();
+    assert_ne!(new_admin.trim(), old_admin.trim());
+    assert!(!remote_cli(&new, old_admin.trim(), &["cluster", "list"]).success());
+    let listed = remote_cli(&new, new_admin.trim(), &["cluster", "list"]);
+    assert!(listed.success(), "{}", listed.stderr);
+    assert!(listed.stdout.contains("edge-1"), "{}", listed.stdout);
+}

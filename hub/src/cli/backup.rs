@@ -30,7 +30,7 @@ pub(crate) async fn take(file: &Path, target: &Target, output: OutputFormat) -> 
         rfc3339(summary.taken_at)
     );
     println!("  {}", counts(&summary));
-    println!("It holds the hub's CA private key and admin token: keep it as secret as they are.");
+    println!("It holds the hub's CA private key: keep it as secret as the key itself.");
     Ok(())
 }
 
@@ -42,11 +42,20 @@ pub(crate) fn restore(file: &Path, target: &Target, output: OutputFormat) -> any
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let archive =
         backup::read(&bytes).with_context(|| format!("{} cannot be restored", file.display()))?;
-    backup::restore(&archive, &data_dir)
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let invalidated = backup::restore(&archive, &data_dir, now)
         .with_context(|| format!("restoring into {}", data_dir.display()))?;
     let summary = archive.summary();
     if output != OutputFormat::Table {
-        return print_one(&summary, output);
+        return print_one(
+            &Restored {
+                summary,
+                invalidated,
+            },
+            output,
+        );
     }
     println!(
         "restored the backup taken {} into {}",
@@ -59,7 +68,32 @@ pub(crate) fn restore(file: &Path, target: &Target, output: OutputFormat) -> any
         data_dir.display()
     );
     println!("as the old hub, so agents find it; they reconnect with the certificates they hold.");
+    println!();
+    println!(
+        "Credentials are not restored (the backup cannot tell which were spent or revoked after it):"
+    );
+    println!(
+        "  {} unused bootstrap tokens dropped: mint new ones with `switchyard cluster token NAME`;",
+        invalidated.bootstrap_tokens
+    );
+    println!(
+        "  {} API tokens revoked: create new ones with `switchyard token create NAME --role ROLE`;",
+        invalidated.api_tokens
+    );
+    println!(
+        "  the built-in admin token is new: the hub writes it to {} on its first start,",
+        paths::admin_token_file(&data_dir).display()
+    );
+    println!("  and `switchyard` commands on this machine use it from there.");
     Ok(())
+}
+
+/// What `restore -o json` prints.
+#[derive(serde::Serialize)]
+struct Restored {
+    #[serde(flatten)]
+    summary: Summary,
+    invalidated: backup::Invalidated,
 }
 
 fn counts(s: &Summary) -> String {
