@@ -45,6 +45,11 @@ pub(crate) fn bootstrap_token(
 /// Enroll and write the identity into `state`; returns the cluster name.
 pub(crate) async fn join(request: JoinRequest, state: &StateDir) -> anyhow::Result<String> {
     state.ensure_not_enrolled()?;
+    // Before the token is spent: a state dir that cannot be made private
+    // would fail the enrollment after it.
+    if state.root().exists() {
+        state.make_private()?;
+    }
     let (tls, probe) =
         bootstrap_client_config(&request.ca_sha256).context("invalid --ca-sha256")?;
     let (addr, server_name) = hub_link::resolve(&request.hub).await?;

@@ -49,6 +49,13 @@ pub(crate) async fn run(
     options: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let made = state.make_private()?;
+    for path in &made.changed {
+        warn!(path = %path.display(), "was readable by others; made private to the agent's user");
+    }
+    if let Some((dir, mode)) = &made.top_not_ours {
+        warn!(dir = %dir.display(), mode = %format!("{mode:o}"), "the state dir belongs to another user and keeps its mode; everything in it is private");
+    }
     let identity = state.load()?;
     let cluster = identity.enrollment.cluster.clone();
     let (addr, _) = hub_link::resolve(&identity.enrollment.hub).await?;

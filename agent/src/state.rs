@@ -9,7 +9,7 @@ use switchyard_certs::{AgentKey, write_private_file};
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
     #[error(
-        "{0} holds no enrolled identity; enroll first with `switchyard-agent join --hub HOST:PORT --token T --ca-sha256 HEX --state-dir {0}`"
+        "{0} holds no enrolled identity; enroll first with `SWITCHYARD_JOIN_TOKEN=T switchyard-agent join --hub HOST:PORT --ca-sha256 HEX --state-dir {0}`"
     )]
     NotEnrolled(String),
     #[error("{path} is already enrolled as cluster {cluster}; remove it to enroll again")]
@@ -22,6 +22,14 @@ pub(crate) enum Error {
     },
     #[error("writing {path}")]
     Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the state dir {path} holds the agent's key and cached bundles (with Secrets), so it must be private to the agent's user; chown it to that user"
+    )]
+    NotPrivate {
         path: String,
         #[source]
         source: std::io::Error,
@@ -144,10 +152,23 @@ impl StateDir {
         })
     }
 
+    /// Hold the state dir and everything in it (identity, cache) to private
+    /// modes, whatever modes they had: a dir made by an operator, or a copy,
+    /// may be readable by others. Refuses what cannot be made private. The
+    /// paths changed, and the dir's own mode when it belongs to someone else
+    /// who cannot write in it (a volume root shared through `fsGroup`).
+    pub(crate) fn make_private(&self) -> Result<switchyard_certs::MadePrivate> {
+        switchyard_certs::make_private(&self.root, true).map_err(|source| Error::NotPrivate {
+            path: self.root.display().to_string(),
+            source,
+        })
+    }
+
     /// Persist a new identity. The enrollment record is written last, so a
     /// crash part-way leaves a directory that still reads as not enrolled.
     pub(crate) fn save_new(&self, identity: &Identity) -> Result<()> {
         create_private_dir(&self.root)?;
+        self.make_private()?;
         Self::write(&self.key_file(), identity.key.to_pem().as_bytes())?;
         Self::write(&self.ca_file(), identity.ca_pem.as_bytes())?;
         Self::write(&self.cert_file(), identity.cert_pem.as_bytes())?;

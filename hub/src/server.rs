@@ -105,7 +105,7 @@ fn load_or_create_token(path: &std::path::Path, prefix: &str) -> anyhow::Result<
     match std::fs::read_to_string(&path) {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
         Ok(_) => bail!(
-            "{} is empty; delete it to mint a new admin token",
+            "{} is empty; delete it and the hub writes a new secret there",
             path.display()
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -149,6 +149,7 @@ impl Hub {
         config.validate()?;
         let data_dir = &config.data_dir;
         create_private_dir(data_dir)?;
+        make_data_dir_private(data_dir)?;
         let ca = switchyard_certs::CertificateAuthority::load_or_create(&paths::ca_dir(data_dir))
             .context("loading the hub certificate authority")?;
         let certificate_names = config.certificate_names();
@@ -174,6 +175,14 @@ impl Hub {
         let store = SledStore::open(&paths::store_dir(data_dir)).with_context(|| {
             format!(
                 "opening the store in {} (is another hub running on this data dir?)",
+                paths::store_dir(data_dir).display()
+            )
+        })?;
+        // sled creates its files with the process's umask; the walk above
+        // found none on a first start.
+        switchyard_certs::make_private(&paths::store_dir(data_dir), true).with_context(|| {
+            format!(
+                "making the store {} private",
                 paths::store_dir(data_dir).display()
             )
         })?;
@@ -462,6 +471,39 @@ fn load_or_create_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Hold the data dir to private modes at every start, not only when it is
+/// created: one made by an operator, an older hub or a copy may be readable
+/// by others, and it holds the CA key, tokens and (in the store) bundles
+/// with Secrets. Everything but the Git clones is walked (they are many
+/// files, and the private directory above them already closes them).
+fn make_data_dir_private(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let refuse = |e: std::io::Error| {
+        anyhow::anyhow!(
+            "{e}; the data dir {} holds the CA key and the hub's secrets, so it must be private \
+             to the hub's user (chown it to that user, or start the hub as its owner)",
+            data_dir.display()
+        )
+    };
+    let mut made = switchyard_certs::make_private(data_dir, false).map_err(refuse)?;
+    let repos = paths::repos_dir(data_dir);
+    let entries = std::fs::read_dir(data_dir)
+        .with_context(|| format!("reading data dir {}", data_dir.display()))?;
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("reading data dir {}", data_dir.display()))?
+            .path();
+        let walked = switchyard_certs::make_private(&path, path != repos).map_err(refuse)?;
+        made.changed.extend(walked.changed);
+    }
+    for path in &made.changed {
+        warn!(path = %path.display(), "was readable by others; made private to the hub's user");
+    }
+    if let Some((dir, mode)) = made.top_not_ours {
+        warn!(dir = %dir.display(), mode = %format!("{mode:o}"), "the data dir belongs to another user and keeps its mode; everything in it is private");
+    }
+    Ok(())
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -366,3 +366,99 @@ fn a_restore_does_not_bring_back_spent_or_revoked_credentials() {
     assert!(listed.success(), "{}", listed.stderr);
     assert!(listed.stdout.contains("edge-1"), "{}", listed.stdout);
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The sled files of a store (the database file, its config, snapshots).
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn existing_data_and_state_dirs_are_made_private_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = TestHub::start(dir.path(), &[]);
+    let port = hub.quic_port();
+    let mut agent = TestAgent::new(dir.path(), "edge-1");
+    assert!(agent.join(&hub.add_cluster("edge-1", &[])).success());
+    agent.start();
+    assert!(hub.wait_connected("edge-1", true));
+    agent.stop();
+    hub.process.terminate(SOON);
+
+    // Someone loosened the modes while both were stopped.
+    let data = hub.data_dir();
+    let store_files = files_under(&data.join("store"));
+    assert!(!store_files.is_empty());
+    set_mode(&data, 0o755);
+    set_mode(&data.join("store"), 0o755);
+    for file in &store_files {
+        set_mode(file, 0o644);
+    }
+    set_mode(&data.join("ca/ca-key.pem"), 0o644);
+    set_mode(&data.join("admin-token"), 0o640);
+    set_mode(&agent.state_dir, 0o755);
+    set_mode(&agent.state_dir.join("tls.key"), 0o644);
+
+    let hub = TestHub::start_at(dir.path(), port, &[]);
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("store")), 0o700);
+    for file in &store_files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    assert_eq!(mode(&data.join("ca/ca-key.pem")), 0o600);
+    assert_eq!(mode(&data.join("admin-token")), 0o600);
+    assert!(
+        hub.process
+            .stderr_text()
+            .contains("was readable by others; made private"),
+        "{}",
+        hub.process.stderr_text()
+    );
+
+    agent.start();
+    assert!(hub.wait_connected("edge-1", true));
+    assert_eq!(mode(&agent.state_dir), 0o700);
+    assert_eq!(mode(&agent.state_dir.join("tls.key")), 0o600);
+    agent.stop();
+}
+
+#[test]
+fn an_empty_webhook_secret_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    let empty = dir.path().join("empty-secret");
+    std::fs::write(&empty, "\n").unwrap();
+    let url = format!("file://{}", dir.path().join("no-repo").display());
+    let added = hub.cli(&[
+        "repo",
+        "add",
+        "demo",
+        &url,
+        "--webhook-secret-file",
+        empty.to_str().unwrap(),
+    ]);
+    assert!(!added.success(), "{}", added.stdout);
+    assert!(
+        added.stderr.contains("webhook secret is empty"),
+        "{}",
+        added.stderr
+    );
+}

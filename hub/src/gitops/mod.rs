@@ -402,6 +402,11 @@ impl GitOps {
                 return Err(invalid(field, format!("{file}: {e}")));
             }
         }
+        if let Some(file) = &request.webhook_secret_file
+            && let Err(e) = read_webhook_secret(std::path::Path::new(file))
+        {
+            return Err(invalid("webhook-secret-file", format!("{file}: {e}")));
+        }
         let interval_secs = request.interval_secs.unwrap_or(30);
         if interval_secs == 0 {
             return Err(invalid("interval", "must be at least 1s"));
@@ -1285,15 +1290,34 @@ pub(crate) fn normalize_app_path(path: &str) -> Result<String> {
     })
 }
 
-/// A webhook secret file's contents, without surrounding whitespace.
+/// A webhook secret file's contents, without surrounding whitespace. An
+/// empty secret is an error: anyone can sign a delivery with an empty key.
 fn read_webhook_secret(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let secret = std::fs::read(path)?;
-    Ok(String::from_utf8_lossy(&secret).trim().as_bytes().to_vec())
+    let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+    if secret.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the webhook secret is empty, so anyone could sign a delivery; write a secret into it",
+        ));
+    }
+    Ok(secret)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_webhook_secret_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, " \n").unwrap();
+        let error = read_webhook_secret(&file).unwrap_err();
+        assert!(error.to_string().contains("empty"), "{error}");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        assert_eq!(read_webhook_secret(&file).unwrap(), b"s3cret");
+    }
 
     #[test]
     fn app_paths_are_normalized_and_confined() {
