@@ -17,7 +17,8 @@ use std::time::Duration;
 use switchyard_certs::{CertificateAuthority, PeerIdentity};
 use switchyard_common::proto::{AppStatus, Assignment, ErrorCode, Notification, close_code};
 use switchyard_common::{ClusterName, NameError};
-use tracing::{info, warn};
+use crate::status_reports::PairStates;
+use tracing::{debug, info, warn};
 
 /// See [`Fleet::adopt_after_restore`].
 const RESTORE_SIGNING_MARGIN_SECS: u64 = 60;
@@ -242,6 +243,10 @@ pub struct Fleet {
     /// The last status report of every cluster (see [`Reports`]); loaded
     /// from the store on first use.
     reports: Mutex<Option<Reports>>,
+    /// What the fleet gauges count, moved as reports and assignments change;
+    /// loaded from the store on first use. `reports` is locked while this
+    /// is held, never the other way round.
+    pair_states: Mutex<Option<PairStates>>,
     bundle_frames: crate::bundle_frames::BundleFrames,
     /// Notifications on their way, bounded (see [`Fleet::notify`]).
     notifications: Arc<tokio::sync::Semaphore>,
@@ -317,6 +322,7 @@ impl Fleet {
             metrics: crate::metrics::Metrics::default(),
             readiness: crate::metrics::Readiness::default(),
             reports: Mutex::new(None),
+            pair_states: Mutex::new(None),
             bundle_frames: crate::bundle_frames::BundleFrames::new(
                 crate::bundle_frames::DEFAULT_BUDGET,
             ),
@@ -359,16 +365,70 @@ impl Fleet {
     }
 
     /// The Prometheus exposition with the fleet gauges as they are now.
+    /// Reads no store (but once, to load the gauges after a start): the
+    /// gauges move as the fleet changes.
     pub fn encode_metrics(&self) -> Result<String> {
-        let app_clusters = self
-            .status(None)?
-            .into_iter()
-            .map(|row| (row.sync, row.health))
-            .collect();
-        Ok(self.metrics.encode(&crate::metrics::FleetState {
-            connected_agents: self.connected_count(),
-            app_clusters,
-        }))
+        self.with_pair_states(|_| ())?;
+        Ok(self.metrics.encode(self.connected_count()))
+    }
+
+    /// The `(sync, health)` of `cluster`'s assigned apps as its latest
+    /// report shows them.
+    fn pair_states_of(&self, cluster: &ClusterRecord) -> Result<Vec<(String, String)>> {
+        let records = self.with_reports(|reports| {
+            reports
+                .by_cluster
+                .get(cluster.name.as_str())
+                .map(|latest| latest.records.clone())
+                .unwrap_or_default()
+        })?;
+        Ok(cluster
+            .assignment
+            .iter()
+            .map(|item| {
+                let report = records
+                    .iter()
+                    .find(|r| r.status.app == item.app)
+                    .map(|r| &r.status);
+                crate::status_reports::pair_state(item, report)
+            })
+            .collect())
+    }
+
+    /// Run `f` over the gauges' pair states, loading them (one pass over
+    /// the fleet) on first use.
+    fn with_pair_states<T>(&self, f: impl FnOnce(&mut PairStates) -> T) -> Result<T> {
+        let mut guard = self.pair_states.lock().expect("pair states lock");
+        if guard.is_none() {
+            let mut states = PairStates::default();
+            for cluster in self.store.clusters()? {
+                let pairs = self.pair_states_of(&cluster)?;
+                states.replace(cluster.name.as_str(), pairs, &self.metrics);
+            }
+            *guard = Some(states);
+        }
+        Ok(f(guard.as_mut().expect("loaded above")))
+    }
+
+    /// Move the fleet gauges after `cluster`'s assignment or report
+    /// changed. A store error leaves them as they were (and is logged): the
+    /// gauges must not fail a report or a planning pass.
+    ///
+    /// The cluster and its report are read under the gauges' lock, so of
+    /// two refreshes at once (a report and a planning pass) the later one
+    /// counts what is latest.
+    pub(crate) fn refresh_gauges(&self, cluster: &ClusterName) {
+        let refreshed = self.with_pair_states(|states| -> Result<()> {
+            let pairs = match self.store.cluster(cluster)? {
+                Some(record) => self.pair_states_of(&record)?,
+                None => Vec::new(),
+            };
+            states.replace(cluster.as_str(), pairs, &self.metrics);
+            Ok(())
+        });
+        if let Err(error) = refreshed.and_then(|inner| inner) {
+            warn!(%cluster, error = %switchyard_common::error_chain(&error), "fleet gauges not updated");
+        }
     }
 
     pub fn settings(&self) -> &FleetSettings {
@@ -478,6 +538,7 @@ impl Fleet {
         // Its reports must not greet a new cluster of the same name.
         self.store.put_statuses(name.as_str(), &[])?;
         self.with_reports(|r| r.by_cluster.remove(name.as_str()))?;
+        self.refresh_gauges(name);
         let mut view = self.view(&record);
         self.registry
             .disconnect(name, close_code::REVOKED, "cluster removed from the hub");
@@ -704,14 +765,32 @@ impl Fleet {
         Ok(issued.cert_pem)
     }
 
-    /// Keep what an agent reported about its apps.
+    /// Keep what an agent reported about its apps: those assigned to its
+    /// cluster, bounded (`status_reports::admit`).
     pub fn record_status(
         &self,
         cluster: &ClusterName,
         apps: Vec<switchyard_common::proto::AppStatus>,
     ) -> Result<()> {
         let received_at = unix_now();
-        let mut records: Vec<StatusRecord> = apps
+        let Some(record) = self.store.cluster(cluster)? else {
+            return Err(store::Error::ClusterNotFound(cluster.clone()).into());
+        };
+        let admitted = crate::status_reports::admit(&record.assignment, apps);
+        if !admitted.unassigned.is_empty() {
+            debug!(%cluster, apps = ?admitted.unassigned, "status report names apps not assigned to the cluster; left out");
+            self.metrics
+                .status_apps_refused
+                .inc_by(admitted.unassigned.len() as u64);
+        }
+        if admitted.rows_dropped > 0 {
+            debug!(%cluster, rows = admitted.rows_dropped, limit = crate::status_reports::MAX_RESOURCES_PER_APP, "status report has more resource rows than kept per app; the rest left out");
+            self.metrics
+                .status_rows_dropped
+                .inc_by(admitted.rows_dropped as u64);
+        }
+        let mut records: Vec<StatusRecord> = admitted
+            .apps
             .into_iter()
             .map(|status| StatusRecord {
                 cluster: cluster.to_string(),
@@ -751,6 +830,7 @@ impl Fleet {
                 },
             )
         })?;
+        self.refresh_gauges(cluster);
         Ok(())
     }
 

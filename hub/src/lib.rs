@@ -20,6 +20,7 @@ pub mod paths;
 mod registry;
 pub mod render;
 pub mod server;
+pub mod status_reports;
 pub mod store;
 pub mod tree;
 

@@ -1,6 +1,7 @@
 //! The hub's Prometheus metrics: counters and histograms the code paths bump
-//! as things happen, plus gauges of the fleet's current state that are
-//! refreshed from the store and the connection registry at each scrape.
+//! as things happen, and gauges of the fleet's state moved as it changes
+//! (`status_reports::PairStates`), so that a scrape reads no store and
+//! costs the same whatever the fleet's size.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -48,6 +49,8 @@ pub struct Metrics {
     pub(crate) agent_connections: Counter,
     pub(crate) agent_reconnects: Counter,
     pub(crate) status_reports: Counter,
+    pub(crate) status_apps_refused: Counter,
+    pub(crate) status_rows_dropped: Counter,
 }
 
 /// Buckets from 5 ms to about 80 s: renders of a few objects take
@@ -121,6 +124,18 @@ impl Default for Metrics {
             "Status reports received from agents and stored",
             status_reports.clone(),
         );
+        let status_apps_refused = Counter::default();
+        registry.register(
+            "status_apps_refused",
+            "App reports left out of status reports: apps not assigned to the reporting cluster",
+            status_apps_refused.clone(),
+        );
+        let status_rows_dropped = Counter::default();
+        registry.register(
+            "status_rows_dropped",
+            "Resource rows left out of status reports past the per-app limit",
+            status_rows_dropped.clone(),
+        );
         Self {
             registry,
             connected_agents,
@@ -133,6 +148,8 @@ impl Default for Metrics {
             agent_connections,
             agent_reconnects,
             status_reports,
+            status_apps_refused,
+            status_rows_dropped,
         }
     }
 }
@@ -142,37 +159,32 @@ impl Metrics {
         family.get_or_create(&outcome).observe(took.as_secs_f64());
     }
 
-    /// The Prometheus text exposition (format 0.0.4), with the fleet gauges
-    /// set to `state`.
-    pub fn encode(&self, state: &FleetState) -> String {
-        self.connected_agents.set(state.connected_agents as i64);
-        // Clear first: a status nobody is in any more must drop to nothing,
-        // not keep its last count.
-        self.app_clusters_by_sync.clear();
-        self.app_clusters_by_health.clear();
-        for (sync, health) in &state.app_clusters {
-            self.app_clusters_by_sync
-                .get_or_create(&SyncLabel { sync: sync.clone() })
-                .inc();
-            self.app_clusters_by_health
-                .get_or_create(&HealthLabel {
-                    health: health.clone(),
-                })
-                .inc();
+    /// Count one (app, cluster) pair in (`delta` 1) or out (-1) of its
+    /// sync and health series. A series whose count drops to zero is
+    /// removed: a status nobody is in any more shows nothing, not its last
+    /// count. Callers serialize their moves (`Fleet`'s pair states lock).
+    pub(crate) fn move_app_cluster(&self, sync: &str, health: &str, delta: i64) {
+        let sync = SyncLabel { sync: sync.into() };
+        if self.app_clusters_by_sync.get_or_create(&sync).inc_by(delta) + delta <= 0 {
+            self.app_clusters_by_sync.remove(&sync);
         }
+        let health = HealthLabel {
+            health: health.into(),
+        };
+        if self.app_clusters_by_health.get_or_create(&health).inc_by(delta) + delta <= 0 {
+            self.app_clusters_by_health.remove(&health);
+        }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4); `connected_agents`
+    /// from the connection registry, every other value as it stands.
+    pub fn encode(&self, connected_agents: usize) -> String {
+        self.connected_agents.set(connected_agents as i64);
         let mut text = String::new();
         prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
     }
-}
-
-/// The fleet as the state gauges show it.
-#[derive(Debug, Default)]
-pub struct FleetState {
-    pub connected_agents: usize,
-    /// (sync, health) of every assigned (app, cluster) pair.
-    pub app_clusters: Vec<(String, String)>,
 }
 
 /// What `/readyz` waits for: the store open, the QUIC endpoint bound and the
@@ -221,16 +233,12 @@ mod tests {
     }
 
     #[test]
-    fn gauges_follow_the_state_and_drop_statuses_no_longer_seen() {
+    fn gauges_follow_the_moves_and_drop_statuses_no_longer_seen() {
         let metrics = Metrics::default();
-        let text = metrics.encode(&FleetState {
-            connected_agents: 2,
-            app_clusters: vec![
-                ("Synced".into(), "Healthy".into()),
-                ("Synced".into(), "Progressing".into()),
-                ("OutOfSync".into(), "Healthy".into()),
-            ],
-        });
+        metrics.move_app_cluster("Synced", "Healthy", 1);
+        metrics.move_app_cluster("Synced", "Progressing", 1);
+        metrics.move_app_cluster("OutOfSync", "Healthy", 1);
+        let text = metrics.encode(2);
         assert_eq!(value(&text, "switchyard_connected_agents"), Some(2.0));
         assert_eq!(
             value(&text, r#"switchyard_app_clusters_by_sync{sync="Synced"}"#),
@@ -243,11 +251,14 @@ mod tests {
             ),
             Some(2.0)
         );
-        let text = metrics.encode(&FleetState {
-            connected_agents: 0,
-            app_clusters: vec![("Synced".into(), "Healthy".into())],
-        });
+        metrics.move_app_cluster("Synced", "Progressing", -1);
+        metrics.move_app_cluster("OutOfSync", "Healthy", -1);
+        let text = metrics.encode(0);
         assert_eq!(value(&text, "switchyard_connected_agents"), Some(0.0));
+        assert_eq!(
+            value(&text, r#"switchyard_app_clusters_by_sync{sync="Synced"}"#),
+            Some(1.0)
+        );
         assert_eq!(
             value(
                 &text,
@@ -279,7 +290,7 @@ mod tests {
             Duration::from_millis(30),
         );
         metrics.bundle_bytes_served.inc_by(1234);
-        let text = metrics.encode(&FleetState::default());
+        let text = metrics.encode(0);
         assert_eq!(
             value(&text, r#"switchyard_enrollments_total{result="ok"}"#),
             Some(1.0)
@@ -319,7 +330,7 @@ mod tests {
             Outcome::of::<(), ()>(&Err(())),
             Duration::from_secs(2),
         );
-        let text = metrics.encode(&FleetState::default());
+        let text = metrics.encode(0);
         assert!(
             text.contains("# TYPE switchyard_render_seconds histogram"),
             "{text}"

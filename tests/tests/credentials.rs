@@ -3,7 +3,10 @@
 //! and API tokens.
 
 use switchyard_certs::AgentKey;
-use switchyard_common::proto::{Hello, Message, RenewCertificate, close_code};
+use switchyard_common::proto::{
+    AppStatus, GetAssignment, Health, Hello, Message, RenewCertificate, ResourceStatus, StatusReport, SyncStatus,
+    close_code,
+};
 use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
 use switchyard_tests::raw::{self, RawIdentity};
 
@@ -460,5 +463,110 @@ fn an_empty_webhook_secret_file_is_refused() {
         added.stderr.contains("webhook secret is empty"),
         "{}",
         added.stderr
+    );
+}
+
+/// One series of the hub's `/metrics`, 0 when absent.
+async fn scrape(hub: &TestHub, series: &str) -> f64 {
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(hub.admin_tls())
+        .build()
+        .unwrap();
+    let text = client
+        .get(format!("{}/metrics", hub.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn app_status(app: &str, digest: &str, rows: usize) -> AppStatus {
+    AppStatus {
+        app: app.into(),
+        commit: "c1".into(),
+        digest: digest.into(),
+        sync: SyncStatus::Synced,
+        health: Health::Healthy,
+        resources: (0..rows)
+            .map(|i| ResourceStatus {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some("default".into()),
+                name: format!("cm-{i}"),
+                sync: SyncStatus::Synced,
+                health: Health::Healthy,
+                message: None,
+            })
+            .collect(),
+        last_error: None,
+        observed_at: 1,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_keep_assigned_apps_only_with_bounded_rows() {
+    init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = tokio::task::block_in_place(|| TestHub::start(dir.path(), &[]));
+    let (addr, pin) = hub.agent_endpoint();
+    let endpoint = raw::client_endpoint();
+    let token = tokio::task::block_in_place(|| hub.add_cluster_token("edge-1", &["env=prod"]));
+    let identity = raw::enroll(&endpoint, addr, &pin, &token)
+        .await
+        .expect("enrollment");
+    let _source = tokio::task::block_in_place(|| {
+        switchyard_tests::fleet::add_demo_app(&hub, dir.path(), "env=prod")
+    });
+    let conn =
+        raw::connect_enrolled(&endpoint, addr, &identity, quinn::TransportConfig::default()).await;
+    let get = Message::GetAssignment(GetAssignment {
+        known_generation: 0,
+    });
+    let mut digest = None;
+    for _ in 0..100 {
+        match raw::answer_message(raw::request(&conn, &get).await) {
+            Ok(Message::Assignment(a)) if !a.items.is_empty() => {
+                digest = Some(a.items[0].digest.clone());
+                break;
+            }
+            Ok(Message::Assignment(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let digest = digest.expect("the demo app was never assigned");
+
+    let too_many = switchyard_hub::status_reports::MAX_RESOURCES_PER_APP + 10;
+    let report = Message::ReportStatus(StatusReport {
+        agent_version: "raw-test".into(),
+        kubernetes_version: None,
+        apps: vec![
+            app_status("demo", &digest, too_many),
+            app_status("not-assigned", "sha256:00", 1),
+        ],
+    });
+    match raw::answer_message(raw::request(&conn, &report).await) {
+        Ok(Message::StatusAccepted(_)) => {}
+        other => panic!("{other:?}"),
+    }
+
+    let rows = tokio::task::block_in_place(|| hub.cli_json(&["status", "demo"]));
+    let row = &rows.as_array().unwrap()[0];
+    assert_eq!(row["cluster"], "edge-1");
+    assert_eq!(
+        row["resources"].as_array().unwrap().len(),
+        switchyard_hub::status_reports::MAX_RESOURCES_PER_APP
+    );
+    assert_eq!(scrape(&hub, "switchyard_status_apps_refused_total").await, 1.0);
+    assert_eq!(scrape(&hub, "switchyard_status_rows_dropped_total").await, 10.0);
+    assert_eq!(
+        scrape(&hub, r#"switchyard_app_clusters_by_sync{sync="Synced"}"#).await,
+        1.0
     );
 }

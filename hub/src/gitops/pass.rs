@@ -120,6 +120,7 @@ impl Planner {
                     c.generation += 1;
                 })?;
                 if let Some(updated) = updated {
+                    self.fleet.refresh_gauges(&updated.name);
                     info!(cluster = %cluster.name, generation = updated.generation, apps = updated.assignment.len(), "assignment changed");
                     changed.push((cluster.name.clone(), updated.generation));
                 }
