@@ -951,11 +951,31 @@ mod tests {
             .collect()
     }
 
+    /// Register `name` with app `web` assigned (bundle `sha256:d1`).
+    fn cluster_running_web(fleet: &Fleet, store: &Arc<dyn Store>, name: &ClusterName) {
+        fleet
+            .add_cluster(name.clone(), BTreeMap::new(), Duration::from_secs(60))
+            .unwrap();
+        store
+            .update_cluster(name, true, &mut |c| {
+                c.assignment = vec![switchyard_common::proto::AssignmentItem {
+                    app: "web".into(),
+                    commit: "c1".into(),
+                    digest: "sha256:d1".into(),
+                    namespace: None,
+                    prune: true,
+                    self_heal: false,
+                }];
+            })
+            .unwrap();
+    }
+
     #[test]
     fn repeated_status_reports_are_not_rewritten_but_changes_are() {
         let (dir, store) = sled_store();
         let fleet = fleet_over(&store, dir.path());
         let name = ClusterName::new("edge-1").unwrap();
+        cluster_running_web(&fleet, &store, &name);
         fleet
             .record_status(&name, report(SyncStatus::Synced, 100))
             .unwrap();
@@ -1028,6 +1048,38 @@ mod tests {
             "{lost:?}"
         );
         assert_eq!(lost.code(), ErrorCode::Internal);
+    }
+
+    #[test]
+    fn the_fleet_gauges_follow_reports_and_removals_without_a_rescan() {
+        let (dir, store) = sled_store();
+        let fleet = fleet_over(&store, dir.path());
+        let name = ClusterName::new("edge-1").unwrap();
+        cluster_running_web(&fleet, &store, &name);
+        let series = |text: &str, s: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(s)?.strip_prefix(' ')?.parse::<f64>().ok())
+        };
+        let unknown = r#"switchyard_app_clusters_by_sync{sync="Unknown"}"#;
+        let synced = r#"switchyard_app_clusters_by_sync{sync="Synced"}"#;
+        let text = fleet.encode_metrics().unwrap();
+        assert_eq!(series(&text, unknown), Some(1.0), "{text}");
+
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 100))
+            .unwrap();
+        // Written behind the fleet's back, the store no longer agrees: a
+        // scrape that recounted from the store would show this.
+        store
+            .update_cluster(&name, true, &mut |c| c.assignment.clear())
+            .unwrap();
+        let text = fleet.encode_metrics().unwrap();
+        assert_eq!(series(&text, synced), Some(1.0), "{text}");
+        assert_eq!(series(&text, unknown), None, "{text}");
+
+        fleet.remove_cluster(&name).unwrap();
+        let text = fleet.encode_metrics().unwrap();
+        assert_eq!(series(&text, synced), None, "{text}");
     }
 
     #[test]
