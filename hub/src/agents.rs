@@ -7,7 +7,6 @@ use crate::limits::Guard;
 use crate::metrics::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard_common::ClusterName;
 use switchyard_common::error_chain;
 use switchyard_common::proto::{
     self, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
@@ -576,6 +575,7 @@ mod tests {
     use super::*;
     use crate::fleet::Error;
     use crate::store;
+    use switchyard_common::ClusterName;
 
     #[test]
     fn only_a_verified_refusal_closes_as_revoked() {

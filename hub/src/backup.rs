@@ -633,7 +633,10 @@ mod tests {
             Some(150),
             "spent: kept, it grants nothing"
         );
-        assert_eq!(restored.api_token("ci").unwrap().unwrap().revoked_at, Some(2_000));
+        assert_eq!(
+            restored.api_token("ci").unwrap().unwrap().revoked_at,
+            Some(2_000)
+        );
         assert_eq!(
             restored.api_token("old").unwrap().unwrap().revoked_at,
             Some(50),

@@ -7,6 +7,7 @@
 use crate::bundle_frames::LoadError;
 use crate::clock::{unix_now, unix_seconds};
 use crate::registry::Registry;
+use crate::status_reports::PairStates;
 use crate::store::{self, ClusterRecord, StatusRecord, Store, TokenRecord};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,6 @@ use std::time::Duration;
 use switchyard_certs::{CertificateAuthority, PeerIdentity};
 use switchyard_common::proto::{AppStatus, Assignment, ErrorCode, Notification, close_code};
 use switchyard_common::{ClusterName, NameError};
-use crate::status_reports::PairStates;
 use tracing::{debug, info, warn};
 
 /// See [`Fleet::adopt_after_restore`].

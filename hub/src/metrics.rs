@@ -171,7 +171,13 @@ impl Metrics {
         let health = HealthLabel {
             health: health.into(),
         };
-        if self.app_clusters_by_health.get_or_create(&health).inc_by(delta) + delta <= 0 {
+        if self
+            .app_clusters_by_health
+            .get_or_create(&health)
+            .inc_by(delta)
+            + delta
+            <= 0
+        {
             self.app_clusters_by_health.remove(&health);
         }
     }

@@ -201,15 +201,27 @@ mod tests {
         states.replace("a", vec![pair("Synced", "Healthy"); 2], &metrics);
         states.replace("b", vec![pair("Unknown", "Unknown")], &metrics);
         let text = metrics.encode(0);
-        assert!(text.contains("switchyard_app_clusters_by_sync{sync=\"Synced\"} 2"), "{text}");
-        assert!(text.contains("switchyard_app_clusters_by_sync{sync=\"Unknown\"} 1"), "{text}");
+        assert!(
+            text.contains("switchyard_app_clusters_by_sync{sync=\"Synced\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchyard_app_clusters_by_sync{sync=\"Unknown\"} 1"),
+            "{text}"
+        );
 
         states.replace("b", vec![pair("Synced", "Degraded")], &metrics);
         states.replace("a", Vec::new(), &metrics);
         assert_eq!(states.pairs(), 1);
         let text = metrics.encode(0);
-        assert!(text.contains("switchyard_app_clusters_by_sync{sync=\"Synced\"} 1"), "{text}");
-        assert!(text.contains("switchyard_app_clusters_by_health{health=\"Degraded\"} 1"), "{text}");
+        assert!(
+            text.contains("switchyard_app_clusters_by_sync{sync=\"Synced\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchyard_app_clusters_by_health{health=\"Degraded\"} 1"),
+            "{text}"
+        );
         // A status nobody is in any more is gone, not left at its last count.
         assert!(!text.contains("sync=\"Unknown\""), "{text}");
         assert!(!text.contains("health=\"Healthy\""), "{text}");

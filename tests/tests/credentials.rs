@@ -4,8 +4,8 @@
 
 use switchyard_certs::AgentKey;
 use switchyard_common::proto::{
-    AppStatus, GetAssignment, Health, Hello, Message, RenewCertificate, ResourceStatus, StatusReport, SyncStatus,
-    close_code,
+    AppStatus, GetAssignment, Health, Hello, Message, RenewCertificate, ResourceStatus,
+    StatusReport, SyncStatus, close_code,
 };
 use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
 use switchyard_tests::raw::{self, RawIdentity};
@@ -100,7 +100,11 @@ async fn renew(conn: &quinn::Connection, ca_pem: &str) -> Result<RawIdentity, St
 
 /// Connect with `identity` and send Hello: the close code the hub answers
 /// with, `None` if it welcomed the connection.
-async fn hello_close_code(endpoint: &quinn::Endpoint, hub: &TestHub, identity: &RawIdentity) -> Option<u64> {
+async fn hello_close_code(
+    endpoint: &quinn::Endpoint,
+    hub: &TestHub,
+    identity: &RawIdentity,
+) -> Option<u64> {
     let (addr, _) = hub.agent_endpoint();
     let tls =
         switchyard_certs::agent_client_config(&identity.ca_pem, &identity.cert_pem, &identity.key)
@@ -137,7 +141,8 @@ async fn re_enrollment_revokes_the_old_certificate_and_closes_its_connection() {
     let old = raw::enroll(&endpoint, addr, &pin, &token)
         .await
         .expect("first enrollment");
-    let stolen = raw::connect_enrolled(&endpoint, addr, &old, quinn::TransportConfig::default()).await;
+    let stolen =
+        raw::connect_enrolled(&endpoint, addr, &old, quinn::TransportConfig::default()).await;
 
     // The operator re-enrolls the cluster with a fresh token and the real agent.
     let mut agent = TestAgent::new(dir.path(), "edge-1");
@@ -162,7 +167,10 @@ async fn re_enrollment_revokes_the_old_certificate_and_closes_its_connection() {
     // ...and the new agent works.
     tokio::task::block_in_place(|| {
         agent.start();
-        assert!(hub.wait_connected("edge-1", true), "the re-enrolled agent never connected");
+        assert!(
+            hub.wait_connected("edge-1", true),
+            "the re-enrolled agent never connected"
+        );
         agent.stop();
     });
 }
@@ -250,7 +258,11 @@ fn the_join_token_never_needs_to_be_on_the_command_line() {
     // --token-file reads the token from a file.
     let added = hub.cli_json(&["cluster", "add", "edge-2"]);
     let token_file = dir.path().join("join-token");
-    std::fs::write(&token_file, format!("{}\n", added["token"].as_str().unwrap())).unwrap();
+    std::fs::write(
+        &token_file,
+        format!("{}\n", added["token"].as_str().unwrap()),
+    )
+    .unwrap();
     let (_, pin) = hub.agent_endpoint();
     let hub_address = added["join_command"]
         .as_str()
@@ -341,7 +353,11 @@ fn a_restore_does_not_bring_back_spent_or_revoked_credentials() {
         "1 API tokens revoked",
         "admin-token on its first start",
     ] {
-        assert!(restored.stdout.contains(says), "{says}:\n{}", restored.stdout);
+        assert!(
+            restored.stdout.contains(says),
+            "{says}:\n{}",
+            restored.stdout
+        );
     }
     let new = TestHub::start_at(&new_dir, quic_port, &[]);
 
@@ -525,8 +541,13 @@ async fn status_reports_keep_assigned_apps_only_with_bounded_rows() {
     let _source = tokio::task::block_in_place(|| {
         switchyard_tests::fleet::add_demo_app(&hub, dir.path(), "env=prod")
     });
-    let conn =
-        raw::connect_enrolled(&endpoint, addr, &identity, quinn::TransportConfig::default()).await;
+    let conn = raw::connect_enrolled(
+        &endpoint,
+        addr,
+        &identity,
+        quinn::TransportConfig::default(),
+    )
+    .await;
     let get = Message::GetAssignment(GetAssignment {
         known_generation: 0,
     });
@@ -566,8 +587,14 @@ async fn status_reports_keep_assigned_apps_only_with_bounded_rows() {
         row["resources"].as_array().unwrap().len(),
         switchyard_hub::status_reports::MAX_RESOURCES_PER_APP
     );
-    assert_eq!(scrape(&hub, "switchyard_status_apps_refused_total").await, 1.0);
-    assert_eq!(scrape(&hub, "switchyard_status_rows_dropped_total").await, 10.0);
+    assert_eq!(
+        scrape(&hub, "switchyard_status_apps_refused_total").await,
+        1.0
+    );
+    assert_eq!(
+        scrape(&hub, "switchyard_status_rows_dropped_total").await,
+        10.0
+    );
     assert_eq!(
         scrape(&hub, r#"switchyard_app_clusters_by_sync{sync="Synced"}"#).await,
         1.0

@@ -260,7 +260,8 @@ fn tls_for(
 /// (a loopback address, or `localhost`), where the hub itself allows it
 /// (`serve --http-insecure`). Anywhere else the token would cross a network.
 fn plain_http_allowed(base: &str) -> anyhow::Result<()> {
-    let url = reqwest::Url::parse(base).with_context(|| format!("--server {base:?} is not a URL"))?;
+    let url =
+        reqwest::Url::parse(base).with_context(|| format!("--server {base:?} is not a URL"))?;
     // The parser normalizes the host (`http://2130706433` is 127.0.0.1).
     let host = url.host_str().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');

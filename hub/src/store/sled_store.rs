@@ -326,43 +326,43 @@ impl Store for SledStore {
         let _writing = self.writing();
         let result = (&self.clusters, &self.tokens, &self.revoked).transaction(
             |(clusters, tokens, revoked)| {
-            let abort = ConflictableTransactionError::Abort;
-            let key = token_hash.as_bytes();
-            let Some(bytes) = tokens.get(key)? else {
-                return Err(abort(Error::TokenUnknown));
-            };
-            let mut token: TokenRecord = decode(key, &bytes).map_err(abort)?;
-            if let Some(used_at) = token.used_at {
-                return Err(abort(Error::TokenUsed { used_at }));
-            }
-            if token.expires_at <= now {
-                return Err(abort(Error::TokenExpired {
-                    expired_at: token.expires_at,
-                }));
-            }
-            let cluster_key = token.cluster.as_str().as_bytes();
-            let Some(bytes) = clusters.get(cluster_key)? else {
-                return Err(abort(Error::TokenUnknown));
-            };
-            let mut cluster: ClusterRecord = decode(cluster_key, &bytes).map_err(abort)?;
-            // Re-enrollment replaces the identity: whoever holds the old
-            // certificates (a lost machine, a thief) must not keep them.
-            let revocation = encode(&RevokedRecord {
-                cluster: token.cluster.clone(),
-                revoked_at: now,
-            });
-            for old in &cluster.serials {
-                revoked.insert(old.as_bytes(), revocation.clone())?;
-            }
-            token.used_at = Some(now);
-            cluster.enrolled_at = Some(now);
-            cluster.serials = vec![serial.to_owned()];
-            cluster.cert_not_after = Some(cert_not_after);
-            cluster.restored_from = None;
-            tokens.insert(key, encode(&token))?;
-            clusters.insert(cluster_key, encode(&cluster))?;
-            Ok(cluster)
-        },
+                let abort = ConflictableTransactionError::Abort;
+                let key = token_hash.as_bytes();
+                let Some(bytes) = tokens.get(key)? else {
+                    return Err(abort(Error::TokenUnknown));
+                };
+                let mut token: TokenRecord = decode(key, &bytes).map_err(abort)?;
+                if let Some(used_at) = token.used_at {
+                    return Err(abort(Error::TokenUsed { used_at }));
+                }
+                if token.expires_at <= now {
+                    return Err(abort(Error::TokenExpired {
+                        expired_at: token.expires_at,
+                    }));
+                }
+                let cluster_key = token.cluster.as_str().as_bytes();
+                let Some(bytes) = clusters.get(cluster_key)? else {
+                    return Err(abort(Error::TokenUnknown));
+                };
+                let mut cluster: ClusterRecord = decode(cluster_key, &bytes).map_err(abort)?;
+                // Re-enrollment replaces the identity: whoever holds the old
+                // certificates (a lost machine, a thief) must not keep them.
+                let revocation = encode(&RevokedRecord {
+                    cluster: token.cluster.clone(),
+                    revoked_at: now,
+                });
+                for old in &cluster.serials {
+                    revoked.insert(old.as_bytes(), revocation.clone())?;
+                }
+                token.used_at = Some(now);
+                cluster.enrolled_at = Some(now);
+                cluster.serials = vec![serial.to_owned()];
+                cluster.cert_not_after = Some(cert_not_after);
+                cluster.restored_from = None;
+                tokens.insert(key, encode(&token))?;
+                clusters.insert(cluster_key, encode(&cluster))?;
+                Ok(cluster)
+            },
         );
         let cluster = settle(result)?;
         self.flush_all()?;
