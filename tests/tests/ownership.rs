@@ -602,3 +602,68 @@ fn another_managers_field_is_reported_not_overwritten_unless_forced() {
     });
     s.wait_status("web", "synced after forcing", |r| r["sync"] == "Synced");
 }
+
+/// The four opt-ins travel through `app create`/`app update`, `app show`,
+/// `export` (only when on) and `apply -f` (an export applied back changes
+/// nothing).
+#[test]
+fn the_opt_ins_flow_through_the_cli_export_and_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let source = GitRepoBuilder::new();
+    source.write("web/config.yaml", CONFIG);
+    source.commit("web");
+    source.publish(&served, "fleet");
+    let hub = TestHub::start(dir.path(), &[]);
+    let url = format!("file://{}", served.join("fleet.git").display());
+    let ok = |args: &[&str]| {
+        let out = hub.cli(args);
+        assert!(out.success(), "switchyard {args:?}: {}", out.stderr);
+        out.stdout
+    };
+    ok(&["repo", "add", "fleet", &url]);
+    let opts = |app: &str| {
+        let shown = hub.cli_json(&["app", "show", app]);
+        ["adopt", "prune_namespaces", "prune_crds", "force_conflicts"].map(|k| {
+            shown[k]
+                .as_bool()
+                .unwrap_or_else(|| panic!("{k} in {shown}"))
+        })
+    };
+    ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--adopt",
+        "--prune-crds",
+    ]);
+    assert_eq!(opts("web"), [true, false, true, false]);
+    ok(&["app", "update", "web", "--no-adopt", "--force-conflicts"]);
+    assert_eq!(opts("web"), [false, false, true, true]);
+    assert!(ok(&["app", "show", "web"]).contains("prune-crds, force-conflicts"));
+
+    let exported = ok(&["export", "app"]);
+    assert!(exported.contains("pruneCrds: true"), "{exported}");
+    assert!(exported.contains("forceConflicts: true"), "{exported}");
+    assert!(!exported.contains("adopt"), "{exported}");
+    assert!(!exported.contains("pruneNamespaces"), "{exported}");
+    let file = dir.path().join("export.yaml");
+    std::fs::write(&file, &exported).unwrap();
+    assert_eq!(
+        ok(&["apply", "-f", file.to_str().unwrap()]).trim(),
+        "app/web unchanged"
+    );
+
+    let doc = dir.path().join("api.yaml");
+    std::fs::write(
+        &doc,
+        "apiVersion: switchyard.dev/v1\nkind: App\nmetadata:\n  name: api\nspec:\n  repo: fleet\n  path: web\n  adopt: true\n  pruneNamespaces: true\n",
+    )
+    .unwrap();
+    ok(&["apply", "-f", doc.to_str().unwrap()]);
+    assert_eq!(opts("api"), [true, true, false, false]);
+}
