@@ -64,6 +64,10 @@ pub struct ServeSettings {
     pub git_max_pack_bytes: Option<u64>,
     pub git_max_objects: Option<u64>,
     pub git_max_object_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "duration")]
+    pub render_timeout: Option<Duration>,
+    pub render_memory_mib: Option<u64>,
+    pub render_concurrency: Option<usize>,
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -130,6 +134,9 @@ impl ServeSettings {
             git_max_pack_bytes: self.git_max_pack_bytes.or(fallback.git_max_pack_bytes),
             git_max_objects: self.git_max_objects.or(fallback.git_max_objects),
             git_max_object_bytes: self.git_max_object_bytes.or(fallback.git_max_object_bytes),
+            render_timeout: self.render_timeout.or(fallback.render_timeout),
+            render_memory_mib: self.render_memory_mib.or(fallback.render_memory_mib),
+            render_concurrency: self.render_concurrency.or(fallback.render_concurrency),
         }
     }
 
@@ -161,6 +168,13 @@ impl ServeSettings {
                     idle_timeout: self.idle_timeout.unwrap_or(d.idle_timeout),
                     enroll_per_minute: self.enroll_per_minute.unwrap_or(d.enroll_per_minute),
                     enroll_burst: self.enroll_burst.unwrap_or(d.enroll_burst),
+                    render: crate::render::sandbox::RenderLimits {
+                        timeout: self.render_timeout.unwrap_or(d.render.timeout),
+                        memory_bytes: self
+                            .render_memory_mib
+                            .map_or(d.render.memory_bytes, |m| m.saturating_mul(1024 * 1024)),
+                        concurrency: self.render_concurrency.unwrap_or(d.render.concurrency),
+                    },
                 }
             },
             fetch_limits: {

@@ -1,8 +1,9 @@
 //! What one peer of the QUIC endpoint may cost the hub: connections per
 //! source IP, streams per connection, how long it may take to send a request
 //! or read a reply, how long it may stay silent, and how often one IP may try
-//! to enroll. Every limit has a `switchyard serve` flag; defaults suit a real
-//! fleet, and a load generator that runs many agents from one IP raises them.
+//! to enroll; and what one render may cost. Every limit has a `switchyard
+//! serve` flag; defaults suit a real fleet, and a load generator that runs
+//! many agents from one IP raises them.
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -17,6 +18,12 @@ use std::time::Duration;
 pub enum Error {
     #[error("{0} must be at least 1")]
     Zero(&'static str),
+    #[error("{flag} must be at least {min} MiB, got {got} MiB")]
+    TooLittleMemory {
+        flag: &'static str,
+        min: u64,
+        got: u64,
+    },
     #[error("{flag} must be at least {min:?}, got {got:?}")]
     TooShort {
         flag: &'static str,
@@ -46,6 +53,8 @@ pub struct Limits {
     pub enroll_per_minute: u32,
     /// Enrollment attempts one IP may make at once.
     pub enroll_burst: u32,
+    /// Time, memory and concurrency of renders.
+    pub render: crate::render::sandbox::RenderLimits,
 }
 
 impl Default for Limits {
@@ -58,6 +67,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             enroll_per_minute: 20,
             enroll_burst: 10,
+            render: crate::render::sandbox::RenderLimits::default(),
         }
     }
 }
@@ -73,6 +83,10 @@ impl Limits {
             ),
             ("--enroll-per-minute", self.enroll_per_minute),
             ("--enroll-burst", self.enroll_burst),
+            (
+                "--render-concurrency",
+                u32::try_from(self.render.concurrency).unwrap_or(u32::MAX),
+            ),
         ] {
             if value == 0 {
                 return Err(Error::Zero(flag));
@@ -92,10 +106,25 @@ impl Limits {
                 self.reply_timeout,
             ),
             ("--idle-timeout", Duration::from_secs(10), self.idle_timeout),
+            (
+                "--render-timeout",
+                Duration::from_secs(1),
+                self.render.timeout,
+            ),
         ] {
             if got < min {
                 return Err(Error::TooShort { flag, min, got });
             }
+        }
+        // Below this even the worker itself (its binary mapped, a jsonnet
+        // thread's stack) cannot start.
+        let mib = self.render.memory_bytes / (1024 * 1024);
+        if mib < RENDER_MEMORY_MIN_MIB {
+            return Err(Error::TooLittleMemory {
+                flag: "--render-memory-mib",
+                min: RENDER_MEMORY_MIN_MIB,
+                got: mib,
+            });
         }
         Ok(())
     }
@@ -115,6 +144,9 @@ impl Limits {
         transport
     }
 }
+
+/// The least address space a render may be given.
+const RENDER_MEMORY_MIN_MIB: u64 = 128;
 
 /// The limits' state while the hub runs: live connections per IP and the
 /// enrollment token buckets.
@@ -347,6 +379,24 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("--idle-timeout must be at least 10s")
+        );
+        let render = |change: &dyn Fn(&mut crate::render::sandbox::RenderLimits)| {
+            let mut limits = Limits::default();
+            change(&mut limits.render);
+            limits.validate().map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            render(&|r| r.memory_bytes = 64 * 1024 * 1024),
+            Err("--render-memory-mib must be at least 128 MiB, got 64 MiB".into())
+        );
+        assert_eq!(
+            render(&|r| r.concurrency = 0),
+            Err("--render-concurrency must be at least 1".into())
+        );
+        assert!(
+            render(&|r| r.timeout = Duration::from_millis(10))
+                .unwrap_err()
+                .starts_with("--render-timeout must be at least 1s")
         );
     }
 }

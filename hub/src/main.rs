@@ -8,6 +8,9 @@ fn main() -> std::process::ExitCode {
     // One process-wide crypto provider, before anything builds a TLS config.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = cli::Cli::parse();
+    if let Some(code) = cli::render_worker(&args) {
+        return code;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

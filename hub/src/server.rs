@@ -274,7 +274,11 @@ impl Hub {
                 paths::repos_dir(data_dir),
                 paths::webhook_secret_file(data_dir),
             )
-            .with_fetch_limits(config.fetch_limits),
+            .with_fetch_limits(config.fetch_limits)
+            .with_renders(
+                config.limits.render,
+                crate::render::sandbox::Worker::this_binary(),
+            ),
         );
         std::fs::write(
             paths::endpoint_file(data_dir),

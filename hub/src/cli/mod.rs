@@ -153,6 +153,16 @@ enum Command {
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
     },
+    /// Render one app read from stdin, under these limits (the hub starts it).
+    #[command(hide = true)]
+    RenderWorker {
+        /// Address space limit (RLIMIT_AS) in bytes.
+        #[arg(long)]
+        memory_bytes: u64,
+        /// CPU time limit (RLIMIT_CPU) in seconds.
+        #[arg(long)]
+        cpu_seconds: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +241,17 @@ struct ServeArgs {
     /// may make, in bytes [default: 104857600, 100 MiB].
     #[arg(long, env = "SWITCHYARD_GIT_MAX_OBJECT_BYTES")]
     git_max_object_bytes: Option<u64>,
+    /// Longest one render may run (wall clock, and CPU time of the render
+    /// worker and of each program it starts) [default: 60s].
+    #[arg(long, env = "SWITCHYARD_RENDER_TIMEOUT", value_parser = humantime::parse_duration)]
+    render_timeout: Option<Duration>,
+    /// Address space (MiB) of the render worker and of each program it
+    /// starts; kubectl kustomize needs about 800 [default: 2048].
+    #[arg(long, env = "SWITCHYARD_RENDER_MEMORY_MIB")]
+    render_memory_mib: Option<u64>,
+    /// Renders that may run at once [default: 4].
+    #[arg(long, env = "SWITCHYARD_RENDER_CONCURRENCY")]
+    render_concurrency: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -306,6 +327,36 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Run the render worker if that is what was asked: synchronously, before
+/// any async runtime starts its threads.
+pub(crate) fn render_worker(cli: &Cli) -> Option<std::process::ExitCode> {
+    let Command::RenderWorker {
+        memory_bytes,
+        cpu_seconds,
+    } = cli.command
+    else {
+        return None;
+    };
+    use switchyard_hub::render::worker;
+    let limits = worker::WorkerLimits {
+        memory_bytes,
+        cpu_seconds,
+    };
+    let outcome = worker::apply_limits(limits)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            worker::serve(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
+                .map_err(anyhow::Error::from)
+        });
+    Some(match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    })
+}
+
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let target = &cli.target;
     match cli.command {
@@ -335,6 +386,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             exit,
             kubeconfig,
         } => quickstart::run(dir, exit, kubeconfig).await,
+        Command::RenderWorker { .. } => {
+            anyhow::bail!("render-worker is handled before the runtime starts")
+        }
     }
 }
 
@@ -360,6 +414,9 @@ async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
         git_max_pack_bytes: args.git_max_pack_bytes,
         git_max_objects: args.git_max_objects,
         git_max_object_bytes: args.git_max_object_bytes,
+        render_timeout: args.render_timeout,
+        render_memory_mib: args.render_memory_mib,
+        render_concurrency: args.render_concurrency,
     };
     let file = match &args.config {
         Some(path) => ServeSettings::load(path)?,

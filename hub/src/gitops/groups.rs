@@ -178,6 +178,7 @@ mod tests {
             pinned: false,
             latest: None,
             errors: BTreeMap::new(),
+            render_failure: None,
         }
     }
 

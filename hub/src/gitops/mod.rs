@@ -11,12 +11,14 @@ mod groups;
 mod pass;
 mod plan;
 mod poll;
+mod renders;
 pub use switchyard_common::webhook;
 
 use crate::clock::unix_now;
 use crate::fleet::{Fleet, rfc3339};
 use crate::git::{self, CommitInfo, Credentials, FetchLimits, GitCache, RepoSpec};
 use crate::render::RendererKind;
+use crate::render::sandbox::{RenderLimits, Worker};
 use crate::store::{self, AppRecord, FetchState, RepoRecord, RevisionRecord, Store};
 use crate::tree::TreeLimits;
 use serde::{Deserialize, Serialize};
@@ -32,6 +34,11 @@ pub use groups::{GroupRequest, GroupView, validate_group};
 
 /// zstd level for bundles: a good ratio at a cost far below rendering.
 const BUNDLE_COMPRESSION_LEVEL: i32 = 3;
+
+/// Longest an admin request or a fetch waits for the renders it started
+/// before it answers (the admin client gives up after 30 s). Renders go on
+/// after that; their apps deploy when they finish.
+const RENDER_WAIT: Duration = Duration::from_secs(10);
 
 /// Error from a GitOps operation.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +97,8 @@ struct Planned {
     covered: u64,
     /// Why it failed, if it did.
     error: Option<String>,
+    /// The renders it started, which the requests it covered wait for.
+    started: Vec<renders::Finished>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -274,7 +283,9 @@ pub struct GitOps {
     limits: TreeLimits,
     /// Bounds on every fetch.
     fetch_limits: FetchLimits,
-    plugin_timeout: Duration,
+    render_limits: RenderLimits,
+    worker: Arc<Worker>,
+    renders: renders::Renders,
     /// Fallback webhook secret for repos without their own.
     webhook_secret_file: PathBuf,
     caches: Arc<pass::Caches>,
@@ -302,7 +313,9 @@ impl GitOps {
             git: Arc::new(GitCache::new(repos_dir)),
             limits: TreeLimits::default(),
             fetch_limits: FetchLimits::default(),
-            plugin_timeout: Duration::from_secs(60),
+            render_limits: RenderLimits::default(),
+            worker: Arc::new(Worker::this_binary()),
+            renders: renders::Renders::new(RenderLimits::default().concurrency),
             webhook_secret_file,
             caches: Arc::default(),
             planning: tokio::sync::Mutex::new(Planned::default()),
@@ -318,7 +331,16 @@ impl GitOps {
         self
     }
 
-    /// Start following every stored repo.
+    /// Render with these limits, in workers started from `worker`.
+    pub fn with_renders(mut self, limits: RenderLimits, worker: Worker) -> Self {
+        self.render_limits = limits;
+        self.worker = Arc::new(worker);
+        self.renders = renders::Renders::new(limits.concurrency);
+        self
+    }
+
+    /// Start following every stored repo, and plan again whenever a render
+    /// finishes, so that its app deploys whoever waits or not.
     pub fn start(self: &Arc<Self>) -> Result<()> {
         for repo in self.store.repos()? {
             if git::carries_credentials(&repo.url) {
@@ -331,6 +353,20 @@ impl GitOps {
                 );
             }
             self.spawn_poller(&repo.name);
+        }
+        if let Some(mut finished) = self.renders.take_finished() {
+            // Weak: the hub's shutdown drops the engine, ending this task.
+            let this = Arc::downgrade(self);
+            tokio::spawn(async move {
+                while finished.recv().await.is_some() {
+                    // Renders that finished meanwhile share this pass.
+                    while finished.try_recv().is_ok() {}
+                    let Some(this) = this.upgrade() else { break };
+                    if let Err(e) = this.plan_once("render").await {
+                        warn!(error = %e, "planning after a render failed");
+                    }
+                }
+            });
         }
         Ok(())
     }
@@ -849,6 +885,7 @@ impl GitOps {
             pinned: false,
             latest: None,
             errors: BTreeMap::new(),
+            render_failure: None,
         };
         self.validate_app(&mut app)?;
         self.store.create_app(&app)?;
@@ -1090,12 +1127,16 @@ impl GitOps {
             },
         )?;
         let commit = target.id.clone();
+        // An admin's deploy is also how a remembered render failure is
+        // tried again (after the limits were raised, say).
         self.store
             .update_app(&app.name, true, &mut |a| {
                 a.deployed = Some(commit.clone());
                 a.pinned = pinned;
+                a.render_failure = None;
             })?
             .ok_or_else(|| Error::AppNotFound(app.name.clone()))?;
+        self.caches.forget(&app.name);
         info!(app = %app.name, commit = %target.id, event, pinned, "app deployed");
         drop(writing);
         self.reconcile("admin").await?;
@@ -1107,35 +1148,81 @@ impl GitOps {
     /// Resolve every app's revision, render what changed, and bring every
     /// cluster's assignment up to date, notifying the agents whose changed.
     ///
+    /// Renders run outside the planning lock: a pass plans with the renders
+    /// at hand and starts the missing ones; as each finishes, this plans
+    /// again, until every render it started has finished or
+    /// [`RENDER_WAIT`] has passed. Renders that were already running are
+    /// not waited for, nor are longer ones: each plans when it ends (see
+    /// [`GitOps::start`]), so a hung plugin holds up neither this request
+    /// nor another app's deploy.
+    pub async fn reconcile(&self, trigger: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + RENDER_WAIT;
+        let mut waiting = tokio::task::JoinSet::new();
+        // Bounded by the renders a pass can start; renders end at their
+        // timeout and the wait at its deadline, so this ends too.
+        loop {
+            for mut finished in self.plan_once(trigger).await? {
+                waiting.spawn(async move {
+                    let _ = finished.wait_for(|done| *done).await;
+                });
+            }
+            match tokio::time::timeout_at(deadline, waiting.join_next()).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Ok(()),
+                Err(_) => {
+                    debug!(
+                        renders = waiting.len(),
+                        "renders still running; they deploy when they finish"
+                    );
+                    return Ok(());
+                }
+            }
+            // Renders that finished meanwhile share the next pass.
+            while waiting.try_join_next().is_some() {}
+        }
+    }
+
+    /// One planning pass under the lock, and the renders it started.
+    ///
     /// Requests that queue behind a running pass share the next one: it
     /// starts after they were made, so it sees their changes. Registering
     /// 10,000 clusters thus costs far fewer than 10,000 passes over the
     /// fleet. (The shared pass records the trigger of whoever runs it.)
-    pub async fn reconcile(&self, trigger: &str) -> Result<()> {
+    async fn plan_once(&self, trigger: &str) -> Result<Vec<renders::Finished>> {
         use std::sync::atomic::Ordering;
         let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
         let mut planned = self.planning.lock().await;
         if planned.covered >= ticket {
             return match &planned.error {
-                None => Ok(()),
+                None => Ok(planned.started.clone()),
                 Some(message) => Err(Error::Shared(message.clone())),
             };
         }
         let covers = self.requested.load(Ordering::SeqCst);
-        let this = self.snapshot();
+        let this = Arc::new(self.snapshot());
         let trigger = trigger.to_owned();
-        let outcome = tokio::task::spawn_blocking(move || this.plan_all(&trigger))
+        let pass = this.clone();
+        let outcome = tokio::task::spawn_blocking(move || pass.plan_all(&trigger))
             .await
             .map_err(Error::Task)
             .and_then(|r| r);
         planned.covered = covers;
         planned.error = outcome.as_ref().err().map(ToString::to_string);
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                planned.started.clear();
+                return Err(e);
+            }
+        };
+        planned.started = self.renders.start(outcome.wanted, &this);
+        let started = planned.started.clone();
         drop(planned);
-        for (cluster, generation) in outcome? {
+        for (cluster, generation) in outcome.changed {
             self.fleet
                 .notify(&cluster, Notification::AssignmentChanged { generation });
         }
-        Ok(())
+        Ok(started)
     }
 
     /// What the blocking planning pass needs, shareable with its thread.
@@ -1144,9 +1231,11 @@ impl GitOps {
             store: self.store.clone(),
             git: self.git.clone(),
             limits: self.limits,
-            plugin_timeout: self.plugin_timeout,
+            render_limits: self.render_limits,
+            worker: self.worker.clone(),
             caches: self.caches.clone(),
             fleet: self.fleet.clone(),
+            wanted: Mutex::default(),
         }
     }
 }

@@ -1,25 +1,52 @@
-//! One planning pass, run on a blocking thread: resolve each app's revision,
-//! render what is not cached, and write the assignments that changed.
+//! One planning pass, run on a blocking thread under the planning lock:
+//! resolve each app's revision, plan every cluster from the renders at hand,
+//! write the assignments that changed, and name the renders still missing.
+//! The renders themselves run outside the lock ([`Planner::render_job`],
+//! started by `renders`).
 
 use super::plan::plan_cluster;
 use super::{BUNDLE_COMPRESSION_LEVEL, renderer_of};
 use crate::clock::unix_now;
 use crate::git::GitCache;
-use crate::render::{self, RenderOptions};
-use crate::store::{AppRecord, ClusterRecord, RepoRecord, RevisionRecord, Store};
+use crate::render::sandbox::{self, RenderLimits, SandboxError, Worker};
+use crate::render::{self, RendererKind, wire};
+use crate::store::{AppRecord, ClusterRecord, RenderFailure, RepoRecord, RevisionRecord, Store};
 use crate::tree::TreeLimits;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use switchyard_common::ClusterName;
 use switchyard_common::bundle::Bundle;
 use switchyard_common::selector::Selector;
 use tracing::{debug, info, warn};
 
-/// Key of a render: app, commit, and everything about the app that changes
-/// the output (path, renderer, plugin command).
+/// Key of a render: app, commit, and everything that changes the output or
+/// whether it can be had (path, renderer, plugin command, limits).
 pub(super) type RenderKey = (String, String, String);
+
+/// A render a pass found missing, with all it needs to run on its own.
+pub(super) struct RenderJob {
+    pub(super) key: RenderKey,
+    pub(super) app: String,
+    repo: String,
+    path: String,
+    commit: String,
+    renderer: Result<RendererKind, String>,
+}
+
+/// Why an app has no render: the message shown, and whether it is kept in
+/// the store so that neither the next pass nor a restarted hub runs the
+/// same render again. The hub's own troubles (a worker that cannot start,
+/// a store write) are not kept: they are tried again after a restart.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    message: String,
+    remember: bool,
+}
+
+/// What bundle_for says while an app's render is still running: the
+/// cluster keeps its last bundle and the app's errors stay as they are.
+const PENDING: &str = "render pending";
 
 /// Rendered objects of one app at one commit.
 pub(super) struct Rendered {
@@ -33,41 +60,82 @@ type SubstituteKey = (RenderKey, String, BTreeMap<String, String>);
 /// Work kept between passes, so a pass only does what changed.
 #[derive(Default)]
 pub(super) struct Caches {
-    rendered: Mutex<HashMap<RenderKey, Arc<Result<Rendered, String>>>>,
+    rendered: Mutex<HashMap<RenderKey, Arc<Result<Rendered, Failure>>>>,
     /// Per-cluster digests of apps that use `${cluster.…}` variables.
     substituted: Mutex<HashMap<SubstituteKey, Result<String, String>>>,
+}
+
+impl Caches {
+    /// Forget every render of `app`, so that the next pass renders it again.
+    pub(super) fn forget(&self, app: &str) {
+        self.rendered
+            .lock()
+            .expect("cache lock")
+            .retain(|k, _| k.0 != app);
+        self.substituted
+            .lock()
+            .expect("cache lock")
+            .retain(|(k, _, _), _| k.0 != app);
+    }
 }
 
 pub(super) struct Planner {
     pub(super) store: Arc<dyn Store>,
     pub(super) git: Arc<GitCache>,
     pub(super) limits: TreeLimits,
-    pub(super) plugin_timeout: Duration,
+    pub(super) render_limits: RenderLimits,
+    pub(super) worker: Arc<Worker>,
     pub(super) caches: Arc<Caches>,
     /// For the render-duration metric.
     pub(super) fleet: Arc<crate::fleet::Fleet>,
+    /// Renders this pass found missing.
+    pub(super) wanted: Mutex<HashMap<RenderKey, RenderJob>>,
+}
+
+/// What a pass did: clusters whose assignment changed (with their new
+/// generation), and the renders it could not do without.
+pub(super) struct PassOutcome {
+    pub(super) changed: Vec<(ClusterName, u64)>,
+    pub(super) wanted: Vec<RenderJob>,
 }
 
 /// Where an app-wide error is filed in `AppRecord::errors`.
 const ALL_CLUSTERS: &str = "*";
 
-fn render_key(app: &AppRecord, commit: &str) -> RenderKey {
-    (
-        app.name.clone(),
-        commit.to_owned(),
-        format!(
-            "{}|{}|{}",
-            app.path,
-            app.renderer,
-            app.plugin_command.as_deref().unwrap_or("")
-        ),
+/// The settings part of a render's key: raising a limit tries a failed
+/// render again.
+fn render_settings(app: &AppRecord, limits: &TreeLimits, render: &RenderLimits) -> String {
+    format!(
+        "{}|{}|{}|timeout={}ms|memory={}|output={}|files={}/{}/{}",
+        app.path,
+        app.renderer,
+        app.plugin_command.as_deref().unwrap_or(""),
+        render.timeout.as_millis(),
+        render.memory_bytes,
+        limits.max_rendered_bytes,
+        limits.max_files,
+        limits.max_file_bytes,
+        limits.max_total_bytes,
     )
 }
 
+/// `render of app web at commit 1a2b3c4`, the start of every render error.
+fn render_subject(app: &str, commit: &str) -> String {
+    let short = commit.get(..7).unwrap_or(commit);
+    format!("render of app {app} at commit {short}")
+}
+
 impl Planner {
-    /// Run the pass; returns the clusters whose assignment changed, with
-    /// their new generation.
-    pub(super) fn plan_all(&self, trigger: &str) -> super::Result<Vec<(ClusterName, u64)>> {
+    fn render_key(&self, app: &AppRecord, commit: &str) -> RenderKey {
+        (
+            app.name.clone(),
+            commit.to_owned(),
+            render_settings(app, &self.limits, &self.render_limits),
+        )
+    }
+
+    /// Run the pass.
+    pub(super) fn plan_all(&self, trigger: &str) -> super::Result<PassOutcome> {
         let repos: HashMap<String, RepoRecord> = self
             .store
             .repos()?
@@ -97,15 +165,21 @@ impl Planner {
         }
 
         let mut changed = Vec::new();
+        // Apps whose render is still to come: their errors stay as they are.
+        let mut pending = HashSet::new();
         for cluster in self.store.clusters()? {
             let plan = plan_cluster(&cluster, &apps, |app, cluster| {
                 self.bundle_for(app, cluster)
             });
             for (app, error) in plan.errors {
+                if error == PENDING {
+                    pending.insert(app);
+                    continue;
+                }
                 let app_errors = errors.entry(app).or_default();
                 // A render failure is the same for every cluster: file it once.
                 let shared = app_errors.get(ALL_CLUSTERS) == Some(&error);
-                if !shared && error.starts_with("render: ") {
+                if !shared && error.starts_with("render of app ") {
                     app_errors.insert(ALL_CLUSTERS.into(), error);
                 } else if !shared {
                     app_errors.insert(cluster.name.to_string(), error);
@@ -132,17 +206,55 @@ impl Planner {
         }
 
         for (app, _) in &apps {
-            let new_errors = errors.remove(&app.name).unwrap_or_default();
-            if new_errors != app.errors {
+            let new_errors = if pending.contains(&app.name) {
+                app.errors.clone()
+            } else {
+                errors.remove(&app.name).unwrap_or_default()
+            };
+            let failure = self.failure_to_keep(app);
+            if new_errors != app.errors || failure != app.render_failure {
                 for (scope, error) in &new_errors {
                     warn!(app = %app.name, %scope, %error, "app cannot be planned; its last good bundle stays assigned");
                 }
-                self.store
-                    .update_app(&app.name, false, &mut |a| a.errors = new_errors.clone())?;
+                // A remembered failure is written durably: it is what keeps
+                // a restarted hub from running the same render again.
+                let durable = failure != app.render_failure;
+                self.store.update_app(&app.name, durable, &mut |a| {
+                    a.errors = new_errors.clone();
+                    a.render_failure = failure.clone();
+                })?;
             }
         }
         self.evict(&apps);
-        Ok(changed)
+        let wanted = std::mem::take(&mut *self.wanted.lock().expect("wanted lock"));
+        Ok(PassOutcome {
+            changed,
+            wanted: wanted.into_values().collect(),
+        })
+    }
+
+    /// The failure the app's record should keep: that of its deployed
+    /// commit's render, if it failed in a way worth remembering; the one
+    /// it has while that render has not run in this hub yet; else none.
+    fn failure_to_keep(&self, app: &AppRecord) -> Option<RenderFailure> {
+        let commit = app.deployed.as_deref()?;
+        let key = self.render_key(app, commit);
+        let cached = self
+            .caches
+            .rendered
+            .lock()
+            .expect("cache lock")
+            .get(&key)
+            .cloned();
+        match cached.as_deref() {
+            Some(Err(failure)) if failure.remember => Some(RenderFailure {
+                commit: key.1,
+                settings: key.2,
+                error: failure.message.clone(),
+            }),
+            Some(_) => None,
+            None => app.render_failure.clone(),
+        }
     }
 
     /// Resolve the app's revision; record a new commit in its history and
@@ -209,55 +321,106 @@ impl Planner {
         }
     }
 
-    fn rendered(&self, app: &AppRecord, commit: &str) -> Arc<Result<Rendered, String>> {
-        let key = render_key(app, commit);
-        if let Some(hit) = self.caches.rendered.lock().expect("cache lock").get(&key) {
-            return hit.clone();
+    /// The app's render at `commit` if this hub has it (or remembers it
+    /// failing); else the render is noted as wanted and `None` returned.
+    fn rendered(&self, app: &AppRecord, commit: &str) -> Option<Arc<Result<Rendered, Failure>>> {
+        let key = self.render_key(app, commit);
+        let mut cache = self.caches.rendered.lock().expect("cache lock");
+        if let Some(hit) = cache.get(&key) {
+            return Some(hit.clone());
         }
+        if let Some(failure) = &app.render_failure
+            && failure.commit == key.1
+            && failure.settings == key.2
+        {
+            debug!(app = %app.name, %commit, "render failed before; not run again");
+            let remembered = Arc::new(Err(Failure {
+                message: failure.error.clone(),
+                remember: true,
+            }));
+            cache.insert(key, remembered.clone());
+            return Some(remembered);
+        }
+        drop(cache);
+        self.wanted
+            .lock()
+            .expect("wanted lock")
+            .entry(key.clone())
+            .or_insert_with(|| RenderJob {
+                key,
+                app: app.name.clone(),
+                repo: app.repo.clone(),
+                path: if app.path == "." {
+                    String::new()
+                } else {
+                    app.path.clone()
+                },
+                commit: commit.to_owned(),
+                renderer: renderer_of(app),
+            });
+        None
+    }
+
+    /// Run one render (outside the planning lock) and cache its outcome.
+    pub(super) fn render_job(&self, job: RenderJob) {
         let started = std::time::Instant::now();
-        let outcome = self.render(app, commit);
+        let subject = render_subject(&job.app, &job.commit);
+        let outcome = self.render(&job).map_err(|failure| Failure {
+            message: format!("{subject} {}", failure.message),
+            ..failure
+        });
         crate::metrics::Metrics::observe(
             &self.fleet.metrics().render_seconds,
             crate::metrics::Outcome::of(&outcome),
             started.elapsed(),
         );
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         match &outcome {
             Ok(r) => {
-                info!(app = %app.name, %commit, objects = r.objects.len(), elapsed_ms = started.elapsed().as_millis() as u64, "rendered")
+                info!(app = %job.app, commit = %job.commit, objects = r.objects.len(), elapsed_ms, "rendered")
             }
-            Err(e) => warn!(app = %app.name, %commit, error = %e, "render failed"),
+            Err(e) => {
+                warn!(app = %job.app, commit = %job.commit, error = %e.message, remembered = e.remember, elapsed_ms, "render failed")
+            }
         }
-        let outcome = Arc::new(outcome);
         self.caches
             .rendered
             .lock()
             .expect("cache lock")
-            .insert(key, outcome.clone());
-        outcome
+            .insert(job.key, Arc::new(outcome));
     }
 
-    fn render(&self, app: &AppRecord, commit: &str) -> Result<Rendered, String> {
-        let kind = renderer_of(app)?;
-        let path = if app.path == "." {
-            ""
-        } else {
-            app.path.as_str()
+    fn render(&self, job: &RenderJob) -> Result<Rendered, Failure> {
+        let kept = |message: String| Failure {
+            message,
+            remember: true,
         };
+        let kind = job
+            .renderer
+            .clone()
+            .map_err(|e| kept(format!("failed: {e}")))?;
         let files = self
             .git
-            .read_dir(&app.repo, commit, path, &self.limits)
-            .map_err(|e| format!("render: {e}"))?;
-        let options = RenderOptions {
-            limits: self.limits,
-            plugin_timeout: self.plugin_timeout,
-            default_namespace: app.namespace.clone(),
+            .read_dir(&job.repo, &job.commit, &job.path, &self.limits)
+            .map_err(|e| kept(format!("failed: {e}")))?;
+        let request = wire::Request {
+            kind,
+            max_rendered_bytes: self.limits.max_rendered_bytes,
+            files,
         };
-        let objects =
-            render::render(&kind, &files, &options).map_err(|e| format!("render: {e}"))?;
+        let objects = sandbox::render_in_worker(&self.worker, request, &self.render_limits)
+            .map_err(|e| Failure {
+                remember: !matches!(e, SandboxError::Io { .. }),
+                message: e.to_string(),
+            })?;
+        let not_kept = |message: String| Failure {
+            message: format!("failed: {message}"),
+            remember: false,
+        };
         let shared_digest = if render::needs_substitution(&objects) {
             None
         } else {
-            Some(self.store_bundle(objects.clone())?)
+            Some(self.store_bundle(objects.clone()).map_err(not_kept)?)
         };
         Ok(Rendered {
             objects,
@@ -278,16 +441,18 @@ impl Planner {
 
     fn bundle_for(&self, app: &AppRecord, cluster: &ClusterRecord) -> Result<String, String> {
         let commit = app.deployed.as_deref().unwrap_or_default();
-        let rendered = self.rendered(app, commit);
+        let Some(rendered) = self.rendered(app, commit) else {
+            return Err(PENDING.to_owned());
+        };
         let rendered = match rendered.as_ref() {
             Ok(r) => r,
-            Err(e) => return Err(e.clone()),
+            Err(e) => return Err(e.message.clone()),
         };
         if let Some(digest) = &rendered.shared_digest {
             return Ok(digest.clone());
         }
         let key = (
-            render_key(app, commit),
+            self.render_key(app, commit),
             cluster.name.to_string(),
             cluster.labels.clone(),
         );
@@ -315,7 +480,7 @@ impl Planner {
     fn evict(&self, apps: &[(AppRecord, Selector)]) {
         let live: HashSet<RenderKey> = apps
             .iter()
-            .filter_map(|(a, _)| a.deployed.as_deref().map(|c| render_key(a, c)))
+            .filter_map(|(a, _)| a.deployed.as_deref().map(|c| self.render_key(a, c)))
             .collect();
         self.caches
             .rendered

@@ -101,6 +101,7 @@ mod tests {
             pinned: false,
             latest: deployed.map(str::to_owned),
             errors: BTreeMap::new(),
+            render_failure: None,
         };
         (record, Selector::parse(selector).unwrap())
     }

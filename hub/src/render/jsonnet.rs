@@ -1,4 +1,4 @@
-//! The jsonnet renderer: `main.jsonnet` evaluated in-process by jrsonnet, with imports resolved only among the app's files.
+//! The jsonnet renderer: `main.jsonnet` evaluated by jrsonnet (in the render worker), with imports resolved only among the app's files.
 
 // `derive(Acyclic)` (jrsonnet's garbage collector marker) expands to an
 // `unsafe impl`; the resolver holds only plain data, which is what the
@@ -18,7 +18,6 @@ use jrsonnet_gcmodule::Acyclic;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::mpsc;
 
 const ENTRY: &str = "main.jsonnet";
 
@@ -113,26 +112,24 @@ pub(super) fn render(
         return Err(RenderError::NoJsonnetEntry { candidates });
     }
     let limit = options.limits.max_rendered_bytes;
-    // jrsonnet's state is single-threaded and evaluation cannot be
-    // interrupted, so it runs on its own thread and the caller stops
-    // waiting at the deadline. A runaway evaluation then finishes (or
-    // exhausts its stack limit) in the background.
-    let (tx, rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new()
+    // jrsonnet recurses deeply: it gets a thread with a large stack. It
+    // cannot be interrupted; time and memory are bounded by the worker
+    // process the render runs in (`sandbox`), which is killed whole.
+    let evaluator = std::thread::Builder::new()
         .name("jsonnet".into())
         .stack_size(16 * 1024 * 1024)
-        .spawn(move || {
-            let _ = tx.send(evaluate(map, limit));
-        });
-    if let Err(source) = spawned {
-        return Err(RenderError::Io {
+        .spawn(move || evaluate(map, limit))
+        .map_err(|source| RenderError::Io {
             context: "starting the jsonnet evaluator".into(),
             source,
-        });
-    }
-    let json = match rx.recv_timeout(options.plugin_timeout) {
+        })?;
+    let json = match evaluator.join() {
         Ok(r) => r?,
-        Err(_) => return Err(RenderError::JsonnetTimeout(options.plugin_timeout)),
+        Err(_) => {
+            return Err(RenderError::Jsonnet(format!(
+                "{ENTRY}: the evaluator panicked"
+            )));
+        }
     };
     let value: Value = serde_json::from_str(&json)
         .map_err(|e| RenderError::Jsonnet(format!("{ENTRY}: output is not JSON: {e}")))?;

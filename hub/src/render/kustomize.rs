@@ -51,7 +51,6 @@ pub(super) fn render_with_path(
     let output = run(
         command,
         &format!("{name} {}", args.join(" ")),
-        options.plugin_timeout,
         options.limits.max_rendered_bytes,
     )?;
     parse_objects("kustomize output", &output.stdout, true)

@@ -2,16 +2,23 @@
 //!
 //! Rendering is done once per commit and app; substitution once per cluster,
 //! and only when some string uses a `${cluster.…}` variable, so clusters
-//! without variables share one bundle. Everything here is pure apart from
-//! the kustomize and plugin renderers, which run a program in a private
-//! temporary directory under a timeout and an output limit.
+//! without variables share one bundle.
+//!
+//! The hub never renders in its own process: [`sandbox`] runs [`render`]
+//! in a worker process (`switchyard render-worker`, see [`worker`]) under
+//! CPU, memory, output and wall-clock limits. A new renderer is a variant
+//! of [`RendererKind`] and a branch of [`render`]; the worker runs it with
+//! no further change.
 
 mod directory;
 mod jsonnet;
 mod kustomize;
 mod plugin;
 mod process;
+pub mod sandbox;
 mod substitute;
+pub mod wire;
+pub mod worker;
 mod yaml;
 
 use crate::tree::{TreeFile, TreeLimits};
@@ -19,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 pub use substitute::{SubstituteError, needs_substitution, substitute};
 
@@ -73,13 +79,11 @@ impl std::str::FromStr for RendererKind {
     }
 }
 
-/// Bounds and settings for one render.
+/// Bounds and settings for one render. Time and memory are bounded by the
+/// worker process the render runs in ([`sandbox`]), not here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderOptions {
     pub limits: TreeLimits,
-    /// Wall-clock bound on external programs (kustomize, plugins) and on
-    /// jsonnet evaluation.
-    pub plugin_timeout: Duration,
     /// Namespace for namespaced objects that name none. Not applied by
     /// `render`: carried for the caller, which knows the API's scopes.
     pub default_namespace: Option<String>,
@@ -89,7 +93,6 @@ impl Default for RenderOptions {
     fn default() -> Self {
         Self {
             limits: TreeLimits::default(),
-            plugin_timeout: Duration::from_secs(60),
             default_namespace: None,
         }
     }
@@ -123,20 +126,12 @@ pub enum RenderError {
         "the jsonnet renderer needs main.jsonnet at the app's root; jsonnet files found: {candidates}"
     )]
     NoJsonnetEntry { candidates: String },
-    #[error("jsonnet evaluation did not finish within {0:?}")]
-    JsonnetTimeout(Duration),
     #[error("the kustomize renderer needs kubectl or kustomize on the hub's PATH")]
     KustomizeMissing,
     #[error("the plugin renderer needs a command")]
     EmptyCommand,
     #[error("plugin program {0:?} is not on the hub's PATH")]
     ProgramNotFound(String),
-    #[error("{program} did not finish within {after:?}; stderr: {stderr}")]
-    Timeout {
-        program: String,
-        after: Duration,
-        stderr: String,
-    },
     #[error("{program} printed more than {limit} bytes")]
     OutputLimit { program: String, limit: u64 },
     #[error("{program} failed ({status}); stderr: {stderr}")]

@@ -35,11 +35,6 @@ pub(super) fn render(
             cmd.env(key, v);
         }
     }
-    let output = run(
-        cmd,
-        program,
-        options.plugin_timeout,
-        options.limits.max_rendered_bytes,
-    )?;
+    let output = run(cmd, program, options.limits.max_rendered_bytes)?;
     parse_objects("plugin output", &output.stdout, true)
 }

@@ -177,6 +177,20 @@ pub struct AppRecord {
     /// Why the latest render failed, per cluster or for all (`*`).
     #[serde(default)]
     pub errors: BTreeMap<String, String>,
+    /// A render that failed, remembered so that it is not run again on
+    /// every pass nor after a restart: only a new commit, changed
+    /// renderer settings or limits, or `app sync` try it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render_failure: Option<RenderFailure>,
+}
+
+/// A failed render of one app: what was rendered, and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderFailure {
+    pub commit: String,
+    /// The renderer settings and limits it ran with, as the planner keys them.
+    pub settings: String,
+    pub error: String,
 }
 
 /// A named label selector apps can target instead of repeating it.
