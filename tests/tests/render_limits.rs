@@ -281,11 +281,21 @@ fn a_timed_out_plugin_leaves_no_process_behind() {
         "hang.sh",
         &format!("/bin/sleep 3600 &\necho $! > {}\nwait", sleeper.display()),
     );
-    // No `kill` program to be found: the hub must not need one.
+    // No `kill` program to be found (the hub must not need one): a PATH
+    // with only what fetching a file:// repo runs.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for tool in ["git", "git-upload-pack"] {
+        let found = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|d| d.join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} not on PATH"));
+        std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+    }
     let hub = TestHub::start_with_env(
         dir.path(),
         &["--render-timeout", "2s"],
-        &[("PATH", "/nonexistent".into())],
+        &[("PATH", bin.display().to_string())],
     );
     repo(&hub, dir.path(), &[("hang/cm.yaml", CONFIG_MAP)]);
     create(

@@ -172,7 +172,10 @@ impl Running {
         let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
         // An error (none seen in practice) counts as exited: reaping then
         // tells what happened.
-        rustix::process::waitid(WaitId::Pid(self.group), options).map_or(true, |s| s.is_some())
+        !matches!(
+            rustix::process::waitid(WaitId::Pid(self.group), options),
+            Ok(None)
+        )
     }
 
     /// Kill the group and reap the worker.
