@@ -965,6 +965,7 @@ mod tests {
                     namespace: None,
                     prune: true,
                     self_heal: false,
+                    ownership: Default::default(),
                 }];
             })
             .unwrap();

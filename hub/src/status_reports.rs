@@ -126,6 +126,7 @@ mod tests {
             namespace: None,
             prune: true,
             self_heal: false,
+            ownership: Default::default(),
         }
     }
 
