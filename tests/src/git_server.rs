@@ -3,7 +3,7 @@
 //! behind lighttpd over HTTPS with basic auth and a private CA.
 //!
 //! Servers are killed on drop and every wait is bounded. They need `git` and
-//! `lighttpd` (with its openssl module), which `.ci/run` installs; a missing
+//! `lighttpd` (with its openssl module), which `./test` installs (deps.txt); a missing
 //! program fails the test with a message saying so.
 
 use std::net::{TcpListener, TcpStream};
@@ -24,7 +24,7 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// never depends on the clock.
 const FIRST_COMMIT_TIME: u64 = 1_700_000_000;
 
-/// Fail with a pointer to `.ci/run` when `program` is missing.
+/// Fail with a pointer to `./test` when `program` is missing.
 fn require(program: &str, package: &str) -> PathBuf {
     for dir in [
         "/usr/local/sbin",
@@ -48,8 +48,8 @@ fn require(program: &str, package: &str) -> PathBuf {
         }
     }
     panic!(
-        "`{program}` is not installed (Debian package {package}); run .ci/run, which installs \
-         what the Git source tests need"
+        "`{program}` is not installed (Debian package {package}); run ./test, which installs \
+         what deps.txt lists"
     );
 }
 
@@ -65,7 +65,7 @@ fn git_exec(program: &str) -> PathBuf {
     let path = dir.join(program);
     assert!(
         path.exists(),
-        "{} is missing (Debian package git); run .ci/run",
+        "{} is missing (Debian package git); run ./test",
         path.display()
     );
     path
@@ -379,7 +379,7 @@ impl GitHttpServer {
         let modules = Path::new("/usr/lib/lighttpd");
         assert!(
             modules.join("mod_openssl.so").exists(),
-            "lighttpd's TLS module is missing (Debian package lighttpd-mod-openssl); run .ci/run"
+            "lighttpd's TLS module is missing (Debian package lighttpd-mod-openssl); run ./test"
         );
 
         let dir = tempfile::tempdir().expect("http server dir");

@@ -16,7 +16,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
-        "{} not built; run the tests with `cargo test --workspace`, which builds every binary",
+        "{} not built; run the tests with `./test` or `cargo test --workspace`, which build every binary",
         path.display()
     );
     path
