@@ -9,7 +9,7 @@ use crate::hub_link::{self, Error as LinkError};
 use crate::reconcile::{Desired, DesiredApp, Runner};
 use crate::state::{Identity, StateDir};
 use anyhow::Context;
-use rand::Rng;
+use rand::RngExt;
 use std::time::{Duration, UNIX_EPOCH};
 use switchyard_common::error_chain;
 use switchyard_common::proto::{

@@ -3,7 +3,7 @@
 
 use crate::fleet::rfc3339;
 use crate::store::{self, ApiTokenRecord, Store};
-use rand::RngCore;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use crate::clock::{unix_now, unix_seconds};
 use crate::registry::Registry;
 use crate::status_reports::PairStates;
 use crate::store::{self, ClusterRecord, StatusRecord, Store, TokenRecord};
-use rand::RngCore;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};

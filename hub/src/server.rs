@@ -5,7 +5,7 @@ use crate::gitops::GitOps;
 use crate::paths::{self, Endpoints};
 use crate::store::SledStore;
 use anyhow::{Context, bail};
-use rand::RngCore;
+use rand::Rng;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,7 +7,7 @@
 use crate::enroll::Identity;
 use crate::stats::Stats;
 use anyhow::{Context, anyhow, bail};
-use rand::Rng;
+use rand::RngExt;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;

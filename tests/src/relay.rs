@@ -4,7 +4,7 @@
 //! address gets its own upstream socket, so the hub sees one stable peer per
 //! agent. Stops (and frees its sockets) on drop.
 
-use rand::Rng;
+use rand::RngExt;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,7 @@
 //! agents report again on every connection (checked at the end instead).
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
