@@ -959,27 +959,31 @@ fn manifests_and_systemd_unit_pass_flags_the_binaries_have() {
 #[test]
 fn dockerfiles_build_and_start_the_right_binaries() {
     let docker = deploy_dir().join("docker");
+    // The agent ships with the `edge` profile (release plus panic = "abort",
+    // Cargo.toml), which cargo puts in target/edge.
     let cases = [
         (
             "Dockerfile.hub",
             "switchyard-hub",
             "switchyard",
             "FROM debian:bookworm-slim",
+            ("--release", "release"),
         ),
         (
             "Dockerfile.agent",
             "switchyard-agent",
             "switchyard-agent",
             "FROM gcr.io/distroless/cc-debian12:nonroot",
+            ("--profile edge", "edge"),
         ),
     ];
-    for (file, package, bin, runtime) in cases {
+    for (file, package, bin, runtime, (profile_flag, profile_dir)) in cases {
         let text = std::fs::read_to_string(docker.join(file))
             .unwrap_or_else(|e| panic!("deploy/docker/{file}: {e}"));
         for needle in [
             "FROM rust:1.95-bookworm AS build".to_owned(),
-            format!("cargo build --release --locked -p {package}"),
-            format!("target/release/{bin} "),
+            format!("cargo build {profile_flag} --locked -p {package}"),
+            format!("target/{profile_dir}/{bin} "),
             runtime.to_owned(),
             format!("ENTRYPOINT [\"/usr/local/bin/{bin}\"]"),
             "USER 65532:65532".to_owned(),
