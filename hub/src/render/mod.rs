@@ -81,21 +81,12 @@ impl std::str::FromStr for RendererKind {
 
 /// Bounds and settings for one render. Time and memory are bounded by the
 /// worker process the render runs in ([`sandbox`]), not here.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenderOptions {
     pub limits: TreeLimits,
     /// Namespace for namespaced objects that name none. Not applied by
     /// `render`: carried for the caller, which knows the API's scopes.
     pub default_namespace: Option<String>,
-}
-
-impl Default for RenderOptions {
-    fn default() -> Self {
-        Self {
-            limits: TreeLimits::default(),
-            default_namespace: None,
-        }
-    }
 }
 
 /// Why an app could not be rendered. Messages name the file (relative to
