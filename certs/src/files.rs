@@ -158,7 +158,7 @@ mod tests {
 
         // Not recursive: only the directory itself.
         let made = make_private(&dir, false).unwrap();
-        assert_eq!(made.changed, [dir.clone()]);
+        assert_eq!(made.changed, std::slice::from_ref(&dir));
         assert_eq!(made.top_not_ours, None);
         assert_eq!(mode(&dir.join("store")), 0o775);
 

@@ -566,7 +566,7 @@ fn another_managers_field_is_reported_not_overwritten_unless_forced() {
         )
         .unwrap();
     s.source
-        .write("web/config.yaml", &format!("{CONFIG}  owner: ours\n"));
+        .write("web/config.yaml", format!("{CONFIG}  owner: ours\n"));
     s.commit("Git wants the field too");
     s.wait_status("web", "the conflict reported", |r| {
         resource_row(r, "ConfigMap", "web-config").is_some_and(|row| {

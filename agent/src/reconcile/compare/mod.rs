@@ -269,7 +269,6 @@ mod fixtures {
 
     /// What the API server returns for `deployment(...)`: defaults,
     /// normalised quantities, metadata noise and status.
-
     pub(super) fn live_deployment(image: &str, replicas: i64) -> Value {
         json!({
             "apiVersion": "apps/v1", "kind": "Deployment",
@@ -474,7 +473,6 @@ mod tests {
     }
 
     /// Adds a key the generator never produces to every map.
-
     fn add_fields(value: &mut Value) {
         match value {
             Value::Object(m) => {
@@ -487,7 +485,6 @@ mod tests {
     }
 
     /// JSON pointers of every scalar (including null) in `value`.
-
     fn scalar_paths(value: &Value, prefix: String, out: &mut Vec<String>) {
         match value {
             Value::Object(m) => {
