@@ -35,14 +35,15 @@ fn repo_add_wait_returns_after_the_first_fetch_with_its_commit() {
     let again: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(again["head"], head.as_str());
 
-    // A branch the repo does not have: fetched, but nothing to follow.
+    // A branch the repo does not have: fetched, but nothing to follow (only
+    // tracked refs are fetched, so the repo's main is not mirrored either).
     let out = hub.cli(&[
         "repo", "add", "nobranch", &url, "--branch", "prod", "--wait",
     ]);
     assert!(!out.success(), "{}", out.stdout);
     assert!(
         out.stderr
-            .contains("repo nobranch was fetched (1 refs) but has no branch prod"),
+            .contains("repo nobranch was fetched (0 refs) but has no branch prod"),
         "{}",
         out.stderr
     );
