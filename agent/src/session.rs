@@ -194,14 +194,17 @@ async fn connect_and_serve(
     };
     backoff.reset();
     info!(generation = welcome.generation, hub_version = %welcome.hub_version, "connected to the hub");
+    // Tell the hub at once how things stand, including what happened while
+    // it was unreachable (an app left Unknown by a damaged cache, with the
+    // reason): before any fetch, so the hub hears it even when the fetch
+    // fails, and before a new desired state replaces it.
+    report(&conn, options, progress).await?;
     // Also fetch when the cache lacks a bundle of its assignment (removed
     // as damaged): its app stays Unknown until the hub sends it again.
     if welcome.generation != progress.generation || progress.cache.lacks_bundles() {
         fetch_assignment(&conn, options, progress).await?;
+        report(&conn, options, progress).await?;
     }
-    // Tell the hub at once how things stand, including what happened while
-    // it was unreachable.
-    report(&conn, options, progress).await?;
     let mut statuses = options.runner.as_ref().map(|r| r.statuses.clone());
 
     let heartbeat = Duration::from_secs(u64::from(welcome.heartbeat_secs.max(1)));

@@ -259,6 +259,62 @@ fn a_damaged_cached_bundle_deletes_nothing() {
     assert_eq!(s.deletes(), Vec::<String>::new());
 }
 
+/// Scenario (A) seen from the hub: the cached bundle of a stopped agent is
+/// damaged while its hub is down. When the hub comes back, the agent first
+/// reports how things stand, so `switchyard status` shows the app Unknown
+/// with the reason, and only then fetches the bundle again. The API server
+/// answers slowly here, so the pass after the fetch takes seconds and the
+/// Unknown stays visible long enough to be read; nothing is deleted at any
+/// point, and the app is Synced once the API server is fast again.
+#[test]
+fn a_damaged_cached_bundle_is_reported_unknown_at_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.create_web(&["--prune"]);
+    s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
+
+    s.hub.process.kill9();
+    s.agent.stop();
+    for entry in std::fs::read_dir(s.agent.state_dir.join("cache/bundles")).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    s.fake.clear_requests();
+    let kubeconfig = s.kubeconfig.clone();
+    s.agent.start_applying(&kubeconfig);
+    assert!(
+        s.agent.process().wait_for_log(
+            "bundle unreadable; app not enforced and nothing of it pruned",
+            SOON
+        ),
+        "{}",
+        s.agent.process().stderr_text()
+    );
+
+    s.fake.set_delay(Duration::from_secs(2));
+    s.hub.kill9_and_restart();
+    s.wait_status("web", "Unknown with the reason at the hub", |r| {
+        r["sync"] == "Unknown"
+            && r["message"].as_str().is_some_and(|e| {
+                e.contains("desired state unreadable, nothing applied or pruned")
+                    && e.contains("damaged")
+            })
+    });
+    assert_eq!(
+        s.deletes(),
+        Vec::<String>::new(),
+        "the agent deleted objects"
+    );
+
+    s.fake.set_delay(Duration::ZERO);
+    s.wait_status("web", "synced once the bundle is back", |r| {
+        r["sync"] == "Synced"
+    });
+    assert_eq!(s.deletes(), Vec::<String>::new());
+    assert!(s.fake.object("deployments", Some("web"), "web").is_some());
+}
+
 /// A damaged cached assignment: the agent enforces and prunes nothing until
 /// the hub sends a fresh assignment, then resumes.
 #[test]
@@ -368,6 +424,65 @@ fn a_failing_discovery_prunes_nothing() {
         Vec::<String>::new(),
         "the agent pruned objects"
     );
+    s.fake.clear_discovery_faults();
+    s.wait_status("web", "synced once discovery works", |r| {
+        r["sync"] == "Synced"
+    });
+    assert_eq!(s.deletes(), Vec::<String>::new());
+}
+
+/// Discovery of one kind answers 503 (an aggregated API server that is
+/// down) on every request. kube-rs by itself retries a 503 with backoff for
+/// minutes inside one pass; the agent bounds it: within the test's patience
+/// the widget is reported Unknown with the 503 as the reason, nothing is
+/// pruned, and once discovery works the app is Synced again.
+#[test]
+fn a_discovery_answering_503_is_bounded_and_prunes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.source.write("web/crd.yaml", CRD);
+    s.source.write("web/widget.yaml", WIDGET);
+    s.commit("a widget");
+    s.create_web(&["--prune"]);
+    s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
+    assert!(
+        s.fake
+            .object("widgets.example.com", Some("web"), "gizmo")
+            .is_some()
+    );
+
+    // A restarted agent resolves kinds afresh.
+    s.agent.stop();
+    s.fake.clear_requests();
+    s.fake.fail_discovery("example.com", "v1", 503, None);
+    let kubeconfig = s.kubeconfig.clone();
+    s.agent.start_applying(&kubeconfig);
+    s.wait_status("web", "the widget reported Unknown with the 503", |r| {
+        resource_row(r, "Widget", "gizmo").is_some_and(|w| {
+            w["sync"] == "Unknown"
+                && w["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("kind not resolved") && m.contains("503"))
+        })
+    });
+    let asked = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/apis/example.com/v1")
+        .count();
+    assert!(asked >= 3, "discovery asked {asked} times");
+    assert_eq!(
+        s.deletes(),
+        Vec::<String>::new(),
+        "the agent pruned objects"
+    );
+    assert!(
+        s.fake
+            .object("widgets.example.com", Some("web"), "gizmo")
+            .is_some()
+    );
+
     s.fake.clear_discovery_faults();
     s.wait_status("web", "synced once discovery works", |r| {
         r["sync"] == "Synced"
@@ -543,6 +658,148 @@ fn an_adopted_namespace_is_never_deleted() {
         "{:?}",
         s.deletes()
     );
+}
+
+/// The app's `--namespace` is created through the creation record like
+/// any object. Here someone else creates `web` between the agent's read
+/// (404) and its create, which the server then answers 200, not 201: the
+/// Namespace keeps none of Switchyard's marks, and neither app deletion nor
+/// `--prune-namespaces` deletes it or another team's ConfigMap inside.
+#[test]
+fn a_namespace_created_by_someone_else_in_the_race_is_not_the_apps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.fake.create_before_next_write(
+        "/api/v1/namespaces/web",
+        json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "web", "labels": {"team": "other"}}}),
+    );
+    s.create_web(&["--prune", "--prune-namespaces"]);
+    s.wait("the app's objects created", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+            && f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+    assert!(
+        s.fake
+            .writes()
+            .iter()
+            .any(|w| w.path == "/api/v1/namespaces/web"),
+        "the agent never tried to create the namespace: {:?}",
+        s.fake.writes()
+    );
+    s.fake
+        .create_object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "stranger", "namespace": "web"}, "data": {"team": "other"}}))
+        .unwrap();
+    s.wait_status("web", "synced", |r| r["sync"] == "Synced");
+    let ns = s.fake.object("namespaces", None, "web").unwrap();
+    let labels = &ns["metadata"]["labels"];
+    assert_eq!(labels["team"], "other", "{ns}");
+    assert!(
+        labels["switchyard.dev/app"].is_null() && labels["app.kubernetes.io/managed-by"].is_null(),
+        "someone else's Namespace was labelled as Switchyard's: {ns}"
+    );
+    let annotations = &ns["metadata"]["annotations"];
+    assert!(
+        annotations["switchyard.dev/created-by"].is_null()
+            && annotations["switchyard.dev/hub"].is_null(),
+        "someone else's Namespace keeps Switchyard's annotations: {ns}"
+    );
+
+    s.cli(&["app", "delete", "web"]);
+    s.wait("the app's objects deleted", |f| {
+        f.object("deployments", Some("web"), "web").is_none()
+            && f.object("configmaps", Some("web"), "web-config").is_none()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        s.fake.object("namespaces", None, "web").is_some(),
+        "the Namespace someone else created was deleted"
+    );
+    assert!(
+        s.fake
+            .object("configmaps", Some("web"), "stranger")
+            .is_some(),
+        "another team's ConfigMap was deleted"
+    );
+    assert!(
+        !s.deletes().iter().any(|d| d.ends_with("/namespaces/web")),
+        "{:?}",
+        s.deletes()
+    );
+}
+
+/// A `--namespace` the app created (answered 201) is the app's: deleted
+/// with the app when `--prune-namespaces` allows it, kept otherwise. A
+/// `--namespace` that existed before is used, not labelled, not deleted.
+#[test]
+fn the_apps_namespace_goes_with_it_only_if_it_created_it_and_may_prune_namespaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    seed_shared_namespace(&s.fake);
+    let create = |app: &str, namespace: &str, extra: &[&str]| {
+        let mut args = vec![
+            "app",
+            "create",
+            app,
+            "--repo",
+            "fleet",
+            "--path",
+            "web",
+            "--namespace",
+            namespace,
+            "--prune",
+        ];
+        args.extend_from_slice(extra);
+        s.cli(&args);
+    };
+    create("kept", "kept", &[]);
+    create("gone", "gone", &["--prune-namespaces"]);
+    create("there", "shared", &["--prune-namespaces"]);
+    s.wait("the apps deployed", |f| {
+        ["kept", "gone", "shared"]
+            .iter()
+            .all(|ns| f.object("deployments", Some(ns), "web").is_some())
+    });
+    for ns in ["kept", "gone"] {
+        let live = s.fake.object("namespaces", None, ns).unwrap();
+        assert_eq!(
+            live["metadata"]["annotations"]["switchyard.dev/created-by"], ns,
+            "{live}"
+        );
+        assert_eq!(
+            live["metadata"]["labels"]["switchyard.dev/app"], ns,
+            "{live}"
+        );
+    }
+    let shared = s.fake.object("namespaces", None, "shared").unwrap();
+    assert!(
+        shared["metadata"]["labels"]
+            .get("switchyard.dev/app")
+            .is_none()
+            && shared["metadata"]["annotations"]
+                .get("switchyard.dev/created-by")
+                .is_none(),
+        "a pre-existing --namespace was marked as the app's: {shared}"
+    );
+
+    for app in ["kept", "gone", "there"] {
+        s.cli(&["app", "delete", app]);
+    }
+    s.wait("the namespace the app created and may prune deleted", |f| {
+        f.object("namespaces", None, "gone").is_none()
+    });
+    s.wait("the apps' deployments deleted", |f| {
+        ["kept", "shared"]
+            .iter()
+            .all(|ns| f.object("deployments", Some(ns), "web").is_none())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        s.fake.object("namespaces", None, "kept").is_some(),
+        "deleted without --prune-namespaces"
+    );
+    shared_survives(&s.fake);
 }
 
 /// A field another manager owns is not overwritten: the conflict is

@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
+use tracing::debug;
 
 /// Field manager of every write, so the API server tracks our fields apart
 /// from those of controllers and people.
@@ -109,12 +110,10 @@ impl Error {
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             Error::Api(message) => {
-                message.contains(" 429 ")
-                    || message.contains(" 500 ")
-                    || message.contains(" 502 ")
-                    || message.contains(" 503 ")
-                    || message.contains(" 504 ")
-                    || message.contains("timed out")
+                // A Status reads "MESSAGE (503 ServiceUnavailable)".
+                ["429", "500", "502", "503", "504"].iter().any(|code| {
+                    message.contains(&format!(" {code} ")) || message.contains(&format!("({code} "))
+                }) || message.contains("timed out")
                     || message.contains("connect")
             }
             _ => false,
@@ -178,7 +177,26 @@ pub(crate) struct Kind {
 /// A connection to one API server.
 pub(crate) struct Cluster {
     client: Client,
+    /// The same server without kube-rs's own retries, for discovery: they
+    /// retry a 503 (an aggregated API server that is down) about 15 times
+    /// with exponential backoff, minutes inside one pass; discovery follows
+    /// [`discovery_retry`] instead.
+    discovery: Client,
     kinds: Mutex<HashMap<GroupVersionKind, Kind>>,
+}
+
+/// Attempts at one kind's discovery, the first included.
+const DISCOVERY_ATTEMPTS: u32 = 3;
+
+/// Whether a failed discovery request is tried again, and after how long:
+/// only answers that may change by themselves (429, 5xx) and only
+/// [`DISCOVERY_ATTEMPTS`] times in all, 200 ms then 400 ms apart. A
+/// discovery that still fails leaves the kind unresolved for this pass,
+/// which applies and prunes nothing of it; the next pass asks again.
+pub(crate) fn discovery_retry(attempt: u32, code: Option<u16>) -> Option<std::time::Duration> {
+    let transient = code.is_some_and(|c| c == 429 || (500..600).contains(&c));
+    (transient && attempt < DISCOVERY_ATTEMPTS)
+        .then(|| std::time::Duration::from_millis(200 << (attempt - 1).min(4)))
 }
 
 impl Cluster {
@@ -201,9 +219,13 @@ impl Cluster {
             }
             None => kube::Config::infer().await.map_err(Error::Infer)?,
         };
+        let mut without_retries = config.clone();
+        without_retries.default_retry = false;
         let client = Client::try_from(config).map_err(Error::Client)?;
+        let discovery = Client::try_from(without_retries).map_err(Error::Client)?;
         Ok(Cluster {
             client,
+            discovery,
             kinds: Mutex::new(HashMap::new()),
         })
     }
@@ -224,7 +246,23 @@ impl Cluster {
         if let Some(kind) = self.kinds.lock().expect("kinds lock").get(&gvk) {
             return Ok(kind.clone());
         }
-        let (resource, caps) = match kube::discovery::pinned_kind(&self.client, &gvk).await {
+        let mut attempt = 1;
+        let found = loop {
+            let result = kube::discovery::pinned_kind(&self.discovery, &gvk).await;
+            let code = match &result {
+                Err(kube::Error::Api(status)) => Some(status.code),
+                _ => None,
+            };
+            match (&result, discovery_retry(attempt, code)) {
+                (Err(e), Some(delay)) => {
+                    debug!(kind = %gvk.kind, attempt, error = %e, ?delay, "discovery failed; asking again");
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                _ => break result,
+            }
+        };
+        let (resource, caps) = match found {
             Ok(found) => found,
             Err(kube::Error::Api(status)) if status.code == 404 => {
                 return Err(Error::UnknownKind(format!(
@@ -357,6 +395,36 @@ mod tests {
         .unwrap();
         assert_eq!(core.gvk(), GroupVersionKind::gvk("", "v1", "Namespace"));
         assert!(ObjectRef::of(&serde_json::json!({"kind": "X"})).is_err());
+    }
+
+    #[test]
+    fn discovery_is_asked_at_most_three_times_and_only_for_transient_answers() {
+        use std::time::Duration;
+        assert_eq!(
+            discovery_retry(1, Some(503)),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            discovery_retry(2, Some(500)),
+            Some(Duration::from_millis(400))
+        );
+        assert_eq!(
+            discovery_retry(2, Some(429)),
+            Some(Duration::from_millis(400))
+        );
+        assert_eq!(discovery_retry(3, Some(503)), None);
+        let unavailable = status_error(
+            &serde_json::from_value(serde_json::json!({
+                "status": "Failure", "code": 503, "reason": "ServiceUnavailable", "message": "down"
+            }))
+            .unwrap(),
+        );
+        assert!(unavailable.is_transient(), "{unavailable}");
+        // Answers that will not change by themselves, and transport errors
+        // (which kube-rs does not retry either), end at once.
+        for code in [Some(404), Some(403), Some(401), None] {
+            assert_eq!(discovery_retry(1, code), None, "{code:?}");
+        }
     }
 
     #[test]

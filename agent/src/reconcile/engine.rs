@@ -210,13 +210,19 @@ async fn wait_established(cluster: &Cluster, kind: &Kind, crd: &ObjectRef) -> Re
     }
 }
 
-/// Make sure the app's default namespace exists (objects default into it).
-/// It is not in the app's inventory, so it is never pruned.
+/// Make sure the app's default namespace exists (objects default into it),
+/// through the same creation record as every other object: the app's only
+/// when our create was answered 201, then in its inventory (so deleted only
+/// by a prune or app deletion that `plan_prune` allows, which asks for
+/// `--prune-namespaces`); a Namespace that was there before is used as it
+/// is, never labelled, adopted or deleted.
 async fn ensure_namespace(
     cluster: &Cluster,
     namespace: &str,
+    marks: &Marks<'_>,
+    previous: Option<&AppliedState>,
     mode: Mode,
-    writes: &mut usize,
+    pass: &mut Pass,
 ) -> Result<(), ClusterError> {
     let reference = ObjectRef {
         api_version: "v1".into(),
@@ -224,14 +230,61 @@ async fn ensure_namespace(
         namespace: None,
         name: namespace.to_owned(),
     };
+    // Desired while it is the app's namespace: never a prune candidate;
+    // and if it was the app's, it stays so until a read says otherwise.
+    pass.desired.insert(reference.clone());
+    if previous.is_some_and(|p| p.inventory.contains(&reference)) {
+        pass.inventory.insert(reference.clone());
+    }
     let kind = cluster.kind(&reference).await?;
-    if cluster.get(&kind, &reference).await?.is_some() || mode == Mode::DryRun {
+    let body = decorate(
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        marks,
+        &kind,
+        None,
+    );
+    let live = cluster.get(&kind, &reference).await?;
+    let recorded = previous
+        .and_then(|p| p.created.get(&reference))
+        .map(String::as_str);
+    let step = plan::plan_app_namespace(marks.app, &body, live.as_ref(), recorded);
+    if step != plan::AppNamespace::Ours {
+        pass.inventory.remove(&reference);
+    }
+    let withdraw = match step {
+        plan::AppNamespace::NotOurs | plan::AppNamespace::Ours => return Ok(()),
+        plan::AppNamespace::Withdraw { body } => body,
+        plan::AppNamespace::Create { body: with_record } => {
+            if mode == Mode::DryRun {
+                pass.plan.push(format!("create {reference}"));
+                return Ok(());
+            }
+            let written = cluster
+                .apply(&kind, &reference, &with_record, false)
+                .await?;
+            pass.writes += 1;
+            match written.object["metadata"]["uid"].as_str() {
+                Some(uid) if written.created => {
+                    info!(app = %marks.app, %namespace, "created the app's namespace");
+                    pass.managed(&reference, &with_record, Some(uid.to_owned()));
+                    return Ok(());
+                }
+                // 200, not 201: someone created it between our read and
+                // our write. Not ours: take our marks off it again.
+                _ => {
+                    warn!(app = %marks.app, %namespace, "the app's namespace appeared before our create; removing our creation record");
+                    plan::identity_only(&body)
+                }
+            }
+        }
+    };
+    if mode == Mode::DryRun {
+        pass.plan
+            .push(format!("leave {reference}: remove Switchyard's marks"));
         return Ok(());
     }
-    let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {MANAGED_BY_LABEL: "switchyard"}}});
-    cluster.apply(&kind, &reference, &body, false).await?;
-    *writes += 1;
-    info!(%namespace, "created the app's namespace");
+    cluster.apply(&kind, &reference, &withdraw, true).await?;
+    pass.writes += 1;
     Ok(())
 }
 
@@ -290,8 +343,11 @@ pub(crate) async fn reconcile_app(
     let new_desired = previous.is_none_or(|p| p.digest != item.digest);
     let mut pass = Pass::default();
 
+    // A bundle that lists the namespace itself decides about it, as about
+    // any of its objects.
     if let Some(ns) = &item.namespace
-        && let Err(e) = ensure_namespace(cluster, ns, mode, &mut pass.writes).await
+        && !lists_namespace(objects, ns)
+        && let Err(e) = ensure_namespace(cluster, ns, marks, previous, mode, &mut pass).await
     {
         pass.retry |= e.is_transient();
         pass.errors.push(format!("namespace {ns}: {e}"));
@@ -382,6 +438,13 @@ pub(crate) async fn reconcile_app(
         writes: pass.writes,
         retry: pass.retry,
     }
+}
+
+/// Whether the bundle itself holds the Namespace `name`.
+fn lists_namespace(objects: &[Value], name: &str) -> bool {
+    objects.iter().any(|o| {
+        o["apiVersion"] == "v1" && o["kind"] == "Namespace" && o["metadata"]["name"] == name
+    })
 }
 
 /// Resolve, read, decide and execute for one desired object.

@@ -174,6 +174,54 @@ pub(crate) fn plan_object(
     }
 }
 
+/// What to do about the app's `--namespace` (the namespace its namespaced
+/// objects default into) when the bundle does not list it itself. It goes
+/// the way of every other object: created with the creation record, the
+/// app's only if the server answered 201; one that was there before is
+/// used as it is, never labelled, adopted or deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AppNamespace {
+    /// Absent: create it with the creation record in `body`.
+    Create { body: Value },
+    /// This app created it (its creation record is on it and the app
+    /// recorded its uid): it stays in the app's inventory.
+    Ours,
+    /// It carries this app's creation record, but the app never recorded
+    /// its uid (a create answered 200 whose undo failed, or a lost record):
+    /// apply `body`, the identity only, so the server drops our fields.
+    Withdraw { body: Value },
+    /// Someone else's, or there before Switchyard: used, not touched.
+    NotOurs,
+}
+
+/// Decide about the app's namespace. `body` is the Namespace as the app
+/// would create it (with its marks, without a creation record); `live` the
+/// Namespace on the cluster; `created_uid` the uid the app recorded when
+/// its create was answered 201.
+pub(crate) fn plan_app_namespace(
+    app: &str,
+    body: &Value,
+    live: Option<&Value>,
+    created_uid: Option<&str>,
+) -> AppNamespace {
+    let Some(live) = live else {
+        return AppNamespace::Create {
+            body: with_creation_record(body, app),
+        };
+    };
+    let ours = created_by(live) == Some(app);
+    let uid = live["metadata"]["uid"].as_str();
+    match (ours, uid, created_uid) {
+        (true, Some(uid), Some(recorded)) if uid == recorded && owner_app(live) == Some(app) => {
+            AppNamespace::Ours
+        }
+        (true, _, _) => AppNamespace::Withdraw {
+            body: identity_only(body),
+        },
+        _ => AppNamespace::NotOurs,
+    }
+}
+
 /// What to do when our create found the object already there (the server
 /// answered 200, not 201: someone created it between our read and our
 /// write). The creation record we just wrote must not stay on it.
@@ -403,6 +451,65 @@ mod tests {
             namespace: None,
             name: "c".into(),
         }
+    }
+
+    #[test]
+    fn the_apps_namespace_is_the_apps_only_if_it_created_it() {
+        let body = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "web", "labels": {APP_LABEL: "web"}}});
+        let live = |labels: Value, annotations: Value| {
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "web", "uid": "u-1", "labels": labels, "annotations": annotations}})
+        };
+        // Absent: created with the creation record.
+        match plan_app_namespace("web", &body, None, None) {
+            AppNamespace::Create { body } => assert_eq!(
+                body["metadata"]["annotations"][CREATED_BY_ANNOTATION],
+                "web"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // There before: not touched, whatever the app recorded.
+        let foreign = live(json!({"team": "other"}), json!({}));
+        assert_eq!(
+            plan_app_namespace("web", &body, Some(&foreign), None),
+            AppNamespace::NotOurs
+        );
+        assert_eq!(
+            plan_app_namespace("web", &body, Some(&foreign), Some("u-1")),
+            AppNamespace::NotOurs
+        );
+        // Created by this app, the uid recorded: the app's.
+        let created = live(
+            json!({APP_LABEL: "web"}),
+            json!({CREATED_BY_ANNOTATION: "web"}),
+        );
+        assert_eq!(
+            plan_app_namespace("web", &body, Some(&created), Some("u-1")),
+            AppNamespace::Ours
+        );
+        // Our record on it but not our uid (recreated by someone, or a
+        // create answered 200): the record is withdrawn, nothing else.
+        for recorded in [None, Some("u-0")] {
+            match plan_app_namespace("web", &body, Some(&created), recorded) {
+                AppNamespace::Withdraw { body } => {
+                    assert_eq!(
+                        body,
+                        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}})
+                    )
+                }
+                other => panic!("{recorded:?}: {other:?}"),
+            }
+        }
+        // Another app's: not touched.
+        let other = live(
+            json!({APP_LABEL: "shop"}),
+            json!({CREATED_BY_ANNOTATION: "shop"}),
+        );
+        assert_eq!(
+            plan_app_namespace("web", &body, Some(&other), Some("u-1")),
+            AppNamespace::NotOurs
+        );
     }
 
     #[test]

@@ -64,19 +64,35 @@ pub(crate) async fn handle(
 ) -> Response {
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let accept = header_str(&headers, header::ACCEPT).unwrap_or_default();
-    let injected = shared.with(|s| {
-        s.requests.push(RecordedRequest {
+    let (injected, delay) = shared.with(|s| {
+        let request = RecordedRequest {
             method: method.to_string(),
             path: uri.path().to_string(),
             query: uri.query().unwrap_or_default().to_string(),
             content_type: content_type.clone(),
-        });
-        if s.fail_next.is_empty() {
+        };
+        if request.is_write()
+            && let Some(i) = s
+                .created_before_write
+                .iter()
+                .position(|(path, _)| *path == request.path)
+        {
+            let (_, obj) = s.created_before_write.remove(i);
+            if let Err(e) = s.create_out_of_band(obj) {
+                tracing::warn!(path = %request.path, error = ?e, "fake kube: cannot create the racing object");
+            }
+        }
+        s.requests.push(request);
+        let injected = if s.fail_next.is_empty() {
             None
         } else {
             Some(s.fail_next.remove(0))
-        }
+        };
+        (injected, s.delay)
     });
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     tracing::debug!(%method, %uri, "fake kube request");
     if let Some(code) = injected {
         return ApiError::Injected {

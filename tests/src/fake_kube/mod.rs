@@ -132,6 +132,11 @@ pub(crate) struct Inner {
     pub(crate) admission_rejects: Vec<(String, String)>,
     pub(crate) crd_delay: Duration,
     pub(crate) discovery_faults: Vec<DiscoveryFault>,
+    /// (request path, object): created out of band just before the first
+    /// write to that path, as when someone else wins a race to create it.
+    pub(crate) created_before_write: Vec<(String, Value)>,
+    /// How long every request waits before it is handled.
+    pub(crate) delay: Duration,
 }
 
 /// An injected failure of one group/version's discovery document.
@@ -178,6 +183,18 @@ impl Inner {
 
     fn resolve(&self, resource: &str) -> Result<ResourceType, ApiError> {
         resolve_ref(&self.types(), resource).ok_or(ApiError::NoResource)
+    }
+
+    /// Create `obj` (type from its apiVersion/kind) as someone else would.
+    fn create_out_of_band(&mut self, obj: Value) -> Result<Value, ApiError> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+        let ns = obj["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let t = self.resolve(&format!("{api_version}/{kind}"))?;
+        self.store.create(&t, &ns, obj, &out_of_band())
     }
 }
 
@@ -240,6 +257,8 @@ impl FakeKube {
                 admission_rejects: Vec::new(),
                 crd_delay: Duration::ZERO,
                 discovery_faults: Vec::new(),
+                created_before_write: Vec::new(),
+                delay: Duration::ZERO,
             }),
             shutdown,
         });
@@ -339,16 +358,8 @@ impl FakeKube {
 
     /// Creates an object directly (type from its apiVersion/kind), as a seeding step.
     pub fn create_object(&self, obj: Value) -> Result<Value, ApiError> {
-        let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
         let kind = obj["kind"].as_str().unwrap_or_default().to_string();
-        let ns = obj["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_string();
-        let created = self.shared.with(|s| {
-            let t = s.resolve(&format!("{api_version}/{kind}"))?;
-            s.store.create(&t, &ns, obj, &out_of_band())
-        })?;
+        let created = self.shared.with(|s| s.create_out_of_band(obj))?;
         if kind == "CustomResourceDefinition" {
             let name = created["metadata"]["name"].as_str().unwrap_or_default();
             self.establish_now_or_later(name);
@@ -480,6 +491,21 @@ impl FakeKube {
 
     pub fn clear_discovery_faults(&self) {
         self.shared.with(|s| s.discovery_faults.clear());
+    }
+
+    /// Someone else creates `obj` just before the next write (create,
+    /// apply, update, patch) to `path` (`/api/v1/namespaces/web`) is
+    /// handled: the race between a client's read, which found nothing, and
+    /// its create. The write then meets the object.
+    pub fn create_before_next_write(&self, path: &str, obj: Value) {
+        self.shared
+            .with(|s| s.created_before_write.push((path.to_string(), obj)));
+    }
+
+    /// Every request waits `delay` before it is handled (zero: none), as a
+    /// slow or overloaded API server answers.
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.with(|s| s.delay = delay);
     }
 
     /// Lifts every [`FakeKube::forbid`].
