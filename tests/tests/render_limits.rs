@@ -312,3 +312,108 @@ fn a_timed_out_plugin_leaves_no_process_behind() {
         "the plugin's child {pid} outlived the render"
     );
 }
+
+/// Kills the processes whose pids are in these files when the test ends,
+/// so that a failing test leaves no sleeper behind.
+struct KillOnDrop(Vec<PathBuf>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            if let Some(pid) = read_pid(path) {
+                let _ = std::process::Command::new("/bin/kill")
+                    .args(["-9", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// A program that leaves the worker's process group and its parent on
+/// purpose: `setsid -f` forks, the child starts a session of its own and
+/// its parent exits (a double fork). Such a process is out of reach of the
+/// group's SIGKILL; the worker, being its subreaper, still finds and kills
+/// it: at the timeout of a plugin that then hangs, and after the render of
+/// a plugin that succeeds. The hub meanwhile deploys another app.
+#[test]
+fn a_plugin_that_starts_its_own_session_leaves_no_process_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let setsid = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join("setsid"))
+        .find(|p| p.exists());
+    let Some(setsid) = setsid else {
+        eprintln!("skipped: no setsid program on PATH");
+        return;
+    };
+    let escaped = dir.path().join("escaped.pid");
+    let left = dir.path().join("left.pid");
+    let _cleanup = KillOnDrop(vec![escaped.clone(), left.clone()]);
+    let escape = |pid_file: &Path| {
+        format!(
+            "{} -f /bin/sh -c 'echo $$ > {}; exec /bin/sleep 3600' </dev/null >/dev/null 2>&1",
+            setsid.display(),
+            pid_file.display()
+        )
+    };
+    let hang = script(
+        dir.path(),
+        "hang.sh",
+        &format!("{}\n/bin/sleep 3600", escape(&escaped)),
+    );
+    let leave = script(
+        dir.path(),
+        "leave.sh",
+        &format!(
+            "{}\nwhile [ ! -s {} ]; do /bin/sleep 0.05; done\nprintf '{}'",
+            escape(&left),
+            left.display(),
+            CONFIG_MAP.replace('\n', "\\n")
+        ),
+    );
+    let hub = TestHub::start(dir.path(), &["--render-timeout", "3s"]);
+    repo(
+        &hub,
+        dir.path(),
+        &[
+            ("hang/cm.yaml", CONFIG_MAP),
+            ("leave/cm.yaml", CONFIG_MAP),
+            ("web/cm.yaml", CONFIG_MAP),
+        ],
+    );
+    create(
+        &hub,
+        "hang",
+        "hang",
+        &["--renderer", "plugin", "--plugin-command", &hang],
+    );
+    create(
+        &hub,
+        "leave",
+        "leave",
+        &["--renderer", "plugin", "--plugin-command", &leave],
+    );
+    create(&hub, "web", "web", &[]);
+    assert!(
+        deploys(&hub, "web"),
+        "web was held up: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    assert!(
+        deploys(&hub, "leave"),
+        "the plugin that succeeds did not deploy: {}",
+        hub.cli_json(&["app", "show", "leave"])
+    );
+    let pid = read_pid(&left).expect("the plugin that succeeds started its process");
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(pid)),
+        "process {pid}, in a session of its own, outlived a render that succeeded"
+    );
+
+    let error = wait_error(&hub, "hang", "stopped", SOON);
+    assert!(error.ends_with("was stopped after 3 s"), "{error}");
+    let pid = read_pid(&escaped).expect("the hung plugin started its process");
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(pid)),
+        "process {pid}, in a session of its own, outlived a render that timed out"
+    );
+}

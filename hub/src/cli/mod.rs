@@ -342,11 +342,17 @@ pub(crate) fn render_worker(cli: &Cli) -> Option<std::process::ExitCode> {
         memory_bytes,
         cpu_seconds,
     };
+    use switchyard_hub::render::reaper;
     let outcome = worker::apply_limits(limits)
         .map_err(anyhow::Error::from)
+        .and_then(|()| reaper::become_subreaper().map_err(anyhow::Error::from))
         .and_then(|()| {
-            worker::serve(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
-                .map_err(anyhow::Error::from)
+            let served = worker::serve(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
+                .map_err(anyhow::Error::from);
+            // Nothing a render started outlives it, in its group or not
+            // (the worker is their subreaper, so they are all below it).
+            reaper::kill_descendants(rustix::process::getpid());
+            served
         });
     Some(match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

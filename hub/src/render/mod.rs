@@ -15,6 +15,7 @@ mod jsonnet;
 mod kustomize;
 mod plugin;
 mod process;
+pub mod reaper;
 pub mod sandbox;
 mod substitute;
 pub mod wire;

@@ -4,8 +4,11 @@
 //! whatever they start are in it too: at the timeout, on excess output,
 //! and after every render the whole group gets SIGKILL, sent directly
 //! (no `kill` program), before the worker is reaped so its group id
-//! cannot have been reused by then.
+//! cannot have been reused by then. Programs that leave the group
+//! (`setsid`) stay the worker's descendants, since it is their subreaper,
+//! and are killed by pid first ([`super::reaper`]).
 
+use super::reaper;
 use super::wire::{self, Reply, Request};
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 use serde_json::Value;
@@ -16,7 +19,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tracing::warn;
+use tracing::{debug, warn};
 
 /// How much of a worker's stderr is kept for error messages.
 const STDERR_KEEP: u64 = 8 * 1024;
@@ -147,10 +150,23 @@ struct Running {
 }
 
 impl Running {
-    /// SIGKILL to everything left in the worker's group. Sent while the
-    /// worker is not yet reaped: its pid, and so the group id, is still
-    /// its own.
+    /// SIGKILL to everything the render started, then to everything left
+    /// in the worker's group. Sent while the worker is not yet reaped: its
+    /// pid, and so the group id, is still its own. A worker that is still
+    /// running is stopped first, so it starts nothing more, and what left
+    /// its group (`setsid`) is found among its descendants: the worker is
+    /// their subreaper ([`super::reaper`]). A worker that has exited killed
+    /// its descendants itself.
     fn kill_group(&mut self) {
+        reaper::stop(self.group);
+        let escaped = reaper::kill_descendants(self.group);
+        if escaped > 0 {
+            debug!(
+                pgid = self.group.as_raw_nonzero().get(),
+                processes = escaped,
+                "killed what the render started"
+            );
+        }
         match rustix::process::kill_process_group(self.group, Signal::KILL) {
             // Nothing left in the group.
             Ok(()) | Err(rustix::io::Errno::SRCH) => {}
