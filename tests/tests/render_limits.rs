@@ -417,3 +417,37 @@ fn a_plugin_that_starts_its_own_session_leaves_no_process_behind() {
         "process {pid}, in a session of its own, outlived a render that timed out"
     );
 }
+
+/// A render outlives no hub: the hub is killed (SIGKILL, so it cleans up
+/// nothing) while a plugin hangs; its render worker sees its parent gone
+/// and kills the plugin and what the plugin started, then exits.
+#[test]
+fn a_render_does_not_outlive_a_killed_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let sleeper = dir.path().join("sleep.pid");
+    let _cleanup = KillOnDrop(vec![sleeper.clone()]);
+    let hang = script(
+        dir.path(),
+        "hang.sh",
+        &format!("/bin/sleep 3600 &\necho $! > {}\nwait", sleeper.display()),
+    );
+    let mut hub = TestHub::start(dir.path(), &["--render-timeout", "600s"]);
+    repo(&hub, dir.path(), &[("hang/cm.yaml", CONFIG_MAP)]);
+    create(
+        &hub,
+        "hang",
+        "hang",
+        &["--renderer", "plugin", "--plugin-command", &hang],
+    );
+    assert!(
+        wait_until(SOON, || read_pid(&sleeper).is_some()),
+        "the plugin never ran"
+    );
+    let pid = read_pid(&sleeper).unwrap();
+    assert!(alive(pid));
+    hub.process.kill9();
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(pid)),
+        "the plugin's child {pid} outlived the hub"
+    );
+}

@@ -347,6 +347,10 @@ pub(crate) fn render_worker(cli: &Cli) -> Option<std::process::ExitCode> {
         .map_err(anyhow::Error::from)
         .and_then(|()| reaper::become_subreaper().map_err(anyhow::Error::from))
         .and_then(|()| {
+            reaper::exit_when_orphaned(std::time::Duration::from_millis(250))
+                .map_err(|e| anyhow::anyhow!("starting the orphan watch: {e}"))
+        })
+        .and_then(|()| {
             let served = worker::serve(&mut std::io::stdin().lock(), &mut std::io::stdout().lock())
                 .map_err(anyhow::Error::from);
             // Nothing a render started outlives it, in its group or not

@@ -4,8 +4,9 @@
 //! (`PR_SET_CHILD_SUBREAPER`): a process whose parent exits is handed to the
 //! worker instead of init, so while the worker lives, everything a render
 //! started is among its descendants in `/proc`, whatever session or group
-//! it moved to. The worker kills them all before it exits; the hub, at a
-//! timeout, stops the worker and kills them before it kills the worker.
+//! it moved to. The worker kills them all before it exits, and when the
+//! hub that started it is gone; the hub, at a timeout, stops the worker and
+//! kills them before it kills the worker.
 
 use rustix::process::{Pid, Signal};
 use std::collections::{BTreeMap, BTreeSet};
@@ -105,6 +106,27 @@ pub fn kill_descendants(root: Pid) -> usize {
         "processes a render started kept appearing; some may be left"
     );
     signalled.len()
+}
+
+/// Watch, on a thread of its own, whether this process's parent (the hub)
+/// is still the one it started with; when the hub is gone (killed, crashed),
+/// kill every descendant and exit, so no render outlives its hub. Checked
+/// every `poll`; no signal handler is needed, which `unsafe_code` forbids.
+pub fn exit_when_orphaned(poll: Duration) -> std::io::Result<()> {
+    let parent = rustix::process::getppid();
+    std::thread::Builder::new()
+        .name("orphan-watch".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(poll);
+                if rustix::process::getppid() != parent {
+                    kill_descendants(rustix::process::getpid());
+                    eprintln!("error: the hub that started this render worker is gone");
+                    std::process::exit(1);
+                }
+            }
+        })
+        .map(drop)
 }
 
 /// SIGSTOP `process`, so that it starts nothing more while its descendants
