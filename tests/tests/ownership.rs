@@ -315,6 +315,107 @@ fn a_damaged_cached_bundle_is_reported_unknown_at_the_hub() {
     assert!(s.fake.object("deployments", Some("web"), "web").is_some());
 }
 
+/// The agent reports before it fetches: here the fetch cannot succeed (the
+/// cached bundle is gone and the cache's bundle dir is a read-only mount in
+/// a mount namespace the test makes, so the fetched bundle cannot be
+/// stored), yet the hub shows the app Unknown with the reason, and nothing
+/// is deleted. An agent that fetched first never reported at all.
+#[test]
+fn the_hub_hears_of_an_unreadable_bundle_even_when_the_fetch_fails() {
+    let probe = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: no mount namespace for the test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Setup::new(dir.path());
+    s.create_web(&["--prune"]);
+    s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
+
+    s.hub.process.kill9();
+    s.agent.stop();
+    let bundles = s.agent.state_dir.join("cache/bundles");
+    for entry in std::fs::read_dir(&bundles).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    // As the agent's next start would make it; read-only, it cannot.
+    std::fs::set_permissions(
+        &bundles,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    s.fake.clear_requests();
+    let script = r#"dir="$1"; shift
+mount --bind "$dir" "$dir" && mount -o remount,bind,ro "$dir" "$dir" || exit 99
+exec "$@""#;
+    let args: Vec<String> = [
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        bundles.to_str().unwrap(),
+        switchyard_tests::process::binary("switchyard-agent")
+            .to_str()
+            .unwrap(),
+        "run",
+        "--kubeconfig",
+        s.kubeconfig.to_str().unwrap(),
+        "--resync-interval",
+        "1s",
+        "--max-backoff",
+        "1s",
+        "--state-dir",
+        s.agent.state_dir.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let agent = switchyard_tests::process::Process::spawn(
+        Path::new("unshare"),
+        &args,
+        &[],
+        &dir.path().join("logs"),
+        "agent-read-only-bundles",
+    );
+    assert!(
+        agent.wait_for_log("bundle unavailable; app not enforced", SOON),
+        "{}",
+        agent.stderr_text()
+    );
+
+    s.hub.kill9_and_restart();
+    assert!(
+        agent.wait_for_log("refusing a bundle", SOON),
+        "the fetched bundle was stored after all: {}",
+        agent.stderr_text()
+    );
+    let ok = wait_until(SOON, || {
+        s.status("web").first().is_some_and(|r| {
+            r["sync"] == "Unknown"
+                && r["message"].as_str().is_some_and(|e| {
+                    e.contains("desired state unreadable, nothing applied or pruned")
+                        && e.contains("missing or damaged")
+                })
+        })
+    });
+    assert!(
+        ok,
+        "the hub never heard: {:?}\nagent log:\n{}",
+        s.status("web"),
+        agent.stderr_text()
+    );
+    assert_eq!(
+        s.deletes(),
+        Vec::<String>::new(),
+        "the agent deleted objects"
+    );
+    assert!(s.fake.object("deployments", Some("web"), "web").is_some());
+}
+
 /// A damaged cached assignment: the agent enforces and prunes nothing until
 /// the hub sends a fresh assignment, then resumes.
 #[test]
@@ -444,12 +545,14 @@ fn a_discovery_answering_503_is_bounded_and_prunes_nothing() {
     s.source.write("web/widget.yaml", WIDGET);
     s.commit("a widget");
     s.create_web(&["--prune"]);
-    s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
-    assert!(
-        s.fake
-            .object("widgets.example.com", Some("web"), "gizmo")
+    // The hub may deploy the commit before the widget's first.
+    s.wait("widget applied", |f| {
+        f.object("widgets.example.com", Some("web"), "gizmo")
             .is_some()
-    );
+    });
+    s.wait_status("web", "first sync", |r| {
+        r["sync"] == "Synced" && resource_row(r, "Widget", "gizmo").is_some()
+    });
 
     // A restarted agent resolves kinds afresh.
     s.agent.stop();
