@@ -1,0 +1,149 @@
+//! `/api/v1/apps`: create, change and delete apps; their history, sync
+//! and rollback.
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, AuditNote, ErrorBody};
+use super::extract::ApiJson;
+use crate::auth::{Principal, Role};
+use crate::gitops::{AppRequest, AppView, RevisionView};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+/// Request body of `POST /api/v1/apps/{name}/sync`.
+#[derive(utoipa::ToSchema, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// Deploy `revision` even if it is not in the history of the app's
+    /// tracked revision. Admin only; needs `reason`, which the audit log keeps.
+    #[serde(default)]
+    pub allow_unreachable: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Request body of `POST /api/v1/apps/{name}/rollback`.
+#[derive(utoipa::ToSchema, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+#[utoipa::path(get, path = "/apps", tag = "apps", summary = "List apps", responses((status = 200, description = "OK", body = Vec<AppView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn list_apps(State(state): State<AppState>) -> ApiResult<Json<Vec<AppView>>> {
+    Ok(Json(state.gitops.apps()?))
+}
+
+#[utoipa::path(post, path = "/apps", tag = "apps", summary = "Create an app", request_body = AppRequest, responses((status = 201, description = "created", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn create_app(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<AppRequest>,
+) -> ApiResult<(StatusCode, Json<AppView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(state.gitops.create_app(request).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/apps/{name}", tag = "apps", summary = "Show an app", params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn show_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(state.gitops.app(&name)?))
+}
+
+#[utoipa::path(patch, path = "/apps/{name}", tag = "apps", summary = "Change an app (fields left out stay)", request_body = AppRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn update_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<AppRequest>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(state.gitops.update_app(&name, request).await?))
+}
+
+#[utoipa::path(delete, path = "/apps/{name}", tag = "apps", summary = "Delete an app", params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn delete_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(state.gitops.delete_app(&name).await?))
+}
+
+#[utoipa::path(get, path = "/apps/{name}/history", tag = "apps", summary = "Deployed revisions of an app, newest first", params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = Vec<RevisionView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn app_history(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<RevisionView>>> {
+    Ok(Json(state.gitops.history(&name)?))
+}
+
+#[utoipa::path(post, path = "/apps/{name}/sync", tag = "apps", summary = "Deploy the pending (or a given) revision", request_body = SyncRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn sync_app(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<SyncRequest>,
+) -> ApiResult<Response> {
+    let reason = sync_override(&principal, &request)?;
+    let view = state
+        .gitops
+        .sync(&name, request.revision.as_deref(), reason.as_deref())
+        .await?;
+    let mut response = Json(view).into_response();
+    if let Some(reason) = reason {
+        response.extensions_mut().insert(AuditNote(format!(
+            "deployed {} outside the tracked revision (--allow-unreachable): {reason}",
+            request.revision.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(response)
+}
+
+/// The reason of an override of the tracked-revision rule, if the request
+/// asks for one: only an admin may, only for an explicit revision, and
+/// only with a reason for the audit log.
+fn sync_override(principal: &Principal, request: &SyncRequest) -> ApiResult<Option<String>> {
+    if !request.allow_unreachable {
+        return Ok(None);
+    }
+    if principal.role < Role::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "role {} may not deploy a commit outside the app's tracked revision \
+                 (--allow-unreachable is for admins)",
+                principal.role
+            ),
+        ));
+    }
+    if request.revision.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "--allow-unreachable needs --revision: the commit to deploy",
+        ));
+    }
+    match request.reason.as_deref().map(str::trim) {
+        Some(reason) if !reason.is_empty() => Ok(Some(reason.to_owned())),
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "--allow-unreachable needs --reason: why this commit, for the audit log",
+        )),
+    }
+}
+
+#[utoipa::path(post, path = "/apps/{name}/rollback", tag = "apps", summary = "Pin an earlier revision", request_body = RollbackRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn rollback_app(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(request): ApiJson<RollbackRequest>,
+) -> ApiResult<Json<AppView>> {
+    Ok(Json(
+        state.gitops.rollback(&name, request.to.as_deref()).await?,
+    ))
+}
