@@ -1,6 +1,7 @@
 //! Parsing, validation and the canonical form of declarative documents.
 
 use super::*;
+use std::collections::BTreeSet;
 
 const GOOD: &str = "\
 # the fleet's config
