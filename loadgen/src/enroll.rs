@@ -2,7 +2,7 @@
 //! enrolling each over QUIC with its single-use token and a fresh key, as
 //! `switchyard-agent join` does: the certificates are real hub-signed ones.
 
-use crate::sim;
+use crate::link::{self, Identity};
 use crate::stats::emit;
 use anyhow::{Context, anyhow, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -21,12 +21,6 @@ pub(crate) struct HubInfo {
     admin_url: String,
     admin_token: String,
     http: reqwest::Client,
-}
-
-/// An enrolled simulated agent: its cluster and mutual-TLS client config.
-pub(crate) struct Identity {
-    pub(crate) cluster: String,
-    pub(crate) tls: quinn::ClientConfig,
 }
 
 impl HubInfo {
@@ -116,11 +110,11 @@ impl HubInfo {
     async fn enroll(&self, endpoint: &quinn::Endpoint, token: String) -> anyhow::Result<Identity> {
         let (tls, _probe) = switchyard_certs::bootstrap_client_config(&self.ca_sha256)?;
         let conn = endpoint
-            .connect_with(sim::quic_config(tls)?, self.agent_addr, &self.server_name)?
+            .connect_with(link::quic_config(tls)?, self.agent_addr, &self.server_name)?
             .await
             .context("bootstrap handshake")?;
         let key = AgentKey::generate()?;
-        let answer = sim::request(
+        let answer = link::request(
             &conn,
             &Message::Enroll(Enroll {
                 token,
@@ -140,7 +134,7 @@ impl HubInfo {
         tls.resumption = rustls::client::Resumption::disabled();
         Ok(Identity {
             cluster: enrolled.cluster.to_string(),
-            tls: sim::quic_config(tls)?,
+            tls: link::quic_config(tls)?,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! benchmark driver can time milestones against its own clock.
 
 mod enroll;
+mod link;
 mod sim;
 mod stats;
 mod tls_bench;
@@ -123,7 +124,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let hub = enroll::HubInfo::discover(&args.hub_dir)?;
     let stats = Arc::new(stats::Stats::new(args.agents));
     let endpoints = (0..args.sockets)
-        .map(|_| sim::client_endpoint(hub.agent_addr))
+        .map(|_| link::client_endpoint(hub.agent_addr))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let deadline = tokio::time::Instant::now() + args.duration;
 

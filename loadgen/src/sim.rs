@@ -4,9 +4,9 @@
 //! reconnects. Bundles are verified and then dropped; only digests are kept,
 //! so thousands of agents fit in one process.
 
-use crate::enroll::Identity;
+use crate::link::{Identity, request};
 use crate::stats::Stats;
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use rand::RngExt;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -15,11 +15,9 @@ use std::time::Duration;
 use switchyard_common::bundle::Bundle;
 use switchyard_common::proto::{
     AppStatus, GetAssignment, GetBundle, Health, Hello, Message, Notification, StatusReport,
-    SyncStatus, read_message, write_message,
+    SyncStatus, read_message,
 };
 
-/// How long the hub may take to answer one request (as the agent).
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest bundle accepted once decompressed (as the agent's cache).
 const MAX_BUNDLE_BYTES: usize = 256 * 1024 * 1024;
 /// Reconnect backoff: the agent's (agent/src/backoff.rs): the first retry
@@ -34,51 +32,6 @@ pub(crate) struct Settings {
     pub(crate) hub_addr: SocketAddr,
     pub(crate) server_name: String,
     pub(crate) report_interval: Option<Duration>,
-}
-
-/// A client endpoint on its own UDP port; many agents share one.
-/// Its receive buffer is enlarged as the hub's is, since hundreds of
-/// connections share it.
-pub(crate) fn client_endpoint(hub: SocketAddr) -> anyhow::Result<quinn::Endpoint> {
-    let bind: SocketAddr = if hub.is_ipv6() {
-        (std::net::Ipv6Addr::LOCALHOST, 0).into()
-    } else {
-        (std::net::Ipv4Addr::LOCALHOST, 0).into()
-    };
-    let socket = std::net::UdpSocket::bind(bind).context("opening a UDP socket")?;
-    let state = quinn::udp::UdpSocketState::new((&socket).into())?;
-    let _ = state.set_recv_buffer_size((&socket).into(), 4 << 20);
-    // Each real agent has a socket and a processor of its own; here
-    // hundreds share one socket and the loadgen's two threads, and quinn's
-    // stock driver would leave their socket to queue behind their handshakes.
-    let runtime = switchyard_quic::DrainingRuntime::new();
-    quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)
-        .context("starting a QUIC endpoint")
-}
-
-/// The agent's QUIC settings (keep-alives, idle timeout), the agent's own.
-pub(crate) fn quic_config(tls: rustls::ClientConfig) -> anyhow::Result<quinn::ClientConfig> {
-    switchyard_quic::agent_client_config(tls).context("TLS configuration unusable for QUIC")
-}
-
-/// One request on its own stream, one answer; an `Error` answer is an error.
-pub(crate) async fn request(
-    conn: &quinn::Connection,
-    message: &Message,
-) -> anyhow::Result<Message> {
-    let (mut send, mut recv) = conn.open_bi().await?;
-    write_message(&mut send, message).await?;
-    let _ = send.finish();
-    match tokio::time::timeout(ANSWER_TIMEOUT, read_message(&mut recv)).await {
-        Err(_) => bail!(
-            "no answer to {:?} within {ANSWER_TIMEOUT:?}",
-            message.kind()
-        ),
-        Ok(Ok(Some(Message::Error(e)))) => bail!("hub refused {:?}: {e}", message.kind()),
-        Ok(Ok(Some(answer))) => Ok(answer),
-        Ok(Ok(None)) => Err(anyhow!("stream ended without an answer")),
-        Ok(Err(e)) => Err(e.into()),
-    }
 }
 
 /// What one agent holds between connections.
