@@ -1,0 +1,467 @@
+//! Status reports from agents: what is kept (in memory and in the store),
+//! the facts an agent tells about itself, and the status table built from
+//! assignments and reports.
+
+use super::{Fleet, LAST_SEEN_RESOLUTION, Result, rfc3339};
+use crate::clock::unix_now;
+use crate::status_reports::PairStates;
+use crate::store::{self, ClusterRecord, StatusRecord};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use switchyard_common::ClusterName;
+use switchyard_common::proto::AppStatus;
+use tracing::{debug, warn};
+
+/// One row of `switchyard status`.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub app: String,
+    pub cluster: String,
+    /// `Synced`, `OutOfSync`, or `Unknown` until the agent reports the assigned bundle.
+    pub sync: String,
+    pub health: String,
+    /// Commit the hub assigned.
+    pub desired_commit: String,
+    /// Commit the agent last reported as applied.
+    pub applied_commit: Option<String>,
+    pub message: Option<String>,
+    pub connected: bool,
+    /// When the agent observed this status (RFC 3339).
+    pub observed_at: Option<String>,
+    /// The objects of the app as the agent last reported them.
+    #[schema(value_type = Vec<Object>)]
+    pub resources: Vec<switchyard_common::proto::ResourceStatus>,
+}
+
+impl StatusView {
+    fn new(
+        cluster: &ClusterName,
+        item: &switchyard_common::proto::AssignmentItem,
+        report: Option<&StatusRecord>,
+        connected: bool,
+    ) -> StatusView {
+        let current = report.filter(|r| r.status.digest == item.digest);
+        let (sync, health, message) = match (report, current) {
+            (_, Some(r)) => (
+                format!("{:?}", r.status.sync),
+                format!("{:?}", r.status.health),
+                r.status.last_error.clone().or_else(|| {
+                    r.status.resources.iter().find_map(|row| {
+                        row.message
+                            .clone()
+                            .map(|m| format!("{} {}: {m}", row.kind, row.name))
+                    })
+                }),
+            ),
+            (Some(_), None) => (
+                "OutOfSync".into(),
+                "Progressing".into(),
+                Some("the agent has not applied the assigned revision yet".into()),
+            ),
+            (None, None) => (
+                "Unknown".into(),
+                "Unknown".into(),
+                Some(if connected {
+                    "waiting for the agent's first report".into()
+                } else {
+                    "agent not connected".into()
+                }),
+            ),
+        };
+        StatusView {
+            app: item.app.clone(),
+            cluster: cluster.to_string(),
+            sync,
+            health,
+            desired_commit: item.commit.clone(),
+            applied_commit: report.map(|r| r.status.commit.clone()),
+            message,
+            connected,
+            observed_at: report.map(|r| rfc3339(r.status.observed_at)),
+            resources: current
+                .map(|r| r.status.resources.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Every cluster's last status report, as received, mirroring the store's
+/// status table. An agent reports on every heartbeat and every connection,
+/// almost always the same thing: a report that differs from the stored one
+/// only in its timestamps is kept here and written at most once per
+/// [`LAST_SEEN_RESOLUTION`], so 10,000 agents reconnecting or reporting do
+/// not rewrite 10,000 records. Losing those timestamps to a crash is
+/// harmless: agents report again on every connection.
+#[derive(Default)]
+pub(super) struct Reports {
+    pub(super) by_cluster: HashMap<String, LatestReport>,
+}
+
+pub(super) struct LatestReport {
+    records: Vec<StatusRecord>,
+    /// When the stored copy was written (its `received_at`).
+    stored_at: u64,
+}
+
+/// Two reports that differ at most in when they were observed and received.
+/// Compared field by field, without copies: this runs on every report. The
+/// pattern names every field, so a new one cannot be forgotten here.
+fn same_facts(a: &[StatusRecord], b: &[StatusRecord]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(a, b)| {
+            let AppStatus {
+                app,
+                commit,
+                digest,
+                sync,
+                health,
+                resources,
+                last_error,
+                observed_at: _,
+            } = &a.status;
+            (app, commit, digest, sync, health, resources, last_error)
+                == (
+                    &b.status.app,
+                    &b.status.commit,
+                    &b.status.digest,
+                    &b.status.sync,
+                    &b.status.health,
+                    &b.status.resources,
+                    &b.status.last_error,
+                )
+        })
+}
+
+impl Fleet {
+    /// Run `f` over the report cache, loading it from the store first if
+    /// this is its first use.
+    pub(super) fn with_reports<T>(&self, f: impl FnOnce(&mut Reports) -> T) -> Result<T> {
+        let mut guard = self.reports.lock().expect("reports lock");
+        if guard.is_none() {
+            let mut reports = Reports::default();
+            for record in self.store.statuses()? {
+                let latest = reports
+                    .by_cluster
+                    .entry(record.cluster.clone())
+                    .or_insert_with(|| LatestReport {
+                        records: Vec::new(),
+                        stored_at: record.received_at,
+                    });
+                latest.stored_at = latest.stored_at.min(record.received_at);
+                latest.records.push(record);
+            }
+            *guard = Some(reports);
+        }
+        Ok(f(guard.as_mut().expect("loaded above")))
+    }
+
+    /// The `(sync, health)` of `cluster`'s assigned apps as its latest
+    /// report shows them.
+    fn pair_states_of(&self, cluster: &ClusterRecord) -> Result<Vec<(String, String)>> {
+        let records = self.with_reports(|reports| {
+            reports
+                .by_cluster
+                .get(cluster.name.as_str())
+                .map(|latest| latest.records.clone())
+                .unwrap_or_default()
+        })?;
+        Ok(cluster
+            .assignment
+            .iter()
+            .map(|item| {
+                let report = records
+                    .iter()
+                    .find(|r| r.status.app == item.app)
+                    .map(|r| &r.status);
+                crate::status_reports::pair_state(item, report)
+            })
+            .collect())
+    }
+
+    /// Run `f` over the gauges' pair states, loading them (one pass over
+    /// the fleet) on first use.
+    pub(super) fn with_pair_states<T>(&self, f: impl FnOnce(&mut PairStates) -> T) -> Result<T> {
+        let mut guard = self.pair_states.lock().expect("pair states lock");
+        if guard.is_none() {
+            let mut states = PairStates::default();
+            for cluster in self.store.clusters()? {
+                let pairs = self.pair_states_of(&cluster)?;
+                states.replace(cluster.name.as_str(), pairs, &self.metrics);
+            }
+            *guard = Some(states);
+        }
+        Ok(f(guard.as_mut().expect("loaded above")))
+    }
+
+    /// Move the fleet gauges after `cluster`'s assignment or report
+    /// changed. A store error leaves them as they were (and is logged): the
+    /// gauges must not fail a report or a planning pass.
+    ///
+    /// The cluster and its report are read under the gauges' lock, so of
+    /// two refreshes at once (a report and a planning pass) the later one
+    /// counts what is latest.
+    pub(crate) fn refresh_gauges(&self, cluster: &ClusterName) {
+        let refreshed = self.with_pair_states(|states| -> Result<()> {
+            let pairs = match self.store.cluster(cluster)? {
+                Some(record) => self.pair_states_of(&record)?,
+                None => Vec::new(),
+            };
+            states.replace(cluster.as_str(), pairs, &self.metrics);
+            Ok(())
+        });
+        if let Err(error) = refreshed.and_then(|inner| inner) {
+            warn!(%cluster, error = %switchyard_common::error_chain(&error), "fleet gauges not updated");
+        }
+    }
+
+    /// Record what an agent tells about itself; not flushed: losing the last
+    /// few seconds of last-seen to a crash is harmless. Nothing is written
+    /// when the facts are unchanged and last-seen is less than
+    /// [`LAST_SEEN_RESOLUTION`] old: every status report of every agent
+    /// would otherwise rewrite its cluster record.
+    pub fn record_facts(
+        &self,
+        cluster: &ClusterName,
+        agent_version: &str,
+        kubernetes_version: Option<&str>,
+    ) -> Result<Option<ClusterRecord>> {
+        let now = unix_now();
+        let Some(record) = self.store.cluster(cluster)? else {
+            return Ok(None);
+        };
+        let recent = record
+            .last_seen
+            .is_some_and(|seen| now.saturating_sub(seen) < LAST_SEEN_RESOLUTION.as_secs());
+        if recent
+            && record.agent_version.as_deref() == Some(agent_version)
+            && record.kubernetes_version.as_deref() == kubernetes_version
+        {
+            return Ok(Some(record));
+        }
+        Ok(self.store.update_cluster(cluster, false, &mut |c| {
+            c.last_seen = Some(now);
+            c.agent_version = Some(agent_version.to_owned());
+            c.kubernetes_version = kubernetes_version.map(str::to_owned);
+        })?)
+    }
+
+    /// Keep what an agent reported about its apps: those assigned to its
+    /// cluster, bounded (`status_reports::admit`).
+    pub fn record_status(
+        &self,
+        cluster: &ClusterName,
+        apps: Vec<switchyard_common::proto::AppStatus>,
+    ) -> Result<()> {
+        let received_at = unix_now();
+        let Some(record) = self.store.cluster(cluster)? else {
+            return Err(store::Error::ClusterNotFound(cluster.clone()).into());
+        };
+        let admitted = crate::status_reports::admit(&record.assignment, apps);
+        if !admitted.unassigned.is_empty() {
+            debug!(%cluster, apps = ?admitted.unassigned, "status report names apps not assigned to the cluster; left out");
+            self.metrics
+                .status_apps_refused
+                .inc_by(admitted.unassigned.len() as u64);
+        }
+        if admitted.rows_dropped > 0 {
+            debug!(%cluster, rows = admitted.rows_dropped, limit = crate::status_reports::MAX_RESOURCES_PER_APP, "status report has more resource rows than kept per app; the rest left out");
+            self.metrics
+                .status_rows_dropped
+                .inc_by(admitted.rows_dropped as u64);
+        }
+        let mut records: Vec<StatusRecord> = admitted
+            .apps
+            .into_iter()
+            .map(|status| StatusRecord {
+                cluster: cluster.to_string(),
+                status,
+                received_at,
+            })
+            .collect();
+        // The store keys reports by app; keep the same order here.
+        records.sort_by(|a, b| a.status.app.cmp(&b.status.app));
+        // A repeat is kept in memory only; anything else comes back to be written.
+        let to_write =
+            self.with_reports(
+                |reports| match reports.by_cluster.get_mut(cluster.as_str()) {
+                    Some(latest)
+                        if same_facts(&latest.records, &records)
+                            && received_at.saturating_sub(latest.stored_at)
+                                < LAST_SEEN_RESOLUTION.as_secs() =>
+                    {
+                        latest.records = records;
+                        None
+                    }
+                    _ => Some(records),
+                },
+            )?;
+        let Some(records) = to_write else {
+            return Ok(());
+        };
+        // Written outside the cache's lock: reports of other clusters do not
+        // wait for this one's write.
+        self.store.put_statuses(cluster.as_str(), &records)?;
+        self.with_reports(|reports| {
+            reports.by_cluster.insert(
+                cluster.to_string(),
+                LatestReport {
+                    records,
+                    stored_at: received_at,
+                },
+            )
+        })?;
+        self.refresh_gauges(cluster);
+        Ok(())
+    }
+
+    /// One row per (cluster, assigned app): what the hub assigned and what
+    /// the agent last reported about it.
+    pub fn status(&self, app: Option<&str>) -> Result<Vec<StatusView>> {
+        let reports: HashMap<(String, String), StatusRecord> = self.with_reports(|reports| {
+            reports
+                .by_cluster
+                .values()
+                .flat_map(|latest| &latest.records)
+                .map(|r| ((r.cluster.clone(), r.status.app.clone()), r.clone()))
+                .collect()
+        })?;
+        let mut rows = Vec::new();
+        for cluster in self.store.clusters()? {
+            let connected = self.registry.is_connected(&cluster.name);
+            for item in &cluster.assignment {
+                if app.is_some_and(|a| a != item.app) {
+                    continue;
+                }
+                let report = reports.get(&(cluster.name.to_string(), item.app.clone()));
+                rows.push(StatusView::new(&cluster.name, item, report, connected));
+            }
+        }
+        rows.sort_by(|a, b| (&a.app, &a.cluster).cmp(&(&b.app, &b.cluster)));
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{fleet_over, sled_store};
+    use super::*;
+    use crate::store::Store;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use switchyard_common::proto::{Health, SyncStatus};
+
+    fn report(sync: SyncStatus, observed_at: u64) -> Vec<AppStatus> {
+        vec![AppStatus {
+            app: "web".into(),
+            commit: "c1".into(),
+            digest: "sha256:d1".into(),
+            sync,
+            health: Health::Healthy,
+            resources: Vec::new(),
+            last_error: None,
+            observed_at,
+        }]
+    }
+
+    fn stored_observed_at(store: &Arc<dyn Store>) -> Vec<u64> {
+        store
+            .statuses()
+            .unwrap()
+            .iter()
+            .map(|r| r.status.observed_at)
+            .collect()
+    }
+
+    /// Register `name` with app `web` assigned (bundle `sha256:d1`).
+    fn cluster_running_web(fleet: &Fleet, store: &Arc<dyn Store>, name: &ClusterName) {
+        fleet
+            .add_cluster(name.clone(), BTreeMap::new(), Duration::from_secs(60))
+            .unwrap();
+        store
+            .update_cluster(name, true, &mut |c| {
+                c.assignment = vec![switchyard_common::proto::AssignmentItem {
+                    app: "web".into(),
+                    commit: "c1".into(),
+                    digest: "sha256:d1".into(),
+                    namespace: None,
+                    prune: true,
+                    self_heal: false,
+                    ownership: Default::default(),
+                }];
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn repeated_status_reports_are_not_rewritten_but_changes_are() {
+        let (dir, store) = sled_store();
+        let fleet = fleet_over(&store, dir.path());
+        let name = ClusterName::new("edge-1").unwrap();
+        cluster_running_web(&fleet, &store, &name);
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 100))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [100]);
+
+        // The same facts again: kept in memory, the store is not written.
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 130))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [100]);
+        let latest = fleet
+            .with_reports(|r| r.by_cluster["edge-1"].records[0].status.observed_at)
+            .unwrap();
+        assert_eq!(latest, 130, "what `status` shows is the latest report");
+
+        // Different facts: written at once.
+        fleet
+            .record_status(&name, report(SyncStatus::OutOfSync, 160))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [160]);
+
+        // A restarted hub starts from the store and does not rewrite a repeat.
+        drop(fleet);
+        let fleet = fleet_over(&store, dir.path());
+        fleet
+            .record_status(&name, report(SyncStatus::OutOfSync, 190))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [160]);
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 220))
+            .unwrap();
+        assert_eq!(stored_observed_at(&store), [220]);
+    }
+
+    #[test]
+    fn the_fleet_gauges_follow_reports_and_removals_without_a_rescan() {
+        let (dir, store) = sled_store();
+        let fleet = fleet_over(&store, dir.path());
+        let name = ClusterName::new("edge-1").unwrap();
+        cluster_running_web(&fleet, &store, &name);
+        let series = |text: &str, s: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(s)?.strip_prefix(' ')?.parse::<f64>().ok())
+        };
+        let unknown = r#"switchyard_app_clusters_by_sync{sync="Unknown"}"#;
+        let synced = r#"switchyard_app_clusters_by_sync{sync="Synced"}"#;
+        let text = fleet.encode_metrics().unwrap();
+        assert_eq!(series(&text, unknown), Some(1.0), "{text}");
+
+        fleet
+            .record_status(&name, report(SyncStatus::Synced, 100))
+            .unwrap();
+        // Written behind the fleet's back, the store no longer agrees: a
+        // scrape that recounted from the store would show this.
+        store
+            .update_cluster(&name, true, &mut |c| c.assignment.clear())
+            .unwrap();
+        let text = fleet.encode_metrics().unwrap();
+        assert_eq!(series(&text, synced), Some(1.0), "{text}");
+        assert_eq!(series(&text, unknown), None, "{text}");
+
+        fleet.remove_cluster(&name).unwrap();
+        let text = fleet.encode_metrics().unwrap();
+        assert_eq!(series(&text, synced), None, "{text}");
+    }
+}
