@@ -1,0 +1,305 @@
+//! An app's lifecycle: creating, changing and deleting it, checking its
+//! fields, and how the API shows it.
+
+use super::{AppRequest, AppView, Error, GitOps, Result, groups, invalid, validate_repo_name};
+use crate::clock::unix_now;
+use crate::fleet::rfc3339;
+use crate::render::RendererKind;
+use crate::store::AppRecord;
+use std::collections::BTreeMap;
+use switchyard_common::selector::Selector;
+use tracing::info;
+
+impl GitOps {
+    pub fn app_view(&self, app: &AppRecord) -> Result<AppView> {
+        let repo = self.store.repo(&app.repo)?;
+        let selector = groups::target_selector(app, &self.groups_by_name()?).ok();
+        let mut targets = Vec::new();
+        let mut assigned = 0;
+        for cluster in self.store.clusters()? {
+            if selector
+                .as_ref()
+                .is_some_and(|s| s.matches(&cluster.labels))
+            {
+                if cluster
+                    .assignment
+                    .iter()
+                    .any(|i| i.app == app.name && Some(&i.commit) == app.deployed.as_ref())
+                {
+                    assigned += 1;
+                }
+                targets.push(cluster.name.to_string());
+            }
+        }
+        Ok(AppView {
+            name: app.name.clone(),
+            repo: app.repo.clone(),
+            path: app.path.clone(),
+            revision: app
+                .revision
+                .clone()
+                .or_else(|| repo.map(|r| r.branch))
+                .unwrap_or_default(),
+            revision_configured: app.revision.clone(),
+            selector: app.selector.clone(),
+            group: app.group.clone(),
+            namespace: app.namespace.clone(),
+            renderer: app.renderer.clone(),
+            plugin_command: app.plugin_command.clone(),
+            sync_policy: if app.manual { "manual" } else { "automatic" }.into(),
+            prune: app.prune,
+            self_heal: app.self_heal,
+            adopt: app.ownership.adopt,
+            prune_namespaces: app.ownership.prune_namespaces,
+            prune_crds: app.ownership.prune_crds,
+            force_conflicts: app.ownership.force_conflicts,
+            latest: app.latest.clone(),
+            deployed: app.deployed.clone(),
+            pending: app
+                .latest
+                .clone()
+                .filter(|l| Some(l) != app.deployed.as_ref()),
+            pinned: app.pinned,
+            target_clusters: targets,
+            assigned,
+            errors: app.errors.clone(),
+            created_at: rfc3339(app.created_at),
+        })
+    }
+
+    pub fn apps(&self) -> Result<Vec<AppView>> {
+        self.store
+            .apps()?
+            .iter()
+            .map(|a| self.app_view(a))
+            .collect()
+    }
+
+    pub fn app(&self, name: &str) -> Result<AppView> {
+        let app = self.load_app(name)?;
+        self.app_view(&app)
+    }
+
+    pub(super) fn load_app(&self, name: &str) -> Result<AppRecord> {
+        self.store
+            .app(name)?
+            .ok_or_else(|| Error::AppNotFound(name.to_owned()))
+    }
+
+    /// Check an app's fields, filling defaults.
+    fn validate_app(&self, app: &mut AppRecord) -> Result<()> {
+        validate_repo_name(&app.name).map_err(|_| {
+            invalid(
+                "name",
+                format!("{:?}: use letters, digits, '.', '_' and '-'", app.name),
+            )
+        })?;
+        if self.store.repo(&app.repo)?.is_none() {
+            return Err(Error::RepoNotFound(app.repo.clone()));
+        }
+        app.path = normalize_app_path(&app.path)?;
+        let selector =
+            Selector::parse(&app.selector).map_err(|e| invalid("selector", e.to_string()))?;
+        app.selector = selector.to_string();
+        if let Some(group) = &app.group
+            && self.store.group(group)?.is_none()
+        {
+            return Err(Error::GroupNotFound(group.clone()));
+        }
+        renderer_of(app).map_err(|e| invalid("renderer", e))?;
+        if let Some(ns) = &app.namespace
+            && switchyard_common::ClusterName::new(ns.clone()).is_err()
+        {
+            return Err(invalid("namespace", format!("{ns:?} is not a DNS label")));
+        }
+        Ok(())
+    }
+
+    pub async fn create_app(&self, request: AppRequest) -> Result<AppView> {
+        let name = request
+            .name
+            .clone()
+            .ok_or_else(|| invalid("name", "required"))?;
+        let mut app = AppRecord {
+            name,
+            repo: request
+                .repo
+                .clone()
+                .ok_or_else(|| invalid("repo", "required"))?,
+            path: request
+                .path
+                .clone()
+                .ok_or_else(|| invalid("path", "required"))?,
+            revision: request.revision.clone().filter(|r| !r.is_empty()),
+            selector: request.selector.clone().unwrap_or_default(),
+            group: request.group.clone().filter(|g| !g.is_empty()),
+            namespace: request.namespace.clone().filter(|n| !n.is_empty()),
+            renderer: request
+                .renderer
+                .clone()
+                .unwrap_or_else(|| "directory".into()),
+            plugin_command: request.plugin_command.clone().filter(|c| !c.is_empty()),
+            manual: request.manual.unwrap_or(false),
+            prune: request.prune.unwrap_or(false),
+            self_heal: request.self_heal.unwrap_or(false),
+            ownership: switchyard_common::proto::Ownership {
+                adopt: request.adopt.unwrap_or(false),
+                prune_namespaces: request.prune_namespaces.unwrap_or(false),
+                prune_crds: request.prune_crds.unwrap_or(false),
+                force_conflicts: request.force_conflicts.unwrap_or(false),
+            },
+            created_at: unix_now(),
+            deployed: None,
+            pinned: false,
+            latest: None,
+            errors: BTreeMap::new(),
+            render_failure: None,
+        };
+        self.validate_app(&mut app)?;
+        self.store.create_app(&app)?;
+        info!(app = %app.name, repo = %app.repo, path = %app.path, "app created");
+        // Only tracked revisions are fetched: one new to the repo arrives
+        // with this fetch.
+        if app.revision.is_some() {
+            self.fetch_soon(&app.repo);
+        }
+        self.reconcile("admin").await?;
+        self.app(&app.name)
+    }
+
+    pub async fn update_app(&self, name: &str, request: AppRequest) -> Result<AppView> {
+        let writing = self.planning.lock().await;
+        let mut app = self.load_app(name)?;
+        if let Some(n) = &request.name
+            && n != name
+        {
+            return Err(invalid("name", "an app cannot be renamed"));
+        }
+        if let Some(v) = request.repo {
+            app.repo = v;
+        }
+        if let Some(v) = request.path {
+            app.path = v;
+        }
+        if let Some(v) = request.revision {
+            app.revision = Some(v).filter(|r| !r.is_empty());
+        }
+        if let Some(v) = request.selector {
+            app.selector = v;
+        }
+        if let Some(v) = request.group {
+            app.group = Some(v).filter(|g| !g.is_empty());
+        }
+        if let Some(v) = request.namespace {
+            app.namespace = Some(v).filter(|n| !n.is_empty());
+        }
+        if let Some(v) = request.renderer {
+            app.renderer = v;
+        }
+        if let Some(v) = request.plugin_command {
+            app.plugin_command = Some(v).filter(|c| !c.is_empty());
+        }
+        if let Some(v) = request.manual {
+            app.manual = v;
+        }
+        if let Some(v) = request.prune {
+            app.prune = v;
+        }
+        if let Some(v) = request.self_heal {
+            app.self_heal = v;
+        }
+        if let Some(v) = request.adopt {
+            app.ownership.adopt = v;
+        }
+        if let Some(v) = request.prune_namespaces {
+            app.ownership.prune_namespaces = v;
+        }
+        if let Some(v) = request.prune_crds {
+            app.ownership.prune_crds = v;
+        }
+        if let Some(v) = request.force_conflicts {
+            app.ownership.force_conflicts = v;
+        }
+        self.validate_app(&mut app)?;
+        let updated = app.clone();
+        self.store
+            .update_app(name, true, &mut |a| *a = updated.clone())?
+            .ok_or_else(|| Error::AppNotFound(name.to_owned()))?;
+        drop(writing);
+        // Only tracked revisions are fetched: a new one arrives with this fetch.
+        self.fetch_soon(&app.repo);
+        self.reconcile("admin").await?;
+        self.app(name)
+    }
+
+    pub async fn delete_app(&self, name: &str) -> Result<AppView> {
+        let app = self.load_app(name)?;
+        let view = self.app_view(&app)?;
+        self.store.remove_app(name)?;
+        info!(app = %name, "app deleted");
+        self.reconcile("admin").await?;
+        Ok(view)
+    }
+}
+
+/// Parse an app's renderer settings.
+pub(crate) fn renderer_of(app: &AppRecord) -> Result<RendererKind, String> {
+    renderer_kind(&app.renderer, app.plugin_command.as_deref())
+}
+
+/// A renderer name and, for `plugin`, its command.
+pub(crate) fn renderer_kind(
+    renderer: &str,
+    plugin_command: Option<&str>,
+) -> Result<RendererKind, String> {
+    if renderer == "plugin" {
+        let command = plugin_command
+            .filter(|c| !c.trim().is_empty())
+            .ok_or("the plugin renderer needs --plugin-command")?;
+        return Ok(RendererKind::Plugin {
+            command: command.to_owned(),
+        });
+    }
+    renderer.parse::<RendererKind>().map_err(|e| format!("{e}"))
+}
+
+/// `a/b/`, `./a//b` -> `a/b`; the repo root is `.`; `..` and absolute paths are refused.
+pub(crate) fn normalize_app_path(path: &str) -> Result<String> {
+    if path.starts_with('/') {
+        return Err(invalid(
+            "path",
+            format!("{path:?} must be relative to the repo root"),
+        ));
+    }
+    let mut parts = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(invalid("path", format!("{path:?} may not contain '..'")));
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_paths_are_normalized_and_confined() {
+        assert_eq!(normalize_app_path("apps/web/").unwrap(), "apps/web");
+        assert_eq!(normalize_app_path("./apps//web").unwrap(), "apps/web");
+        assert_eq!(normalize_app_path("").unwrap(), ".");
+        assert_eq!(normalize_app_path(".").unwrap(), ".");
+        assert!(normalize_app_path("../etc").is_err());
+        assert!(normalize_app_path("apps/../../x").is_err());
+        assert!(normalize_app_path("/etc").is_err());
+    }
+}

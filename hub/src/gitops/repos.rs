@@ -1,0 +1,433 @@
+//! Repos the hub follows: checking and storing their settings, and
+//! fetching them (with the progress shown while a fetch runs).
+
+use super::requests::FetchActivity;
+use super::webhooks::read_webhook_secret;
+use super::{Error, GitOps, RepoRequest, RepoView, Result, invalid};
+use crate::clock::unix_now;
+use crate::fleet::rfc3339;
+use crate::git::{self, Credentials, RepoSpec};
+use crate::store::{FetchState, RepoRecord};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+impl GitOps {
+    pub fn repo_view(&self, repo: &RepoRecord) -> RepoView {
+        RepoView {
+            name: repo.name.clone(),
+            // Records from older versions may carry credentials.
+            url: git::redact_url(&repo.url),
+            branch: repo.branch.clone(),
+            interval: humantime::format_duration(Duration::from_secs(repo.interval_secs))
+                .to_string(),
+            username: repo.username.clone(),
+            password_file: repo.password_file.clone(),
+            ca_file: repo.ca_file.clone(),
+            webhook_secret_file: repo.webhook_secret_file.clone(),
+            created_at: rfc3339(repo.created_at),
+            last_fetch: repo.fetch.last_attempt.map(rfc3339),
+            last_success: repo.fetch.last_success.map(rfc3339),
+            error: repo.fetch.error.clone(),
+            head: repo
+                .fetch
+                .refs
+                .get(&format!("refs/heads/{}", repo.branch))
+                .cloned(),
+            refs: repo.fetch.refs.len(),
+            fetching: self
+                .fetching
+                .lock()
+                .expect("fetching lock")
+                .get(&repo.name)
+                .cloned(),
+        }
+    }
+
+    /// Check a repo's parameters and build its record (nothing is stored).
+    /// The files it names must exist on the hub's machine.
+    pub fn check_repo(&self, request: RepoRequest) -> Result<RepoRecord> {
+        validate_repo_name(&request.name)?;
+        let url = check_url(&request.url)?;
+        if request.password_file.is_some() != request.username.is_some() {
+            return Err(invalid(
+                "credentials",
+                "--username and --password-file go together",
+            ));
+        }
+        for (field, file) in [
+            ("password-file", &request.password_file),
+            ("ca-file", &request.ca_file),
+            ("webhook-secret-file", &request.webhook_secret_file),
+        ] {
+            if let Some(file) = file
+                && let Err(e) = std::fs::metadata(file)
+            {
+                return Err(invalid(field, format!("{file}: {e}")));
+            }
+        }
+        if let Some(file) = &request.webhook_secret_file
+            && let Err(e) = read_webhook_secret(std::path::Path::new(file))
+        {
+            return Err(invalid("webhook-secret-file", format!("{file}: {e}")));
+        }
+        let interval_secs = request.interval_secs.unwrap_or(30);
+        if interval_secs == 0 {
+            return Err(invalid("interval", "must be at least 1s"));
+        }
+        Ok(RepoRecord {
+            name: request.name.clone(),
+            url,
+            branch: request.branch.unwrap_or_else(|| "main".into()),
+            interval_secs,
+            username: request.username,
+            password_file: request.password_file,
+            ca_file: request.ca_file,
+            webhook_secret_file: request.webhook_secret_file,
+            created_at: unix_now(),
+            fetch: FetchState::default(),
+        })
+    }
+
+    pub fn add_repo(self: &Arc<Self>, request: RepoRequest) -> Result<RepoView> {
+        let repo = self.check_repo(request)?;
+        self.store.create_repo(&repo)?;
+        info!(repo = %repo.name, url = %git::redact_url(&repo.url), "repo added");
+        self.spawn_poller(&repo.name);
+        Ok(self.repo_view(&repo))
+    }
+
+    /// Replace a repo's settings (`apply`). Its fetch state is kept unless
+    /// the URL changed; either way it is fetched again at once, and apps
+    /// following its branch follow a changed branch.
+    pub async fn replace_repo(
+        self: &Arc<Self>,
+        name: &str,
+        request: RepoRequest,
+    ) -> Result<RepoView> {
+        if request.name != name {
+            return Err(invalid("name", "a repo cannot be renamed"));
+        }
+        let new = self.check_repo(request)?;
+        let updated = self
+            .store
+            .update_repo(name, true, &mut |r| {
+                let fetch = if r.url == new.url {
+                    std::mem::take(&mut r.fetch)
+                } else {
+                    FetchState::default()
+                };
+                *r = RepoRecord {
+                    created_at: r.created_at,
+                    fetch,
+                    ..new.clone()
+                };
+            })?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        info!(repo = %name, url = %git::redact_url(&updated.url), "repo changed");
+        self.spawn_poller(name);
+        self.reconcile("admin").await?;
+        Ok(self.repo_view(&updated))
+    }
+
+    pub fn repos(&self) -> Result<Vec<RepoView>> {
+        Ok(self
+            .store
+            .repos()?
+            .iter()
+            .map(|r| self.repo_view(r))
+            .collect())
+    }
+
+    pub fn repo(&self, name: &str) -> Result<RepoView> {
+        let repo = self
+            .store
+            .repo(name)?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        Ok(self.repo_view(&repo))
+    }
+
+    pub async fn remove_repo(&self, name: &str) -> Result<RepoView> {
+        let users: Vec<String> = self
+            .store
+            .apps()?
+            .into_iter()
+            .filter(|a| a.repo == name)
+            .map(|a| a.name)
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::RepoInUse {
+                repo: name.to_owned(),
+                apps: users.join(", "),
+            });
+        }
+        let removed = self
+            .store
+            .remove_repo(name)?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        if let Some(poller) = self.pollers.lock().expect("pollers lock").remove(name) {
+            poller.stop();
+        }
+        let git = self.git.clone();
+        let name = name.to_owned();
+        tokio::task::spawn_blocking(move || git.remove(&name))
+            .await
+            .map_err(Error::Task)??;
+        Ok(self.repo_view(&removed))
+    }
+
+    /// Ask the repo's poller to fetch now (webhooks).
+    pub fn fetch_soon(&self, repo: &str) -> bool {
+        match self.pollers.lock().expect("pollers lock").get(repo) {
+            Some(poller) => {
+                poller.wake();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The revisions of `repo` the hub follows: its branch, and every
+    /// app's revision on it. Only these are fetched.
+    fn tracked_revisions(&self, repo: &RepoRecord) -> Result<Vec<String>> {
+        let mut tracked = vec![repo.branch.clone()];
+        for app in self.store.apps()? {
+            if app.repo == repo.name
+                && let Some(revision) = app.revision
+            {
+                tracked.push(revision);
+            }
+        }
+        tracked.sort();
+        tracked.dedup();
+        Ok(tracked)
+    }
+
+    fn spec(&self, repo: &RepoRecord) -> Result<RepoSpec> {
+        let credentials = match (&repo.username, &repo.password_file) {
+            (Some(username), Some(file)) => {
+                let password = std::fs::read_to_string(file)
+                    .map_err(|e| invalid("password-file", format!("{file}: {e}")))?;
+                Some(Credentials {
+                    username: username.clone(),
+                    password: password.trim_end_matches(['\n', '\r']).to_owned(),
+                })
+            }
+            _ => None,
+        };
+        Ok(RepoSpec {
+            url: repo.url.clone(),
+            credentials,
+            ca_file: repo.ca_file.as_ref().map(PathBuf::from),
+            tracked: self.tracked_revisions(repo)?,
+            limits: self.fetch_limits,
+        })
+    }
+
+    /// Fetch a repo now, record the outcome, and replan when refs moved.
+    pub(crate) async fn fetch_repo(&self, name: &str, trigger: &str) -> Result<()> {
+        let span = tracing::info_span!("fetch", repo = %name, trigger);
+        tracing::Instrument::instrument(self.fetch_repo_now(name, trigger), span).await
+    }
+
+    async fn fetch_repo_now(&self, name: &str, trigger: &str) -> Result<()> {
+        let repo = self
+            .store
+            .repo(name)?
+            .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
+        let first = repo.fetch.last_success.is_none();
+        let started = std::time::Instant::now();
+        let outcome = match self.spec(&repo) {
+            Ok(spec) => {
+                let git = self.git.clone();
+                let repo_name = name.to_owned();
+                let activity = ActivityGuard::start(self.fetching.clone(), name);
+                tokio::task::spawn_blocking(move || {
+                    git.fetch(&repo_name, &spec, &|p: git::FetchProgress| {
+                        debug!(repo = %repo_name, stage = %p.stage, done = p.done, total = ?p.total, "fetch progress");
+                        activity.update(p);
+                    })
+                })
+                .await
+                .map_err(Error::Task)?
+                .map_err(Error::Git)
+            }
+            Err(e) => Err(e),
+        };
+        let took = started.elapsed();
+        crate::metrics::Metrics::observe(
+            &self.fleet.metrics().git_fetch_seconds,
+            crate::metrics::Outcome::of(&outcome),
+            took,
+        );
+        let now = unix_now();
+        match outcome {
+            Ok(result) => {
+                let moved = result.refs != repo.fetch.refs || first;
+                self.store.update_repo(name, false, &mut |r| {
+                    r.fetch.last_attempt = Some(now);
+                    r.fetch.last_success = Some(now);
+                    r.fetch.error = None;
+                    r.fetch.consecutive_failures = 0;
+                    r.fetch.refs = result.refs.clone();
+                })?;
+                info!(
+                    bytes = result.bytes_received,
+                    moved,
+                    elapsed_ms = took.as_millis() as u64,
+                    "fetched"
+                );
+                if moved {
+                    self.reconcile(trigger).await?;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                let message = error.to_string();
+                warn!(error = %message, elapsed_ms = took.as_millis() as u64, "fetch failed; assignments stay as they are");
+                self.store.update_repo(name, false, &mut |r| {
+                    r.fetch.last_attempt = Some(now);
+                    r.fetch.error = Some(message.clone());
+                    r.fetch.consecutive_failures += 1;
+                })?;
+                Err(error)
+            }
+        }
+    }
+}
+
+/// Publishes one fetch's progress while it runs and withdraws it when
+/// dropped, whichever way the fetch ends.
+struct ActivityGuard {
+    fetching: Arc<Mutex<HashMap<String, FetchActivity>>>,
+    repo: String,
+}
+
+impl ActivityGuard {
+    fn start(fetching: Arc<Mutex<HashMap<String, FetchActivity>>>, repo: &str) -> Self {
+        fetching.lock().expect("fetching lock").insert(
+            repo.to_owned(),
+            FetchActivity {
+                stage: "starting".into(),
+                done: 0,
+                total: None,
+                started_at: rfc3339(unix_now()),
+            },
+        );
+        Self {
+            fetching,
+            repo: repo.to_owned(),
+        }
+    }
+
+    fn update(&self, progress: git::FetchProgress) {
+        if let Some(a) = self
+            .fetching
+            .lock()
+            .expect("fetching lock")
+            .get_mut(&self.repo)
+        {
+            a.stage = progress.stage;
+            a.done = progress.done;
+            a.total = progress.total;
+        }
+    }
+}
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        if let Ok(mut fetching) = self.fetching.lock() {
+            fetching.remove(&self.repo);
+        }
+    }
+}
+
+/// A repo URL, trimmed, with a scheme the hub can fetch and no
+/// credentials in it (they would be stored, logged, shown to viewers and
+/// exported with the URL).
+pub fn check_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    if git::carries_credentials(url) {
+        return Err(invalid(
+            "url",
+            format!(
+                "{:?} carries credentials, which would be stored, logged and shown with the URL: \
+                 remove them from the URL and give the user name with --username and the \
+                 password or token in a file on the hub's machine with --password-file \
+                 (spec.username and spec.passwordFile in a Repo document)",
+                git::redact_url(url)
+            ),
+        ));
+    }
+    if !["https://", "http://", "git://", "ssh://", "file://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        return Err(invalid(
+            "url",
+            format!("{url:?}: use an https://, http://, git://, ssh:// or file:// URL"),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// Repo and app names: what the Git cache accepts as a directory name.
+pub(crate) fn validate_repo_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            format!("{name:?}: use letters, digits, '.', '_' and '-', not starting with '.'"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_is_shown_while_it_runs_and_withdrawn_however_it_ends() {
+        let fetching: Arc<Mutex<HashMap<String, FetchActivity>>> = Arc::default();
+        let shown = |repo: &str| fetching.lock().unwrap().get(repo).cloned();
+        let guard = ActivityGuard::start(fetching.clone(), "config");
+        assert_eq!(shown("config").unwrap().stage, "starting");
+        guard.update(git::FetchProgress {
+            stage: "receiving pack".into(),
+            done: 40,
+            total: Some(100),
+        });
+        let now = shown("config").unwrap();
+        assert_eq!(
+            (now.stage.as_str(), now.done, now.total),
+            ("receiving pack", 40, Some(100))
+        );
+        assert!(shown("other").is_none());
+        // A panicking fetch drops its guard too.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _guard = guard;
+            panic!("fetch failed");
+        }));
+        assert!(panicked.is_err());
+        assert!(shown("config").is_none());
+    }
+
+    #[test]
+    fn names_are_safe_directory_names() {
+        for ok in ["config", "fleet-apps", "a.b_c"] {
+            assert!(validate_repo_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".git", "a/b", "a b", &"x".repeat(101)] {
+            assert!(validate_repo_name(bad).is_err(), "{bad}");
+        }
+    }
+}

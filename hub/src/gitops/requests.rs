@@ -1,0 +1,159 @@
+//! What the admin API sends to the GitOps engine (requests) and what it is
+//! shown (views) for repos, apps and their history.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `repo add` parameters.
+#[derive(utoipa::ToSchema, Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoRequest {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub webhook_secret_file: Option<String>,
+}
+
+/// A fetch in progress, as the API shows it.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchActivity {
+    /// What the fetch is doing (`connecting`, `receiving pack`, `indexing`…).
+    pub stage: String,
+    /// Progress within the stage (objects, bytes), out of `total` when known.
+    pub done: u64,
+    pub total: Option<u64>,
+    /// When the fetch started (RFC 3339).
+    pub started_at: String,
+}
+
+/// A repo as the API shows it (never its secrets).
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepoView {
+    pub name: String,
+    pub url: String,
+    pub branch: String,
+    pub interval: String,
+    pub username: Option<String>,
+    pub password_file: Option<String>,
+    pub ca_file: Option<String>,
+    pub webhook_secret_file: Option<String>,
+    pub created_at: String,
+    pub last_fetch: Option<String>,
+    pub last_success: Option<String>,
+    pub error: Option<String>,
+    /// Commit of the followed branch after the latest fetch.
+    pub head: Option<String>,
+    pub refs: usize,
+    /// The fetch running now, if any.
+    #[serde(default)]
+    pub fetching: Option<FetchActivity>,
+}
+
+/// `app create` / `app update` parameters; on update, `None` keeps a field.
+#[derive(utoipa::ToSchema, Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub repo: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// Label selector; `K=V` pairs from repeated `--selector` are joined with commas.
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// Cluster group to target (with the selector, if any); empty clears it.
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub renderer: Option<String>,
+    #[serde(default)]
+    pub plugin_command: Option<String>,
+    #[serde(default)]
+    pub manual: Option<bool>,
+    #[serde(default)]
+    pub prune: Option<bool>,
+    #[serde(default)]
+    pub self_heal: Option<bool>,
+    /// Write to objects that exist already and belong to no app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<bool>,
+    /// Let prune and app deletion delete Namespaces the app created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_namespaces: Option<bool>,
+    /// Let prune and app deletion delete CRDs the app created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_crds: Option<bool>,
+    /// Take over fields other field managers own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_conflicts: Option<bool>,
+}
+
+/// An app as the API shows it.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppView {
+    pub name: String,
+    pub repo: String,
+    pub path: String,
+    pub revision: String,
+    /// The revision as configured; `None` follows the repo's branch.
+    #[serde(default)]
+    pub revision_configured: Option<String>,
+    pub selector: String,
+    /// Cluster group the app targets (together with `selector`).
+    #[serde(default)]
+    pub group: Option<String>,
+    pub namespace: Option<String>,
+    pub renderer: String,
+    pub plugin_command: Option<String>,
+    pub sync_policy: String,
+    pub prune: bool,
+    pub self_heal: bool,
+    #[serde(default)]
+    pub adopt: bool,
+    #[serde(default)]
+    pub prune_namespaces: bool,
+    #[serde(default)]
+    pub prune_crds: bool,
+    #[serde(default)]
+    pub force_conflicts: bool,
+    /// Latest commit the revision resolved to.
+    pub latest: Option<String>,
+    /// Commit assigned to clusters.
+    pub deployed: Option<String>,
+    /// A newer commit waiting for `app sync` (manual apps) or held back by a pin.
+    pub pending: Option<String>,
+    pub pinned: bool,
+    /// Clusters the group and selector target and how many have the deployed commit assigned.
+    pub target_clusters: Vec<String>,
+    pub assigned: usize,
+    /// `*` for errors that concern every cluster, else the cluster name.
+    pub errors: BTreeMap<String, String>,
+    pub created_at: String,
+}
+
+/// One line of `app history`.
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevisionView {
+    pub commit: String,
+    pub at: String,
+    pub event: String,
+    pub trigger: String,
+    pub author: String,
+    pub summary: String,
+    pub committed_at: String,
+}

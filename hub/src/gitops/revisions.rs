@@ -1,0 +1,183 @@
+//! Which commit an admin deploys: an app's history, `sync` (approve the
+//! latest or a given commit) and `rollback` (pin an earlier one). The
+//! automatic choice of each new commit is made by the planning pass
+//! (`pass.rs`, `resolve`).
+
+use super::{AppView, Error, GitOps, Planned, Result, RevisionView};
+use crate::clock::unix_now;
+use crate::fleet::rfc3339;
+use crate::git::CommitInfo;
+use crate::store::{AppRecord, RevisionRecord};
+use tracing::{info, warn};
+
+impl GitOps {
+    pub fn history(&self, name: &str) -> Result<Vec<RevisionView>> {
+        self.load_app(name)?;
+        Ok(self
+            .store
+            .revisions(name)?
+            .into_iter()
+            .map(|r| RevisionView {
+                commit: r.commit,
+                at: rfc3339(r.at),
+                event: r.event,
+                trigger: r.trigger,
+                author: r.author,
+                summary: r.summary,
+                committed_at: rfc3339(r.committed_at),
+            })
+            .collect())
+    }
+
+    async fn resolve_commit(&self, app: &AppRecord, revision: &str) -> Result<CommitInfo> {
+        let repo = self
+            .store
+            .repo(&app.repo)?
+            .ok_or_else(|| Error::RepoNotFound(app.repo.clone()))?;
+        if repo.fetch.last_success.is_none() {
+            return Err(Error::NotFetched(repo.name));
+        }
+        let git = self.git.clone();
+        let (repo, revision) = (repo.name, revision.to_owned());
+        tokio::task::spawn_blocking(move || git.resolve(&repo, &revision))
+            .await
+            .map_err(Error::Task)?
+            .map_err(Error::Git)
+    }
+
+    /// Approve a commit: the latest one, or `revision`. Resumes following
+    /// the app's revision after a rollback.
+    ///
+    /// An explicit `revision` must be the app's tracked revision (its
+    /// revision, or the repo's branch) or in its history, so that whoever
+    /// may sync cannot deploy a branch nobody reviewed; `override_reason`
+    /// (an admin's `--allow-unreachable`, checked by the caller) lifts that.
+    pub async fn sync(
+        &self,
+        name: &str,
+        revision: Option<&str>,
+        override_reason: Option<&str>,
+    ) -> Result<AppView> {
+        let writing = self.planning.lock().await;
+        let app = self.load_app(name)?;
+        let tracked = match &app.revision {
+            Some(r) => r.clone(),
+            None => self
+                .store
+                .repo(&app.repo)?
+                .map(|r| r.branch)
+                .unwrap_or_default(),
+        };
+        let (target, event) = match revision {
+            Some(revision) => {
+                let target = self.resolve_commit(&app, revision).await?;
+                let reachable = self.is_ancestor(&app, &target.id, &tracked).await?;
+                match (reachable, override_reason) {
+                    (true, _) => (target, "sync".to_owned()),
+                    (false, None) => {
+                        return Err(Error::Unreachable {
+                            app: app.name.clone(),
+                            commit: target.id,
+                            tracked,
+                        });
+                    }
+                    (false, Some(reason)) => {
+                        warn!(app = %app.name, commit = %target.id, %tracked, %reason, "deploying a commit outside the tracked revision (admin override)");
+                        (target, format!("sync outside {tracked}: {reason}"))
+                    }
+                }
+            }
+            None => (
+                self.resolve_commit(&app, &tracked).await?,
+                "sync".to_owned(),
+            ),
+        };
+        // An explicit older commit on an automatic app would be replaced by
+        // the next new commit at once; it stays pinned until a plain sync.
+        let pinned = revision.is_some() && app.latest.as_deref() != Some(target.id.as_str());
+        self.deploy(writing, &app, &target, &event, pinned).await
+    }
+
+    /// Whether `commit` is `tracked`'s commit or in its history.
+    async fn is_ancestor(&self, app: &AppRecord, commit: &str, tracked: &str) -> Result<bool> {
+        let git = self.git.clone();
+        let (repo, commit, tracked) = (app.repo.clone(), commit.to_owned(), tracked.to_owned());
+        tokio::task::spawn_blocking(move || git.is_ancestor(&repo, &commit, &tracked))
+            .await
+            .map_err(Error::Task)?
+            .map_err(Error::Git)
+    }
+
+    /// Pin the app to an earlier deployed commit from its history.
+    pub async fn rollback(&self, name: &str, to: Option<&str>) -> Result<AppView> {
+        let writing = self.planning.lock().await;
+        let app = self.load_app(name)?;
+        let history = self.store.revisions(name)?;
+        let commit = match to {
+            // Any commit the app has seen; a prefix must be long enough to be unambiguous.
+            Some(to) => history
+                .iter()
+                .rev()
+                .find(|r| r.commit == to || (to.len() >= 7 && r.commit.starts_with(to)))
+                .map(|r| r.commit.clone())
+                .ok_or_else(|| Error::NotInHistory {
+                    app: name.to_owned(),
+                    commit: to.to_owned(),
+                })?,
+            // The commit deployed before the current one.
+            None => history
+                .iter()
+                .rev()
+                .filter(|r| r.deployed)
+                .map(|r| &r.commit)
+                .find(|c| Some(*c) != app.deployed.as_ref())
+                .cloned()
+                .ok_or_else(|| Error::NothingToRollBack(name.to_owned()))?,
+        };
+        let target = self.resolve_commit(&app, &commit).await?;
+        self.deploy(writing, &app, &target, "rollback", true).await
+    }
+
+    /// Record an admin's deploy of `target`. `writing` is the planning lock,
+    /// held since `app` was read: a pass that read the app before this
+    /// write would otherwise decide on the old record and could deploy a
+    /// new commit over an acknowledged rollback (and the response would
+    /// show the pass's commit, not the rollback's).
+    async fn deploy(
+        &self,
+        writing: tokio::sync::MutexGuard<'_, Planned>,
+        app: &AppRecord,
+        target: &CommitInfo,
+        event: &str,
+        pinned: bool,
+    ) -> Result<AppView> {
+        self.store.append_revision(
+            &app.name,
+            &RevisionRecord {
+                commit: target.id.clone(),
+                at: unix_now(),
+                event: event.into(),
+                trigger: "admin".into(),
+                author: format!("{} <{}>", target.author_name, target.author_email),
+                summary: target.summary.clone(),
+                committed_at: target.time,
+                deployed: true,
+            },
+        )?;
+        let commit = target.id.clone();
+        // An admin's deploy is also how a remembered render failure is
+        // tried again (after the limits were raised, say).
+        self.store
+            .update_app(&app.name, true, &mut |a| {
+                a.deployed = Some(commit.clone());
+                a.pinned = pinned;
+                a.render_failure = None;
+            })?
+            .ok_or_else(|| Error::AppNotFound(app.name.clone()))?;
+        self.caches.forget(&app.name);
+        info!(app = %app.name, commit = %target.id, event, pinned, "app deployed");
+        drop(writing);
+        self.reconcile("admin").await?;
+        self.app(&app.name)
+    }
+}
