@@ -1,30 +1,50 @@
 //! The embedded store: sled trees holding JSON records.
+//!
+//! This file holds the trees and the `Store` operations over them (each
+//! with the transaction it needs); `records` the typed JSON tables and their
+//! encoding, `sequence` the ordered keys of histories and the audit log,
+//! `snapshot` consistent copies of every tree for backup and restore.
+
+mod records;
+mod sequence;
+mod snapshot;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use super::{
     ApiTokenRecord, AppRecord, AuditRecord, ClusterRecord, Error, GroupRecord, RepoRecord, Result,
     RevisionRecord, RevokedRecord, Snapshot, StatusRecord, Store, TokenRecord,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use records::{Table, backend, decode, encode, settle};
+use sequence::{append_sequenced, revision_prefix};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use std::collections::BTreeMap;
-use std::marker::PhantomData;
+use sled::transaction::ConflictableTransactionError;
 use std::path::Path;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use switchyard_common::ClusterName;
 
 const CLUSTERS: &str = "clusters";
+
 const TOKENS: &str = "tokens";
+
 const REVOKED: &str = "revoked";
+
 const REPOS: &str = "repos";
+
 const APPS: &str = "apps";
+
 const GROUPS: &str = "groups";
+
 const REVISIONS: &str = "revisions";
+
 const BUNDLES: &str = "bundles";
+
 const STATUS: &str = "status";
+
 const API_TOKENS: &str = "api_tokens";
+
 const API_TOKEN_HASHES: &str = "api_token_hashes";
+
 const AUDIT: &str = "audit";
 
 /// Every table, in the order a snapshot lists them.
@@ -42,74 +62,6 @@ const TABLES: [&str; 12] = [
     API_TOKEN_HASHES,
     AUDIT,
 ];
-
-/// A sled tree of JSON records of one type, keyed by name.
-struct Table<T> {
-    tree: sled::Tree,
-    _record: PhantomData<fn() -> T>,
-}
-
-impl<T: Serialize + DeserializeOwned> Table<T> {
-    fn open(db: &sled::Db, name: &str) -> Result<Self> {
-        Ok(Self {
-            tree: db.open_tree(name).map_err(backend)?,
-            _record: PhantomData,
-        })
-    }
-
-    fn get(&self, key: &str) -> Result<Option<T>> {
-        match self.tree.get(key.as_bytes()).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode(key.as_bytes(), &bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn list(&self) -> Result<Vec<T>> {
-        self.tree
-            .iter()
-            .map(|entry| {
-                let (key, value) = entry.map_err(backend)?;
-                decode(&key, &value)
-            })
-            .collect()
-    }
-
-    /// Insert unless the key exists; `false` if it did.
-    fn insert_new(&self, key: &str, value: &T) -> Result<bool> {
-        let swapped = self
-            .tree
-            .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(encode(value)))
-            .map_err(backend)?;
-        Ok(swapped.is_ok())
-    }
-
-    /// Compare-and-swap loop: a concurrent removal wins and is never undone.
-    fn update(&self, key: &str, change: &mut dyn FnMut(&mut T)) -> Result<Option<T>> {
-        loop {
-            let Some(old) = self.tree.get(key.as_bytes()).map_err(backend)? else {
-                return Ok(None);
-            };
-            let mut record: T = decode(key.as_bytes(), &old)?;
-            change(&mut record);
-            let new = encode(&record);
-            if self
-                .tree
-                .compare_and_swap(key.as_bytes(), Some(&old), Some(new))
-                .map_err(backend)?
-                .is_ok()
-            {
-                return Ok(Some(record));
-            }
-        }
-    }
-
-    fn remove(&self, key: &str) -> Result<Option<T>> {
-        match self.tree.remove(key.as_bytes()).map_err(backend)? {
-            Some(bytes) => Ok(Some(decode(key.as_bytes(), &bytes)?)),
-            None => Ok(None),
-        }
-    }
-}
 
 /// sled-backed [`Store`].
 pub struct SledStore {
@@ -139,36 +91,6 @@ pub struct SledStore {
     /// its own, and a backup must not catch a change half-written across
     /// tables (a cluster removed but its certificates not yet revoked).
     gate: RwLock<()>,
-}
-
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::Backend(Box::new(e))
-}
-
-/// `name` and a NUL: the prefix of every key under one app or cluster.
-fn revision_prefix(app: &str) -> Vec<u8> {
-    let mut prefix = app.as_bytes().to_vec();
-    prefix.push(0);
-    prefix
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("store records always serialize")
-}
-
-fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|source| Error::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        source,
-    })
-}
-
-/// Turn a transaction's outcome into the store's error.
-fn settle<T>(result: Result<T, TransactionError<Error>>) -> Result<T> {
-    result.map_err(|e| match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => backend(e),
-    })
 }
 
 impl SledStore {
@@ -643,357 +565,5 @@ impl Store for SledStore {
 
     fn restore(&self, snapshot: &Snapshot) -> Result<()> {
         self.restore_tables(snapshot)
-    }
-}
-
-impl SledStore {
-    fn snapshot_tables(&self) -> Result<Snapshot> {
-        let _alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        let mut tables = BTreeMap::new();
-        for name in TABLES {
-            let tree = self.db.open_tree(name).map_err(backend)?;
-            let rows = tree
-                .iter()
-                .map(|entry| {
-                    let (key, value) = entry.map_err(backend)?;
-                    Ok((key.to_vec(), value.to_vec()))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            tables.insert(name.to_owned(), rows);
-        }
-        Ok(Snapshot { tables })
-    }
-
-    fn restore_tables(&self, snapshot: &Snapshot) -> Result<()> {
-        let _alone = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(unknown) = snapshot
-            .tables
-            .keys()
-            .find(|t| !TABLES.contains(&t.as_str()))
-        {
-            return Err(Error::Backend(
-                format!("the snapshot has a table this hub does not know: {unknown}").into(),
-            ));
-        }
-        for name in TABLES {
-            let tree = self.db.open_tree(name).map_err(backend)?;
-            if !tree.is_empty() {
-                return Err(Error::NotEmpty(name.to_owned()));
-            }
-        }
-        for (name, rows) in &snapshot.tables {
-            let tree = self.db.open_tree(name).map_err(backend)?;
-            let mut batch = sled::Batch::default();
-            for (key, value) in rows {
-                batch.insert(key.as_slice(), value.as_slice());
-            }
-            tree.apply_batch(batch).map_err(backend)?;
-        }
-        self.flush_all()
-    }
-}
-
-/// Insert `value` under `prefix` followed by the next sequence number
-/// after the last key with that prefix, so entries keep their order.
-///
-/// The number continues from what is stored rather than from sled's
-/// `generate_id`, whose counter is persisted separately from the entries:
-/// order then survives kills, restarts and restores by construction.
-/// Concurrent appends under one prefix race on the same number; the loser
-/// of the compare-and-swap takes the next one.
-fn append_sequenced(tree: &sled::Tree, prefix: &[u8], value: &[u8]) -> Result<()> {
-    loop {
-        let next = match tree.scan_prefix(prefix).next_back() {
-            None => 0,
-            Some(entry) => {
-                let (key, _) = entry.map_err(backend)?;
-                let last = key
-                    .len()
-                    .checked_sub(8)
-                    .filter(|&start| start == prefix.len())
-                    .and_then(|start| <[u8; 8]>::try_from(&key[start..]).ok())
-                    .map(u64::from_be_bytes)
-                    .ok_or_else(|| {
-                        Error::Backend(
-                            format!(
-                                "key {:?} does not end in a sequence number",
-                                String::from_utf8_lossy(&key)
-                            )
-                            .into(),
-                        )
-                    })?;
-                last.checked_add(1).ok_or_else(|| {
-                    Error::Backend("sequence numbers exhausted under one key".into())
-                })?
-            }
-        };
-        let mut key = prefix.to_vec();
-        key.extend_from_slice(&next.to_be_bytes());
-        let swapped = tree
-            .compare_and_swap(key, None as Option<&[u8]>, Some(value))
-            .map_err(backend)?;
-        if swapped.is_ok() {
-            return Ok(());
-        }
-    }
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-
-    /// A deployed `sync` of `commit`, for tests of history.
-    pub(crate) fn revision(commit: &str) -> RevisionRecord {
-        RevisionRecord {
-            commit: commit.to_owned(),
-            at: 1,
-            event: "sync".into(),
-            trigger: "admin".into(),
-            author: String::new(),
-            summary: String::new(),
-            committed_at: 1,
-            deployed: true,
-        }
-    }
-
-    fn name(s: &str) -> ClusterName {
-        ClusterName::new(s).unwrap()
-    }
-
-    fn store_with_pending(dir: &Path) -> SledStore {
-        let store = SledStore::open(dir).unwrap();
-        let cluster = ClusterRecord::new(name("edge-1"), BTreeMap::new(), 100);
-        let token = TokenRecord {
-            cluster: name("edge-1"),
-            expires_at: 200,
-            used_at: None,
-        };
-        store.create_cluster(&cluster, "hash-1", &token).unwrap();
-        store
-    }
-
-    #[test]
-    fn a_token_is_spent_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_pending(dir.path());
-        let cluster = store.redeem_token("hash-1", 150, "0a", 999).unwrap();
-        assert_eq!(cluster.serials, vec!["0a".to_string()]);
-        assert_eq!(cluster.enrolled_at, Some(150));
-        assert!(matches!(
-            store.redeem_token("hash-1", 151, "0b", 999),
-            Err(Error::TokenUsed { used_at: 150 })
-        ));
-        assert!(matches!(
-            store.redeem_token("nope", 151, "0b", 999),
-            Err(Error::TokenUnknown)
-        ));
-        // The failed attempts changed nothing.
-        assert_eq!(
-            store.cluster(&name("edge-1")).unwrap().unwrap().serials,
-            vec!["0a".to_string()]
-        );
-    }
-
-    #[test]
-    fn re_enrollment_revokes_every_serial_the_cluster_held() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_pending(dir.path());
-        store.redeem_token("hash-1", 150, "0a", 999).unwrap();
-        store
-            .update_cluster(&name("edge-1"), true, &mut |c| {
-                c.serials.insert(0, "0b".into());
-            })
-            .unwrap();
-        let token = TokenRecord {
-            cluster: name("edge-1"),
-            expires_at: 300,
-            used_at: None,
-        };
-        store.create_token("hash-2", &token).unwrap();
-        let cluster = store.redeem_token("hash-2", 160, "0c", 999).unwrap();
-        assert_eq!(cluster.serials, ["0c"]);
-        assert!(store.is_revoked("0a").unwrap());
-        assert!(store.is_revoked("0b").unwrap());
-        assert!(!store.is_revoked("0c").unwrap());
-    }
-
-    #[test]
-    fn an_expired_token_changes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_pending(dir.path());
-        assert!(matches!(
-            store.redeem_token("hash-1", 200, "0a", 999),
-            Err(Error::TokenExpired { expired_at: 200 })
-        ));
-        let cluster = store.cluster(&name("edge-1")).unwrap().unwrap();
-        assert!(cluster.serials.is_empty());
-        assert_eq!(store.token("hash-1").unwrap().unwrap().used_at, None);
-    }
-
-    #[test]
-    fn removal_revokes_and_drops_tokens() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = store_with_pending(dir.path());
-        store.redeem_token("hash-1", 150, "0a", 999).unwrap();
-        assert!(!store.is_revoked("0a").unwrap());
-        assert!(
-            store
-                .remove_cluster(&name("edge-1"), 160)
-                .unwrap()
-                .is_some()
-        );
-        assert!(store.is_revoked("0a").unwrap());
-        assert!(store.token("hash-1").unwrap().is_none());
-        assert!(store.cluster(&name("edge-1")).unwrap().is_none());
-        assert!(
-            store
-                .remove_cluster(&name("edge-1"), 161)
-                .unwrap()
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn duplicate_cluster_is_refused_and_state_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = store_with_pending(dir.path());
-            let again = ClusterRecord::new(name("edge-1"), BTreeMap::new(), 101);
-            let token = TokenRecord {
-                cluster: name("edge-1"),
-                expires_at: 300,
-                used_at: None,
-            };
-            assert!(matches!(
-                store.create_cluster(&again, "hash-2", &token),
-                Err(Error::ClusterExists(_))
-            ));
-            assert!(store.token("hash-2").unwrap().is_none());
-            store
-                .update_cluster(&name("edge-1"), true, &mut |c| {
-                    c.labels.insert("env".into(), "prod".into());
-                })
-                .unwrap();
-        }
-        let store = reopen(dir.path());
-        let cluster = store.cluster(&name("edge-1")).unwrap().unwrap();
-        assert_eq!(cluster.labels.get("env").map(String::as_str), Some("prod"));
-        assert_eq!(store.clusters().unwrap().len(), 1);
-    }
-
-    /// A snapshot never sees a change half-applied across tables: a cluster
-    /// is either present with its certificate valid, or gone with it revoked.
-    #[test]
-    fn snapshots_taken_during_writes_are_consistent_across_tables() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
-        let writer = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                for i in 0..150 {
-                    let cluster = name(&format!("edge-{i}"));
-                    let token = TokenRecord {
-                        cluster: cluster.clone(),
-                        expires_at: u64::MAX,
-                        used_at: None,
-                    };
-                    let record = ClusterRecord::new(cluster.clone(), BTreeMap::new(), 1);
-                    store
-                        .create_cluster(&record, &format!("hash-{i}"), &token)
-                        .unwrap();
-                    store
-                        .redeem_token(&format!("hash-{i}"), 2, &format!("serial-{i}"), 9)
-                        .unwrap();
-                    store.remove_cluster(&cluster, 3).unwrap();
-                }
-            })
-        };
-        let mut snapshots = 0;
-        while !writer.is_finished() && snapshots < 2_000 {
-            let snapshot = store.snapshot().unwrap();
-            let clusters: Vec<ClusterRecord> = snapshot.tables[CLUSTERS]
-                .iter()
-                .map(|(k, v)| decode(k, v).unwrap())
-                .collect();
-            let revoked: Vec<&[u8]> = snapshot.tables[REVOKED]
-                .iter()
-                .map(|(k, _)| k.as_slice())
-                .collect();
-            for cluster in &clusters {
-                for serial in &cluster.serials {
-                    assert!(
-                        !revoked.contains(&serial.as_bytes()),
-                        "snapshot {snapshots} holds {} and also its revoked serial {serial}",
-                        cluster.name
-                    );
-                }
-            }
-            snapshots += 1;
-        }
-        writer.join().unwrap();
-        assert!(snapshots > 0);
-        assert_eq!(store.snapshot().unwrap().count(REVOKED), 150);
-    }
-
-    /// Open the store in `dir` again in this process. sled's background
-    /// threads let go of the directory's lock shortly after the previous
-    /// handle is dropped, not at once (a hub reopens only in a new process).
-    fn reopen(dir: &std::path::Path) -> SledStore {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match SledStore::open(dir) {
-                Ok(store) => return store,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    eprintln!("store still locked, retrying: {e}");
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("reopening the store: {e}"),
-            }
-        }
-    }
-
-    /// History keeps the order of appends across reopenings, and concurrent
-    /// appends lose nothing.
-    #[test]
-    fn history_order_survives_reopening_and_concurrent_appends() {
-        let dir = tempfile::tempdir().unwrap();
-        for life in 0..3 {
-            let store = reopen(dir.path());
-            for i in 0..3 {
-                store
-                    .append_revision("web", &revision(&format!("{life}-{i}")))
-                    .unwrap();
-            }
-        }
-        let store = std::sync::Arc::new(reopen(dir.path()));
-        let commits: Vec<String> = store
-            .revisions("web")
-            .unwrap()
-            .into_iter()
-            .map(|r| r.commit)
-            .collect();
-        let expected: Vec<String> = (0..3)
-            .flat_map(|life| (0..3).map(move |i| format!("{life}-{i}")))
-            .collect();
-        assert_eq!(commits, expected);
-
-        let writers: Vec<_> = (0..4)
-            .map(|w| {
-                let store = store.clone();
-                std::thread::spawn(move || {
-                    for i in 0..25 {
-                        store
-                            .append_revision("api", &revision(&format!("{w}-{i}")))
-                            .unwrap();
-                    }
-                })
-            })
-            .collect();
-        for writer in writers {
-            writer.join().unwrap();
-        }
-        assert_eq!(store.revisions("api").unwrap().len(), 100);
-        assert_eq!(store.revisions("web").unwrap().len(), 9);
     }
 }
