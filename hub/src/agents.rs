@@ -2,11 +2,12 @@
 //! and the control and request streams of enrolled (mutual-TLS) agents.
 //! Every peer is held to the limits of [`crate::limits`].
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, Notifier};
 use crate::limits::Guard;
 use crate::metrics::Outcome;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_common::ClusterName;
 use switchyard_common::error_chain;
 use switchyard_common::proto::{
     self, CertificateRenewed, DecodeError, Enrolled, ErrorCode, Message, Notification,
@@ -553,10 +554,58 @@ fn answer_request(
     answer.into()
 }
 
+/// Notifications the hub has on their way at once, per processor. A
+/// notification is on its way until the agent acknowledges it, and the
+/// agent acts on it at once (fetches its assignment, then the bundle), so
+/// this bounds how many agents start an update per round trip: when the
+/// hub is busy its round trips lengthen and the notifications slow down
+/// with them, instead of 10,000 agents asking at the same instant and
+/// overflowing the socket's receive queue.
+const NOTIFICATIONS_PER_PROCESSOR: usize = 128;
+
+/// Longest a notification counts as on its way: an agent that does not
+/// acknowledge within this time no longer holds up the others.
+const NOTIFICATION_ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// The fleet's [`Notifier`] over QUIC: a stream the hub opens over the
+/// agent's own connection (the only way to reach an agent behind NAT).
+/// Notifications go out in the order asked, a bounded number at a time
+/// (`NOTIFICATIONS_PER_PROCESSOR`), each until its agent acknowledges it.
+pub(crate) struct QuicNotifier {
+    on_their_way: Arc<tokio::sync::Semaphore>,
+}
+
+impl QuicNotifier {
+    pub(crate) fn new() -> Self {
+        Self {
+            on_their_way: Arc::new(tokio::sync::Semaphore::new(
+                NOTIFICATIONS_PER_PROCESSOR
+                    * std::thread::available_parallelism().map_or(1, usize::from),
+            )),
+        }
+    }
+}
+
+impl Notifier for QuicNotifier {
+    fn deliver(&self, cluster: ClusterName, conn: quinn::Connection, notification: Notification) {
+        let on_its_way = self.on_their_way.clone();
+        tokio::spawn(async move {
+            // `Err` only for a closed semaphore; nothing closes it.
+            let Ok(_turn) = on_its_way.acquire_owned().await else {
+                return;
+            };
+            if let Err(error) = send_notification(&conn, &notification, NOTIFICATION_ACK_WAIT).await
+            {
+                warn!(%cluster, %error, "notification not delivered; the agent resyncs on reconnect");
+            }
+        });
+    }
+}
+
 /// Send one notification on a new unidirectional stream, then wait until
 /// the agent has acknowledged all of it, at most `ack_wait` (an agent that
 /// does not is not an error here: it resyncs when it reconnects).
-pub(crate) async fn send_notification(
+async fn send_notification(
     conn: &quinn::Connection,
     notification: &Notification,
     ack_wait: Duration,

@@ -1,10 +1,11 @@
 //! Who may call the admin API: bearer tokens with roles, the built-in admin
 //! token, and the least role each route needs.
 
-use crate::fleet::rfc3339;
+use crate::clock::rfc3339;
+pub use crate::roles::Role;
+pub use crate::secrets::token_hash;
 use crate::store::{self, ApiTokenRecord, Store};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,47 +17,6 @@ pub const BUILTIN_ADMIN: &str = "admin";
 /// Prefix of the secrets `token create` mints, so they are recognisable in
 /// logs and secret scanners.
 pub const TOKEN_PREFIX: &str = "syt_";
-
-/// What a token may do. Ordered: every role may do what the ones before it may.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read everything except tokens and the audit log.
-    Viewer,
-    /// Read, plus `app sync` and `app rollback`.
-    Operator,
-    /// Everything, including tokens and the audit log.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Why a request was not let through, or a token operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -277,11 +237,6 @@ pub fn authorize(principal: &Principal, rule: &Rule) -> Result<(), Error> {
             action: rule.action,
         })
     }
-}
-
-/// Hex SHA-256 of a token secret: the only form in which it is stored.
-pub fn token_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 fn validate_name(name: &str) -> Result<(), Error> {

@@ -602,7 +602,7 @@ mod tests {
         store.redeem_token("spent", 150, "0a", 9_999).unwrap();
         let api = |name: &str| store::ApiTokenRecord {
             name: name.into(),
-            role: crate::auth::Role::Viewer,
+            role: crate::roles::Role::Viewer,
             hash: format!("hash-{name}"),
             created_at: 10,
             expires_at: None,

@@ -19,9 +19,14 @@ pub mod metrics;
 pub mod paths;
 mod registry;
 pub mod render;
+mod roles;
+mod secrets;
 pub mod server;
 pub mod status_reports;
 pub mod store;
 pub mod tree;
 
-pub use clock::unix_now;
+#[cfg(test)]
+mod layers;
+
+pub use clock::{rfc3339, unix_now};

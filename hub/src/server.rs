@@ -255,15 +255,18 @@ impl Hub {
         let store: Arc<dyn crate::store::Store> = Arc::new(store);
         // Forges sign webhooks with this unless a repo names its own secret.
         load_or_create_token(&paths::webhook_secret_file(data_dir), "syw_")?;
-        let fleet = Arc::new(Fleet::new(
-            store.clone(),
-            ca,
-            FleetSettings {
-                agent_address,
-                cert_ttl: config.cert_ttl,
-                heartbeat: config.heartbeat,
-            },
-        ));
+        let fleet = Arc::new(
+            Fleet::new(
+                store.clone(),
+                ca,
+                FleetSettings {
+                    agent_address,
+                    cert_ttl: config.cert_ttl,
+                    heartbeat: config.heartbeat,
+                },
+            )
+            .with_notifier(Arc::new(crate::agents::QuicNotifier::new())),
+        );
         // Both were done above, before anything could be served.
         fleet.readiness().store_opened();
         fleet.readiness().quic_bound();

@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::ApiQuery;
 use crate::auth::Role;
-use crate::fleet::rfc3339;
+use crate::clock::rfc3339;
 use crate::store::AuditRecord;
 use axum::Json;
 use axum::extract::State;

@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::{ApiResult, ErrorBody};
 use super::extract::ApiJson;
 use crate::auth::Role;
-use crate::fleet::rfc3339;
+use crate::clock::rfc3339;
 use crate::store::ApiTokenRecord;
 use crate::unix_now;
 use axum::Json;

@@ -7,8 +7,8 @@ use super::output::{OutputFormat, print_one};
 use anyhow::Context;
 use std::path::Path;
 use switchyard_hub::backup::{self, Summary};
-use switchyard_hub::fleet::rfc3339;
 use switchyard_hub::paths;
+use switchyard_hub::rfc3339;
 
 pub(crate) async fn take(file: &Path, target: &Target, output: OutputFormat) -> anyhow::Result<()> {
     let client = AdminClient::discover(target)?;

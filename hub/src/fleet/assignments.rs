@@ -4,45 +4,28 @@
 use super::{Error, Fleet, Result};
 use crate::bundle_frames::LoadError;
 use crate::store;
-use std::time::Duration;
 use switchyard_common::ClusterName;
 use switchyard_common::proto::{Assignment, Notification};
-use tracing::warn;
 
-/// Notifications the hub has on their way at once, per processor. A
-/// notification is on its way until the agent acknowledges it, and the
-/// agent acts on it at once (fetches its assignment, then the bundle), so
-/// this bounds how many agents start an update per round trip: when the
-/// hub is busy its round trips lengthen and the notifications slow down
-/// with them, instead of 10,000 agents asking at the same instant and
-/// overflowing the socket's receive queue.
-pub(super) const NOTIFICATIONS_PER_PROCESSOR: usize = 128;
-
-/// Longest a notification counts as on its way: an agent that does not
-/// acknowledge within this time no longer holds up the others.
-const NOTIFICATION_ACK_WAIT: Duration = Duration::from_secs(2);
+/// How the fleet tells a connected agent that something changed. The fleet
+/// decides whom to tell and what; the transport (the QUIC endpoint in
+/// `agents`) implements the delivery, so domain logic never calls into it.
+pub trait Notifier: Send + Sync {
+    /// Deliver `notification` to `cluster`'s agent over its connection
+    /// `conn`, in the background; a notification that is not delivered is
+    /// not an error (the agent resyncs when it reconnects).
+    fn deliver(&self, cluster: ClusterName, conn: quinn::Connection, notification: Notification);
+}
 
 impl Fleet {
-    /// Tell a connected agent something, on a stream the hub opens over the
-    /// agent's own connection (the only way to reach an agent behind NAT).
-    /// Notifications go out in the order asked, a bounded number at a time
-    /// (`NOTIFICATIONS_PER_PROCESSOR`), each until its agent acknowledges it.
+    /// Tell a connected agent something, through the [`Notifier`] the
+    /// server gave the fleet (see [`Fleet::with_notifier`]). An agent that is
+    /// not connected is not told: it asks for its assignment when it
+    /// connects. A fleet without a notifier (the domain tested alone) tells
+    /// no one.
     pub fn notify(&self, cluster: &ClusterName, notification: Notification) {
-        if let Some(conn) = self.registry.connection(cluster) {
-            let cluster = cluster.clone();
-            let on_its_way = self.notifications.clone();
-            tokio::spawn(async move {
-                // `Err` only for a closed semaphore; nothing closes it.
-                let Ok(_turn) = on_its_way.acquire_owned().await else {
-                    return;
-                };
-                if let Err(error) =
-                    crate::agents::send_notification(&conn, &notification, NOTIFICATION_ACK_WAIT)
-                        .await
-                {
-                    warn!(%cluster, %error, "notification not delivered; the agent resyncs on reconnect");
-                }
-            });
+        if let (Some(notifier), Some(conn)) = (&self.notifier, self.registry.connection(cluster)) {
+            notifier.deliver(cluster.clone(), conn, notification);
         }
     }
 
@@ -96,6 +79,7 @@ mod tests {
     use super::super::test_support::{fleet_over, sled_store};
     use super::*;
     use std::collections::BTreeMap;
+    use std::time::Duration;
     use switchyard_common::proto::ErrorCode;
 
     #[test]

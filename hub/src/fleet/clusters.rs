@@ -1,9 +1,11 @@
 //! Registering, listing, labelling and removing clusters, and how the API
 //! shows one.
 
-use super::enrollment::{new_token_record, token_hash};
-use super::{Error, Fleet, Result, rfc3339};
+use super::enrollment::new_token_record;
+use super::{Error, Fleet, Result};
+use crate::clock::rfc3339;
 use crate::clock::unix_now;
+use crate::secrets::token_hash;
 use crate::store::{self, ClusterRecord, TokenRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

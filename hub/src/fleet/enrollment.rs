@@ -4,9 +4,9 @@
 
 use super::{Error, Fleet, Result};
 use crate::clock::{unix_now, unix_seconds};
+use crate::secrets::token_hash;
 use crate::store::{self, ClusterRecord, TokenRecord};
 use rand::Rng;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use switchyard_certs::PeerIdentity;
 use switchyard_common::ClusterName;
@@ -15,11 +15,6 @@ use tracing::info;
 
 /// See [`Fleet::adopt_after_restore`].
 const RESTORE_SIGNING_MARGIN_SECS: u64 = 60;
-
-/// SHA-256 of a bootstrap token; only this is stored.
-pub(super) fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
 
 pub(super) fn new_token_record(
     cluster: &ClusterName,

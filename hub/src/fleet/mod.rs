@@ -14,13 +14,13 @@ mod clusters;
 mod enrollment;
 mod reports;
 
+pub use assignments::Notifier;
 pub use clusters::{ClusterView, JoinInfo, validate_label};
 pub use reports::StatusView;
 
 use crate::registry::Registry;
 use crate::status_reports::PairStates;
 use crate::store::{self, Store};
-use assignments::NOTIFICATIONS_PER_PROCESSOR;
 use reports::Reports;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,10 +89,6 @@ pub struct FleetSettings {
     pub heartbeat: Duration,
 }
 
-pub fn rfc3339(unix: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(unix)).to_string()
-}
-
 /// The hub's fleet state and the rules over it.
 pub struct Fleet {
     store: Arc<dyn Store>,
@@ -109,8 +105,8 @@ pub struct Fleet {
     /// is held, never the other way round.
     pair_states: Mutex<Option<PairStates>>,
     bundle_frames: crate::bundle_frames::BundleFrames,
-    /// Notifications on their way, bounded (see [`Fleet::notify`]).
-    notifications: Arc<tokio::sync::Semaphore>,
+    /// How agents are told of a change (see [`Fleet::notify`]).
+    notifier: Option<Arc<dyn Notifier>>,
 }
 
 impl Fleet {
@@ -127,11 +123,15 @@ impl Fleet {
             bundle_frames: crate::bundle_frames::BundleFrames::new(
                 crate::bundle_frames::DEFAULT_BUDGET,
             ),
-            notifications: Arc::new(tokio::sync::Semaphore::new(
-                NOTIFICATIONS_PER_PROCESSOR
-                    * std::thread::available_parallelism().map_or(1, usize::from),
-            )),
+            notifier: None,
         }
+    }
+
+    /// Tell connected agents of changes through `notifier` (the server
+    /// passes the QUIC endpoint's).
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub fn metrics(&self) -> &crate::metrics::Metrics {

@@ -2,7 +2,8 @@
 //! the facts an agent tells about itself, and the status table built from
 //! assignments and reports.
 
-use super::{Fleet, LAST_SEEN_RESOLUTION, Result, rfc3339};
+use super::{Fleet, LAST_SEEN_RESOLUTION, Result};
+use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::status_reports::PairStates;
 use crate::store::{self, ClusterRecord, StatusRecord};

@@ -2,8 +2,8 @@
 //! fields, and how the API shows it.
 
 use super::{AppRequest, AppView, Error, GitOps, Result, groups, invalid, validate_repo_name};
+use crate::clock::rfc3339;
 use crate::clock::unix_now;
-use crate::fleet::rfc3339;
 use crate::render::RendererKind;
 use crate::store::AppRecord;
 use std::collections::BTreeMap;

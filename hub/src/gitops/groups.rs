@@ -3,8 +3,8 @@
 //! targets one follows when its selector changes.
 
 use super::{Error, GitOps, Result, invalid, validate_repo_name};
+use crate::clock::rfc3339;
 use crate::clock::unix_now;
-use crate::fleet::rfc3339;
 use crate::store::{AppRecord, GroupRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;

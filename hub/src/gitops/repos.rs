@@ -4,8 +4,8 @@
 use super::requests::FetchActivity;
 use super::webhooks::read_webhook_secret;
 use super::{Error, GitOps, RepoRequest, RepoView, Result, invalid};
+use crate::clock::rfc3339;
 use crate::clock::unix_now;
-use crate::fleet::rfc3339;
 use crate::git::{self, Credentials, RepoSpec};
 use crate::store::{FetchState, RepoRecord};
 use std::collections::HashMap;

@@ -4,8 +4,8 @@
 //! (`pass.rs`, `resolve`).
 
 use super::{AppView, Error, GitOps, Planned, Result, RevisionView};
+use crate::clock::rfc3339;
 use crate::clock::unix_now;
-use crate::fleet::rfc3339;
 use crate::git::CommitInfo;
 use crate::store::{AppRecord, RevisionRecord};
 use tracing::{info, warn};

@@ -20,9 +20,9 @@ pub enum Error {
     ClusterNotFound(ClusterName),
     #[error("unknown bootstrap token")]
     TokenUnknown,
-    #[error("bootstrap token already used at {}", crate::fleet::rfc3339(*used_at))]
+    #[error("bootstrap token already used at {}", crate::clock::rfc3339(*used_at))]
     TokenUsed { used_at: u64 },
-    #[error("bootstrap token expired at {}", crate::fleet::rfc3339(*expired_at))]
+    #[error("bootstrap token expired at {}", crate::clock::rfc3339(*expired_at))]
     TokenExpired { expired_at: u64 },
     #[error("repo {0} already exists")]
     RepoExists(String),
@@ -236,7 +236,7 @@ pub struct StatusRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiTokenRecord {
     pub name: String,
-    pub role: crate::auth::Role,
+    pub role: crate::roles::Role,
     /// Hex SHA-256 of the secret.
     pub hash: String,
     /// Unix seconds.
@@ -260,7 +260,7 @@ pub struct AuditRecord {
     pub at: u64,
     /// Name of the token used (`admin` for the built-in admin token).
     pub actor: String,
-    pub role: crate::auth::Role,
+    pub role: crate::roles::Role,
     pub method: String,
     /// Request path, without the query.
     pub path: String,
