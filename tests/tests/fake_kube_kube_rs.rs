@@ -553,3 +553,127 @@ async fn kubeconfig_file_points_kube_rs_at_the_fake() {
     assert_eq!(ns.status.and_then(|s| s.phase).as_deref(), Some("Active"));
     drop(fake);
 }
+
+/// Drains a kube-rs watcher into a channel, so a test can wait for events
+/// while the watcher keeps re-watching in the background.
+fn spawn_watcher(
+    api: Api<ConfigMap>,
+    config: kube::runtime::watcher::Config,
+) -> tokio::sync::mpsc::UnboundedReceiver<kube::runtime::watcher::Event<ConfigMap>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut events = Box::pin(kube::runtime::watcher(api, config));
+        while let Some(event) = events.next().await {
+            if let Ok(event) = event
+                && tx.send(event).is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (bounded) for the watcher's next `InitDone`, returning the names
+/// of the objects its (re-)list delivered.
+async fn next_init_done(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<kube::runtime::watcher::Event<ConfigMap>>,
+) -> Vec<String> {
+    use kube::runtime::watcher::Event;
+    let mut listed = Vec::new();
+    let mut started = false;
+    loop {
+        let event = tokio::time::timeout(STEP, events.recv())
+            .await
+            .expect("a watcher event within the step timeout")
+            .expect("watcher running");
+        match event {
+            Event::Init => started = true,
+            Event::InitApply(cm) if started => listed.push(cm.metadata.name.unwrap_or_default()),
+            Event::InitDone if started => return listed,
+            _ => {}
+        }
+    }
+}
+
+fn configmap(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}}))
+        .expect("configmap")
+}
+
+#[tokio::test]
+async fn kube_rs_watcher_resumes_from_bookmarks() {
+    let fake = FakeKube::start().await;
+    fake.set_bookmark_interval(Duration::from_millis(50));
+    let cms: Api<ConfigMap> = Api::namespaced(client(&fake), "default");
+    cms.create(&PostParams::default(), &configmap("a"))
+        .await
+        .expect("create");
+    // Server-side timeout of 1 s: the watcher re-watches every second, from
+    // the last resourceVersion it saw.
+    let config = kube::runtime::watcher::Config::default().timeout(1);
+    let mut events = spawn_watcher(cms.clone(), config);
+    assert_eq!(next_init_done(&mut events).await, ["a"]);
+    // Only another kind changes: just a bookmark can tell the watcher.
+    fake.create_object(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default"}}))
+        .expect("secret");
+    let latest = fake.resource_version().to_string();
+    let resumed = async {
+        loop {
+            let resumed = fake.requests().iter().any(|r| {
+                r.is_watch()
+                    && r.path.ends_with("/configmaps")
+                    && r.param("resourceVersion") == Some(latest.as_str())
+            });
+            if resumed {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(STEP, resumed)
+        .await
+        .expect("the watcher re-watches from the bookmark's resourceVersion");
+    // A compaction now costs it nothing: it resumes, never re-lists.
+    fake.compact();
+    let lists_before = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && !r.is_watch() && r.path.ends_with("/configmaps"))
+        .count();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let lists_after = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && !r.is_watch() && r.path.ends_with("/configmaps"))
+        .count();
+    assert_eq!(lists_before, lists_after, "no re-list after compaction");
+}
+
+#[tokio::test]
+async fn kube_rs_watcher_relists_after_410_gone() {
+    let fake = FakeKube::start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client(&fake), "default");
+    cms.create(&PostParams::default(), &configmap("a"))
+        .await
+        .expect("create");
+    let config = kube::runtime::watcher::Config::default()
+        .timeout(1)
+        .disable_bookmarks();
+    let mut events = spawn_watcher(cms.clone(), config);
+    assert_eq!(next_init_done(&mut events).await, ["a"]);
+    // The watcher's resourceVersion falls behind the compaction: its next
+    // watch answers 410 Expired, and it must list again.
+    fake.create_object(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default"}}))
+        .expect("secret");
+    fake.compact();
+    assert_eq!(next_init_done(&mut events).await, ["a"]);
+    let expired = fake
+        .requests()
+        .iter()
+        .filter(|r| r.is_watch() && r.path.ends_with("/configmaps"))
+        .count();
+    assert!(expired >= 2, "watched, expired, watched again");
+}

@@ -59,6 +59,10 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Expired(String),
+    /// More requests in flight than the fake's limit (`FakeKube::set_max_in_flight`),
+    /// as API Priority and Fairness answers: 429 with `Retry-After`.
+    #[error("Too many requests, please try again later.")]
+    TooManyRequests { retry_after_secs: u64 },
     /// Injected failure (`FakeKube::fail_next`) with any code.
     #[error("{message}")]
     Injected { code: u16, message: String },
@@ -112,6 +116,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Expired(_) => 410,
+            ApiError::TooManyRequests { .. } => 429,
             ApiError::Injected { code, .. } => *code,
         }
     }
@@ -127,6 +132,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Expired(_) => "Expired",
+            ApiError::TooManyRequests { .. } => "TooManyRequests",
             ApiError::Injected { code, .. } => match code {
                 429 => "TooManyRequests",
                 500 => "InternalError",
@@ -187,6 +193,9 @@ impl ApiError {
                     .collect();
                 body["details"] = json!({"causes": causes});
             }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                body["details"] = json!({"retryAfterSeconds": retry_after_secs});
+            }
             _ => {}
         }
         body
@@ -237,11 +246,18 @@ impl IntoResponse for ApiError {
             )
                 .into_response();
         }
-        (
+        let mut response = (
             code,
             [(header::CONTENT_TYPE, "application/json")],
             self.status_body().to_string(),
         )
-            .into_response()
+            .into_response();
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs),
+            );
+        }
+        response
     }
 }

@@ -64,35 +64,33 @@ pub(crate) async fn handle(
 ) -> Response {
     let content_type = header_str(&headers, header::CONTENT_TYPE);
     let accept = header_str(&headers, header::ACCEPT).unwrap_or_default();
-    let (injected, delay) = shared.with(|s| {
-        let request = RecordedRequest {
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().unwrap_or_default().to_string(),
-            content_type: content_type.clone(),
-        };
-        if request.is_write()
+    let recorded = RecordedRequest {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        query: uri.query().unwrap_or_default().to_string(),
+        content_type: content_type.clone(),
+        at: shared.started.elapsed(),
+    };
+    let (injected, latency, limit, retry_after) = shared.with(|s| {
+        if recorded.is_write()
             && let Some(i) = s
                 .created_before_write
                 .iter()
-                .position(|(path, _)| *path == request.path)
+                .position(|(path, _)| *path == recorded.path)
         {
             let (_, obj) = s.created_before_write.remove(i);
             if let Err(e) = s.create_out_of_band(obj) {
-                tracing::warn!(path = %request.path, error = ?e, "fake kube: cannot create the racing object");
+                tracing::warn!(path = %recorded.path, error = ?e, "fake kube: cannot create the racing object");
             }
         }
-        s.requests.push(request);
+        s.requests.push(recorded.clone());
         let injected = if s.fail_next.is_empty() {
             None
         } else {
             Some(s.fail_next.remove(0))
         };
-        (injected, s.delay)
+        (injected, s.latency, s.max_in_flight, s.retry_after_secs)
     });
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
     tracing::debug!(%method, %uri, "fake kube request");
     if let Some(code) = injected {
         return ApiError::Injected {
@@ -100,6 +98,18 @@ pub(crate) async fn handle(
             message: format!("injected failure ({code})"),
         }
         .into_response();
+    }
+    let Some(_in_flight) = shared.load.admit(limit) else {
+        shared.with(|s| s.throttled.push(recorded));
+        return ApiError::TooManyRequests {
+            retry_after_secs: retry_after,
+        }
+        .into_response();
+    };
+    // Spent holding no lock: requests overlap here as on a real server, and
+    // the store lock is only taken for the state change itself.
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let params: Params = match Query::try_from_uri(&uri) {
         Ok(Query(q)) => q,
@@ -689,6 +699,16 @@ fn event_line(t: &ResourceType, kind: &str, obj: &Value) -> Bytes {
     Bytes::from(line)
 }
 
+/// A BOOKMARK event: the object carries only the resourceVersion the
+/// client may resume from.
+fn bookmark_line(t: &ResourceType, rv: u64) -> Bytes {
+    let bookmark = json!({
+        "apiVersion": t.api_version(), "kind": t.kind,
+        "metadata": {"resourceVersion": rv.to_string()},
+    });
+    Bytes::from(json!({"type": "BOOKMARK", "object": bookmark}).to_string() + "\n")
+}
+
 /// Starts a watch: replays what the requested resourceVersion has not seen, then follows
 /// new events until `timeoutSeconds`, the client leaving, or server shutdown.
 fn start_watch(shared: &Arc<Shared>, tg: &Target, p: &Params) -> Result<Response, ApiError> {
@@ -703,6 +723,8 @@ fn start_watch(shared: &Arc<Shared>, tg: &Target, p: &Params) -> Result<Response
         ),
     };
     let send_initial = flag(p, "sendInitialEvents");
+    let bookmarks = flag(p, "allowWatchBookmarks");
+    let bookmark_interval = shared.with(|s| s.bookmark_interval);
     let timeout = p
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
@@ -789,11 +811,22 @@ fn start_watch(shared: &Arc<Shared>, tg: &Target, p: &Params) -> Result<Response
         }
         let deadline = tokio::time::sleep(Duration::from_secs(timeout));
         tokio::pin!(deadline);
+        let every = bookmark_interval.max(Duration::from_millis(10));
+        let mut bookmark_due = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             tokio::select! {
+                // The end of the watch wins over a bookmark due at the same moment.
+                biased;
                 _ = &mut deadline => return,
                 _ = shutdown.changed() => return,
                 _ = tx.closed() => return,
+                _ = bookmark_due.tick(), if bookmarks => {
+                    // `last` is every event this watch has been offered, sent
+                    // or filtered out: resuming from it loses nothing.
+                    if tx.send(Ok(bookmark_line(&t, last))).await.is_err() {
+                        return;
+                    }
+                }
                 ev = events.recv() => match ev {
                     Ok(ev) if ev.rv > last && matches(&ev) => {
                         last = ev.rv;
@@ -801,7 +834,7 @@ fn start_watch(shared: &Arc<Shared>, tg: &Target, p: &Params) -> Result<Response
                             return;
                         }
                     }
-                    Ok(_) => {}
+                    Ok(ev) => last = last.max(ev.rv),
                     // A lagging watcher is cut off; the client re-lists, as with a real server.
                     Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => return,
                 }

@@ -47,9 +47,23 @@
 //! - Watch: `watch=true|1`, replay from a resourceVersion, `resourceVersion` 0/empty
 //!   sends synthetic ADDED events, `sendInitialEvents` ends the initial list with an
 //!   `initial-events-end` bookmark, `timeoutSeconds`; [`FakeKube::compact`] makes older
-//!   versions answer an ERROR event with `410 Expired`.
-//! - Test hooks: request recording, object inspection and out-of-band edits, 403/5xx/
-//!   admission (422) fault injection.
+//!   versions answer an ERROR event with `410 Expired` (kube-rs's watcher then
+//!   re-lists). With `allowWatchBookmarks=true`, a BOOKMARK event every
+//!   [`FakeKube::set_bookmark_interval`] (default 1 s; a real server: about a
+//!   minute) carrying the latest resourceVersion the watch has been offered,
+//!   including changes its selectors filtered out, so a client resuming from it
+//!   after a compaction is not 410'd.
+//! - Load: every request spends [`FakeKube::set_latency`] (default
+//!   [`DEFAULT_LATENCY`], 2 ms) before it is served, holding no lock, so
+//!   concurrent requests overlap as on a real server; the state lock is held
+//!   only for each state change. [`FakeKube::set_max_in_flight`] answers 429
+//!   TooManyRequests with `Retry-After` (header and `details.retryAfterSeconds`)
+//!   beyond a number of requests in flight, like API Priority and Fairness
+//!   without its queues (rejected at once, not after queueing); a watch counts
+//!   only until its stream starts. [`FakeKube::in_flight_high_water`] and
+//!   [`FakeKube::throttled_requests`] show what a client did.
+//! - Test hooks: request recording (with arrival time), object inspection and
+//!   out-of-band edits, 403/5xx/admission (422) fault injection.
 //!
 //! # What is NOT modelled
 //! - No authentication or authorization (everything is allowed unless [`FakeKube::forbid`]).
@@ -62,7 +76,11 @@
 //!   finish; use [`FakeKube::set_status`]. Namespaces are deleted immediately (no
 //!   Terminating phase); garbage collection is synchronous.
 //! - Watches do not send DELETED/ADDED when an object's labels move it out of or into a
-//!   label selector (they filter on the current object), and send no periodic bookmarks.
+//!   label selector (they filter on the current object).
+//! - History is never compacted by itself (only by [`FakeKube::compact`]); a real
+//!   server keeps a few minutes of watch history. Latency is the same for every
+//!   request (no per-verb cost, no slower lists of many objects), and no priority
+//!   levels or flow schemas: one in-flight limit for everything.
 //! - List continue tokens are offsets over the live state, not snapshots.
 //! - Only HTTP/1.1 JSON: no protobuf, no Table output, no websockets (exec/logs), no TLS.
 
@@ -75,6 +93,7 @@ mod store;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,6 +114,9 @@ pub struct RecordedRequest {
     /// The raw query string, without `?`.
     pub query: String,
     pub content_type: Option<String>,
+    /// When it arrived, since the fake started (for checking a client's
+    /// back-off spacing, e.g. that a retry honoured `Retry-After`).
+    pub at: Duration,
 }
 
 impl RecordedRequest {
@@ -135,8 +157,16 @@ pub(crate) struct Inner {
     /// (request path, object): created out of band just before the first
     /// write to that path, as when someone else wins a race to create it.
     pub(crate) created_before_write: Vec<(String, Value)>,
-    /// How long every request waits before it is handled.
-    pub(crate) delay: Duration,
+    /// Requests the in-flight limit answered 429, in order.
+    pub(crate) throttled: Vec<RecordedRequest>,
+    /// Spent by every request before it is served, outside this lock.
+    pub(crate) latency: Duration,
+    /// Requests served at once before more are answered 429 (`None`: no limit).
+    pub(crate) max_in_flight: Option<usize>,
+    /// The `Retry-After` (seconds) of a 429 for the in-flight limit.
+    pub(crate) retry_after_secs: u64,
+    /// How often a watch that allows bookmarks gets one.
+    pub(crate) bookmark_interval: Duration,
 }
 
 /// An injected failure of one group/version's discovery document.
@@ -201,6 +231,44 @@ impl Inner {
 pub(crate) struct Shared {
     state: Mutex<Inner>,
     pub(crate) shutdown: tokio::sync::watch::Sender<bool>,
+    pub(crate) load: Load,
+    pub(crate) started: std::time::Instant,
+}
+
+/// Requests being served right now, counted outside the state lock so that
+/// counting never serialises them.
+#[derive(Default)]
+pub(crate) struct Load {
+    in_flight: AtomicUsize,
+    high_water: AtomicUsize,
+    throttled: AtomicUsize,
+}
+
+impl Load {
+    /// Admits one request unless `limit` requests are already being served,
+    /// as API Priority and Fairness does (without its queues: over the
+    /// limit is an immediate 429). The request counts until the guard drops;
+    /// a watch counts only until its stream starts, like a real server's
+    /// long-running requests.
+    pub(crate) fn admit(&self, limit: Option<usize>) -> Option<InFlight<'_>> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        if limit.is_some_and(|limit| now > limit) {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.throttled.fetch_add(1, Ordering::SeqCst);
+            return None;
+        }
+        self.high_water.fetch_max(now, Ordering::SeqCst);
+        Some(InFlight(self))
+    }
+}
+
+/// One admitted request; dropping it (answered, or the client left) ends it.
+pub(crate) struct InFlight<'a>(&'a Load);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -228,6 +296,17 @@ fn resolve_ref(types: &[ResourceType], s: &str) -> Option<ResourceType> {
         })
         .cloned()
 }
+
+/// Per-request latency of a fresh fake: what a small real control plane
+/// (one API server, local etcd) answers a get or an apply in. Low enough that
+/// a test of a few dozen objects slows by well under a second, high enough
+/// that a client sending requests one after another is measurably slower
+/// than one sending them concurrently, as against a real server.
+pub const DEFAULT_LATENCY: Duration = Duration::from_millis(2);
+
+/// A real API server sends a bookmark about once a minute; the fake sends
+/// one a second so tests see them without waiting.
+pub const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A running fake API server; stops when dropped or on [`FakeKube::shutdown`].
 pub struct FakeKube {
@@ -258,9 +337,15 @@ impl FakeKube {
                 crd_delay: Duration::ZERO,
                 discovery_faults: Vec::new(),
                 created_before_write: Vec::new(),
-                delay: Duration::ZERO,
+                throttled: Vec::new(),
+                latency: DEFAULT_LATENCY,
+                max_in_flight: None,
+                retry_after_secs: 1,
+                bookmark_interval: DEFAULT_BOOKMARK_INTERVAL,
             }),
             shutdown,
+            load: Load::default(),
+            started: std::time::Instant::now(),
         });
         let app = axum::Router::new()
             .fallback(handlers::handle)
@@ -502,10 +587,10 @@ impl FakeKube {
             .with(|s| s.created_before_write.push((path.to_string(), obj)));
     }
 
-    /// Every request waits `delay` before it is handled (zero: none), as a
-    /// slow or overloaded API server answers.
+    /// The same as [`FakeKube::set_latency`]: a slow or overloaded API
+    /// server (zero: answers at once).
     pub fn set_delay(&self, delay: Duration) {
-        self.shared.with(|s| s.delay = delay);
+        self.set_latency(delay);
     }
 
     /// Lifts every [`FakeKube::forbid`].
@@ -537,6 +622,51 @@ impl FakeKube {
     /// How long after a CRD write it becomes Established (default: immediately).
     pub fn set_crd_establish_delay(&self, delay: Duration) {
         self.shared.with(|s| s.crd_delay = delay);
+    }
+
+    /// Every request waits `latency` before it is served (default
+    /// [`DEFAULT_LATENCY`]), holding no lock meanwhile, so concurrent requests
+    /// overlap as on a real server. Zero serves at once.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.with(|s| s.latency = latency);
+    }
+
+    /// At most `limit` requests are served at once; more answer 429
+    /// TooManyRequests with `Retry-After: retry_after_secs` (default: no limit).
+    /// Watches count only until their stream starts.
+    pub fn set_max_in_flight(&self, limit: Option<usize>, retry_after_secs: u64) {
+        self.shared.with(|s| {
+            s.max_in_flight = limit;
+            s.retry_after_secs = retry_after_secs;
+        });
+    }
+
+    /// Requests being served right now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.load.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests ever served at once (each counted from admission to
+    /// its answer, latency included).
+    pub fn in_flight_high_water(&self) -> usize {
+        self.shared.load.high_water.load(Ordering::SeqCst)
+    }
+
+    /// How many requests the in-flight limit answered 429.
+    pub fn throttled(&self) -> usize {
+        self.shared.load.throttled.load(Ordering::SeqCst)
+    }
+
+    /// The requests the in-flight limit answered 429, in order (each is also
+    /// in [`FakeKube::requests`]).
+    pub fn throttled_requests(&self) -> Vec<RecordedRequest> {
+        self.shared.with(|s| s.throttled.clone())
+    }
+
+    /// How often a watch sent with `allowWatchBookmarks=true` gets a BOOKMARK
+    /// event (default [`DEFAULT_BOOKMARK_INTERVAL`]); applies to new watches.
+    pub fn set_bookmark_interval(&self, every: Duration) {
+        self.shared.with(|s| s.bookmark_interval = every);
     }
 
     /// The current (latest) resourceVersion.

@@ -9,6 +9,8 @@ use super::FakeKube;
 
 struct Resp {
     code: u16,
+    /// The status line and headers, as sent.
+    head: String,
     content_type: String,
     body: String,
 }
@@ -79,9 +81,39 @@ async fn call(
     };
     Resp {
         code,
+        head: head.to_string(),
         content_type: header("content-type"),
         body,
     }
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim())
+        })
+    }
+
+    /// The watch events of a streamed body, one JSON document a line.
+    fn events(&self) -> Vec<Value> {
+        self.body
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+}
+
+/// Polls `cond` every 10 ms for at most 10 s.
+async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 10 s: {what}");
 }
 
 const APPLY: (&str, &str) = ("Content-Type", "application/apply-patch+yaml");
@@ -595,4 +627,153 @@ async fn shutdown_ends_open_watches() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "no longer listening"
     );
+}
+
+#[tokio::test]
+async fn slow_requests_are_served_concurrently_not_one_after_another() {
+    let fake = FakeKube::start().await;
+    assert_eq!(super::DEFAULT_LATENCY, Duration::from_millis(2));
+    // Long enough that every request is still waiting when the last one
+    // arrives, even on a loaded machine; the check is the overlap itself.
+    fake.set_latency(Duration::from_millis(1500));
+    const N: usize = 8;
+    let calls = (0..N).map(|_| call(&fake, "GET", CM_PATH, &[], ""));
+    let answers = futures_util::future::join_all(calls).await;
+    assert!(answers.iter().all(|r| r.code == 200));
+    // Serialised behind one lock, at most one would be in flight at a time.
+    assert_eq!(fake.in_flight_high_water(), N);
+    assert_eq!(fake.in_flight(), 0, "every answered request left");
+    assert_eq!(fake.throttled(), 0);
+}
+
+#[tokio::test]
+async fn over_the_in_flight_limit_answers_429_with_retry_after() {
+    let fake = FakeKube::start().await;
+    fake.set_latency(Duration::from_millis(1500));
+    fake.set_max_in_flight(Some(1), 3);
+    let slow = tokio::spawn({
+        let addr = fake.addr();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream
+                .write_all(
+                    format!("GET {CM_PATH} HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+                .expect("write");
+            let mut raw = String::new();
+            let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut raw))
+                .await;
+            raw
+        }
+    });
+    eventually("the first request is in flight", || fake.in_flight() == 1).await;
+    let refused = call(&fake, "GET", "/api/v1/namespaces", &[], "").await;
+    assert_eq!(status_of(&refused), (429, "TooManyRequests".to_string()));
+    assert_eq!(refused.header("retry-after"), Some("3"), "{}", refused.head);
+    assert_eq!(refused.json()["details"]["retryAfterSeconds"], 3);
+    assert_eq!(fake.throttled(), 1);
+    let first = slow.await.expect("first request task");
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+
+    // A watch holds its slot only until its stream starts, as with API
+    // Priority and Fairness: an open watch does not starve other requests.
+    fake.set_latency(Duration::ZERO);
+    let mut watch = tokio::net::TcpStream::connect(fake.addr())
+        .await
+        .expect("connect");
+    watch
+        .write_all(format!("GET {CM_PATH}?watch=1 HTTP/1.1\r\nHost: fake\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), watch.read_exact(&mut head))
+        .await
+        .expect("watch answers")
+        .expect("read");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    assert_eq!(call(&fake, "GET", CM_PATH, &[], "").await.code, 200);
+    assert_eq!(fake.throttled(), 1);
+}
+
+#[tokio::test]
+async fn watches_that_allow_bookmarks_get_them_with_the_latest_seen_version() {
+    let fake = FakeKube::start().await;
+    fake.set_latency(Duration::ZERO);
+    fake.set_bookmark_interval(Duration::from_millis(50));
+    fake.create_object(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "a", "namespace": "default"}}))
+        .expect("seed");
+    let cm_rv = fake.resource_version();
+    let watch = tokio::spawn({
+        let fake_addr = fake.addr();
+        async move {
+            // `call` needs the fake; a second handle is just its address.
+            let mut stream = tokio::net::TcpStream::connect(fake_addr)
+                .await
+                .expect("connect");
+            let path = format!(
+                "{CM_PATH}?watch=1&timeoutSeconds=2&allowWatchBookmarks=true&resourceVersion={cm_rv}"
+            );
+            stream
+                .write_all(
+                    format!("GET {path} HTTP/1.1\r\nHost: fake\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await
+                .expect("write");
+            let mut raw = String::new();
+            let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut raw))
+                .await;
+            raw
+        }
+    });
+    eventually("the watch is open", || {
+        fake.requests().iter().any(|r| r.is_watch())
+    })
+    .await;
+    // A write the watch filters out (another kind) still moves its bookmarks on.
+    fake.create_object(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "s", "namespace": "default"}}))
+        .expect("secret");
+    let secret_rv = fake.resource_version();
+    assert!(secret_rv > cm_rv);
+    let raw = watch.await.expect("watch task");
+    let (_, body) = raw.split_once("\r\n\r\n").expect("head and body");
+    let events = Resp {
+        code: 200,
+        head: String::new(),
+        content_type: String::new(),
+        body: dechunk(body),
+    }
+    .events();
+    assert!(
+        events.iter().all(|e| e["type"] == "BOOKMARK"),
+        "only bookmarks: nothing of the watched kind changed: {events:?}"
+    );
+    let versions: Vec<u64> = events
+        .iter()
+        .filter_map(|e| {
+            e["object"]["metadata"]["resourceVersion"]
+                .as_str()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(versions.len() >= 2, "{events:?}");
+    assert!(versions.windows(2).all(|w| w[0] <= w[1]), "{versions:?}");
+    assert_eq!(versions.last(), Some(&secret_rv), "{versions:?}");
+    assert_eq!(events[0]["object"]["kind"], "ConfigMap");
+
+    // Without allowWatchBookmarks: none.
+    let plain = call(
+        &fake,
+        "GET",
+        &format!("{CM_PATH}?watch=1&timeoutSeconds=1&resourceVersion={secret_rv}"),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(plain.body.trim(), "", "no events, no bookmarks");
 }
