@@ -63,7 +63,9 @@
 //!   only until its stream starts. [`FakeKube::in_flight_high_water`] and
 //!   [`FakeKube::throttled_requests`] show what a client did.
 //! - Test hooks: request recording (with arrival time), object inspection and
-//!   out-of-band edits, 403/5xx/admission (422) fault injection.
+//!   out-of-band edits, a racing create just before a client's write
+//!   ([`FakeKube::create_before_next_write`]), 403/5xx/admission (422) fault
+//!   injection.
 //!
 //! # What is NOT modelled
 //! - No authentication or authorization (everything is allowed unless [`FakeKube::forbid`]).
