@@ -668,12 +668,24 @@ async fn kube_rs_watcher_relists_after_410_gone() {
     fake.create_object(json!({"apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "s", "namespace": "default"}}))
         .expect("secret");
+    let compacted = fake.resource_version();
     fake.compact();
     assert_eq!(next_init_done(&mut events).await, ["a"]);
-    let expired = fake
-        .requests()
+    let requests = fake.requests();
+    let on_configmaps = |r: &&switchyard_tests::fake_kube::RecordedRequest| {
+        r.method == "GET" && r.path.ends_with("/configmaps")
+    };
+    let expired = requests.iter().filter(on_configmaps).any(|r| {
+        r.is_watch()
+            && r.param("resourceVersion")
+                .and_then(|v| v.parse::<u64>().ok())
+                .is_some_and(|v| v < compacted)
+    });
+    assert!(expired, "a watch from before the compaction: {requests:#?}");
+    let lists = requests
         .iter()
-        .filter(|r| r.is_watch() && r.path.ends_with("/configmaps"))
+        .filter(on_configmaps)
+        .filter(|r| !r.is_watch())
         .count();
-    assert!(expired >= 2, "watched, expired, watched again");
+    assert_eq!(lists, 2, "listed, expired, listed again: {requests:#?}");
 }
