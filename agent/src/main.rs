@@ -46,13 +46,15 @@ enum Command {
         #[arg(long)]
         ca_sha256: String,
         /// Where the agent keeps its identity (key written 0600).
-        #[arg(long, env = "SWITCHYARD_AGENT_STATE_DIR")]
-        state_dir: Option<PathBuf>,
+        #[arg(long, env = "SWITCHYARD_AGENT_STATE_DIR", default_value_os_t = state::default_state_dir())]
+        state_dir: PathBuf,
     },
     /// Stay connected to the hub and follow its assignment.
     Run {
-        #[arg(long, env = "SWITCHYARD_AGENT_STATE_DIR")]
-        state_dir: Option<PathBuf>,
+        /// Where `join` stored the agent's identity; the agent caches its
+        /// assignment and bundles there too.
+        #[arg(long, env = "SWITCHYARD_AGENT_STATE_DIR", default_value_os_t = state::default_state_dir())]
+        state_dir: PathBuf,
         /// Print what would be applied instead of touching a cluster (with
         /// --kubeconfig: the plan against that cluster, with diffs).
         #[arg(long)]
@@ -113,7 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_logging("text");
             let token = enroll::bootstrap_token(token, token_file.as_deref())?;
-            let state = state::StateDir::new(state_dir.unwrap_or_else(state::default_state_dir));
+            let state = state::StateDir::new(state_dir);
             let cluster = enroll::join(
                 enroll::JoinRequest {
                     hub,
@@ -142,7 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             log_format,
         } => {
             init_logging(&log_format);
-            let state = state::StateDir::new(state_dir.unwrap_or_else(state::default_state_dir));
+            let state = state::StateDir::new(state_dir);
             let identity = state.load()?;
             // Dry-run without a kubeconfig needs no cluster: it prints what it would apply.
             let cluster = if dry_run && kubeconfig.is_none() {

@@ -59,3 +59,72 @@ fn a_malformed_fingerprint_is_refused_before_dialing() {
     assert!(stderr.contains("--ca-sha256"), "{stderr}");
     assert!(!dir.path().join("tls.key").exists());
 }
+
+#[test]
+fn every_flag_is_described_and_the_state_dir_default_is_shown() {
+    for command in ["join", "run"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchyard-agent"))
+            .args([command, "--help"])
+            .env_remove("SWITCHYARD_AGENT_STATE_DIR")
+            .env("XDG_STATE_HOME", "/xdg-state")
+            .output()
+            .expect("run switchyard-agent");
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        // The default as this environment resolves it.
+        assert!(
+            help.contains("[default: /xdg-state/switchyard-agent]"),
+            "{command}:\n{help}"
+        );
+        // A flag line is followed by its description: never a bare flag.
+        let lines: Vec<&str> = help.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let flag = line.trim_start();
+            if flag.starts_with("--") && !flag.contains("  ") {
+                let next = lines.get(i + 1).map_or("", |l| l.trim());
+                assert!(
+                    !next.is_empty() && !next.starts_with('-'),
+                    "{command}: {flag} has no description:\n{help}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn join_to_a_port_with_nothing_listening_says_so() {
+    // A UDP port that was free a moment ago: nothing answers there.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard-agent"))
+        .args([
+            "join",
+            "--hub",
+            &format!("127.0.0.1:{port}"),
+            "--ca-sha256",
+            &"ab".repeat(32),
+            "--state-dir",
+            dir.path().join("state").to_str().unwrap(),
+        ])
+        .env("SWITCHYARD_JOIN_TOKEN", "syb_x")
+        .env_remove("SWITCHYARD_AGENT_STATE_DIR")
+        .output()
+        .expect("run switchyard-agent");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // What it is doing is said at once, and the failure names the likely causes.
+    assert!(
+        stderr.contains("connecting to the hub (QUIC over UDP)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no answer from the hub at 127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("UDP"), "{stderr}");
+    assert!(!dir.path().join("state").join("tls.key").exists());
+}

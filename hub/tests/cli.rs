@@ -269,3 +269,109 @@ fn a_hub_runs_from_its_config_file() {
         "{stderr}"
     );
 }
+
+fn help(args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.push("--help");
+    let out = switchyard(&all, &[]);
+    assert!(out.status.success(), "{args:?} --help failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The text of one help section: from `heading:` to the next heading (a
+/// line that is not indented; long help has blank lines inside sections).
+fn section(help: &str, heading: &str) -> String {
+    let mut lines = help.lines().skip_while(|l| *l != format!("{heading}:"));
+    assert!(lines.next().is_some(), "no {heading} section:\n{help}");
+    lines
+        .take_while(|l| l.is_empty() || l.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn connection_flags_appear_only_where_a_hub_is_asked() {
+    for args in [&["serve"][..], &["quickstart"], &["restore"]] {
+        let text = help(args);
+        for flag in ["--server", "--server-ca-file", "--ca-sha256"] {
+            assert!(!text.contains(flag), "{args:?} shows {flag}:\n{text}");
+        }
+    }
+    assert!(!help(&["quickstart"]).contains("--data-dir"));
+    for args in [
+        &["cluster", "list"][..],
+        &["app", "create"],
+        &["repo", "add"],
+        &["status"],
+        &["apply"],
+        &["token", "create"],
+    ] {
+        let text = help(args);
+        let connection = section(&text, "Connection");
+        for flag in ["--data-dir", "--server", "--server-ca-file", "--ca-sha256"] {
+            assert!(connection.contains(flag), "{args:?}:\n{text}");
+        }
+    }
+    // `repo add`: the hub's CA and the Git server's CA under their own headings.
+    let text = help(&["repo", "add"]);
+    let flags = |heading: &str| -> Vec<String> {
+        section(&text, heading)
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("--"))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert!(
+        flags("Git server").contains(&"ca-file".to_owned()),
+        "{text}"
+    );
+    assert!(
+        !flags("Git server").contains(&"ca-sha256".to_owned()),
+        "{text}"
+    );
+    assert!(!flags("Options").contains(&"ca-file".to_owned()), "{text}");
+    assert!(
+        flags("Connection").contains(&"ca-sha256".to_owned()),
+        "{text}"
+    );
+    // Serve's flags in groups.
+    let text = help(&["serve"]);
+    assert!(section(&text, "Render limits").contains("--render-timeout"));
+    assert!(section(&text, "Git limits").contains("--git-max-pack-bytes"));
+    assert!(section(&text, "Listen").contains("--quic-listen"));
+}
+
+#[test]
+fn connection_flags_where_they_mean_nothing_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = switchyard(
+        &[
+            "quickstart",
+            "--exit",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let dir_arg = dir.path().join("qs").display().to_string();
+    let out = switchyard(
+        &[
+            "--server",
+            "https://hub:7701",
+            "quickstart",
+            "--exit",
+            "--dir",
+            &dir_arg,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--server is not an option of `switchyard quickstart`"),
+        "{stderr}"
+    );
+    // Nothing was started or created.
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}

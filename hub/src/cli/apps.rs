@@ -12,7 +12,9 @@ use switchyard_hub::gitops::{AppRequest, AppView, RepoRequest, RepoView, Revisio
 pub(crate) enum RepoCommand {
     /// Follow a Git repository (https, http, git, ssh or file URL).
     Add {
+        /// The repo's name: a DNS label (lowercase letters, digits, '-').
         name: String,
+        /// Where to fetch from; credentials do not belong in it.
         url: String,
         /// Branch apps follow when they name no revision.
         #[arg(long, default_value = "main")]
@@ -20,18 +22,20 @@ pub(crate) enum RepoCommand {
         /// How often to fetch.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         interval: Duration,
-        /// User for HTTP basic authentication.
-        #[arg(long, requires = "password_file")]
+        /// User for HTTP basic authentication with the Git server.
+        #[arg(long, requires = "password_file", help_heading = "Git server")]
         username: Option<String>,
         /// File holding the password or access token (read at every fetch; never stored).
-        #[arg(long, requires = "username")]
+        #[arg(long, requires = "username", help_heading = "Git server")]
         password_file: Option<String>,
-        /// PEM file of CA certificates to trust for a server with a private CA.
-        #[arg(long)]
+        /// PEM file of CA certificates to trust for the Git server when it
+        /// has a private CA (the hub's own CA is --server-ca-file or
+        /// --ca-sha256, under Connection).
+        #[arg(long, help_heading = "Git server")]
         ca_file: Option<String>,
         /// File holding the secret this repo's push webhooks are signed with
         /// (default: the hub's DATA_DIR/webhook-secret).
-        #[arg(long)]
+        #[arg(long, help_heading = "Git server")]
         webhook_secret_file: Option<String>,
         /// Wait for the first fetch, showing its progress, and print the
         /// commit the branch resolved to.
@@ -40,23 +44,29 @@ pub(crate) enum RepoCommand {
         /// Give up waiting after this long (the repo stays registered).
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, requires = "wait")]
         timeout: Duration,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List repos and how their fetches go.
     List {
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Show one repo.
     Show {
+        /// The repo's name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Stop following a repo (refused while apps use it).
     Remove {
+        /// The repo's name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -66,30 +76,30 @@ pub(crate) enum RepoCommand {
 #[derive(Debug, Args)]
 pub(crate) struct AppFields {
     /// Repo the manifests live in.
-    #[arg(long)]
+    #[arg(long, help_heading = "Source")]
     repo: Option<String>,
     /// Directory inside the repo.
-    #[arg(long)]
+    #[arg(long, help_heading = "Source")]
     path: Option<String>,
     /// Branch, tag or commit (default: the repo's branch).
-    #[arg(long)]
+    #[arg(long, help_heading = "Source")]
     revision: Option<String>,
     /// Target clusters by label: K=V (repeatable, all must match) or any
     /// Kubernetes selector such as 'env in (prod,staging),!canary'.
-    #[arg(long = "selector")]
+    #[arg(long = "selector", help_heading = "Target")]
     selectors: Vec<String>,
     /// Target the clusters of this cluster group (and of --selector, if
     /// given, both); an empty value stops targeting a group.
-    #[arg(long)]
+    #[arg(long, help_heading = "Target")]
     group: Option<String>,
     /// Namespace for namespaced objects that name none.
-    #[arg(long)]
+    #[arg(long, help_heading = "Target")]
     namespace: Option<String>,
     /// How manifests are produced.
-    #[arg(long, value_parser = ["directory", "kustomize", "jsonnet", "plugin"])]
+    #[arg(long, value_parser = ["directory", "kustomize", "jsonnet", "plugin"], help_heading = "Source")]
     renderer: Option<String>,
     /// Command the plugin renderer runs in a copy of the app's directory.
-    #[arg(long)]
+    #[arg(long, help_heading = "Source")]
     plugin_command: Option<String>,
 }
 
@@ -99,27 +109,39 @@ pub(crate) struct AppFields {
 pub(crate) struct OwnershipFlags {
     /// Write to objects that exist already and belong to no app; adopted
     /// objects are still never deleted.
-    #[arg(long, conflicts_with = "no_adopt")]
+    #[arg(long, help_heading = "Ownership", conflicts_with = "no_adopt")]
     adopt: bool,
-    #[arg(long)]
+    /// Turn --adopt off (app update).
+    #[arg(long, help_heading = "Ownership")]
     no_adopt: bool,
     /// Let prune and app deletion delete Namespaces the app created (and
     /// with them everything inside).
-    #[arg(long, conflicts_with = "no_prune_namespaces")]
+    #[arg(
+        long,
+        help_heading = "Ownership",
+        conflicts_with = "no_prune_namespaces"
+    )]
     prune_namespaces: bool,
-    #[arg(long)]
+    /// Turn --prune-namespaces off (app update).
+    #[arg(long, help_heading = "Ownership")]
     no_prune_namespaces: bool,
     /// Let prune and app deletion delete CustomResourceDefinitions the app
     /// created (and with them every object of their kinds).
-    #[arg(long, conflicts_with = "no_prune_crds")]
+    #[arg(long, help_heading = "Ownership", conflicts_with = "no_prune_crds")]
     prune_crds: bool,
-    #[arg(long)]
+    /// Turn --prune-crds off (app update).
+    #[arg(long, help_heading = "Ownership")]
     no_prune_crds: bool,
     /// Take over fields other field managers own instead of reporting the
     /// conflict.
-    #[arg(long, conflicts_with = "no_force_conflicts")]
+    #[arg(
+        long,
+        help_heading = "Ownership",
+        conflicts_with = "no_force_conflicts"
+    )]
     force_conflicts: bool,
-    #[arg(long)]
+    /// Turn --force-conflicts off (app update).
+    #[arg(long, help_heading = "Ownership")]
     no_force_conflicts: bool,
 }
 
@@ -155,60 +177,74 @@ impl AppFields {
 pub(crate) enum AppCommand {
     /// Deploy a directory of a repo to the clusters a selector picks.
     Create {
+        /// The app's name: a DNS label (lowercase letters, digits, '-').
         name: String,
         #[command(flatten)]
         fields: AppFields,
         /// Deploy new commits only after `switchyard app sync`.
-        #[arg(long)]
+        #[arg(long, help_heading = "Sync")]
         manual: bool,
         /// Delete objects removed from Git.
-        #[arg(long)]
+        #[arg(long, help_heading = "Sync")]
         prune: bool,
         /// Undo changes made to deployed objects outside Git.
-        #[arg(long)]
+        #[arg(long, help_heading = "Sync")]
         self_heal: bool,
         #[command(flatten)]
         ownership: OwnershipFlags,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Change an app; flags not given keep their value.
     Update {
+        /// The app's name.
         name: String,
         #[command(flatten)]
         fields: AppFields,
-        #[arg(long, conflicts_with = "auto")]
+        /// Deploy new commits only after `switchyard app sync`.
+        #[arg(long, conflicts_with = "auto", help_heading = "Sync")]
         manual: bool,
         /// Deploy new commits automatically again.
-        #[arg(long)]
+        #[arg(long, help_heading = "Sync")]
         auto: bool,
-        #[arg(long, conflicts_with = "no_prune")]
+        /// Delete objects removed from Git.
+        #[arg(long, conflicts_with = "no_prune", help_heading = "Sync")]
         prune: bool,
-        #[arg(long)]
+        /// Stop deleting objects removed from Git.
+        #[arg(long, help_heading = "Sync")]
         no_prune: bool,
-        #[arg(long, conflicts_with = "no_self_heal")]
+        /// Undo changes made to deployed objects outside Git.
+        #[arg(long, conflicts_with = "no_self_heal", help_heading = "Sync")]
         self_heal: bool,
-        #[arg(long)]
+        /// Stop undoing changes made outside Git.
+        #[arg(long, help_heading = "Sync")]
         no_self_heal: bool,
         #[command(flatten)]
         ownership: OwnershipFlags,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Delete an app: clusters stop being assigned it.
     Delete {
+        /// The app\'s name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List apps.
     List {
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Show one app.
     Show {
+        /// The app\'s name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -217,6 +253,7 @@ pub(crate) enum AppCommand {
     /// 1 the app failed (render error, or Degraded when --healthy), 2 usage,
     /// 3 no such app, 4 timed out, 5 refused by the hub.
     Wait {
+        /// The app\'s name.
         name: String,
         /// Every targeted cluster applied the deployed commit.
         #[arg(long)]
@@ -228,14 +265,18 @@ pub(crate) enum AppCommand {
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
-    /// Every commit the app resolved to or was synced or rolled back to.
+    /// Every commit the app resolved to or was synced or rolled back to,
+    /// newest first (-o json and yaml: oldest first).
     History {
+        /// The app\'s name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Approve the latest commit (or --revision) and resume following the revision.
     Sync {
+        /// The app\'s name.
         name: String,
         /// A commit, branch or tag in the history of the app's revision.
         #[arg(long)]
@@ -247,14 +288,18 @@ pub(crate) enum AppCommand {
         /// Why --allow-unreachable is needed, for the audit log.
         #[arg(long, requires = "allow_unreachable")]
         reason: Option<String>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Pin the app to an earlier commit from its history (default: the one before).
     Rollback {
+        /// The app's name.
         name: String,
+        /// The commit to go back to (a prefix of one in `app history`).
         #[arg(long)]
         to: Option<String>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -638,9 +683,11 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             if output != OutputFormat::Table {
                 return print_one(&history, output);
             }
+            // Newest first, like `git log`; -o json/yaml keep the API's
+            // order (oldest first), which scripts already read.
             print_table(
                 &["COMMIT", "EVENT", "TRIGGER", "WHEN", "AUTHOR", "SUMMARY"],
-                history.iter().map(|r| {
+                history.iter().rev().map(|r| {
                     vec![
                         r.commit.chars().take(8).collect(),
                         r.event.clone(),
@@ -680,26 +727,80 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
 }
 
 fn report_app(app: &AppView, what: &str, output: OutputFormat) -> anyhow::Result<()> {
-    if output != OutputFormat::Table {
-        return print_one(app, output);
-    }
-    println!(
-        "app {} {what}: deployed {} to {} of {} targeted clusters",
-        app.name,
-        short(&app.deployed),
-        app.assigned,
-        app.target_clusters.len()
-    );
-    if let Some(p) = &app.pending {
+    if output == OutputFormat::Table {
         println!(
-            "pending commit {} waits for: switchyard app sync {}",
-            short(&Some(p.clone())),
-            app.name
+            "app {} {what}: deployed {} to {} of {} targeted clusters",
+            app.name,
+            short(&app.deployed),
+            app.assigned,
+            app.target_clusters.len()
         );
+        if let Some(p) = &app.pending {
+            println!(
+                "pending commit {} waits for: switchyard app sync {}",
+                short(&Some(p.clone())),
+                app.name
+            );
+        }
+    } else {
+        print_one(app, output)?;
     }
-    for (scope, error) in &app.errors {
-        let scope = if scope == "*" { "all clusters" } else { scope };
-        println!("error ({scope}): {error}");
+    // Where the app goes is news when it is created or changed, not at every sync.
+    if matches!(what, "created" | "updated") {
+        for warning in targeting_warnings(app) {
+            eprintln!("warning: {warning}");
+        }
     }
-    Ok(())
+    app_errors(app, what)
+}
+
+/// What a user should know about where an app goes: nowhere, or everywhere
+/// without having said so.
+pub(crate) fn targeting_warnings(app: &AppView) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if app.target_clusters.is_empty() {
+        let by = match (&app.group, app.selector.is_empty()) {
+            (Some(group), true) => format!("group {group}"),
+            (Some(group), false) => format!("group {group} with selector {}", app.selector),
+            (None, false) => format!("selector {}", app.selector),
+            (None, true) => "it".into(),
+        };
+        warnings.push(format!(
+            "app {} targets no cluster: {by} matches none (see `switchyard cluster list`); \
+             it deploys nowhere until a cluster matches",
+            app.name
+        ));
+    } else if app.group.is_none() && app.selector.is_empty() {
+        warnings.push(format!(
+            "app {} has no --selector or --group, so it goes to every cluster: the {} there \
+             are now and every cluster added later",
+            app.name,
+            app.target_clusters.len()
+        ));
+    }
+    warnings
+}
+
+/// An app the hub accepted but cannot deploy (its revision does not
+/// resolve, its render failed) is a failure of the command: exit code 1.
+fn app_errors(app: &AppView, what: &str) -> anyhow::Result<()> {
+    if app.errors.is_empty() {
+        return Ok(());
+    }
+    let errors: Vec<String> = app
+        .errors
+        .iter()
+        .map(|(scope, error)| {
+            let scope = if scope == "*" { "all clusters" } else { scope };
+            format!("  {scope}: {error}")
+        })
+        .collect();
+    Err(super::exit::exit(
+        super::exit::code::FAILED,
+        format!(
+            "app {} {what}, but it cannot deploy:\n{}",
+            app.name,
+            errors.join("\n")
+        ),
+    ))
 }

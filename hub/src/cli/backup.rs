@@ -34,11 +34,12 @@ pub(crate) async fn take(file: &Path, target: &Target, output: OutputFormat) -> 
     Ok(())
 }
 
-pub(crate) fn restore(file: &Path, target: &Target, output: OutputFormat) -> anyhow::Result<()> {
-    let data_dir = target
-        .data_dir
-        .clone()
-        .unwrap_or_else(paths::default_data_dir);
+pub(crate) fn restore(
+    file: &Path,
+    data_dir: Option<std::path::PathBuf>,
+    output: OutputFormat,
+) -> anyhow::Result<()> {
+    let data_dir = data_dir.unwrap_or_else(paths::default_data_dir);
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let archive =
         backup::read(&bytes).with_context(|| format!("{} cannot be restored", file.display()))?;

@@ -10,28 +10,35 @@ use switchyard_hub::gitops::{GroupRequest, GroupView};
 pub(crate) enum GroupCommand {
     /// Define a group of clusters by a label selector.
     Create {
+        /// The group's name.
         name: String,
         /// K=V (repeatable, all must match) or any Kubernetes selector such
         /// as 'region in (eu,us),!canary'; none selects every cluster.
         #[arg(long = "selector")]
         selectors: Vec<String>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List groups, how many clusters each selects and the apps that target it.
     List {
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Show one group with the clusters it selects now.
     Show {
+        /// The group's name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Delete a group (refused while apps target it).
     Delete {
+        /// The group's name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },

@@ -4,6 +4,7 @@ mod apps;
 mod backup;
 mod client;
 mod declare;
+mod exit;
 mod groups;
 mod output;
 mod progress;
@@ -12,7 +13,7 @@ mod status;
 mod tokens;
 mod wait;
 
-pub(crate) use wait::Exit;
+pub(crate) use exit::code_of;
 
 use clap::{Args, Parser, Subcommand};
 use client::AdminClient;
@@ -30,29 +31,62 @@ use switchyard_hub::server::Hub;
 #[command(
     name = "switchyard",
     version,
-    about = "GitOps for fleets of Kubernetes clusters: the hub and its admin CLI"
+    about = "GitOps for fleets of Kubernetes clusters: the hub and its admin CLI",
+    after_help = "The client commands find the hub through the Connection flags \
+                  (--data-dir, --server, --server-ca-file, --ca-sha256); see their --help."
 )]
 pub(crate) struct Cli {
-    /// Where the hub is: global, so it may stand before or after the subcommand.
+    /// The connection flags may also stand before the subcommand, like
+    /// kubectl's; hidden here because they belong to the client commands.
     #[command(flatten)]
-    target: Target,
+    before: Before,
     #[command(subcommand)]
     command: Command,
 }
 
+/// The connection flags given before the subcommand: no environment
+/// variables (the subcommand's own flags read those), hidden from help.
+#[derive(Debug, Clone, Default, Args)]
+struct Before {
+    #[arg(long = "data-dir", id = "before_data_dir", hide = true)]
+    data_dir: Option<PathBuf>,
+    #[arg(long = "server", id = "before_server", hide = true)]
+    server: Option<String>,
+    #[arg(long = "server-ca-file", id = "before_server_ca_file", hide = true)]
+    server_ca_file: Option<PathBuf>,
+    #[arg(long = "ca-sha256", id = "before_ca_sha256", hide = true)]
+    ca_sha256: Option<String>,
+}
+
+impl Before {
+    /// The flags given, by name, for refusing them where they mean nothing.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            (self.data_dir.is_some(), "--data-dir"),
+            (self.server.is_some(), "--server"),
+            (self.server_ca_file.is_some(), "--server-ca-file"),
+            (self.ca_sha256.is_some(), "--ca-sha256"),
+        ]
+        .into_iter()
+        .filter_map(|(given, name)| given.then_some(name))
+        .collect()
+    }
+}
+
 /// How admin commands find the hub.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Connection")]
 pub(crate) struct Target {
     /// The hub's data dir; admin commands read the hub's address and admin
-    /// token from it when run on the hub's machine.
+    /// token from it when run on the hub's machine [default:
+    /// $XDG_DATA_HOME/switchyard or ~/.local/share/switchyard].
     #[arg(long, env = "SWITCHYARD_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
     /// Admin API URL of a remote hub, https://HOST:PORT (use with SWITCHYARD_TOKEN).
     #[arg(long, env = "SWITCHYARD_SERVER", global = true)]
     server: Option<String>,
     /// Trust the hub whose certificate is signed by the CA in this PEM file
-    /// (the hub's DATA_DIR/ca/ca.pem). Not `--ca-file`: `repo add` has that
-    /// for the Git server's CA.
+    /// (the hub's DATA_DIR/ca/ca.pem).
     #[arg(
         long,
         env = "SWITCHYARD_CA_FILE",
@@ -66,22 +100,61 @@ pub(crate) struct Target {
     ca_sha256: Option<String>,
 }
 
+/// Merge one connection flag given before the subcommand with the
+/// subcommand's own (flag or environment variable): either one, and the
+/// same value if both.
+fn merge<T: PartialEq + std::fmt::Debug>(
+    flag: &str,
+    before: Option<T>,
+    after: Option<T>,
+) -> anyhow::Result<Option<T>> {
+    match (before, after) {
+        (Some(b), Some(a)) if a != b => anyhow::bail!(
+            "{flag} is given twice with different values ({b:?} before the subcommand, \
+             {a:?} after it or from its environment variable); give it once"
+        ),
+        (b, a) => Ok(a.or(b)),
+    }
+}
+
+impl Target {
+    fn with_before(self, before: &Before) -> anyhow::Result<Target> {
+        let before = before.clone();
+        Ok(Target {
+            data_dir: merge("--data-dir", before.data_dir, self.data_dir)?,
+            server: merge("--server", before.server, self.server)?,
+            server_ca_file: merge(
+                "--server-ca-file",
+                before.server_ca_file,
+                self.server_ca_file,
+            )?,
+            ca_sha256: merge("--ca-sha256", before.ca_sha256, self.ca_sha256)?,
+        })
+    }
+}
+
+/// A group of client subcommands with the connection flags, which apply to
+/// every subcommand of the group.
+#[derive(Debug, Args)]
+pub(crate) struct Client<C: Subcommand> {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    command: C,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the hub.
     Serve(ServeArgs),
     /// Register, inspect and remove clusters.
-    #[command(subcommand)]
-    Cluster(ClusterCommand),
+    Cluster(Client<ClusterCommand>),
     /// Follow Git repositories.
-    #[command(subcommand)]
-    Repo(apps::RepoCommand),
+    Repo(Client<apps::RepoCommand>),
     /// Deploy directories of repos to clusters.
-    #[command(subcommand)]
-    App(apps::AppCommand),
+    App(Client<apps::AppCommand>),
     /// Named label selectors that apps target by name.
-    #[command(subcommand)]
-    Group(groups::GroupCommand),
+    Group(Client<groups::GroupCommand>),
     /// Make the hub's repos, apps and cluster groups match YAML documents
     /// (apiVersion switchyard.dev/v1), like `kubectl apply`.
     Apply {
@@ -92,45 +165,62 @@ enum Command {
         /// Check everything and print what would change, changing nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        target: Target,
     },
     /// Print the hub's repos, apps and cluster groups as documents `apply` takes.
     Export {
         /// Only these kinds: repo, app, clustergroup.
         kinds: Vec<String>,
+        /// Document format.
         #[arg(short, long, default_value = "yaml")]
         output: declare::ExportFormat,
+        #[command(flatten)]
+        target: Target,
     },
     /// Bearer tokens with roles for the admin API (admin only).
-    #[command(subcommand)]
-    Token(tokens::TokenCommand),
+    Token(Client<tokens::TokenCommand>),
     /// Every change made through the admin API, refused ones included (admin only).
     Audit {
         /// Only entries since this long ago (1h, 2d) or this UTC time (RFC 3339).
         #[arg(long)]
         since: Option<String>,
-        /// At most this many entries, the newest ones (default 100).
+        /// At most this many entries, the newest ones [default: 100].
         #[arg(long)]
         limit: Option<usize>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
+        #[command(flatten)]
+        target: Target,
     },
     /// Save a consistent snapshot of the running hub (store, CA, secrets) to FILE (admin only).
     Backup {
+        /// Where to write the backup (created 0600).
         file: PathBuf,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
+        #[command(flatten)]
+        target: Target,
     },
     /// Restore a backup into a new, empty --data-dir (run it where the new hub will run).
     Restore {
+        /// A file `switchyard backup` wrote.
         file: PathBuf,
+        /// The new hub's data dir; must not exist or be empty.
+        #[arg(long, env = "SWITCHYARD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Sync and health of every app on every cluster it targets (coloured
     /// on a terminal unless NO_COLOR is set).
     Status {
-        /// Only this app.
+        /// Only this app (an error if there is no such app).
         app: Option<String>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
         /// Keep asking and print again whenever something changes (Ctrl-C stops).
@@ -139,20 +229,11 @@ enum Command {
         /// How often --watch asks the hub.
         #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, requires = "watch")]
         interval: Duration,
+        #[command(flatten)]
+        target: Target,
     },
     /// The whole GitOps journey locally: hub, sample repo, three agents, two apps, a commit.
-    Quickstart {
-        /// Directory for the hub's data, the agents' state and the logs
-        /// (default: a new directory under the system temp dir).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Stop everything once the journey is done instead of waiting for Ctrl-C.
-        #[arg(long)]
-        exit: bool,
-        /// Let the first agent apply to this cluster instead of a dry-run.
-        #[arg(long)]
-        kubeconfig: Option<PathBuf>,
-    },
+    Quickstart(quickstart::QuickstartArgs),
     /// Render one app read from stdin, under these limits (the hub starts it).
     #[command(hide = true)]
     RenderWorker {
@@ -167,25 +248,30 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
+    /// Where the hub keeps its store, CA, secrets and discovery file
+    /// [default: $XDG_DATA_HOME/switchyard or ~/.local/share/switchyard].
+    #[arg(long, env = "SWITCHYARD_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Settings as a YAML file (keys are the flags' names: quic-listen,
     /// public-names, …); flags and environment variables override it.
     #[arg(long, env = "SWITCHYARD_CONFIG")]
     config: Option<PathBuf>,
     /// UDP address for agent connections (QUIC) [default: 0.0.0.0:7700].
-    #[arg(long, env = "SWITCHYARD_QUIC_LISTEN")]
+    #[arg(help_heading = "Listen", long, env = "SWITCHYARD_QUIC_LISTEN")]
     quic_listen: Option<SocketAddr>,
     /// TCP address for the admin API (HTTPS with the hub's certificate)
     /// [default: 127.0.0.1:7701].
-    #[arg(long, env = "SWITCHYARD_HTTP_LISTEN")]
+    #[arg(help_heading = "Listen", long, env = "SWITCHYARD_HTTP_LISTEN")]
     http_listen: Option<SocketAddr>,
     /// Serve the admin API over plain HTTP instead of HTTPS; refused unless
     /// --http-listen is a loopback address.
-    #[arg(long, env = "SWITCHYARD_HTTP_INSECURE", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(help_heading = "Listen", long, env = "SWITCHYARD_HTTP_INSECURE", num_args = 0..=1, default_missing_value = "true")]
     http_insecure: Option<bool>,
     /// Host name or IP agents use to reach this hub (repeatable, or
     /// comma-separated in the environment variable); the first one goes
     /// into join commands.
     #[arg(
+        help_heading = "Listen",
         long = "public-name",
         env = "SWITCHYARD_PUBLIC_NAME",
         value_delimiter = ','
@@ -193,64 +279,96 @@ struct ServeArgs {
     public_names: Vec<String>,
     /// Lifetime of cluster certificates; agents renew at two thirds of it
     /// [default: 7d].
-    #[arg(long, env = "SWITCHYARD_CERT_TTL", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agents", long, env = "SWITCHYARD_CERT_TTL", value_parser = humantime::parse_duration)]
     cert_ttl: Option<Duration>,
     /// How often agents report when nothing changes [default: 30s].
-    #[arg(long, env = "SWITCHYARD_HEARTBEAT", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agents", long, env = "SWITCHYARD_HEARTBEAT", value_parser = humantime::parse_duration)]
     heartbeat: Option<Duration>,
     /// Log format [default: text].
     #[arg(long, env = "SWITCHYARD_LOG_FORMAT")]
     log_format: Option<LogFormat>,
     /// Agent connections (handshakes included) one source IP may hold at
     /// once [default: 256].
-    #[arg(long, env = "SWITCHYARD_MAX_CONNECTIONS_PER_IP")]
+    #[arg(
+        help_heading = "Agent connection limits",
+        long,
+        env = "SWITCHYARD_MAX_CONNECTIONS_PER_IP"
+    )]
     max_connections_per_ip: Option<u32>,
     /// Request streams an agent may have open at once on its connection
     /// [default: 16].
-    #[arg(long, env = "SWITCHYARD_MAX_STREAMS_PER_CONNECTION")]
+    #[arg(
+        help_heading = "Agent connection limits",
+        long,
+        env = "SWITCHYARD_MAX_STREAMS_PER_CONNECTION"
+    )]
     max_streams_per_connection: Option<u32>,
     /// Time an agent has to open its first stream and to send each whole
     /// request [default: 10s].
-    #[arg(long, env = "SWITCHYARD_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agent connection limits", long, env = "SWITCHYARD_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
     request_timeout: Option<Duration>,
     /// Time an agent has to read each whole reply before its connection is
     /// closed [default: 30s].
-    #[arg(long, env = "SWITCHYARD_REPLY_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agent connection limits", long, env = "SWITCHYARD_REPLY_TIMEOUT", value_parser = humantime::parse_duration)]
     reply_timeout: Option<Duration>,
     /// A connection silent for this long is closed; at least 10s, agents
     /// keep alive every 5s [default: 60s].
-    #[arg(long, env = "SWITCHYARD_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Agent connection limits", long, env = "SWITCHYARD_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
     idle_timeout: Option<Duration>,
     /// Enrollment attempts per minute from one IP once its burst is spent
     /// [default: 20].
-    #[arg(long, env = "SWITCHYARD_ENROLL_PER_MINUTE")]
+    #[arg(
+        help_heading = "Agent connection limits",
+        long,
+        env = "SWITCHYARD_ENROLL_PER_MINUTE"
+    )]
     enroll_per_minute: Option<u32>,
     /// Enrollment attempts one IP may make at once [default: 10].
-    #[arg(long, env = "SWITCHYARD_ENROLL_BURST")]
+    #[arg(
+        help_heading = "Agent connection limits",
+        long,
+        env = "SWITCHYARD_ENROLL_BURST"
+    )]
     enroll_burst: Option<u32>,
     /// Largest pack one Git fetch may receive, in bytes; a larger one is
     /// stopped as it arrives and the repo keeps its previous state
     /// [default: 536870912, 512 MiB].
-    #[arg(long, env = "SWITCHYARD_GIT_MAX_PACK_BYTES")]
+    #[arg(
+        help_heading = "Git limits",
+        long,
+        env = "SWITCHYARD_GIT_MAX_PACK_BYTES"
+    )]
     git_max_pack_bytes: Option<u64>,
     /// Most objects one fetched pack may hold (checked from its header,
     /// before any is decoded) [default: 1000000].
-    #[arg(long, env = "SWITCHYARD_GIT_MAX_OBJECTS")]
+    #[arg(help_heading = "Git limits", long, env = "SWITCHYARD_GIT_MAX_OBJECTS")]
     git_max_objects: Option<u64>,
     /// Largest single Git object, and largest allocation decoding a pack
     /// may make, in bytes [default: 104857600, 100 MiB].
-    #[arg(long, env = "SWITCHYARD_GIT_MAX_OBJECT_BYTES")]
+    #[arg(
+        help_heading = "Git limits",
+        long,
+        env = "SWITCHYARD_GIT_MAX_OBJECT_BYTES"
+    )]
     git_max_object_bytes: Option<u64>,
     /// Longest one render may run (wall clock, and CPU time of the render
     /// worker and of each program it starts) [default: 60s].
-    #[arg(long, env = "SWITCHYARD_RENDER_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Render limits", long, env = "SWITCHYARD_RENDER_TIMEOUT", value_parser = humantime::parse_duration)]
     render_timeout: Option<Duration>,
     /// Address space (MiB) of the render worker and of each program it
     /// starts; kubectl kustomize needs about 800 [default: 2048].
-    #[arg(long, env = "SWITCHYARD_RENDER_MEMORY_MIB")]
+    #[arg(
+        help_heading = "Render limits",
+        long,
+        env = "SWITCHYARD_RENDER_MEMORY_MIB"
+    )]
     render_memory_mib: Option<u64>,
     /// Renders that may run at once [default: 4].
-    #[arg(long, env = "SWITCHYARD_RENDER_CONCURRENCY")]
+    #[arg(
+        help_heading = "Render limits",
+        long,
+        env = "SWITCHYARD_RENDER_CONCURRENCY"
+    )]
     render_concurrency: Option<usize>,
 }
 
@@ -258,6 +376,7 @@ struct ServeArgs {
 enum ClusterCommand {
     /// Register a cluster and print the command that enrolls its agent.
     Add {
+        /// The cluster's name: a DNS label (lowercase letters, digits, '-').
         name: String,
         /// Label as K=V (repeatable).
         #[arg(long = "label", value_parser = parse_label)]
@@ -265,41 +384,52 @@ enum ClusterCommand {
         /// How long the bootstrap token stays valid.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         token_ttl: Duration,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List clusters.
     List {
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Show one cluster.
     Show {
+        /// The cluster's name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Remove a cluster: revoke its certificate and disconnect its agent.
     Remove {
+        /// The cluster's name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Mint a new single-use join command for an existing cluster (its agent
     /// lost its identity, or the first token expired).
     Token {
+        /// The cluster's name.
         name: String,
         /// How long the bootstrap token stays valid.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         token_ttl: Duration,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Set labels (K=V) and remove them (K-), like `kubectl label`.
     Label {
+        /// The cluster's name.
         name: String,
+        /// K=V sets label K, K- removes it.
         #[arg(required = true)]
         changes: Vec<String>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
@@ -368,45 +498,94 @@ pub(crate) fn render_worker(cli: &Cli) -> Option<std::process::ExitCode> {
 }
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
-    let target = &cli.target;
+    let before = &cli.before;
+    // Connection flags before a command that does not talk to a hub would be
+    // silently ignored: refuse them instead.
+    let refuse = |command: &str, allowed: &[&str]| -> anyhow::Result<()> {
+        let ignored: Vec<&str> = before
+            .given()
+            .into_iter()
+            .filter(|flag| !allowed.contains(flag))
+            .collect();
+        if ignored.is_empty() {
+            Ok(())
+        } else {
+            Err(exit::exit(
+                exit::code::USAGE,
+                format!(
+                    "{} {} not an option of `switchyard {command}` (only of the client commands)",
+                    ignored.join(", "),
+                    if ignored.len() == 1 { "is" } else { "are" }
+                ),
+            ))
+        }
+    };
     match cli.command {
-        Command::Serve(args) => serve(args, target).await,
-        Command::Cluster(command) => cluster(command, target).await,
-        Command::Repo(command) => apps::repo(command, target).await,
-        Command::App(command) => apps::app(command, target).await,
-        Command::Group(command) => groups::group(command, target).await,
-        Command::Apply { files, dry_run } => declare::apply(&files, dry_run, target).await,
-        Command::Export { kinds, output } => declare::export(&kinds, output, target).await,
-        Command::Token(command) => tokens::token(command, target).await,
+        Command::Serve(mut args) => {
+            refuse("serve", &["--data-dir"])?;
+            args.data_dir = merge("--data-dir", before.data_dir.clone(), args.data_dir)?;
+            serve(args).await
+        }
+        Command::Cluster(c) => cluster(c.command, &c.target.with_before(before)?).await,
+        Command::Repo(c) => apps::repo(c.command, &c.target.with_before(before)?).await,
+        Command::App(c) => apps::app(c.command, &c.target.with_before(before)?).await,
+        Command::Group(c) => groups::group(c.command, &c.target.with_before(before)?).await,
+        Command::Apply {
+            files,
+            dry_run,
+            target,
+        } => declare::apply(&files, dry_run, &target.with_before(before)?).await,
+        Command::Export {
+            kinds,
+            output,
+            target,
+        } => declare::export(&kinds, output, &target.with_before(before)?).await,
+        Command::Token(c) => tokens::token(c.command, &c.target.with_before(before)?).await,
         Command::Audit {
             since,
             limit,
             output,
-        } => tokens::audit(since, limit, target, output).await,
+            target,
+        } => tokens::audit(since, limit, &target.with_before(before)?, output).await,
         Command::Status {
             app,
             output,
             watch,
             interval,
-        } => status::status(app, target, output, watch.then_some(interval)).await,
-        Command::Backup { file, output } => backup::take(&file, target, output).await,
-        Command::Restore { file, output } => backup::restore(&file, target, output),
-        Command::Quickstart {
-            dir,
-            exit,
-            kubeconfig,
-        } => quickstart::run(dir, exit, kubeconfig).await,
+            target,
+        } => {
+            let target = target.with_before(before)?;
+            status::status(app, &target, output, watch.then_some(interval)).await
+        }
+        Command::Backup {
+            file,
+            output,
+            target,
+        } => backup::take(&file, &target.with_before(before)?, output).await,
+        Command::Restore {
+            file,
+            data_dir,
+            output,
+        } => {
+            refuse("restore", &["--data-dir"])?;
+            let data_dir = merge("--data-dir", before.data_dir.clone(), data_dir)?;
+            backup::restore(&file, data_dir, output)
+        }
+        Command::Quickstart(args) => {
+            refuse("quickstart", &[])?;
+            quickstart::run(args).await
+        }
         Command::RenderWorker { .. } => {
             anyhow::bail!("render-worker is handled before the runtime starts")
         }
     }
 }
 
-async fn serve(args: ServeArgs, target: &Target) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Flags and environment variables (clap puts the flag first), then the
     // file, then the defaults.
     let command_line = ServeSettings {
-        data_dir: target.data_dir.clone(),
+        data_dir: args.data_dir,
         quic_listen: args.quic_listen,
         http_listen: args.http_listen,
         http_insecure: args.http_insecure,
@@ -639,4 +818,114 @@ fn titlecase(header: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command with its path, after clap has propagated global flags.
+    fn commands() -> Vec<(String, clap::Command)> {
+        fn walk(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name()).trim().to_owned();
+                out.push((path.clone(), sub.clone()));
+                walk(sub, &path, out);
+            }
+        }
+        let mut cli = Cli::command();
+        cli.build();
+        let mut out = Vec::new();
+        walk(&cli, "", &mut out);
+        out
+    }
+
+    fn long_flags(command: &clap::Command) -> Vec<&str> {
+        command
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .collect()
+    }
+
+    #[test]
+    fn every_argument_is_described() {
+        Cli::command().debug_assert();
+        let mut bare = Vec::new();
+        for (path, command) in commands() {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && !arg.is_hide_set() && arg.get_help().is_none() {
+                    bare.push(format!("{path}: {}", arg.get_id()));
+                }
+            }
+        }
+        assert!(bare.is_empty(), "arguments without help: {bare:#?}");
+    }
+
+    #[test]
+    fn connection_flags_are_on_client_commands_only() {
+        const CONNECTION: [&str; 4] = ["data-dir", "server", "server-ca-file", "ca-sha256"];
+        let not_clients = ["serve", "quickstart", "render-worker", "restore"];
+        let commands = commands();
+        let mut clients = 0;
+        // clap's generated `help` subcommands take no flags.
+        for (path, command) in commands
+            .iter()
+            .filter(|(p, _)| !p.split(' ').any(|w| w == "help"))
+        {
+            let flags = long_flags(command);
+            let top = path.split(' ').next().unwrap_or_default();
+            if not_clients.contains(&top) {
+                for flag in &CONNECTION[1..] {
+                    assert!(!flags.contains(flag), "{path} has --{flag}");
+                }
+            } else if command.get_subcommands().next().is_none() {
+                clients += 1;
+                for flag in CONNECTION {
+                    assert!(flags.contains(&flag), "{path} lacks --{flag}");
+                    let arg = command
+                        .get_arguments()
+                        .find(|a| a.get_long() == Some(flag))
+                        .unwrap();
+                    assert_eq!(
+                        arg.get_help_heading(),
+                        Some("Connection"),
+                        "{path} --{flag}"
+                    );
+                }
+            }
+        }
+        assert!(clients > 30, "only {clients} client commands found");
+        let quickstart = &commands.iter().find(|(p, _)| p == "quickstart").unwrap().1;
+        assert!(!long_flags(quickstart).contains(&"data-dir"));
+    }
+
+    #[test]
+    fn connection_flags_before_the_subcommand_still_work() {
+        let cli = Cli::try_parse_from([
+            "switchyard",
+            "--server",
+            "https://hub:7701",
+            "cluster",
+            "list",
+        ])
+        .unwrap();
+        let Command::Cluster(client) = cli.command else {
+            panic!("not cluster");
+        };
+        let target = client.target.with_before(&cli.before).unwrap();
+        assert_eq!(target.server.as_deref(), Some("https://hub:7701"));
+        // The same flag twice with different values is refused, not guessed.
+        let before = Before {
+            server: Some("https://a".into()),
+            ..Before::default()
+        };
+        let after = Target {
+            server: Some("https://b".into()),
+            ..Target::default()
+        };
+        assert!(after.with_before(&before).is_err());
+    }
 }

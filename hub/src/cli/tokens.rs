@@ -13,6 +13,7 @@ use switchyard_hub::auth::Role;
 pub(crate) enum TokenCommand {
     /// Mint a bearer token for the admin API; its secret is printed once.
     Create {
+        /// The token's name.
         name: String,
         /// viewer: read; operator: read, app sync and app rollback; admin: everything.
         #[arg(long, value_enum)]
@@ -20,17 +21,21 @@ pub(crate) enum TokenCommand {
         /// Lifetime, such as 12h or 30d (default: until revoked).
         #[arg(long, value_parser = humantime::parse_duration)]
         ttl: Option<Duration>,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// List tokens: name, role, state, created, expires, last used (never the secret).
     List {
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
     /// Revoke a token at once; requests with it are refused from then on.
     Revoke {
+        /// The token's name.
         name: String,
+        /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
