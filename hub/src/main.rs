@@ -22,11 +22,8 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            // Commands with documented exit codes (`app wait`) choose theirs.
-            match error.downcast_ref::<cli::Exit>() {
-                Some(exit) => std::process::ExitCode::from(exit.code),
-                None => std::process::ExitCode::FAILURE,
-            }
+            // Documented per command in docs/OPERATIONS.md, "Exit codes".
+            std::process::ExitCode::from(cli::code_of(&error))
         }
     }
 }

@@ -9,6 +9,7 @@ use anstyle::{AnsiColor, Style};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use switchyard_hub::fleet::StatusView;
+use switchyard_hub::gitops::AppView;
 
 const HEADERS: [&str; 7] = [
     "APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "MESSAGE",
@@ -88,6 +89,10 @@ pub(crate) async fn status(
     watch: Option<Duration>,
 ) -> anyhow::Result<()> {
     let client = AdminClient::discover(target)?;
+    if let Some(app) = &app {
+        // A name that is no app is an error (exit code 3), not an empty table.
+        let _: AppView = client.get(&format!("/apps/{app}")).await?;
+    }
     let path = path(app.as_deref());
     if let Some(interval) = watch {
         return watch_status(&client, &path, interval, output).await;

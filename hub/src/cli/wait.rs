@@ -12,27 +12,7 @@ use tokio::time::Instant;
 /// How often the hub is asked while waiting.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Exit codes of `app wait` besides 0 (reached), documented in
-/// docs/OPERATIONS.md.
-pub(crate) mod code {
-    /// The app failed: a render error, or a cluster reports it Degraded.
-    pub(crate) const FAILED: u8 = 1;
-    // 2 is clap's: the command line itself is wrong.
-    /// No such app.
-    pub(crate) const NOT_FOUND: u8 = 3;
-    /// The timeout passed first.
-    pub(crate) const TIMEOUT: u8 = 4;
-    /// The hub refused the question (bad token, role, …).
-    pub(crate) const REFUSED: u8 = 5;
-}
-
-/// An error that ends the process with a chosen exit code.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub(crate) struct Exit {
-    pub(crate) code: u8,
-    pub(crate) message: String,
-}
+use super::exit::{code, exit};
 
 /// What to wait for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,10 +122,6 @@ pub(crate) fn judge(app: &AppView, rows: &[StatusView], want: Want) -> Verdict {
             reason,
         },
     }
-}
-
-fn exit(code: u8, message: String) -> anyhow::Error {
-    Exit { code, message }.into()
 }
 
 /// Poll until the app reaches `want`, fails, or `timeout` passes. Progress
