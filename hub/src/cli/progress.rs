@@ -60,8 +60,7 @@ impl Display {
             }
             Display::Lines { last_stage } => {
                 if last_stage.as_deref() != Some(activity.stage.as_str()) {
-                    let of = activity.total.map_or_else(String::new, |t| format!("/{t}"));
-                    eprintln!("fetching {repo}: {} {}{of}", activity.stage, activity.done);
+                    eprintln!("{}", stage_line(repo, activity));
                     *last_stage = Some(activity.stage.clone());
                 }
             }
@@ -72,6 +71,16 @@ impl Display {
         if let Display::Bar(bar) = self {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// One line of progress when not on a terminal: the stage, with the count
+/// only when there is one to tell ("starting 0" says nothing).
+fn stage_line(repo: &str, activity: &FetchActivity) -> String {
+    match (activity.done, activity.total) {
+        (done, Some(total)) => format!("fetching {repo}: {} {done}/{total}", activity.stage),
+        (0, None) => format!("fetching {repo}: {}", activity.stage),
+        (done, None) => format!("fetching {repo}: {} {done}", activity.stage),
     }
 }
 
@@ -100,9 +109,12 @@ pub(crate) async fn first_fetch(
         }
         let now = Instant::now();
         if now >= deadline {
-            break Err(anyhow::anyhow!(
-                "repo {name} was not fetched within {}; it stays registered and the hub keeps fetching: see `switchyard repo show {name}`",
-                humantime::format_duration(timeout)
+            break Err(super::exit::exit(
+                super::exit::code::TIMEOUT,
+                format!(
+                    "repo {name} was not fetched within {}; it stays registered and the hub keeps fetching: see `switchyard repo show {name}`",
+                    humantime::format_duration(timeout)
+                ),
             ));
         }
         tokio::time::sleep(POLL.min(deadline - now)).await;
@@ -126,4 +138,34 @@ pub(crate) fn report_fetched(repo: &RepoView) -> anyhow::Result<()> {
         repo.name, repo.branch, repo.refs
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn activity(stage: &str, done: u64, total: Option<u64>) -> FetchActivity {
+        FetchActivity {
+            stage: stage.into(),
+            done,
+            total,
+            started_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_stage_without_a_count_has_no_number() {
+        assert_eq!(
+            stage_line("fleet", &activity("starting", 0, None)),
+            "fetching fleet: starting"
+        );
+        assert_eq!(
+            stage_line("fleet", &activity("receiving objects", 12, Some(40))),
+            "fetching fleet: receiving objects 12/40"
+        );
+        assert_eq!(
+            stage_line("fleet", &activity("resolving deltas", 7, None)),
+            "fetching fleet: resolving deltas 7"
+        );
+    }
 }
