@@ -423,7 +423,7 @@ fn print_plan(cache: &Cache, assignment: &Assignment) {
 }
 
 /// What to report about the assigned apps: the reconciler's statuses, or in
-/// a dry-run without a cluster, that each app's objects were only printed.
+/// a dry-run without a cluster, that each app's objects were planned.
 fn app_statuses(options: &RunOptions, progress: &Progress) -> Vec<AppStatus> {
     if let Some(runner) = &options.runner {
         return runner.statuses.borrow().clone();
@@ -435,45 +435,63 @@ fn app_statuses(options: &RunOptions, progress: &Progress) -> Vec<AppStatus> {
     assignment
         .items
         .iter()
-        .map(|item| {
-            let resources = match progress.cache.bundle(&item.digest) {
-                Ok(bundle) => bundle
-                    .objects
-                    .iter()
-                    .map(|o| ResourceStatus {
-                        group: o["apiVersion"]
-                            .as_str()
-                            .and_then(|v| v.split_once('/'))
-                            .map(|(g, _)| g.to_owned())
-                            .unwrap_or_default(),
-                        kind: o["kind"].as_str().unwrap_or_default().to_owned(),
-                        namespace: o["metadata"]["namespace"]
-                            .as_str()
-                            .map(str::to_owned)
-                            .or_else(|| item.namespace.clone()),
-                        name: o["metadata"]["name"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        sync: SyncStatus::Unknown,
-                        health: Health::Unknown,
-                        message: Some("dry-run: printed, not applied".into()),
-                    })
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            AppStatus {
-                app: item.app.clone(),
-                commit: item.commit.clone(),
-                digest: item.digest.clone(),
-                sync: SyncStatus::Unknown,
-                health: Health::Unknown,
-                resources,
-                last_error: None,
-                observed_at,
-            }
-        })
+        .map(|item| planned_status(item, progress.cache.bundle(&item.digest).ok(), observed_at))
         .collect()
+}
+
+/// A dry-run agent's status of one app: `Planned` with one row per object
+/// when it holds the bundle; `Unknown` with the reason when it does not
+/// (nothing was planned then). Health stays `Unknown`: nothing runs.
+fn planned_status(
+    item: &switchyard_common::proto::AssignmentItem,
+    bundle: Option<switchyard_common::bundle::Bundle>,
+    observed_at: u64,
+) -> AppStatus {
+    let Some(bundle) = bundle else {
+        return AppStatus {
+            app: item.app.clone(),
+            commit: item.commit.clone(),
+            digest: item.digest.clone(),
+            sync: SyncStatus::Unknown,
+            health: Health::Unknown,
+            resources: Vec::new(),
+            last_error: None,
+            observed_at,
+        };
+    };
+    let resources = bundle
+        .objects
+        .iter()
+        .map(|o| ResourceStatus {
+            group: o["apiVersion"]
+                .as_str()
+                .and_then(|v| v.split_once('/'))
+                .map(|(g, _)| g.to_owned())
+                .unwrap_or_default(),
+            kind: o["kind"].as_str().unwrap_or_default().to_owned(),
+            namespace: o["metadata"]["namespace"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| item.namespace.clone()),
+            name: o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            sync: SyncStatus::Planned,
+            health: Health::Unknown,
+            message: Some("dry-run: printed, not applied".into()),
+        })
+        .collect();
+    AppStatus {
+        app: item.app.clone(),
+        commit: item.commit.clone(),
+        digest: item.digest.clone(),
+        sync: SyncStatus::Planned,
+        health: Health::Unknown,
+        resources,
+        last_error: None,
+        observed_at,
+    }
 }
 
 async fn report(
@@ -548,6 +566,41 @@ fn store_renewed(
 #[cfg(test)]
 mod tests {
     use super::renew_at;
+
+    #[test]
+    fn a_dry_run_reports_its_objects_planned() {
+        use super::planned_status;
+        use switchyard_common::bundle::Bundle;
+        use switchyard_common::proto::{AssignmentItem, Health, Ownership, SyncStatus};
+        let item = AssignmentItem {
+            app: "web".into(),
+            commit: "c1".into(),
+            digest: "sha256:00".into(),
+            namespace: Some("demo".into()),
+            prune: false,
+            self_heal: false,
+            ownership: Ownership::default(),
+        };
+        let bundle = Bundle::new(vec![
+            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "other"}}),
+        ]);
+        let status = planned_status(&item, Some(bundle), 7);
+        assert_eq!(status.sync, SyncStatus::Planned);
+        assert_eq!(status.health, Health::Unknown);
+        assert_eq!(status.resources.len(), 2);
+        assert!(
+            status
+                .resources
+                .iter()
+                .all(|r| r.sync == SyncStatus::Planned)
+        );
+        assert_eq!(status.resources[0].group, "apps");
+        assert_eq!(status.resources[0].namespace.as_deref(), Some("demo"));
+        assert_eq!(status.resources[1].namespace.as_deref(), Some("other"));
+        // Without the bundle nothing was planned.
+        assert_eq!(planned_status(&item, None, 7).sync, SyncStatus::Unknown);
+    }
 
     #[test]
     fn renews_two_thirds_into_the_lifetime() {

@@ -207,6 +207,10 @@ pub enum SyncStatus {
     Synced,
     OutOfSync,
     Unknown,
+    /// A dry-run agent without a cluster planned the objects (printed them)
+    /// and applied nothing. Last, so that the positions of the others (and
+    /// with them every report an older agent sends) stay as they were.
+    Planned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

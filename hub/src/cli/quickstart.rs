@@ -1,13 +1,19 @@
 //! `switchyard quickstart`: a hub on the embedded store and local agents in
-//! dry-run, enrolled and connected, in one command.
+//! dry-run, enrolled and connected, in one command; then a commit, the diff
+//! each cluster receives and the result per cluster, with every command it
+//! stands for printed.
 
 use super::client::AdminClient;
 use super::output::print_table;
 use super::{CLUSTER_HEADERS, cluster_row};
 use anyhow::{Context, bail};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use switchyard_common::bundle::{Bundle, DIGEST_PREFIX};
+use switchyard_common::proto::Assignment;
 use switchyard_hub::api::AddClusterRequest;
 use switchyard_hub::fleet::{ClusterView, JoinInfo, StatusView};
 use switchyard_hub::gitops::{AppRequest, AppView, RepoRequest, RepoView};
@@ -128,27 +134,6 @@ async fn wait_converged(
     }
 }
 
-fn print_status(rows: &[StatusView]) {
-    print_table(
-        &["APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "MESSAGE"],
-        rows.iter().map(|r| {
-            vec![
-                r.app.clone(),
-                r.cluster.clone(),
-                r.sync.clone(),
-                r.health.clone(),
-                r.applied_commit
-                    .as_deref()
-                    .unwrap_or("-")
-                    .chars()
-                    .take(8)
-                    .collect(),
-                r.message.clone().unwrap_or_default(),
-            ]
-        }),
-    );
-}
-
 /// Child processes, stopped in reverse order when dropped.
 struct Children(Vec<(String, Child)>);
 
@@ -201,22 +186,259 @@ fn spawn_logged(program: &Path, args: &[String], log: &Path) -> anyhow::Result<C
         .with_context(|| format!("starting {}", program.display()))
 }
 
-fn step(text: &str) {
-    println!("==> {text}");
+/// Styles of the quickstart's output; anstream drops them when stdout is
+/// not a terminal or NO_COLOR is set.
+mod style {
+    use anstyle::{AnsiColor, Style};
+    pub(super) const STEP: Style = Style::new().bold();
+    pub(super) const COMMAND: Style =
+        Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Cyan)));
+    pub(super) const REMOVED: Style =
+        Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Red)));
+    pub(super) const ADDED: Style =
+        Style::new().fg_color(Some(anstyle::Color::Ansi(AnsiColor::Green)));
+    pub(super) const DIM: Style = Style::new().dimmed();
 }
 
-/// Run the quickstart in `dir` (a new temporary directory when `None`).
-pub(crate) async fn run(
-    dir: Option<PathBuf>,
-    exit: bool,
-    kubeconfig: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let dir = match dir {
-        Some(dir) => dir,
-        None => std::env::temp_dir().join(format!("switchyard-quickstart-{}", std::process::id())),
+fn step(text: &str) {
+    anstream::println!(
+        "{}==> {text}{}",
+        style::STEP.render(),
+        style::STEP.render_reset()
+    );
+}
+
+/// A command the quickstart ran (or did through the admin API) as a user
+/// would type it.
+fn command(text: &str) {
+    anstream::println!(
+        "    {}$ {text}{}",
+        style::COMMAND.render(),
+        style::COMMAND.render_reset()
+    );
+}
+
+/// What the dry-run agent of one cluster held: per app, its commit and objects.
+type Held = BTreeMap<String, (String, Vec<Value>)>;
+
+/// Read what a cluster's agent holds from its cache (assignment and the
+/// bundles it names): exactly what the hub sent that cluster.
+fn held_by(state_dir: &Path) -> anyhow::Result<Held> {
+    let cache = state_dir.join("cache");
+    let file = cache.join("assignment.json");
+    let assignment: Assignment = serde_json::from_slice(
+        &std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?,
+    )
+    .with_context(|| format!("reading {}", file.display()))?;
+    let mut held = Held::new();
+    for item in assignment.items {
+        let hex = item.digest.trim_start_matches(DIGEST_PREFIX);
+        let path = cache.join("bundles").join(format!("{hex}.zst"));
+        let compressed =
+            std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut bundle = Bundle::decode(&compressed, &item.digest, 256 << 20)
+            .with_context(|| format!("decoding {}", path.display()))?;
+        // The agent puts objects that name no namespace into the app's.
+        for object in &mut bundle.objects {
+            if object["metadata"]["namespace"].is_null()
+                && let (Some(ns), Some(metadata)) =
+                    (&item.namespace, object["metadata"].as_object_mut())
+            {
+                metadata.insert("namespace".into(), Value::String(ns.clone()));
+            }
+        }
+        held.insert(item.app, (item.commit, bundle.objects));
+    }
+    Ok(held)
+}
+
+/// `Kind namespace/name` of an object.
+fn object_name(object: &Value) -> String {
+    let ns = object["metadata"]["namespace"]
+        .as_str()
+        .map(|n| format!("{n}/"))
+        .unwrap_or_default();
+    format!(
+        "{} {ns}{}",
+        object["kind"].as_str().unwrap_or("?"),
+        object["metadata"]["name"].as_str().unwrap_or("?")
+    )
+}
+
+/// One line of a change: removed, added, or unchanged context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Line {
+    Removed(String),
+    Added(String),
+    Same(String),
+}
+
+/// How the objects of one app changed between two bundles: per object that
+/// differs, its name and the changed lines of its YAML with one line of
+/// context (a removed or added object shows whole).
+fn object_changes(before: &[Value], after: &[Value]) -> Vec<(String, Vec<Line>)> {
+    let index = |objects: &[Value]| -> BTreeMap<String, String> {
+        objects
+            .iter()
+            .map(|o| {
+                (
+                    object_name(o),
+                    serde_saphyr::to_string(o).unwrap_or_default(),
+                )
+            })
+            .collect()
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (old, new) = (index(before), index(after));
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    let mut changes = Vec::new();
+    for name in names {
+        let old_text = old.get(name).map_or("", String::as_str);
+        let new_text = new.get(name).map_or("", String::as_str);
+        if old_text == new_text {
+            continue;
+        }
+        let diff = similar::TextDiff::from_lines(old_text, new_text);
+        let mut lines = Vec::new();
+        for hunk in diff.unified_diff().context_radius(1).iter_hunks() {
+            for change in hunk.iter_changes() {
+                let text = change.value().trim_end_matches('\n').to_owned();
+                lines.push(match change.tag() {
+                    similar::ChangeTag::Delete => Line::Removed(text),
+                    similar::ChangeTag::Insert => Line::Added(text),
+                    similar::ChangeTag::Equal => Line::Same(text),
+                });
+            }
+        }
+        changes.push((name.clone(), lines));
+    }
+    changes
+}
+
+/// The MESSAGE of a dry-run row: how many objects were planned, and which.
+fn planned_message(row: &StatusView) -> String {
+    if row.sync != "Planned" {
+        return row.message.clone().unwrap_or_default();
+    }
+    let names: Vec<String> = row
+        .resources
+        .iter()
+        .map(|r| format!("{} {}", r.kind, r.name))
+        .collect();
+    format!(
+        "dry-run: {} object{} planned ({})",
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", ")
+    )
+}
+
+fn print_status(rows: &[StatusView]) {
+    print_table(
+        &["APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "MESSAGE"],
+        rows.iter().map(|r| {
+            vec![
+                r.app.clone(),
+                r.cluster.clone(),
+                r.sync.clone(),
+                r.health.clone(),
+                r.applied_commit
+                    .as_deref()
+                    .unwrap_or("-")
+                    .chars()
+                    .take(8)
+                    .collect(),
+                planned_message(r),
+            ]
+        }),
+    );
+}
+
+/// One cluster's result of a commit, per app: what changed for it.
+fn cluster_result(name: &str, before: &Held, after: &Held) -> String {
+    let apps: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let mut parts = Vec::new();
+    for app in apps {
+        let part = match (before.get(app), after.get(app)) {
+            (Some((_, old)), Some((commit, new))) => {
+                let changed = object_changes(old, new).len();
+                if changed == 0 {
+                    format!(
+                        "{app}: same objects at {}, nothing to apply",
+                        &commit[..8.min(commit.len())]
+                    )
+                } else {
+                    format!(
+                        "{app}: {changed} object{} changed at {}",
+                        if changed == 1 { "" } else { "s" },
+                        &commit[..8.min(commit.len())]
+                    )
+                }
+            }
+            (None, Some(_)) => format!("{app}: newly assigned"),
+            (Some(_), None) => format!("{app}: no longer assigned"),
+            (None, None) => continue,
+        };
+        parts.push(part);
+    }
+    format!("{name:<13}{}", parts.join("; "))
+}
+
+/// `switchyard quickstart`'s flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct QuickstartArgs {
+    /// Directory for the hub's data, the agents' state and the logs, kept
+    /// afterwards [default: a new directory under the system temp dir,
+    /// removed at the end unless --keep].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Keep the temporary directory at the end (a --dir is always kept).
+    #[arg(long)]
+    keep: bool,
+    /// Stop everything once the journey is done instead of waiting for Ctrl-C.
+    #[arg(long)]
+    exit: bool,
+    /// Let the first agent apply to this cluster instead of a dry-run.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+}
+
+/// Run the quickstart. A temporary directory is removed at the end unless
+/// --keep; after a failure it is kept, since its logs say what went wrong.
+pub(crate) async fn run(args: QuickstartArgs) -> anyhow::Result<()> {
+    let (dir, temporary) = match &args.dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("switchyard-quickstart-")
+                .tempdir()
+                .context("creating a temporary directory")?;
+            (temp.path().to_owned(), Some(temp))
+        }
+    };
+    let outcome = journey(&args, &dir).await;
+    match temporary {
+        Some(temp) if outcome.is_ok() && !args.keep => {
+            let path = temp.path().display().to_string();
+            temp.close().with_context(|| format!("removing {path}"))?;
+            println!("Removed {path} (pass --keep to keep it).");
+        }
+        Some(temp) => {
+            let path = temp.keep();
+            println!("Kept {}.", path.display());
+        }
+        None => {}
+    }
+    outcome.map_err(|e| {
+        e.context(format!(
+            "the quickstart failed; its logs are in {}",
+            dir.display()
+        ))
+    })
+}
+
+async fn journey(args: &QuickstartArgs, dir: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let data_dir = dir.join("hub");
     if paths::endpoint_file(&data_dir).exists() {
         bail!(
@@ -226,6 +448,8 @@ pub(crate) async fn run(
     }
     let switchyard = std::env::current_exe()?;
     let agent_bin = sibling_binary("switchyard-agent")?;
+    // Children are stopped when this is dropped, before the caller removes
+    // the directory they write to.
     let mut children = Children(Vec::new());
 
     step(&format!(
@@ -244,6 +468,7 @@ pub(crate) async fn run(
     .iter()
     .map(|s| s.to_string())
     .collect();
+    command(&format!("switchyard {} &", hub_args.join(" ")));
     let hub = spawn_logged(&switchyard, &hub_args, &dir.join("hub.log"))?;
     let hub_pid = hub.id();
     children.0.push(("hub".into(), hub));
@@ -254,11 +479,13 @@ pub(crate) async fn run(
             .is_some_and(|e| e.pid == hub_pid)
     })
     .await?;
+    command(&format!(
+        "export SWITCHYARD_DATA_DIR={}",
+        data_dir.display()
+    ));
     let client = AdminClient::discover(&super::Target {
         data_dir: Some(data_dir.clone()),
-        server: None,
-        server_ca_file: None,
-        ca_sha256: None,
+        ..super::Target::default()
     })?;
 
     let repo_dir = dir.join("config");
@@ -275,7 +502,11 @@ pub(crate) async fn run(
         &repo_dir,
         &["commit", "-q", "-m", "web (1 replica) and probe"],
     )?;
+    command(&format!("cd {} && git init -b main", repo_dir.display()));
+    command("git add -A && git commit -m 'web (1 replica) and probe'");
     let first = git(&repo_dir, &["rev-parse", "HEAD"])?;
+
+    step("following the repo");
     let _: RepoView = client
         .post(
             "/repos",
@@ -291,10 +522,10 @@ pub(crate) async fn run(
             },
         )
         .await?;
-    println!(
-        "    switchyard repo add config file://{} --interval 2s",
+    command(&format!(
+        "switchyard repo add config file://{} --interval 2s --wait",
         repo_dir.display()
-    );
+    ));
     wait_for_async(
         Duration::from_secs(20),
         "the first fetch of the repo",
@@ -311,6 +542,9 @@ pub(crate) async fn run(
         step(&format!(
             "registering cluster {name} ({key}={value}) and enrolling its agent"
         ));
+        command(&format!(
+            "switchyard cluster add {name} --label {key}={value}"
+        ));
         let added: JoinInfo = client
             .post(
                 "/clusters",
@@ -321,7 +555,6 @@ pub(crate) async fn run(
                 },
             )
             .await?;
-        println!("    {}", added.join_command);
         let state_dir = dir.join(format!("agent-{name}"));
         // The printed command: `SWITCHYARD_JOIN_TOKEN=… switchyard-agent join …`.
         let mut join: Vec<String> = added
@@ -332,6 +565,10 @@ pub(crate) async fn run(
             .map(str::to_owned)
             .collect();
         join.extend(["--state-dir".into(), state_dir.display().to_string()]);
+        command(&format!(
+            "SWITCHYARD_JOIN_TOKEN=… switchyard-agent {}",
+            join.join(" ")
+        ));
         let status = Command::new(&agent_bin)
             .args(&join)
             .env("SWITCHYARD_JOIN_TOKEN", &added.token)
@@ -351,16 +588,13 @@ pub(crate) async fn run(
             state_dir.display().to_string(),
         ];
         // With a kubeconfig, the first agent applies to that cluster for real.
-        match (&kubeconfig, index) {
+        match (&args.kubeconfig, index) {
             (Some(kubeconfig), 0) => {
                 run_args.extend(["--kubeconfig".into(), kubeconfig.display().to_string()]);
-                println!(
-                    "    {name} applies to the cluster of {}",
-                    kubeconfig.display()
-                );
             }
             _ => run_args.push("--dry-run".into()),
         }
+        command(&format!("switchyard-agent {} &", run_args.join(" ")));
         let agent = spawn_logged(
             &agent_bin,
             &run_args,
@@ -370,6 +604,7 @@ pub(crate) async fn run(
     }
 
     step("waiting for every agent to connect");
+    command("switchyard cluster list");
     let mut clusters: Vec<ClusterView> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -379,14 +614,10 @@ pub(crate) async fn run(
         }
         if Instant::now() >= deadline {
             print_table(&CLUSTER_HEADERS, clusters.iter().map(cluster_row));
-            bail!(
-                "not every agent connected within 30s; logs are in {}",
-                dir.display()
-            );
+            bail!("not every agent connected within 30s");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!();
     print_table(&CLUSTER_HEADERS, clusters.iter().map(cluster_row));
     println!(
         "\nAll {} agents enrolled and connected in {:.1}s.\n",
@@ -396,6 +627,14 @@ pub(crate) async fn run(
 
     step("creating app web for env=prod and app probe for every cluster");
     for (name, path, selector) in [("web", "apps/web", "env=prod"), ("probe", "apps/probe", "")] {
+        let selector_flag = if selector.is_empty() {
+            String::new()
+        } else {
+            format!(" --selector {selector}")
+        };
+        command(&format!(
+            "switchyard app create {name} --repo config --path {path}{selector_flag} --namespace demo --prune"
+        ));
         let app: AppView = client
             .post(
                 "/apps",
@@ -410,20 +649,29 @@ pub(crate) async fn run(
                 },
             )
             .await?;
-        println!(
-            "    switchyard app create {name} --repo config --path {path}{} --namespace demo --prune  ->  {} clusters",
-            if selector.is_empty() {
-                String::new()
-            } else {
-                format!(" --selector {selector}")
-            },
-            app.target_clusters.len()
+        let mut targets = app.target_clusters.clone();
+        targets.sort();
+        let why = if selector.is_empty() {
+            "no selector: every cluster".to_owned()
+        } else {
+            selector.to_owned()
+        };
+        anstream::println!(
+            "      {}-> {} ({why}){}",
+            style::DIM.render(),
+            targets.join(", "),
+            style::DIM.render_reset()
         );
     }
     step("waiting for every agent to report the first commit");
+    command("switchyard status");
     let rows = wait_converged(&client, &["web", "probe"], &first, 5).await?;
     print_status(&rows);
     println!();
+    let mut before = BTreeMap::new();
+    for (name, _, _) in CLUSTERS {
+        before.insert(name, held_by(&dir.join(format!("agent-{name}")))?);
+    }
 
     step("committing 'scale web to 2 replicas' to the config repo");
     write_web(&repo_dir, 2)?;
@@ -431,29 +679,75 @@ pub(crate) async fn run(
         &repo_dir,
         &["commit", "-q", "-am", "scale web to 2 replicas"],
     )?;
+    command("sed -i 's/replicas: 1/replicas: 2/' apps/web/web.yaml");
+    command("git commit -am 'scale web to 2 replicas'");
     let second = git(&repo_dir, &["rev-parse", "HEAD"])?;
-    step("waiting for the change to reach the prod clusters");
-    let rows = wait_converged(&client, &["web"], &second, 2).await?;
+    step("waiting for the hub to fetch it and every agent to report it");
+    command("switchyard status");
+    let rows = wait_converged(&client, &["web", "probe"], &second, 5).await?;
     print_status(&rows);
     println!();
+
+    step("what each cluster received");
+    let mut results = Vec::new();
+    for (name, key, value) in CLUSTERS {
+        let after = held_by(&dir.join(format!("agent-{name}")))?;
+        let old = &before[name];
+        println!("{name} ({key}={value}):");
+        let mut any = false;
+        for (app, (_, new_objects)) in &after {
+            let old_objects = old.get(app).map_or(&[][..], |(_, o)| o.as_slice());
+            for (object, lines) in object_changes(old_objects, new_objects) {
+                any = true;
+                println!("  {app}: {object}");
+                for line in lines {
+                    match line {
+                        Line::Removed(text) => anstream::println!(
+                            "    {}- {text}{}",
+                            style::REMOVED.render(),
+                            style::REMOVED.render_reset()
+                        ),
+                        Line::Added(text) => anstream::println!(
+                            "    {}+ {text}{}",
+                            style::ADDED.render(),
+                            style::ADDED.render_reset()
+                        ),
+                        Line::Same(text) => println!("      {text}"),
+                    }
+                }
+            }
+        }
+        if !any {
+            println!("  no object changed");
+        }
+        results.push(cluster_result(name, old, &after));
+    }
+    println!();
+    step("result per cluster");
+    for line in &results {
+        println!("  {line}");
+    }
+    println!();
     println!(
-        "web moved to {} on the env=prod clusters only; lab-1 never got it. The whole journey took {:.1}s.",
+        "web moved to {} on the env=prod clusters only; lab-1 is not targeted by web and its probe \
+         did not change. The whole journey took {:.1}s.",
         &second[..8],
         started.elapsed().as_secs_f64()
     );
     println!("Hub data, agent state and logs: {}", dir.display());
-    let data = data_dir.display();
-    println!("\nTry next, in another terminal:");
-    println!("  export SWITCHYARD_DATA_DIR={data}");
-    println!("  target/debug/switchyard status");
-    println!("  target/debug/switchyard app history web");
-    println!("  target/debug/switchyard app rollback web        # back to 1 replica, pinned");
-    println!("  target/debug/switchyard cluster label lab-1 env=prod   # lab-1 gets web too");
-    println!("  target/debug/switchyard cluster list -o yaml");
-    if exit {
+    if args.exit {
         step("shutting down (--exit)");
         return Ok(());
     }
+    let data = data_dir.display();
+    let me = switchyard.display();
+    println!("\nTry next, in another terminal, while this one runs:");
+    println!("  export SWITCHYARD_DATA_DIR={data}");
+    println!("  {me} status");
+    println!("  {me} app history web");
+    println!("  {me} app rollback web        # back to 1 replica, pinned");
+    println!("  {me} cluster label lab-1 env=prod   # lab-1 gets web too");
+    println!("  {me} cluster list -o yaml");
     println!("\nPress Ctrl-C to stop the hub and the agents.");
     let _ = tokio::signal::ctrl_c().await;
     step("shutting down");
