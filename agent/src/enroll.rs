@@ -42,6 +42,9 @@ pub(crate) fn bootstrap_token(
     Ok(token.to_owned())
 }
 
+/// How long `join` waits for the hub to answer the QUIC handshake.
+const JOIN_DIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Enroll and write the identity into `state`; returns the cluster name.
 pub(crate) async fn join(request: JoinRequest, state: &StateDir) -> anyhow::Result<String> {
     state.ensure_not_enrolled()?;
@@ -55,7 +58,25 @@ pub(crate) async fn join(request: JoinRequest, state: &StateDir) -> anyhow::Resu
     let (addr, server_name) = hub_link::resolve(&request.hub).await?;
     let endpoint = hub_link::client_endpoint(addr)?;
     let config = hub_link::quic_client_config(tls)?;
-    let conn = match hub_link::dial(&endpoint, config, addr, &server_name).await {
+    // QUIC runs over UDP: a port with nothing listening does not refuse the
+    // connection, it stays silent until the handshake gives up. Say what is
+    // happening, and give up sooner than the 20 s idle timeout.
+    info!(hub = %request.hub, %addr, "connecting to the hub (QUIC over UDP)");
+    let dialed = tokio::time::timeout(
+        JOIN_DIAL_TIMEOUT,
+        hub_link::dial(&endpoint, config, addr, &server_name),
+    )
+    .await;
+    let Ok(dialed) = dialed else {
+        bail!(
+            "no answer from the hub at {} ({addr}) within {}s: is `switchyard serve` running there, \
+             and is its agent port (UDP, --quic-listen, default 7700) reachable from here? \
+             The admin API's port (TCP) does not answer agents",
+            request.hub,
+            JOIN_DIAL_TIMEOUT.as_secs()
+        );
+    };
+    let conn = match dialed {
         Ok(conn) => conn,
         Err(error) => {
             if probe.pin_matched() == Some(false) {

@@ -30,7 +30,8 @@ pub(crate) enum Error {
     /// certificate revoked), re-enrolled elsewhere, or the hub was restored
     /// from a backup older than the certificate.
     #[error(
-        "the hub no longer accepts this agent's certificate: {0}; if the cluster was removed from the hub, its certificate is revoked. Enroll again with a new join command (`switchyard cluster token NAME` on the hub)"
+        "the hub no longer accepts this agent's certificate: {0}; {advice}",
+        advice = re_enroll_advice(.0)
     )]
     Revoked(String),
     /// The hub could not check this agent's certificate (a fault of the
@@ -59,6 +60,22 @@ pub(crate) enum Error {
 }
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to do about a revoked identity, from the hub's reason. A removed
+/// cluster is gone from the hub, so `cluster token` (which mints a join
+/// command for a cluster the hub has) answers 404 there: it needs `cluster
+/// add` again. A cluster that was enrolled again still exists.
+fn re_enroll_advice(reason: &str) -> &'static str {
+    if reason.contains("not the current certificate") || reason.contains("enrolled again") {
+        "the cluster still exists on the hub with another identity; if this agent should be \
+         that cluster, enroll it again with a new join command (`switchyard cluster token NAME` \
+         on the hub)"
+    } else {
+        "if the cluster was removed from the hub, register it again with `switchyard cluster add \
+         NAME` on the hub and run the join command that prints (with a new --state-dir, or after \
+         removing this one)"
+    }
+}
 
 impl Error {
     /// Map connection-level failures to what they mean for the agent.
@@ -189,6 +206,25 @@ mod tests {
             },
         ))
         .classify()
+    }
+
+    #[test]
+    fn a_removed_cluster_is_told_to_be_added_again() {
+        for reason in [
+            "cluster removed from the hub",
+            "certificate serial 0a1b is revoked",
+        ] {
+            let text = Error::Revoked(reason.into()).to_string();
+            assert!(text.contains("`switchyard cluster add NAME`"), "{text}");
+            assert!(!text.contains("cluster token"), "{text}");
+        }
+        for reason in [
+            "cluster enrolled again: this certificate is revoked",
+            "certificate serial 0a1b is not the current certificate of cluster edge",
+        ] {
+            let text = Error::Revoked(reason.into()).to_string();
+            assert!(text.contains("`switchyard cluster token NAME`"), "{text}");
+        }
     }
 
     #[test]
