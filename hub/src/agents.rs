@@ -6,6 +6,7 @@ use crate::fleet::{Fleet, Notifier};
 use crate::limits::Guard;
 use crate::metrics::Outcome;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use switchyard_common::ClusterName;
 use switchyard_common::error_chain;
@@ -41,6 +42,56 @@ pub(crate) enum Error {
     SlowReader(Duration),
 }
 
+/// How often the one INFO line about agent connections is written.
+const TALLY_EVERY: Duration = Duration::from_secs(10);
+
+/// Agent connections made and ended since the last summary. At fleet scale
+/// a line per connection (10,000 after a hub restart) drowns the log, so
+/// those are DEBUG and INFO gets one line per [`TALLY_EVERY`] with counts.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    connected: AtomicU64,
+    disconnected: AtomicU64,
+}
+
+impl Tally {
+    fn connected(&self) {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn disconnected(&self) {
+        self.disconnected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts since the last call (connected, disconnected), reset to zero.
+    fn take(&self) -> (u64, u64) {
+        (
+            self.connected.swap(0, Ordering::Relaxed),
+            self.disconnected.swap(0, Ordering::Relaxed),
+        )
+    }
+}
+
+/// Why a connection ended, in words: quinn's `closed by peer: 0` for an
+/// agent that closed without a reason says nothing.
+fn close_text(reason: Option<&quinn::ConnectionError>) -> String {
+    use quinn::ConnectionError as E;
+    match reason {
+        None => "unknown".into(),
+        Some(E::ApplicationClosed(close)) => {
+            let why = String::from_utf8_lossy(&close.reason);
+            match (close.error_code.into_inner(), why.is_empty()) {
+                (0, true) => "closed by the agent".into(),
+                (code, true) => format!("closed by the agent (code {code})"),
+                (code, false) => format!("closed by the agent: {why} (code {code})"),
+            }
+        }
+        Some(E::LocallyClosed) => "closed by the hub".into(),
+        Some(E::TimedOut) => "idle timeout: the agent went silent".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
 /// Accept agent connections until `shutdown` resolves.
 pub(crate) async fn serve(
     endpoint: quinn::Endpoint,
@@ -49,8 +100,23 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let tally = Arc::new(Tally::default());
+    let mut summary = tokio::time::interval(TALLY_EVERY);
+    summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            _ = summary.tick() => {
+                let (connected, disconnected) = tally.take();
+                if connected + disconnected > 0 {
+                    info!(
+                        connected,
+                        disconnected,
+                        now_connected = fleet.registry().connected_count(),
+                        every = ?TALLY_EVERY,
+                        "agent connections"
+                    );
+                }
+            }
             incoming = endpoint.accept() => {
                 let Some(incoming) = incoming else { break };
                 let remote = incoming.remote_address();
@@ -65,11 +131,12 @@ pub(crate) async fn serve(
                 };
                 let fleet = fleet.clone();
                 let guard = guard.clone();
+                let tally = tally.clone();
                 let span = info_span!("agent", %remote, cluster = tracing::field::Empty);
                 tokio::spawn(
                     async move {
                         let _slot = slot;
-                        if let Err(error) = handle_connection(incoming, fleet, &guard).await {
+                        if let Err(error) = handle_connection(incoming, fleet, &guard, &tally).await {
                             debug!(error = %error_chain(&error), "agent connection ended");
                         }
                     }
@@ -86,6 +153,7 @@ async fn handle_connection(
     incoming: quinn::Incoming,
     fleet: Arc<Fleet>,
     guard: &Guard,
+    tally: &Tally,
 ) -> Result<(), Error> {
     let Some(conn) = handshake(incoming, guard).await? else {
         return Ok(());
@@ -103,7 +171,7 @@ async fn handle_connection(
             let peer = switchyard_certs::peer_identity(&cert).map_err(Error::Certificate)?;
             tracing::Span::current().record("cluster", tracing::field::display(&peer.cluster));
             match fleet.authenticate(&peer) {
-                Ok(_) => serve_agent(conn, &fleet, peer, guard).await,
+                Ok(_) => serve_agent(conn, &fleet, peer, guard, tally).await,
                 Err(error) => {
                     let code = refusal_close_code(&error);
                     warn!(serial = %peer.serial, code, error = %error_chain(&error), "refused agent certificate");
@@ -330,6 +398,7 @@ async fn serve_agent(
     fleet: &Fleet,
     peer: switchyard_certs::PeerIdentity,
     guard: &Guard,
+    tally: &Tally,
 ) -> Result<(), Error> {
     let cluster = peer.cluster.clone();
     let limits = guard.limits();
@@ -394,11 +463,13 @@ async fn serve_agent(
     if reconnect {
         fleet.metrics().agent_reconnects.inc();
     }
-    info!(agent_version = %hello.agent_version, generation, reconnect, "agent connected");
+    tally.connected();
+    debug!(agent_version = %hello.agent_version, generation, reconnect, "agent connected");
 
     let result = serve_requests(&conn, fleet, &peer, limits).await;
     fleet.registry().unregister(&cluster, &conn);
-    info!(reason = %conn.close_reason().map_or_else(|| "unknown".into(), |r| r.to_string()), "agent disconnected");
+    tally.disconnected();
+    debug!(reason = %close_text(conn.close_reason().as_ref()), "agent disconnected");
     result
 }
 
@@ -621,6 +692,39 @@ async fn send_notification(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_tally_counts_since_the_last_summary() {
+        let tally = super::Tally::default();
+        assert_eq!(tally.take(), (0, 0));
+        for _ in 0..3 {
+            tally.connected();
+        }
+        tally.disconnected();
+        assert_eq!(tally.take(), (3, 1));
+        assert_eq!(tally.take(), (0, 0), "taking resets the counts");
+    }
+
+    #[test]
+    fn close_reasons_say_who_closed() {
+        use super::close_text;
+        let closed = |code: u32, reason: &[u8]| {
+            quinn::ConnectionError::ApplicationClosed(quinn::ApplicationClose {
+                error_code: quinn::VarInt::from_u32(code),
+                reason: reason.to_vec().into(),
+            })
+        };
+        assert_eq!(close_text(Some(&closed(0, b""))), "closed by the agent");
+        assert_eq!(
+            close_text(Some(&closed(6, b"agent shutting down"))),
+            "closed by the agent: agent shutting down (code 6)"
+        );
+        assert_eq!(
+            close_text(Some(&quinn::ConnectionError::TimedOut)),
+            "idle timeout: the agent went silent"
+        );
+        assert_eq!(close_text(None), "unknown");
+    }
+
     use super::*;
     use crate::fleet::Error;
     use crate::store;

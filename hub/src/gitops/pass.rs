@@ -119,6 +119,53 @@ fn render_settings(app: &AppRecord, limits: &TreeLimits, render: &RenderLimits) 
     )
 }
 
+/// What one planning pass did to the fleet, for its one INFO line: per
+/// cluster lines are DEBUG, since at 10,000 clusters one commit gave 20,000
+/// INFO lines.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct PassSummary {
+    /// Clusters planned.
+    clusters: usize,
+    /// Clusters whose assignment changed (each is notified).
+    changed: usize,
+    /// Of those, clusters that gained or lost apps (the rest changed commits).
+    membership_changed: usize,
+}
+
+impl PassSummary {
+    /// Count one planned cluster: its number of apps before and, when its
+    /// assignment changed, after.
+    fn cluster(&mut self, apps_before: usize, apps_after: Option<usize>) {
+        self.clusters += 1;
+        if let Some(after) = apps_after {
+            self.changed += 1;
+            if after != apps_before {
+                self.membership_changed += 1;
+            }
+        }
+    }
+
+    fn log(&self, trigger: &str, apps: usize) {
+        if self.changed > 0 {
+            info!(
+                trigger,
+                apps,
+                clusters = self.clusters,
+                changed = self.changed,
+                membership_changed = self.membership_changed,
+                "planning pass changed assignments"
+            );
+        } else {
+            debug!(
+                trigger,
+                apps,
+                clusters = self.clusters,
+                "planning pass: no change"
+            );
+        }
+    }
+}
+
 /// `render of app web at commit 1a2b3c4`, the start of every render error.
 fn render_subject(app: &str, commit: &str) -> String {
     let short = commit.get(..7).unwrap_or(commit);
@@ -165,6 +212,7 @@ impl Planner {
         }
 
         let mut changed = Vec::new();
+        let mut summary = PassSummary::default();
         // Apps whose render is still to come: their errors stay as they are.
         let mut pending = HashSet::new();
         for cluster in self.store.clusters()? {
@@ -185,6 +233,8 @@ impl Planner {
                     app_errors.insert(cluster.name.to_string(), error);
                 }
             }
+            let apps_before = cluster.assignment.len();
+            let mut apps_after = None;
             if plan.items != cluster.assignment {
                 let items = plan.items;
                 // Not flushed one by one: one flush below covers the whole
@@ -195,11 +245,14 @@ impl Planner {
                 })?;
                 if let Some(updated) = updated {
                     self.fleet.refresh_gauges(&updated.name);
-                    info!(cluster = %cluster.name, generation = updated.generation, apps = updated.assignment.len(), "assignment changed");
+                    debug!(cluster = %cluster.name, generation = updated.generation, apps = updated.assignment.len(), "assignment changed");
+                    apps_after = Some(updated.assignment.len());
                     changed.push((cluster.name.clone(), updated.generation));
                 }
             }
+            summary.cluster(apps_before, apps_after);
         }
+        summary.log(trigger, apps.len());
 
         if !changed.is_empty() {
             self.store.flush()?;
@@ -492,5 +545,27 @@ impl Planner {
             .lock()
             .expect("cache lock")
             .retain(|(k, _, _), _| live.contains(k));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PassSummary;
+
+    #[test]
+    fn a_pass_is_summed_up_over_its_clusters() {
+        let mut summary = PassSummary::default();
+        summary.cluster(2, None);
+        summary.cluster(2, Some(2));
+        summary.cluster(1, Some(2));
+        summary.cluster(0, Some(1));
+        assert_eq!(
+            summary,
+            PassSummary {
+                clusters: 4,
+                changed: 3,
+                membership_changed: 2,
+            }
+        );
     }
 }
