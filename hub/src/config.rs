@@ -65,6 +65,8 @@ pub struct ServeSettings {
     pub git_max_objects: Option<u64>,
     pub git_max_object_bytes: Option<u64>,
     #[serde(default, deserialize_with = "duration")]
+    pub git_stall_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
     pub render_timeout: Option<Duration>,
     pub render_memory_mib: Option<u64>,
     pub render_concurrency: Option<usize>,
@@ -134,6 +136,7 @@ impl ServeSettings {
             git_max_pack_bytes: self.git_max_pack_bytes.or(fallback.git_max_pack_bytes),
             git_max_objects: self.git_max_objects.or(fallback.git_max_objects),
             git_max_object_bytes: self.git_max_object_bytes.or(fallback.git_max_object_bytes),
+            git_stall_timeout: self.git_stall_timeout.or(fallback.git_stall_timeout),
             render_timeout: self.render_timeout.or(fallback.render_timeout),
             render_memory_mib: self.render_memory_mib.or(fallback.render_memory_mib),
             render_concurrency: self.render_concurrency.or(fallback.render_concurrency),
@@ -183,6 +186,7 @@ impl ServeSettings {
                     max_pack_bytes: self.git_max_pack_bytes.unwrap_or(d.max_pack_bytes),
                     max_objects: self.git_max_objects.unwrap_or(d.max_objects),
                     max_object_bytes: self.git_max_object_bytes.unwrap_or(d.max_object_bytes),
+                    stall_timeout: self.git_stall_timeout.unwrap_or(d.stall_timeout),
                 }
             },
         };

@@ -51,6 +51,12 @@ impl ServeConfig {
                 bail!("{flag} must be at least 1");
             }
         }
+        if self.fetch_limits.stall_timeout < Duration::from_secs(1) {
+            bail!(
+                "--git-stall-timeout must be at least 1s, got {:?}",
+                self.fetch_limits.stall_timeout
+            );
+        }
         for name in &self.public_names {
             if name.is_empty() || name.contains(['/', ':', ' ']) && name.parse::<IpAddr>().is_err()
             {
@@ -283,9 +289,10 @@ impl Hub {
                 crate::render::sandbox::Worker::this_binary(),
             ),
         );
-        std::fs::write(
-            paths::endpoint_file(data_dir),
-            serde_json::to_vec_pretty(&endpoints).expect("endpoints serialize"),
+        // 0600 from creation, like everything else in the data dir.
+        switchyard_certs::write_private_file(
+            &paths::endpoint_file(data_dir),
+            &serde_json::to_vec_pretty(&endpoints).expect("endpoints serialize"),
         )
         .context("writing hub.json")?;
         info!(

@@ -113,6 +113,144 @@ fn a_pack_over_the_limit_is_stopped_and_the_deployed_commit_stays() {
     );
 }
 
+/// Write an executable shell script.
+fn script(path: &std::path::Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_silent_ssh_or_upload_pack_times_out_and_other_repos_still_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let fakes = dir.path().join("bin");
+    std::fs::create_dir_all(&fakes).unwrap();
+    // `git-upload-pack` goes silent (and its child with it) while the
+    // marker exists; `ssh` never says anything.
+    let marker = dir.path().join("silent");
+    let exec_path = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .unwrap();
+    let real = std::path::Path::new(String::from_utf8(exec_path.stdout).unwrap().trim())
+        .join("git-upload-pack");
+    assert!(real.exists(), "{}", real.display());
+    script(
+        &fakes.join("git-upload-pack"),
+        &format!(
+            "case \"$1\" in *fleet*) [ -e '{}' ] && {{ sleep 300 & wait; exit 1; }};; esac\nexec '{}' \"$@\"",
+            marker.display(),
+            real.display()
+        ),
+    );
+    script(&fakes.join("ssh"), "sleep 300 & wait");
+
+    let source = GitRepoBuilder::new();
+    source.write("app/cm.yaml", cm(1));
+    let first = source.commit("first");
+    let fleet = source.publish(&served, "fleet");
+    let other = GitRepoBuilder::new();
+    other.write("app/cm.yaml", cm(7));
+    let other_head = other.commit("other");
+    let other_bare = other.publish(&served, "other");
+
+    let path = format!("{}:{}", fakes.display(), std::env::var("PATH").unwrap());
+    let hub = TestHub::start_with_env(
+        dir.path(),
+        &["--git-stall-timeout", "12s"],
+        &[("PATH", path)],
+    );
+    let url = format!("file://{}", fleet.display());
+    ok(&hub, &["repo", "add", "fleet", &url, "--interval", "1s"]);
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
+            == first.as_str()),
+        "{}",
+        hub.cli_json(&["repo", "show", "fleet"])
+    );
+
+    // The upload-pack goes silent on the next fetch.
+    std::fs::write(&marker, "").unwrap();
+    source.write("app/cm.yaml", cm(2));
+    source.commit("second");
+    source.publish(&served, "fleet");
+    assert!(
+        wait_until(SOON, || {
+            !hub.cli_json(&["repo", "show", "fleet"])["fetching"].is_null()
+        }),
+        "{}",
+        hub.cli_json(&["repo", "show", "fleet"])
+    );
+    ok(
+        &hub,
+        &[
+            "repo",
+            "add",
+            "sshd",
+            "ssh://git@example.invalid/fleet.git",
+            "--interval",
+            "1s",
+        ],
+    );
+
+    // Another repo fetches while that fetch hangs.
+    let other_url = format!("file://{}", other_bare.display());
+    ok(
+        &hub,
+        &["repo", "add", "other", &other_url, "--interval", "1s"],
+    );
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "other"])["head"]
+            == other_head.as_str()),
+        "{}",
+        hub.cli_json(&["repo", "show", "other"])
+    );
+    let stuck = hub.cli_json(&["repo", "show", "fleet"]);
+    assert!(
+        !stuck["fetching"].is_null() && stuck["error"].is_null(),
+        "the other repo was meant to fetch while this one hangs: {stuck}"
+    );
+
+    // The silent fetches are stopped with a clear error; the previous
+    // commit stays.
+    for name in ["fleet", "sshd"] {
+        let stopped = wait_until(SOON, || {
+            hub.cli_json(&["repo", "show", name])["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("--git-stall-timeout"))
+        });
+        let repo = hub.cli_json(&["repo", "show", name]);
+        assert!(
+            stopped,
+            "{name}: the silent fetch was never stopped: {repo}"
+        );
+        let error = repo["error"].as_str().unwrap();
+        assert!(
+            error.contains("timed out") && error.contains("nothing for 12s"),
+            "{error}"
+        );
+        if name == "fleet" {
+            assert!(
+                error.contains("git-upload-pack") && error.contains("previous fetch is kept"),
+                "{error}"
+            );
+            assert_eq!(repo["head"], first.as_str(), "{repo}");
+        } else {
+            assert!(error.contains("ssh"), "{error}");
+        }
+    }
+
+    // Once the remote answers again, the fetch goes through.
+    std::fs::remove_file(&marker).unwrap();
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
+            != first.as_str()),
+        "{}",
+        hub.cli_json(&["repo", "show", "fleet"])
+    );
+}
+
 #[test]
 fn operators_deploy_only_the_history_of_the_tracked_revision() {
     let dir = tempfile::tempdir().unwrap();

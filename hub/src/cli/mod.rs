@@ -351,6 +351,11 @@ struct ServeArgs {
         env = "SWITCHYARD_GIT_MAX_OBJECT_BYTES"
     )]
     git_max_object_bytes: Option<u64>,
+    /// Longest a Git fetch may wait for its remote (or the `ssh` /
+    /// `git-upload-pack` process it runs) to send or accept data before it
+    /// is stopped [default: 60s].
+    #[arg(long, env = "SWITCHYARD_GIT_STALL_TIMEOUT", value_parser = humantime::parse_duration)]
+    git_stall_timeout: Option<Duration>,
     /// Longest one render may run (wall clock, and CPU time of the render
     /// worker and of each program it starts) [default: 60s].
     #[arg(help_heading = "Render limits", long, env = "SWITCHYARD_RENDER_TIMEOUT", value_parser = humantime::parse_duration)]
@@ -603,6 +608,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         git_max_pack_bytes: args.git_max_pack_bytes,
         git_max_objects: args.git_max_objects,
         git_max_object_bytes: args.git_max_object_bytes,
+        git_stall_timeout: args.git_stall_timeout,
         render_timeout: args.render_timeout,
         render_memory_mib: args.render_memory_mib,
         render_concurrency: args.render_concurrency,

@@ -28,11 +28,10 @@ use super::{Error, FetchLimits, FetchProgress, FetchResult, RepoSpec, Result, pa
 /// Upper bound for one HTTP request including its body (a whole pack).
 const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// How long a `git://` connection may take to open, and how long it may
-/// stay silent while the hub waits for data (gix's own `git://` transport
+/// How long a `git://` connection may take to open (how long it may stay
+/// silent is `FetchLimits::stall_timeout`: gix's own `git://` transport
 /// waits forever on a server that stops sending).
 const GIT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const GIT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// gix's progress ids (gix-pack): bytes of the pack read from the remote,
 /// and objects indexed (initialized with the count the pack's header
@@ -340,6 +339,12 @@ fn receive(
         Some(url) if url.scheme == gix::url::Scheme::Git => {
             remote.to_connection_with_transport(git_daemon(url, spec)?)
         }
+        Some(url) if matches!(url.scheme, gix::url::Scheme::File | gix::url::Scheme::Ssh) => {
+            // gix's checks and rewriting of a local path (it must be a
+            // repository), then the hub's own process with a stall timeout.
+            let (url, _) = remote.sanitized_url_and_version(Direction::Fetch)?;
+            remote.to_connection_with_transport(spawned(&url, spec)?)
+        }
         _ => remote.connect(Direction::Fetch)?,
     };
     drop(stage);
@@ -423,6 +428,18 @@ fn receive(
     })
 }
 
+/// `git-upload-pack` (`file://`) or `ssh … git-upload-pack` (`ssh://`) run
+/// by the hub, stopped once it has been silent for the stall timeout.
+fn spawned(
+    url: &gix::Url,
+    spec: &RepoSpec,
+) -> std::result::Result<Box<dyn Transport + Send>, FetchFailure> {
+    let fail = |e: super::process::Error| FetchFailure::Other(e.to_string());
+    let (program, args) = super::process::command_for(url).map_err(fail)?;
+    super::process::connect(program, args, url.path.clone(), spec.limits.stall_timeout)
+        .map_err(fail)
+}
+
 /// A `git://` connection with timeouts: gix's own connects with a 5 s
 /// timeout but then waits forever on a server that stops sending.
 fn git_daemon(
@@ -448,8 +465,8 @@ fn git_daemon(
     let read = TcpStream::connect_timeout(&addr, GIT_CONNECT_TIMEOUT)
         .map_err(|e| unreachable(format!("cannot connect to {addr}: {e}")))?;
     let configure = |s: &TcpStream| -> std::io::Result<TcpStream> {
-        s.set_read_timeout(Some(GIT_STALL_TIMEOUT))?;
-        s.set_write_timeout(Some(GIT_STALL_TIMEOUT))?;
+        s.set_read_timeout(Some(spec.limits.stall_timeout))?;
+        s.set_write_timeout(Some(spec.limits.stall_timeout))?;
         s.try_clone()
     };
     let write = configure(&read).map_err(|e| unreachable(e.to_string()))?;
@@ -533,11 +550,17 @@ fn classify(failure: FetchFailure, spec: &RepoSpec, budget: &Budget) -> Error {
             flag: "max-object-bytes",
         };
     }
+    let mut stalled = None;
     let mut tls = None;
     let mut auth = false;
     let mut not_found = false;
     let mut unreachable = false;
     visit_all(&e, &mut |err| {
+        if let Some(s @ super::process::Error::Stalled { .. }) =
+            err.downcast_ref::<super::process::Error>()
+        {
+            stalled = Some(s.to_string());
+        }
         if let Some(
             r
             @ (rustls::Error::InvalidCertificate(_) | rustls::Error::InvalidCertRevocationList(_)),
@@ -579,6 +602,9 @@ fn classify(failure: FetchFailure, spec: &RepoSpec, budget: &Budget) -> Error {
             }
         }
     });
+    if let Some(detail) = stalled {
+        return Error::Stalled { url, detail };
+    }
     let lower = detail.to_lowercase();
     if tls.is_none() && lower.contains("invalid peer certificate") {
         tls = Some("invalid peer certificate".to_owned());
@@ -878,6 +904,7 @@ mod tests {
             max_pack_bytes: 1000,
             max_objects: 10,
             max_object_bytes: 1 << 20,
+            stall_timeout: Duration::from_secs(60),
         };
         assert!(limit_broken(&limits, READ_PACK_BYTES, 1000, false).is_none());
         let hit = limit_broken(&limits, READ_PACK_BYTES, 1001, false).unwrap();

@@ -15,6 +15,7 @@
 
 mod fetch;
 mod paths;
+mod process;
 mod read;
 
 use std::{
@@ -22,6 +23,7 @@ use std::{
     fmt,
     path::PathBuf,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 pub use crate::tree::{TreeFile, TreeLimits};
@@ -85,6 +87,10 @@ pub struct FetchLimits {
     /// Largest single object (blob, tree, commit, or a delta's result), and
     /// largest allocation decoding the pack may make.
     pub max_object_bytes: u64,
+    /// Longest the remote (or the `ssh` / `git-upload-pack` process of an
+    /// `ssh://` or `file://` URL) may take to send or accept data while a
+    /// fetch waits on it; `git://` uses it as its read and write timeout.
+    pub stall_timeout: Duration,
 }
 
 impl Default for FetchLimits {
@@ -95,6 +101,8 @@ impl Default for FetchLimits {
             max_objects: 1_000_000,
             // GitHub's own limit for one file.
             max_object_bytes: 100 * 1024 * 1024,
+            // A remote silent this long is stuck, not slow.
+            stall_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -191,6 +199,8 @@ pub enum Error {
         /// The `serve` flag (without `--git-`) that raises the limit.
         flag: &'static str,
     },
+    #[error("fetch from {url} stopped: {detail}; the previous fetch is kept")]
+    Stalled { url: String, detail: String },
     #[error("repository {0} has not been fetched yet")]
     NotFetched(String),
     #[error(
