@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use switchyard_certs::write_private_file;
+use switchyard_certs::{create_private_dir, write_private_file};
 use switchyard_common::bundle::{Bundle, BundleError, DIGEST_PREFIX};
 use switchyard_common::proto::Assignment;
 
@@ -147,7 +147,12 @@ impl Cache {
     }
 
     pub(crate) fn has_bundle(&self, digest: &str) -> bool {
-        self.bundle_file(digest).exists()
+        // Only a regular file that verifies: a directory, a symlink or a
+        // damaged file at the bundle's path would otherwise count as held
+        // and the bundle would never be fetched again.
+        let path = self.bundle_file(digest);
+        std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file())
+            && self.bundle(digest).is_ok()
     }
 
     /// Verify `compressed` against `digest`, then keep it.
@@ -159,7 +164,7 @@ impl Cache {
             }
         })?;
         let dir = self.bundles_dir();
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        create_private_dir(&dir).map_err(io(&dir))?;
         let path = self.bundle_file(digest);
         write_private_file(&path, compressed).map_err(io(&path))?;
         Ok(bundle)
@@ -178,7 +183,7 @@ impl Cache {
     /// Record the assignment (its bundles must be stored already) and drop
     /// bundles it no longer names.
     pub(crate) fn store_assignment(&self, assignment: &Assignment) -> Result<()> {
-        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        create_private_dir(&self.root).map_err(io(&self.root))?;
         let path = self.assignment_file();
         let json = serde_json::to_vec_pretty(assignment).expect("assignment serializes");
         write_private_file(&path, &json).map_err(io(&path))?;
@@ -213,6 +218,48 @@ mod tests {
             self_heal: false,
             ownership: Default::default(),
         }
+    }
+
+    #[test]
+    fn only_a_regular_file_that_verifies_counts_as_a_held_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let encoded = Bundle::new(vec![
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        ])
+        .encode(3)
+        .unwrap();
+        let path = cache.bundle_file(&encoded.digest);
+        let assignment = Assignment {
+            generation: 1,
+            items: vec![item("web", &encoded.digest)],
+        };
+        cache.store_assignment(&assignment).unwrap();
+
+        // A directory at the bundle's path.
+        std::fs::create_dir_all(&path).unwrap();
+        assert!(!cache.has_bundle(&encoded.digest));
+        assert!(cache.lacks_bundles());
+        std::fs::remove_dir(&path).unwrap();
+
+        // A symlink to a good copy elsewhere.
+        let elsewhere = dir.path().join("elsewhere.zst");
+        std::fs::write(&elsewhere, &encoded.compressed).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(!cache.has_bundle(&encoded.digest));
+        std::fs::remove_file(&path).unwrap();
+
+        // A regular file that does not verify.
+        std::fs::write(&path, &encoded.compressed[..encoded.compressed.len() / 2]).unwrap();
+        assert!(!cache.has_bundle(&encoded.digest));
+        assert!(cache.lacks_bundles());
+
+        // The bundle itself.
+        cache
+            .store_bundle(&encoded.digest, &encoded.compressed)
+            .unwrap();
+        assert!(cache.has_bundle(&encoded.digest));
+        assert!(!cache.lacks_bundles());
     }
 
     #[test]

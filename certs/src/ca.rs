@@ -24,7 +24,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 
 use crate::error::{Error, Result};
-use crate::files::{write_private_file, write_public_file};
+use crate::files::{create_private_dir, write_private_file};
 use crate::peer::{self, CLUSTER_ORG};
 
 const CA_CERT_FILE: &str = "ca.pem";
@@ -141,7 +141,8 @@ impl CertificateAuthority {
     }
 
     fn create(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(|source| Error::Write {
+        // Private from creation: `make_private` only runs at the next start.
+        create_private_dir(dir).map_err(|source| Error::Write {
             path: dir.to_owned(),
             source,
         })?;
@@ -171,7 +172,7 @@ impl CertificateAuthority {
                 source,
             }
         })?;
-        write_public_file(cert_path, cert_pem.as_bytes()).map_err(|source| Error::Write {
+        write_private_file(cert_path, cert_pem.as_bytes()).map_err(|source| Error::Write {
             path: cert_path.to_owned(),
             source,
         })?;
@@ -321,7 +322,7 @@ impl CertificateAuthority {
                 source,
             }
         })?;
-        write_public_file(cert_path, cert.pem().as_bytes()).map_err(|source| Error::Write {
+        write_private_file(cert_path, cert.pem().as_bytes()).map_err(|source| Error::Write {
             path: cert_path.to_owned(),
             source,
         })?;

@@ -9,9 +9,14 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     write_atomic(path, contents, 0o600)
 }
 
-/// Write a file anyone may read (certificates), atomically.
-pub(crate) fn write_public_file(path: &Path, contents: &[u8]) -> io::Result<()> {
-    write_atomic(path, contents, 0o644)
+/// Create `dir` and any missing parents `0700` from creation (an existing
+/// directory keeps its mode: [`make_private`] is for those).
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {

@@ -10,7 +10,7 @@ mod tls;
 pub use agent::AgentKey;
 pub use ca::{BACKDATE, CertificateAuthority, IssuedCertificate, ServerIdentity};
 pub use error::{Error, Result};
-pub use files::{MadePrivate, make_private, write_private_file};
+pub use files::{MadePrivate, create_private_dir, make_private, write_private_file};
 pub use peer::{PeerIdentity, fingerprint, peer_identity};
 pub use tls::{
     BootstrapProbe, ServerCertificate, admin_client_config, admin_pinned_client_config,

@@ -463,6 +463,55 @@ fn existing_data_and_state_dirs_are_made_private_at_start() {
 }
 
 #[test]
+fn a_first_start_creates_its_directories_and_files_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    switchyard_tests::fleet::add_demo_app(&hub, dir.path(), "");
+    let mut agent = TestAgent::new(dir.path(), "edge-1");
+    assert!(agent.join(&hub.add_cluster("edge-1", &[])).success());
+    agent.start();
+    assert!(hub.wait_connected("edge-1", true));
+    let bundles = agent.state_dir.join("cache/bundles");
+    let held = || {
+        std::fs::read_dir(&bundles)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".zst"))
+            })
+            .unwrap_or(false)
+    };
+    assert!(
+        switchyard_tests::process::wait_until(SOON, held),
+        "the agent never cached the demo bundle"
+    );
+
+    // Nothing has had a second start to be tightened by.
+    let data = hub.data_dir();
+    for private_dir in [
+        data.join("ca"),
+        agent.state_dir.join("cache"),
+        bundles.clone(),
+    ] {
+        assert_eq!(mode(&private_dir), 0o700, "{}", private_dir.display());
+    }
+    let mut files = vec![
+        data.join("ca/ca.pem"),
+        data.join("ca/server.pem"),
+        data.join("hub.json"),
+        agent.state_dir.join("cache/assignment.json"),
+    ];
+    files.extend(
+        std::fs::read_dir(&bundles)
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    for file in files {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    agent.stop();
+}
+
+#[test]
 fn an_empty_webhook_secret_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let hub = TestHub::start(dir.path(), &[]);
