@@ -784,12 +784,19 @@ pub(crate) fn targeting_warnings(app: &AppView) -> Vec<String> {
 /// An app the hub accepted but cannot deploy (its revision does not
 /// resolve, its render failed) is a failure of the command: exit code 1.
 fn app_errors(app: &AppView, what: &str) -> anyhow::Result<()> {
-    if app.errors.is_empty() {
-        return Ok(());
-    }
-    let errors: Vec<String> = app
+    // Waiting for a repo's first fetch passes by itself: a note, not a failure.
+    let (waiting, failures): (Vec<_>, Vec<_>) = app
         .errors
         .iter()
+        .partition(|(_, error)| error.starts_with("waiting for "));
+    for (_, note) in waiting {
+        eprintln!("note: app {}: {note}", app.name);
+    }
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let errors: Vec<String> = failures
+        .into_iter()
         .map(|(scope, error)| {
             let scope = if scope == "*" { "all clusters" } else { scope };
             format!("  {scope}: {error}")
