@@ -10,8 +10,9 @@
 //! credentials only ever come from [`RepoSpec::credentials`]; no credential
 //! helper runs and nothing prompts.
 //!
-//! `file://` URLs make gix run `git-upload-pack`, so the `git` command must be
-//! installed for local sources.
+//! `file://` and `ssh://` URLs make the hub run `git-upload-pack` / `ssh`
+//! from its `PATH` (see `process`, which stops one that goes silent), so
+//! `git` must be installed for local sources and `ssh` for SSH ones.
 
 mod fetch;
 mod paths;
