@@ -43,28 +43,9 @@ fn strslice(v: &Value) -> Vec<String> {
     }
 }
 
-/// Go's `strconv.ParseInt(s, 0, 64)`.
+/// Go's `strconv.ParseInt(s, 0, 64)`, underscores allowed.
 fn parse_go_int(s: &str) -> Option<i64> {
-    let s = s.replace('_', "");
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b.to_string()),
-        None => (false, s.strip_prefix('+').unwrap_or(&s).to_string()),
-    };
-    let l = body.to_ascii_lowercase();
-    let u = if let Some(h) = l.strip_prefix("0x") {
-        u64::from_str_radix(h, 16).ok()?
-    } else if let Some(o) = l.strip_prefix("0o") {
-        u64::from_str_radix(o, 8).ok()?
-    } else if let Some(b) = l.strip_prefix("0b") {
-        u64::from_str_radix(b, 2).ok()?
-    } else if l.len() > 1 && l.starts_with('0') {
-        u64::from_str_radix(&l[1..], 8).ok()?
-    } else {
-        if l.is_empty() || !l.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        l.parse::<u64>().ok()?
-    };
+    let (neg, u) = crate::value::parse_go_magnitude(&s.replace('_', ""))?;
     if neg {
         if u > i64::MAX as u64 + 1 {
             None

@@ -225,3 +225,30 @@ impl From<bool> for Value {
         Value::Bool(b)
     }
 }
+
+/// Sign and magnitude of an integer as Go's `strconv.ParseInt(s, 0, 64)`
+/// reads it: an optional sign, then `0x`, `0o`, `0b` or a leading `0`
+/// (octal) choose the base. `None` when it is not such a number or does
+/// not fit 64 bits.
+pub(crate) fn parse_go_magnitude(s: &str) -> Option<(bool, u64)> {
+    let (neg, body) = match s.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let l = body.to_ascii_lowercase();
+    let u = if let Some(h) = l.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = l.strip_prefix("0o") {
+        u64::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = l.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).ok()?
+    } else if l.len() > 1 && l.starts_with('0') {
+        u64::from_str_radix(&l[1..], 8).ok()?
+    } else {
+        if l.is_empty() || !l.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        l.parse::<u64>().ok()?
+    };
+    Some((neg, u))
+}

@@ -280,28 +280,7 @@ fn float32_text(plain: &str) -> String {
 
 /// `strconv.ParseInt(s, 0, 64)` (with ParseUint's range as a fallback).
 fn go_parse_int(s: &str) -> Option<i128> {
-    let (neg, body) = match s.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    if body.is_empty() {
-        return None;
-    }
-    let l = body.to_ascii_lowercase();
-    let u = if let Some(h) = l.strip_prefix("0x") {
-        u64::from_str_radix(h, 16).ok()?
-    } else if let Some(o) = l.strip_prefix("0o") {
-        u64::from_str_radix(o, 8).ok()?
-    } else if let Some(b) = l.strip_prefix("0b") {
-        u64::from_str_radix(b, 2).ok()?
-    } else if l.len() > 1 && l.starts_with('0') {
-        u64::from_str_radix(&l[1..], 8).ok()?
-    } else {
-        if !l.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        l.parse::<u64>().ok()?
-    };
+    let (neg, u) = crate::value::parse_go_magnitude(s)?;
     let v = u as i128;
     let v = if neg { -v } else { v };
     if neg && v < i64::MIN as i128 {

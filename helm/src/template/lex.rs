@@ -239,20 +239,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                     Tok::RParen
                 }
                 '"' => {
-                    let mut i = pos + 1;
-                    loop {
-                        match b.get(i) {
-                            None | Some(b'\n') => {
-                                return Err(LexError {
-                                    line,
-                                    msg: "unterminated quoted string".into(),
-                                });
-                            }
-                            Some(b'\\') => i += 2,
-                            Some(b'"') => break,
-                            Some(_) => i += 1,
-                        }
-                    }
+                    let i = closing_quote(b, pos, b'"', line, "unterminated quoted string")?;
                     let raw = &src[pos..=i];
                     let val = unquote(raw).ok_or_else(|| LexError {
                         line,
@@ -274,20 +261,7 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                     Tok::Str(raw.to_string(), raw[1..raw.len() - 1].to_string())
                 }
                 '\'' => {
-                    let mut i = pos + 1;
-                    loop {
-                        match b.get(i) {
-                            None | Some(b'\n') => {
-                                return Err(LexError {
-                                    line,
-                                    msg: "unterminated character constant".into(),
-                                });
-                            }
-                            Some(b'\\') => i += 2,
-                            Some(b'\'') => break,
-                            Some(_) => i += 1,
-                        }
-                    }
+                    let i = closing_quote(b, pos, b'\'', line, "unterminated character constant")?;
                     let raw = &src[pos..=i];
                     let inner = format!("\"{}\"", &raw[1..raw.len() - 1].replace("\\'", "'"));
                     let val = unquote(&inner)
@@ -388,6 +362,31 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LexError> {
                 pos: tstart,
                 line: tline,
             });
+        }
+    }
+}
+
+/// Index of the quote (`"` or `'`) that closes the one at `open`, skipping
+/// backslash escapes; a newline or the end first is `unterminated`.
+fn closing_quote(
+    b: &[u8],
+    open: usize,
+    quote: u8,
+    line: usize,
+    unterminated: &str,
+) -> Result<usize, LexError> {
+    let mut i = open + 1;
+    loop {
+        match b.get(i) {
+            None | Some(b'\n') => {
+                return Err(LexError {
+                    line,
+                    msg: unterminated.into(),
+                });
+            }
+            Some(b'\\') => i += 2,
+            Some(&c) if c == quote => return Ok(i),
+            Some(_) => i += 1,
         }
     }
 }
