@@ -183,6 +183,15 @@ pub const RULES: &[Rule] = &[
         "read app history",
         Some("app"),
     ),
+    // Operator, not viewer: bundles carry whatever the repo renders,
+    // Secrets included.
+    rule(
+        "GET",
+        "/apps/{name}/manifests",
+        Operator,
+        "read rendered manifests",
+        Some("app"),
+    ),
     rule(
         "POST",
         "/apps/{name}/sync",

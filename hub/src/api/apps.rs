@@ -3,9 +3,9 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, AuditNote, ErrorBody};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
 use crate::auth::{Principal, Role};
-use crate::gitops::{AppRequest, AppView, RevisionView};
+use crate::gitops::{AppRequest, AppView, ManifestsView, RevisionView};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -81,6 +81,28 @@ pub(super) async fn app_history(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<RevisionView>>> {
     Ok(Json(state.gitops.history(&name)?))
+}
+
+/// Query of `GET /api/v1/apps/{name}/manifests`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestsQuery {
+    /// The cluster whose bundle to show; needed when clusters' bundles differ.
+    #[serde(default)]
+    pub cluster: Option<String>,
+}
+
+#[utoipa::path(get, path = "/apps/{name}/manifests", tag = "apps", summary = "The objects a cluster receives for an app (its assigned bundle)", params(("name" = String, Path, description = "app name"), ("cluster" = Option<String>, Query, description = "the cluster whose bundle to show")), responses((status = 200, description = "OK", body = ManifestsView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn app_manifests(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<ManifestsQuery>,
+) -> ApiResult<Json<ManifestsView>> {
+    Ok(Json(
+        state
+            .gitops
+            .app_manifests(&name, query.cluster.as_deref())?,
+    ))
 }
 
 #[utoipa::path(post, path = "/apps/{name}/sync", tag = "apps", summary = "Deploy the pending (or a given) revision", request_body = SyncRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]

@@ -21,7 +21,7 @@ mod status;
 mod tokens;
 mod webhooks;
 
-pub use apps::{RollbackRequest, SyncRequest};
+pub use apps::{ManifestsQuery, RollbackRequest, SyncRequest};
 pub use audit::{AuditQuery, AuditView};
 pub use backup::DataDir;
 pub use clusters::{AddClusterRequest, LabelRequest, TokenRequest};
@@ -122,6 +122,7 @@ fn described_routes(authenticated: impl FnOnce(Described) -> Described) -> Descr
         .routes(routes!(apps::list_apps, apps::create_app))
         .routes(routes!(apps::show_app, apps::update_app, apps::delete_app))
         .routes(routes!(apps::app_history))
+        .routes(routes!(apps::app_manifests))
         .routes(routes!(apps::sync_app))
         .routes(routes!(apps::rollback_app))
         .routes(routes!(status::status))

@@ -6,7 +6,10 @@ use super::output::{OutputFormat, age, print_one, print_table};
 use clap::{Args, Subcommand};
 use std::time::Duration;
 use switchyard_hub::api::{RollbackRequest, SyncRequest};
-use switchyard_hub::gitops::{AppRequest, AppView, RepoRequest, RepoView, RevisionView};
+use switchyard_hub::gitops::{
+    AppRequest, AppView, ManifestsView, RepoRequest, RepoView, RevisionView,
+};
+use switchyard_hub::store::HelmSettings;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RepoCommand {
@@ -96,11 +99,65 @@ pub(crate) struct AppFields {
     #[arg(long, help_heading = "Target")]
     namespace: Option<String>,
     /// How manifests are produced.
-    #[arg(long, value_parser = ["directory", "kustomize", "jsonnet", "plugin"], help_heading = "Source")]
+    #[arg(long, value_parser = ["directory", "kustomize", "jsonnet", "plugin", "helm"], help_heading = "Source")]
     renderer: Option<String>,
     /// Command the plugin renderer runs in a copy of the app's directory.
     #[arg(long, help_heading = "Source")]
     plugin_command: Option<String>,
+    #[command(flatten)]
+    helm: HelmFlags,
+}
+
+/// The helm renderer's settings, as `helm template` takes them. On
+/// `app update`, each flag given replaces that setting (all its values).
+#[derive(Debug, Args)]
+pub(crate) struct HelmFlags {
+    /// Values file (repeatable, later wins): a path relative to the chart's
+    /// directory (`..` may climb; a leading `/` starts at the repo's root),
+    /// read at the same commit.
+    #[arg(long = "values", value_name = "FILE")]
+    values: Vec<String>,
+    /// KEY=VALUE as `helm --set` takes it (repeatable), applied last.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// `.Release.Name` (default: the app's name).
+    #[arg(long)]
+    release_name: Option<String>,
+    /// SELECTOR=FILE: a values file for the clusters the label selector
+    /// matches (repeatable), applied after --values, e.g. 'env=prod=values-prod.yaml'.
+    #[arg(long = "values-for", value_name = "SELECTOR=FILE")]
+    values_for: Vec<String>,
+}
+
+impl HelmFlags {
+    fn given(&self) -> bool {
+        !self.values.is_empty()
+            || !self.set.is_empty()
+            || self.release_name.is_some()
+            || !self.values_for.is_empty()
+    }
+
+    /// `base` with the flags given applied.
+    fn apply(self, mut base: HelmSettings) -> anyhow::Result<HelmSettings> {
+        if !self.values.is_empty() {
+            base.values_files = self.values;
+        }
+        if !self.set.is_empty() {
+            base.set = self.set;
+        }
+        if let Some(r) = self.release_name {
+            base.release_name = Some(r).filter(|r| !r.is_empty());
+        }
+        if !self.values_for.is_empty() {
+            base.values_for = self
+                .values_for
+                .iter()
+                .map(|v| switchyard_hub::gitops::parse_values_for(v))
+                .collect::<Result<_, _>>()
+                .map_err(anyhow::Error::msg)?;
+        }
+        Ok(base)
+    }
 }
 
 /// What the app may do to objects it did not create (docs/SECURITY.md,
@@ -157,8 +214,19 @@ impl OwnershipFlags {
 }
 
 impl AppFields {
-    fn into_request(self, name: Option<String>) -> AppRequest {
-        AppRequest {
+    /// The request, with the helm flags applied to `helm` (the app's
+    /// current settings on update).
+    fn into_request(
+        self,
+        name: Option<String>,
+        helm: Option<HelmSettings>,
+    ) -> anyhow::Result<AppRequest> {
+        let helm = if self.helm.given() {
+            Some(self.helm.apply(helm.unwrap_or_default())?)
+        } else {
+            None
+        };
+        Ok(AppRequest {
             name,
             repo: self.repo,
             path: self.path,
@@ -168,8 +236,9 @@ impl AppFields {
             namespace: self.namespace,
             renderer: self.renderer,
             plugin_command: self.plugin_command,
+            helm,
             ..AppRequest::default()
-        }
+        })
     }
 }
 
@@ -247,6 +316,18 @@ pub(crate) enum AppCommand {
         /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
+    },
+    /// Print exactly the objects a cluster receives for the app (its
+    /// bundle, whatever the renderer), without touching the cluster.
+    Manifests {
+        name: String,
+        /// The cluster whose bundle to print; needed only when clusters
+        /// receive different bundles.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// `yaml` (documents separated by `---`) or `json` (a v1 List).
+        #[arg(short, long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        output: String,
     },
     /// Wait until the app is synced and/or healthy on every cluster it
     /// targets (both when neither flag is given). Exit codes: 0 reached,
@@ -440,6 +521,26 @@ fn show_app(app: &AppView) {
     if let Some(command) = &app.plugin_command {
         fields.push(("Plugin", command.clone()));
     }
+    if let Some(helm) = &app.helm {
+        fields.push((
+            "Release",
+            helm.release_name
+                .clone()
+                .unwrap_or_else(|| app.name.clone()),
+        ));
+        if !helm.values_files.is_empty() {
+            fields.push(("Values files", helm.values_files.join(", ")));
+        }
+        for v in &helm.values_for {
+            fields.push(("Values for", format!("{} -> {}", v.selector, v.file)));
+        }
+        if let Some(values) = &helm.values {
+            fields.push(("Values", values.to_string()));
+        }
+        if !helm.set.is_empty() {
+            fields.push(("Set", helm.set.join(", ")));
+        }
+    }
     print_fields(&fields);
     for (scope, error) in &app.errors {
         let scope = if scope == "*" { "all clusters" } else { scope };
@@ -585,6 +686,23 @@ fn either(yes: bool, no: bool) -> Option<bool> {
     }
 }
 
+/// Objects as `kubectl get -o yaml|json` prints several: YAML documents
+/// separated by `---`, or one JSON `List`.
+fn manifests_text(objects: &[serde_json::Value], format: &str) -> anyhow::Result<String> {
+    if format == "json" {
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&list)?));
+    }
+    let mut out = String::new();
+    for (i, object) in objects.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&serde_saphyr::to_string(object)?);
+    }
+    Ok(out)
+}
+
 pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<()> {
     match command {
         AppCommand::Create {
@@ -597,7 +715,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             output,
         } => {
             let client = AdminClient::discover(target)?;
-            let mut request = fields.into_request(Some(name));
+            let mut request = fields.into_request(Some(name), None)?;
             request.manual = Some(manual);
             request.prune = Some(prune);
             request.self_heal = Some(self_heal);
@@ -618,7 +736,14 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             output,
         } => {
             let client = AdminClient::discover(target)?;
-            let mut request = fields.into_request(None);
+            // The helm flags given change those settings and keep the rest.
+            let current = if fields.helm.given() {
+                let app: AppView = client.get(&format!("/apps/{name}")).await?;
+                app.helm
+            } else {
+                None
+            };
+            let mut request = fields.into_request(None, current)?;
             request.manual = either(manual, auto);
             request.prune = either(prune, no_prune);
             request.self_heal = either(self_heal, no_self_heal);
@@ -659,6 +784,20 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
                 return print_one(&app, output);
             }
             show_app(&app);
+            Ok(())
+        }
+        AppCommand::Manifests {
+            name,
+            cluster,
+            output,
+        } => {
+            let client = AdminClient::discover(target)?;
+            let path = match &cluster {
+                Some(c) => format!("/apps/{name}/manifests?cluster={c}"),
+                None => format!("/apps/{name}/manifests"),
+            };
+            let view: ManifestsView = client.get(&path).await?;
+            print!("{}", manifests_text(&view.objects, &output)?);
             Ok(())
         }
         AppCommand::Wait {

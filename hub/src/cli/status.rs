@@ -46,9 +46,20 @@ fn row(r: &StatusView) -> Vec<String> {
         r.health.clone(),
         revision,
         r.observed_at.as_deref().map_or_else(|| "-".into(), age),
-        r.message
-            .as_deref()
-            .map_or_else(String::new, |m| truncate(m, 70)),
+        match &r.error {
+            // The hub's error first: the cluster runs an older commit
+            // until it is fixed. Its "render of app X at commit Y" prefix
+            // repeats the row's own columns.
+            Some(e) => truncate(
+                e.split_once(" failed: ")
+                    .map_or(e.as_str(), |(_, rest)| rest),
+                70,
+            ),
+            None => r
+                .message
+                .as_deref()
+                .map_or_else(String::new, |m| truncate(m, 70)),
+        },
     ]
 }
 
@@ -189,6 +200,7 @@ mod tests {
             desired_commit: "0123456789".into(),
             applied_commit: None,
             message: Some("hello".into()),
+            error: None,
             connected: true,
             observed_at: None,
             resources: Vec::new(),

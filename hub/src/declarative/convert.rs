@@ -1,7 +1,7 @@
 //! Between the admin API's views and requests and the canonical specs:
 //! what `export` prints and what `apply` sends.
 
-use super::documents::{AppSpec, GroupSpec, RepoSpec, Target};
+use super::documents::{AppSpec, GroupSpec, HelmSpec, RepoSpec, Target};
 use super::validate::canonical_interval;
 use crate::gitops::{AppRequest, AppView, GroupRequest, GroupView, RepoRequest, RepoView};
 
@@ -64,6 +64,7 @@ impl AppSpec {
             namespace: view.namespace.clone(),
             renderer: view.renderer.clone(),
             plugin_command: view.plugin_command.clone(),
+            helm: view.helm.as_ref().map(HelmSpec::from_settings),
             manual: view.sync_policy == "manual",
             prune: view.prune,
             self_heal: view.self_heal,
@@ -87,6 +88,13 @@ impl AppSpec {
             namespace: Some(self.namespace.clone().unwrap_or_default()),
             renderer: Some(self.renderer.clone()),
             plugin_command: Some(self.plugin_command.clone().unwrap_or_default()),
+            // Empty settings clear what the spec leaves out.
+            helm: Some(
+                self.helm
+                    .as_ref()
+                    .map(HelmSpec::settings)
+                    .unwrap_or_default(),
+            ),
             manual: Some(self.manual),
             prune: Some(self.prune),
             self_heal: Some(self.self_heal),

@@ -73,6 +73,7 @@ impl Kind {
                 "namespace",
                 "renderer",
                 "pluginCommand",
+                "helm",
                 "manual",
                 "prune",
                 "selfHeal",
@@ -148,6 +149,8 @@ pub struct AppSpec {
     pub renderer: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSpec>,
     pub manual: bool,
     pub prune: bool,
     pub self_heal: bool,
@@ -160,6 +163,48 @@ pub struct AppSpec {
     pub prune_crds: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub force_conflicts: bool,
+}
+
+/// The `helm:` block of an app: `helm template`'s flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HelmSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// Paths relative to the chart's directory, applied in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<String>,
+    /// Inline values (a mapping), applied after the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<serde_json::Value>,
+    /// `--set` strings, applied last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
+    /// Values files for the clusters a selector matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_for: Vec<crate::store::ValuesFor>,
+}
+
+impl HelmSpec {
+    pub(super) fn from_settings(s: &crate::store::HelmSettings) -> Self {
+        Self {
+            release_name: s.release_name.clone(),
+            values_files: s.values_files.clone(),
+            values: s.values.clone(),
+            set: s.set.clone(),
+            values_for: s.values_for.clone(),
+        }
+    }
+
+    pub(super) fn settings(&self) -> crate::store::HelmSettings {
+        crate::store::HelmSettings {
+            release_name: self.release_name.clone(),
+            values_files: self.values_files.clone(),
+            values: self.values.clone(),
+            set: self.set.clone(),
+            values_for: self.values_for.clone(),
+        }
+    }
 }
 
 /// The spec of one document.

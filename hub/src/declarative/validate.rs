@@ -3,8 +3,8 @@
 //! documents and the hub's objects checked.
 
 use super::documents::{
-    API_VERSION, AppSpec, Document, GroupSpec, Kind, Origin, Problem, RepoSpec, Sourced, Spec,
-    Target,
+    API_VERSION, AppSpec, Document, GroupSpec, HelmSpec, Kind, Origin, Problem, RepoSpec, Sourced,
+    Spec, Target,
 };
 use super::parse::{Field, RawDocument, RawSpec, line_of};
 use crate::gitops::{self, check_url, normalize_app_path, renderer_kind, validate_repo_name};
@@ -307,6 +307,16 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
             format!("spec.renderer: {e}"),
         );
     }
+    let helm = spec.helm.as_ref().map(|h| h.value.clone());
+    if let Some(h) = &helm
+        && let Err(e) = gitops::validate_helm(&renderer, &path, Some(&h.settings()))
+    {
+        let at = spec
+            .helm
+            .as_ref()
+            .map_or(spec_line, |s| line_of(&s.referenced));
+        problem(at, format!("spec.helm: {e}"));
+    }
     (problems.count() == before).then(|| AppSpec {
         repo,
         path,
@@ -315,6 +325,7 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         namespace,
         renderer,
         plugin_command,
+        helm: helm.filter(|h| *h != HelmSpec::default()),
         manual: flag(&spec.manual),
         prune: flag(&spec.prune),
         self_heal: flag(&spec.self_heal),

@@ -8,7 +8,7 @@ use crate::clock::unix_now;
 use crate::status_reports::PairStates;
 use crate::store::{self, ClusterRecord, StatusRecord};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use switchyard_common::ClusterName;
 use switchyard_common::proto::AppStatus;
 use tracing::{debug, warn};
@@ -26,6 +26,11 @@ pub struct StatusView {
     /// Commit the agent last reported as applied.
     pub applied_commit: Option<String>,
     pub message: Option<String>,
+    /// Why the hub could not give the cluster the app's deployed commit
+    /// (a render error naming the chart file and line, a missing repo…):
+    /// the cluster keeps its last good bundle meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub connected: bool,
     /// When the agent observed this status (RFC 3339).
     pub observed_at: Option<String>,
@@ -77,6 +82,7 @@ impl StatusView {
             desired_commit: item.commit.clone(),
             applied_commit: report.map(|r| r.status.commit.clone()),
             message,
+            error: None,
             connected,
             observed_at: report.map(|r| rfc3339(r.status.observed_at)),
             resources: current
@@ -326,6 +332,14 @@ impl Fleet {
                 .map(|r| ((r.cluster.clone(), r.status.app.clone()), r.clone()))
                 .collect()
         })?;
+        // The planner files an app's errors per cluster, or under `*` for all.
+        let errors: HashMap<String, BTreeMap<String, String>> = self
+            .store
+            .apps()?
+            .into_iter()
+            .filter(|a| !a.errors.is_empty())
+            .map(|a| (a.name, a.errors))
+            .collect();
         let mut rows = Vec::new();
         for cluster in self.store.clusters()? {
             let connected = self.registry.is_connected(&cluster.name);
@@ -334,7 +348,11 @@ impl Fleet {
                     continue;
                 }
                 let report = reports.get(&(cluster.name.to_string(), item.app.clone()));
-                rows.push(StatusView::new(&cluster.name, item, report, connected));
+                let mut row = StatusView::new(&cluster.name, item, report, connected);
+                row.error = errors
+                    .get(&item.app)
+                    .and_then(|e| e.get(cluster.name.as_str()).or_else(|| e.get("*")).cloned());
+                rows.push(row);
             }
         }
         rows.sort_by(|a, b| (&a.app, &a.cluster).cmp(&(&b.app, &b.cluster)));

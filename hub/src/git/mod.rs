@@ -216,6 +216,8 @@ pub enum Error {
     PathNotFound { path: String, commit: String },
     #[error("path {path} at commit {commit} is not a directory")]
     NotADirectory { path: String, commit: String },
+    #[error("path {path} at commit {commit} is a directory, not a file")]
+    NotAFile { path: String, commit: String },
     #[error("symlink {path} points to {target:?}, outside {base:?}: refused")]
     SymlinkEscapes {
         path: String,
@@ -353,6 +355,27 @@ impl GitCache {
         let repo = self.open(name)?;
         let id = read::resolve(&repo, name, commit)?;
         read::read_dir(&repo, name, id, &base, limits)
+    }
+
+    /// The regular file at `path` (relative to the repository's root) at
+    /// `commit`, within `limits` (one file's size), its path as given.
+    pub fn read_file(
+        &self,
+        name: &str,
+        commit: &str,
+        path: &str,
+        limits: &TreeLimits,
+    ) -> Result<TreeFile> {
+        let parts = paths::normalize_dir(path)?;
+        if parts.is_empty() {
+            return Err(Error::NotAFile {
+                path: path.to_owned(),
+                commit: commit.to_owned(),
+            });
+        }
+        let repo = self.open(name)?;
+        let id = read::resolve(&repo, name, commit)?;
+        read::read_file(&repo, name, id, &parts, limits)
     }
 
     /// Delete the local repository of `name` (no error if absent).

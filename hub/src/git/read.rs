@@ -217,6 +217,59 @@ pub(super) fn read_dir(
     Ok(files)
 }
 
+/// The regular file at `path` (from the root, normalized) at `commit`,
+/// a symlink followed when its target stays inside the repository.
+pub(super) fn read_file(
+    repo: &gix::Repository,
+    name: &str,
+    commit: ObjectId,
+    path: &[String],
+    limits: &TreeLimits,
+) -> Result<TreeFile> {
+    let path_str = path.join("/");
+    let c = repo
+        .find_object(commit)
+        .map_err(repo_err(name))?
+        .peel_to_commit()
+        .map_err(repo_err(name))?;
+    let root = c.tree_id().map_err(repo_err(name))?.detach();
+    let mut reader = Reader {
+        repo,
+        name,
+        commit: commit.to_string(),
+        base: ".".to_owned(),
+        base_tree: root,
+        limits,
+        files: Vec::new(),
+        total: 0,
+        visited: 0,
+    };
+    let not_found = || Error::PathNotFound {
+        path: path_str.clone(),
+        commit: commit.to_string(),
+    };
+    let entry = reader
+        .lookup(root, path, |_| not_found())?
+        .ok_or_else(not_found)?;
+    let entry = match entry.kind {
+        EntryKind::Blob | EntryKind::BlobExecutable => entry,
+        EntryKind::Link => reader.follow(path, entry)?,
+        EntryKind::Commit => {
+            return Err(Error::Submodule {
+                path: path_str.clone(),
+            });
+        }
+        EntryKind::Tree => {
+            return Err(Error::NotAFile {
+                path: path_str.clone(),
+                commit: commit.to_string(),
+            });
+        }
+    };
+    reader.add(path, entry)?;
+    Ok(reader.files.remove(0))
+}
+
 impl Reader<'_> {
     fn err(&self) -> impl Fn(gix::Error) -> Error + '_ {
         repo_err(self.name)

@@ -1,7 +1,9 @@
 //! An app's lifecycle: creating, changing and deleting it, checking its
 //! fields, and how the API shows it.
 
-use super::{AppRequest, AppView, Error, GitOps, Result, groups, invalid, validate_repo_name};
+use super::{
+    AppRequest, AppView, Error, GitOps, Result, groups, helm, invalid, validate_repo_name,
+};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::render::RendererKind;
@@ -46,6 +48,7 @@ impl GitOps {
             namespace: app.namespace.clone(),
             renderer: app.renderer.clone(),
             plugin_command: app.plugin_command.clone(),
+            helm: app.helm.clone(),
             sync_policy: if app.manual { "manual" } else { "automatic" }.into(),
             prune: app.prune,
             self_heal: app.self_heal,
@@ -107,6 +110,8 @@ impl GitOps {
             return Err(Error::GroupNotFound(group.clone()));
         }
         renderer_of(app).map_err(|e| invalid("renderer", e))?;
+        helm::validate(&app.renderer, &app.path, app.helm.as_ref())
+            .map_err(|e| invalid("helm", e))?;
         if let Some(ns) = &app.namespace
             && switchyard_common::ClusterName::new(ns.clone()).is_err()
         {
@@ -139,6 +144,10 @@ impl GitOps {
                 .clone()
                 .unwrap_or_else(|| "directory".into()),
             plugin_command: request.plugin_command.clone().filter(|c| !c.is_empty()),
+            helm: request
+                .helm
+                .clone()
+                .filter(|h| *h != crate::store::HelmSettings::default()),
             manual: request.manual.unwrap_or(false),
             prune: request.prune.unwrap_or(false),
             self_heal: request.self_heal.unwrap_or(false),
@@ -198,6 +207,9 @@ impl GitOps {
         }
         if let Some(v) = request.plugin_command {
             app.plugin_command = Some(v).filter(|c| !c.is_empty());
+        }
+        if let Some(v) = request.helm {
+            app.helm = Some(v).filter(|h| *h != crate::store::HelmSettings::default());
         }
         if let Some(v) = request.manual {
             app.manual = v;

@@ -169,6 +169,7 @@ mod tests {
             namespace: None,
             renderer: "directory".into(),
             plugin_command: None,
+            helm: None,
             manual: false,
             prune: false,
             self_heal: false,

@@ -16,6 +16,8 @@
 
 mod apps;
 mod groups;
+mod helm;
+mod manifests;
 mod pass;
 mod plan;
 mod poll;
@@ -40,6 +42,8 @@ use tracing::{debug, warn};
 
 pub(crate) use apps::{normalize_app_path, renderer_kind, renderer_of};
 pub use groups::{GroupRequest, GroupView, validate_group};
+pub use helm::{parse_values_for, validate as validate_helm};
+pub use manifests::ManifestsView;
 pub use repos::check_url;
 pub(crate) use repos::validate_repo_name;
 pub use requests::{AppRequest, AppView, FetchActivity, RepoRequest, RepoView, RevisionView};
@@ -101,6 +105,9 @@ pub enum Error {
     /// The planning pass this request shared failed.
     #[error("planning pass: {0}")]
     Shared(String),
+    /// A stored bundle could not be read back.
+    #[error("{0}")]
+    Bundle(String),
 }
 
 /// What the last planning pass covered.

@@ -5,12 +5,14 @@
 //! started by `renders`).
 
 use super::plan::plan_cluster;
-use super::{BUNDLE_COMPRESSION_LEVEL, renderer_of};
+use super::{BUNDLE_COMPRESSION_LEVEL, helm, renderer_of};
 use crate::clock::unix_now;
 use crate::git::GitCache;
 use crate::render::sandbox::{self, RenderLimits, SandboxError, Worker};
-use crate::render::{self, RendererKind, wire};
-use crate::store::{AppRecord, ClusterRecord, RenderFailure, RepoRecord, RevisionRecord, Store};
+use crate::render::{self, ClusterFacts, HelmInput, HelmUses, RendererKind, ValuesDocument, wire};
+use crate::store::{
+    AppRecord, ClusterRecord, HelmSettings, RenderFailure, RepoRecord, RevisionRecord, Store,
+};
 use crate::tree::TreeLimits;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -21,7 +23,9 @@ use switchyard_common::selector::Selector;
 use tracing::{debug, info, warn};
 
 /// Key of a render: app, commit, and everything that changes the output or
-/// whether it can be had (path, renderer, plugin command, limits).
+/// whether it can be had (path, renderer, plugin command, limits; for
+/// Helm also its settings, the cluster's values files and what the chart
+/// reads of the cluster: see [`Planner::helm_key`]).
 pub(super) type RenderKey = (String, String, String);
 
 /// A render a pass found missing, with all it needs to run on its own.
@@ -32,6 +36,20 @@ pub(super) struct RenderJob {
     path: String,
     commit: String,
     renderer: Result<RendererKind, String>,
+    helm: Option<HelmJob>,
+}
+
+/// What a Helm render adds to a job: the app's settings, the cluster it
+/// renders for, and the key under which what the chart reads of clusters
+/// is remembered.
+struct HelmJob {
+    settings: HelmSettings,
+    release_name: String,
+    namespace: String,
+    /// `values_for` files this cluster gets, in order.
+    values_for: Vec<String>,
+    cluster: ClusterFacts,
+    prefix: RenderKey,
 }
 
 /// Why an app has no render: the message shown, and whether it is kept in
@@ -63,6 +81,9 @@ pub(super) struct Caches {
     rendered: Mutex<HashMap<RenderKey, Arc<Result<Rendered, Failure>>>>,
     /// Per-cluster digests of apps that use `${cluster.…}` variables.
     substituted: Mutex<HashMap<SubstituteKey, Result<String, String>>>,
+    /// What each Helm chart (app, commit, settings and values files)
+    /// reads of the cluster it is rendered for.
+    helm_uses: Mutex<HashMap<RenderKey, HelmUses>>,
 }
 
 impl Caches {
@@ -76,6 +97,10 @@ impl Caches {
             .lock()
             .expect("cache lock")
             .retain(|(k, _, _), _| k.0 != app);
+        self.helm_uses
+            .lock()
+            .expect("cache lock")
+            .retain(|k, _| k.0 != app);
     }
 }
 
@@ -105,8 +130,13 @@ const ALL_CLUSTERS: &str = "*";
 /// The settings part of a render's key: raising a limit tries a failed
 /// render again.
 fn render_settings(app: &AppRecord, limits: &TreeLimits, render: &RenderLimits) -> String {
+    let helm = if app.renderer == "helm" {
+        helm::settings_key(app)
+    } else {
+        String::new()
+    };
     format!(
-        "{}|{}|{}|timeout={}ms|memory={}|output={}|files={}/{}/{}",
+        "{}|{}|{}|timeout={}ms|memory={}|output={}|files={}/{}/{}{helm}",
         app.path,
         app.renderer,
         app.plugin_command.as_deref().unwrap_or(""),
@@ -164,6 +194,18 @@ impl PassSummary {
             );
         }
     }
+}
+
+/// Whether `key` is one of the renders of the app at `base`: for Helm apps
+/// there is one per cluster variant, each keyed from `base`'s settings.
+fn belongs(key: &RenderKey, base: &RenderKey) -> bool {
+    key.0 == base.0
+        && key.1 == base.1
+        && (key.2 == base.2
+            || key
+                .2
+                .strip_prefix(base.2.as_str())
+                .is_some_and(|rest| rest.starts_with("|values-for=")))
 }
 
 /// `render of app web at commit 1a2b3c4`, the start of every render error.
@@ -291,21 +333,23 @@ impl Planner {
     /// it has while that render has not run in this hub yet; else none.
     fn failure_to_keep(&self, app: &AppRecord) -> Option<RenderFailure> {
         let commit = app.deployed.as_deref()?;
-        let key = self.render_key(app, commit);
-        let cached = self
-            .caches
-            .rendered
-            .lock()
-            .expect("cache lock")
-            .get(&key)
-            .cloned();
-        match cached.as_deref() {
-            Some(Err(failure)) if failure.remember => Some(RenderFailure {
-                commit: key.1,
-                settings: key.2,
+        let base = self.render_key(app, commit);
+        let cache = self.caches.rendered.lock().expect("cache lock");
+        // A Helm app has a render per cluster variant: the first failing
+        // one (in key order, so the choice is stable) is kept.
+        let mut cached: Vec<_> = cache.iter().filter(|(k, _)| belongs(k, &base)).collect();
+        cached.sort_by(|a, b| a.0.cmp(b.0));
+        let failed = cached.iter().find_map(|(k, r)| match r.as_ref() {
+            Err(failure) if failure.remember => Some(RenderFailure {
+                commit: k.1.clone(),
+                settings: k.2.clone(),
                 error: failure.message.clone(),
             }),
-            Some(_) => None,
+            _ => None,
+        });
+        match failed {
+            Some(f) => Some(f),
+            None if !cached.is_empty() => None,
             None => app.render_failure.clone(),
         }
     }
@@ -376,8 +420,25 @@ impl Planner {
 
     /// The app's render at `commit` if this hub has it (or remembers it
     /// failing); else the render is noted as wanted and `None` returned.
-    fn rendered(&self, app: &AppRecord, commit: &str) -> Option<Arc<Result<Rendered, Failure>>> {
-        let key = self.render_key(app, commit);
+    fn rendered(
+        &self,
+        app: &AppRecord,
+        commit: &str,
+        cluster: &ClusterRecord,
+    ) -> Option<Arc<Result<Rendered, Failure>>> {
+        let (key, helm) = if app.renderer == "helm" {
+            match self.helm_key(app, commit, cluster) {
+                Ok((key, job)) => (key, Some(job)),
+                Err(message) => {
+                    return Some(Arc::new(Err(Failure {
+                        message,
+                        remember: false,
+                    })));
+                }
+            }
+        } else {
+            (self.render_key(app, commit), None)
+        };
         let mut cache = self.caches.rendered.lock().expect("cache lock");
         if let Some(hit) = cache.get(&key) {
             return Some(hit.clone());
@@ -410,18 +471,75 @@ impl Planner {
                 },
                 commit: commit.to_owned(),
                 renderer: renderer_of(app),
+                helm,
             });
         None
+    }
+
+    /// A Helm render's key for `cluster`: the app's settings, the indices
+    /// of the `values_for` files the cluster gets, and, once a render has
+    /// told what the chart reads of clusters, just that of this cluster (so
+    /// clusters alike in what the chart reads share one render). Until
+    /// then the key ends in `?`: one render runs for the first such
+    /// cluster, and tells.
+    fn helm_key(
+        &self,
+        app: &AppRecord,
+        commit: &str,
+        cluster: &ClusterRecord,
+    ) -> Result<(RenderKey, HelmJob), String> {
+        let settings = app.helm.clone().unwrap_or_default();
+        let matched = helm::values_for(&settings, cluster)?;
+        let (mut prefix, mut files) = (self.render_key(app, commit), Vec::new());
+        prefix.2.push_str("|values-for=");
+        for (n, (i, file)) in matched.into_iter().enumerate() {
+            if n > 0 {
+                prefix.2.push(',');
+            }
+            prefix.2.push_str(&i.to_string());
+            files.push(file.to_owned());
+        }
+        let facts = helm::facts(cluster);
+        let variant = match self
+            .caches
+            .helm_uses
+            .lock()
+            .expect("cache lock")
+            .get(&prefix)
+        {
+            Some(uses) => uses.cluster_key(&facts),
+            None => "?".to_owned(),
+        };
+        let key = (
+            prefix.0.clone(),
+            prefix.1.clone(),
+            format!("{}|cluster={variant}", prefix.2),
+        );
+        let job = HelmJob {
+            release_name: helm::release_name(app),
+            namespace: app.namespace.clone().unwrap_or_else(|| "default".into()),
+            settings,
+            values_for: files,
+            cluster: facts,
+            prefix,
+        };
+        Ok((key, job))
     }
 
     /// Run one render (outside the planning lock) and cache its outcome.
     pub(super) fn render_job(&self, job: RenderJob) {
         let started = std::time::Instant::now();
         let subject = render_subject(&job.app, &job.commit);
-        let outcome = self.render(&job).map_err(|failure| Failure {
-            message: format!("{subject} {}", failure.message),
-            ..failure
-        });
+        let (outcome, uses) = match self.render(&job) {
+            Ok((rendered, uses)) => (Ok(rendered), uses),
+            Err(failure) => (
+                Err(Failure {
+                    message: format!("{subject} {}", failure.message),
+                    ..failure
+                }),
+                None,
+            ),
+        };
         crate::metrics::Metrics::observe(
             &self.fleet.metrics().render_seconds,
             crate::metrics::Outcome::of(&outcome),
@@ -436,14 +554,72 @@ impl Planner {
                 warn!(app = %job.app, commit = %job.commit, error = %e.message, remembered = e.remember, elapsed_ms, "render failed")
             }
         }
+        // A Helm render that has told what the chart reads of clusters is
+        // filed under its cluster variant, which the next pass looks up.
+        let key = match (&job.helm, uses) {
+            (Some(helm), Some(uses)) => {
+                self.caches
+                    .helm_uses
+                    .lock()
+                    .expect("cache lock")
+                    .insert(helm.prefix.clone(), uses);
+                (
+                    helm.prefix.0.clone(),
+                    helm.prefix.1.clone(),
+                    format!(
+                        "{}|cluster={}",
+                        helm.prefix.2,
+                        uses.cluster_key(&helm.cluster)
+                    ),
+                )
+            }
+            _ => job.key,
+        };
         self.caches
             .rendered
             .lock()
             .expect("cache lock")
-            .insert(job.key, Arc::new(outcome));
+            .insert(key, Arc::new(outcome));
     }
 
-    fn render(&self, job: &RenderJob) -> Result<Rendered, Failure> {
+    /// Values documents and the rest of a Helm render's input, read at the
+    /// job's commit.
+    fn helm_input(&self, job: &RenderJob, helm: &HelmJob) -> Result<HelmInput, String> {
+        let mut values = Vec::new();
+        for file in helm.settings.values_files.iter().chain(&helm.values_for) {
+            let path = helm::values_path(&job.path, file)?;
+            let read = self
+                .git
+                .read_file(&job.repo, &job.commit, &path, &self.limits)
+                .map_err(|e| format!("values file {file}: {e}"))?;
+            let text = String::from_utf8(read.data)
+                .map_err(|_| format!("values file {file}: not UTF-8"))?;
+            values.push(ValuesDocument { source: path, text });
+        }
+        if let Some(inline) = &helm.settings.values {
+            values.push(ValuesDocument {
+                source: "(inline values)".into(),
+                text: inline.to_string(),
+            });
+        }
+        // `now` is the commit's time: the same commit renders the same.
+        let now_unix = self
+            .git
+            .resolve(&job.repo, &job.commit)
+            .map(|c| i64::try_from(c.time).unwrap_or(i64::MAX))
+            .map_err(|e| e.to_string())?;
+        Ok(HelmInput {
+            release_name: helm.release_name.clone(),
+            namespace: helm.namespace.clone(),
+            values,
+            set: helm.settings.set.clone(),
+            app: job.app.clone(),
+            now_unix,
+            cluster: Some(helm.cluster.clone()),
+        })
+    }
+
+    fn render(&self, job: &RenderJob) -> Result<(Rendered, Option<HelmUses>), Failure> {
         let kept = |message: String| Failure {
             message,
             remember: true,
@@ -456,16 +632,25 @@ impl Planner {
             .git
             .read_dir(&job.repo, &job.commit, &job.path, &self.limits)
             .map_err(|e| kept(format!("failed: {e}")))?;
+        let helm = match &job.helm {
+            Some(helm) => Some(
+                self.helm_input(job, helm)
+                    .map_err(|e| kept(format!("failed: {e}")))?,
+            ),
+            None => None,
+        };
         let request = wire::Request {
             kind,
             max_rendered_bytes: self.limits.max_rendered_bytes,
+            helm,
             files,
         };
-        let objects = sandbox::render_in_worker(&self.worker, request, &self.render_limits)
+        let output = sandbox::render_in_worker(&self.worker, request, &self.render_limits)
             .map_err(|e| Failure {
                 remember: !matches!(e, SandboxError::Io { .. }),
                 message: e.to_string(),
             })?;
+        let (objects, uses) = (output.objects, output.helm_uses);
         let not_kept = |message: String| Failure {
             message: format!("failed: {message}"),
             remember: false,
@@ -475,10 +660,13 @@ impl Planner {
         } else {
             Some(self.store_bundle(objects.clone()).map_err(not_kept)?)
         };
-        Ok(Rendered {
-            objects,
-            shared_digest,
-        })
+        Ok((
+            Rendered {
+                objects,
+                shared_digest,
+            },
+            uses,
+        ))
     }
 
     fn store_bundle(&self, objects: Vec<Value>) -> Result<String, String> {
@@ -494,7 +682,7 @@ impl Planner {
 
     fn bundle_for(&self, app: &AppRecord, cluster: &ClusterRecord) -> Result<String, String> {
         let commit = app.deployed.as_deref().unwrap_or_default();
-        let Some(rendered) = self.rendered(app, commit) else {
+        let Some(rendered) = self.rendered(app, commit, cluster) else {
             return Err(PENDING.to_owned());
         };
         let rendered = match rendered.as_ref() {
@@ -504,11 +692,14 @@ impl Planner {
         if let Some(digest) = &rendered.shared_digest {
             return Ok(digest.clone());
         }
-        let key = (
-            self.render_key(app, commit),
-            cluster.name.to_string(),
-            cluster.labels.clone(),
-        );
+        // Keyed by the render the objects came from (a Helm app's differs
+        // per cluster variant).
+        let render_key = if app.renderer == "helm" {
+            self.helm_key(app, commit, cluster)?.0
+        } else {
+            self.render_key(app, commit)
+        };
+        let key = (render_key, cluster.name.to_string(), cluster.labels.clone());
         if let Some(hit) = self
             .caches
             .substituted
@@ -531,20 +722,32 @@ impl Planner {
 
     /// Forget renders no app deploys any more.
     fn evict(&self, apps: &[(AppRecord, Selector)]) {
-        let live: HashSet<RenderKey> = apps
+        let live: HashMap<(String, String), RenderKey> = apps
             .iter()
-            .filter_map(|(a, _)| a.deployed.as_deref().map(|c| self.render_key(a, c)))
+            .filter_map(|(a, _)| {
+                let key = self.render_key(a, a.deployed.as_deref()?);
+                Some(((key.0.clone(), key.1.clone()), key))
+            })
             .collect();
+        let is_live = |k: &RenderKey| {
+            live.get(&(k.0.clone(), k.1.clone()))
+                .is_some_and(|base| belongs(k, base))
+        };
         self.caches
             .rendered
             .lock()
             .expect("cache lock")
-            .retain(|k, _| live.contains(k));
+            .retain(|k, _| is_live(k));
         self.caches
             .substituted
             .lock()
             .expect("cache lock")
-            .retain(|(k, _, _), _| live.contains(k));
+            .retain(|(k, _, _), _| is_live(k));
+        self.caches
+            .helm_uses
+            .lock()
+            .expect("cache lock")
+            .retain(|k, _| is_live(k));
     }
 }
 

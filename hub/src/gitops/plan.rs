@@ -92,6 +92,7 @@ mod tests {
             namespace: Some("web".into()),
             renderer: "directory".into(),
             plugin_command: None,
+            helm: None,
             manual: false,
             prune: true,
             self_heal: false,

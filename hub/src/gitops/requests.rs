@@ -83,6 +83,10 @@ pub struct AppRequest {
     pub renderer: Option<String>,
     #[serde(default)]
     pub plugin_command: Option<String>,
+    /// Settings of the helm renderer; on update, replaces them whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub helm: Option<crate::store::HelmSettings>,
     #[serde(default)]
     pub manual: Option<bool>,
     #[serde(default)]
@@ -120,6 +124,11 @@ pub struct AppView {
     pub namespace: Option<String>,
     pub renderer: String,
     pub plugin_command: Option<String>,
+    /// Values files, inline values, `--set`, release name and per-cluster
+    /// values files of the helm renderer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub helm: Option<crate::store::HelmSettings>,
     pub sync_policy: String,
     pub prune: bool,
     pub self_heal: bool,

@@ -11,6 +11,7 @@
 //! no further change.
 
 mod directory;
+mod helm;
 mod jsonnet;
 mod kustomize;
 mod plugin;
@@ -28,6 +29,7 @@ use serde_json::Value;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
+pub use helm::{ClusterFacts, HelmInput, HelmUses, ValuesDocument, cluster_values};
 pub use substitute::{SubstituteError, needs_substitution, substitute};
 
 /// How an app's files become objects.
@@ -43,23 +45,27 @@ pub enum RendererKind {
     /// Any program printing YAML or JSON. The command is split on
     /// whitespace (no shell) and its first word looked up on PATH.
     Plugin { command: String },
+    /// A Helm chart rendered in-process by `switchyard-helm`; values,
+    /// release and seed come in [`RenderOptions::helm`].
+    Helm,
 }
 
 impl fmt::Display for RendererKind {
-    /// The kind's name: `directory`, `kustomize`, `jsonnet` or `plugin`.
+    /// The kind's name: `directory`, `kustomize`, `jsonnet`, `plugin` or `helm`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Directory => "directory",
             Self::Kustomize => "kustomize",
             Self::Jsonnet => "jsonnet",
             Self::Plugin { .. } => "plugin",
+            Self::Helm => "helm",
         })
     }
 }
 
 /// Why a renderer name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown renderer {0:?}: expected directory, kustomize, jsonnet or plugin")]
+#[error("unknown renderer {0:?}: expected directory, kustomize, jsonnet, plugin or helm")]
 pub struct UnknownRenderer(pub String);
 
 impl std::str::FromStr for RendererKind {
@@ -75,6 +81,7 @@ impl std::str::FromStr for RendererKind {
             "plugin" => Ok(Self::Plugin {
                 command: String::new(),
             }),
+            "helm" => Ok(Self::Helm),
             other => Err(UnknownRenderer(other.to_owned())),
         }
     }
@@ -88,6 +95,8 @@ pub struct RenderOptions {
     /// Namespace for namespaced objects that name none. Not applied by
     /// `render`: carried for the caller, which knows the API's scopes.
     pub default_namespace: Option<String>,
+    /// Values, release and seed of a Helm render (ignored by the others).
+    pub helm: Option<HelmInput>,
 }
 
 /// Why an app could not be rendered. Messages name the file (relative to
@@ -114,6 +123,9 @@ pub enum RenderError {
     TooLarge { limit: u64 },
     #[error("{0}")]
     Jsonnet(String),
+    /// Helm's own message, which names the chart file and line.
+    #[error("{0}")]
+    Helm(String),
     #[error(
         "the jsonnet renderer needs main.jsonnet at the app's root; jsonnet files found: {candidates}"
     )]
@@ -152,14 +164,27 @@ pub fn render(
     files: &[TreeFile],
     options: &RenderOptions,
 ) -> Result<Vec<Value>, RenderError> {
-    let objects = match kind {
-        RendererKind::Directory => directory::render(files)?,
-        RendererKind::Kustomize => kustomize::render(files, options)?,
-        RendererKind::Jsonnet => jsonnet::render(files, options)?,
-        RendererKind::Plugin { command } => plugin::render(command, files, options)?,
+    render_with_uses(kind, files, options).map(|(objects, _)| objects)
+}
+
+/// [`render`], and for Helm which cluster inputs the chart reached.
+pub fn render_with_uses(
+    kind: &RendererKind,
+    files: &[TreeFile],
+    options: &RenderOptions,
+) -> Result<(Vec<Value>, Option<HelmUses>), RenderError> {
+    let (objects, uses) = match kind {
+        RendererKind::Directory => (directory::render(files)?, None),
+        RendererKind::Kustomize => (kustomize::render(files, options)?, None),
+        RendererKind::Jsonnet => (jsonnet::render(files, options)?, None),
+        RendererKind::Plugin { command } => (plugin::render(command, files, options)?, None),
+        RendererKind::Helm => {
+            let (objects, uses) = helm::render(files, options.helm.as_ref(), options)?;
+            (objects, Some(uses))
+        }
     };
     check_rendered_size(&objects, options.limits.max_rendered_bytes)?;
-    Ok(objects)
+    Ok((objects, uses))
 }
 
 /// The JSON size of `objects` must stay within `limit`: measured without

@@ -209,12 +209,20 @@ impl Drop for Running {
     }
 }
 
+/// What a worker rendered.
+#[derive(Debug)]
+pub struct Output {
+    pub objects: Vec<Value>,
+    /// For Helm: which cluster inputs the chart reached.
+    pub helm_uses: Option<super::HelmUses>,
+}
+
 /// Render `request` in a worker started from `worker`, within `limits`.
 pub fn render_in_worker(
     worker: &Worker,
     request: Request,
     limits: &RenderLimits,
-) -> Result<Vec<Value>, SandboxError> {
+) -> Result<Output, SandboxError> {
     let started = Instant::now();
     let deadline = started + limits.timeout;
     let max_output = output_limit(request.max_rendered_bytes);
@@ -346,7 +354,14 @@ pub fn render_in_worker(
         return Err(classify(status, stderr.trim(), limits));
     }
     match serde_json::from_slice::<Reply>(&reply) {
-        Ok(Reply::Objects(objects)) => Ok(objects),
+        Ok(Reply::Objects(objects)) => Ok(Output {
+            objects,
+            helm_uses: None,
+        }),
+        Ok(Reply::Helm { objects, uses }) => Ok(Output {
+            objects,
+            helm_uses: Some(uses),
+        }),
         Ok(Reply::Error(message)) => Err(SandboxError::Render(message)),
         Err(e) => Err(SandboxError::BadReply(e)),
     }

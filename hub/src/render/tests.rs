@@ -193,11 +193,11 @@ fn rendered_size_is_bounded() {
 
 #[test]
 fn renderer_kind_names_and_serde() {
-    for name in ["directory", "kustomize", "jsonnet", "plugin"] {
+    for name in ["directory", "kustomize", "jsonnet", "plugin", "helm"] {
         let kind: RendererKind = name.parse().unwrap_or(RendererKind::Directory);
         assert_eq!(kind.to_string(), name);
     }
-    assert!("helm".parse::<RendererKind>().is_err());
+    assert!("helm3".parse::<RendererKind>().is_err());
     let kind = RendererKind::Plugin {
         command: "tool --flag".into(),
     };
@@ -564,4 +564,190 @@ fn without_variables_substitution_is_the_identity() {
     ];
     assert!(!needs_substitution(&objects));
     assert_eq!(substitute(&objects, "c", &labels(&[])), Ok(objects));
+}
+
+fn helm_render(files: &[TreeFile], input: HelmInput) -> Result<Vec<Value>, RenderError> {
+    let options = RenderOptions {
+        helm: Some(input),
+        ..opts()
+    };
+    render(&RendererKind::Helm, files, &options)
+}
+
+fn web_chart() -> Vec<TreeFile> {
+    vec![
+        file("Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n"),
+        file("values.yaml", "image:\n  tag: latest\nreplicas: 1\n"),
+        file(
+            "templates/deploy.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}\n  namespace: {{ .Release.Namespace }}\n  annotations:\n    token: {{ randAlphaNum 12 | quote }}\nspec:\n  replicas: {{ .Values.replicas }}\n  template:\n    spec:\n      containers:\n        - name: web\n          image: \"nginx:{{ .Values.image.tag }}\"\n",
+        ),
+        file(
+            "crds/thing.yaml",
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: things.example.com\n",
+        ),
+        file(
+            "templates/NOTES.txt",
+            "Thanks for installing {{ .Release.Name }}\n",
+        ),
+    ]
+}
+
+#[test]
+fn helm_renders_values_in_order_then_set_with_crds_first() {
+    let input = HelmInput {
+        release_name: "web".into(),
+        namespace: "prod".into(),
+        values: vec![
+            ValuesDocument {
+                source: "values-prod.yaml".into(),
+                text: "replicas: 3\nimage:\n  tag: \"1.0\"\n".into(),
+            },
+            ValuesDocument {
+                source: "more.yaml".into(),
+                text: "replicas: 5\n".into(),
+            },
+        ],
+        set: vec!["image.tag=1.2.3".into()],
+        app: "web".into(),
+        ..HelmInput::default()
+    };
+    let objects = helm_render(&web_chart(), input).unwrap();
+    assert_eq!(objects.len(), 2, "{objects:?}");
+    assert_eq!(objects[0]["kind"], "CustomResourceDefinition");
+    let deploy = &objects[1];
+    assert_eq!(deploy["metadata"]["name"], "web");
+    assert_eq!(deploy["metadata"]["namespace"], "prod");
+    assert_eq!(deploy["spec"]["replicas"], 5);
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.2.3"
+    );
+}
+
+fn cluster(name: &str, env: &str, kube: Option<&str>) -> ClusterFacts {
+    ClusterFacts {
+        name: name.into(),
+        labels: BTreeMap::from([("env".to_owned(), env.to_owned())]),
+        kube_version: kube.map(str::to_owned),
+    }
+}
+
+#[test]
+fn helm_random_functions_are_seeded_per_app_and_cluster() {
+    let token = |app: &str, on: &str| {
+        let input = HelmInput {
+            release_name: "web".into(),
+            namespace: "default".into(),
+            app: app.into(),
+            cluster: Some(cluster(on, "prod", None)),
+            ..HelmInput::default()
+        };
+        let options = RenderOptions {
+            helm: Some(input),
+            ..opts()
+        };
+        let (objects, uses) =
+            render_with_uses(&RendererKind::Helm, &web_chart(), &options).unwrap();
+        let uses = uses.unwrap();
+        assert!(
+            uses.random && !uses.cluster_values && !uses.capabilities,
+            "{uses:?}"
+        );
+        objects[1]["metadata"]["annotations"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(token("a", "c1"), token("a", "c1"));
+    assert_ne!(token("a", "c1"), token("b", "c1"));
+    assert_ne!(token("a", "c1"), token("a", "c2"));
+    assert_eq!(token("a", "c1").len(), 12);
+}
+
+fn cluster_chart() -> Vec<TreeFile> {
+    vec![
+        file("Chart.yaml", "apiVersion: v2\nname: site\nversion: 1.0.0\n"),
+        file(
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: site\ndata:\n  cluster: {{ .Values.global.switchyard.cluster.name }}\n  env: {{ .Values.global.switchyard.cluster.labels.env | default \"none\" }}\n  kube: {{ .Capabilities.KubeVersion.Version }}\n",
+        ),
+    ]
+}
+
+#[test]
+fn helm_charts_see_the_cluster_only_where_they_name_it() {
+    let run = |files: &[TreeFile], on: ClusterFacts| {
+        let options = RenderOptions {
+            helm: Some(HelmInput {
+                release_name: "site".into(),
+                namespace: "default".into(),
+                app: "site".into(),
+                cluster: Some(on),
+                ..HelmInput::default()
+            }),
+            ..opts()
+        };
+        let (objects, uses) = render_with_uses(&RendererKind::Helm, files, &options).unwrap();
+        (objects, uses.unwrap())
+    };
+    let (objects, uses) = run(&cluster_chart(), cluster("edge-1", "prod", Some("v1.31.4")));
+    assert_eq!(
+        objects[0]["data"],
+        json!({"cluster": "edge-1", "env": "prod", "kube": "v1.31.4"})
+    );
+    assert!(
+        uses.cluster_values && uses.capabilities && !uses.random,
+        "{uses:?}"
+    );
+    let a = uses.cluster_key(&cluster("edge-1", "prod", Some("v1.31.4")));
+    let b = uses.cluster_key(&cluster("edge-1", "dev", Some("v1.31.4")));
+    let c = uses.cluster_key(&cluster("edge-1", "prod", Some("v1.30.0")));
+    assert!(a != b && a != c && b != c, "{a} {b} {c}");
+    // Without a reported version, Helm's default.
+    let (objects, _) = run(&cluster_chart(), cluster("edge-1", "prod", None));
+    assert_eq!(objects[0]["data"]["kube"], "v1.36.0");
+    // A chart that names none of it renders alike everywhere: one key.
+    let plain = [
+        file(
+            "Chart.yaml",
+            "apiVersion: v2\nname: plain\nversion: 1.0.0\n",
+        ),
+        file(
+            "templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\ndata:\n  all: {{ toJson .Values | quote }}\n",
+        ),
+    ];
+    let (objects, uses) = run(&plain, cluster("edge-1", "prod", Some("v1.31.4")));
+    assert_eq!(uses, HelmUses::default());
+    assert_eq!(objects[0]["data"]["all"], "{}");
+    assert_eq!(
+        uses.cluster_key(&cluster("a", "prod", None)),
+        uses.cluster_key(&cluster("b", "dev", Some("v1.2.3")))
+    );
+}
+
+#[test]
+fn helm_errors_name_the_chart_file_and_line() {
+    let mut files = web_chart();
+    files.push(file(
+        "templates/broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: {{ .Values.missing.deeper }}\n",
+    ));
+    let message = err(helm_render(&files, HelmInput::default()));
+    assert!(
+        message.contains("web/templates/broken.yaml:6:"),
+        "{message}"
+    );
+    let message = err(helm_render(
+        &web_chart(),
+        HelmInput {
+            values: vec![ValuesDocument {
+                source: "bad.yaml".into(),
+                text: "- a list\n".into(),
+            }],
+            ..HelmInput::default()
+        },
+    ));
+    assert_eq!(message, "bad.yaml: values must be a mapping");
 }

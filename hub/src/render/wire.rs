@@ -6,7 +6,7 @@
 //! numbers a 64 MiB tree would be four times larger. Reply: one JSON value,
 //! the objects or the renderer's error message.
 
-use super::RendererKind;
+use super::{HelmInput, HelmUses, RendererKind};
 use crate::tree::TreeFile;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,6 +36,8 @@ pub struct Request {
     pub kind: RendererKind,
     /// Most bytes of rendered objects (as JSON) the renderer may return.
     pub max_rendered_bytes: u64,
+    /// Values, release and seed of a Helm render.
+    pub helm: Option<HelmInput>,
     pub files: Vec<TreeFile>,
 }
 
@@ -43,6 +45,8 @@ pub struct Request {
 struct Header {
     kind: RendererKind,
     max_rendered_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    helm: Option<HelmInput>,
     files: Vec<FileHeader>,
 }
 
@@ -58,6 +62,11 @@ struct FileHeader {
 #[serde(rename_all = "lowercase")]
 pub enum Reply {
     Objects(Vec<Value>),
+    /// A Helm render's objects, and which cluster inputs the chart reached.
+    Helm {
+        objects: Vec<Value>,
+        uses: HelmUses,
+    },
     /// The renderer's own error (bad YAML, a failing plugin…), already
     /// worded for the user.
     Error(String),
@@ -68,6 +77,7 @@ pub fn write_request(out: &mut impl Write, request: &Request) -> Result<(), Wire
     let header = Header {
         kind: request.kind.clone(),
         max_rendered_bytes: request.max_rendered_bytes,
+        helm: request.helm.clone(),
         files: request
             .files
             .iter()
@@ -120,6 +130,7 @@ pub fn read_request(input: &mut impl Read) -> Result<Request, WireError> {
     Ok(Request {
         kind: header.kind,
         max_rendered_bytes: header.max_rendered_bytes,
+        helm: header.helm,
         files,
     })
 }
@@ -146,6 +157,7 @@ mod tests {
                 command: "render --flag".into(),
             },
             max_rendered_bytes: 1234,
+            helm: None,
             files: vec![
                 TreeFile {
                     path: "a/b.yaml".into(),

@@ -5,7 +5,7 @@
 //! (kustomize, plugins) inherit them.
 
 use super::wire::{self, Reply};
-use super::{RenderOptions, render};
+use super::{RenderOptions, render_with_uses};
 use crate::tree::TreeLimits;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 use std::io::{Read, Write};
@@ -141,9 +141,11 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), wire:
             ..TreeLimits::default()
         },
         default_namespace: None,
+        helm: request.helm.clone(),
     };
-    let reply = match render(&request.kind, &request.files, &options) {
-        Ok(objects) => Reply::Objects(objects),
+    let reply = match render_with_uses(&request.kind, &request.files, &options) {
+        Ok((objects, None)) => Reply::Objects(objects),
+        Ok((objects, Some(uses))) => Reply::Helm { objects, uses },
         Err(e) => Reply::Error(wire::bounded_message(e.to_string())),
     };
     // The request is no longer needed: free it before the reply is built.

@@ -154,9 +154,13 @@ pub struct AppRecord {
     #[serde(default)]
     pub group: Option<String>,
     pub namespace: Option<String>,
-    /// `directory`, `kustomize`, `jsonnet` or `plugin`.
+    /// `directory`, `kustomize`, `jsonnet`, `plugin` or `helm`.
     pub renderer: String,
     pub plugin_command: Option<String>,
+    /// Values and release name of the `helm` renderer (absent in records
+    /// written before it existed, and for other renderers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmSettings>,
     /// Manual apps deploy only what `app sync` approved.
     pub manual: bool,
     pub prune: bool,
@@ -182,6 +186,39 @@ pub struct AppRecord {
     /// renderer settings or limits, or `app sync` try it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render_failure: Option<RenderFailure>,
+}
+
+/// How the `helm` renderer renders an app's chart, as `helm template`'s
+/// flags would say it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelmSettings {
+    /// `.Release.Name`; the app's name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_name: Option<String>,
+    /// Values files (`-f`), in order: paths relative to the chart's
+    /// directory (`..` may climb within the repo; a leading `/` starts at
+    /// the repo's root), read at the same commit as the chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_files: Vec<String>,
+    /// Inline values (a mapping), applied after the files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<serde_json::Value>,
+    /// `--set` strings, applied last.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<String>,
+    /// Values files for the clusters a selector matches, applied after
+    /// `values_files` (in this order) and before `values`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values_for: Vec<ValuesFor>,
+}
+
+/// A values file applied only to the clusters `selector` matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValuesFor {
+    /// Label selector over cluster labels (Kubernetes syntax).
+    pub selector: String,
+    /// Path as in [`HelmSettings::values_files`].
+    pub file: String,
 }
 
 /// A failed render of one app: what was rendered, and why it failed.

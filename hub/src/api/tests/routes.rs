@@ -195,6 +195,13 @@ fn cases() -> Vec<Case> {
         case("GET", "/api/v1/apps", None, None, viewer(200)),
         case("GET", "/api/v1/apps/nope", None, None, viewer(404)),
         case("GET", "/api/v1/apps/nope/history", None, None, viewer(404)),
+        case(
+            "GET",
+            "/api/v1/apps/nope/manifests",
+            None,
+            None,
+            operator(404),
+        ),
         case("GET", "/api/v1/status", None, None, viewer(200)),
         case("GET", "/api/v1/groups", None, None, viewer(200)),
         case("GET", "/api/v1/groups/nope", None, None, viewer(404)),
