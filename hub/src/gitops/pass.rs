@@ -528,6 +528,20 @@ impl Planner {
 
     /// Run one render (outside the planning lock) and cache its outcome.
     pub(super) fn render_job(&self, job: RenderJob) {
+        // A pass may have asked for this render while an equal one was
+        // finishing (for Helm: one that has since told what the chart
+        // reads, under which key this cluster's render is filed).
+        if let Some(key) = self.filed_key(&job)
+            && self
+                .caches
+                .rendered
+                .lock()
+                .expect("cache lock")
+                .contains_key(&key)
+        {
+            debug!(app = %job.app, commit = %job.commit, "rendered meanwhile; not run again");
+            return;
+        }
         let started = std::time::Instant::now();
         let subject = render_subject(&job.app, &job.commit);
         let (outcome, uses) = match self.render(&job) {
@@ -580,6 +594,30 @@ impl Planner {
             .lock()
             .expect("cache lock")
             .insert(key, Arc::new(outcome));
+    }
+
+    /// The key a job's outcome is filed under, if known before it runs:
+    /// its own, or for a Helm job the cluster variant's once the chart's
+    /// uses are known.
+    fn filed_key(&self, job: &RenderJob) -> Option<RenderKey> {
+        let Some(helm) = &job.helm else {
+            return Some(job.key.clone());
+        };
+        let uses = *self
+            .caches
+            .helm_uses
+            .lock()
+            .expect("cache lock")
+            .get(&helm.prefix)?;
+        Some((
+            helm.prefix.0.clone(),
+            helm.prefix.1.clone(),
+            format!(
+                "{}|cluster={}",
+                helm.prefix.2,
+                uses.cluster_key(&helm.cluster)
+            ),
+        ))
     }
 
     /// Values documents and the rest of a Helm render's input, read at the
