@@ -361,7 +361,7 @@ fn a_chart_from_git_renders_per_cluster_with_values_set_and_release_name() {
         !wait_until(Duration::from_secs(3), || hub
             .process
             .stderr_text()
-            .contains("assignment changed")),
+            .contains("planning pass changed assignments")),
         "a re-render changed an assignment:\n{}",
         hub.process.stderr_text()
     );
