@@ -106,3 +106,53 @@ fn watch_prints_again_only_on_change_and_stops_on_ctrl_c() {
         .expect("status --watch stops on SIGINT");
     assert!(status.success(), "{status}: {}", watch.stderr_text());
 }
+
+/// Exit codes and warnings a script and a person rely on: a missing app is
+/// exit code 3, not an empty table; an app that targets no cluster, or
+/// every cluster without saying so, is told on stderr.
+#[test]
+fn a_missing_app_is_an_error_and_warnings_say_where_an_app_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.add_cluster("edge", &["env=prod"]);
+    add_demo_app(&hub, dir.path(), "env=prod");
+
+    let out = hub.cli(&["status", "nosuchapp"]);
+    assert_eq!(out.status.code(), Some(3), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("app nosuchapp not found"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("Nothing assigned"), "{}", out.stdout);
+    let out = hub.cli(&["app", "show", "nosuchapp"]);
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr);
+
+    let args = [
+        "app", "create", "nowhere", "--repo", "demo", "--path", "demo",
+    ];
+    let out = hub.cli(&[&args[..], &["--selector", "env=none"]].concat());
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("warning: app nowhere targets no cluster: selector env=none matches none"),
+        "{}",
+        out.stderr
+    );
+    let out = hub.cli(&[
+        "app",
+        "create",
+        "everywhere",
+        "--repo",
+        "demo",
+        "--path",
+        "demo",
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("goes to every cluster: the 1 there are now"),
+        "{}",
+        out.stderr
+    );
+}
