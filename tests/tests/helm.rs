@@ -457,3 +457,98 @@ fn a_broken_template_names_its_file_and_line_in_app_show_status_and_the_api() {
     let shown = ok(&hub, &["app", "show", "plain"]);
     assert!(shown.contains("plain/templates/broken.yaml:7:"), "{shown}");
 }
+
+const APP: &str = "apiVersion: switchyard.dev/v1
+kind: App
+metadata:
+  name: web
+spec:
+  repo: fleet
+  path: charts/web
+  renderer: helm
+  namespace: web
+  helm:
+    releaseName: shop
+    valuesFiles: [values-prod.yaml]
+    values:
+      greeting: inline
+    set: [image.tag=2.0.0]
+    valuesFor:
+      - selector: env=prod
+        file: values-gold.yaml
+";
+
+#[test]
+fn apply_and_export_carry_the_helm_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let source = chart_repo();
+    let head = source.commit("charts");
+    source.publish(&served, "fleet");
+    let daemon = GitDaemon::start(&served);
+    let hub = TestHub::start(dir.path(), &[]);
+    ok(
+        &hub,
+        &[
+            "repo",
+            "add",
+            "fleet",
+            &daemon.url("fleet.git"),
+            "--interval",
+            "1s",
+        ],
+    );
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
+            == head.as_str()),
+        "first fetch never happened"
+    );
+    hub.add_cluster("c1", &["env=prod"]);
+
+    // A helm block on another renderer is refused, with its line.
+    let wrong = dir.path().join("wrong.yaml");
+    std::fs::write(&wrong, APP.replace("renderer: helm", "renderer: directory")).unwrap();
+    let out = hub.cli(&["apply", "-f", wrong.to_str().unwrap()]);
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("spec.helm: helm settings"),
+        "{}",
+        out.stderr
+    );
+
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, APP).unwrap();
+    ok(&hub, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(
+        wait_until(SOON, || assigned(&hub, "web") == 1),
+        "never assigned"
+    );
+    let objects = manifests(&hub, "web", Some("c1"));
+    let deploy = object(&objects, "Deployment");
+    assert_eq!(deploy["metadata"]["name"], "shop-web");
+    assert_eq!(deploy["spec"]["replicas"], 5);
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:2.0.0"
+    );
+    let site = &object(&objects, "ConfigMap")["data"];
+    assert_eq!(site["greeting"], "inline");
+    assert_eq!(site["tier"], "gold");
+
+    // Export gives the block back, and applying the export changes nothing.
+    let exported = ok(&hub, &["export", "app"]);
+    for line in [
+        "  helm:",
+        "    releaseName: shop",
+        "    - values-prod.yaml",
+        "      greeting: inline",
+        "    - image.tag=2.0.0",
+        "    - selector: env=prod",
+    ] {
+        assert!(exported.contains(line), "{line:?} not in:\n{exported}");
+    }
+    let again = dir.path().join("exported.yaml");
+    std::fs::write(&again, &exported).unwrap();
+    let out = ok(&hub, &["apply", "-f", again.to_str().unwrap()]);
+    assert!(out.contains("app/web unchanged"), "{out}");
+}
