@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use switchyard_process::{LogFormat, init_logging, shutdown_signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -75,32 +76,12 @@ enum Command {
     },
 }
 
-fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+/// The agent's `--log-format` (`text` or `json`, checked by clap).
+fn parse_log_format(format: &str) -> LogFormat {
     if format == "json" {
-        builder.json().init();
+        LogFormat::Json
     } else {
-        builder.init();
-    }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
+        LogFormat::Text
     }
 }
 
@@ -113,7 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ca_sha256,
             state_dir,
         } => {
-            init_logging("text");
+            init_logging(LogFormat::Text);
             let token = enroll::bootstrap_token(token, token_file.as_deref())?;
             let state = state::StateDir::new(state_dir);
             let cluster = enroll::join(
@@ -143,7 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             max_backoff,
             log_format,
         } => {
-            init_logging(&log_format);
+            init_logging(parse_log_format(&log_format));
             let state = state::StateDir::new(state_dir);
             let identity = state.load()?;
             // Dry-run without a kubeconfig needs no cluster: it prints what it would apply.

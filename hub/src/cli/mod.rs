@@ -449,17 +449,10 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SWITCHYARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if format == LogFormat::Json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    switchyard_process::init_logging(match format {
+        LogFormat::Json => switchyard_process::LogFormat::Json,
+        LogFormat::Text => switchyard_process::LogFormat::Text,
+    });
 }
 
 /// Run the render worker if that is what was asked: synchronously, before
@@ -626,20 +619,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     hub.run(shutdown_signal()).await
 }
 
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
-}
+pub(crate) use switchyard_process::shutdown_signal;
 
 pub(crate) fn cluster_row(c: &ClusterView) -> Vec<String> {
     let labels = if c.labels.is_empty() {
