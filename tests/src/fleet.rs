@@ -229,6 +229,22 @@ impl TestHub {
         )
     }
 
+    /// `switchyard ARGS --server URL` with `SWITCHYARD_TOKEN=token`, trusting
+    /// the hub's CA through `SWITCHYARD_CA_FILE`, as a remote user would run it.
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
+        let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        args.extend(["--server".into(), self.admin_url()]);
+        run(
+            &binary("switchyard"),
+            &args,
+            &[
+                ("SWITCHYARD_TOKEN", token.to_owned()),
+                ("SWITCHYARD_CA_FILE", self.ca_file().display().to_string()),
+            ],
+            SOON,
+        )
+    }
+
     /// Run a CLI command that must succeed and print JSON.
     pub fn cli_json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();

@@ -4,24 +4,7 @@
 //! the refusal shows up in `switchyard audit`.
 
 use serde_json::Value;
-use switchyard_tests::fleet::{SOON, TestHub};
-use switchyard_tests::process::{Output, binary, run};
-
-/// `switchyard ARGS --server URL` with `SWITCHYARD_TOKEN=token`, trusting
-/// the hub's CA through `SWITCHYARD_CA_FILE`, as a remote user would run it.
-fn cli_as(hub: &TestHub, token: &str, args: &[&str]) -> Output {
-    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    args.extend(["--server".into(), hub.admin_url()]);
-    run(
-        &binary("switchyard"),
-        &args,
-        &[
-            ("SWITCHYARD_TOKEN", token.to_owned()),
-            ("SWITCHYARD_CA_FILE", hub.ca_file().display().to_string()),
-        ],
-        SOON,
-    )
-}
+use switchyard_tests::fleet::TestHub;
 
 fn create_token(hub: &TestHub, name: &str, role: &str) -> String {
     let created = hub.cli_json(&["token", "create", name, "--role", role, "--ttl", "30d"]);
@@ -37,7 +20,7 @@ fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
     let hub = TestHub::start(dir.path(), &[]);
     let viewer = create_token(&hub, "ci", "viewer");
 
-    let refused = cli_as(&hub, &viewer, &["cluster", "add", "x"]);
+    let refused = hub.cli_as(&viewer, &["cluster", "add", "x"]);
     assert!(!refused.success(), "{}", refused.stdout);
     assert!(
         refused
@@ -46,12 +29,12 @@ fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
         "{}",
         refused.stderr
     );
-    let listed = cli_as(&hub, &viewer, &["cluster", "list"]);
+    let listed = hub.cli_as(&viewer, &["cluster", "list"]);
     assert!(listed.success(), "{}", listed.stderr);
     // Nothing was registered by the refused attempt.
     assert_eq!(hub.cli_json(&["cluster", "list"]), Value::Array(vec![]));
     // Viewers do not read tokens or the audit log either.
-    let audit_as_viewer = cli_as(&hub, &viewer, &["audit"]);
+    let audit_as_viewer = hub.cli_as(&viewer, &["audit"]);
     assert!(
         audit_as_viewer
             .stderr
@@ -62,13 +45,13 @@ fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
 
     // An operator may sync: it gets past the role check to the app lookup.
     let operator = create_token(&hub, "deployer", "operator");
-    let sync = cli_as(&hub, &operator, &["app", "sync", "nope"]);
+    let sync = hub.cli_as(&operator, &["app", "sync", "nope"]);
     assert!(
         sync.stderr.contains("(HTTP 404)") && !sync.stderr.contains("may not"),
         "{}",
         sync.stderr
     );
-    let remove = cli_as(&hub, &operator, &["app", "delete", "nope"]);
+    let remove = hub.cli_as(&operator, &["app", "delete", "nope"]);
     assert!(
         remove
             .stderr
@@ -134,7 +117,7 @@ fn a_viewer_reads_is_refused_changes_and_the_refusal_is_audited() {
         "{}",
         revoked.stderr
     );
-    let after = cli_as(&hub, &viewer, &["cluster", "list"]);
+    let after = hub.cli_as(&viewer, &["cluster", "list"]);
     assert!(
         !after.success() && after.stderr.contains("token ci was revoked at"),
         "{}",

@@ -8,7 +8,7 @@
 use serde_json::Value;
 use switchyard_tests::fleet::{SOON, TestHub};
 use switchyard_tests::git_server::{GitDaemon, GitRepoBuilder};
-use switchyard_tests::process::{Output, binary, run, wait_until};
+use switchyard_tests::process::wait_until;
 
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  v: \"V\"\n";
 
@@ -38,21 +38,6 @@ fn ok(hub: &TestHub, args: &[&str]) -> String {
         out.stderr
     );
     out.stdout
-}
-
-/// `switchyard ARGS` as a remote user holding `token`.
-fn cli_as(hub: &TestHub, token: &str, args: &[&str]) -> Output {
-    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    args.extend(["--server".into(), hub.admin_url()]);
-    run(
-        &binary("switchyard"),
-        &args,
-        &[
-            ("SWITCHYARD_TOKEN", token.to_owned()),
-            ("SWITCHYARD_CA_FILE", hub.ca_file().display().to_string()),
-        ],
-        SOON,
-    )
 }
 
 fn create_token(hub: &TestHub, name: &str, role: &str) -> String {
@@ -304,18 +289,14 @@ fn operators_deploy_only_the_history_of_the_tracked_revision() {
 
     let operator = create_token(&hub, "deployer", "operator");
     for absent in ["unreviewed", unreviewed.as_str()] {
-        let out = cli_as(
-            &hub,
-            &operator,
-            &["app", "sync", "web", "--revision", absent],
-        );
+        let out = hub.cli_as(&operator, &["app", "sync", "web", "--revision", absent]);
         assert!(
             !out.success() && out.stderr.contains("unknown revision"),
             "{absent}: {}",
             out.stderr
         );
     }
-    let out = cli_as(&hub, &operator, &["app", "sync", "web", "--revision", &hot]);
+    let out = hub.cli_as(&operator, &["app", "sync", "web", "--revision", &hot]);
     assert!(!out.success(), "{}", out.stdout);
     assert!(
         out.stderr.contains("is not in the history of main")
@@ -327,17 +308,13 @@ fn operators_deploy_only_the_history_of_the_tracked_revision() {
     assert!(hub.cli_json(&["app", "show", "web"])["deployed"].is_null());
 
     // An older commit of main is fine, by sha or by the branch itself.
-    let out = cli_as(&hub, &operator, &["app", "sync", "web", "--revision", &c1]);
+    let out = hub.cli_as(&operator, &["app", "sync", "web", "--revision", &c1]);
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(
         hub.cli_json(&["app", "show", "web"])["deployed"],
         c1.as_str()
     );
-    let out = cli_as(
-        &hub,
-        &operator,
-        &["app", "sync", "web", "--revision", "main"],
-    );
+    let out = hub.cli_as(&operator, &["app", "sync", "web", "--revision", "main"]);
     assert!(out.success(), "{}", out.stderr);
     assert_eq!(
         hub.cli_json(&["app", "show", "web"])["deployed"],
@@ -355,7 +332,7 @@ fn operators_deploy_only_the_history_of_the_tracked_revision() {
         "--reason",
         "incident 42",
     ];
-    let out = cli_as(&hub, &operator, &args);
+    let out = hub.cli_as(&operator, &args);
     assert!(
         !out.success()
             && out.stderr.contains(
