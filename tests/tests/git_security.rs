@@ -287,6 +287,30 @@ fn operators_deploy_only_the_history_of_the_tracked_revision() {
     // main and hotfix, not the branch nobody follows.
     assert_eq!(hub.cli_json(&["repo", "show", "fleet"])["refs"], 2);
 
+    // A revision no fetch has asked for yet is waited for (a note, exit 0),
+    // and one the remote does not have becomes an error after that fetch.
+    let typo = hub.cli(&[
+        "app",
+        "create",
+        "typo",
+        "--repo",
+        "fleet",
+        "--path",
+        "app",
+        "--revision",
+        "hotfx",
+        "--manual",
+    ]);
+    assert!(typo.success(), "{}{}", typo.stdout, typo.stderr);
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "typo"])["errors"]
+            .to_string()
+            .contains("unknown revision")),
+        "a revision the remote lacks stayed waiting: {}",
+        hub.cli_json(&["app", "show", "typo"])
+    );
+    ok(&hub, &["app", "delete", "typo"]);
+
     let operator = create_token(&hub, "deployer", "operator");
     for absent in ["unreviewed", unreviewed.as_str()] {
         let out = hub.cli_as(&operator, &["app", "sync", "web", "--revision", absent]);

@@ -377,6 +377,16 @@ impl Planner {
         let revision = app.revision.clone().unwrap_or_else(|| repo.branch.clone());
         let commit = match self.git.resolve(&repo.name, &revision) {
             Ok(commit) => commit,
+            // Only tracked revisions are fetched: one no fetch has asked
+            // for yet (the app was just created or moved to it) arrives with
+            // the next fetch, so it is waited for, not an error.
+            Err(_) if !repo.fetch.tracked.contains(&revision) => {
+                let error = format!(
+                    "waiting for the next fetch of repo {}, the first to ask for revision {revision}",
+                    repo.name
+                );
+                return (app, Some(error));
+            }
             Err(e) => {
                 let error = format!("revision {revision}: {e}");
                 return (app, Some(error));

@@ -239,8 +239,10 @@ impl GitOps {
             .ok_or_else(|| Error::RepoNotFound(name.to_owned()))?;
         let first = repo.fetch.last_success.is_none();
         let started = std::time::Instant::now();
+        let mut tracked = Vec::new();
         let outcome = match self.spec(&repo) {
             Ok(spec) => {
+                tracked.clone_from(&spec.tracked);
                 let git = self.git.clone();
                 let repo_name = name.to_owned();
                 let activity = ActivityGuard::start(self.fetching.clone(), name);
@@ -265,13 +267,15 @@ impl GitOps {
         let now = unix_now();
         match outcome {
             Ok(result) => {
-                let moved = result.refs != repo.fetch.refs || first;
+                let moved =
+                    result.refs != repo.fetch.refs || tracked != repo.fetch.tracked || first;
                 self.store.update_repo(name, false, &mut |r| {
                     r.fetch.last_attempt = Some(now);
                     r.fetch.last_success = Some(now);
                     r.fetch.error = None;
                     r.fetch.consecutive_failures = 0;
                     r.fetch.refs = result.refs.clone();
+                    r.fetch.tracked.clone_from(&tracked);
                 })?;
                 info!(
                     bytes = result.bytes_received,

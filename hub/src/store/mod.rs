@@ -138,6 +138,12 @@ pub struct FetchState {
     pub consecutive_failures: u32,
     /// Ref -> commit after the latest successful fetch.
     pub refs: BTreeMap<String, String>,
+    /// The revisions the latest successful fetch asked for. Only tracked
+    /// revisions are fetched, so one an app has just started to follow is
+    /// unknown until a fetch that asked for it: until then the app waits
+    /// instead of failing.
+    #[serde(default)]
+    pub tracked: Vec<String>,
 }
 
 /// How an app is rendered and where it goes.
