@@ -297,7 +297,7 @@ pub(crate) enum AppCommand {
     },
     /// Delete an app: clusters stop being assigned it.
     Delete {
-        /// The app\'s name.
+        /// The app's name.
         name: String,
         /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
@@ -311,7 +311,7 @@ pub(crate) enum AppCommand {
     },
     /// Show one app.
     Show {
-        /// The app\'s name.
+        /// The app's name.
         name: String,
         /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
@@ -334,7 +334,7 @@ pub(crate) enum AppCommand {
     /// 1 the app failed (render error, or Degraded when --healthy), 2 usage,
     /// 3 no such app, 4 timed out, 5 refused by the hub.
     Wait {
-        /// The app\'s name.
+        /// The app's name.
         name: String,
         /// Every targeted cluster applied the deployed commit.
         #[arg(long)]
@@ -349,7 +349,7 @@ pub(crate) enum AppCommand {
     /// Every commit the app resolved to or was synced or rolled back to,
     /// newest first (-o json and yaml: oldest first).
     History {
-        /// The app\'s name.
+        /// The app's name.
         name: String,
         /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
@@ -357,7 +357,7 @@ pub(crate) enum AppCommand {
     },
     /// Approve the latest commit (or --revision) and resume following the revision.
     Sync {
-        /// The app\'s name.
+        /// The app's name.
         name: String,
         /// A commit, branch or tag in the history of the app's revision.
         #[arg(long)]
