@@ -320,6 +320,7 @@ pub(crate) enum AppCommand {
     /// Print exactly the objects a cluster receives for the app (its
     /// bundle, whatever the renderer), without touching the cluster.
     Manifests {
+        /// The app's name.
         name: String,
         /// The cluster whose bundle to print; needed only when clusters
         /// receive different bundles.
