@@ -245,6 +245,18 @@ impl TestHub {
         )
     }
 
+    /// Run `switchyard ARGS`, which must succeed; returns its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.success(),
+            "switchyard {args:?}:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+
     /// Run a CLI command that must succeed and print JSON.
     pub fn cli_json(&self, args: &[&str]) -> Value {
         let mut args = args.to_vec();

@@ -29,17 +29,6 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn ok(hub: &TestHub, args: &[&str]) -> String {
-    let out = hub.cli(args);
-    assert!(
-        out.success(),
-        "switchyard {args:?}:\n{}{}",
-        out.stdout,
-        out.stderr
-    );
-    out.stdout
-}
-
 fn create_token(hub: &TestHub, name: &str, role: &str) -> String {
     let created = hub.cli_json(&["token", "create", name, "--role", role, "--ttl", "1d"]);
     created["secret"].as_str().expect("secret").to_owned()
@@ -57,11 +46,8 @@ fn a_pack_over_the_limit_is_stopped_and_the_deployed_commit_stays() {
 
     let hub = TestHub::start(dir.path(), &["--git-max-pack-bytes", "102400"]);
     let url = daemon.url("fleet.git");
-    ok(&hub, &["repo", "add", "fleet", &url, "--interval", "1s"]);
-    ok(
-        &hub,
-        &["app", "create", "web", "--repo", "fleet", "--path", "app"],
-    );
+    hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
+    hub.cli_ok(&["app", "create", "web", "--repo", "fleet", "--path", "app"]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["deployed"]
             == first.as_str()),
@@ -147,7 +133,7 @@ fn a_silent_ssh_or_upload_pack_times_out_and_other_repos_still_fetch() {
         &[("PATH", path)],
     );
     let url = format!("file://{}", fleet.display());
-    ok(&hub, &["repo", "add", "fleet", &url, "--interval", "1s"]);
+    hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
             == first.as_str()),
@@ -167,24 +153,18 @@ fn a_silent_ssh_or_upload_pack_times_out_and_other_repos_still_fetch() {
         "{}",
         hub.cli_json(&["repo", "show", "fleet"])
     );
-    ok(
-        &hub,
-        &[
-            "repo",
-            "add",
-            "sshd",
-            "ssh://git@example.invalid/fleet.git",
-            "--interval",
-            "1s",
-        ],
-    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "sshd",
+        "ssh://git@example.invalid/fleet.git",
+        "--interval",
+        "1s",
+    ]);
 
     // Another repo fetches while that fetch hangs.
     let other_url = format!("file://{}", other_bare.display());
-    ok(
-        &hub,
-        &["repo", "add", "other", &other_url, "--interval", "1s"],
-    );
+    hub.cli_ok(&["repo", "add", "other", &other_url, "--interval", "1s"]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["repo", "show", "other"])["head"]
             == other_head.as_str()),
@@ -256,28 +236,22 @@ fn operators_deploy_only_the_history_of_the_tracked_revision() {
     let url = format!("file://{}", bare.display());
 
     let hub = TestHub::start(dir.path(), &[]);
-    ok(&hub, &["repo", "add", "fleet", &url, "--interval", "1s"]);
-    ok(
-        &hub,
-        &[
-            "app", "create", "web", "--repo", "fleet", "--path", "app", "--manual",
-        ],
-    );
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "hot",
-            "--repo",
-            "fleet",
-            "--path",
-            "app",
-            "--revision",
-            "hotfix",
-            "--manual",
-        ],
-    );
+    hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
+    hub.cli_ok(&[
+        "app", "create", "web", "--repo", "fleet", "--path", "app", "--manual",
+    ]);
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "hot",
+        "--repo",
+        "fleet",
+        "--path",
+        "app",
+        "--revision",
+        "hotfix",
+        "--manual",
+    ]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["app", "show", "hot"])["latest"]
             == hot.as_str()),
@@ -309,7 +283,7 @@ fn operators_deploy_only_the_history_of_the_tracked_revision() {
         "a revision the remote lacks stayed waiting: {}",
         hub.cli_json(&["app", "show", "typo"])
     );
-    ok(&hub, &["app", "delete", "typo"]);
+    hub.cli_ok(&["app", "delete", "typo"]);
 
     let operator = create_token(&hub, "deployer", "operator");
     for absent in ["unreviewed", unreviewed.as_str()] {
@@ -369,7 +343,7 @@ fn operators_deploy_only_the_history_of_the_tracked_revision() {
         hub.cli_json(&["app", "show", "web"])["deployed"],
         c2.as_str()
     );
-    ok(&hub, &args);
+    hub.cli_ok(&args);
     let app = hub.cli_json(&["app", "show", "web"]);
     assert_eq!(app["deployed"], hot.as_str(), "{app}");
     assert_eq!(app["pinned"], true, "{app}");

@@ -74,17 +74,6 @@ fn start_agent(dir: &Path, hub: &TestHub, name: &str, labels: &[&str]) -> TestAg
     agent
 }
 
-fn ok(hub: &TestHub, args: &[&str]) -> String {
-    let out = hub.cli(args);
-    assert!(
-        out.success(),
-        "switchyard {args:?}:\n{}{}",
-        out.stdout,
-        out.stderr
-    );
-    out.stdout
-}
-
 fn short(sha: &str) -> &str {
     &sha[..8]
 }
@@ -102,17 +91,14 @@ fn commits_reach_exactly_the_targeted_clusters() {
     let daemon = GitDaemon::start(&served);
 
     let hub = TestHub::start(dir.path(), &[]);
-    ok(
-        &hub,
-        &[
-            "repo",
-            "add",
-            "fleet",
-            &daemon.url("fleet.git"),
-            "--interval",
-            "1s",
-        ],
-    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &daemon.url("fleet.git"),
+        "--interval",
+        "1s",
+    ]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
             == first.as_str()),
@@ -122,41 +108,32 @@ fn commits_reach_exactly_the_targeted_clusters() {
     let mut boston = start_agent(dir.path(), &hub, "boston", &["env=prod", "region=us"]);
     let mut lab = start_agent(dir.path(), &hub, "lab", &["env=staging", "region=eu"]);
 
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "web",
-            "--repo",
-            "fleet",
-            "--path",
-            "apps/web",
-            "--selector",
-            "env=prod",
-            "--namespace",
-            "web",
-            "--prune",
-        ],
-    );
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "lab",
-            "--repo",
-            "fleet",
-            "--path",
-            "apps/lab",
-            "--selector",
-            "env in (staging,qa)",
-        ],
-    );
-    ok(
-        &hub,
-        &["app", "create", "base", "--repo", "fleet", "--path", "base"],
-    );
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "apps/web",
+        "--selector",
+        "env=prod",
+        "--namespace",
+        "web",
+        "--prune",
+    ]);
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "lab",
+        "--repo",
+        "fleet",
+        "--path",
+        "apps/lab",
+        "--selector",
+        "env in (staging,qa)",
+    ]);
+    hub.cli_ok(&["app", "create", "base", "--repo", "fleet", "--path", "base"]);
 
     let has = |plan: &str, app: &str, commit: &str| {
         plan.contains(&format!("app {app} at {}", short(commit)))
@@ -229,20 +206,20 @@ fn commits_reach_exactly_the_targeted_clusters() {
     assert!(history[1]["author"].as_str().unwrap().contains('@'));
 
     // Rollback pins the previous commit everywhere; sync resumes following.
-    ok(&hub, &["app", "rollback", "web", "--to", short(&first)]);
+    hub.cli_ok(&["app", "rollback", "web", "--to", short(&first)]);
     for agent in [&mut berlin, &mut boston] {
         wait_plan(agent, "rollback", |p| has(p, "web", &first));
     }
     let shown = hub.cli_json(&["app", "show", "web"]);
     assert_eq!(shown["pinned"], true);
     assert_eq!(shown["pending"], second.as_str());
-    ok(&hub, &["app", "sync", "web"]);
+    hub.cli_ok(&["app", "sync", "web"]);
     wait_plan(&mut berlin, "sync after rollback", |p| {
         has(p, "web", &second)
     });
 
     // A cluster whose labels change follows: it gains web and loses lab.
-    ok(&hub, &["cluster", "label", "lab", "env=prod"]);
+    hub.cli_ok(&["cluster", "label", "lab", "env=prod"]);
     wait_plan(&mut lab, "relabeled cluster", |p| {
         has(p, "web", &second) && !p.contains("app lab")
     });
@@ -271,7 +248,7 @@ fn commits_reach_exactly_the_targeted_clusters() {
         has(&latest_plan(&mut berlin), "web", &second),
         "a broken commit withdrew the last good bundle"
     );
-    let listing = ok(&hub, &["app", "list"]);
+    let listing = hub.cli_ok(&["app", "list"]);
     assert!(
         listing
             .lines()
@@ -302,35 +279,29 @@ fn manual_apps_wait_for_sync() {
     let first = source.commit("guarded app");
     source.publish(&served, "fleet");
     let hub = TestHub::start(dir.path(), &[]);
-    ok(
-        &hub,
-        &[
-            "repo",
-            "add",
-            "fleet",
-            &format!("file://{}", served.join("fleet.git").display()),
-            "--interval",
-            "1s",
-        ],
-    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &format!("file://{}", served.join("fleet.git").display()),
+        "--interval",
+        "1s",
+    ]);
     assert!(wait_until(SOON, || hub
         .cli_json(&["repo", "show", "fleet"])["head"]
         == first.as_str()));
     let mut agent = start_agent(dir.path(), &hub, "edge", &[]);
 
-    ok(
-        &hub,
-        &[
-            "app", "create", "guarded", "--repo", "fleet", "--path", "guarded", "--manual",
-        ],
-    );
+    hub.cli_ok(&[
+        "app", "create", "guarded", "--repo", "fleet", "--path", "guarded", "--manual",
+    ]);
     let app = hub.cli_json(&["app", "show", "guarded"]);
     assert!(app["deployed"].is_null());
     assert_eq!(app["pending"], first.as_str());
     std::thread::sleep(Duration::from_millis(500));
     assert!(!latest_plan(&mut agent).contains("app guarded"));
 
-    let out = ok(&hub, &["app", "sync", "guarded"]);
+    let out = hub.cli_ok(&["app", "sync", "guarded"]);
     assert!(out.contains("synced"), "{out}");
     wait_plan(&mut agent, "synced manual app", |p| {
         p.contains(&format!("app guarded at {}", short(&first)))
@@ -344,13 +315,13 @@ fn manual_apps_wait_for_sync() {
         .cli_json(&["app", "show", "guarded"])["pending"]
         == second.as_str()));
     assert!(latest_plan(&mut agent).contains(&format!("app guarded at {}", short(&first))));
-    ok(&hub, &["app", "sync", "guarded", "--revision", &second]);
+    hub.cli_ok(&["app", "sync", "guarded", "--revision", &second]);
     wait_plan(&mut agent, "second sync", |p| {
         p.contains(&format!("app guarded at {}", short(&second)))
     });
 
     // Deleting the app withdraws it.
-    ok(&hub, &["app", "delete", "guarded"]);
+    hub.cli_ok(&["app", "delete", "guarded"]);
     wait_plan(&mut agent, "deleted app", |p| {
         p.contains("no apps assigned")
     });
@@ -375,25 +346,22 @@ async fn https_with_auth_and_a_signed_webhook() {
     let hub = tokio::task::block_in_place(|| TestHub::start(dir.path(), &[]));
     let url = server.url("fleet.git");
     tokio::task::block_in_place(|| {
-        ok(
-            &hub,
-            &[
-                "repo",
-                "add",
-                "fleet",
-                &url,
-                "--interval",
-                "1h",
-                "--username",
-                "ops",
-                "--password-file",
-                password.to_str().unwrap(),
-                "--ca-file",
-                server.ca_pem_path().to_str().unwrap(),
-                "--webhook-secret-file",
-                secret.to_str().unwrap(),
-            ],
-        );
+        hub.cli_ok(&[
+            "repo",
+            "add",
+            "fleet",
+            &url,
+            "--interval",
+            "1h",
+            "--username",
+            "ops",
+            "--password-file",
+            password.to_str().unwrap(),
+            "--ca-file",
+            server.ca_pem_path().to_str().unwrap(),
+            "--webhook-secret-file",
+            secret.to_str().unwrap(),
+        ]);
         assert!(
             wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
                 == first.as_str()),
@@ -565,25 +533,19 @@ fn an_unreachable_repo_withdraws_nothing() {
     source.publish(&served, "fleet");
     let mut daemon = GitDaemon::start(&served);
     let hub = TestHub::start(dir.path(), &[]);
-    ok(
-        &hub,
-        &[
-            "repo",
-            "add",
-            "fleet",
-            &daemon.url("fleet.git"),
-            "--interval",
-            "1s",
-        ],
-    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &daemon.url("fleet.git"),
+        "--interval",
+        "1s",
+    ]);
     assert!(wait_until(SOON, || hub
         .cli_json(&["repo", "show", "fleet"])["head"]
         == first.as_str()));
     let mut agent = start_agent(dir.path(), &hub, "edge", &[]);
-    ok(
-        &hub,
-        &["app", "create", "app", "--repo", "fleet", "--path", "app"],
-    );
+    hub.cli_ok(&["app", "create", "app", "--repo", "fleet", "--path", "app"]);
     wait_plan(&mut agent, "first", |p| {
         p.contains(&format!("app app at {}", short(&first)))
     });
@@ -599,7 +561,7 @@ fn an_unreachable_repo_withdraws_nothing() {
         repo["error"].as_str().unwrap().contains("127.0.0.1"),
         "{repo}"
     );
-    let listing = ok(&hub, &["repo", "list"]);
+    let listing = hub.cli_ok(&["repo", "list"]);
     assert!(listing.contains("Error"), "{listing}");
     // Still assigned, still the same commit.
     std::thread::sleep(Duration::from_secs(2));

@@ -82,17 +82,6 @@ data:
   bad: {{ .Values.missing.deeper }}
 "#;
 
-fn ok(hub: &TestHub, args: &[&str]) -> String {
-    let out = hub.cli(args);
-    assert!(
-        out.success(),
-        "switchyard {args:?}:\n{}{}",
-        out.stdout,
-        out.stderr
-    );
-    out.stdout
-}
-
 /// The chart repo: `charts/web` (reads the cluster), `charts/plain`
 /// (reads nothing of it) and a values file outside the chart.
 fn chart_repo() -> GitRepoBuilder {
@@ -182,17 +171,14 @@ fn a_chart_from_git_renders_per_cluster_with_values_set_and_release_name() {
     .unwrap();
 
     let mut hub = TestHub::start(dir.path(), &[]);
-    ok(
-        &hub,
-        &[
-            "repo",
-            "add",
-            "fleet",
-            &daemon.url("fleet.git"),
-            "--interval",
-            "1s",
-        ],
-    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &daemon.url("fleet.git"),
+        "--interval",
+        "1s",
+    ]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
             == head.as_str()),
@@ -216,46 +202,40 @@ fn a_chart_from_git_renders_per_cluster_with_values_set_and_release_name() {
     hub.add_cluster("lisbon", &["env=prod"]);
     hub.add_cluster("lab", &["env=staging"]);
 
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "web",
-            "--repo",
-            "fleet",
-            "--path",
-            "charts/web",
-            "--renderer",
-            "helm",
-            "--values",
-            "values-prod.yaml",
-            "--values",
-            "../../envs/more.yaml",
-            "--values-for",
-            "tier=gold=values-gold.yaml",
-            "--set",
-            "image.tag=1.2.3",
-            "--release-name",
-            "shop",
-            "--namespace",
-            "web",
-        ],
-    );
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "plain",
-            "--repo",
-            "fleet",
-            "--path",
-            "charts/plain",
-            "--renderer",
-            "helm",
-        ],
-    );
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "charts/web",
+        "--renderer",
+        "helm",
+        "--values",
+        "values-prod.yaml",
+        "--values",
+        "../../envs/more.yaml",
+        "--values-for",
+        "tier=gold=values-gold.yaml",
+        "--set",
+        "image.tag=1.2.3",
+        "--release-name",
+        "shop",
+        "--namespace",
+        "web",
+    ]);
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "plain",
+        "--repo",
+        "fleet",
+        "--path",
+        "charts/plain",
+        "--renderer",
+        "helm",
+    ]);
     assert!(
         wait_until(SOON, || assigned(&hub, "web") == 3
             && assigned(&hub, "plain") == 3),
@@ -326,7 +306,7 @@ fn a_chart_from_git_renders_per_cluster_with_values_set_and_release_name() {
         "hub log:\n{}",
         hub.process.stderr_text()
     );
-    let yaml = ok(&hub, &["app", "manifests", "plain"]);
+    let yaml = hub.cli_ok(&["app", "manifests", "plain"]);
     assert!(yaml.contains("kind: ConfigMap"), "{yaml}");
     assert!(yaml.contains("color"), "{yaml}");
     assert!(!yaml.contains("switchyard"), "{yaml}");
@@ -378,37 +358,31 @@ fn a_broken_template_names_its_file_and_line_in_app_show_status_and_the_api() {
     source.publish(&served, "fleet");
     let daemon = GitDaemon::start(&served);
     let hub = TestHub::start(dir.path(), &[]);
-    ok(
-        &hub,
-        &[
-            "repo",
-            "add",
-            "fleet",
-            &daemon.url("fleet.git"),
-            "--interval",
-            "1s",
-        ],
-    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &daemon.url("fleet.git"),
+        "--interval",
+        "1s",
+    ]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
             == good.as_str()),
         "first fetch never happened"
     );
     hub.add_cluster("c1", &["env=prod"]);
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "plain",
-            "--repo",
-            "fleet",
-            "--path",
-            "charts/plain",
-            "--renderer",
-            "helm",
-        ],
-    );
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "plain",
+        "--repo",
+        "fleet",
+        "--path",
+        "charts/plain",
+        "--renderer",
+        "helm",
+    ]);
     assert!(
         wait_until(SOON, || assigned(&hub, "plain") == 1),
         "never assigned"
@@ -452,9 +426,9 @@ fn a_broken_template_names_its_file_and_line_in_app_show_status_and_the_api() {
             .contains("plain/templates/broken.yaml:7:"),
         "{status}"
     );
-    let table = ok(&hub, &["status", "plain"]);
+    let table = hub.cli_ok(&["status", "plain"]);
     assert!(table.contains("broken.yaml:7"), "{table}");
-    let shown = ok(&hub, &["app", "show", "plain"]);
+    let shown = hub.cli_ok(&["app", "show", "plain"]);
     assert!(shown.contains("plain/templates/broken.yaml:7:"), "{shown}");
 }
 
@@ -487,17 +461,14 @@ fn apply_and_export_carry_the_helm_block() {
     source.publish(&served, "fleet");
     let daemon = GitDaemon::start(&served);
     let hub = TestHub::start(dir.path(), &[]);
-    ok(
-        &hub,
-        &[
-            "repo",
-            "add",
-            "fleet",
-            &daemon.url("fleet.git"),
-            "--interval",
-            "1s",
-        ],
-    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &daemon.url("fleet.git"),
+        "--interval",
+        "1s",
+    ]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
             == head.as_str()),
@@ -518,7 +489,7 @@ fn apply_and_export_carry_the_helm_block() {
 
     let file = dir.path().join("app.yaml");
     std::fs::write(&file, APP).unwrap();
-    ok(&hub, &["apply", "-f", file.to_str().unwrap()]);
+    hub.cli_ok(&["apply", "-f", file.to_str().unwrap()]);
     assert!(
         wait_until(SOON, || assigned(&hub, "web") == 1),
         "never assigned"
@@ -536,7 +507,7 @@ fn apply_and_export_carry_the_helm_block() {
     assert_eq!(site["tier"], "gold");
 
     // Export gives the block back, and applying the export changes nothing.
-    let exported = ok(&hub, &["export", "app"]);
+    let exported = hub.cli_ok(&["export", "app"]);
     for line in [
         "  helm:",
         "    releaseName: shop",
@@ -549,6 +520,6 @@ fn apply_and_export_carry_the_helm_block() {
     }
     let again = dir.path().join("exported.yaml");
     std::fs::write(&again, &exported).unwrap();
-    let out = ok(&hub, &["apply", "-f", again.to_str().unwrap()]);
+    let out = hub.cli_ok(&["apply", "-f", again.to_str().unwrap()]);
     assert!(out.contains("app/web unchanged"), "{out}");
 }

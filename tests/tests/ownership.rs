@@ -5,10 +5,11 @@
 //! adopted objects, other apps' objects and other field managers' fields.
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
+use switchyard_tests::cluster::OneCluster;
 use switchyard_tests::fake_kube::FakeKube;
-use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::fleet::{SOON, TestHub};
 use switchyard_tests::git_server::GitRepoBuilder;
 use switchyard_tests::process::wait_until;
 
@@ -61,129 +62,13 @@ spec:
   size: 3
 ";
 
-/// A hub, one enrolled agent applying to a fake API server, and a config
-/// repo whose `web/` holds a Deployment and a ConfigMap.
-struct Setup {
-    _runtime: tokio::runtime::Runtime,
-    fake: FakeKube,
-    hub: TestHub,
-    agent: TestAgent,
-    source: GitRepoBuilder,
-    served: PathBuf,
-    kubeconfig: PathBuf,
-}
-
-impl Setup {
-    fn new(dir: &Path) -> Setup {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let fake = runtime.block_on(FakeKube::start());
-        let kubeconfig = dir.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig).unwrap();
-        let served = dir.join("served");
-        let source = GitRepoBuilder::new();
-        source.write("web/deploy.yaml", DEPLOY);
-        source.write("web/config.yaml", CONFIG);
-        source.commit("web");
-        source.publish(&served, "fleet");
-        let hub = TestHub::start(dir, &[]);
-        let url = format!("file://{}", served.join("fleet.git").display());
-        let out = hub.cli(&["repo", "add", "fleet", &url, "--interval", "1s"]);
-        assert!(out.success(), "{}", out.stderr);
-        let mut agent = TestAgent::new(dir, "edge");
-        assert!(
-            agent
-                .join(&hub.add_cluster("edge", &["env=prod"]))
-                .success()
-        );
-        agent.start_applying(&kubeconfig);
-        assert!(
-            hub.wait_connected("edge", true),
-            "{}",
-            agent.process().stderr_text()
-        );
-        Setup {
-            _runtime: runtime,
-            fake,
-            hub,
-            agent,
-            source,
-            served,
-            kubeconfig,
-        }
-    }
-
-    fn commit(&self, message: &str) -> String {
-        let sha = self.source.commit(message);
-        self.source.publish(&self.served, "fleet");
-        sha
-    }
-
-    fn cli(&self, args: &[&str]) {
-        let out = self.hub.cli(args);
-        assert!(
-            out.success(),
-            "switchyard {args:?}: {}{}",
-            out.stdout,
-            out.stderr
-        );
-    }
-
-    /// `switchyard app create web --repo fleet --path web --namespace web EXTRA…`
-    fn create_web(&self, extra: &[&str]) {
-        let mut args = vec![
-            "app",
-            "create",
-            "web",
-            "--repo",
-            "fleet",
-            "--path",
-            "web",
-            "--namespace",
-            "web",
-        ];
-        args.extend_from_slice(extra);
-        self.cli(&args);
-    }
-
-    /// Wait (bounded) for a condition on the fake cluster.
-    fn wait(&mut self, what: &str, mut check: impl FnMut(&FakeKube) -> bool) {
-        let fake = &self.fake;
-        let ok = wait_until(SOON, || check(fake));
-        assert!(
-            ok,
-            "{what}; agent log:\n{}",
-            self.agent.process().stderr_text()
-        );
-    }
-
-    fn status(&self, app: &str) -> Vec<Value> {
-        self.hub
-            .cli_json(&["status", app])
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn wait_status(&mut self, app: &str, what: &str, check: impl Fn(&Value) -> bool) {
-        let ok = wait_until(SOON, || self.status(app).first().is_some_and(&check));
-        assert!(
-            ok,
-            "{what}: {:?}\nagent log:\n{}",
-            self.status(app),
-            self.agent.process().stderr_text()
-        );
-    }
-
-    /// Every DELETE the fake received so far, as `METHOD PATH`.
-    fn deletes(&self) -> Vec<String> {
-        self.fake
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == "DELETE")
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect()
-    }
+/// The hub, the agent `edge` and the fake API server, with `web/` holding a
+/// Deployment and a ConfigMap.
+fn setup(dir: &Path) -> OneCluster {
+    OneCluster::start(
+        dir,
+        &[("web/deploy.yaml", DEPLOY), ("web/config.yaml", CONFIG)],
+    )
 }
 
 fn resource_row<'a>(status: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
@@ -195,7 +80,7 @@ fn resource_row<'a>(status: &'a Value, kind: &str, name: &str) -> Option<&'a Val
 
 /// Bring the hub back and check the agent re-fetches what it lost and
 /// enforces again.
-fn hub_returns_and_the_app_resumes(s: &mut Setup) {
+fn hub_returns_and_the_app_resumes(s: &mut OneCluster) {
     s.hub.kill9_and_restart();
     assert!(s.hub.wait_connected("edge", true));
     s.wait_status("web", "synced again after the hub returned", |r| {
@@ -210,7 +95,7 @@ fn hub_returns_and_the_app_resumes(s: &mut Setup) {
 #[test]
 fn a_damaged_cached_bundle_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--prune"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -269,7 +154,7 @@ fn a_damaged_cached_bundle_deletes_nothing() {
 #[test]
 fn a_damaged_cached_bundle_is_reported_unknown_at_the_hub() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--prune"]);
     s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
 
@@ -330,7 +215,7 @@ fn the_hub_hears_of_an_unreadable_bundle_even_when_the_fetch_fails() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--prune"]);
     s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
 
@@ -421,7 +306,7 @@ exec "$@""#;
 #[test]
 fn a_damaged_cached_assignment_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--prune"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -467,7 +352,7 @@ fn a_damaged_cached_assignment_deletes_nothing() {
 #[test]
 fn a_failing_discovery_prunes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.source.write("web/crd.yaml", CRD);
     s.source.write("web/widget.yaml", WIDGET);
     s.commit("a widget");
@@ -540,7 +425,7 @@ fn a_failing_discovery_prunes_nothing() {
 #[test]
 fn a_discovery_answering_503_is_bounded_and_prunes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.source.write("web/crd.yaml", CRD);
     s.source.write("web/widget.yaml", WIDGET);
     s.commit("a widget");
@@ -641,7 +526,7 @@ fn shared_survives(fake: &FakeKube) {
 #[test]
 fn a_pre_existing_namespace_and_its_contents_survive_prune_and_app_deletion() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     seed_shared_namespace(&s.fake);
     s.source.write("web/shared-ns.yaml", SHARED_NS);
     s.source.write("web/ours.yaml", OURS_IN_SHARED);
@@ -719,7 +604,7 @@ fn a_pre_existing_namespace_and_its_contents_survive_prune_and_app_deletion() {
 #[test]
 fn an_adopted_namespace_is_never_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     seed_shared_namespace(&s.fake);
     s.source.write("web/shared-ns.yaml", SHARED_NS);
     s.source.write("web/ours.yaml", OURS_IN_SHARED);
@@ -771,7 +656,7 @@ fn an_adopted_namespace_is_never_deleted() {
 #[test]
 fn a_namespace_created_by_someone_else_in_the_race_is_not_the_apps() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.fake.create_before_next_write(
         "/api/v1/namespaces/web",
         json!({"apiVersion": "v1", "kind": "Namespace",
@@ -838,7 +723,7 @@ fn a_namespace_created_by_someone_else_in_the_race_is_not_the_apps() {
 #[test]
 fn the_apps_namespace_goes_with_it_only_if_it_created_it_and_may_prune_namespaces() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     seed_shared_namespace(&s.fake);
     let create = |app: &str, namespace: &str, extra: &[&str]| {
         let mut args = vec![
@@ -912,7 +797,7 @@ fn the_apps_namespace_goes_with_it_only_if_it_created_it_and_may_prune_namespace
 #[test]
 fn another_managers_field_is_reported_not_overwritten_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("configmaps", Some("web"), "web-config").is_some()
@@ -937,7 +822,7 @@ fn another_managers_field_is_reported_not_overwritten_unless_forced() {
             })
         })
     });
-    let data = |s: &Setup| {
+    let data = |s: &OneCluster| {
         s.fake
             .object("configmaps", Some("web"), "web-config")
             .unwrap()["data"]

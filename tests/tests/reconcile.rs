@@ -6,9 +6,8 @@
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use switchyard_tests::fake_kube::FakeKube;
-use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
-use switchyard_tests::git_server::GitRepoBuilder;
+use switchyard_tests::cluster::OneCluster;
+use switchyard_tests::fleet::SOON;
 use switchyard_tests::process::{Process, binary, wait_until};
 
 const DEPLOY: &str = "apiVersion: apps/v1
@@ -64,117 +63,18 @@ fn deploy(replicas: u32) -> String {
     DEPLOY.replace("REPLICAS", &replicas.to_string())
 }
 
-/// A hub, one enrolled agent applying to a fake API server, and a config repo.
-struct Setup {
-    _runtime: tokio::runtime::Runtime,
-    fake: FakeKube,
-    hub: TestHub,
-    agent: TestAgent,
-    source: GitRepoBuilder,
-    served: std::path::PathBuf,
-    kubeconfig: std::path::PathBuf,
+/// The hub, the agent `edge` and the fake API server, with `web/` holding a
+/// Deployment and a ConfigMap.
+fn setup(dir: &Path) -> OneCluster {
+    OneCluster::start(
+        dir,
+        &[("web/deploy.yaml", &deploy(1)), ("web/config.yaml", CONFIG)],
+    )
 }
 
-impl Setup {
-    fn new(dir: &Path) -> Setup {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let fake = runtime.block_on(FakeKube::start());
-        let kubeconfig = dir.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig).unwrap();
-        let served = dir.join("served");
-        let source = GitRepoBuilder::new();
-        source.write("web/deploy.yaml", deploy(1));
-        source.write("web/config.yaml", CONFIG);
-        source.commit("web");
-        source.publish(&served, "fleet");
-        let hub = TestHub::start(dir, &[]);
-        let url = format!("file://{}", served.join("fleet.git").display());
-        let out = hub.cli(&["repo", "add", "fleet", &url, "--interval", "1s"]);
-        assert!(out.success(), "{}", out.stderr);
-        let mut agent = TestAgent::new(dir, "edge");
-        assert!(
-            agent
-                .join(&hub.add_cluster("edge", &["env=prod"]))
-                .success()
-        );
-        agent.start_applying(&kubeconfig);
-        assert!(
-            hub.wait_connected("edge", true),
-            "{}",
-            agent.process().stderr_text()
-        );
-        Setup {
-            _runtime: runtime,
-            fake,
-            hub,
-            agent,
-            source,
-            served,
-            kubeconfig,
-        }
-    }
-
-    fn commit(&self, message: &str) -> String {
-        let sha = self.source.commit(message);
-        self.source.publish(&self.served, "fleet");
-        sha
-    }
-
-    fn cli(&self, args: &[&str]) {
-        let out = self.hub.cli(args);
-        assert!(
-            out.success(),
-            "switchyard {args:?}: {}{}",
-            out.stdout,
-            out.stderr
-        );
-    }
-
-    /// `switchyard app create web --repo fleet --path web --namespace web EXTRA…`
-    fn create_web(&self, extra: &[&str]) {
-        let mut args = vec![
-            "app",
-            "create",
-            "web",
-            "--repo",
-            "fleet",
-            "--path",
-            "web",
-            "--namespace",
-            "web",
-        ];
-        args.extend_from_slice(extra);
-        self.cli(&args);
-    }
-
-    fn object(&self, resource: &str, name: &str) -> Option<Value> {
-        self.fake.object(resource, Some("web"), name)
-    }
-
-    /// Wait (bounded) for a condition on the fake cluster.
-    fn wait(&mut self, what: &str, mut check: impl FnMut(&FakeKube) -> bool) {
-        let fake = &self.fake;
-        let ok = wait_until(SOON, || check(fake));
-        assert!(
-            ok,
-            "{what}; agent log:\n{}",
-            self.agent.process().stderr_text()
-        );
-    }
-
-    fn status(&self, app: &str) -> Vec<Value> {
-        self.hub
-            .cli_json(&["status", app])
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    fn wait_status(&self, app: &str, what: &str, check: impl Fn(&Value) -> bool) {
-        let ok = wait_until(SOON, || self.status(app).first().is_some_and(&check));
-        assert!(ok, "{what}: {:?}", self.status(app));
-    }
+/// The object `name` of `resource` in the namespace `web` on the fake cluster.
+fn object(s: &OneCluster, resource: &str, name: &str) -> Option<Value> {
+    s.fake.object(resource, Some("web"), name)
 }
 
 fn replicas(object: &Option<Value>) -> Option<i64> {
@@ -184,7 +84,7 @@ fn replicas(object: &Option<Value>) -> Option<i64> {
 #[test]
 fn first_sync_update_no_op_and_prune() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--prune", "--selector", "env=prod"]);
 
     // First sync: the namespace is created, objects applied with our marks.
@@ -193,7 +93,7 @@ fn first_sync_update_no_op_and_prune() {
             && f.object("configmaps", Some("web"), "web-config").is_some()
     });
     assert!(s.fake.object("namespaces", None, "web").is_some());
-    let deployment = s.object("deployments", "web").unwrap();
+    let deployment = object(&s, "deployments", "web").unwrap();
     assert_eq!(
         deployment["metadata"]["labels"]["switchyard.dev/app"],
         "web"
@@ -263,13 +163,13 @@ fn first_sync_update_no_op_and_prune() {
     s.wait("pruned", |f| {
         f.object("configmaps", Some("web"), "web-config").is_none()
     });
-    assert!(s.object("deployments", "web").is_some());
+    assert!(object(&s, "deployments", "web").is_some());
 }
 
 #[test]
 fn drift_is_repaired_with_self_heal_and_reported_without() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -313,7 +213,7 @@ fn drift_is_repaired_with_self_heal_and_reported_without() {
             })
     });
     assert_eq!(
-        replicas(&s.object("deployments", "web")),
+        replicas(&object(&s, "deployments", "web")),
         Some(7),
         "drift was repaired with self-heal off"
     );
@@ -322,7 +222,7 @@ fn drift_is_repaired_with_self_heal_and_reported_without() {
 #[test]
 fn crds_first_unknown_kinds_and_api_errors_fail_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.fake.set_crd_establish_delay(Duration::from_millis(800));
     s.source.write("web/crd.yaml", CRD);
     s.source.write("web/widget.yaml", WIDGET);
@@ -351,7 +251,7 @@ fn crds_first_unknown_kinds_and_api_errors_fail_alone() {
 #[test]
 fn forbidden_objects_are_errors_and_the_agent_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.fake.forbid("configmaps", Some("web"));
     s.create_web(&[]);
     s.wait("allowed object applied", |f| {
@@ -372,7 +272,7 @@ fn forbidden_objects_are_errors_and_the_agent_keeps_working() {
 #[test]
 fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -399,7 +299,7 @@ fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
 #[test]
 fn an_unassigned_app_with_prune_is_removed_from_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     s.create_web(&["--prune", "--selector", "env=prod"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -426,7 +326,7 @@ fn an_unassigned_app_with_prune_is_removed_from_the_cluster() {
 #[test]
 fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     // An object the app applied before, with another replica count.
     s.fake
         .create_object(
@@ -470,7 +370,7 @@ fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
     assert!(out.contains("replicas"), "the update shows no diff: {out}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(s.fake.writes(), vec![], "a dry-run wrote to the API server");
-    assert_eq!(replicas(&s.object("deployments", "web")), Some(3));
+    assert_eq!(replicas(&object(&s, "deployments", "web")), Some(3));
 }
 
 /// `switchyard app wait` against a real agent: exit 0 once the wanted state
@@ -479,7 +379,7 @@ fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
 #[test]
 fn app_wait_reaches_times_out_and_fails_with_its_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Setup::new(dir.path());
+    let mut s = setup(dir.path());
     let missing = s.hub.cli(&["app", "wait", "nope", "--timeout", "5s"]);
     assert_eq!(missing.status.code(), Some(3), "{}", missing.stderr);
     assert!(

@@ -22,25 +22,14 @@ fn repo(hub: &TestHub, dir: &Path, files: &[(&str, &str)]) -> GitRepoBuilder {
     let head = source.commit("apps");
     let bare = source.publish(&dir.join("served"), "config");
     let url = format!("file://{}", bare.display());
-    ok(hub, &["repo", "add", "config", &url, "--interval", "1s"]);
+    hub.cli_ok(&["repo", "add", "config", &url, "--interval", "1s"]);
     assert!(
         wait_until(SOON, || hub.cli_json(&["repo", "show", "config"])["head"]
             == head.as_str()),
         "repo never fetched"
     );
-    ok(hub, &["cluster", "add", "c1"]);
+    hub.cli_ok(&["cluster", "add", "c1"]);
     source
-}
-
-fn ok(hub: &TestHub, args: &[&str]) -> String {
-    let out = hub.cli(args);
-    assert!(
-        out.success(),
-        "switchyard {args:?}:\n{}{}",
-        out.stdout,
-        out.stderr
-    );
-    out.stdout
 }
 
 fn create(hub: &TestHub, name: &str, path: &str, extra: &[&str]) {
@@ -229,7 +218,7 @@ fn a_hung_plugin_holds_up_no_other_app() {
     assert!(alive(pid), "the plugin did not hang after all");
     assert_eq!(assigned(&hub, "hang"), 0);
     // Another pass while the render hangs neither waits for it nor starts it twice.
-    ok(&hub, &["cluster", "label", "c1", "env=prod"]);
+    hub.cli_ok(&["cluster", "label", "c1", "env=prod"]);
     assert_eq!(lines(&started), 1, "the hung render was started again");
 }
 
