@@ -46,15 +46,7 @@ impl OneCluster {
         let hub = TestHub::start(dir, &[]);
         let url = format!("file://{}", served.join("fleet.git").display());
         hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
-        let mut agent = TestAgent::new(dir, "edge");
-        let joined = agent.join(&hub.add_cluster("edge", &["env=prod"]));
-        assert!(joined.success(), "join: {}", joined.stderr);
-        agent.start_applying(&kubeconfig);
-        assert!(
-            hub.wait_connected("edge", true),
-            "{}",
-            agent.process().stderr_text()
-        );
+        let agent = hub.connect_kube_agent(dir, "edge", &["env=prod"], &kubeconfig);
         OneCluster {
             fake,
             hub,

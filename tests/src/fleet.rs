@@ -294,6 +294,47 @@ impl TestHub {
     pub fn wait_connected(&self, name: &str, connected: bool) -> bool {
         wait_until(SOON, || self.is_connected(name) == connected)
     }
+
+    /// Register cluster `name` with `labels` and enrol an agent for it with
+    /// its state under `dir`; the agent is not started.
+    pub fn enrol(&self, dir: &Path, name: &str, labels: &[&str]) -> TestAgent {
+        let agent = TestAgent::new(dir, name);
+        let out = agent.join(&self.add_cluster(name, labels));
+        assert!(out.success(), "join {name}: {}", out.stderr);
+        agent
+    }
+
+    /// [`TestHub::enrol`] an agent and start it dry-run (no cluster);
+    /// returns once the hub sees it connected.
+    pub fn connect_agent(&self, dir: &Path, name: &str, labels: &[&str]) -> TestAgent {
+        let mut agent = self.enrol(dir, name, labels);
+        agent.start();
+        self.expect_connected(&mut agent, name);
+        agent
+    }
+
+    /// [`TestHub::enrol`] an agent and start it applying to the cluster of
+    /// `kubeconfig`; returns once the hub sees it connected.
+    pub fn connect_kube_agent(
+        &self,
+        dir: &Path,
+        name: &str,
+        labels: &[&str],
+        kubeconfig: &Path,
+    ) -> TestAgent {
+        let mut agent = self.enrol(dir, name, labels);
+        agent.start_applying(kubeconfig);
+        self.expect_connected(&mut agent, name);
+        agent
+    }
+
+    fn expect_connected(&self, agent: &mut TestAgent, name: &str) {
+        assert!(
+            self.wait_connected(name, true),
+            "{name} never connected; agent log:\n{}",
+            agent.process().stderr_text()
+        );
+    }
 }
 
 /// The arguments of the join command in a `cluster add -o json` answer.

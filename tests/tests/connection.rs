@@ -7,12 +7,7 @@ use switchyard_tests::fleet::{SOON, TestAgent, TestHub, add_demo_app};
 use switchyard_tests::process::wait_until;
 
 fn enrolled_running_agent(dir: &std::path::Path, hub: &TestHub, name: &str) -> TestAgent {
-    let mut agent = TestAgent::new(dir, name);
-    let out = agent.join(&hub.add_cluster(name, &[]));
-    assert!(out.success(), "join {name}: {}", out.stderr);
-    agent.start();
-    assert!(hub.wait_connected(name, true), "{name} never connected");
-    agent
+    hub.connect_agent(dir, name, &[])
 }
 
 #[test]

@@ -66,12 +66,7 @@ fn wait_plan(agent: &mut TestAgent, what: &str, check: impl Fn(&str) -> bool) {
 }
 
 fn start_agent(dir: &Path, hub: &TestHub, name: &str, labels: &[&str]) -> TestAgent {
-    let mut agent = TestAgent::new(dir, name);
-    let out = agent.join(&hub.add_cluster(name, labels));
-    assert!(out.success(), "join {name}: {}", out.stderr);
-    agent.start();
-    assert!(hub.wait_connected(name, true), "{name} never connected");
-    agent
+    hub.connect_agent(dir, name, labels)
 }
 
 fn short(sha: &str) -> &str {

@@ -147,12 +147,7 @@ fn start_kube_agent(
 ) -> TestAgent {
     let kubeconfig = dir.join(format!("{name}.kubeconfig"));
     fake.write_kubeconfig(&kubeconfig).unwrap();
-    let mut agent = TestAgent::new(dir, name);
-    let out = agent.join(&hub.add_cluster(name, labels));
-    assert!(out.success(), "join {name}: {}", out.stderr);
-    agent.start_applying(&kubeconfig);
-    assert!(hub.wait_connected(name, true), "{name} never connected");
-    agent
+    hub.connect_kube_agent(dir, name, labels, &kubeconfig)
 }
 
 #[test]

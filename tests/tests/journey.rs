@@ -105,63 +105,38 @@ fn the_gitops_journey() {
         let fake = runtime.block_on(FakeKube::start());
         let kubeconfig = dir.path().join(format!("{name}.kubeconfig"));
         fake.write_kubeconfig(&kubeconfig).unwrap();
-        let mut agent = TestAgent::new(dir.path(), name);
-        assert!(agent.join(&hub.add_cluster(name, &[label])).success());
-        agent.start_applying(&kubeconfig);
+        let agent = hub.connect_kube_agent(dir.path(), name, &[label], &kubeconfig);
         Cluster { name, fake, agent }
     })
     .collect();
-    for c in &clusters {
-        assert!(
-            hub.wait_connected(c.name, true),
-            "{} never connected",
-            c.name
-        );
-    }
-
-    let ok = |hub: &TestHub, args: &[&str]| {
-        let out = hub.cli(args);
-        assert!(
-            out.success(),
-            "switchyard {args:?}: {}{}",
-            out.stdout,
-            out.stderr
-        );
-    };
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "web",
-            "--repo",
-            "fleet",
-            "--path",
-            "web",
-            "--namespace",
-            "shop",
-            "--selector",
-            "env=prod",
-            "--prune",
-            "--self-heal",
-        ],
-    );
-    ok(
-        &hub,
-        &[
-            "app",
-            "create",
-            "guard",
-            "--repo",
-            "fleet",
-            "--path",
-            "guard",
-            "--namespace",
-            "shop",
-            "--manual",
-            "--prune",
-        ],
-    );
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "web",
+        "--namespace",
+        "shop",
+        "--selector",
+        "env=prod",
+        "--prune",
+        "--self-heal",
+    ]);
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "guard",
+        "--repo",
+        "fleet",
+        "--path",
+        "guard",
+        "--namespace",
+        "shop",
+        "--manual",
+        "--prune",
+    ]);
 
     // Merged to main: applied to every matching cluster and no other.
     let (prod, lab) = clusters.split_at_mut(2);
@@ -213,7 +188,7 @@ fn the_gitops_journey() {
         hub.cli_json(&["app", "show", "guard"])["pending"],
         second.as_str()
     );
-    ok(&hub, &["app", "sync", "guard"]);
+    hub.cli_ok(&["app", "sync", "guard"]);
     for c in &clusters {
         assert!(
             wait_until(SOON, || guard_level(&c.fake).as_deref() == Some("one")),
@@ -222,7 +197,7 @@ fn the_gitops_journey() {
         );
     }
     // `app rollback --to` brings the previous commit back everywhere.
-    ok(&hub, &["app", "rollback", "web", "--to", &first[..8]]);
+    hub.cli_ok(&["app", "rollback", "web", "--to", &first[..8]]);
     let (prod, lab) = clusters.split_at_mut(2);
     for c in prod.iter() {
         assert!(
@@ -233,7 +208,7 @@ fn the_gitops_journey() {
     }
 
     // A cluster's labels change: its assignment follows (web added, guard stays).
-    ok(&hub, &["cluster", "label", "lab", "env=prod"]);
+    hub.cli_ok(&["cluster", "label", "lab", "env=prod"]);
     assert!(
         wait_until(SOON, || replicas(&lab[0].fake) == Some(1)),
         "relabeled lab never got web"
@@ -257,7 +232,7 @@ fn the_gitops_journey() {
             == third.as_str()),
         "the restarted hub lost the new commit"
     );
-    ok(&hub, &["app", "sync", "guard"]);
+    hub.cli_ok(&["app", "sync", "guard"]);
     for c in &clusters {
         assert!(
             wait_until(SOON, || guard_level(&c.fake).as_deref() == Some("two")),
@@ -267,7 +242,7 @@ fn the_gitops_journey() {
     }
 
     // A removed cluster is cut off and receives nothing more.
-    ok(&hub, &["cluster", "remove", "lab"]);
+    hub.cli_ok(&["cluster", "remove", "lab"]);
     let lab = &mut clusters[2];
     assert!(
         lab.agent.process().wait_exit(SOON).is_some(),
@@ -279,7 +254,7 @@ fn the_gitops_journey() {
     assert!(wait_until(SOON, || hub.cli_json(&["app", "show", "guard"])
         ["pending"]
         == fourth.as_str()));
-    ok(&hub, &["app", "sync", "guard"]);
+    hub.cli_ok(&["app", "sync", "guard"]);
     for c in &clusters[..2] {
         assert!(wait_until(SOON, || guard_level(&c.fake).as_deref() == Some("three")));
     }
