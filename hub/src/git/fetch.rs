@@ -1,6 +1,6 @@
 //! Fetching with gix: the refspecs of the tracked revisions, transport
-//! options (CA, timeouts), credentials, progress, the limits watched while a
-//! pack arrives, pruning and error classification.
+//! options (CA, timeouts), credentials, pruning and error classification.
+//! The limits watched while a pack arrives are in `budget`.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -8,8 +8,8 @@ use std::{
     net::{TcpStream, ToSocketAddrs},
     path::{Path, PathBuf},
     sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+        atomic::{AtomicBool, Ordering},
         mpsc,
     },
     time::Duration,
@@ -17,12 +17,12 @@ use std::{
 
 use gix::{
     credentials::{helper::Action, protocol::Outcome},
-    progress::{MessageLevel, StepShared, Unit},
     protocol::transport::client::blocking_io::{Transport, http as gix_http},
     refs::transaction::{Change, PreviousValue, RefEdit, RefLog},
     remote::Direction,
 };
 
+use super::budget::{Budget, Node, Registry};
 use super::{Error, FetchLimits, FetchProgress, FetchResult, RepoSpec, Result, paths::redact_url};
 
 /// Upper bound for one HTTP request including its body (a whole pack).
@@ -32,12 +32,6 @@ const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
 /// silent is `FetchLimits::stall_timeout`: gix's own `git://` transport
 /// waits forever on a server that stops sending).
 const GIT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// gix's progress ids (gix-pack): bytes of the pack read from the remote,
-/// and objects indexed (initialized with the count the pack's header
-/// announces, before any object is decoded).
-const READ_PACK_BYTES: gix::progress::Id = *b"BWRB";
-const INDEX_OBJECTS: gix::progress::Id = *b"IWIO";
 
 /// The refspecs that mirror `tracked` (see `RepoSpec::tracked`), forced,
 /// each to the same name (a bare repository has no remote-tracking refs).
@@ -646,218 +640,6 @@ fn classify(failure: FetchFailure, spec: &RepoSpec, budget: &Budget) -> Error {
     Error::Fetch { url, detail }
 }
 
-/// Progress nodes handed to gix; the calling thread polls their counters
-/// (gix updates some through shared atomics, not through calls).
-#[derive(Clone)]
-struct Registry {
-    nodes: Arc<Mutex<Vec<Arc<NodeState>>>>,
-    budget: Arc<Budget>,
-}
-
-struct NodeState {
-    name: Mutex<String>,
-    /// gix's id of what the node counts, if it said.
-    id: gix::progress::Id,
-    max: Mutex<Option<usize>>,
-    step: StepShared,
-}
-
-/// The fetch limits, watched through gix's progress counters: a counter
-/// over its limit raises `interrupt`, which gix checks on every read of the
-/// pack and between objects.
-struct Budget {
-    limits: FetchLimits,
-    interrupt: AtomicBool,
-    /// The first limit reached.
-    hit: Mutex<Option<Hit>>,
-}
-
-struct Hit {
-    what: String,
-    limit: u64,
-    flag: &'static str,
-}
-
-/// The limit that `value` of the counter `id` breaks, if any: `announced`
-/// is a total gix announces ahead (`init`), else `value` is a count so far.
-fn limit_broken(
-    limits: &FetchLimits,
-    id: gix::progress::Id,
-    value: u64,
-    announced: bool,
-) -> Option<Hit> {
-    match id {
-        READ_PACK_BYTES if !announced && value > limits.max_pack_bytes => Some(Hit {
-            what: format!("the pack reached {value} bytes"),
-            limit: limits.max_pack_bytes,
-            flag: "max-pack-bytes",
-        }),
-        INDEX_OBJECTS if announced && value > limits.max_objects => Some(Hit {
-            what: format!("the pack holds {value} objects"),
-            limit: limits.max_objects,
-            flag: "max-objects",
-        }),
-        _ => None,
-    }
-}
-
-impl Budget {
-    fn check(&self, id: gix::progress::Id, value: u64, announced: bool) {
-        if let Some(hit) = limit_broken(&self.limits, id, value, announced) {
-            let mut first = self.hit.lock().unwrap_or_else(|e| e.into_inner());
-            first.get_or_insert(hit);
-            self.interrupt.store(true, Ordering::SeqCst);
-        }
-    }
-}
-
-impl Registry {
-    fn new(limits: FetchLimits) -> Self {
-        Self {
-            nodes: Arc::default(),
-            budget: Arc::new(Budget {
-                limits,
-                interrupt: AtomicBool::new(false),
-                hit: Mutex::new(None),
-            }),
-        }
-    }
-
-    fn node(&self, name: &str) -> Node {
-        self.node_with_id(name, gix::progress::UNKNOWN)
-    }
-
-    fn node_with_id(&self, name: &str, id: gix::progress::Id) -> Node {
-        let state = Arc::new(NodeState {
-            name: Mutex::new(name.to_owned()),
-            id,
-            max: Mutex::new(None),
-            step: Arc::new(AtomicUsize::new(0)),
-        });
-        self.nodes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(state.clone());
-        Node {
-            registry: self.clone(),
-            state,
-        }
-    }
-
-    /// Check every counter against the limits, for those gix advances
-    /// through their shared atomic rather than through calls.
-    fn enforce(&self) {
-        let nodes: Vec<Arc<NodeState>> =
-            self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for node in nodes {
-            let step = node.step.load(Ordering::Relaxed) as u64;
-            self.budget.check(node.id, step, false);
-        }
-    }
-
-    /// Report the nodes that changed since `last`.
-    fn report(&self, last: &mut Vec<Option<FetchProgress>>, progress: &dyn Fn(FetchProgress)) {
-        let nodes: Vec<Arc<NodeState>> =
-            self.nodes.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        last.resize(nodes.len(), None);
-        for (node, last) in nodes.iter().zip(last.iter_mut()) {
-            let now = FetchProgress {
-                stage: node.name.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-                done: node.step.load(Ordering::Relaxed) as u64,
-                total: node
-                    .max
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .map(|m| m as u64),
-            };
-            if now.stage.is_empty() || last.as_ref() == Some(&now) {
-                continue;
-            }
-            progress(now.clone());
-            *last = Some(now);
-        }
-    }
-}
-
-struct Node {
-    registry: Registry,
-    state: Arc<NodeState>,
-}
-
-impl Node {
-    fn add_child_named(&mut self, name: &str) -> Node {
-        self.registry.node(name)
-    }
-
-    fn counted(&self, step: usize) {
-        self.registry
-            .budget
-            .check(self.state.id, step as u64, false);
-    }
-}
-
-impl gix::Count for Node {
-    fn set(&self, step: usize) {
-        self.state.step.store(step, Ordering::Relaxed);
-        self.counted(step);
-    }
-    fn step(&self) -> usize {
-        self.state.step.load(Ordering::Relaxed)
-    }
-    fn inc_by(&self, step: usize) {
-        let now = self.state.step.fetch_add(step, Ordering::Relaxed) + step;
-        self.counted(now);
-    }
-    fn counter(&self) -> StepShared {
-        self.state.step.clone()
-    }
-}
-
-impl gix::Progress for Node {
-    fn init(&mut self, max: Option<usize>, _unit: Option<Unit>) {
-        *self.state.max.lock().unwrap_or_else(|e| e.into_inner()) = max;
-        self.state.step.store(0, Ordering::Relaxed);
-        if let Some(max) = max {
-            self.registry.budget.check(self.state.id, max as u64, true);
-        }
-    }
-    fn set_max(&mut self, max: Option<usize>) -> Option<usize> {
-        std::mem::replace(
-            &mut *self.state.max.lock().unwrap_or_else(|e| e.into_inner()),
-            max,
-        )
-    }
-    fn max(&self) -> Option<usize> {
-        *self.state.max.lock().unwrap_or_else(|e| e.into_inner())
-    }
-    fn set_name(&mut self, name: String) {
-        *self.state.name.lock().unwrap_or_else(|e| e.into_inner()) = name;
-    }
-    fn name(&self) -> Option<String> {
-        Some(
-            self.state
-                .name
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
-        )
-    }
-    fn id(&self) -> gix::progress::Id {
-        gix::progress::UNKNOWN
-    }
-    fn message(&self, _level: MessageLevel, _message: String) {}
-}
-
-impl gix::NestedProgress for Node {
-    type SubProgress = Node;
-    fn add_child(&mut self, name: impl Into<String>) -> Node {
-        self.registry.node(&name.into())
-    }
-    fn add_child_with_id(&mut self, name: impl Into<String>, id: gix::progress::Id) -> Node {
-        self.registry.node_with_id(&name.into(), id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -896,39 +678,5 @@ mod tests {
             );
         }
         assert!(refspecs(&[]).is_empty());
-    }
-
-    #[test]
-    fn limits_stop_a_pack_by_bytes_read_and_by_announced_objects() {
-        let limits = FetchLimits {
-            max_pack_bytes: 1000,
-            max_objects: 10,
-            max_object_bytes: 1 << 20,
-            stall_timeout: Duration::from_secs(60),
-        };
-        assert!(limit_broken(&limits, READ_PACK_BYTES, 1000, false).is_none());
-        let hit = limit_broken(&limits, READ_PACK_BYTES, 1001, false).unwrap();
-        assert_eq!((hit.limit, hit.flag), (1000, "max-pack-bytes"));
-        assert!(hit.what.contains("1001 bytes"), "{}", hit.what);
-        assert!(limit_broken(&limits, INDEX_OBJECTS, 10, true).is_none());
-        let hit = limit_broken(&limits, INDEX_OBJECTS, 11, true).unwrap();
-        assert_eq!((hit.limit, hit.flag), (10, "max-objects"));
-        // Objects counted one by one are checked once, ahead; other
-        // counters (decompressed bytes, refs) are not limits.
-        assert!(limit_broken(&limits, INDEX_OBJECTS, 11, false).is_none());
-        assert!(limit_broken(&limits, *b"IWDB", u64::MAX, false).is_none());
-        assert!(limit_broken(&limits, gix::progress::UNKNOWN, u64::MAX, true).is_none());
-
-        let budget = Registry::new(limits).budget;
-        budget.check(INDEX_OBJECTS, 5, true);
-        assert!(!budget.interrupt.load(Ordering::SeqCst));
-        budget.check(READ_PACK_BYTES, 2000, false);
-        budget.check(INDEX_OBJECTS, 50, true);
-        assert!(budget.interrupt.load(Ordering::SeqCst));
-        let first = budget.hit.lock().unwrap().take().unwrap();
-        assert_eq!(
-            first.flag, "max-pack-bytes",
-            "the first limit reached is reported"
-        );
     }
 }

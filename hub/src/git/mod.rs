@@ -14,6 +14,7 @@
 //! from its `PATH` (see `process`, which stops one that goes silent), so
 //! `git` must be installed for local sources and `ssh` for SSH ones.
 
+mod budget;
 mod fetch;
 mod paths;
 mod process;
