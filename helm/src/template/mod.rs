@@ -3,6 +3,7 @@
 pub mod builtins;
 pub mod exec;
 pub(crate) mod lex;
+pub mod nodes;
 pub mod parse;
 
 pub use exec::{Exec, ExecError, Func, FuncMap, Limits, NativeFn, Templates, Ty};
