@@ -6,6 +6,7 @@
 use crate::fake_kube::FakeKube;
 use crate::fleet::{SOON, TestAgent, TestHub};
 use crate::git_server::GitRepoBuilder;
+use crate::manifests;
 use crate::process::wait_until;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,19 @@ impl OneCluster {
             served,
             _runtime: runtime,
         }
+    }
+
+    /// [`OneCluster::start`] with `web/` holding the Deployment `web` (one
+    /// replica) and the ConfigMap `web-config` of [`crate::manifests`].
+    pub fn start_web(dir: &Path) -> OneCluster {
+        let deployment = manifests::web_deployment(1);
+        OneCluster::start(
+            dir,
+            &[
+                ("web/deploy.yaml", &deployment),
+                ("web/config.yaml", manifests::WEB_CONFIG),
+            ],
+        )
     }
 
     /// Commit the working tree and publish it; returns the commit.

@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod fake_kube;
 pub mod fleet;
 pub mod git_server;
+pub mod manifests;
 pub mod netns;
 pub mod process;
 pub mod raw;

@@ -7,24 +7,8 @@ use std::time::Duration;
 use switchyard_tests::fake_kube::FakeKube;
 use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
 use switchyard_tests::git_server::{GitDaemon, GitRepoBuilder};
+use switchyard_tests::manifests::web_deployment;
 use switchyard_tests::process::wait_until;
-
-const WEB: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: REPLICAS
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-";
 
 const GUARD: &str = "apiVersion: v1
 kind: ConfigMap
@@ -78,7 +62,7 @@ fn the_gitops_journey() {
     let dir = tempfile::tempdir().unwrap();
     let served = dir.path().join("served");
     let source = GitRepoBuilder::new();
-    source.write("web/deploy.yaml", WEB.replace("REPLICAS", "1"));
+    source.write("web/deploy.yaml", web_deployment(1));
     source.write("guard/cm.yaml", GUARD.replace("LEVEL", "one"));
     let first = source.commit("web and guard");
     source.publish(&served, "fleet");
@@ -152,7 +136,7 @@ fn the_gitops_journey() {
 
     // replicas 1 -> 2 reaches the prod clusters; status shows the new
     // revision, Synced and Healthy once the controllers roll out.
-    source.write("web/deploy.yaml", WEB.replace("REPLICAS", "2"));
+    source.write("web/deploy.yaml", web_deployment(2));
     let second = source.commit("scale web to 2");
     source.publish(&served, "fleet");
     for c in prod.iter() {

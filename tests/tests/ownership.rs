@@ -11,65 +11,8 @@ use switchyard_tests::cluster::OneCluster;
 use switchyard_tests::fake_kube::FakeKube;
 use switchyard_tests::fleet::{SOON, TestHub};
 use switchyard_tests::git_server::GitRepoBuilder;
+use switchyard_tests::manifests::{WEB_CONFIG, WIDGET, WIDGET_CRD};
 use switchyard_tests::process::wait_until;
-
-const DEPLOY: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-";
-
-const CONFIG: &str = "apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: web-config
-data:
-  greeting: hello
-";
-
-const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-";
-
-const WIDGET: &str = "apiVersion: example.com/v1
-kind: Widget
-metadata:
-  name: gizmo
-spec:
-  size: 3
-";
-
-/// The hub, the agent `edge` and the fake API server, with `web/` holding a
-/// Deployment and a ConfigMap.
-fn setup(dir: &Path) -> OneCluster {
-    OneCluster::start(
-        dir,
-        &[("web/deploy.yaml", DEPLOY), ("web/config.yaml", CONFIG)],
-    )
-}
 
 fn resource_row<'a>(status: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
     status["resources"]
@@ -95,7 +38,7 @@ fn hub_returns_and_the_app_resumes(s: &mut OneCluster) {
 #[test]
 fn a_damaged_cached_bundle_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--prune"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -154,7 +97,7 @@ fn a_damaged_cached_bundle_deletes_nothing() {
 #[test]
 fn a_damaged_cached_bundle_is_reported_unknown_at_the_hub() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--prune"]);
     s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
 
@@ -215,7 +158,7 @@ fn the_hub_hears_of_an_unreadable_bundle_even_when_the_fetch_fails() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--prune"]);
     s.wait_status("web", "first sync", |r| r["sync"] == "Synced");
 
@@ -306,7 +249,7 @@ exec "$@""#;
 #[test]
 fn a_damaged_cached_assignment_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--prune"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -352,8 +295,8 @@ fn a_damaged_cached_assignment_deletes_nothing() {
 #[test]
 fn a_failing_discovery_prunes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
-    s.source.write("web/crd.yaml", CRD);
+    let mut s = OneCluster::start_web(dir.path());
+    s.source.write("web/crd.yaml", WIDGET_CRD);
     s.source.write("web/widget.yaml", WIDGET);
     s.commit("a widget");
     s.create_web(&["--prune"]);
@@ -425,8 +368,8 @@ fn a_failing_discovery_prunes_nothing() {
 #[test]
 fn a_discovery_answering_503_is_bounded_and_prunes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
-    s.source.write("web/crd.yaml", CRD);
+    let mut s = OneCluster::start_web(dir.path());
+    s.source.write("web/crd.yaml", WIDGET_CRD);
     s.source.write("web/widget.yaml", WIDGET);
     s.commit("a widget");
     s.create_web(&["--prune"]);
@@ -526,7 +469,7 @@ fn shared_survives(fake: &FakeKube) {
 #[test]
 fn a_pre_existing_namespace_and_its_contents_survive_prune_and_app_deletion() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     seed_shared_namespace(&s.fake);
     s.source.write("web/shared-ns.yaml", SHARED_NS);
     s.source.write("web/ours.yaml", OURS_IN_SHARED);
@@ -604,7 +547,7 @@ fn a_pre_existing_namespace_and_its_contents_survive_prune_and_app_deletion() {
 #[test]
 fn an_adopted_namespace_is_never_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     seed_shared_namespace(&s.fake);
     s.source.write("web/shared-ns.yaml", SHARED_NS);
     s.source.write("web/ours.yaml", OURS_IN_SHARED);
@@ -656,7 +599,7 @@ fn an_adopted_namespace_is_never_deleted() {
 #[test]
 fn a_namespace_created_by_someone_else_in_the_race_is_not_the_apps() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.fake.create_before_next_write(
         "/api/v1/namespaces/web",
         json!({"apiVersion": "v1", "kind": "Namespace",
@@ -723,7 +666,7 @@ fn a_namespace_created_by_someone_else_in_the_race_is_not_the_apps() {
 #[test]
 fn the_apps_namespace_goes_with_it_only_if_it_created_it_and_may_prune_namespaces() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     seed_shared_namespace(&s.fake);
     let create = |app: &str, namespace: &str, extra: &[&str]| {
         let mut args = vec![
@@ -797,7 +740,7 @@ fn the_apps_namespace_goes_with_it_only_if_it_created_it_and_may_prune_namespace
 #[test]
 fn another_managers_field_is_reported_not_overwritten_unless_forced() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("configmaps", Some("web"), "web-config").is_some()
@@ -811,7 +754,7 @@ fn another_managers_field_is_reported_not_overwritten_unless_forced() {
         )
         .unwrap();
     s.source
-        .write("web/config.yaml", format!("{CONFIG}  owner: ours\n"));
+        .write("web/config.yaml", format!("{WEB_CONFIG}  owner: ours\n"));
     s.commit("Git wants the field too");
     s.wait_status("web", "the conflict reported", |r| {
         resource_row(r, "ConfigMap", "web-config").is_some_and(|row| {
@@ -856,7 +799,7 @@ fn the_opt_ins_flow_through_the_cli_export_and_apply() {
     let dir = tempfile::tempdir().unwrap();
     let served = dir.path().join("served");
     let source = GitRepoBuilder::new();
-    source.write("web/config.yaml", CONFIG);
+    source.write("web/config.yaml", WEB_CONFIG);
     source.commit("web");
     source.publish(&served, "fleet");
     let hub = TestHub::start(dir.path(), &[]);

@@ -4,73 +4,11 @@
 //! self-heal, CRDs, unknown kinds, API errors, offline restarts and status.
 
 use serde_json::{Value, json};
-use std::path::Path;
 use std::time::Duration;
 use switchyard_tests::cluster::OneCluster;
 use switchyard_tests::fleet::SOON;
+use switchyard_tests::manifests::{WIDGET, WIDGET_CRD, web_deployment};
 use switchyard_tests::process::{Process, binary, wait_until};
-
-const DEPLOY: &str = "apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-spec:
-  replicas: REPLICAS
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      containers:
-      - name: web
-        image: nginx:1.27
-";
-
-const CONFIG: &str = "apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: web-config
-data:
-  greeting: hello
-";
-
-const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
-  scope: Namespaced
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-";
-
-const WIDGET: &str = "apiVersion: example.com/v1
-kind: Widget
-metadata:
-  name: gizmo
-spec:
-  size: 3
-";
-
-fn deploy(replicas: u32) -> String {
-    DEPLOY.replace("REPLICAS", &replicas.to_string())
-}
-
-/// The hub, the agent `edge` and the fake API server, with `web/` holding a
-/// Deployment and a ConfigMap.
-fn setup(dir: &Path) -> OneCluster {
-    OneCluster::start(
-        dir,
-        &[("web/deploy.yaml", &deploy(1)), ("web/config.yaml", CONFIG)],
-    )
-}
 
 /// The object `name` of `resource` in the namespace `web` on the fake cluster.
 fn object(s: &OneCluster, resource: &str, name: &str) -> Option<Value> {
@@ -84,7 +22,7 @@ fn replicas(object: &Option<Value>) -> Option<i64> {
 #[test]
 fn first_sync_update_no_op_and_prune() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--prune", "--selector", "env=prod"]);
 
     // First sync: the namespace is created, objects applied with our marks.
@@ -148,7 +86,7 @@ fn first_sync_update_no_op_and_prune() {
     );
 
     // Update: replicas 1 -> 2 reaches the cluster.
-    s.source.write("web/deploy.yaml", deploy(2));
+    s.source.write("web/deploy.yaml", web_deployment(2));
     let second = s.commit("scale to 2");
     s.wait("update applied", |f| {
         replicas(&f.object("deployments", Some("web"), "web")) == Some(2)
@@ -169,7 +107,7 @@ fn first_sync_update_no_op_and_prune() {
 #[test]
 fn drift_is_repaired_with_self_heal_and_reported_without() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -222,9 +160,9 @@ fn drift_is_repaired_with_self_heal_and_reported_without() {
 #[test]
 fn crds_first_unknown_kinds_and_api_errors_fail_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.fake.set_crd_establish_delay(Duration::from_millis(800));
-    s.source.write("web/crd.yaml", CRD);
+    s.source.write("web/crd.yaml", WIDGET_CRD);
     s.source.write("web/widget.yaml", WIDGET);
     s.source.write(
         "web/unknown.yaml",
@@ -235,7 +173,7 @@ fn crds_first_unknown_kinds_and_api_errors_fail_alone() {
     s.fake.fail_next(3, 500);
     s.create_web(&[]);
 
-    s.wait("custom resource applied after its CRD", |f| {
+    s.wait("custom resource applied after its WIDGET_CRD", |f| {
         f.object("widgets.example.com", Some("web"), "gizmo")
             .is_some()
     });
@@ -251,7 +189,7 @@ fn crds_first_unknown_kinds_and_api_errors_fail_alone() {
 #[test]
 fn forbidden_objects_are_errors_and_the_agent_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.fake.forbid("configmaps", Some("web"));
     s.create_web(&[]);
     s.wait("allowed object applied", |f| {
@@ -272,7 +210,7 @@ fn forbidden_objects_are_errors_and_the_agent_keeps_working() {
 #[test]
 fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--self-heal"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -299,7 +237,7 @@ fn a_restarted_agent_enforces_the_cache_while_the_hub_is_down() {
 #[test]
 fn an_unassigned_app_with_prune_is_removed_from_the_cluster() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     s.create_web(&["--prune", "--selector", "env=prod"]);
     s.wait("first sync", |f| {
         f.object("deployments", Some("web"), "web").is_some()
@@ -326,7 +264,7 @@ fn an_unassigned_app_with_prune_is_removed_from_the_cluster() {
 #[test]
 fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     // An object the app applied before, with another replica count.
     s.fake
         .create_object(
@@ -379,7 +317,7 @@ fn dry_run_against_a_cluster_prints_the_plan_and_writes_nothing() {
 #[test]
 fn app_wait_reaches_times_out_and_fails_with_its_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = setup(dir.path());
+    let mut s = OneCluster::start_web(dir.path());
     let missing = s.hub.cli(&["app", "wait", "nope", "--timeout", "5s"]);
     assert_eq!(missing.status.code(), Some(3), "{}", missing.stderr);
     assert!(
