@@ -354,7 +354,7 @@ struct ServeArgs {
     /// Longest a Git fetch may wait for its remote (or the `ssh` /
     /// `git-upload-pack` process it runs) to send or accept data before it
     /// is stopped [default: 60s].
-    #[arg(long, env = "SWITCHYARD_GIT_STALL_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(help_heading = "Git limits", long, env = "SWITCHYARD_GIT_STALL_TIMEOUT", value_parser = humantime::parse_duration)]
     git_stall_timeout: Option<Duration>,
     /// Longest one render may run (wall clock, and CPU time of the render
     /// worker and of each program it starts) [default: 60s].
