@@ -16,6 +16,7 @@ pub(crate) enum RepoCommand {
     /// Follow a Git repository (https, http, git, ssh or file URL).
     Add {
         /// The repo's name: a DNS label (lowercase letters, digits, '-').
+        #[arg(value_parser = super::new_repo_name)]
         name: String,
         /// Where to fetch from; credentials do not belong in it.
         url: String,
@@ -247,6 +248,7 @@ pub(crate) enum AppCommand {
     /// Deploy a directory of a repo to the clusters a selector picks.
     Create {
         /// The app's name: a DNS label (lowercase letters, digits, '-').
+        #[arg(value_parser = super::new_app_name)]
         name: String,
         #[command(flatten)]
         fields: AppFields,

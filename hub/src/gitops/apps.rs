@@ -1,15 +1,14 @@
 //! An app's lifecycle: creating, changing and deleting it, checking its
 //! fields, and how the API shows it.
 
-use super::{
-    AppRequest, AppView, Error, GitOps, Result, groups, helm, invalid, validate_repo_name,
-};
+use super::{AppRequest, AppView, Error, GitOps, Result, groups, helm, invalid};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::render::RendererKind;
 use crate::store::AppRecord;
 use std::collections::BTreeMap;
 use switchyard_common::selector::Selector;
+use switchyard_common::{NameKind, validate_name};
 use tracing::info;
 
 impl GitOps {
@@ -91,12 +90,6 @@ impl GitOps {
 
     /// Check an app's fields, filling defaults.
     fn validate_app(&self, app: &mut AppRecord) -> Result<()> {
-        validate_repo_name(&app.name).map_err(|_| {
-            invalid(
-                "name",
-                format!("{:?}: use letters, digits, '.', '_' and '-'", app.name),
-            )
-        })?;
         if self.store.repo(&app.repo)?.is_none() {
             return Err(Error::RepoNotFound(app.repo.clone()));
         }
@@ -164,6 +157,8 @@ impl GitOps {
             errors: BTreeMap::new(),
             render_failure: None,
         };
+        // Only new names: an app stored before the rule can still be updated.
+        validate_name(NameKind::App, &app.name)?;
         self.validate_app(&mut app)?;
         self.store.create_app(&app)?;
         info!(app = %app.name, repo = %app.repo, path = %app.path, "app created");
