@@ -825,11 +825,10 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             if output != OutputFormat::Table {
                 return print_one(&history, output);
             }
-            // Newest first, like `git log`; -o json/yaml keep the API's
-            // order (oldest first), which scripts already read.
+            // Newest first, like `git log`, as the API answers.
             print_table(
                 &["COMMIT", "EVENT", "TRIGGER", "WHEN", "AUTHOR", "SUMMARY"],
-                history.iter().rev().map(|r| {
+                history.iter().map(|r| {
                     vec![
                         r.commit.chars().take(8).collect(),
                         r.event.clone(),
