@@ -465,6 +465,24 @@ fn app_row(a: &AppView) -> Vec<String> {
     ]
 }
 
+/// What the clusters run: `1a4b1917 on edge-berlin, edge-lisbon; 6861ad80 on lab-1`.
+fn running_text(app: &AppView) -> String {
+    if app.running.is_empty() {
+        return "-".into();
+    }
+    app.running
+        .iter()
+        .map(|(commit, clusters)| {
+            format!(
+                "{} on {}",
+                short(&Some(commit.clone())),
+                clusters.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn print_fields(fields: &[(&str, String)]) {
     for (name, value) in fields {
         println!("{:<16}{value}", format!("{name}:"));
@@ -510,17 +528,26 @@ fn show_app(app: &AppView) {
             "Deployed",
             app.deployed.clone().unwrap_or_else(|| "-".into()),
         ),
+        ("Running", running_text(app)),
         ("Pending", app.pending.clone().unwrap_or_else(|| "-".into())),
-        (
-            "Clusters",
-            format!(
-                "{} of {} assigned: {}",
-                app.assigned,
-                app.target_clusters.len(),
-                app.target_clusters.join(", ")
-            ),
-        ),
     ];
+    if let Some(failed) = &app.failed_commit {
+        fields.push((
+            "Failed",
+            format!(
+                "{failed} did not render (the error is below); its clusters keep what they run"
+            ),
+        ));
+    }
+    fields.extend([(
+        "Clusters",
+        format!(
+            "{} of {} assigned: {}",
+            app.assigned,
+            app.target_clusters.len(),
+            app.target_clusters.join(", ")
+        ),
+    )]);
     if let Some(command) = &app.plugin_command {
         fields.push(("Plugin", command.clone()));
     }

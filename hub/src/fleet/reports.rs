@@ -31,6 +31,14 @@ pub struct StatusView {
     /// the cluster keeps its last good bundle meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The newest commit of the app's revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_commit: Option<String>,
+    /// Whether `latest_commit` rendered: `Rendered`, `Failed` (why is in
+    /// `error`), or `Pending` (not rendered yet: a manual app waiting for
+    /// `app sync`, a pinned app, no cluster to render for, a render running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_render: Option<String>,
     pub connected: bool,
     /// When the agent observed this status (RFC 3339).
     pub observed_at: Option<String>,
@@ -83,6 +91,8 @@ impl StatusView {
             applied_commit: report.map(|r| r.status.commit.clone()),
             message,
             error: None,
+            latest_commit: None,
+            latest_render: None,
             connected,
             observed_at: report.map(|r| rfc3339(r.status.observed_at)),
             resources: current

@@ -208,6 +208,12 @@ fn belongs(key: &RenderKey, base: &RenderKey) -> bool {
                 .is_some_and(|rest| rest.starts_with("|values-for=")))
 }
 
+/// Whether `error`, as filed in an app's errors, is a failed render (of
+/// the app's deployed commit: the only one the planner renders).
+pub(super) fn is_render_error(error: &str) -> bool {
+    error.starts_with("render of app ")
+}
+
 /// `render of app web at commit 1a2b3c4`, the start of every render error.
 fn render_subject(app: &str, commit: &str) -> String {
     let short = commit.get(..7).unwrap_or(commit);
@@ -269,7 +275,7 @@ impl Planner {
                 let app_errors = errors.entry(app).or_default();
                 // A render failure is the same for every cluster: file it once.
                 let shared = app_errors.get(ALL_CLUSTERS) == Some(&error);
-                if !shared && error.starts_with("render of app ") {
+                if !shared && is_render_error(&error) {
                     app_errors.insert(ALL_CLUSTERS.into(), error);
                 } else if !shared {
                     app_errors.insert(cluster.name.to_string(), error);
