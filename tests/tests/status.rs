@@ -284,3 +284,98 @@ fn failures_come_first_and_no_app_is_left_out() {
         table.stdout
     );
 }
+
+/// Two apps bringing the same object to one cluster: the hub says so at
+/// planning time, on both apps' rows, naming the other app.
+#[test]
+fn an_object_two_apps_bring_to_one_cluster_is_a_warning_naming_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.add_cluster("edge", &["env=prod"]);
+    hub.add_cluster("lab", &["env=lab"]);
+    add_demo_app(&hub, dir.path(), "env=prod");
+    // The same directory again: the same ConfigMap, on edge only.
+    let out = hub.cli(&[
+        "app",
+        "create",
+        "twin",
+        "--repo",
+        "demo",
+        "--path",
+        "demo",
+        "--selector",
+        "env in (prod,lab)",
+    ]);
+    assert!(out.success(), "{}", out.stderr);
+    let mut rows = serde_json::Value::Null;
+    assert!(
+        wait_until(SOON, || {
+            rows = hub.cli_json(&["status"]);
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["warning"].is_string())
+        }),
+        "{rows:#}"
+    );
+    let warnings: Vec<(&str, &str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["app"].as_str().unwrap(),
+                r["cluster"].as_str().unwrap(),
+                r["warning"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let tail =
+        " on this cluster: only the app that created it writes it; the other reports a conflict";
+    assert_eq!(
+        warnings,
+        [
+            (
+                "demo",
+                "edge",
+                format!("ConfigMap demo is also defined by app twin{tail}").as_str()
+            ),
+            (
+                "twin",
+                "edge",
+                format!("ConfigMap demo is also defined by app demo{tail}").as_str()
+            ),
+            ("twin", "lab", ""),
+        ],
+        "{rows:#}"
+    );
+    let shown = hub.cli(&["app", "show", "twin"]);
+    assert!(
+        shown.stdout.contains(&format!(
+            "Warning (edge): ConfigMap demo is also defined by app demo{tail}"
+        )),
+        "{}",
+        shown.stdout
+    );
+    let table = status_with(&hub, &[]);
+    assert!(
+        table.stdout.lines().any(|l| l.starts_with("twin")
+            && l.contains("edge")
+            && l.contains("warning: ConfigMap demo is also defined by app demo")),
+        "{}",
+        table.stdout
+    );
+    // Apart again, the warning goes.
+    let out = hub.cli(&["app", "update", "twin", "--selector", "env=lab"]);
+    assert!(out.success(), "{}", out.stderr);
+    assert!(
+        wait_until(SOON, || hub
+            .cli_json(&["status"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["warning"].is_null())),
+        "{}",
+        hub.cli_json(&["status"])
+    );
+}

@@ -72,6 +72,7 @@ fn unassigned_row(app: &AppView) -> StatusView {
             .get("*")
             .or_else(|| app.errors.values().next())
             .cloned(),
+        warning: None,
         latest_commit: None,
         latest_render: None,
         connected: false,
@@ -90,6 +91,7 @@ pub(crate) fn with_apps(mut rows: Vec<StatusView>, apps: &[AppView]) -> Vec<Stat
             rows.push(unassigned_row(app));
         }
         for row in rows.iter_mut().filter(|r| r.app == app.name) {
+            row.warning = app.warnings.get(&row.cluster).cloned();
             row.latest_commit = app.latest.clone();
             row.latest_render = latest_render(app).map(str::to_owned);
         }
@@ -134,6 +136,7 @@ mod tests {
             target_clusters: targets.iter().map(|t| t.to_string()).collect(),
             assigned: 0,
             errors: BTreeMap::new(),
+            warnings: BTreeMap::new(),
             created_at: String::new(),
         }
     }
@@ -148,6 +151,7 @@ mod tests {
             applied_commit: Some(commit.into()),
             message: None,
             error: None,
+            warning: None,
             latest_commit: None,
             latest_render: None,
             connected: true,

@@ -4,6 +4,7 @@ use super::Target;
 use super::client::AdminClient;
 use super::output::{OutputFormat, age, print_one, print_table};
 use clap::{Args, Subcommand};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use switchyard_hub::api::{RollbackRequest, SyncRequest};
 use switchyard_hub::gitops::{
@@ -575,6 +576,14 @@ fn show_app(app: &AppView) {
     for (scope, error) in &app.errors {
         let scope = if scope == "*" { "all clusters" } else { scope };
         println!("Error ({scope}): {error}");
+    }
+    // One line per warning, with every cluster it concerns.
+    let mut warnings: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (cluster, warning) in &app.warnings {
+        warnings.entry(warning).or_default().push(cluster);
+    }
+    for (warning, clusters) in warnings {
+        println!("Warning ({}): {warning}", clusters.join(", "));
     }
 }
 

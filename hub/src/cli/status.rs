@@ -75,10 +75,14 @@ fn row(r: &StatusView) -> Vec<String> {
                     .map_or(e.as_str(), |(_, rest)| rest),
                 70,
             ),
-            None => r
-                .message
-                .as_deref()
-                .map_or_else(String::new, |m| truncate(m, 70)),
+            // Then what the hub saw coming: an object another app brings.
+            None => match &r.warning {
+                Some(w) => truncate(&format!("warning: {w}"), 70),
+                None => r
+                    .message
+                    .as_deref()
+                    .map_or_else(String::new, |m| truncate(m, 70)),
+            },
         },
     ]
 }
@@ -92,7 +96,7 @@ fn render(rows: &[StatusView]) -> String {
 }
 
 /// What a redraw is about: everything but the times, which move on their own.
-fn fingerprint(rows: &[StatusView]) -> Vec<[&str; 9]> {
+fn fingerprint(rows: &[StatusView]) -> Vec<[&str; 10]> {
     rows.iter()
         .map(|r| {
             [
@@ -103,6 +107,7 @@ fn fingerprint(rows: &[StatusView]) -> Vec<[&str; 9]> {
                 r.applied_commit.as_deref().unwrap_or(&r.desired_commit),
                 r.message.as_deref().unwrap_or_default(),
                 r.error.as_deref().unwrap_or_default(),
+                r.warning.as_deref().unwrap_or_default(),
                 r.latest_commit.as_deref().unwrap_or_default(),
                 r.latest_render.as_deref().unwrap_or_default(),
             ]
@@ -225,6 +230,7 @@ mod tests {
             applied_commit: None,
             message: Some("hello".into()),
             error: None,
+            warning: None,
             latest_commit: None,
             latest_render: None,
             connected: true,

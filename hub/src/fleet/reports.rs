@@ -31,6 +31,10 @@ pub struct StatusView {
     /// the cluster keeps its last good bundle meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Objects this app shares on this cluster with another app, naming
+    /// it (see `AppView::warnings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     /// The newest commit of the app's revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_commit: Option<String>,
@@ -91,6 +95,7 @@ impl StatusView {
             applied_commit: report.map(|r| r.status.commit.clone()),
             message,
             error: None,
+            warning: None,
             latest_commit: None,
             latest_render: None,
             connected,

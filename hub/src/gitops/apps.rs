@@ -101,6 +101,7 @@ impl GitOps {
             target_clusters: targets,
             assigned,
             errors: app.errors.clone(),
+            warnings: self.caches.shared_objects(&app.name),
             created_at: rfc3339(app.created_at),
         })
     }

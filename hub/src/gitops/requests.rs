@@ -163,6 +163,11 @@ pub struct AppView {
     pub assigned: usize,
     /// `*` for errors that concern every cluster, else the cluster name.
     pub errors: BTreeMap<String, String>,
+    /// Cluster -> objects the app shares there with another app (naming
+    /// it), as the last planning pass found them: only one of the two apps
+    /// writes such an object; the other's agent reports a conflict.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warnings: BTreeMap<String, String>,
     pub created_at: String,
 }
 

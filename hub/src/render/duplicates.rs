@@ -9,6 +9,31 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt;
 
+/// Common cluster-scoped kinds (API group, kind): a namespace written on
+/// them, or the app's default one, does not make them different objects.
+/// Others (custom resources) are told apart by the namespace they name.
+const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "PersistentVolume"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("storage.k8s.io", "StorageClass"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("networking.k8s.io", "IngressClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    ("apiregistration.k8s.io", "APIService"),
+];
+
 /// What makes an object the same object on a cluster. The version is not
 /// part of it: `apps/v1` and `apps/v1beta2` Deployments named alike are one
 /// Deployment.
@@ -33,16 +58,21 @@ impl ObjectKey {
             .map_or("", |(group, _)| group)
             .to_owned();
         let metadata = object.get("metadata");
-        let namespace = metadata
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-            .or(default_namespace)
-            .unwrap_or_default()
-            .to_owned();
+        let kind = text(object.get("kind"));
+        let namespace = if CLUSTER_SCOPED.contains(&(group.as_str(), kind.as_str())) {
+            String::new()
+        } else {
+            metadata
+                .and_then(|m| m.get("namespace"))
+                .and_then(Value::as_str)
+                .filter(|ns| !ns.is_empty())
+                .or(default_namespace)
+                .unwrap_or_default()
+                .to_owned()
+        };
         ObjectKey {
             group,
-            kind: text(object.get("kind")),
+            kind,
             namespace,
             name: text(metadata.and_then(|m| m.get("name"))),
         }
@@ -151,5 +181,25 @@ mod tests {
         ];
         assert!(check(&defaulted, None).is_ok());
         assert!(check(&defaulted, Some("shop")).is_err());
+    }
+
+    #[test]
+    fn cluster_scoped_kinds_have_no_namespace() {
+        let role = |ns: Option<&str>| {
+            let mut v = json!({"apiVersion": "rbac.authorization.k8s.io/v1",
+                               "kind": "ClusterRole", "metadata": {"name": "reader"}});
+            if let Some(ns) = ns {
+                v["metadata"]["namespace"] = json!(ns);
+            }
+            v
+        };
+        assert_eq!(
+            ObjectKey::of(&role(Some("a")), None),
+            ObjectKey::of(&role(None), Some("b"))
+        );
+        assert_eq!(
+            ObjectKey::of(&role(None), Some("b")).to_string(),
+            "ClusterRole.rbac.authorization.k8s.io reader"
+        );
     }
 }

@@ -12,6 +12,7 @@
 
 mod directory;
 mod duplicates;
+pub(crate) use duplicates::ObjectKey;
 mod helm;
 mod jsonnet;
 mod kustomize;
