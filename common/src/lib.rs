@@ -12,7 +12,7 @@ pub mod selector;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 
-pub use names::{ClusterName, NameError};
+pub use names::{ClusterName, MAX_NAME_LEN, NameError, NameKind, validate_name};
 
 /// An error and all its sources on one line (`a: b: c`), for logs and for
 /// messages sent to a peer, where `Display` alone would drop the cause.

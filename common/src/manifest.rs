@@ -52,10 +52,30 @@ fn options() -> Options {
 /// `metadata.name`. With `arrays`, a document may also be a sequence of
 /// objects (what programs printing JSON tend to emit).
 pub fn parse_objects(text: &[u8], arrays: bool) -> Result<Vec<Value>, ManifestError> {
+    Ok(parse_located(text, arrays)?
+        .into_iter()
+        .map(|o| o.value)
+        .collect())
+}
+
+/// An object and the document it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Located {
+    /// Line where the document starts, 1-based.
+    pub line: u64,
+    /// 1-based, counting every document of the text.
+    pub document: usize,
+    pub value: Value,
+}
+
+/// [`parse_objects`], keeping where each object was read (objects of one
+/// `List` or sequence share their document's place).
+pub fn parse_located(text: &[u8], arrays: bool) -> Result<Vec<Located>, ManifestError> {
     let text = std::str::from_utf8(text).map_err(|e| ManifestError::NotUtf8(e.to_string()))?;
     let docs: Vec<Spanned<Value>> =
         serde_saphyr::from_multiple_with_options(text, options()).map_err(|e| yaml_error(&e))?;
     let mut out = Vec::with_capacity(docs.len());
+    let mut objects = Vec::new();
     for (i, doc) in docs.into_iter().enumerate() {
         let document = i + 1;
         let line = doc.referenced.line();
@@ -70,11 +90,16 @@ pub fn parse_objects(text: &[u8], arrays: bool) -> Result<Vec<Value>, ManifestEr
         match doc.value {
             Value::Array(items) if arrays => {
                 for (i, item) in items.into_iter().enumerate() {
-                    flatten(item, &mut out).map_err(|e| invalid(format!("item {i}: {e}")))?;
+                    flatten(item, &mut objects).map_err(|e| invalid(format!("item {i}: {e}")))?;
                 }
             }
-            value => flatten(value, &mut out).map_err(invalid)?,
+            value => flatten(value, &mut objects).map_err(invalid)?,
         }
+        out.extend(objects.drain(..).map(|value| Located {
+            line,
+            document,
+            value,
+        }));
     }
     Ok(out)
 }

@@ -226,10 +226,12 @@ fn check(hub: &TestHub, ledger: &Ledger, kill: usize) {
         ledger.round
     );
     let history = hub.cli_json(&["app", "history", "demo"]);
+    // The history lists newest first; the ledger oldest first.
     let events: Vec<(String, String)> = history
         .as_array()
         .expect("history")
         .iter()
+        .rev()
         .map(|r| {
             (
                 r["event"].as_str().unwrap().to_owned(),

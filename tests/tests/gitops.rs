@@ -195,10 +195,11 @@ fn commits_reach_exactly_the_targeted_clusters() {
         .iter()
         .map(|r| r["commit"].as_str().unwrap())
         .collect();
-    assert_eq!(commits, [first.as_str(), second.as_str()]);
-    assert_eq!(history[1]["trigger"], "poll");
-    assert_eq!(history[1]["summary"], "scale web to 2");
-    assert!(history[1]["author"].as_str().unwrap().contains('@'));
+    // Newest first, like `git log`.
+    assert_eq!(commits, [second.as_str(), first.as_str()]);
+    assert_eq!(history[0]["trigger"], "poll");
+    assert_eq!(history[0]["summary"], "scale web to 2");
+    assert!(history[0]["author"].as_str().unwrap().contains('@'));
 
     // Rollback pins the previous commit everywhere; sync resumes following.
     hub.cli_ok(&["app", "rollback", "web", "--to", short(&first)]);

@@ -136,6 +136,7 @@ impl From<gitops::Error> for ApiError {
             E::Unreachable { .. } => StatusCode::FORBIDDEN,
             E::RepoNotFound(_) | E::AppNotFound(_) | E::GroupNotFound(_) => StatusCode::NOT_FOUND,
             E::Invalid { .. }
+            | E::Name(_)
             | E::NotInHistory { .. }
             | E::NothingToRollBack(_)
             | E::NotFetched(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -4,6 +4,7 @@ use super::Target;
 use super::client::AdminClient;
 use super::output::{OutputFormat, age, print_one, print_table};
 use clap::{Args, Subcommand};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use switchyard_hub::api::{RollbackRequest, SyncRequest};
 use switchyard_hub::gitops::{
@@ -16,6 +17,7 @@ pub(crate) enum RepoCommand {
     /// Follow a Git repository (https, http, git, ssh or file URL).
     Add {
         /// The repo's name: a DNS label (lowercase letters, digits, '-').
+        #[arg(value_parser = super::new_repo_name)]
         name: String,
         /// Where to fetch from; credentials do not belong in it.
         url: String,
@@ -247,6 +249,7 @@ pub(crate) enum AppCommand {
     /// Deploy a directory of a repo to the clusters a selector picks.
     Create {
         /// The app's name: a DNS label (lowercase letters, digits, '-').
+        #[arg(value_parser = super::new_app_name)]
         name: String,
         #[command(flatten)]
         fields: AppFields,
@@ -463,6 +466,24 @@ fn app_row(a: &AppView) -> Vec<String> {
     ]
 }
 
+/// What the clusters run: `1a4b1917 on edge-berlin, edge-lisbon; 6861ad80 on lab-1`.
+fn running_text(app: &AppView) -> String {
+    if app.running.is_empty() {
+        return "-".into();
+    }
+    app.running
+        .iter()
+        .map(|(commit, clusters)| {
+            format!(
+                "{} on {}",
+                short(&Some(commit.clone())),
+                clusters.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn print_fields(fields: &[(&str, String)]) {
     for (name, value) in fields {
         println!("{:<16}{value}", format!("{name}:"));
@@ -508,17 +529,26 @@ fn show_app(app: &AppView) {
             "Deployed",
             app.deployed.clone().unwrap_or_else(|| "-".into()),
         ),
+        ("Running", running_text(app)),
         ("Pending", app.pending.clone().unwrap_or_else(|| "-".into())),
-        (
-            "Clusters",
-            format!(
-                "{} of {} assigned: {}",
-                app.assigned,
-                app.target_clusters.len(),
-                app.target_clusters.join(", ")
-            ),
-        ),
     ];
+    if let Some(failed) = &app.failed_commit {
+        fields.push((
+            "Failed",
+            format!(
+                "{failed} did not render (the error is below); its clusters keep what they run"
+            ),
+        ));
+    }
+    fields.extend([(
+        "Clusters",
+        format!(
+            "{} of {} assigned: {}",
+            app.assigned,
+            app.target_clusters.len(),
+            app.target_clusters.join(", ")
+        ),
+    )]);
     if let Some(command) = &app.plugin_command {
         fields.push(("Plugin", command.clone()));
     }
@@ -546,6 +576,14 @@ fn show_app(app: &AppView) {
     for (scope, error) in &app.errors {
         let scope = if scope == "*" { "all clusters" } else { scope };
         println!("Error ({scope}): {error}");
+    }
+    // One line per warning, with every cluster it concerns.
+    let mut warnings: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (cluster, warning) in &app.warnings {
+        warnings.entry(warning).or_default().push(cluster);
+    }
+    for (warning, clusters) in warnings {
+        println!("Warning ({}): {warning}", clusters.join(", "));
     }
 }
 
@@ -823,11 +861,10 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             if output != OutputFormat::Table {
                 return print_one(&history, output);
             }
-            // Newest first, like `git log`; -o json/yaml keep the API's
-            // order (oldest first), which scripts already read.
+            // Newest first, like `git log`, as the API answers.
             print_table(
                 &["COMMIT", "EVENT", "TRIGGER", "WHEN", "AUTHOR", "SUMMARY"],
-                history.iter().rev().map(|r| {
+                history.iter().map(|r| {
                     vec![
                         r.commit.chars().take(8).collect(),
                         r.event.clone(),

@@ -10,7 +10,8 @@ use switchyard_hub::gitops::{GroupRequest, GroupView};
 pub(crate) enum GroupCommand {
     /// Define a group of clusters by a label selector.
     Create {
-        /// The group's name.
+        /// The group's name: a DNS label (lowercase letters, digits, '-').
+        #[arg(value_parser = super::new_group_name)]
         name: String,
         /// K=V (repeatable, all must match) or any Kubernetes selector such
         /// as 'region in (eu,us),!canary'; none selects every cluster.

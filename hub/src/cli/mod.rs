@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use switchyard_common::{NameError, NameKind, validate_name};
 use switchyard_hub::api::{AddClusterRequest, LabelRequest, TokenRequest};
 use switchyard_hub::config::{LogFormat, ServeSettings};
 use switchyard_hub::fleet::{ClusterView, JoinInfo};
@@ -382,6 +383,7 @@ enum ClusterCommand {
     /// Register a cluster and print the command that enrolls its agent.
     Add {
         /// The cluster's name: a DNS label (lowercase letters, digits, '-').
+        #[arg(value_parser = new_cluster_name)]
         name: String,
         /// Label as K=V (repeatable).
         #[arg(long = "label", value_parser = parse_label)]
@@ -438,6 +440,24 @@ enum ClusterCommand {
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
+}
+
+/// The names creating commands take, checked by the rule the hub applies
+/// (`validate_name`) before any request is sent.
+pub(crate) fn new_cluster_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::Cluster, s).map(|()| s.to_owned())
+}
+
+pub(crate) fn new_repo_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::Repo, s).map(|()| s.to_owned())
+}
+
+pub(crate) fn new_app_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::App, s).map(|()| s.to_owned())
+}
+
+pub(crate) fn new_group_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::Group, s).map(|()| s.to_owned())
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {

@@ -1,5 +1,7 @@
 //! `switchyard status [APP] [--watch]`: one row per (app, cluster) with
-//! sync and health, coloured on a terminal, redrawn as it changes.
+//! sync and health, and one for each app assigned to no cluster; each with
+//! the app's latest commit and whether it rendered, errors first; coloured
+//! on a terminal, redrawn as it changes.
 
 use super::Target;
 use super::apps::{short, truncate};
@@ -11,11 +13,12 @@ use std::time::Duration;
 use switchyard_hub::fleet::StatusView;
 use switchyard_hub::gitops::AppView;
 
-const HEADERS: [&str; 7] = [
-    "APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "MESSAGE",
+const HEADERS: [&str; 8] = [
+    "APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "LATEST", "AGE", "MESSAGE",
 ];
 const SYNC: usize = 2;
 const HEALTH: usize = 3;
+const LATEST: usize = 5;
 
 /// Green for good, yellow for on its way, red for broken, dim for unknown.
 fn style(column: usize, text: &str) -> Style {
@@ -25,6 +28,8 @@ fn style(column: usize, text: &str) -> Style {
         (HEALTH, "Degraded" | "Missing") => AnsiColor::Red,
         (HEALTH, "Suspended") => AnsiColor::Blue,
         (SYNC | HEALTH, "Unknown") => return Style::new().dimmed(),
+        (LATEST, t) if t.ends_with(" failed") => AnsiColor::Red,
+        (LATEST, t) if t.ends_with(" pending") => AnsiColor::Yellow,
         _ => return Style::new(),
     };
     Style::new().fg_color(Some(colour.into()))
@@ -37,14 +42,29 @@ fn row(r: &StatusView) -> Vec<String> {
             short(&Some(applied.clone())),
             short(&Some(r.desired_commit.clone()))
         ),
+        // An app assigned to no cluster has no commit there.
+        _ if r.desired_commit.is_empty() => "-".into(),
         _ => short(&Some(r.desired_commit.clone())),
+    };
+    // The latest commit, and "failed" or "pending" unless it rendered.
+    let latest = match (&r.latest_commit, r.latest_render.as_deref()) {
+        (None, _) => "-".into(),
+        (Some(c), Some("Rendered") | None) => short(&Some(c.clone())),
+        (Some(c), Some(state)) => {
+            format!("{} {}", short(&Some(c.clone())), state.to_lowercase())
+        }
     };
     vec![
         r.app.clone(),
-        r.cluster.clone(),
+        if r.cluster.is_empty() {
+            "-".into()
+        } else {
+            r.cluster.clone()
+        },
         r.sync.clone(),
         r.health.clone(),
         revision,
+        latest,
         r.observed_at.as_deref().map_or_else(|| "-".into(), age),
         match &r.error {
             // The hub's error first: the cluster runs an older commit
@@ -55,23 +75,28 @@ fn row(r: &StatusView) -> Vec<String> {
                     .map_or(e.as_str(), |(_, rest)| rest),
                 70,
             ),
-            None => r
-                .message
-                .as_deref()
-                .map_or_else(String::new, |m| truncate(m, 70)),
+            // Then what the hub saw coming: an object another app brings.
+            None => match &r.warning {
+                Some(w) => truncate(&format!("warning: {w}"), 70),
+                None => r
+                    .message
+                    .as_deref()
+                    .map_or_else(String::new, |m| truncate(m, 70)),
+            },
         },
     ]
 }
 
 fn render(rows: &[StatusView]) -> String {
     if rows.is_empty() {
-        return "Nothing assigned yet. See: switchyard app list\n".into();
+        return "No apps yet. Create one with: switchyard app create NAME --repo R --path P\n"
+            .into();
     }
     format_table(&HEADERS, rows.iter().map(row), &style)
 }
 
 /// What a redraw is about: everything but the times, which move on their own.
-fn fingerprint(rows: &[StatusView]) -> Vec<[&str; 6]> {
+fn fingerprint(rows: &[StatusView]) -> Vec<[&str; 10]> {
     rows.iter()
         .map(|r| {
             [
@@ -81,6 +106,10 @@ fn fingerprint(rows: &[StatusView]) -> Vec<[&str; 6]> {
                 r.health.as_str(),
                 r.applied_commit.as_deref().unwrap_or(&r.desired_commit),
                 r.message.as_deref().unwrap_or_default(),
+                r.error.as_deref().unwrap_or_default(),
+                r.warning.as_deref().unwrap_or_default(),
+                r.latest_commit.as_deref().unwrap_or_default(),
+                r.latest_render.as_deref().unwrap_or_default(),
             ]
         })
         .collect()
@@ -201,6 +230,9 @@ mod tests {
             applied_commit: None,
             message: Some("hello".into()),
             error: None,
+            warning: None,
+            latest_commit: None,
+            latest_render: None,
             connected: true,
             observed_at: None,
             resources: Vec::new(),

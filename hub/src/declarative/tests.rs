@@ -146,7 +146,7 @@ spec:
         "f.yaml: document 1, line 10: spec.target.selector: \"env in (prod\" is not a label selector",
         "f.yaml: document 1, line 11: spec.renderer: the plugin renderer needs spec.pluginCommand",
         "f.yaml: document 2, line 13: apiVersion \"switchyard.dev/v2\" is not supported",
-        "f.yaml: document 2, line 16: metadata.name: \"bad name\": use letters",
+        "f.yaml: document 2, line 16: metadata.name: repo name \"bad name\": a name is a DNS label",
         "f.yaml: document 2, line 18: spec.url: \"ftp://x\": use an https://",
         "f.yaml: document 2, line 19: spec.interval: \"soon\" is not a duration",
         "f.yaml: document 2, line 20: spec.username and spec.passwordFile go together",

@@ -7,10 +7,11 @@ use super::documents::{
     Spec, Target,
 };
 use super::parse::{Field, RawDocument, RawSpec, line_of};
-use crate::gitops::{self, check_url, normalize_app_path, renderer_kind, validate_repo_name};
+use crate::gitops::{self, check_url, normalize_app_path, renderer_kind};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use switchyard_common::selector::Selector;
+use switchyard_common::{NameKind, validate_name};
 
 /// The problems found in one document.
 struct Problems<'a> {
@@ -83,16 +84,22 @@ pub(super) fn validate(raw: RawDocument, origin: &Origin) -> Result<Sourced, Vec
             problem(line, "metadata.name is missing".into());
             None
         }
-        Some(n) => match validate_repo_name(&n.value) {
-            Ok(()) => Some(n.value.clone()),
-            Err(e) => {
-                problem(
-                    line_of(&n.referenced),
-                    format!("metadata.{}", invalid_text(&e)),
-                );
-                None
+        Some(n) => {
+            // An unknown kind is reported above; its name is still checked
+            // by the one rule every kind shares.
+            let name_kind = match kind {
+                Some(Kind::Repo) => NameKind::Repo,
+                Some(Kind::ClusterGroup) => NameKind::Group,
+                Some(Kind::App) | None => NameKind::App,
+            };
+            match validate_name(name_kind, &n.value) {
+                Ok(()) => Some(n.value.clone()),
+                Err(e) => {
+                    problem(line_of(&n.referenced), format!("metadata.name: {e}"));
+                    None
+                }
             }
-        },
+        }
     };
     let spec_line = raw
         .spec
@@ -282,11 +289,11 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         })
         .unwrap_or_default();
     if let Some(group) = spec.target.as_ref().and_then(|t| t.value.group.as_ref())
-        && let Err(e) = validate_repo_name(&group.value)
+        && let Err(e) = validate_name(NameKind::Group, &group.value)
     {
         problem(
             line_of(&group.referenced),
-            format!("spec.target.group: {}", invalid_text(&e)),
+            format!("spec.target.group: {e}"),
         );
     }
     let namespace = text(&spec.namespace).filter(|n| !n.is_empty());

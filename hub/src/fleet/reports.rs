@@ -31,6 +31,18 @@ pub struct StatusView {
     /// the cluster keeps its last good bundle meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Objects this app shares on this cluster with another app, naming
+    /// it (see `AppView::warnings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// The newest commit of the app's revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_commit: Option<String>,
+    /// Whether `latest_commit` rendered: `Rendered`, `Failed` (why is in
+    /// `error`), or `Pending` (not rendered yet: a manual app waiting for
+    /// `app sync`, a pinned app, no cluster to render for, a render running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_render: Option<String>,
     pub connected: bool,
     /// When the agent observed this status (RFC 3339).
     pub observed_at: Option<String>,
@@ -83,6 +95,9 @@ impl StatusView {
             applied_commit: report.map(|r| r.status.commit.clone()),
             message,
             error: None,
+            warning: None,
+            latest_commit: None,
+            latest_render: None,
             connected,
             observed_at: report.map(|r| rfc3339(r.status.observed_at)),
             resources: current

@@ -3,7 +3,11 @@
 
 use super::{Error, Result};
 
-/// A repository name becomes a directory name: keep it boring.
+/// A repository name becomes a directory name: keep it boring. New names
+/// follow the stricter DNS-label rule (`switchyard_common::validate_name`,
+/// checked where repos are created); this only keeps the directory safe, so a
+/// repo stored before that rule (`Bad_Name`) can still be fetched, shown and
+/// deleted.
 pub(super) fn validate_repo_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 200

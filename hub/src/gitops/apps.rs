@@ -1,38 +1,71 @@
 //! An app's lifecycle: creating, changing and deleting it, checking its
 //! fields, and how the API shows it.
 
-use super::{
-    AppRequest, AppView, Error, GitOps, Result, groups, helm, invalid, validate_repo_name,
-};
+use super::{AppRequest, AppView, Error, GitOps, Result, groups, helm, invalid};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::render::RendererKind;
 use crate::store::AppRecord;
 use std::collections::BTreeMap;
 use switchyard_common::selector::Selector;
+use switchyard_common::{NameKind, validate_name};
 use tracing::info;
+
+/// The commit an app shows as deployed, and the one that failed to render
+/// if its chosen commit did: a commit that never rendered runs nowhere, so
+/// it is not called deployed; the clusters' commit is, when they agree.
+fn shown_deployed(
+    app: &AppRecord,
+    running: &BTreeMap<String, Vec<String>>,
+) -> (Option<String>, Option<String>) {
+    let failed = app.errors.values().any(|e| super::pass::is_render_error(e))
+        || app
+            .render_failure
+            .as_ref()
+            .is_some_and(|f| Some(&f.commit) == app.deployed.as_ref());
+    match &app.deployed {
+        Some(commit) if failed => {
+            let only = (running.len() == 1)
+                .then(|| running.keys().next().cloned())
+                .flatten();
+            (only, Some(commit.clone()))
+        }
+        deployed => (deployed.clone(), None),
+    }
+}
 
 impl GitOps {
     pub fn app_view(&self, app: &AppRecord) -> Result<AppView> {
         let repo = self.store.repo(&app.repo)?;
         let selector = groups::target_selector(app, &self.groups_by_name()?).ok();
         let mut targets = Vec::new();
-        let mut assigned = 0;
+        let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut targeted_commits = Vec::new();
         for cluster in self.store.clusters()? {
+            let commit = cluster
+                .assignment
+                .iter()
+                .find(|i| i.app == app.name)
+                .map(|i| i.commit.clone());
+            if let Some(commit) = &commit {
+                running
+                    .entry(commit.clone())
+                    .or_default()
+                    .push(cluster.name.to_string());
+            }
             if selector
                 .as_ref()
                 .is_some_and(|s| s.matches(&cluster.labels))
             {
-                if cluster
-                    .assignment
-                    .iter()
-                    .any(|i| i.app == app.name && Some(&i.commit) == app.deployed.as_ref())
-                {
-                    assigned += 1;
-                }
+                targeted_commits.push(commit);
                 targets.push(cluster.name.to_string());
             }
         }
+        let (deployed, failed_commit) = shown_deployed(app, &running);
+        let assigned = targeted_commits
+            .iter()
+            .filter(|c| c.is_some() && *c == &deployed)
+            .count();
         Ok(AppView {
             name: app.name.clone(),
             repo: app.repo.clone(),
@@ -57,7 +90,9 @@ impl GitOps {
             prune_crds: app.ownership.prune_crds,
             force_conflicts: app.ownership.force_conflicts,
             latest: app.latest.clone(),
-            deployed: app.deployed.clone(),
+            deployed,
+            failed_commit,
+            running,
             pending: app
                 .latest
                 .clone()
@@ -66,6 +101,7 @@ impl GitOps {
             target_clusters: targets,
             assigned,
             errors: app.errors.clone(),
+            warnings: self.caches.shared_objects(&app.name),
             created_at: rfc3339(app.created_at),
         })
     }
@@ -91,12 +127,6 @@ impl GitOps {
 
     /// Check an app's fields, filling defaults.
     fn validate_app(&self, app: &mut AppRecord) -> Result<()> {
-        validate_repo_name(&app.name).map_err(|_| {
-            invalid(
-                "name",
-                format!("{:?}: use letters, digits, '.', '_' and '-'", app.name),
-            )
-        })?;
         if self.store.repo(&app.repo)?.is_none() {
             return Err(Error::RepoNotFound(app.repo.clone()));
         }
@@ -164,6 +194,8 @@ impl GitOps {
             errors: BTreeMap::new(),
             render_failure: None,
         };
+        // Only new names: an app stored before the rule can still be updated.
+        validate_name(NameKind::App, &app.name)?;
         self.validate_app(&mut app)?;
         self.store.create_app(&app)?;
         info!(app = %app.name, repo = %app.repo, path = %app.path, "app created");

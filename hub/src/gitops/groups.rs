@@ -2,13 +2,14 @@
 //! fleet's slices ("edge", "eu-prod") are defined once and every app that
 //! targets one follows when its selector changes.
 
-use super::{Error, GitOps, Result, invalid, validate_repo_name};
+use super::{Error, GitOps, Result, invalid};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::store::{AppRecord, GroupRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use switchyard_common::selector::Selector;
+use switchyard_common::{NameKind, validate_name};
 use tracing::info;
 
 /// `group create` / `PUT /groups/{name}` parameters.
@@ -56,7 +57,7 @@ pub(crate) fn target_selector(
 
 /// Check a group's name and normalize its selector.
 pub fn validate_group(request: &GroupRequest) -> Result<GroupRecord> {
-    validate_repo_name(&request.name)?;
+    validate_name(NameKind::Group, &request.name)?;
     let selector =
         Selector::parse(&request.selector).map_err(|e| invalid("selector", e.to_string()))?;
     Ok(GroupRecord {

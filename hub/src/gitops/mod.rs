@@ -45,7 +45,6 @@ pub use groups::{GroupRequest, GroupView, validate_group};
 pub use helm::{parse_values_for, validate as validate_helm};
 pub use manifests::ManifestsView;
 pub use repos::check_url;
-pub(crate) use repos::validate_repo_name;
 pub use requests::{AppRequest, AppView, FetchActivity, RepoRequest, RepoView, RevisionView};
 pub use webhooks::WebhookRefusal;
 
@@ -72,6 +71,8 @@ pub enum Error {
     GroupNotFound(String),
     #[error("cluster group {group} is targeted by apps {apps}; delete or move them first")]
     GroupInUse { group: String, apps: String },
+    #[error(transparent)]
+    Name(#[from] switchyard_common::NameError),
     #[error("invalid {field}: {message}")]
     Invalid {
         field: &'static str,

@@ -4,12 +4,14 @@
 //! The renders themselves run outside the lock ([`Planner::render_job`],
 //! started by `renders`).
 
-use super::plan::plan_cluster;
+use super::plan::{plan_cluster, shared_objects};
 use super::{BUNDLE_COMPRESSION_LEVEL, helm, renderer_of};
 use crate::clock::unix_now;
 use crate::git::GitCache;
 use crate::render::sandbox::{self, RenderLimits, SandboxError, Worker};
-use crate::render::{self, ClusterFacts, HelmInput, HelmUses, RendererKind, ValuesDocument, wire};
+use crate::render::{
+    self, ClusterFacts, HelmInput, HelmUses, ObjectKey, RendererKind, ValuesDocument, wire,
+};
 use crate::store::{
     AppRecord, ClusterRecord, HelmSettings, RenderFailure, RepoRecord, RevisionRecord, Store,
 };
@@ -84,9 +86,26 @@ pub(super) struct Caches {
     /// What each Helm chart (app, commit, settings and values files)
     /// reads of the cluster it is rendered for.
     helm_uses: Mutex<HashMap<RenderKey, HelmUses>>,
+    /// The objects of each assigned bundle, by digest, to find objects two
+    /// apps bring to one cluster.
+    bundle_objects: Mutex<HashMap<String, Arc<Vec<ObjectKey>>>>,
+    /// App -> cluster -> objects it shares there with another app, as the
+    /// last pass found them.
+    shared: Mutex<HashMap<String, BTreeMap<String, String>>>,
 }
 
 impl Caches {
+    /// Per cluster, the objects `app` shares there with another app (a
+    /// warning naming the other app), as the last planning pass found them.
+    pub(super) fn shared_objects(&self, app: &str) -> BTreeMap<String, String> {
+        self.shared
+            .lock()
+            .expect("cache lock")
+            .get(app)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Forget every render of `app`, so that the next pass renders it again.
     pub(super) fn forget(&self, app: &str) {
         self.rendered
@@ -208,6 +227,12 @@ fn belongs(key: &RenderKey, base: &RenderKey) -> bool {
                 .is_some_and(|rest| rest.starts_with("|values-for=")))
 }
 
+/// Whether `error`, as filed in an app's errors, is a failed render (of
+/// the app's deployed commit: the only one the planner renders).
+pub(super) fn is_render_error(error: &str) -> bool {
+    error.starts_with("render of app ")
+}
+
 /// `render of app web at commit 1a2b3c4`, the start of every render error.
 fn render_subject(app: &str, commit: &str) -> String {
     let short = commit.get(..7).unwrap_or(commit);
@@ -257,10 +282,34 @@ impl Planner {
         let mut summary = PassSummary::default();
         // Apps whose render is still to come: their errors stay as they are.
         let mut pending = HashSet::new();
+        // Objects shared between apps, per app and cluster; clusters with
+        // the same bundles share the answer.
+        let mut shared: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let mut shared_by_bundles: HashMap<Vec<(String, String)>, BTreeMap<String, String>> =
+            HashMap::new();
+        let mut live_digests = HashSet::new();
         for cluster in self.store.clusters()? {
             let plan = plan_cluster(&cluster, &apps, |app, cluster| {
                 self.bundle_for(app, cluster)
             });
+            live_digests.extend(plan.items.iter().map(|i| i.digest.clone()));
+            if plan.items.len() > 1 {
+                let bundles: Vec<(String, String)> = plan
+                    .items
+                    .iter()
+                    .map(|i| (i.app.clone(), i.digest.clone()))
+                    .collect();
+                let found = shared_by_bundles.entry(bundles).or_insert_with(|| {
+                    let known = self.caches.bundle_objects.lock().expect("cache lock");
+                    shared_objects(&plan.items, |digest| known.get(digest).cloned())
+                });
+                for (app, warning) in found.iter() {
+                    shared
+                        .entry(app.clone())
+                        .or_default()
+                        .insert(cluster.name.to_string(), warning.clone());
+                }
+            }
             for (app, error) in plan.errors {
                 if error == PENDING {
                     pending.insert(app);
@@ -269,7 +318,7 @@ impl Planner {
                 let app_errors = errors.entry(app).or_default();
                 // A render failure is the same for every cluster: file it once.
                 let shared = app_errors.get(ALL_CLUSTERS) == Some(&error);
-                if !shared && error.starts_with("render of app ") {
+                if !shared && is_render_error(&error) {
                     app_errors.insert(ALL_CLUSTERS.into(), error);
                 } else if !shared {
                     app_errors.insert(cluster.name.to_string(), error);
@@ -321,6 +370,20 @@ impl Planner {
             }
         }
         self.evict(&apps);
+        self.caches
+            .bundle_objects
+            .lock()
+            .expect("cache lock")
+            .retain(|digest, _| live_digests.contains(digest));
+        let mut last = self.caches.shared.lock().expect("cache lock");
+        for (app, clusters) in &shared {
+            if last.get(app) != Some(clusters) {
+                let (cluster, warning) = clusters.iter().next().expect("a cluster");
+                warn!(app = %app, clusters = clusters.len(), example = %cluster, %warning, "objects shared with another app");
+            }
+        }
+        *last = shared;
+        drop(last);
         let wanted = std::mem::take(&mut *self.wanted.lock().expect("wanted lock"));
         Ok(PassOutcome {
             changed,
@@ -737,6 +800,32 @@ impl Planner {
             Ok(r) => r,
             Err(e) => return Err(e.message.clone()),
         };
+        let outcome = self.bundle_digest(app, commit, cluster, rendered);
+        if let Ok(digest) = &outcome {
+            // The rendered objects stand for the bundle's: substitution
+            // rarely renames an object, and two apps alike either way.
+            let mut known = self.caches.bundle_objects.lock().expect("cache lock");
+            if !known.contains_key(digest) {
+                let keys = rendered
+                    .objects
+                    .iter()
+                    .map(|o| ObjectKey::of(o, app.namespace.as_deref()))
+                    .collect();
+                known.insert(digest.clone(), Arc::new(keys));
+            }
+        }
+        outcome
+    }
+
+    /// The digest of `cluster`'s bundle of `rendered`: the shared one, or
+    /// one with the cluster's variables substituted (cached).
+    fn bundle_digest(
+        &self,
+        app: &AppRecord,
+        commit: &str,
+        cluster: &ClusterRecord,
+        rendered: &Rendered,
+    ) -> Result<String, String> {
         if let Some(digest) = &rendered.shared_digest {
             return Ok(digest.clone());
         }

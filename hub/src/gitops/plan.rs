@@ -2,8 +2,10 @@
 //! cluster should run. Pure over its inputs; rendering and storing bundles
 //! are passed in as closures so the decision can be tested on its own.
 
+use crate::render::ObjectKey;
 use crate::store::{AppRecord, ClusterRecord};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use switchyard_common::proto::AssignmentItem;
 use switchyard_common::selector::Selector;
 
@@ -57,6 +59,74 @@ pub(crate) fn plan_cluster(
     }
     plan.items.sort_by(|a, b| a.app.cmp(&b.app));
     plan
+}
+
+/// Objects one cluster would get from more than one app: for each app
+/// concerned, a warning naming the other app and the object. The agent
+/// writes such an object only for the app whose label it carries (the one
+/// that created it) and reports a conflict for the other, so the hub says
+/// it at planning time, before either agent runs. `keys_of(digest)` gives
+/// the objects of a bundle, `None` when unknown (they are then not checked).
+pub(crate) fn shared_objects(
+    items: &[AssignmentItem],
+    keys_of: impl Fn(&str) -> Option<Arc<Vec<ObjectKey>>>,
+) -> BTreeMap<String, String> {
+    let mut warnings = BTreeMap::new();
+    if items.len() < 2 {
+        return warnings;
+    }
+    let bundles: Vec<(&str, Arc<Vec<ObjectKey>>)> = items
+        .iter()
+        .filter_map(|i| Some((i.app.as_str(), keys_of(&i.digest)?)))
+        .collect();
+    let mut owner: HashMap<&ObjectKey, &str> = HashMap::new();
+    // App -> other app -> the objects both define.
+    let mut shared: BTreeMap<&str, BTreeMap<&str, Vec<&ObjectKey>>> = BTreeMap::new();
+    for (app, keys) in &bundles {
+        for key in keys.iter() {
+            match owner.get(key) {
+                Some(other) if other != app => {
+                    shared
+                        .entry(app)
+                        .or_default()
+                        .entry(other)
+                        .or_default()
+                        .push(key);
+                    shared
+                        .entry(other)
+                        .or_default()
+                        .entry(app)
+                        .or_default()
+                        .push(key);
+                }
+                Some(_) => {}
+                None => {
+                    owner.insert(key, app);
+                }
+            }
+        }
+    }
+    for (app, others) in shared {
+        let text: Vec<String> = others
+            .iter()
+            .map(|(other, keys)| {
+                let more = match keys.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more objects)", n - 1),
+                };
+                format!("{}{more} is also defined by app {other}", keys[0])
+            })
+            .collect();
+        warnings.insert(
+            app.to_owned(),
+            format!(
+                "{} on this cluster: only the app that created it writes it; the other \
+                 reports a conflict",
+                text.join("; ")
+            ),
+        );
+    }
+    warnings
 }
 
 #[cfg(test)]
@@ -150,5 +220,65 @@ mod tests {
         let plan = plan_cluster(&c, &apps, |a, _| Ok(a.name.clone()));
         let names: Vec<_> = plan.items.iter().map(|i| i.app.as_str()).collect();
         assert_eq!(names, ["alpha", "zeta"]);
+    }
+
+    #[test]
+    fn objects_two_apps_bring_to_one_cluster_are_named_for_both() {
+        let key = |kind: &str, name: &str| ObjectKey {
+            group: String::new(),
+            kind: kind.into(),
+            namespace: "shop".into(),
+            name: name.into(),
+        };
+        let keys: HashMap<&str, Arc<Vec<ObjectKey>>> = [
+            (
+                "d-web",
+                Arc::new(vec![key("ConfigMap", "settings"), key("Service", "web")]),
+            ),
+            (
+                "d-api",
+                Arc::new(vec![key("ConfigMap", "settings"), key("Service", "api")]),
+            ),
+            ("d-db", Arc::new(vec![key("Service", "db")])),
+        ]
+        .into_iter()
+        .collect();
+        let item = |app: &str, digest: &str| AssignmentItem {
+            app: app.into(),
+            commit: "c1".into(),
+            digest: digest.into(),
+            namespace: None,
+            prune: false,
+            self_heal: false,
+            ownership: Default::default(),
+        };
+        let lookup = |d: &str| keys.get(d).cloned();
+        let items = [
+            item("api", "d-api"),
+            item("db", "d-db"),
+            item("web", "d-web"),
+        ];
+        let found = shared_objects(&items, lookup);
+        let tail = " on this cluster: only the app that created it writes it; the other reports a conflict";
+        assert_eq!(
+            found,
+            BTreeMap::from([
+                (
+                    "api".to_owned(),
+                    format!(
+                        "ConfigMap settings in namespace shop is also defined by app web{tail}"
+                    )
+                ),
+                (
+                    "web".to_owned(),
+                    format!(
+                        "ConfigMap settings in namespace shop is also defined by app api{tail}"
+                    )
+                ),
+            ])
+        );
+        // Apart, or with a bundle whose objects are unknown, nothing is said.
+        assert!(shared_objects(&items[..2], lookup).is_empty());
+        assert!(shared_objects(&[item("api", "d-api"), item("web", "unknown")], lookup).is_empty());
     }
 }

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use switchyard_common::{NameKind, validate_name};
 use tracing::{debug, info, warn};
 
 impl GitOps {
@@ -49,7 +50,7 @@ impl GitOps {
     /// Check a repo's parameters and build its record (nothing is stored).
     /// The files it names must exist on the hub's machine.
     pub fn check_repo(&self, request: RepoRequest) -> Result<RepoRecord> {
-        validate_repo_name(&request.name)?;
+        validate_name(NameKind::Repo, &request.name)?;
         let url = check_url(&request.url)?;
         if request.password_file.is_some() != request.username.is_some() {
             return Err(invalid(
@@ -377,24 +378,6 @@ pub fn check_url(url: &str) -> Result<String> {
     Ok(url.to_owned())
 }
 
-/// Repo and app names: what the Git cache accepts as a directory name.
-pub(crate) fn validate_repo_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 100
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "name",
-            format!("{name:?}: use letters, digits, '.', '_' and '-', not starting with '.'"),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -423,15 +406,5 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert!(shown("config").is_none());
-    }
-
-    #[test]
-    fn names_are_safe_directory_names() {
-        for ok in ["config", "fleet-apps", "a.b_c"] {
-            assert!(validate_repo_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", ".git", "a/b", "a b", &"x".repeat(101)] {
-            assert!(validate_repo_name(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -142,16 +142,32 @@ pub struct AppView {
     pub force_conflicts: bool,
     /// Latest commit the revision resolved to.
     pub latest: Option<String>,
-    /// Commit assigned to clusters.
+    /// Commit assigned to clusters: the one the app deploys, once it
+    /// rendered. While that commit fails to render (it is then
+    /// `failed_commit`), the commit the clusters still run if they all run
+    /// one, else none.
     pub deployed: Option<String>,
+    /// The commit the app should deploy but could not render (why is in
+    /// `errors`); its clusters keep what `running` shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_commit: Option<String>,
+    /// What the clusters run: commit -> the clusters assigned it.
+    #[serde(default)]
+    pub running: BTreeMap<String, Vec<String>>,
     /// A newer commit waiting for `app sync` (manual apps) or held back by a pin.
     pub pending: Option<String>,
     pub pinned: bool,
-    /// Clusters the group and selector target and how many have the deployed commit assigned.
+    /// Clusters the group and selector target and how many of them have
+    /// `deployed` assigned.
     pub target_clusters: Vec<String>,
     pub assigned: usize,
     /// `*` for errors that concern every cluster, else the cluster name.
     pub errors: BTreeMap<String, String>,
+    /// Cluster -> objects the app shares there with another app (naming
+    /// it), as the last planning pass found them: only one of the two apps
+    /// writes such an object; the other's agent reports a conflict.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warnings: BTreeMap<String, String>,
     pub created_at: String,
 }
 

@@ -11,12 +11,15 @@ use crate::store::{AppRecord, RevisionRecord};
 use tracing::{info, warn};
 
 impl GitOps {
+    /// An app's deployed revisions, newest first (like `git log`).
     pub fn history(&self, name: &str) -> Result<Vec<RevisionView>> {
         self.load_app(name)?;
+        // The store keeps them in the order they were made.
         Ok(self
             .store
             .revisions(name)?
             .into_iter()
+            .rev()
             .map(|r| RevisionView {
                 commit: r.commit,
                 at: rfc3339(r.at),

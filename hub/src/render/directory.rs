@@ -1,9 +1,8 @@
 //! The directory renderer: every YAML and JSON file of the app, as kubectl apply -R would read them.
 
 use super::RenderError;
-use super::yaml::parse_objects;
+use super::yaml::{Sourced, parse_objects};
 use crate::tree::TreeFile;
-use serde_json::Value;
 
 fn is_manifest(path: &str) -> bool {
     [".yaml", ".yml", ".json"]
@@ -11,7 +10,7 @@ fn is_manifest(path: &str) -> bool {
         .any(|ext| path.len() > ext.len() && path.ends_with(ext))
 }
 
-pub(super) fn render(files: &[TreeFile]) -> Result<Vec<Value>, RenderError> {
+pub(super) fn render(files: &[TreeFile]) -> Result<Vec<Sourced>, RenderError> {
     let mut manifests: Vec<&TreeFile> = files.iter().filter(|f| is_manifest(&f.path)).collect();
     // Sorted so errors and output order do not depend on the Git reader.
     manifests.sort_by(|a, b| a.path.cmp(&b.path));

@@ -1,10 +1,9 @@
 //! The helm renderer: a chart rendered in-process by the `switchyard-helm` engine (in the render worker), CRDs first, then Helm's install order.
 
-use super::yaml::parse_objects;
+use super::yaml::{Sourced, parse_objects};
 use super::{RenderError, RenderOptions};
 use crate::tree::TreeFile;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use switchyard_helm::{Chart, Value as HelmValue};
 
@@ -144,7 +143,7 @@ pub(super) fn render(
     files: &[TreeFile],
     input: Option<&HelmInput>,
     options: &RenderOptions,
-) -> Result<(Vec<Value>, HelmUses), RenderError> {
+) -> Result<(Vec<Sourced>, HelmUses), RenderError> {
     let default = HelmInput::default();
     let input = input.unwrap_or(&default);
     let tree: BTreeMap<String, Vec<u8>> = files

@@ -1,17 +1,16 @@
 //! The kustomize renderer: `kubectl kustomize` (or `kustomize build`) over the app's files in a private temporary directory.
 
 use super::process::{find_program, run};
-use super::yaml::parse_objects;
+use super::yaml::{Sourced, parse_objects};
 use super::{RenderError, RenderOptions, write_tree};
 use crate::tree::TreeFile;
-use serde_json::Value;
 use std::ffi::OsStr;
 use std::process::Command;
 
 pub(super) fn render(
     files: &[TreeFile],
     options: &RenderOptions,
-) -> Result<Vec<Value>, RenderError> {
+) -> Result<Vec<Sourced>, RenderError> {
     let path = std::env::var_os("PATH");
     render_with_path(files, options, path.as_deref())
 }
@@ -22,7 +21,7 @@ pub(super) fn render_with_path(
     files: &[TreeFile],
     options: &RenderOptions,
     path: Option<&OsStr>,
-) -> Result<Vec<Value>, RenderError> {
+) -> Result<Vec<Sourced>, RenderError> {
     // kubectl embeds kustomize and is what most hubs already have.
     let (program, args): (_, &[&str]) = if let Some(p) = find_program("kubectl", path) {
         (p, &["kustomize"])

@@ -11,6 +11,8 @@
 //! no further change.
 
 mod directory;
+mod duplicates;
+pub(crate) use duplicates::ObjectKey;
 mod helm;
 mod jsonnet;
 mod kustomize;
@@ -31,6 +33,7 @@ use std::path::{Component, Path, PathBuf};
 
 pub use helm::{ClusterFacts, HelmInput, HelmUses, ValuesDocument, cluster_values};
 pub use substitute::{SubstituteError, needs_substitution, substitute};
+use yaml::Sourced;
 
 /// How an app's files become objects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -119,6 +122,14 @@ pub enum RenderError {
         document: usize,
         message: String,
     },
+    #[error(
+        "{object} is defined twice: at {first} and at {second}; an object may be defined once per app"
+    )]
+    Duplicate {
+        object: String,
+        first: String,
+        second: String,
+    },
     #[error("rendered output is larger than {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("{0}")]
@@ -176,13 +187,23 @@ pub fn render_with_uses(
     let (objects, uses) = match kind {
         RendererKind::Directory => (directory::render(files)?, None),
         RendererKind::Kustomize => (kustomize::render(files, options)?, None),
-        RendererKind::Jsonnet => (jsonnet::render(files, options)?, None),
+        RendererKind::Jsonnet => {
+            // Evaluation leaves no trace of the file an object came from.
+            let objects = jsonnet::render(files, options)?.into_iter().enumerate();
+            let sourced = objects.map(|(i, value)| Sourced {
+                origin: format!("object {} of main.jsonnet's output", i + 1),
+                value,
+            });
+            (sourced.collect(), None)
+        }
         RendererKind::Plugin { command } => (plugin::render(command, files, options)?, None),
         RendererKind::Helm => {
             let (objects, uses) = helm::render(files, options.helm.as_ref(), options)?;
             (objects, Some(uses))
         }
     };
+    duplicates::check(&objects, options.default_namespace.as_deref())?;
+    let objects: Vec<Value> = objects.into_iter().map(|o| o.value).collect();
     check_rendered_size(&objects, options.limits.max_rendered_bytes)?;
     Ok((objects, uses))
 }

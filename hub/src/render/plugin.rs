@@ -1,17 +1,16 @@
 //! The plugin renderer: any program, started without a shell in a private copy of the app's files, printing YAML or JSON.
 
 use super::process::{find_program, run};
-use super::yaml::parse_objects;
+use super::yaml::{Sourced, parse_objects};
 use super::{RenderError, RenderOptions, write_tree};
 use crate::tree::TreeFile;
-use serde_json::Value;
 use std::process::Command;
 
 pub(super) fn render(
     command: &str,
     files: &[TreeFile],
     options: &RenderOptions,
-) -> Result<Vec<Value>, RenderError> {
+) -> Result<Vec<Sourced>, RenderError> {
     let mut words = command.split_whitespace();
     let program = words.next().ok_or(RenderError::EmptyCommand)?;
     let path = std::env::var_os("PATH");

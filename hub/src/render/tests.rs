@@ -409,7 +409,8 @@ fn tree_paths_cannot_escape_the_temporary_directory() {
 #[test]
 fn kustomize_without_tools_says_what_is_needed() {
     let empty = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let r = kustomize::render_with_path(&[], &opts(), Some(empty.path().as_os_str()));
+    let r = kustomize::render_with_path(&[], &opts(), Some(empty.path().as_os_str()))
+        .map(|objects| objects.into_iter().map(|o| o.value).collect());
     assert_eq!(
         err(r),
         "the kustomize renderer needs kubectl or kustomize on the hub's PATH"
@@ -453,7 +454,7 @@ fn kustomize_with_a_fake_binary_on_path() {
     let objects = kustomize::render_with_path(&kustomize_tree(), &opts(), Some(&only_fake))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        objects[0]["data"]["files"],
+        objects[0].value["data"]["files"],
         "./base/cm.yaml ./kustomization.yaml "
     );
 }
@@ -750,4 +751,48 @@ fn helm_errors_name_the_chart_file_and_line() {
         },
     ));
     assert_eq!(message, "bad.yaml: values must be a mapping");
+}
+
+#[test]
+fn two_files_defining_one_object_fail_the_render_naming_both() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n";
+    let files = [
+        file("a.yaml", cm),
+        file(
+            "b/more.yaml",
+            &format!("apiVersion: v1\nkind: Secret\nmetadata:\n  name: settings\n---\n{cm}"),
+        ),
+    ];
+    assert_eq!(
+        err(dir(&files)),
+        "ConfigMap settings is defined twice: at a.yaml:1 (document 1) and at \
+         b/more.yaml:6 (document 2); an object may be defined once per app"
+    );
+    // Once, it renders; a Secret of the same name is another object.
+    assert_eq!(dir(&files[1..]).map(|o| o.len()).ok(), Some(2));
+}
+
+#[test]
+fn an_objects_default_namespace_makes_it_the_same_object() {
+    let files = [
+        file(
+            "a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n",
+        ),
+        file(
+            "b.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  namespace: shop\n",
+        ),
+    ];
+    assert!(dir(&files).is_ok());
+    let options = RenderOptions {
+        default_namespace: Some("shop".into()),
+        ..opts()
+    };
+    let e = render(&RendererKind::Directory, &files, &options).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("ConfigMap m in namespace shop is defined twice: at a.yaml:1"),
+        "{e}"
+    );
 }

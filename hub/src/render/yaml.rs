@@ -6,14 +6,22 @@ use switchyard_common::manifest::{self, ManifestError};
 
 pub(super) use manifest::flatten;
 
+/// A rendered object and where it came from (`path:line (document N)`),
+/// for errors about more than one object.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Sourced {
+    pub(super) origin: String,
+    pub(super) value: Value,
+}
+
 /// Parse `text` (from `path`) into checked objects; see
 /// [`manifest::parse_objects`].
 pub(super) fn parse_objects(
     path: &str,
     text: &[u8],
     arrays: bool,
-) -> Result<Vec<Value>, RenderError> {
-    manifest::parse_objects(text, arrays).map_err(|e| match e {
+) -> Result<Vec<Sourced>, RenderError> {
+    let located = manifest::parse_located(text, arrays).map_err(|e| match e {
         ManifestError::NotUtf8(e) => RenderError::File {
             path: path.to_owned(),
             message: format!("not UTF-8: {e}"),
@@ -37,5 +45,12 @@ pub(super) fn parse_objects(
             document,
             message,
         },
-    })
+    })?;
+    Ok(located
+        .into_iter()
+        .map(|o| Sourced {
+            origin: format!("{path}:{} (document {})", o.line, o.document),
+            value: o.value,
+        })
+        .collect())
 }

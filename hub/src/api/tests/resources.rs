@@ -186,3 +186,113 @@ async fn only_an_admin_with_a_reason_may_sync_outside_the_tracked_revision() {
     assert_eq!(status, 404, "{answer}");
     assert_eq!(env.snapshot(), before);
 }
+
+#[tokio::test]
+async fn names_are_dns_labels_refused_with_their_kind_and_reason() {
+    let env = env().await;
+    let before = env.snapshot();
+    let long = "a".repeat(100);
+    for (path, body, error) in [
+        (
+            "/api/v1/apps",
+            json!({"name": "Web_App", "repo": "r", "path": "."}),
+            "app name \"Web_App\": a name is a DNS label: lowercase letters, digits and '-', \
+             starting and ending with a letter or digit"
+                .to_owned(),
+        ),
+        (
+            "/api/v1/apps",
+            json!({"name": long, "repo": "r", "path": "."}),
+            format!("app name {long:?}: a name is a DNS label of at most 63 characters, got 100"),
+        ),
+        (
+            "/api/v1/repos",
+            json!({"name": "Bad_Name", "url": "https://example.invalid/r.git"}),
+            "repo name \"Bad_Name\": a name is a DNS label: lowercase letters, digits and '-', \
+             starting and ending with a letter or digit"
+                .to_owned(),
+        ),
+        (
+            "/api/v1/groups",
+            json!({"name": "edge.", "selector": ""}),
+            "cluster group name \"edge.\": a name is a DNS label: lowercase letters, digits and \
+             '-', starting and ending with a letter or digit"
+                .to_owned(),
+        ),
+    ] {
+        let (status, answer) = env.call("admin", "POST", path, Some(&body)).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (422, Some(error.as_str()))
+        );
+    }
+    assert_eq!(env.snapshot(), before);
+}
+
+#[tokio::test]
+async fn records_stored_before_the_name_rule_still_load_and_delete() {
+    let env = env().await;
+    env.store
+        .create_repo(&crate::store::RepoRecord {
+            name: "Bad_Name".into(),
+            url: "https://example.invalid/r.git".into(),
+            branch: "main".into(),
+            interval_secs: 60,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            webhook_secret_file: None,
+            created_at: 0,
+            fetch: Default::default(),
+        })
+        .unwrap();
+    env.store
+        .create_app(&crate::store::AppRecord {
+            name: "Web_App".into(),
+            repo: "Bad_Name".into(),
+            path: ".".into(),
+            revision: None,
+            selector: "nothing=here".into(),
+            group: None,
+            namespace: None,
+            renderer: "directory".into(),
+            plugin_command: None,
+            helm: None,
+            manual: false,
+            prune: false,
+            self_heal: false,
+            ownership: Default::default(),
+            created_at: 0,
+            deployed: None,
+            pinned: false,
+            latest: None,
+            errors: BTreeMap::new(),
+            render_failure: None,
+        })
+        .unwrap();
+    for path in ["/api/v1/apps/Web_App", "/api/v1/repos/Bad_Name"] {
+        let (status, body) = env.call("viewer", "GET", path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (status, body) = env.call("admin", "GET", "/api/v1/apps", None).await;
+    assert_eq!((status, body[0]["name"].as_str()), (200, Some("Web_App")));
+    let (status, body) = env
+        .call(
+            "admin",
+            "PATCH",
+            "/api/v1/apps/Web_App",
+            Some(&json!({"selector": "still=nothing"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["selector"].as_str()),
+        (200, Some("still=nothing")),
+        "{body}"
+    );
+    for path in ["/api/v1/apps/Web_App", "/api/v1/repos/Bad_Name"] {
+        let (status, body) = env.call("admin", "DELETE", path, None).await;
+        assert!((200..300).contains(&status), "{path}: {status} {body}");
+        let (status, _) = env.call("viewer", "GET", path, None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+}
