@@ -167,6 +167,10 @@ pub struct AppRecord {
     /// written before it existed, and for other renderers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmSettings>,
+    /// File selection and jsonnet arguments of the `directory` and
+    /// `jsonnet` renderers (absent when default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<crate::render::DirectorySettings>,
     /// Manual apps deploy only what `app sync` approved.
     pub manual: bool,
     pub prune: bool,
