@@ -130,6 +130,16 @@ fn argo_repo() -> GitRepoBuilder {
         "components/labels/kustomization.yaml",
         "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels:\n- pairs:\n    team: shop\n",
     );
+    r.write(
+        "helm-guestbook/Chart.yaml",
+        "apiVersion: v2\nname: helm-guestbook\nversion: 0.1.0\n",
+    );
+    r.write("helm-guestbook/values.yaml", "replicaCount: 1\n");
+    r.write("helm-guestbook/values-production.yaml", "replicaCount: 3\n");
+    r.write(
+        "helm-guestbook/templates/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-helm-guestbook\nspec:\n  replicas: {{ .Values.replicaCount }}\n",
+    );
     // A directory app with jsonnet arguments, a library elsewhere in the
     // repository, and files the globs and recursion leave out.
     r.write(
@@ -184,11 +194,19 @@ fn renders(hub: &mut TestHub, app: &str) -> usize {
     hub.process
         .stderr_text()
         .lines()
-        .filter(|l| l.contains(" rendered") && l.contains(&format!("app={app}")))
+        .filter(|l| l.contains(": rendered app=") && l.contains(&format!("app={app} ")))
         .count()
 }
 
 fn start(dir: &Path, source: &GitRepoBuilder) -> (TestHub, GitDaemon, String) {
+    start_labelled(dir, source, &["env=prod"])
+}
+
+fn start_labelled(
+    dir: &Path,
+    source: &GitRepoBuilder,
+    labels: &[&str],
+) -> (TestHub, GitDaemon, String) {
     let served = dir.join("served");
     let head = source.commit("example apps");
     source.publish(&served, "examples");
@@ -210,7 +228,7 @@ fn start(dir: &Path, source: &GitRepoBuilder) -> (TestHub, GitDaemon, String) {
             == head.as_str()),
         "first fetch never happened"
     );
-    hub.add_cluster("paris", &["env=prod"]);
+    hub.add_cluster("paris", labels);
     (hub, daemon, head)
 }
 
@@ -328,7 +346,14 @@ fn argo_cd_example_layouts_render_and_unrelated_commits_do_not_re_render() {
         );
     }
     let after: Vec<usize> = expect.iter().map(|(a, _)| renders(&mut hub, a)).collect();
-    assert_eq!(after, before, "an unrelated commit re-rendered an app");
+    let log = hub.process.stderr_text();
+    let render_lines: Vec<&str> = log.lines().filter(|l| l.contains("render")).collect();
+    assert_eq!(
+        after,
+        before,
+        "an unrelated commit re-rendered an app:\n{}",
+        render_lines.join("\n")
+    );
     assert_eq!(manifests(&hub, "kustomize-prod").1, prod_before);
 
     // A commit that changes the base the overlay reads renders it again,
@@ -490,4 +515,142 @@ spec:
         "{}",
         out.stderr
     );
+}
+
+/// The app-of-apps chart of tests/fixtures/argocd/apps (as in
+/// argocd-example-apps), its repoURL pointed at `url`, in `dir`.
+fn app_of_apps(dir: &Path, url: &str) -> std::path::PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/argocd/apps");
+    let apps = dir.join("apps");
+    std::fs::create_dir_all(apps.join("templates")).unwrap();
+    for f in [
+        "Chart.yaml",
+        "values.yaml",
+        "templates/guestbook.yaml",
+        "templates/helm-guestbook.yaml",
+        "templates/jsonnet-guestbook.yaml",
+        "templates/kustomize-guestbook.yaml",
+    ] {
+        let text = std::fs::read_to_string(fixtures.join(f)).unwrap();
+        let text = text.replace("https://github.com/argoproj/argocd-example-apps.git", url);
+        std::fs::write(apps.join(f), text).unwrap();
+    }
+    apps
+}
+
+#[test]
+fn an_app_of_apps_imports_and_deploys_in_one_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = argo_repo();
+    let (hub, daemon, _) = start_labelled(dir.path(), &source, &["argocd-cluster=in-cluster"]);
+    let apps = app_of_apps(dir.path(), &daemon.url("examples.git"));
+    let checkout = source.path();
+
+    // Printed: the documents, and on stderr what was assumed.
+    let out = hub.cli(&[
+        "import",
+        "argocd",
+        "-f",
+        apps.to_str().unwrap(),
+        "--checkout",
+        checkout.to_str().unwrap(),
+    ]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    for line in [
+        "kind: Repo",
+        "  name: examples",
+        "  name: helm-guestbook",
+        "  renderer: helm",
+        "  renderer: kustomize",
+        "    selector: argocd-cluster=in-cluster",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "{line:?} missing from:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stderr
+            .contains("translated 5 documents (4 apps); 0 not translated"),
+        "{}",
+        out.stderr
+    );
+
+    // Applied: every app renders what Argo CD would have deployed.
+    let out = hub.cli(&[
+        "import",
+        "argocd",
+        "-f",
+        apps.to_str().unwrap(),
+        "--checkout",
+        checkout.to_str().unwrap(),
+        "--apply",
+    ]);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    for line in [
+        "repo/examples configured",
+        "app/guestbook created",
+        "app/helm-guestbook created",
+        "app/jsonnet-guestbook created",
+        "app/kustomize-guestbook created",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "{line:?} missing from:\n{}",
+            out.stdout
+        );
+    }
+    for (app, names) in [
+        (
+            "guestbook",
+            vec!["Deployment/guestbook-ui", "Service/guestbook-ui"],
+        ),
+        (
+            "helm-guestbook",
+            vec!["Deployment/helm-guestbook-helm-guestbook"],
+        ),
+        (
+            "jsonnet-guestbook",
+            vec![
+                "Deployment/jsonnet-guestbook-ui",
+                "Service/jsonnet-guestbook-ui",
+            ],
+        ),
+        (
+            "kustomize-guestbook",
+            vec!["Deployment/prod-guestbook-ui", "Service/prod-guestbook-ui"],
+        ),
+    ] {
+        assert!(
+            wait_until(SOON, || manifests(&hub, app).0 == names),
+            "{app}: {:?}; errors {}",
+            manifests(&hub, app).0,
+            errors(&hub, app)
+        );
+    }
+    // Manual until Argo CD's automated policy says otherwise: the fixture's
+    // apps are automated with prune.
+    let shown = hub.cli_json(&["app", "show", "guestbook"]);
+    assert_eq!(shown["sync_policy"], "automatic", "{shown}");
+    assert_eq!(shown["prune"], true, "{shown}");
+
+    // Nothing translatable: listed with reasons, exit 1.
+    let unsupported =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/argocd/unsupported.yaml");
+    let out = hub.cli(&["import", "argocd", "-f", unsupported.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    for line in [
+        "Application ingress-nginx: spec.source.chart",
+        "the matrix generator is not supported",
+        "ConfigMap argocd-cm: not an Argo CD Application or ApplicationSet",
+        "nothing translated",
+    ] {
+        assert!(
+            out.stderr.contains(line),
+            "{line:?} missing from:\n{}",
+            out.stderr
+        );
+    }
 }

@@ -62,6 +62,8 @@ struct Builder {
     /// URL -> (name, spec)
     repos: BTreeMap<String, (String, RepoSpec)>,
     apps: BTreeMap<String, (String, AppSpec)>,
+    /// Notes shared by many apps: the note, and the apps it concerns.
+    shared_notes: BTreeMap<String, Vec<String>>,
     out: Translation,
 }
 
@@ -164,6 +166,11 @@ impl Builder {
     }
 
     fn finish(mut self) -> Translation {
+        for (note, apps) in std::mem::take(&mut self.shared_notes) {
+            self.out
+                .notes
+                .push(format!("{note} (apps {})", apps.join(", ")));
+        }
         for (name, spec) in self.groups {
             self.out
                 .documents
@@ -276,10 +283,12 @@ impl Builder {
             .filter(|r| !r.is_empty() && *r != "HEAD")
             .map(str::to_owned);
         let mut notes = Vec::new();
+        let mut shared = Vec::new();
         if revision.is_none() {
-            notes.push("targetRevision HEAD: follows the repo's branch, main (set spec.branch of the Repo if its default branch differs)".to_owned());
+            shared.push("targetRevision HEAD follows the Repo's branch, main: set spec.branch of the Repo if its default branch differs".to_owned());
         }
-        let (renderer, helm, directory) = renderer_of(&source, &path, checkout, &mut notes)?;
+        let (renderer, helm, directory) =
+            renderer_of(&source, &path, checkout, &mut notes, &mut shared)?;
         let dest = &spec["destination"];
         let cluster = match (dest["name"].as_str(), dest["server"].as_str()) {
             (Some(n), _) if !n.is_empty() => n.to_owned(),
@@ -340,6 +349,9 @@ impl Builder {
         }
         for n in notes {
             self.out.notes.push(format!("app {name}: {n}"));
+        }
+        for n in shared {
+            self.shared_notes.entry(n).or_default().push(name.clone());
         }
         self.apps.insert(name.clone(), (name, app));
         Ok(())
@@ -774,6 +786,7 @@ fn renderer_of(
     path: &str,
     checkout: Option<&dyn Checkout>,
     notes: &mut Vec<String>,
+    shared: &mut Vec<String>,
 ) -> Result<(String, Option<HelmSpec>, Option<DirectorySettings>), String> {
     let block = |k: &str| source.get(k).filter(|v| !v.is_null());
     let in_dir = |file: &str| {
@@ -818,7 +831,7 @@ fn renderer_of(
         Some("kustomize") => Ok(("kustomize".into(), None, None)),
         Some(_) => Ok(("directory".into(), None, Some(argo_directory_default()))),
         None => {
-            notes.push("no helm, kustomize or directory block and no --checkout: rendered as a directory (pass --checkout DIR to detect charts and kustomizations as Argo CD does)".into());
+            shared.push("no helm, kustomize or directory block and no --checkout: rendered as a directory; pass --checkout DIR to detect charts and kustomizations as Argo CD does".into());
             Ok(("directory".into(), None, Some(argo_directory_default())))
         }
     }
