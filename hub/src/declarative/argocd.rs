@@ -238,14 +238,16 @@ impl Builder {
 
     /// One Application; on success its App (and Repo) are recorded.
     fn application(&mut self, doc: &Value, checkout: Option<&dyn Checkout>) -> Result<(), String> {
-        let name = doc["metadata"]["name"]
+        let argo_name = doc["metadata"]["name"]
             .as_str()
             .filter(|n| !n.is_empty())
-            .ok_or("metadata.name is missing")?
-            .to_owned();
+            .ok_or("metadata.name is missing")?;
+        // Argo CD names are DNS subdomains (`example.guestbook`); Switchyard
+        // app names are DNS labels.
+        let name = dns_label(argo_name);
         if switchyard_common::ClusterName::new(name.clone()).is_err() {
             return Err(format!(
-                "name {name:?} is not a DNS label (lowercase letters, digits, '-'), which Switchyard app names are"
+                "name {argo_name:?} does not make a DNS label (lowercase letters, digits, '-'), which Switchyard app names are"
             ));
         }
         let spec = &doc["spec"];
@@ -333,7 +335,7 @@ impl Builder {
             renderer,
             plugin_command: None,
             helm,
-            directory,
+            directory: directory.map(Box::new),
             manual: !automated,
             prune: automated && sync["automated"]["prune"].as_bool().unwrap_or(false),
             self_heal: automated && sync["automated"]["selfHeal"].as_bool().unwrap_or(false),
@@ -346,6 +348,11 @@ impl Builder {
             && *existing != app
         {
             return Err(format!("app {name} is translated twice, differently"));
+        }
+        if name != argo_name {
+            notes.push(format!(
+                "named {name}: Argo CD's name {argo_name:?} is not a DNS label"
+            ));
         }
         for n in notes {
             self.out.notes.push(format!("app {name}: {n}"));
@@ -584,6 +591,22 @@ impl Builder {
         }
         self.expand(origin, at, &template, go, params, Some(checkout))
     }
+}
+
+/// `name` as a DNS label: lowercase, every other character `-`, at most
+/// 63 characters.
+fn dns_label(name: &str) -> String {
+    let mapped: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let trimmed = mapped.trim_matches('-');
+    trimmed
+        .get(..63)
+        .unwrap_or(trimmed)
+        .trim_end_matches('-')
+        .to_owned()
 }
 
 /// Parameters of a Git generator's path (Argo CD's `path`, `path.basename`…).

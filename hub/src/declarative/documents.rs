@@ -154,8 +154,9 @@ pub struct AppSpec {
     pub helm: Option<HelmSpec>,
     /// As Argo CD's `spec.source.directory`: recurse, include, exclude,
     /// jsonnet (tlas, extVars, libs).
+    /// Boxed: most apps have none, and it is the largest field.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub directory: Option<crate::render::DirectorySettings>,
+    pub directory: Option<Box<crate::render::DirectorySettings>>,
     pub manual: bool,
     pub prune: bool,
     pub self_heal: bool,

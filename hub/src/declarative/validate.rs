@@ -334,7 +334,7 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         renderer,
         plugin_command,
         helm: helm.filter(|h| *h != HelmSpec::default()),
-        directory: directory.filter(|d| !d.is_default()),
+        directory: directory.filter(|d| !d.is_default()).map(Box::new),
         manual: flag(&spec.manual),
         prune: flag(&spec.prune),
         self_heal: flag(&spec.self_heal),

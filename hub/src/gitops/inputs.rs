@@ -46,7 +46,7 @@ pub(super) enum Error {
         file: String,
         reference: String,
         #[source]
-        source: git::Error,
+        source: Box<git::Error>,
     },
     #[error("the kustomizations name more than {MAX_DIRECTORIES} directories")]
     TooManyDirectories,
@@ -54,8 +54,6 @@ pub(super) enum Error {
         "the kustomizations read more than {limit} {what} in all (the limit of one app's files)"
     )]
     TooMuch { what: &'static str, limit: u64 },
-    #[error(transparent)]
-    Git(#[from] git::Error),
 }
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -283,7 +281,7 @@ pub(super) fn gather_kustomize(
             let missing = |source| Error::Missing {
                 file: shown.clone(),
                 reference: path.clone(),
-                source,
+                source: Box::new(source),
             };
             match git.read_dir(repo, commit, &path, limits) {
                 Ok(found) => {
@@ -353,7 +351,7 @@ pub(super) fn gather_libs(
             .map_err(|source| Error::Missing {
                 file: "jsonnet.libs".into(),
                 reference: lib.clone(),
-                source,
+                source: Box::new(source),
             })?;
         budget.take(&found)?;
         inputs.files.extend(found.into_iter().map(|f| TreeFile {
