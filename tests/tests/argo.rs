@@ -360,7 +360,7 @@ fn argo_cd_example_layouts_render_and_unrelated_commits_do_not_re_render() {
     // with the change; the apps that do not read it stay as they were.
     source.write(
         "kustomize-guestbook/base/guestbook-ui-svc.yaml",
-        &GUESTBOOK_SVC.replace("port: 80\n", "port: 8080\n"),
+        GUESTBOOK_SVC.replace("port: 80\n", "port: 8080\n"),
     );
     let base_change = source.commit("service port 8080");
     source.publish(&dir.path().join("served"), "examples");

@@ -107,8 +107,9 @@ pub(crate) struct AppFields {
     plugin_command: Option<String>,
     #[command(flatten)]
     helm: HelmFlags,
+    /// Boxed: the largest group of flags, and most apps use none of them.
     #[command(flatten)]
-    directory: DirectoryFlags,
+    directory: Box<DirectoryFlags>,
 }
 
 /// Settings of directory and jsonnet apps, as Argo CD's directory source
@@ -328,7 +329,7 @@ impl AppFields {
             None
         };
         let directory = if self.directory.given() {
-            Some(self.directory.apply(directory.unwrap_or_default())?)
+            Some((*self.directory).apply(directory.unwrap_or_default())?)
         } else {
             None
         };

@@ -171,7 +171,7 @@ enum Command {
     },
     /// Translate another tool's manifests into documents `apply` takes.
     #[command(subcommand)]
-    Import(import::ImportCommand),
+    Import(Box<import::ImportCommand>),
     /// Print the hub's repos, apps and cluster groups as documents `apply` takes.
     Export {
         /// Only these kinds: repo, app, clustergroup.
@@ -537,7 +537,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             target,
         } => declare::apply(&files, dry_run, &target.with_before(before)?).await,
-        Command::Import(c) => import::import(c, before).await,
+        Command::Import(c) => import::import(*c, before).await,
         Command::Export {
             kinds,
             output,

@@ -97,8 +97,9 @@ fn documents_of(label: &str, text: &str) -> Vec<(String, Result<Value, String>)>
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
+                    .enumerate()
                 {
-                    out.push((origin.clone(), Ok(item.clone())));
+                    out.push((format!("{origin}, item {}", item.0 + 1), Ok(item.1.clone())));
                 }
             }
             Ok(v) => out.push((origin, Ok(v))),
@@ -191,8 +192,9 @@ impl Builder {
         self.out
     }
 
-    /// The Repo document for `url`, created on first use.
-    fn repo(&mut self, url: &str) -> String {
+    /// The Repo document for `url`, created on first use, following
+    /// `revision` when it reads as a branch (else `main`).
+    fn repo(&mut self, url: &str, revision: Option<&str>) -> String {
         if let Some((name, _)) = self.repos.get(url) {
             return name.clone();
         }
@@ -225,7 +227,10 @@ impl Builder {
         }
         let spec = RepoSpec {
             url: url.to_owned(),
-            branch: "main".into(),
+            branch: revision
+                .filter(|r| is_branch_like(r))
+                .unwrap_or("main")
+                .to_owned(),
             interval: INTERVAL.into(),
             username: None,
             password_file: None,
@@ -287,7 +292,7 @@ impl Builder {
         let mut notes = Vec::new();
         let mut shared = Vec::new();
         if revision.is_none() {
-            shared.push("targetRevision HEAD follows the Repo's branch, main: set spec.branch of the Repo if its default branch differs".to_owned());
+            shared.push("targetRevision HEAD follows the Repo's branch: check spec.branch of the Repo is the repository's default branch".to_owned());
         }
         let (renderer, helm, directory) =
             renderer_of(&source, &path, checkout, &mut notes, &mut shared)?;
@@ -309,7 +314,7 @@ impl Builder {
         let automated = sync.get("automated").is_some_and(|a| !a.is_null());
         if let Some(options) = sync["syncOptions"].as_array().filter(|o| !o.is_empty()) {
             let options: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
-            notes.push(format!("syncPolicy.syncOptions {options:?} not translated"));
+            shared.push(format!("syncPolicy.syncOptions {options:?} not translated"));
         }
         for field in ["ignoreDifferences", "info", "revisionHistoryLimit"] {
             if spec.get(field).is_some_and(|v| !v.is_null()) {
@@ -319,7 +324,13 @@ impl Builder {
         if sync.get("retry").is_some_and(|v| !v.is_null()) {
             notes.push("syncPolicy.retry not translated (the agent retries on its own)".into());
         }
-        let repo = self.repo(url);
+        let repo = self.repo(url, revision.as_deref());
+        // An app on the Repo's branch follows it, as `targetRevision` did.
+        let revision = revision.filter(|r| {
+            self.repos
+                .get(url)
+                .is_none_or(|(_, spec)| spec.branch != *r)
+        });
         let app = AppSpec {
             repo,
             path,
@@ -591,6 +602,17 @@ impl Builder {
         }
         self.expand(origin, at, &template, go, params, Some(checkout))
     }
+}
+
+/// Whether a `targetRevision` reads as a branch, not a commit or a
+/// version tag.
+fn is_branch_like(revision: &str) -> bool {
+    let commit = revision.len() >= 7 && revision.chars().all(|c| c.is_ascii_hexdigit());
+    let version = revision
+        .strip_prefix('v')
+        .unwrap_or(revision)
+        .starts_with(|c: char| c.is_ascii_digit());
+    !commit && !version && !revision.contains('*')
 }
 
 /// `name` as a DNS label: lowercase, every other character `-`, at most

@@ -252,6 +252,9 @@ fn evaluate_objects(world: &World, entry: &str) -> Result<Vec<Value>, RenderErro
     Ok(out)
 }
 
+// jrsonnet's `apply_tla` takes a map keyed by `IStr`, an interned string
+// whose interior mutability is its reference count: its hash never changes.
+#[allow(clippy::mutable_key_type)]
 fn evaluate(world: &World, entry: &str, shown: &str) -> Result<String, RenderError> {
     let mut builder = State::builder();
     let context = jrsonnet_stdlib::ContextInitializer::new(PathResolver::FileName);
