@@ -115,7 +115,7 @@ fn example_applications_become_one_repo_and_their_apps() {
     assert!(
         t.notes
             .iter()
-            .any(|n| n.contains("app guestbook") && n.contains("CreateNamespace=true")),
+            .any(|n| n.contains("CreateNamespace=true") && n.ends_with("(apps guestbook)")),
         "{:?}",
         t.notes
     );
