@@ -285,6 +285,13 @@ impl Builder {
             .filter(|p| !p.is_empty())
             .unwrap_or(".")
             .to_owned();
+        if let Some(c) = checkout
+            && let Some(file) = argo_manifest_under(c, &path)
+        {
+            return Err(format!(
+                "an app of apps ({file} is an Argo CD manifest): import its directory instead, switchyard import argocd -f CHECKOUT/{path}"
+            ));
+        }
         let revision = source["targetRevision"]
             .as_str()
             .filter(|r| !r.is_empty() && *r != "HEAD")
@@ -602,6 +609,29 @@ impl Builder {
         }
         self.expand(origin, at, &template, go, params, Some(checkout))
     }
+}
+
+/// The first manifest under `path` in the checkout that is an Argo CD
+/// Application or ApplicationSet (or a template of one): deploying it
+/// would hand the apps to an Argo CD that is not there.
+fn argo_manifest_under(checkout: &dyn Checkout, path: &str) -> Option<String> {
+    let prefix = if path == "." {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    checkout
+        .files()
+        .into_iter()
+        .filter(|f| f.starts_with(&prefix))
+        .filter(|f| [".yaml", ".yml", ".json"].iter().any(|x| f.ends_with(x)))
+        .take(1000)
+        .find(|f| {
+            checkout.read(f).is_some_and(|text| {
+                text.contains("argoproj.io/")
+                    && (text.contains("kind: Application") || text.contains("\"Application"))
+            })
+        })
 }
 
 /// Whether a `targetRevision` reads as a branch, not a commit or a

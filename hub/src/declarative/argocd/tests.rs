@@ -270,3 +270,85 @@ fn templates_substitute_plain_and_go_placeholders() {
         Some("{{.nope}}")
     );
 }
+
+/// A checkout held in memory, file by file.
+struct Files(Vec<(&'static str, &'static str)>);
+
+impl Checkout for Files {
+    fn has_file(&self, path: &str) -> bool {
+        self.0.iter().any(|(p, _)| *p == path)
+    }
+    fn directories(&self) -> Vec<String> {
+        Vec::new()
+    }
+    fn files(&self) -> Vec<String> {
+        self.0.iter().map(|(p, _)| p.to_string()).collect()
+    }
+    fn read(&self, path: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, t)| t.to_string())
+    }
+}
+
+#[test]
+fn git_file_generators_take_their_parameters_from_the_files() {
+    let set = "\
+apiVersion: argoproj.io/v1alpha1
+kind: ApplicationSet
+metadata:
+  name: per-env
+spec:
+  generators:
+  - git:
+      repoURL: https://github.com/example/fleet.git
+      revision: HEAD
+      files:
+      - path: 'envs/**/config.json'
+  template:
+    metadata:
+      name: 'web-{{env.name}}'
+    spec:
+      project: default
+      source:
+        repoURL: https://github.com/example/fleet.git
+        targetRevision: HEAD
+        path: 'web/{{path.basename}}'
+      destination:
+        name: '{{env.cluster}}'
+        namespace: web
+";
+    let checkout = Files(vec![
+        (
+            "envs/dev/config.json",
+            r#"{"env": {"name": "dev", "cluster": "lab"}}"#,
+        ),
+        (
+            "envs/prod/config.json",
+            r#"{"env": {"name": "prod", "cluster": "paris"}}"#,
+        ),
+        ("envs/prod/README.md", "not a match"),
+    ]);
+    let t = translate(&[input("set.yaml", set)], Some(&checkout));
+    assert!(t.untranslated.is_empty(), "{:?}", t.untranslated);
+    let prod = app(&t, "web-prod");
+    assert_eq!(prod.path, "web/prod");
+    assert_eq!(prod.target.selector, "argocd-cluster=paris");
+    assert_eq!(app(&t, "web-dev").target.selector, "argocd-cluster=lab");
+    round_trip(&t);
+}
+
+#[test]
+fn the_parent_of_an_app_of_apps_points_at_its_directory() {
+    let parent = GUESTBOOK.replace("path: guestbook", "path: apps");
+    let checkout = Files(vec![("apps/templates/guestbook.yaml", GUESTBOOK)]);
+    let t = translate(&[input("root.yaml", &parent)], Some(&checkout));
+    assert!(t.documents.is_empty(), "{:?}", t.documents);
+    assert!(
+        t.untranslated[0].reason.contains("an app of apps")
+            && t.untranslated[0].reason.contains("-f CHECKOUT/apps"),
+        "{:?}",
+        t.untranslated
+    );
+}
