@@ -505,6 +505,21 @@ spec:
     let out = ok(&hub, &["apply", "-f", again.to_str().unwrap()]);
     assert!(out.contains("app/tla unchanged"), "{out}");
 
+    // `app update` changes the flags given and keeps the rest; an empty
+    // value clears a list.
+    // Without the exclusion the broken test file is read again: the
+    // update says the app cannot deploy, and why.
+    let out = hub.cli(&["app", "update", "tla", "--recurse", "--exclude", ""]);
+    assert!(out.stderr.contains("skip-test.yaml:1:6"), "{}", out.stderr);
+    let json = hub.cli_json(&["app", "show", "tla"]);
+    assert_eq!(json["directory"]["recurse"], true, "{json}");
+    assert!(json["directory"].get("exclude").is_none(), "{json}");
+    assert_eq!(json["directory"]["jsonnet"]["libs"][0], "libs/k", "{json}");
+    // Directory settings belong to directory and jsonnet apps only.
+    let out = hub.cli(&["app", "update", "tla", "--renderer", "kustomize"]);
+    assert!(!out.success());
+    assert!(out.stderr.contains("directory settings"), "{}", out.stderr);
+
     // A bad glob is refused with the line it is on.
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, doc.replace("'*-test.yaml'", "'a['")).unwrap();
