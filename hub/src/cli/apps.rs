@@ -10,6 +10,7 @@ use switchyard_hub::api::{RollbackRequest, SyncRequest};
 use switchyard_hub::gitops::{
     AppRequest, AppView, ManifestsView, RepoRequest, RepoView, RevisionView,
 };
+use switchyard_hub::render::{DirectorySettings, JsonnetArg};
 use switchyard_hub::store::HelmSettings;
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +109,106 @@ pub(crate) struct AppFields {
     plugin_command: Option<String>,
     #[command(flatten)]
     helm: HelmFlags,
+    /// Boxed: the largest group of flags, and most apps use none of them.
+    #[command(flatten)]
+    directory: Box<DirectoryFlags>,
+}
+
+/// Settings of directory and jsonnet apps, as Argo CD's directory source
+/// has them. On `app update`, each flag given replaces that setting (all
+/// its values); an empty value (`--include ''`) clears it.
+#[derive(Debug, Args)]
+pub(crate) struct DirectoryFlags {
+    /// Read subdirectories too (the default; Argo CD's is --no-recurse).
+    #[arg(long, help_heading = "Directory", conflicts_with = "no_recurse")]
+    recurse: bool,
+    /// Read only the files at the app's path, not its subdirectories.
+    #[arg(long, help_heading = "Directory")]
+    no_recurse: bool,
+    /// Render only files matching this glob, relative to the app's path
+    /// (repeatable; `*` crosses `/`, braces allowed: '{a,b}.yaml').
+    #[arg(long, value_name = "GLOB", help_heading = "Directory")]
+    include: Vec<String>,
+    /// Skip files matching this glob (repeatable).
+    #[arg(long, value_name = "GLOB", help_heading = "Directory")]
+    exclude: Vec<String>,
+    /// A jsonnet top-level argument, a string (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", help_heading = "Directory")]
+    jsonnet_tla: Vec<String>,
+    /// A jsonnet top-level argument, jsonnet code (repeatable).
+    #[arg(long, value_name = "NAME=CODE", help_heading = "Directory")]
+    jsonnet_tla_code: Vec<String>,
+    /// A jsonnet external variable (std.extVar), a string (repeatable).
+    #[arg(long, value_name = "NAME=VALUE", help_heading = "Directory")]
+    jsonnet_ext_str: Vec<String>,
+    /// A jsonnet external variable, jsonnet code (repeatable).
+    #[arg(long, value_name = "NAME=CODE", help_heading = "Directory")]
+    jsonnet_ext_code: Vec<String>,
+    /// A jsonnet library directory (-J), relative to the repository's root
+    /// and read at the app's commit (repeatable).
+    #[arg(long, value_name = "DIR", help_heading = "Directory")]
+    jsonnet_lib_path: Vec<String>,
+}
+
+/// A repeated flag's values: `None` when not given, empty for a single
+/// empty value (which clears the setting).
+fn given(values: &[String]) -> Option<Vec<String>> {
+    match values {
+        [] => None,
+        [only] if only.is_empty() => Some(Vec::new()),
+        _ => Some(values.to_vec()),
+    }
+}
+
+impl DirectoryFlags {
+    fn given(&self) -> bool {
+        self.recurse
+            || self.no_recurse
+            || !self.include.is_empty()
+            || !self.exclude.is_empty()
+            || !self.jsonnet_tla.is_empty()
+            || !self.jsonnet_tla_code.is_empty()
+            || !self.jsonnet_ext_str.is_empty()
+            || !self.jsonnet_ext_code.is_empty()
+            || !self.jsonnet_lib_path.is_empty()
+    }
+
+    /// `base` with the flags given applied.
+    fn apply(self, mut base: DirectorySettings) -> anyhow::Result<DirectorySettings> {
+        if self.recurse || self.no_recurse {
+            base.recurse = Some(self.recurse);
+        }
+        if let Some(v) = given(&self.include) {
+            base.include = v;
+        }
+        if let Some(v) = given(&self.exclude) {
+            base.exclude = v;
+        }
+        let args =
+            |strings: &[String], code: &[String]| -> anyhow::Result<Option<Vec<JsonnetArg>>> {
+                let (strings, code) = (given(strings), given(code));
+                if strings.is_none() && code.is_none() {
+                    return Ok(None);
+                }
+                let mut out = Vec::new();
+                for (values, is_code) in [(strings, false), (code, true)] {
+                    for v in values.unwrap_or_default() {
+                        out.push(JsonnetArg::parse(&v, is_code).map_err(anyhow::Error::msg)?);
+                    }
+                }
+                Ok(Some(out))
+            };
+        if let Some(v) = args(&self.jsonnet_tla, &self.jsonnet_tla_code)? {
+            base.jsonnet.tlas = v;
+        }
+        if let Some(v) = args(&self.jsonnet_ext_str, &self.jsonnet_ext_code)? {
+            base.jsonnet.ext_vars = v;
+        }
+        if let Some(v) = given(&self.jsonnet_lib_path) {
+            base.jsonnet.libs = v;
+        }
+        Ok(base)
+    }
 }
 
 /// The helm renderer's settings, as `helm template` takes them. On
@@ -222,9 +323,15 @@ impl AppFields {
         self,
         name: Option<String>,
         helm: Option<HelmSettings>,
+        directory: Option<DirectorySettings>,
     ) -> anyhow::Result<AppRequest> {
         let helm = if self.helm.given() {
             Some(self.helm.apply(helm.unwrap_or_default())?)
+        } else {
+            None
+        };
+        let directory = if self.directory.given() {
+            Some((*self.directory).apply(directory.unwrap_or_default())?)
         } else {
             None
         };
@@ -239,6 +346,7 @@ impl AppFields {
             renderer: self.renderer,
             plugin_command: self.plugin_command,
             helm,
+            directory,
             ..AppRequest::default()
         })
     }
@@ -572,6 +680,34 @@ fn show_app(app: &AppView) {
             fields.push(("Set", helm.set.join(", ")));
         }
     }
+    if let Some(d) = &app.directory {
+        if let Some(recurse) = d.recurse {
+            fields.push(("Recurse", if recurse { "yes" } else { "no" }.into()));
+        }
+        if !d.include.is_empty() {
+            fields.push(("Include", d.include.join(", ")));
+        }
+        if !d.exclude.is_empty() {
+            fields.push(("Exclude", d.exclude.join(", ")));
+        }
+        let arg = |a: &JsonnetArg| {
+            format!(
+                "{}={}{}",
+                a.name,
+                a.value,
+                if a.code { " (code)" } else { "" }
+            )
+        };
+        for a in &d.jsonnet.tlas {
+            fields.push(("Jsonnet TLA", arg(a)));
+        }
+        for a in &d.jsonnet.ext_vars {
+            fields.push(("Jsonnet ext var", arg(a)));
+        }
+        if !d.jsonnet.libs.is_empty() {
+            fields.push(("Jsonnet libs", d.jsonnet.libs.join(", ")));
+        }
+    }
     print_fields(&fields);
     for (scope, error) in &app.errors {
         let scope = if scope == "*" { "all clusters" } else { scope };
@@ -754,7 +890,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             output,
         } => {
             let client = AdminClient::discover(target)?;
-            let mut request = fields.into_request(Some(name), None)?;
+            let mut request = fields.into_request(Some(name), None, None)?;
             request.manual = Some(manual);
             request.prune = Some(prune);
             request.self_heal = Some(self_heal);
@@ -775,14 +911,15 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             output,
         } => {
             let client = AdminClient::discover(target)?;
-            // The helm flags given change those settings and keep the rest.
-            let current = if fields.helm.given() {
+            // The helm and directory flags given change those settings
+            // and keep the rest.
+            let (helm, directory) = if fields.helm.given() || fields.directory.given() {
                 let app: AppView = client.get(&format!("/apps/{name}")).await?;
-                app.helm
+                (app.helm, app.directory)
             } else {
-                None
+                (None, None)
             };
-            let mut request = fields.into_request(None, current)?;
+            let mut request = fields.into_request(None, helm, directory)?;
             request.manual = either(manual, auto);
             request.prune = either(prune, no_prune);
             request.self_heal = either(self_heal, no_self_heal);

@@ -144,15 +144,26 @@ fn report(problems: &[Problem]) -> anyhow::Error {
 /// Every document is checked (values, references, and the files repos
 /// name on the hub's machine) before anything is changed.
 pub(crate) async fn apply(files: &[String], dry_run: bool, target: &Target) -> anyhow::Result<()> {
+    apply_texts(read_inputs(files)?, &files.join(", "), dry_run, target).await
+}
+
+/// `apply` of documents already read: (label, text) pairs; `what` names
+/// them when there are none.
+pub(crate) async fn apply_texts(
+    inputs: Vec<(String, String)>,
+    what: &str,
+    dry_run: bool,
+    target: &Target,
+) -> anyhow::Result<()> {
     let mut documents: Vec<Sourced> = Vec::new();
     let mut problems = Vec::new();
-    for (label, text) in read_inputs(files)? {
+    for (label, text) in inputs {
         let (found, wrong) = declarative::parse(&label, &text);
         documents.extend(found);
         problems.extend(wrong);
     }
     if documents.is_empty() && problems.is_empty() {
-        bail!("no documents found in {}", files.join(", "));
+        bail!("no documents found in {what}");
     }
     let client = AdminClient::discover(target)?;
     let current = Current::load(&client).await?;

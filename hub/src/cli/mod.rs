@@ -6,6 +6,7 @@ mod client;
 mod declare;
 mod exit;
 mod groups;
+mod import;
 mod output;
 mod progress;
 mod quickstart;
@@ -169,6 +170,9 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Translate another tool's manifests into documents `apply` takes.
+    #[command(subcommand)]
+    Import(Box<import::ImportCommand>),
     /// Print the hub's repos, apps and cluster groups as documents `apply` takes.
     Export {
         /// Only these kinds: repo, app, clustergroup.
@@ -553,6 +557,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             target,
         } => declare::apply(&files, dry_run, &target.with_before(before)?).await,
+        Command::Import(c) => import::import(*c, before).await,
         Command::Export {
             kinds,
             output,

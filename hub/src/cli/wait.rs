@@ -225,6 +225,7 @@ mod tests {
             renderer: "directory".into(),
             plugin_command: None,
             helm: None,
+            directory: None,
             sync_policy: "automatic".into(),
             prune: false,
             self_heal: false,

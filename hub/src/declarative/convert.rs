@@ -65,6 +65,7 @@ impl AppSpec {
             renderer: view.renderer.clone(),
             plugin_command: view.plugin_command.clone(),
             helm: view.helm.as_ref().map(HelmSpec::from_settings),
+            directory: view.directory.clone().map(Box::new),
             manual: view.sync_policy == "manual",
             prune: view.prune,
             self_heal: view.self_heal,
@@ -95,6 +96,7 @@ impl AppSpec {
                     .map(HelmSpec::settings)
                     .unwrap_or_default(),
             ),
+            directory: Some(self.directory.as_deref().cloned().unwrap_or_default()),
             manual: Some(self.manual),
             prune: Some(self.prune),
             self_heal: Some(self.self_heal),

@@ -74,6 +74,7 @@ impl Kind {
                 "renderer",
                 "pluginCommand",
                 "helm",
+                "directory",
                 "manual",
                 "prune",
                 "selfHeal",
@@ -151,6 +152,11 @@ pub struct AppSpec {
     pub plugin_command: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmSpec>,
+    /// As Argo CD's `spec.source.directory`: recurse, include, exclude,
+    /// jsonnet (tlas, extVars, libs).
+    /// Boxed: most apps have none, and it is the largest field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<Box<crate::render::DirectorySettings>>,
     pub manual: bool,
     pub prune: bool,
     pub self_heal: bool,

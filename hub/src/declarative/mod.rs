@@ -12,6 +12,7 @@
 //! documents to canonical specs, and references between them), `convert`
 //! (between the specs and the admin API's views and requests).
 
+pub mod argocd;
 mod convert;
 mod documents;
 mod parse;

@@ -324,6 +324,14 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
             .map_or(spec_line, |s| line_of(&s.referenced));
         problem(at, format!("spec.helm: {e}"));
     }
+    let directory = spec.directory.as_ref().map(|d| d.value.clone());
+    if let Err(e) = gitops::validate_directory(&renderer, directory.as_ref()) {
+        let at = spec
+            .directory
+            .as_ref()
+            .map_or(spec_line, |s| line_of(&s.referenced));
+        problem(at, format!("spec.directory: {e}"));
+    }
     (problems.count() == before).then(|| AppSpec {
         repo,
         path,
@@ -333,6 +341,7 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         renderer,
         plugin_command,
         helm: helm.filter(|h| *h != HelmSpec::default()),
+        directory: directory.filter(|d| !d.is_default()).map(Box::new),
         manual: flag(&spec.manual),
         prune: flag(&spec.prune),
         self_heal: flag(&spec.self_heal),

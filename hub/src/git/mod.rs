@@ -358,6 +358,25 @@ impl GitCache {
         read::read_dir(&repo, name, id, &base, limits)
     }
 
+    /// The Git object id of each of `paths` (repository-relative
+    /// directories or files) at `commit`, `None` where a path does not
+    /// exist: equal ids mean equal contents, so a render that read only
+    /// these paths gives the same output.
+    pub fn object_ids(
+        &self,
+        name: &str,
+        commit: &str,
+        paths: &[String],
+    ) -> Result<Vec<Option<String>>> {
+        let parts = paths
+            .iter()
+            .map(|p| paths::normalize_dir(p))
+            .collect::<Result<Vec<_>>>()?;
+        let repo = self.open(name)?;
+        let id = read::resolve(&repo, name, commit)?;
+        read::object_ids(&repo, name, id, &parts)
+    }
+
     /// The regular file at `path` (relative to the repository's root) at
     /// `commit`, within `limits` (one file's size), its path as given.
     pub fn read_file(

@@ -270,6 +270,49 @@ pub(super) fn read_file(
     Ok(reader.files.remove(0))
 }
 
+/// The object id (tree or blob, as Git stores it: links not followed) of
+/// each of `paths` (from the root, normalized) at `commit`; `None` for a
+/// path that does not exist. Cheap: only the trees along each path are read.
+pub(super) fn object_ids(
+    repo: &gix::Repository,
+    name: &str,
+    commit: ObjectId,
+    paths: &[Vec<String>],
+) -> Result<Vec<Option<String>>> {
+    let c = repo
+        .find_object(commit)
+        .map_err(repo_err(name))?
+        .peel_to_commit()
+        .map_err(repo_err(name))?;
+    let root = c.tree_id().map_err(repo_err(name))?.detach();
+    let limits = TreeLimits::default();
+    let reader = Reader {
+        repo,
+        name,
+        commit: commit.to_string(),
+        base: ".".to_owned(),
+        base_tree: root,
+        limits: &limits,
+        files: Vec::new(),
+        total: 0,
+        visited: 0,
+    };
+    paths
+        .iter()
+        .map(|path| {
+            // A file in the middle of the path: the path does not exist.
+            match reader.lookup(root, path, |p| Error::PathNotFound {
+                path: p.to_owned(),
+                commit: commit.to_string(),
+            }) {
+                Ok(entry) => Ok(entry.map(|e| e.id.to_string())),
+                Err(Error::PathNotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .collect()
+}
+
 impl Reader<'_> {
     fn err(&self) -> impl Fn(gix::Error) -> Error + '_ {
         repo_err(self.name)

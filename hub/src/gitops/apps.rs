@@ -82,6 +82,7 @@ impl GitOps {
             renderer: app.renderer.clone(),
             plugin_command: app.plugin_command.clone(),
             helm: app.helm.clone(),
+            directory: app.directory.clone(),
             sync_policy: if app.manual { "manual" } else { "automatic" }.into(),
             prune: app.prune,
             self_heal: app.self_heal,
@@ -142,6 +143,8 @@ impl GitOps {
         renderer_of(app).map_err(|e| invalid("renderer", e))?;
         helm::validate(&app.renderer, &app.path, app.helm.as_ref())
             .map_err(|e| invalid("helm", e))?;
+        validate_directory(&app.renderer, app.directory.as_ref())
+            .map_err(|e| invalid("directory", e))?;
         if let Some(ns) = &app.namespace
             && switchyard_common::ClusterName::new(ns.clone()).is_err()
         {
@@ -178,6 +181,7 @@ impl GitOps {
                 .helm
                 .clone()
                 .filter(|h| *h != crate::store::HelmSettings::default()),
+            directory: request.directory.clone().filter(|d| !d.is_default()),
             manual: request.manual.unwrap_or(false),
             prune: request.prune.unwrap_or(false),
             self_heal: request.self_heal.unwrap_or(false),
@@ -243,6 +247,9 @@ impl GitOps {
         if let Some(v) = request.helm {
             app.helm = Some(v).filter(|h| *h != crate::store::HelmSettings::default());
         }
+        if let Some(v) = request.directory {
+            app.directory = Some(v).filter(|d| !d.is_default());
+        }
         if let Some(v) = request.manual {
             app.manual = v;
         }
@@ -284,6 +291,23 @@ impl GitOps {
         self.reconcile("admin").await?;
         Ok(view)
     }
+}
+
+/// Directory settings apply to the directory and jsonnet renderers only,
+/// and must be valid (globs, argument names, library paths).
+pub(crate) fn validate_directory(
+    renderer: &str,
+    directory: Option<&crate::render::DirectorySettings>,
+) -> std::result::Result<(), String> {
+    let Some(d) = directory.filter(|d| !d.is_default()) else {
+        return Ok(());
+    };
+    if !matches!(renderer, "directory" | "jsonnet") {
+        return Err(format!(
+            "directory settings (recurse, include, exclude, jsonnet) apply to the directory and jsonnet renderers, not {renderer}"
+        ));
+    }
+    d.validate().map_err(|e| e.to_string())
 }
 
 /// Parse an app's renderer settings.

@@ -171,6 +171,7 @@ mod tests {
             renderer: "directory".into(),
             plugin_command: None,
             helm: None,
+            directory: None,
             manual: false,
             prune: false,
             self_heal: false,

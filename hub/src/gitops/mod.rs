@@ -17,6 +17,7 @@
 mod apps;
 mod groups;
 mod helm;
+mod inputs;
 mod manifests;
 mod pass;
 mod plan;
@@ -40,6 +41,7 @@ use std::time::Duration;
 use switchyard_common::proto::Notification;
 use tracing::{debug, warn};
 
+pub(crate) use apps::validate_directory;
 pub(crate) use apps::{normalize_app_path, renderer_kind, renderer_of};
 pub use groups::{GroupRequest, GroupView, validate_group};
 pub use helm::{parse_values_for, validate as validate_helm};

@@ -5,7 +5,7 @@
 //! started by `renders`).
 
 use super::plan::{plan_cluster, shared_objects};
-use super::{BUNDLE_COMPRESSION_LEVEL, helm, renderer_of};
+use super::{BUNDLE_COMPRESSION_LEVEL, helm, inputs, renderer_of};
 use crate::clock::unix_now;
 use crate::git::GitCache;
 use crate::render::sandbox::{self, RenderLimits, SandboxError, Worker};
@@ -39,6 +39,7 @@ pub(super) struct RenderJob {
     commit: String,
     renderer: Result<RendererKind, String>,
     helm: Option<HelmJob>,
+    directory: render::DirectorySettings,
 }
 
 /// What a Helm render adds to a job: the app's settings, the cluster it
@@ -92,6 +93,18 @@ pub(super) struct Caches {
     /// App -> cluster -> objects it shares there with another app, as the
     /// last pass found them.
     shared: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    /// The latest successful render of each (app, settings) with the Git
+    /// objects of every path it read: a later commit with the same objects
+    /// there takes this render instead of running one.
+    reusable: Mutex<HashMap<(String, String), Reusable>>,
+}
+
+/// A render and what it read (see [`Caches::reusable`]).
+struct Reusable {
+    paths: Vec<String>,
+    ids: Vec<Option<String>>,
+    commit: String,
+    outcome: Arc<Result<Rendered, Failure>>,
 }
 
 impl Caches {
@@ -117,6 +130,10 @@ impl Caches {
             .expect("cache lock")
             .retain(|(k, _, _), _| k.0 != app);
         self.helm_uses
+            .lock()
+            .expect("cache lock")
+            .retain(|k, _| k.0 != app);
+        self.reusable
             .lock()
             .expect("cache lock")
             .retain(|k, _| k.0 != app);
@@ -154,8 +171,17 @@ fn render_settings(app: &AppRecord, limits: &TreeLimits, render: &RenderLimits) 
     } else {
         String::new()
     };
+    // Directory settings are JSON, empty when default (so keys, and the
+    // failures remembered under them, stay as they were before them).
+    let directory = app
+        .directory
+        .as_ref()
+        .filter(|d| !d.is_default())
+        .and_then(|d| serde_json::to_string(d).ok())
+        .map(|d| format!("|directory={d}"))
+        .unwrap_or_default();
     format!(
-        "{}|{}|{}|timeout={}ms|memory={}|output={}|files={}/{}/{}{helm}",
+        "{}|{}|{}|timeout={}ms|memory={}|output={}|files={}/{}/{}{directory}{helm}",
         app.path,
         app.renderer,
         app.plugin_command.as_deref().unwrap_or(""),
@@ -545,6 +571,7 @@ impl Planner {
                 commit: commit.to_owned(),
                 renderer: renderer_of(app),
                 helm,
+                directory: app.directory.clone().unwrap_or_default(),
             });
         None
     }
@@ -615,15 +642,19 @@ impl Planner {
             debug!(app = %job.app, commit = %job.commit, "rendered meanwhile; not run again");
             return;
         }
+        if self.reuse(&job) {
+            return;
+        }
         let started = std::time::Instant::now();
         let subject = render_subject(&job.app, &job.commit);
-        let (outcome, uses) = match self.render(&job) {
-            Ok((rendered, uses)) => (Ok(rendered), uses),
+        let (outcome, uses, read) = match self.render(&job) {
+            Ok((rendered, uses, read)) => (Ok(rendered), uses, read),
             Err(failure) => (
                 Err(Failure {
                     message: format!("{subject} {}", failure.message),
                     ..failure
                 }),
+                None,
                 None,
             ),
         };
@@ -660,13 +691,58 @@ impl Planner {
                     ),
                 )
             }
-            _ => job.key,
+            _ => job.key.clone(),
         };
+        let outcome = Arc::new(outcome);
+        if let (Some(read), Ok(_)) = (read, outcome.as_ref()) {
+            self.caches.reusable.lock().expect("cache lock").insert(
+                (job.key.0.clone(), job.key.2.clone()),
+                Reusable {
+                    paths: read.0,
+                    ids: read.1,
+                    commit: job.commit.clone(),
+                    outcome: outcome.clone(),
+                },
+            );
+        }
         self.caches
             .rendered
             .lock()
             .expect("cache lock")
-            .insert(key, Arc::new(outcome));
+            .insert(key, outcome);
+    }
+
+    /// File the app's last render under `job` when every path it read has
+    /// the same Git object at `job`'s commit: an unrelated commit neither
+    /// runs the renderer nor changes the bundle. Helm renders are keyed per
+    /// cluster and not reused.
+    fn reuse(&self, job: &RenderJob) -> bool {
+        if job.helm.is_some() {
+            return false;
+        }
+        let reusable = self.caches.reusable.lock().expect("cache lock");
+        let Some(last) = reusable.get(&(job.key.0.clone(), job.key.2.clone())) else {
+            return false;
+        };
+        let (paths, ids, outcome, from) = (
+            last.paths.clone(),
+            last.ids.clone(),
+            last.outcome.clone(),
+            last.commit.clone(),
+        );
+        drop(reusable);
+        match self.git.object_ids(&job.repo, &job.commit, &paths) {
+            Ok(now) if now == ids => {
+                debug!(app = %job.app, commit = %job.commit, %from, paths = paths.len(), "inputs unchanged; render reused");
+                self.caches
+                    .rendered
+                    .lock()
+                    .expect("cache lock")
+                    .insert(job.key.clone(), outcome);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The key a job's outcome is filed under, if known before it runs:
@@ -730,7 +806,20 @@ impl Planner {
         })
     }
 
-    fn render(&self, job: &RenderJob) -> Result<(Rendered, Option<HelmUses>), Failure> {
+    /// Run the render; with its outcome, the paths it read and their Git
+    /// objects when nothing else (a remote base) went into it.
+    #[allow(clippy::type_complexity)]
+    fn render(
+        &self,
+        job: &RenderJob,
+    ) -> Result<
+        (
+            Rendered,
+            Option<HelmUses>,
+            Option<(Vec<String>, Vec<Option<String>>)>,
+        ),
+        Failure,
+    > {
         let kept = |message: String| Failure {
             message,
             remember: true,
@@ -750,11 +839,50 @@ impl Planner {
             ),
             None => None,
         };
+        let inputs = match &kind {
+            RendererKind::Kustomize => inputs::gather_kustomize(
+                &self.git,
+                &job.repo,
+                &job.commit,
+                &job.path,
+                &files,
+                &self.limits,
+            ),
+            RendererKind::Directory | RendererKind::Jsonnet => inputs::gather_libs(
+                &self.git,
+                &job.repo,
+                &job.commit,
+                &job.path,
+                &files,
+                &job.directory.jsonnet.libs,
+                &self.limits,
+            ),
+            // A plugin may read anything of its directory only; Helm reads
+            // its values files by their own settings.
+            _ => Ok(inputs::Inputs {
+                paths: vec![job.path.clone()],
+                ..inputs::Inputs::default()
+            }),
+        }
+        .map_err(|e| kept(format!("failed: {e}")))?;
+        let read = if inputs.remote || job.helm.is_some() {
+            None
+        } else {
+            self.git
+                .object_ids(&job.repo, &job.commit, &inputs.paths)
+                .ok()
+                .map(|ids| (inputs.paths.clone(), ids))
+        };
         let request = wire::Request {
             kind,
             max_rendered_bytes: self.limits.max_rendered_bytes,
             helm,
+            directory: job.directory.clone(),
             files,
+            repo: render::RepoContext {
+                app_path: job.path.clone(),
+                files: inputs.files,
+            },
         };
         let output = sandbox::render_in_worker(&self.worker, request, &self.render_limits)
             .map_err(|e| Failure {
@@ -777,6 +905,7 @@ impl Planner {
                 shared_digest,
             },
             uses,
+            read,
         ))
     }
 
@@ -885,6 +1014,16 @@ impl Planner {
             .lock()
             .expect("cache lock")
             .retain(|k, _| is_live(k));
+        // Kept across commits (that is their use), but only for apps with
+        // these settings still.
+        self.caches
+            .reusable
+            .lock()
+            .expect("cache lock")
+            .retain(|(app, settings), _| {
+                live.iter()
+                    .any(|((a, _), key)| a == app && key.2 == *settings)
+            });
     }
 }
 

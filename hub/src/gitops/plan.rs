@@ -163,6 +163,7 @@ mod tests {
             renderer: "directory".into(),
             plugin_command: None,
             helm: None,
+            directory: None,
             manual: false,
             prune: true,
             self_heal: false,

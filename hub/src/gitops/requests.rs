@@ -87,6 +87,11 @@ pub struct AppRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub helm: Option<crate::store::HelmSettings>,
+    /// Directory settings (recurse, include, exclude, jsonnet arguments and
+    /// libraries); on update, replaces them whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub directory: Option<crate::render::DirectorySettings>,
     #[serde(default)]
     pub manual: Option<bool>,
     #[serde(default)]
@@ -129,6 +134,10 @@ pub struct AppView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub helm: Option<crate::store::HelmSettings>,
+    /// Directory settings of directory and jsonnet apps (absent when default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub directory: Option<crate::render::DirectorySettings>,
     pub sync_policy: String,
     pub prune: bool,
     pub self_heal: bool,

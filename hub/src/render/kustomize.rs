@@ -1,8 +1,8 @@
-//! The kustomize renderer: `kubectl kustomize` (or `kustomize build`) over the app's files in a private temporary directory.
+//! The kustomize renderer: `kubectl kustomize` (or `kustomize build`) over the app's files in a private temporary directory, placed at the app's path among the other files of its repository the kustomizations name (bases, components), so `overlays/prod` over `../../base` builds as it does in a checkout.
 
 use super::process::{find_program, run};
 use super::yaml::{Sourced, parse_objects};
-use super::{RenderError, RenderOptions, write_tree};
+use super::{RenderError, RenderOptions, safe_relative, write_tree};
 use crate::tree::TreeFile;
 use std::ffi::OsStr;
 use std::process::Command;
@@ -30,7 +30,23 @@ pub(super) fn render_with_path(
     } else {
         return Err(RenderError::KustomizeMissing);
     };
-    let dir = write_tree(files)?;
+    // The repository's files first, the app's own at its path over them.
+    let app = match options.repo.app_path.as_str() {
+        "" | "." => std::path::PathBuf::new(),
+        path => safe_relative(path)?,
+    };
+    let mut tree: Vec<TreeFile> = options.repo.files.clone();
+    tree.extend(files.iter().map(|f| TreeFile {
+        path: app.join(&f.path).to_string_lossy().into_owned(),
+        data: f.data.clone(),
+        executable: f.executable,
+    }));
+    let dir = write_tree(&tree)?;
+    let root = dir.path().join(&app);
+    std::fs::create_dir_all(&root).map_err(|source| RenderError::Io {
+        context: format!("creating {}", root.display()),
+        source,
+    })?;
     let name = program.file_name().map_or_else(
         || "kustomize".to_owned(),
         |n| n.to_string_lossy().into_owned(),
@@ -38,8 +54,8 @@ pub(super) fn render_with_path(
     let mut command = Command::new(&program);
     command
         .args(args)
-        .arg(dir.path())
-        .current_dir(dir.path())
+        .arg(&root)
+        .current_dir(&root)
         // Nothing of the hub's environment (credentials included) reaches
         // kustomize's generators, plugins or remote-base fetches.
         .env_clear()

@@ -20,6 +20,7 @@ mod plugin;
 mod process;
 pub mod reaper;
 pub mod sandbox;
+mod source;
 mod substitute;
 pub mod wire;
 pub mod worker;
@@ -32,18 +33,21 @@ use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
 pub use helm::{ClusterFacts, HelmInput, HelmUses, ValuesDocument, cluster_values};
+pub use source::{DirectorySettings, JsonnetArg, JsonnetSettings, SettingsError, lib_path};
 pub use substitute::{SubstituteError, needs_substitution, substitute};
-use yaml::Sourced;
 
 /// How an app's files become objects.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RendererKind {
-    /// Every `*.yaml`, `*.yml` and `*.json` file, recursively.
+    /// Every `*.yaml`, `*.yml`, `*.json` and `*.jsonnet` file, recursively
+    /// unless [`RenderOptions::directory`] says otherwise.
     Directory,
-    /// `kubectl kustomize` (or `kustomize build`) of the app's root.
+    /// `kubectl kustomize` (or `kustomize build`) of the app's root, with
+    /// the bases it names elsewhere in the repository.
     Kustomize,
-    /// `main.jsonnet`, evaluated in-process with imports limited to the app.
+    /// `main.jsonnet`, evaluated in-process with imports limited to the app
+    /// and its library directories; without one, a directory app.
     Jsonnet,
     /// Any program printing YAML or JSON. The command is split on
     /// whitespace (no shell) and its first word looked up on PATH.
@@ -100,6 +104,23 @@ pub struct RenderOptions {
     pub default_namespace: Option<String>,
     /// Values, release and seed of a Helm render (ignored by the others).
     pub helm: Option<HelmInput>,
+    /// File selection and jsonnet arguments of directory and jsonnet apps.
+    pub directory: DirectorySettings,
+    /// Where the app is in its repository, and what else of the repository
+    /// the render may read.
+    pub repo: RepoContext,
+}
+
+/// The repository around an app: its path there, and the files outside
+/// it a render may read (kustomize bases and components, jsonnet library
+/// directories), read at the app's commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepoContext {
+    /// The app's directory, repository-relative; `""` at the root.
+    pub app_path: String,
+    /// Files by repository-relative path. The app's own files need not be
+    /// among them.
+    pub files: Vec<TreeFile>,
 }
 
 /// Why an app could not be rendered. Messages name the file (relative to
@@ -138,9 +159,9 @@ pub enum RenderError {
     #[error("{0}")]
     Helm(String),
     #[error(
-        "the jsonnet renderer needs main.jsonnet at the app's root; jsonnet files found: {candidates}"
+        "the jsonnet renderer needs main.jsonnet or other *.jsonnet files at the app's path; none found"
     )]
-    NoJsonnetEntry { candidates: String },
+    NoJsonnetEntry,
     #[error("the kustomize renderer needs kubectl or kustomize on the hub's PATH")]
     KustomizeMissing,
     #[error("the plugin renderer needs a command")]
@@ -185,17 +206,9 @@ pub fn render_with_uses(
     options: &RenderOptions,
 ) -> Result<(Vec<Value>, Option<HelmUses>), RenderError> {
     let (objects, uses) = match kind {
-        RendererKind::Directory => (directory::render(files)?, None),
+        RendererKind::Directory => (directory::render(files, options)?, None),
         RendererKind::Kustomize => (kustomize::render(files, options)?, None),
-        RendererKind::Jsonnet => {
-            // Evaluation leaves no trace of the file an object came from.
-            let objects = jsonnet::render(files, options)?.into_iter().enumerate();
-            let sourced = objects.map(|(i, value)| Sourced {
-                origin: format!("object {} of main.jsonnet's output", i + 1),
-                value,
-            });
-            (sourced.collect(), None)
-        }
+        RendererKind::Jsonnet => (jsonnet::render(files, options)?, None),
         RendererKind::Plugin { command } => (plugin::render(command, files, options)?, None),
         RendererKind::Helm => {
             let (objects, uses) = helm::render(files, options.helm.as_ref(), options)?;

@@ -301,10 +301,10 @@ fn jsonnet_errors_name_file_and_line() {
     let message = err(jsonnet(&not_objects));
     assert!(message.contains("output $.a"), "{message}");
 
-    let no_entry = [file("app.jsonnet", "{}"), file("x/y.jsonnet", "{}")];
+    let no_entry = [file("params.libsonnet", "{}"), file("README.md", "x")];
     assert_eq!(
         err(jsonnet(&no_entry)),
-        "the jsonnet renderer needs main.jsonnet at the app's root; jsonnet files found: app.jsonnet, x/y.jsonnet"
+        "the jsonnet renderer needs main.jsonnet or other *.jsonnet files at the app's path; none found"
     );
 }
 
@@ -794,5 +794,214 @@ fn an_objects_default_namespace_makes_it_the_same_object() {
         e.to_string()
             .starts_with("ConfigMap m in namespace shop is defined twice: at a.yaml:1"),
         "{e}"
+    );
+}
+
+// ---- directory apps as Argo CD has them ----
+
+/// argoproj/argocd-example-apps' jsonnet-guestbook: no main.jsonnet, a
+/// `*.jsonnet` file importing `params.libsonnet`.
+fn jsonnet_guestbook() -> Vec<TreeFile> {
+    vec![
+        file(
+            "params.libsonnet",
+            "{\n  containerPort: 80,\n  image: \"gcr.io/heptio-images/ks-guestbook-demo:0.2\",\n  name: \"jsonnet-guestbook-ui\",\n  replicas: 1,\n  servicePort: 80,\n  type: \"LoadBalancer\",\n}\n",
+        ),
+        file(
+            "guestbook-ui.jsonnet",
+            r#"local params = import 'params.libsonnet';
+
+[
+   {
+      "apiVersion": "v1",
+      "kind": "Service",
+      "metadata": {
+         "name": params.name
+      },
+      "spec": {
+         "ports": [
+            {
+               "port": params.servicePort,
+               "targetPort": params.containerPort
+            }
+         ],
+         "selector": {
+            "app": params.name
+         },
+         "type": params.type
+      }
+   },
+   {
+      "apiVersion": "apps/v1",
+      "kind": "Deployment",
+      "metadata": {
+         "name": params.name
+      },
+      "spec": {
+         "replicas": params.replicas,
+         "revisionHistoryLimit": 3,
+         "selector": {
+            "matchLabels": {
+               "app": params.name
+            },
+         },
+         "template": {
+            "metadata": {
+               "labels": {
+                  "app": params.name
+               }
+            },
+            "spec": {
+               "containers": [
+                  {
+                     "image": params.image,
+                     "name": params.name,
+                     "ports": [
+                     {
+                        "containerPort": params.containerPort
+                     }
+                     ]
+                  }
+               ]
+            }
+         }
+      }
+   }
+]
+"#,
+        ),
+    ]
+}
+
+fn names(objects: &[Value]) -> Vec<String> {
+    objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_jsonnet_app_without_main_renders_every_jsonnet_file_like_argo_cd() {
+    for kind in [RendererKind::Jsonnet, RendererKind::Directory] {
+        let objects =
+            render(&kind, &jsonnet_guestbook(), &opts()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(
+            names(&objects),
+            [
+                "Service/jsonnet-guestbook-ui",
+                "Deployment/jsonnet-guestbook-ui"
+            ],
+            "{kind}"
+        );
+        assert_eq!(objects[1]["spec"]["replicas"], 1);
+    }
+}
+
+fn cm_yaml(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
+}
+
+#[test]
+fn directory_apps_mix_yaml_json_and_jsonnet_and_honour_selection() {
+    let files = vec![
+        file("a.yaml", &cm_yaml("a")),
+        file(
+            "b.json",
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"b"}}"#,
+        ),
+        file("c.jsonnet", "(import 'lib.libsonnet').cm('c')"),
+        file(
+            "lib.libsonnet",
+            "{ cm(n):: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n } } }",
+        ),
+        file("sub/d.yaml", &cm_yaml("d")),
+        file("sub/d-test.yaml", &cm_yaml("d-test")),
+    ];
+    let with = |d: DirectorySettings| RenderOptions {
+        directory: d,
+        ..opts()
+    };
+    let all = render(&RendererKind::Directory, &files, &opts()).unwrap();
+    assert_eq!(
+        names(&all),
+        [
+            "ConfigMap/a",
+            "ConfigMap/b",
+            "ConfigMap/c",
+            "ConfigMap/d-test",
+            "ConfigMap/d"
+        ]
+    );
+    let flat = with(DirectorySettings {
+        recurse: Some(false),
+        ..Default::default()
+    });
+    let top = render(&RendererKind::Directory, &files, &flat).unwrap();
+    assert_eq!(names(&top), ["ConfigMap/a", "ConfigMap/b", "ConfigMap/c"]);
+    let globs = with(DirectorySettings {
+        include: vec!["*.yaml".into()],
+        exclude: vec!["*-test.yaml".into()],
+        ..Default::default()
+    });
+    let picked = render(&RendererKind::Directory, &files, &globs).unwrap();
+    assert_eq!(names(&picked), ["ConfigMap/a", "ConfigMap/d"]);
+}
+
+#[test]
+fn jsonnet_arguments_variables_and_library_paths_reach_every_file() {
+    let files = vec![
+        file(
+            "app.jsonnet",
+            "local k = import 'k8s.libsonnet';\nfunction(name, replicas=1) k.cm(name + '-' + std.extVar('env'), replicas)",
+        ),
+        file(
+            "other.jsonnet",
+            "function(name, replicas=1) { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'o-' + name }, data: { n: std.toString(replicas) } }",
+        ),
+    ];
+    let options = RenderOptions {
+        directory: DirectorySettings {
+            jsonnet: JsonnetSettings {
+                tlas: vec![
+                    JsonnetArg::parse("name=web", false).unwrap(),
+                    JsonnetArg::parse("replicas=1+2", true).unwrap(),
+                ],
+                ext_vars: vec![JsonnetArg::parse("env=prod", false).unwrap()],
+                libs: vec!["/vendor/k".into()],
+            },
+            ..Default::default()
+        },
+        repo: RepoContext {
+            app_path: "apps/web".into(),
+            files: vec![file(
+                "vendor/k/k8s.libsonnet",
+                "{ cm(n, r):: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: n }, data: { n: std.toString(r) } } }",
+            )],
+        },
+        ..opts()
+    };
+    let objects =
+        render(&RendererKind::Directory, &files, &options).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(names(&objects), ["ConfigMap/web-prod", "ConfigMap/o-web"]);
+    assert_eq!(objects[0]["data"]["n"], "3");
+    // Without the library path the import is not found: the library is
+    // reachable only through the setting.
+    let mut without = options.clone();
+    without.directory.jsonnet.libs.clear();
+    let message = err(render(&RendererKind::Directory, &files, &without));
+    assert!(message.contains("k8s.libsonnet"), "{message}");
+    // A missing external variable is jsonnet's error, naming the file.
+    let mut no_ext = options.clone();
+    no_ext.directory.jsonnet.ext_vars.clear();
+    let message = err(render(&RendererKind::Directory, &files, &no_ext));
+    assert!(
+        message.starts_with("app.jsonnet") && message.contains("env"),
+        "{message}"
     );
 }

@@ -6,7 +6,7 @@
 //! numbers a 64 MiB tree would be four times larger. Reply: one JSON value,
 //! the objects or the renderer's error message.
 
-use super::{HelmInput, HelmUses, RendererKind};
+use super::{DirectorySettings, HelmInput, HelmUses, RendererKind, RepoContext};
 use crate::tree::TreeFile;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,7 +38,13 @@ pub struct Request {
     pub max_rendered_bytes: u64,
     /// Values, release and seed of a Helm render.
     pub helm: Option<HelmInput>,
+    /// File selection and jsonnet arguments of directory and jsonnet apps.
+    pub directory: DirectorySettings,
+    /// The app's files, paths relative to the app.
     pub files: Vec<TreeFile>,
+    /// The app's place in its repository and the files outside it the
+    /// render may read.
+    pub repo: RepoContext,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -47,7 +53,14 @@ struct Header {
     max_rendered_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     helm: Option<HelmInput>,
+    #[serde(default, skip_serializing_if = "DirectorySettings::is_default")]
+    directory: DirectorySettings,
     files: Vec<FileHeader>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    app_path: String,
+    /// Sent after `files`, in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    repo_files: Vec<FileHeader>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -78,15 +91,10 @@ pub fn write_request(out: &mut impl Write, request: &Request) -> Result<(), Wire
         kind: request.kind.clone(),
         max_rendered_bytes: request.max_rendered_bytes,
         helm: request.helm.clone(),
-        files: request
-            .files
-            .iter()
-            .map(|f| FileHeader {
-                path: f.path.clone(),
-                len: f.data.len() as u64,
-                executable: f.executable,
-            })
-            .collect(),
+        directory: request.directory.clone(),
+        files: file_headers(&request.files),
+        app_path: request.repo.app_path.clone(),
+        repo_files: file_headers(&request.repo.files),
     };
     let header = serde_json::to_vec(&header)?;
     let len = u32::try_from(header.len())
@@ -95,11 +103,40 @@ pub fn write_request(out: &mut impl Write, request: &Request) -> Result<(), Wire
         .ok_or(WireError::HeaderTooLarge(u32::MAX))?;
     out.write_all(&len.to_be_bytes())?;
     out.write_all(&header)?;
-    for f in &request.files {
+    for f in request.files.iter().chain(&request.repo.files) {
         out.write_all(&f.data)?;
     }
     out.flush()?;
     Ok(())
+}
+
+fn file_headers(files: &[TreeFile]) -> Vec<FileHeader> {
+    files
+        .iter()
+        .map(|f| FileHeader {
+            path: f.path.clone(),
+            len: f.data.len() as u64,
+            executable: f.executable,
+        })
+        .collect()
+}
+
+/// The files `headers` announce, read from `input` one after the other.
+fn read_files(input: &mut impl Read, headers: Vec<FileHeader>) -> Result<Vec<TreeFile>, WireError> {
+    let mut files = Vec::with_capacity(headers.len());
+    for f in headers {
+        let mut data = Vec::new();
+        (&mut *input).take(f.len).read_to_end(&mut data)?;
+        if data.len() as u64 != f.len {
+            return Err(WireError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        files.push(TreeFile {
+            path: f.path,
+            data,
+            executable: f.executable,
+        });
+    }
+    Ok(files)
 }
 
 /// Read a request from `input`. A length that does not match what follows
@@ -114,24 +151,18 @@ pub fn read_request(input: &mut impl Read) -> Result<Request, WireError> {
     let mut header = vec![0u8; len as usize];
     input.read_exact(&mut header)?;
     let header: Header = serde_json::from_slice(&header)?;
-    let mut files = Vec::with_capacity(header.files.len());
-    for f in header.files {
-        let mut data = Vec::new();
-        (&mut *input).take(f.len).read_to_end(&mut data)?;
-        if data.len() as u64 != f.len {
-            return Err(WireError::Io(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        files.push(TreeFile {
-            path: f.path,
-            data,
-            executable: f.executable,
-        });
-    }
+    let files = read_files(input, header.files)?;
+    let repo_files = read_files(input, header.repo_files)?;
     Ok(Request {
         kind: header.kind,
         max_rendered_bytes: header.max_rendered_bytes,
         helm: header.helm,
+        directory: header.directory,
         files,
+        repo: RepoContext {
+            app_path: header.app_path,
+            files: repo_files,
+        },
     })
 }
 
@@ -158,6 +189,19 @@ mod tests {
             },
             max_rendered_bytes: 1234,
             helm: None,
+            directory: DirectorySettings {
+                recurse: Some(false),
+                include: vec!["*.yaml".into()],
+                ..DirectorySettings::default()
+            },
+            repo: RepoContext {
+                app_path: "apps/web".into(),
+                files: vec![TreeFile {
+                    path: "base/kustomization.yaml".into(),
+                    data: b"resources: []\n".to_vec(),
+                    executable: false,
+                }],
+            },
             files: vec![
                 TreeFile {
                     path: "a/b.yaml".into(),

@@ -134,7 +134,7 @@ pub fn apply_limits(limits: WorkerLimits) -> Result<(), LimitError> {
 /// `output`. Rendering errors are replies; only a broken pipe or a
 /// malformed request is an error here.
 pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), wire::WireError> {
-    let request = wire::read_request(input)?;
+    let mut request = wire::read_request(input)?;
     let options = RenderOptions {
         limits: TreeLimits {
             max_rendered_bytes: request.max_rendered_bytes,
@@ -142,6 +142,8 @@ pub fn serve(input: &mut impl Read, output: &mut impl Write) -> Result<(), wire:
         },
         default_namespace: None,
         helm: request.helm.clone(),
+        directory: request.directory.clone(),
+        repo: std::mem::take(&mut request.repo),
     };
     let reply = match render_with_uses(&request.kind, &request.files, &options) {
         Ok((objects, None)) => Reply::Objects(objects),

@@ -1,8 +1,10 @@
 //! The hub's durable state behind a `Store` trait, so that a replicated
 //! backend (etcd) can replace the embedded sled store for a highly available hub.
 
+mod directory;
 mod sled_store;
 
+pub use directory::{DirectorySettings, JsonnetArg, JsonnetSettings};
 pub use sled_store::SledStore;
 #[cfg(test)]
 pub(crate) use sled_store::tests::revision as test_revision;
@@ -167,6 +169,10 @@ pub struct AppRecord {
     /// written before it existed, and for other renderers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmSettings>,
+    /// File selection and jsonnet arguments of the `directory` and
+    /// `jsonnet` renderers (absent when default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectorySettings>,
     /// Manual apps deploy only what `app sync` approved.
     pub manual: bool,
     pub prune: bool,

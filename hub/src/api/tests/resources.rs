@@ -258,6 +258,7 @@ async fn records_stored_before_the_name_rule_still_load_and_delete() {
             renderer: "directory".into(),
             plugin_command: None,
             helm: None,
+            directory: None,
             manual: false,
             prune: false,
             self_heal: false,

@@ -1,0 +1,1015 @@
+//! `switchyard import argocd`: Argo CD `Application` and `ApplicationSet` manifests translated into the Repo, App and ClusterGroup documents `apply` takes.
+//!
+//! Pure: the manifests come in as text, and what a translation needs of
+//! the repository itself (whether a path holds a chart or a kustomization,
+//! the directories and files a Git generator lists) is asked of a
+//! [`Checkout`] the caller gives, if any. Whatever cannot be translated is
+//! returned with the reason, never dropped silently; fields that are
+//! dropped from a translated app are returned as notes.
+
+use super::documents::{AppSpec, Document, GroupSpec, HelmSpec, RepoSpec, Spec, Target};
+use crate::store::{DirectorySettings, JsonnetArg, JsonnetSettings};
+use globset::Glob;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// A local checkout of the repository the manifests deploy from: what
+/// Argo CD itself looks at to pick a renderer and expand Git generators.
+pub trait Checkout {
+    /// Whether the file at `path` (repository-relative) exists.
+    fn has_file(&self, path: &str) -> bool;
+    /// Every directory, repository-relative, `/`-separated, sorted.
+    fn directories(&self) -> Vec<String>;
+    /// Every file, repository-relative, sorted.
+    fn files(&self) -> Vec<String>;
+    /// The text of a file, if readable.
+    fn read(&self, path: &str) -> Option<String>;
+}
+
+/// Something the import could not translate, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untranslated {
+    /// File (and document) it was read from.
+    pub origin: String,
+    /// `Application guestbook`, `ApplicationSet envs`, `ConfigMap x`…
+    pub what: String,
+    pub reason: String,
+}
+
+/// The outcome of an import.
+#[derive(Debug, Default)]
+pub struct Translation {
+    /// ClusterGroups, then Repos, then Apps (the order `apply` applies).
+    pub documents: Vec<Document>,
+    pub untranslated: Vec<Untranslated>,
+    /// What was assumed or dropped for documents that were translated.
+    pub notes: Vec<String>,
+}
+
+/// Argo CD's in-cluster server, which it names `in-cluster`.
+const IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
+/// The label a translated app selects its clusters by: Argo CD names a
+/// destination cluster; Switchyard selects clusters by labels.
+pub const CLUSTER_LABEL: &str = "argocd-cluster";
+
+/// The interval repos are polled at: Argo CD's default.
+const INTERVAL: &str = "3m";
+
+#[derive(Default)]
+struct Builder {
+    groups: BTreeMap<String, GroupSpec>,
+    /// URL -> (name, spec)
+    repos: BTreeMap<String, (String, RepoSpec)>,
+    apps: BTreeMap<String, (String, AppSpec)>,
+    /// Notes shared by many apps: the note, and the apps it concerns.
+    shared_notes: BTreeMap<String, Vec<String>>,
+    out: Translation,
+}
+
+/// Split a file into YAML documents (a `---` line starts one), each parsed
+/// to JSON; `List` kinds are flattened.
+fn documents_of(label: &str, text: &str) -> Vec<(String, Result<Value, String>)> {
+    let mut chunks: Vec<String> = vec![String::new()];
+    for line in text.lines() {
+        if line == "---" || line.starts_with("--- ") {
+            chunks.push(String::new());
+        } else if let Some(last) = chunks.last_mut() {
+            last.push_str(line);
+            last.push('\n');
+        }
+    }
+    let mut out = Vec::new();
+    let mut n = 0;
+    for chunk in chunks {
+        let meaningful = chunk
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        if !meaningful {
+            continue;
+        }
+        n += 1;
+        let origin = format!("{label}: document {n}");
+        match serde_saphyr::from_str::<Value>(&chunk) {
+            Ok(Value::Object(map)) if map.get("kind").and_then(Value::as_str) == Some("List") => {
+                for item in map
+                    .get("items")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    out.push((format!("{origin}, item {}", item.0 + 1), Ok(item.1.clone())));
+                }
+            }
+            Ok(v) => out.push((origin, Ok(v))),
+            Err(e) => out.push((origin, Err(format!("not YAML: {e}")))),
+        }
+    }
+    out
+}
+
+/// Translate every manifest in `inputs` (label, text).
+pub fn translate(inputs: &[(String, String)], checkout: Option<&dyn Checkout>) -> Translation {
+    let mut b = Builder::default();
+    for (label, text) in inputs {
+        for (origin, doc) in documents_of(label, text) {
+            let doc = match doc {
+                Ok(d) => d,
+                Err(reason) => {
+                    b.untranslated(&origin, "document", reason);
+                    continue;
+                }
+            };
+            let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+            let name = doc["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let what = format!(
+                "{} {}",
+                if kind.is_empty() { "document" } else { &kind },
+                name
+            )
+            .trim()
+            .to_owned();
+            let argo = doc["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("argoproj.io/"));
+            match (argo, kind.as_str()) {
+                (true, "Application") => {
+                    if let Err(reason) = b.application(&doc, checkout) {
+                        b.untranslated(&origin, &what, reason);
+                    }
+                }
+                (true, "ApplicationSet") => b.application_set(&origin, &what, &doc, checkout),
+                (true, "AppProject") => b.out.notes.push(format!(
+                    "{origin}: AppProject {name} skipped: Switchyard has no projects; admin token roles restrict who may change what"
+                )),
+                _ => b.untranslated(
+                    &origin,
+                    &what,
+                    "not an Argo CD Application or ApplicationSet".into(),
+                ),
+            }
+        }
+    }
+    b.finish()
+}
+
+impl Builder {
+    fn untranslated(&mut self, origin: &str, what: &str, reason: String) {
+        self.out.untranslated.push(Untranslated {
+            origin: origin.to_owned(),
+            what: what.to_owned(),
+            reason,
+        });
+    }
+
+    fn finish(mut self) -> Translation {
+        for (note, apps) in std::mem::take(&mut self.shared_notes) {
+            self.out
+                .notes
+                .push(format!("{note} (apps {})", apps.join(", ")));
+        }
+        for (name, spec) in self.groups {
+            self.out
+                .documents
+                .push(Document::new(&name, Spec::ClusterGroup(spec)));
+        }
+        let mut repos: Vec<_> = self.repos.into_values().collect();
+        repos.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, spec) in repos {
+            self.out
+                .documents
+                .push(Document::new(&name, Spec::Repo(spec)));
+        }
+        for (name, (_, spec)) in self.apps {
+            self.out
+                .documents
+                .push(Document::new(&name, Spec::App(spec)));
+        }
+        self.out
+    }
+
+    /// The Repo document for `url`, created on first use, following
+    /// `revision` when it reads as a branch (else `main`).
+    fn repo(&mut self, url: &str, revision: Option<&str>) -> String {
+        if let Some((name, _)) = self.repos.get(url) {
+            return name.clone();
+        }
+        let base = url
+            .trim_end_matches('/')
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or("repo")
+            .trim_end_matches(".git")
+            .to_ascii_lowercase();
+        let mut base: String = base
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        base = base.trim_matches('-').to_owned();
+        if base.is_empty() {
+            base = "repo".into();
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.repos.values().any(|(existing, _)| *existing == name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        let spec = RepoSpec {
+            url: url.to_owned(),
+            branch: revision
+                .filter(|r| is_branch_like(r))
+                .unwrap_or("main")
+                .to_owned(),
+            interval: INTERVAL.into(),
+            username: None,
+            password_file: None,
+            ca_file: None,
+            webhook_secret_file: None,
+        };
+        self.repos.insert(url.to_owned(), (name.clone(), spec));
+        name
+    }
+
+    /// One Application; on success its App (and Repo) are recorded.
+    fn application(&mut self, doc: &Value, checkout: Option<&dyn Checkout>) -> Result<(), String> {
+        let argo_name = doc["metadata"]["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or("metadata.name is missing")?;
+        // Argo CD names are DNS subdomains (`example.guestbook`); Switchyard
+        // app names are DNS labels.
+        let name = dns_label(argo_name);
+        if switchyard_common::ClusterName::new(name.clone()).is_err() {
+            return Err(format!(
+                "name {argo_name:?} does not make a DNS label (lowercase letters, digits, '-'), which Switchyard app names are"
+            ));
+        }
+        let spec = &doc["spec"];
+        let source = match (&spec["source"], spec["sources"].as_array()) {
+            (Value::Object(_), _) => spec["source"].clone(),
+            (_, Some(sources)) if sources.len() == 1 => sources[0].clone(),
+            (_, Some(_)) => {
+                return Err(
+                    "spec.sources with more than one source (multi-source apps) is not supported"
+                        .into(),
+                );
+            }
+            _ => return Err("spec.source is missing".into()),
+        };
+        let url = source["repoURL"]
+            .as_str()
+            .filter(|u| !u.is_empty())
+            .ok_or("spec.source.repoURL is missing")?;
+        if source["chart"].is_string() {
+            return Err(format!(
+                "spec.source.chart: a chart from a Helm repository ({url}); Switchyard renders charts from Git only"
+            ));
+        }
+        if source.get("plugin").is_some_and(|p| !p.is_null()) {
+            return Err("spec.source.plugin: config management plugins are not translated; use --renderer plugin with the plugin's command".into());
+        }
+        let path = source["path"]
+            .as_str()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+            .unwrap_or(".")
+            .to_owned();
+        if let Some(c) = checkout
+            && let Some(file) = argo_manifest_under(c, &path)
+        {
+            return Err(format!(
+                "an app of apps ({file} is an Argo CD manifest): import its directory instead, switchyard import argocd -f CHECKOUT/{path}"
+            ));
+        }
+        let revision = source["targetRevision"]
+            .as_str()
+            .filter(|r| !r.is_empty() && *r != "HEAD")
+            .map(str::to_owned);
+        let mut notes = Vec::new();
+        let mut shared = Vec::new();
+        if revision.is_none() {
+            shared.push("targetRevision HEAD follows the Repo's branch: check spec.branch of the Repo is the repository's default branch".to_owned());
+        }
+        let (renderer, helm, directory) =
+            renderer_of(&source, &path, checkout, &mut notes, &mut shared)?;
+        let dest = &spec["destination"];
+        let cluster = match (dest["name"].as_str(), dest["server"].as_str()) {
+            (Some(n), _) if !n.is_empty() => n.to_owned(),
+            (_, Some(IN_CLUSTER)) => "in-cluster".to_owned(),
+            (_, Some(server)) if !server.is_empty() => cluster_label_value(server),
+            _ => return Err("spec.destination names no cluster (name or server)".into()),
+        };
+        let selector = if cluster_label_valid(&cluster) {
+            format!("{CLUSTER_LABEL}={cluster}")
+        } else {
+            return Err(format!(
+                "destination cluster {cluster:?} cannot be a label value"
+            ));
+        };
+        let sync = &spec["syncPolicy"];
+        let automated = sync.get("automated").is_some_and(|a| !a.is_null());
+        if let Some(options) = sync["syncOptions"].as_array().filter(|o| !o.is_empty()) {
+            let options: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
+            shared.push(format!("syncPolicy.syncOptions {options:?} not translated"));
+        }
+        for field in ["ignoreDifferences", "info", "revisionHistoryLimit"] {
+            if spec.get(field).is_some_and(|v| !v.is_null()) {
+                notes.push(format!("spec.{field} not translated"));
+            }
+        }
+        if sync.get("retry").is_some_and(|v| !v.is_null()) {
+            notes.push("syncPolicy.retry not translated (the agent retries on its own)".into());
+        }
+        let repo = self.repo(url, revision.as_deref());
+        // An app on the Repo's branch follows it, as `targetRevision` did.
+        let revision = revision.filter(|r| {
+            self.repos
+                .get(url)
+                .is_none_or(|(_, spec)| spec.branch != *r)
+        });
+        let app = AppSpec {
+            repo,
+            path,
+            revision,
+            target: Target {
+                group: None,
+                selector,
+            },
+            namespace: dest["namespace"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned),
+            renderer,
+            plugin_command: None,
+            helm,
+            directory: directory.map(Box::new),
+            manual: !automated,
+            prune: automated && sync["automated"]["prune"].as_bool().unwrap_or(false),
+            self_heal: automated && sync["automated"]["selfHeal"].as_bool().unwrap_or(false),
+            adopt: false,
+            prune_namespaces: false,
+            prune_crds: false,
+            force_conflicts: false,
+        };
+        if let Some((_, existing)) = self.apps.get(&name)
+            && *existing != app
+        {
+            return Err(format!("app {name} is translated twice, differently"));
+        }
+        if name != argo_name {
+            notes.push(format!(
+                "named {name}: Argo CD's name {argo_name:?} is not a DNS label"
+            ));
+        }
+        for n in notes {
+            self.out.notes.push(format!("app {name}: {n}"));
+        }
+        for n in shared {
+            self.shared_notes.entry(n).or_default().push(name.clone());
+        }
+        self.apps.insert(name.clone(), (name, app));
+        Ok(())
+    }
+
+    fn application_set(
+        &mut self,
+        origin: &str,
+        what: &str,
+        doc: &Value,
+        checkout: Option<&dyn Checkout>,
+    ) {
+        let spec = &doc["spec"];
+        let go = spec["goTemplate"].as_bool().unwrap_or(false);
+        let template = &spec["template"];
+        let set_name = doc["metadata"]["name"]
+            .as_str()
+            .unwrap_or("appset")
+            .to_owned();
+        let generators = spec["generators"].as_array().cloned().unwrap_or_default();
+        if generators.is_empty() {
+            self.untranslated(origin, what, "spec.generators is empty".into());
+            return;
+        }
+        for (i, generator) in generators.iter().enumerate() {
+            let at = format!("{what} generator {}", i + 1);
+            let result = match generator.as_object().and_then(|g| g.keys().next().cloned()) {
+                Some(k) if k == "list" => {
+                    self.list_generator(origin, &at, generator, template, go, checkout)
+                }
+                Some(k) if k == "clusters" => {
+                    self.cluster_generator(&set_name, generator, template, go, checkout)
+                }
+                Some(k) if k == "git" => {
+                    self.git_generator(origin, &at, generator, template, go, checkout)
+                }
+                Some(other) => Err(format!(
+                    "the {other} generator is not supported (list, clusters and git are)"
+                )),
+                None => Err("an empty generator".into()),
+            };
+            if let Err(reason) = result {
+                self.untranslated(origin, &at, reason);
+            }
+        }
+    }
+
+    /// Render `template` with each of `params` and translate the result.
+    fn expand(
+        &mut self,
+        origin: &str,
+        at: &str,
+        template: &Value,
+        go: bool,
+        params: Vec<BTreeMap<String, String>>,
+        checkout: Option<&dyn Checkout>,
+    ) -> Result<(), String> {
+        if params.is_empty() {
+            return Err("the generator produces no parameters".into());
+        }
+        for p in params {
+            let app = substitute(template, &p, go);
+            let app_name = app["metadata"]["name"].as_str().unwrap_or("?").to_owned();
+            if let Some(left) = unresolved(&app) {
+                self.untranslated(
+                    origin,
+                    &format!("{at} app {app_name}"),
+                    format!("template placeholder {left} has no value"),
+                );
+                continue;
+            }
+            let mut doc = app;
+            doc["apiVersion"] = "argoproj.io/v1alpha1".into();
+            doc["kind"] = "Application".into();
+            if let Err(reason) = self.application(&doc, checkout) {
+                self.untranslated(origin, &format!("{at} app {app_name}"), reason);
+            }
+        }
+        Ok(())
+    }
+
+    fn list_generator(
+        &mut self,
+        origin: &str,
+        at: &str,
+        generator: &Value,
+        template: &Value,
+        go: bool,
+        checkout: Option<&dyn Checkout>,
+    ) -> Result<(), String> {
+        let elements = generator["list"]["elements"]
+            .as_array()
+            .ok_or("list.elements is missing (elementsYaml is not supported)")?;
+        let params = elements
+            .iter()
+            .map(|e| {
+                let mut p = BTreeMap::new();
+                flatten("", e, &mut p);
+                p
+            })
+            .collect();
+        let template = merged_template(template, &generator["list"]["template"]);
+        self.expand(origin, at, &template, go, params, checkout)
+    }
+
+    /// A cluster generator is one app for every cluster a selector picks:
+    /// a ClusterGroup of that selector, and an app targeting it.
+    fn cluster_generator(
+        &mut self,
+        set_name: &str,
+        generator: &Value,
+        template: &Value,
+        go: bool,
+        checkout: Option<&dyn Checkout>,
+    ) -> Result<(), String> {
+        let clusters = &generator["clusters"];
+        let selector = label_selector(&clusters["selector"])?;
+        let mut params = BTreeMap::new();
+        if let Some(values) = clusters["values"].as_object() {
+            for (k, v) in values {
+                if let Some(s) = v.as_str() {
+                    params.insert(format!("values.{k}"), s.to_owned());
+                }
+            }
+        }
+        // The cluster's own parameters only make sense in the destination
+        // (which a target replaces) and the name (which becomes the set's).
+        let mut template = merged_template(template, &clusters["template"]);
+        template["metadata"]["name"] = set_name.into();
+        let mut destination = template["spec"]["destination"].clone();
+        destination["name"] = Value::Null;
+        destination["server"] = IN_CLUSTER.into();
+        template["spec"]["destination"] = destination;
+        let app = substitute(&template, &params, go);
+        if let Some(left) = unresolved(&app) {
+            return Err(format!(
+                "template placeholder {left} varies per cluster outside the destination; Switchyard gives clusters' names and labels to manifests as ${{cluster.name}} and ${{cluster.labels.KEY}} instead"
+            ));
+        }
+        let mut doc = app;
+        doc["apiVersion"] = "argoproj.io/v1alpha1".into();
+        doc["kind"] = "Application".into();
+        self.application(&doc, checkout)?;
+        if let Some((_, spec)) = self.apps.get_mut(set_name) {
+            spec.target = Target {
+                group: Some(set_name.to_owned()),
+                selector: String::new(),
+            };
+        }
+        self.groups.insert(
+            set_name.to_owned(),
+            GroupSpec {
+                selector: selector.clone(),
+            },
+        );
+        self.out.notes.push(format!(
+            "app {set_name}: one app for the clusters of group {set_name} ({})",
+            if selector.is_empty() {
+                "every cluster"
+            } else {
+                selector.as_str()
+            }
+        ));
+        Ok(())
+    }
+
+    fn git_generator(
+        &mut self,
+        origin: &str,
+        at: &str,
+        generator: &Value,
+        template: &Value,
+        go: bool,
+        checkout: Option<&dyn Checkout>,
+    ) -> Result<(), String> {
+        let git = &generator["git"];
+        let url = git["repoURL"].as_str().unwrap_or("?");
+        let Some(checkout) = checkout else {
+            return Err(format!(
+                "a git generator lists {url} itself: pass --checkout DIR (a checkout of it) to expand it"
+            ));
+        };
+        let template = merged_template(template, &git["template"]);
+        let mut params = Vec::new();
+        if let Some(dirs) = git["directories"].as_array() {
+            let (mut include, mut exclude) = (Vec::new(), Vec::new());
+            for d in dirs {
+                let pattern = d["path"].as_str().ok_or("directories[].path is missing")?;
+                let glob = Glob::new(pattern)
+                    .map_err(|e| format!("directory pattern {pattern:?}: {e}"))?
+                    .compile_matcher();
+                if d["exclude"].as_bool().unwrap_or(false) {
+                    exclude.push(glob);
+                } else {
+                    include.push(glob);
+                }
+            }
+            for dir in checkout.directories() {
+                // Argo CD's `*` stays within one directory level.
+                let depth_ok = |g: &globset::GlobMatcher| {
+                    g.is_match(&dir)
+                        && g.glob().glob().matches('/').count() == dir.matches('/').count()
+                };
+                if include.iter().any(depth_ok) && !exclude.iter().any(|g| g.is_match(&dir)) {
+                    params.push(path_params(&dir, go));
+                }
+            }
+        } else if let Some(files) = git["files"].as_array() {
+            for f in files {
+                let pattern = f["path"].as_str().ok_or("files[].path is missing")?;
+                let glob = Glob::new(pattern)
+                    .map_err(|e| format!("file pattern {pattern:?}: {e}"))?
+                    .compile_matcher();
+                for file in checkout.files().into_iter().filter(|p| glob.is_match(p)) {
+                    let text = checkout
+                        .read(&file)
+                        .ok_or_else(|| format!("{file}: cannot be read"))?;
+                    let value: Value = serde_saphyr::from_str(&text)
+                        .map_err(|e| format!("{file}: not JSON or YAML: {e}"))?;
+                    let dir = file.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
+                    let mut p = path_params(&dir, go);
+                    let filename = file.rsplit('/').next().unwrap_or(&file).to_owned();
+                    p.insert("path.filename".into(), filename);
+                    flatten("", &value, &mut p);
+                    params.push(p);
+                }
+            }
+        } else {
+            return Err("a git generator without directories or files".into());
+        }
+        self.expand(origin, at, &template, go, params, Some(checkout))
+    }
+}
+
+/// The first manifest under `path` in the checkout that is an Argo CD
+/// Application or ApplicationSet (or a template of one): deploying it
+/// would hand the apps to an Argo CD that is not there.
+fn argo_manifest_under(checkout: &dyn Checkout, path: &str) -> Option<String> {
+    let prefix = if path == "." {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    checkout
+        .files()
+        .into_iter()
+        .filter(|f| f.starts_with(&prefix))
+        .filter(|f| [".yaml", ".yml", ".json"].iter().any(|x| f.ends_with(x)))
+        .take(1000)
+        .find(|f| {
+            checkout.read(f).is_some_and(|text| {
+                text.contains("argoproj.io/")
+                    && (text.contains("kind: Application") || text.contains("\"Application"))
+            })
+        })
+}
+
+/// Whether a `targetRevision` reads as a branch, not a commit or a
+/// version tag.
+fn is_branch_like(revision: &str) -> bool {
+    let commit = revision.len() >= 7 && revision.chars().all(|c| c.is_ascii_hexdigit());
+    let version = revision
+        .strip_prefix('v')
+        .unwrap_or(revision)
+        .starts_with(|c: char| c.is_ascii_digit());
+    !commit && !version && !revision.contains('*')
+}
+
+/// `name` as a DNS label: lowercase, every other character `-`, at most
+/// 63 characters.
+fn dns_label(name: &str) -> String {
+    let mapped: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let trimmed = mapped.trim_matches('-');
+    trimmed
+        .get(..63)
+        .unwrap_or(trimmed)
+        .trim_end_matches('-')
+        .to_owned()
+}
+
+/// Parameters of a Git generator's path (Argo CD's `path`, `path.basename`…).
+fn path_params(dir: &str, go: bool) -> BTreeMap<String, String> {
+    let basename = dir.rsplit('/').next().unwrap_or(dir).to_owned();
+    let normalized: String = basename
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let mut p = BTreeMap::new();
+    p.insert(
+        if go { "path.path" } else { "path" }.to_owned(),
+        dir.to_owned(),
+    );
+    p.insert("path.basename".into(), basename);
+    p.insert("path.basenameNormalized".into(), normalized);
+    p
+}
+
+/// A generator's own `template` merged over the set's.
+fn merged_template(base: &Value, over: &Value) -> Value {
+    let mut out = base.clone();
+    merge(&mut out, over);
+    out
+}
+
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) if !o.is_null() => *b = o.clone(),
+        _ => {}
+    }
+}
+
+/// `a: {b: c}` as `a.b = c`; scalars as their text.
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&key(k), v, out);
+            }
+        }
+        Value::String(s) => {
+            out.insert(prefix.to_owned(), s.clone());
+        }
+        Value::Null | Value::Array(_) => {}
+        other => {
+            out.insert(prefix.to_owned(), other.to_string());
+        }
+    }
+}
+
+/// Every string of `template` with `{{key}}` (or `{{.key}}` for Go
+/// templates) replaced, spaces inside the braces allowed.
+fn substitute(template: &Value, params: &BTreeMap<String, String>, go: bool) -> Value {
+    match template {
+        Value::String(s) => Value::String(substitute_text(s, params, go)),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| substitute(v, params, go)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (substitute_text(k, params, go), substitute(v, params, go)))
+                .collect::<Map<_, _>>(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn substitute_text(text: &str, params: &BTreeMap<String, String>, go: bool) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        let inner = rest[start + 2..start + len].trim();
+        let key = if go {
+            inner.strip_prefix('.')
+        } else {
+            Some(inner)
+        };
+        match key.and_then(|k| params.get(k)) {
+            Some(value) => {
+                out.push_str(&rest[..start]);
+                out.push_str(value);
+            }
+            None => out.push_str(&rest[..start + len + 2]),
+        }
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The first `{{…}}` left in any string of `value`.
+fn unresolved(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => s.find("{{").map(|i| {
+            let end = s[i..].find("}}").map_or(s.len(), |e| i + e + 2);
+            s[i..end].to_owned()
+        }),
+        Value::Array(items) => items.iter().find_map(unresolved),
+        Value::Object(map) => map.values().find_map(unresolved),
+        _ => None,
+    }
+}
+
+/// A Kubernetes `LabelSelector` (matchLabels, matchExpressions) as
+/// Switchyard's selector text.
+fn label_selector(selector: &Value) -> Result<String, String> {
+    let mut parts = Vec::new();
+    if let Some(labels) = selector["matchLabels"].as_object() {
+        for (k, v) in labels {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    for e in selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let key = e["key"]
+            .as_str()
+            .ok_or("matchExpressions[].key is missing")?;
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        parts.push(match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.to_owned(),
+            "DoesNotExist" => format!("!{key}"),
+            other => return Err(format!("matchExpressions operator {other:?} is unknown")),
+        });
+    }
+    let text = parts.join(",");
+    switchyard_common::selector::Selector::parse(&text)
+        .map(|s| s.to_string())
+        .map_err(|e| format!("cluster selector {text:?}: {e}"))
+}
+
+/// A label value naming a cluster by its API server URL's host.
+fn cluster_label_value(server: &str) -> String {
+    let host = server
+        .split("://")
+        .nth(1)
+        .unwrap_or(server)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or(server);
+    host.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+fn cluster_label_valid(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 63
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// The renderer Argo CD would use for `source`, with its settings: the
+/// source's own block if it has one, else what the checkout holds at
+/// `path` (a chart, a kustomization), else a directory.
+#[allow(clippy::type_complexity)]
+fn renderer_of(
+    source: &Value,
+    path: &str,
+    checkout: Option<&dyn Checkout>,
+    notes: &mut Vec<String>,
+    shared: &mut Vec<String>,
+) -> Result<(String, Option<HelmSpec>, Option<DirectorySettings>), String> {
+    let block = |k: &str| source.get(k).filter(|v| !v.is_null());
+    let in_dir = |file: &str| {
+        if path == "." {
+            file.to_owned()
+        } else {
+            format!("{path}/{file}")
+        }
+    };
+    let detected = checkout.map(|c| {
+        if c.has_file(&in_dir("Chart.yaml")) {
+            "helm"
+        } else if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+            .iter()
+            .any(|f| c.has_file(&in_dir(f)))
+        {
+            "kustomize"
+        } else {
+            "directory"
+        }
+    });
+    if let Some(helm) = block("helm") {
+        return Ok(("helm".into(), Some(helm_spec(helm, notes)?), None));
+    }
+    if let Some(k) = block("kustomize") {
+        let fields: Vec<&String> = k
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        if !fields.is_empty() {
+            notes.push(format!(
+                "kustomize overrides {fields:?} not translated: put them in the kustomization"
+            ));
+        }
+        return Ok(("kustomize".into(), None, None));
+    }
+    if let Some(d) = block("directory") {
+        return Ok(("directory".into(), None, Some(directory_settings(d)?)));
+    }
+    match detected {
+        Some("helm") => Ok(("helm".into(), None, None)),
+        Some("kustomize") => Ok(("kustomize".into(), None, None)),
+        Some(_) => Ok(("directory".into(), None, Some(argo_directory_default()))),
+        None => {
+            shared.push("no helm, kustomize or directory block and no --checkout: rendered as a directory; pass --checkout DIR to detect charts and kustomizations as Argo CD does".into());
+            Ok(("directory".into(), None, Some(argo_directory_default())))
+        }
+    }
+}
+
+/// Argo CD reads a directory source's top level only.
+fn argo_directory_default() -> DirectorySettings {
+    DirectorySettings {
+        recurse: Some(false),
+        ..DirectorySettings::default()
+    }
+}
+
+fn directory_settings(d: &Value) -> Result<DirectorySettings, String> {
+    let globs = |k: &str| -> Vec<String> {
+        d[k].as_str()
+            .filter(|g| !g.is_empty())
+            .map(|g| vec![g.to_owned()])
+            .unwrap_or_default()
+    };
+    let args = |k: &str| -> Vec<JsonnetArg> {
+        d["jsonnet"][k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                Some(JsonnetArg {
+                    name: a["name"].as_str()?.to_owned(),
+                    value: a["value"].as_str().unwrap_or_default().to_owned(),
+                    code: a["code"].as_bool().unwrap_or(false),
+                })
+            })
+            .collect()
+    };
+    let settings = DirectorySettings {
+        recurse: Some(d["recurse"].as_bool().unwrap_or(false)),
+        include: globs("include"),
+        exclude: globs("exclude"),
+        jsonnet: JsonnetSettings {
+            tlas: args("tlas"),
+            ext_vars: args("extVars"),
+            libs: d["jsonnet"]["libs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect(),
+        },
+    };
+    settings
+        .validate()
+        .map_err(|e| format!("spec.source.directory: {e}"))?;
+    Ok(settings)
+}
+
+fn helm_spec(helm: &Value, notes: &mut Vec<String>) -> Result<HelmSpec, String> {
+    let mut spec = HelmSpec {
+        release_name: helm["releaseName"].as_str().map(str::to_owned),
+        values_files: helm["valueFiles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        ..HelmSpec::default()
+    };
+    let mut values = match &helm["valuesObject"] {
+        Value::Object(_) => Some(helm["valuesObject"].clone()),
+        _ => None,
+    };
+    if let Some(text) = helm["values"].as_str().filter(|t| !t.trim().is_empty()) {
+        let parsed: Value = serde_saphyr::from_str(text)
+            .map_err(|e| format!("spec.source.helm.values is not YAML: {e}"))?;
+        // Argo CD: valuesObject wins over values.
+        let mut merged = parsed;
+        if let Some(o) = &values {
+            merge(&mut merged, o);
+        }
+        values = Some(merged);
+    }
+    spec.values = values.filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+    for p in helm["parameters"].as_array().into_iter().flatten() {
+        let (Some(name), Some(value)) = (p["name"].as_str(), p["value"].as_str()) else {
+            continue;
+        };
+        spec.set.push(format!("{name}={value}"));
+    }
+    for field in [
+        "fileParameters",
+        "skipCrds",
+        "ignoreMissingValueFiles",
+        "passCredentials",
+        "version",
+        "namespace",
+        "kubeVersion",
+        "apiVersions",
+    ] {
+        if helm.get(field).is_some_and(|v| !v.is_null()) {
+            notes.push(format!("helm.{field} not translated"));
+        }
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests;
