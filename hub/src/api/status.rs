@@ -24,10 +24,16 @@ pub(super) async fn status(
     ApiQuery(query): ApiQuery<StatusQuery>,
 ) -> ApiResult<Json<Vec<fleet::StatusView>>> {
     let rows = state.fleet.status(query.app.as_deref())?;
-    let mut apps = state.gitops.apps()?;
-    if let Some(only) = &query.app {
-        apps.retain(|a| &a.name == only);
-    }
+    // One app's view costs a pass over the clusters: only the one asked for.
+    let apps = match &query.app {
+        Some(only) => match state.gitops.app(only) {
+            Ok(app) => vec![app],
+            // No such app: no rows, as before (the CLI asks for the app first).
+            Err(crate::gitops::Error::AppNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        },
+        None => state.gitops.apps()?,
+    };
     Ok(Json(with_apps(rows, &apps)))
 }
 

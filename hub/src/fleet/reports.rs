@@ -38,9 +38,10 @@ pub struct StatusView {
     /// The newest commit of the app's revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_commit: Option<String>,
-    /// Whether `latest_commit` rendered: `Rendered`, `Failed` (why is in
-    /// `error`), or `Pending` (not rendered yet: a manual app waiting for
-    /// `app sync`, a pinned app, no cluster to render for, a render running).
+    /// Whether `latest_commit` rendered: `Rendered` (clusters have it),
+    /// `Failed` (why is in `error`), or `Pending` (no cluster has it yet: a
+    /// manual app waiting for `app sync`, a pinned app, no cluster to render
+    /// for, a render still running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_render: Option<String>,
     pub connected: bool,
