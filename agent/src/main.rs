@@ -67,6 +67,10 @@ enum Command {
         /// How often to check every applied object even without events.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         resync_interval: Duration,
+        /// Objects of one sync wave and phase applied at once, at most
+        /// (waves and phases still go one after the other).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        apply_concurrency: u16,
         /// Longest wait between reconnection attempts.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         max_backoff: Duration,
@@ -121,6 +125,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             kubeconfig,
             resync_interval,
+            apply_concurrency,
             max_backoff,
             log_format,
         } => {
@@ -158,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             reconcile::Mode::Apply
                         },
                         resync: resync_interval,
+                        apply_concurrency: usize::from(apply_concurrency),
                     },
                 )
             });
