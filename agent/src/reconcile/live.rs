@@ -157,7 +157,10 @@ impl LiveView {
             }
         };
         if tokio::time::timeout(limit, all).await.is_err() {
-            debug!(?limit, "some live views are not synced yet; reading those kinds directly");
+            debug!(
+                ?limit,
+                "some live views are not synced yet; reading those kinds directly"
+            );
         }
     }
 
