@@ -208,7 +208,10 @@ pub(crate) fn discovery_retry(attempt: u32, code: Option<u16>) -> Option<std::ti
 
 impl Cluster {
     /// From `kubeconfig`, or in-cluster / `$KUBECONFIG` / `~/.kube/config`.
-    pub(crate) async fn connect(kubeconfig: Option<&Path>) -> Result<Cluster> {
+    pub(crate) async fn connect(
+        kubeconfig: Option<&Path>,
+        watch_timeout: std::time::Duration,
+    ) -> Result<Cluster> {
         let config = match kubeconfig {
             Some(path) => {
                 let file = kube::config::Kubeconfig::read_from(path).map_err(|source| {
@@ -231,7 +234,7 @@ impl Cluster {
         let client = Client::try_from(config).map_err(Error::Client)?;
         let discovery = Client::try_from(without_retries).map_err(Error::Client)?;
         Ok(Cluster {
-            live: LiveView::new(client.clone()),
+            live: LiveView::new(client.clone(), watch_timeout),
             client,
             discovery,
             kinds: Mutex::new(HashMap::new()),

@@ -32,6 +32,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info_span, warn};
 
+/// A watch that ran this long before failing counts as having worked.
+const HEALTHY_WATCH: Duration = Duration::from_secs(60);
+
 /// Key of one object in a kind's view.
 type Key = (Option<String>, String);
 
@@ -56,6 +59,8 @@ struct KindView {
 /// Every kind's view, and a counter of changes for the reconcile loop.
 pub(crate) struct LiveView {
     client: kube::Client,
+    /// How long each watch request lasts before the watcher renews it.
+    watch_timeout: Duration,
     kinds: Mutex<HashMap<GroupVersionKind, Arc<KindView>>>,
     changes: watch::Sender<u64>,
 }
@@ -84,9 +89,10 @@ pub(crate) fn strip(mut object: Value) -> Value {
 }
 
 impl LiveView {
-    pub(crate) fn new(client: kube::Client) -> LiveView {
+    pub(crate) fn new(client: kube::Client, watch_timeout: Duration) -> LiveView {
         LiveView {
             client,
+            watch_timeout,
             kinds: Mutex::new(HashMap::new()),
             changes: watch::channel(0).0,
         }
@@ -117,7 +123,7 @@ impl LiveView {
         });
         // Views live as long as the agent: the task never ends by itself.
         tokio::spawn(
-            follow(api, view.clone(), self.changes.clone())
+            follow(api, view.clone(), self.changes.clone(), self.watch_timeout)
                 .instrument(info_span!("watch", kind = %kind.resource.kind)),
         );
         kinds.insert(gvk, view);
@@ -209,12 +215,21 @@ impl LiveView {
 /// Keep one kind's view: list, watch, list again after a 410 (kube-rs's
 /// watcher does that itself), and start over after any other error, so
 /// the view is synced again only after a complete list.
-async fn follow(api: Api<DynamicObject>, view: Arc<KindView>, changes: watch::Sender<u64>) {
+async fn follow(
+    api: Api<DynamicObject>,
+    view: Arc<KindView>,
+    changes: watch::Sender<u64>,
+    watch_timeout: Duration,
+) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut warned = false;
     let changed = || changes.send_modify(|n| *n = n.wrapping_add(1));
+    let timeout = u32::try_from(watch_timeout.as_secs().max(1)).unwrap_or(u32::MAX);
     loop {
-        let config = watcher::Config::default().labels(APP_LABEL);
+        let config = watcher::Config::default()
+            .labels(APP_LABEL)
+            .timeout(timeout);
+        let started = tokio::time::Instant::now();
         let mut events = watcher(api.clone(), config).boxed();
         let mut buffer: HashMap<Key, Arc<Value>> = HashMap::new();
         while let Some(event) = events.next().await {
@@ -233,8 +248,6 @@ async fn follow(api: Api<DynamicObject>, view: Arc<KindView>, changes: watch::Se
                     let count = buffer.len();
                     *view.objects.write().expect("view lock") = std::mem::take(&mut buffer);
                     view.synced.send_replace(true);
-                    backoff.reset();
-                    warned = false;
                     debug!(objects = count, "live view synced");
                     // Whatever happened while unsynced is seen by a pass now.
                     changed();
@@ -278,6 +291,13 @@ async fn follow(api: Api<DynamicObject>, view: Arc<KindView>, changes: watch::Se
             }
         }
         view.synced.send_replace(false);
+        // A watch that worked a while starts over quickly; one that keeps
+        // failing right after its list (watch forbidden, list allowed)
+        // waits longer each time instead of listing in a loop.
+        if started.elapsed() > HEALTHY_WATCH {
+            backoff.reset();
+            warned = false;
+        }
         tokio::time::sleep(backoff.next_delay(rand::random::<f64>())).await;
     }
 }
