@@ -210,7 +210,12 @@ fn first_sync_is_one_apply_per_object_and_a_no_op_pass_sends_nothing() {
         "{}",
         describe(&requests)
     );
-    assert_eq!(count(&requests, "other write"), 0, "{}", describe(&requests));
+    assert_eq!(
+        count(&requests, "other write"),
+        0,
+        "{}",
+        describe(&requests)
+    );
     assert_eq!(count(&requests, "GET object"), 0, "{}", describe(&requests));
     // Three kinds (Namespace, ConfigMap, Deployment): the live view's list
     // and the pre-existence list of each, and a watch each (renewed at most
@@ -282,7 +287,12 @@ fn drift_is_repaired_from_the_watch_without_reading_objects() {
         describe(&requests)
     );
     assert_eq!(count(&requests, "GET object"), 0, "{}", describe(&requests));
-    assert_eq!(count(&requests, "other write"), 0, "{}", describe(&requests));
+    assert_eq!(
+        count(&requests, "other write"),
+        0,
+        "{}",
+        describe(&requests)
+    );
 }
 
 #[test]
@@ -366,7 +376,11 @@ fn a_kind_the_agent_may_not_watch_is_read_object_by_object() {
         "{}",
         describe(&requests)
     );
-    assert!(requests.iter().all(|r| !r.is_write()), "{}", describe(&requests));
+    assert!(
+        requests.iter().all(|r| !r.is_write()),
+        "{}",
+        describe(&requests)
+    );
 }
 
 #[test]

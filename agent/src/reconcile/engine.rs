@@ -46,8 +46,11 @@ const VIEW_SYNC_WAIT: Duration = Duration::from_secs(5);
 /// namespace: whether an object the live view lacks exists unlabelled.
 #[derive(Default)]
 struct Existing {
-    names: tokio::sync::Mutex<HashMap<(GroupVersionKind, Option<String>), HashSet<String>>>,
+    names: tokio::sync::Mutex<HashMap<KindIn, HashSet<String>>>,
 }
+
+/// A kind in one namespace (`None`: cluster-scoped).
+type KindIn = (GroupVersionKind, Option<String>);
 
 /// The live object: from the live view when it is synced; from the API
 /// server when the view is not synced, or when the view lacks it but one

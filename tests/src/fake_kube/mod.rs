@@ -571,7 +571,8 @@ impl FakeKube {
             let t = s
                 .resolve(resource)
                 .unwrap_or_else(|_| panic!("forbid_verb: unknown resource {resource:?}"));
-            s.forbidden_verbs.push((t.group, t.plural, verb.to_string()));
+            s.forbidden_verbs
+                .push((t.group, t.plural, verb.to_string()));
         })
     }
 
