@@ -408,10 +408,12 @@ impl Cluster {
             ..DeleteParams::default()
         };
         match api.delete(&object.name, &params).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(api_error(e)),
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(api_error(e)),
         }
+        self.live.forget(object);
+        Ok(())
     }
 }
 

@@ -16,7 +16,9 @@
 //! Cached objects keep only what the agent reads: `managedFields` entries of
 //! other field managers are dropped (ours stays: it says which fields we
 //! own), everything else is kept, since the comparison and the health
-//! assessment read spec, data and status.
+//! assessment read spec, data and status. They are kept as compact JSON
+//! text, parsed when a pass looks one up: a parsed `serde_json::Value` takes
+//! several times the memory of its text, and edge agents hold thousands.
 
 use super::cluster::{FIELD_MANAGER, Kind, ObjectRef};
 use super::plan::APP_LABEL;
@@ -35,6 +37,23 @@ use tracing::{Instrument, debug, info_span, warn};
 /// A watch that ran this long before failing counts as having worked.
 const HEALTHY_WATCH: Duration = Duration::from_secs(60);
 
+/// One object as the view keeps it.
+struct Cached {
+    /// Its resourceVersion, when a number.
+    version: Option<u64>,
+    /// The stripped object, as compact JSON.
+    json: Box<str>,
+}
+
+impl Cached {
+    fn of(object: &Value) -> Cached {
+        Cached {
+            version: resource_version(object),
+            json: object.to_string().into_boxed_str(),
+        }
+    }
+}
+
 /// Key of one object in a kind's view.
 type Key = (Option<String>, String);
 
@@ -52,7 +71,7 @@ pub(crate) enum Seen {
 
 /// One kind's objects and whether they can be trusted.
 struct KindView {
-    objects: RwLock<HashMap<Key, Arc<Value>>>,
+    objects: RwLock<HashMap<Key, Cached>>,
     synced: watch::Sender<bool>,
 }
 
@@ -147,8 +166,12 @@ impl LiveView {
             return Seen::NotReady;
         }
         let key = (reference.namespace.clone(), reference.name.clone());
-        match view.objects.read().expect("view lock").get(&key) {
-            Some(object) => Seen::Present(object.clone()),
+        let objects = view.objects.read().expect("view lock");
+        match objects.get(&key) {
+            // Text the view wrote from a Value: it parses.
+            Some(cached) => Seen::Present(Arc::new(
+                serde_json::from_str(&cached.json).expect("cached objects are JSON"),
+            )),
             None => Seen::Absent,
         }
     }
@@ -194,10 +217,20 @@ impl LiveView {
         };
         let newer = objects
             .get(&key)
-            .and_then(|o| resource_version(o))
+            .and_then(|o| o.version)
             .is_some_and(|held| held >= version);
         if !newer {
-            objects.insert(key, Arc::new(strip(written.clone())));
+            objects.insert(key, Cached::of(&strip(written.clone())));
+        }
+    }
+
+    /// Take a deleted object out of the view at once, so a pass before the
+    /// watch's DELETED event does not find it (and, say, apply instead of
+    /// create, which would lose the creation record).
+    pub(crate) fn forget(&self, reference: &ObjectRef) {
+        if let Some(view) = self.view(reference) {
+            let key = (reference.namespace.clone(), reference.name.clone());
+            view.objects.write().expect("view lock").remove(&key);
         }
     }
 
@@ -231,7 +264,7 @@ async fn follow(
             .timeout(timeout);
         let started = tokio::time::Instant::now();
         let mut events = watcher(api.clone(), config).boxed();
-        let mut buffer: HashMap<Key, Arc<Value>> = HashMap::new();
+        let mut buffer: HashMap<Key, Cached> = HashMap::new();
         while let Some(event) = events.next().await {
             match event {
                 Ok(watcher::Event::Init) => {
@@ -241,7 +274,7 @@ async fn follow(
                 Ok(watcher::Event::InitApply(object)) => {
                     let object = strip(serde_json::to_value(object).expect("objects serialize"));
                     if let Some(key) = key_of(&object) {
-                        buffer.insert(key, Arc::new(object));
+                        buffer.insert(key, Cached::of(&object));
                     }
                 }
                 Ok(watcher::Event::InitDone) => {
@@ -258,7 +291,7 @@ async fn follow(
                         view.objects
                             .write()
                             .expect("view lock")
-                            .insert(key, Arc::new(object));
+                            .insert(key, Cached::of(&object));
                     }
                     changed();
                 }
@@ -306,6 +339,91 @@ async fn follow(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn reference(name: &str) -> ObjectRef {
+        ObjectRef {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("web".into()),
+            name: name.into(),
+        }
+    }
+
+    fn config_map(name: &str, version: &str, labelled: bool, value: &str) -> Value {
+        let labels = if labelled {
+            json!({APP_LABEL: "web"})
+        } else {
+            json!({})
+        };
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "web", "resourceVersion": version, "labels": labels},
+            "data": {"k": value}})
+    }
+
+    /// A view of ConfigMaps holding `c` at version 5, with no watch behind it.
+    fn view_with_one() -> (LiveView, Arc<KindView>) {
+        let client = kube::Client::try_from(kube::Config::new(
+            "http://127.0.0.1:9".parse().expect("a URL"),
+        ))
+        .expect("a client");
+        let live = LiveView::new(client, Duration::from_secs(290));
+        let view = Arc::new(KindView {
+            objects: RwLock::new(HashMap::new()),
+            synced: watch::channel(false).0,
+        });
+        let held = config_map("c", "5", true, "v");
+        view.objects
+            .write()
+            .unwrap()
+            .insert(key_of(&held).unwrap(), Cached::of(&held));
+        live.kinds
+            .lock()
+            .unwrap()
+            .insert(reference("c").gvk(), view.clone());
+        (live, view)
+    }
+
+    #[tokio::test]
+    async fn an_unsynced_view_never_says_absent() {
+        let (live, view) = view_with_one();
+        // Not synced: neither present nor absent; the caller reads.
+        assert_eq!(live.lookup(&reference("c")), Seen::NotReady);
+        assert_eq!(live.lookup(&reference("other")), Seen::NotReady);
+        view.synced.send_replace(true);
+        assert!(matches!(live.lookup(&reference("c")), Seen::Present(o) if o["data"]["k"] == "v"));
+        assert_eq!(live.lookup(&reference("other")), Seen::Absent);
+        // A kind without a view is never absent either.
+        let mut deployment = reference("c");
+        deployment.api_version = "apps/v1".into();
+        deployment.kind = "Deployment".into();
+        assert_eq!(live.lookup(&deployment), Seen::NotReady);
+        // A watch error makes it unsynced again.
+        view.synced.send_replace(false);
+        assert_eq!(live.lookup(&reference("other")), Seen::NotReady);
+    }
+
+    #[tokio::test]
+    async fn writes_go_into_the_view_unless_it_holds_a_newer_version() {
+        let (live, view) = view_with_one();
+        view.synced.send_replace(true);
+        let data = |live: &LiveView| match live.lookup(&reference("c")) {
+            Seen::Present(o) => o["data"]["k"].as_str().map(str::to_owned),
+            _ => None,
+        };
+        // Older than what the watch brought: ignored.
+        live.record(&reference("c"), &config_map("c", "4", true, "old"));
+        assert_eq!(data(&live).as_deref(), Some("v"));
+        live.record(&reference("c"), &config_map("c", "9", true, "new"));
+        assert_eq!(data(&live).as_deref(), Some("new"));
+        // Our label gone (a withdrawn record): out of the view.
+        live.record(&reference("c"), &config_map("c", "10", false, "new"));
+        assert_eq!(live.lookup(&reference("c")), Seen::Absent);
+        live.record(&reference("c"), &config_map("c", "11", true, "back"));
+        assert_eq!(data(&live).as_deref(), Some("back"));
+        live.forget(&reference("c"));
+        assert_eq!(live.lookup(&reference("c")), Seen::Absent);
+        assert_eq!(live.len(), 0);
+    }
 
     #[test]
     fn cached_objects_keep_only_our_managed_fields_entry() {
