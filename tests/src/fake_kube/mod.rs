@@ -64,7 +64,8 @@
 //!   [`FakeKube::throttled_requests`] show what a client did.
 //! - Test hooks: request recording (with arrival time), object inspection and
 //!   out-of-band edits, a racing create just before a client's write
-//!   ([`FakeKube::create_before_next_write`]), 403/5xx/admission (422) fault
+//!   ([`FakeKube::create_before_next_write`]), 403 (a whole resource, or one verb with
+//!   [`FakeKube::forbid_verb`])/5xx/admission (422) fault
 //!   injection.
 //!
 //! # What is NOT modelled
