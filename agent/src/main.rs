@@ -67,6 +67,15 @@ enum Command {
         /// How often to check every applied object even without events.
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         resync_interval: Duration,
+        /// Objects of one sync wave and phase applied at once, at most
+        /// (waves and phases still go one after the other).
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        apply_concurrency: u16,
+        /// How long each watch request of the live view lasts before it is
+        /// renewed (from the last resourceVersion seen, or by listing again
+        /// when the server answers 410 Gone).
+        #[arg(long, default_value = "290s", value_parser = humantime::parse_duration)]
+        watch_timeout: Duration,
         /// Longest wait between reconnection attempts.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         max_backoff: Duration,
@@ -121,6 +130,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             kubeconfig,
             resync_interval,
+            apply_concurrency,
+            watch_timeout,
             max_backoff,
             log_format,
         } => {
@@ -131,7 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cluster = if dry_run && kubeconfig.is_none() {
                 None
             } else {
-                let cluster = reconcile::Cluster::connect(kubeconfig.as_deref())
+                let cluster = reconcile::Cluster::connect(kubeconfig.as_deref(), watch_timeout)
                     .await
                     .context("connecting to the Kubernetes API server")?;
                 Some(Arc::new(cluster))
@@ -158,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             reconcile::Mode::Apply
                         },
                         resync: resync_interval,
+                        apply_concurrency: usize::from(apply_concurrency),
                     },
                 )
             });

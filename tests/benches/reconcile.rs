@@ -1,8 +1,9 @@
-//! The agent's reconciler at 1,000 objects against the fake Kubernetes API
-//! server, side by side with `kubectl apply --server-side` of the same
-//! manifests: first sync (time, writes), a no-op resync (writes, reads per
-//! pass), the agent's resident memory, and kubectl's first and repeated
-//! apply.
+//! The agent's reconciler against the fake Kubernetes API server with its
+//! per-request latency on, side by side with `kubectl apply --server-side`
+//! of the same manifests: first sync of 1,000 objects (time, requests), a
+//! no-op resync (requests per object), a drift repair (time from the
+//! out-of-band change to the repair), then nine more apps (10,000 objects
+//! across 10 apps) and the agent's resident memory with them.
 //!
 //! Uses the real release binaries: build them first with
 //! `cargo build --release --workspace --bins`, then
@@ -12,7 +13,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use switchyard_tests::fake_kube::{FakeKube, RecordedRequest};
+use switchyard_tests::fake_kube::{DEFAULT_LATENCY, FakeKube, RecordedRequest};
 use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
 use switchyard_tests::git_server::GitRepoBuilder;
 use switchyard_tests::process::wait_until;
@@ -22,7 +23,12 @@ const DEPLOYMENTS: usize = 300;
 const SERVICES: usize = 300;
 const OBJECTS: usize = CONFIGMAPS + DEPLOYMENTS + SERVICES;
 const PER_FILE: usize = 20;
-const NAMESPACE: &str = "bench";
+/// Apps of [`OBJECTS`] objects each: `app-0` alone first, then the rest.
+const APPS: usize = 10;
+/// The fake's per-request latency, for the agent and for kubectl.
+const LATENCY: Duration = DEFAULT_LATENCY;
+/// The namespace of kubectl's objects and of the first app.
+const NAMESPACE: &str = "bench-0";
 const SYNC_TIMEOUT: Duration = Duration::from_secs(300);
 const NOOP_WINDOW: Duration = Duration::from_secs(5);
 const IDLE: Duration = Duration::from_secs(30);
@@ -63,16 +69,24 @@ fn manifest_files(namespace: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn counts(fake: &FakeKube) -> (usize, usize, usize) {
+fn counts_in(fake: &FakeKube, namespace: &str) -> (usize, usize, usize) {
     (
-        fake.objects("configmaps", Some(NAMESPACE)).len(),
-        fake.objects("deployments", Some(NAMESPACE)).len(),
-        fake.objects("services", Some(NAMESPACE)).len(),
+        fake.objects("configmaps", Some(namespace)).len(),
+        fake.objects("deployments", Some(namespace)).len(),
+        fake.objects("services", Some(namespace)).len(),
     )
 }
 
+fn counts(fake: &FakeKube) -> (usize, usize, usize) {
+    counts_in(fake, NAMESPACE)
+}
+
+fn all_present_in(fake: &FakeKube, namespace: &str) -> bool {
+    counts_in(fake, namespace) == (CONFIGMAPS, DEPLOYMENTS, SERVICES)
+}
+
 fn all_present(fake: &FakeKube) -> bool {
-    counts(fake) == (CONFIGMAPS, DEPLOYMENTS, SERVICES)
+    all_present_in(fake, NAMESPACE)
 }
 
 /// (VmRSS, VmHWM) in KiB.
@@ -127,36 +141,6 @@ fn histogram(requests: &[RecordedRequest]) -> Vec<(String, usize)> {
         *map.entry(shape(r)).or_default() += 1;
     }
     map.into_iter().collect()
-}
-
-/// Requests of each complete reconcile pass in `requests`: every pass starts
-/// by reading the app's namespace, so the passes are the stretches between
-/// two GETs of it.
-fn per_pass(requests: &[RecordedRequest]) -> Vec<usize> {
-    let namespace = format!("/api/v1/namespaces/{NAMESPACE}");
-    let starts: Vec<usize> = requests
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.method == "GET" && r.path == namespace)
-        .map(|(i, _)| i)
-        .collect();
-    starts.windows(2).map(|w| w[1] - w[0]).collect()
-}
-
-/// The shapes of the first complete pass in `requests`.
-fn first_complete_pass(requests: &[RecordedRequest]) -> Vec<(String, usize)> {
-    let namespace = format!("/api/v1/namespaces/{NAMESPACE}");
-    let starts: Vec<usize> = requests
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.method == "GET" && r.path == namespace)
-        .map(|(i, _)| i)
-        .take(2)
-        .collect();
-    match starts[..] {
-        [a, b] => histogram(&requests[a..b]),
-        _ => Vec::new(),
-    }
 }
 
 /// The agent's "pass done" log lines in `log` (debug level): (writes, elapsed_ms).
@@ -239,6 +223,7 @@ struct KubectlRun {
 
 fn kubectl_run(runtime: &tokio::runtime::Runtime, dir: &Path, manifests: &Path) -> KubectlRun {
     let fake = runtime.block_on(FakeKube::start());
+    fake.set_latency(LATENCY);
     let kubeconfig = dir.join("kubeconfig-kubectl");
     fake.write_kubeconfig(&kubeconfig).unwrap();
     let cache = dir.join("kubectl-cache");
@@ -336,13 +321,16 @@ fn main() {
 
     // The agent: hub, config repo, one enrolled agent applying to a fake.
     let fake = runtime.block_on(FakeKube::start());
+    fake.set_latency(LATENCY);
     let kubeconfig = dir.join("kubeconfig");
     fake.write_kubeconfig(&kubeconfig).unwrap();
     let source = GitRepoBuilder::new();
-    for (name, text) in manifest_files(None) {
-        source.write(&format!("bench/{name}"), text);
+    for app in 0..APPS {
+        for (name, text) in manifest_files(None) {
+            source.write(&format!("app-{app}/{name}"), &text);
+        }
     }
-    let head = source.commit("1,000 objects");
+    let head = source.commit("10 apps of 1,000 objects");
     let served = source.publish(&dir.join("served"), "fleet");
     let hub = TestHub::start(dir, &[]);
     let url = format!("file://{}", served.display());
@@ -365,24 +353,30 @@ fn main() {
     let pid = agent.process().pid();
     std::thread::sleep(Duration::from_secs(2));
     let (rss_idle, _) = memory(pid);
+    let create = |app: usize| {
+        let name = format!("app-{app}");
+        let namespace = format!("bench-{app}");
+        let out = hub.cli(&[
+            "app",
+            "create",
+            &name,
+            "--repo",
+            "fleet",
+            "--path",
+            &name,
+            "--namespace",
+            &namespace,
+            "--selector",
+            "env=bench",
+            "--self-heal",
+        ]);
+        assert!(out.success(), "app create {name}: {}", out.stderr);
+    };
 
     fake.clear_requests();
     let log_before = agent.process().stderr_text().len();
     let started = Instant::now();
-    let out = hub.cli(&[
-        "app",
-        "create",
-        "bench",
-        "--repo",
-        "fleet",
-        "--path",
-        "bench",
-        "--namespace",
-        NAMESPACE,
-        "--selector",
-        "env=bench",
-    ]);
-    assert!(out.success(), "app create: {}", out.stderr);
+    create(0);
     let mut rss_peak_polled = 0;
     let synced = wait_until(SYNC_TIMEOUT, || {
         rss_peak_polled = rss_peak_polled.max(memory(pid).0);
@@ -396,6 +390,7 @@ fn main() {
         agent.process().stderr_text()
     );
     let writes_at_sync = fake.writes().len();
+    let high_water = fake.in_flight_high_water();
     let (rss_synced, _) = memory(pid);
     // Let the first pass finish and the next resyncs run.
     std::thread::sleep(Duration::from_secs(3));
@@ -412,7 +407,60 @@ fn main() {
     let log = agent.process().stderr_text();
     let noop_passes = passes(&log[log_before..]);
     let noop_writes = noop_requests.iter().filter(|r| r.is_write()).count();
-    let noop_per_pass = per_pass(&noop_requests);
+    let noop_non_watch = noop_requests.iter().filter(|r| !r.is_watch()).count();
+
+    // Drift: one ConfigMap changed out of band, repaired from the watch.
+    fake.clear_requests();
+    fake.patch_out_of_band(
+        "configmaps",
+        Some(NAMESPACE),
+        "config-7",
+        json!({"data": {"mode": "drifted"}}),
+    )
+    .expect("out-of-band change");
+    let drift_started = Instant::now();
+    let repaired = wait_until(SOON, || {
+        fake.object("configmaps", Some(NAMESPACE), "config-7")
+            .is_some_and(|o| o["data"]["mode"] == "production")
+    });
+    let drift_repair = drift_started.elapsed();
+    assert!(repaired, "drift not repaired in {SOON:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    let drift_requests = fake.requests();
+
+    // Nine more apps: 10,000 objects across 10 apps.
+    fake.clear_requests();
+    let started = Instant::now();
+    for app in 1..APPS {
+        create(app);
+    }
+    let mut rss_peak_10k = 0;
+    let all_synced = wait_until(SYNC_TIMEOUT, || {
+        rss_peak_10k = rss_peak_10k.max(memory(pid).0);
+        (1..APPS).all(|a| all_present_in(&fake, &format!("bench-{a}")))
+    });
+    let sync_9k = started.elapsed();
+    assert!(
+        all_synced,
+        "nine more apps incomplete after {SYNC_TIMEOUT:?}; agent log tail:\n{}",
+        agent
+            .process()
+            .stderr_text()
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let writes_9k = fake.writes().len();
+    let (rss_10k, _) = memory(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    fake.clear_requests();
+    let log_before = agent.process().stderr_text().len();
+    std::thread::sleep(NOOP_WINDOW);
+    let noop_10k = fake.requests().iter().filter(|r| !r.is_watch()).count();
+    let log = agent.process().stderr_text();
+    let noop_10k_passes = passes(&log[log_before..]);
 
     // The rest of the idle time, sampling memory every 5 s.
     let mut rss_series = vec![memory(pid).0];
@@ -425,43 +473,62 @@ fn main() {
     let alive = agent.process().is_running();
 
     // Report.
+    println!("fake API server latency: {LATENCY:?} per request");
     println!(
-        "agent: 1 app of {OBJECTS} objects ({CONFIGMAPS} ConfigMaps, {DEPLOYMENTS} Deployments, {SERVICES} Services) in namespace {NAMESPACE}"
+        "agent: app-0 of {OBJECTS} objects ({CONFIGMAPS} ConfigMaps, {DEPLOYMENTS} Deployments, {SERVICES} Services) in namespace {NAMESPACE}"
     );
     println!(
-        "  first sync (app create -> all {OBJECTS} in the fake): {:.0} ms; writes when complete {writes_at_sync}, 3 s later {writes_settled}",
+        "  first sync (app create -> all {OBJECTS} in the fake): {:.0} ms; writes when complete {writes_at_sync}, 3 s later {writes_settled}; most requests in flight at once {high_water}",
         ms(first_sync)
     );
     println!(
         "  requests in the first sync + 3 s: {:?}",
         histogram(&first_requests)
     );
-    println!(
-        "  requests of the first pass: {:?}",
-        first_complete_pass(&first_requests)
-    );
     println!("  passes in the first sync + 3 s (writes, elapsed_ms): {first_passes:?}");
     println!(
-        "  no-op window {NOOP_WINDOW:?}: {} passes (writes, elapsed_ms) {:?}; {noop_writes} writes; {} requests {:?}",
+        "  no-op window {NOOP_WINDOW:?}: {} passes (writes, elapsed_ms) {:?}; {noop_writes} writes; {noop_non_watch} requests other than watches; all requests {:?}",
         noop_passes.len(),
         noop_passes,
-        noop_requests.len(),
         histogram(&noop_requests)
     );
     println!(
-        "  requests per complete no-op pass: {noop_per_pass:?}; shapes of one: {:?}",
-        first_complete_pass(&noop_requests)
+        "  requests per object per no-op pass: {:.4}",
+        noop_non_watch as f64 / (noop_passes.len().max(1) * OBJECTS) as f64
     );
     println!(
-        "  agent VmRSS: idle before the app {}, highest polled during the sync {}, right after {}, after {IDLE:?} idle {} (VmHWM {}); still running: {alive}",
+        "  drift repair (out-of-band change -> repaired, polled every 50 ms): {:.0} ms; requests {:?}",
+        ms(drift_repair),
+        histogram(&drift_requests)
+    );
+    println!(
+        "agent: apps app-1..app-{} ({} more objects; {} in all across {APPS} apps)",
+        APPS - 1,
+        OBJECTS * (APPS - 1),
+        OBJECTS * APPS
+    );
+    println!(
+        "  their sync (first app create -> all present): {:.0} ms; {writes_9k} writes",
+        ms(sync_9k)
+    );
+    println!(
+        "  no-op window {NOOP_WINDOW:?} at {} objects: {} passes (writes, elapsed_ms) {:?}; {noop_10k} requests other than watches",
+        OBJECTS * APPS,
+        noop_10k_passes.len(),
+        noop_10k_passes
+    );
+    println!(
+        "  agent VmRSS: idle before any app {}; 1,000 objects: highest polled during the sync {}, right after {}; 10,000 objects: highest polled {}, right after {}, after {IDLE:?} idle {} (VmHWM {}); still running: {alive}",
         mib(rss_idle),
         mib(rss_peak_polled),
         mib(rss_synced),
+        mib(rss_peak_10k),
+        mib(rss_10k),
         mib(rss_after_idle),
         mib(hwm)
     );
     println!(
-        "  agent VmRSS every 5 s from the end of the no-op window: {:?}",
+        "  agent VmRSS every 5 s from the end of the 10,000-object no-op window: {:?}",
         rss_series.iter().map(|k| mib(*k)).collect::<Vec<_>>()
     );
     if !kubectl_runs.is_empty() {

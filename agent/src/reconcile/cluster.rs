@@ -2,15 +2,16 @@
 //! kinds by discovery (asking again on a miss, so a CRD applied a moment ago
 //! is found), and get, server-side apply and delete of dynamic objects.
 
+use super::live::LiveView;
 use kube::api::{
-    DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
+    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy,
 };
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
 use kube::{Api, Client};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 use tracing::debug;
@@ -183,7 +184,13 @@ pub(crate) struct Cluster {
     /// [`discovery_retry`] instead.
     discovery: Client,
     kinds: Mutex<HashMap<GroupVersionKind, Kind>>,
+    /// Watches of every kind the agent applied: what passes read.
+    live: LiveView,
 }
+
+/// Objects per page of [`Cluster::names`], and most pages followed.
+const NAMES_PAGE: u32 = 500;
+const NAMES_PAGES_MAX: usize = 1_000;
 
 /// Attempts at one kind's discovery, the first included.
 const DISCOVERY_ATTEMPTS: u32 = 3;
@@ -201,7 +208,10 @@ pub(crate) fn discovery_retry(attempt: u32, code: Option<u16>) -> Option<std::ti
 
 impl Cluster {
     /// From `kubeconfig`, or in-cluster / `$KUBECONFIG` / `~/.kube/config`.
-    pub(crate) async fn connect(kubeconfig: Option<&Path>) -> Result<Cluster> {
+    pub(crate) async fn connect(
+        kubeconfig: Option<&Path>,
+        watch_timeout: std::time::Duration,
+    ) -> Result<Cluster> {
         let config = match kubeconfig {
             Some(path) => {
                 let file = kube::config::Kubeconfig::read_from(path).map_err(|source| {
@@ -224,14 +234,15 @@ impl Cluster {
         let client = Client::try_from(config).map_err(Error::Client)?;
         let discovery = Client::try_from(without_retries).map_err(Error::Client)?;
         Ok(Cluster {
+            live: LiveView::new(client.clone(), watch_timeout),
             client,
             discovery,
             kinds: Mutex::new(HashMap::new()),
         })
     }
 
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
+    pub(crate) fn live(&self) -> &LiveView {
+        &self.live
     }
 
     /// The API server's version, e.g. `v1.30.2`.
@@ -308,6 +319,34 @@ impl Cluster {
         Ok(live.map(|o| serde_json::to_value(o).expect("objects serialize")))
     }
 
+    /// Names of every object of `kind` in `namespace` (every namespace for
+    /// cluster-scoped kinds), labelled or not: one metadata-only list, in
+    /// pages, so that one request answers "does it exist" for every object
+    /// of a pass that the live view does not hold.
+    pub(crate) async fn names(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+    ) -> Result<HashSet<String>> {
+        let api = self.api(kind, namespace);
+        let mut names = HashSet::new();
+        let mut params = ListParams::default().limit(NAMES_PAGE);
+        // Bounded: a server that keeps sending continue tokens is not
+        // followed forever.
+        for _ in 0..NAMES_PAGES_MAX {
+            let page = api.list_metadata(&params).await.map_err(api_error)?;
+            names.extend(page.items.into_iter().filter_map(|o| o.metadata.name));
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(names),
+            }
+        }
+        Err(Error::Api(format!(
+            "listing {}: more than {} pages",
+            kind.resource.plural, NAMES_PAGES_MAX
+        )))
+    }
+
     /// Server-side apply with our field manager. Without `force`, fields
     /// other managers own make it fail with [`Error::Conflict`] and change
     /// nothing. Sent as a raw request, because only the status code says
@@ -345,10 +384,11 @@ impl Cluster {
                 )),
             });
         }
-        let object: Value = serde_json::from_slice(&bytes)
+        let written: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Api(format!("the apply answer is not an object: {e}")))?;
+        self.live.record(object, &written);
         Ok(Written {
-            object,
+            object: written,
             created: code == 201,
         })
     }
@@ -368,10 +408,12 @@ impl Cluster {
             ..DeleteParams::default()
         };
         match api.delete(&object.name, &params).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(api_error(e)),
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => return Err(api_error(e)),
         }
+        self.live.forget(object);
+        Ok(())
     }
 }
 

@@ -4,16 +4,28 @@
 //! without force (forcing only where `plan` says), bounded waits for CRDs,
 //! and prunes in reverse order with a uid precondition.
 //!
-//! A no-op reconcile sends no write: the live object is read and compared
-//! (`compare::is_applied`) before anything is written.
+//! A no-op reconcile sends no request per object: the live object comes
+//! from the live view (`live`, kept by watches) and is compared
+//! (`compare::is_applied`) before anything is written. Objects the view
+//! does not hold are looked for with one metadata-only list per kind and
+//! namespace before they are created; kinds whose view is not synced are
+//! read object by object.
+//!
+//! Objects of one phase are applied concurrently (at most
+//! `apply_concurrency` at once); a phase starts when the one before it is
+//! done, so the order between waves and phases holds.
 
 use super::cluster::{Cluster, Error as ClusterError, Kind, ObjectRef, Written};
+use super::live::Seen;
 use super::plan::{self, FoundExisting, OnConflict, Options, Prune, Record, Step};
 use super::{compare, health, order};
 use crate::clock::unix_now;
+use futures_util::StreamExt;
+use kube::core::GroupVersionKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use switchyard_common::proto::{AppStatus, AssignmentItem, Health, ResourceStatus, SyncStatus};
 use tracing::{debug, info, warn};
@@ -26,6 +38,55 @@ pub(crate) const HUB_ANNOTATION: &str = "switchyard.dev/hub";
 
 /// How long to wait for a CRD to be Established before applying its objects.
 const CRD_ESTABLISH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a pass waits for the live views it just started to sync
+/// before reading those kinds object by object instead.
+const VIEW_SYNC_WAIT: Duration = Duration::from_secs(5);
+
+/// Names found by the metadata-only lists of one pass, per kind and
+/// namespace: whether an object the live view lacks exists unlabelled.
+#[derive(Default)]
+struct Existing {
+    names: tokio::sync::Mutex<HashMap<KindIn, HashSet<String>>>,
+}
+
+/// A kind in one namespace (`None`: cluster-scoped).
+type KindIn = (GroupVersionKind, Option<String>);
+
+/// The live object: from the live view when it is synced; from the API
+/// server when the view is not synced, or when the view lacks it but one
+/// metadata-only list of its kind and namespace (once per pass) says it
+/// exists (without our label: not adopted silently, see `plan`).
+async fn read_live(
+    cluster: &Cluster,
+    kind: &Kind,
+    reference: &ObjectRef,
+    existing: &Existing,
+) -> Result<Option<Arc<Value>>, ClusterError> {
+    match cluster.live().lookup(reference) {
+        Seen::Present(object) => Ok(Some(object)),
+        Seen::NotReady => Ok(cluster.get(kind, reference).await?.map(Arc::new)),
+        Seen::Absent => {
+            let namespace = reference.namespace.clone().filter(|_| kind.namespaced);
+            let mut names = existing.names.lock().await;
+            let key = (reference.gvk(), namespace.clone());
+            let found = match names.get(&key) {
+                Some(set) => set.contains(&reference.name),
+                None => {
+                    let set = cluster.names(kind, namespace.as_deref()).await?;
+                    let found = set.contains(&reference.name);
+                    names.insert(key, set);
+                    found
+                }
+            };
+            drop(names);
+            if found {
+                Ok(cluster.get(kind, reference).await?.map(Arc::new))
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
 
 /// What an app last applied, kept on disk between reconciles and restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,6 +283,7 @@ async fn ensure_namespace(
     marks: &Marks<'_>,
     previous: Option<&AppliedState>,
     mode: Mode,
+    existing: &Existing,
     pass: &mut Pass,
 ) -> Result<(), ClusterError> {
     let reference = ObjectRef {
@@ -243,11 +305,11 @@ async fn ensure_namespace(
         &kind,
         None,
     );
-    let live = cluster.get(&kind, &reference).await?;
+    let live = read_live(cluster, &kind, &reference, existing).await?;
     let recorded = previous
         .and_then(|p| p.created.get(&reference))
         .map(String::as_str);
-    let step = plan::plan_app_namespace(marks.app, &body, live.as_ref(), recorded);
+    let step = plan::plan_app_namespace(marks.app, &body, live.as_deref(), recorded);
     if step != plan::AppNamespace::Ours {
         pass.inventory.remove(&reference);
     }
@@ -307,6 +369,22 @@ struct Pass {
 }
 
 impl Pass {
+    /// Take in what one object's reconcile accumulated.
+    fn absorb(&mut self, one: Pass) {
+        self.rows.extend(one.rows);
+        self.plan.extend(one.plan);
+        self.writes += one.writes;
+        self.retry |= one.retry;
+        self.errors.extend(one.errors);
+        self.desired.extend(one.desired);
+        self.unresolved += one.unresolved;
+        self.inventory.extend(one.inventory);
+        self.failed.extend(one.failed);
+        self.created.extend(one.created);
+        self.fields.extend(one.fields);
+        self.extraneous |= one.extraneous;
+    }
+
     /// Remember a successful write or an in-sync object of the app.
     fn managed(&mut self, reference: &ObjectRef, body: &Value, created_uid: Option<String>) {
         self.inventory.insert(reference.clone());
@@ -338,16 +416,22 @@ pub(crate) async fn reconcile_app(
     previous: Option<&AppliedState>,
     marks: &Marks<'_>,
     mode: Mode,
+    concurrency: usize,
 ) -> Outcome {
     let options = Options::from(item);
     let new_desired = previous.is_none_or(|p| p.digest != item.digest);
     let mut pass = Pass::default();
+    let existing = Existing::default();
+    if mode == Mode::Apply {
+        start_views(cluster, objects, item.namespace.is_some()).await;
+    }
 
     // A bundle that lists the namespace itself decides about it, as about
     // any of its objects.
     if let Some(ns) = &item.namespace
         && !lists_namespace(objects, ns)
-        && let Err(e) = ensure_namespace(cluster, ns, marks, previous, mode, &mut pass).await
+        && let Err(e) =
+            ensure_namespace(cluster, ns, marks, previous, mode, &existing, &mut pass).await
     {
         pass.retry |= e.is_transient();
         pass.errors.push(format!("namespace {ns}: {e}"));
@@ -366,20 +450,34 @@ pub(crate) async fn reconcile_app(
         }
     };
     for phase in phases {
-        for index in phase {
-            sync_one(
-                cluster,
-                &objects[index],
-                index,
-                item,
-                previous,
-                marks,
-                &options,
-                new_desired,
-                mode,
-                &mut pass,
-            )
+        // In order of the phase, at most `concurrency` at once.
+        let done: Vec<Pass> = futures_util::stream::iter(phase)
+            .map(|index| {
+                let (options, existing) = (&options, &existing);
+                async move {
+                    let mut one = Pass::default();
+                    sync_one(
+                        cluster,
+                        &objects[index],
+                        index,
+                        item,
+                        previous,
+                        marks,
+                        options,
+                        new_desired,
+                        mode,
+                        existing,
+                        &mut one,
+                    )
+                    .await;
+                    one
+                }
+            })
+            .buffered(concurrency.max(1))
+            .collect()
             .await;
+        for one in done {
+            pass.absorb(one);
         }
     }
 
@@ -440,6 +538,34 @@ pub(crate) async fn reconcile_app(
     }
 }
 
+/// Start the live views of the kinds of `objects` (and of Namespaces, for
+/// the app's namespace), and wait a bounded time for those just started to
+/// sync, so a first pass reads from them rather than object by object.
+/// Kinds that cannot be resolved yet (a CRD applied in this pass) are
+/// started by `sync_one` once they are.
+async fn start_views(cluster: &Cluster, objects: &[Value], app_namespace: bool) {
+    let mut tried = HashSet::new();
+    let mut started = Vec::new();
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "-"}});
+    let namespace = app_namespace.then_some(&namespace);
+    for object in objects.iter().chain(namespace) {
+        let Ok(reference) = ObjectRef::of(object) else {
+            continue;
+        };
+        if !tried.insert(reference.gvk()) {
+            continue;
+        }
+        if let Ok(kind) = cluster.kind(&reference).await
+            && cluster.live().ensure(&kind)
+        {
+            started.push(reference);
+        }
+    }
+    if !started.is_empty() {
+        cluster.live().wait_synced(&started, VIEW_SYNC_WAIT).await;
+    }
+}
+
 /// Whether the bundle itself holds the Namespace `name`.
 fn lists_namespace(objects: &[Value], name: &str) -> bool {
     objects.iter().any(|o| {
@@ -459,6 +585,7 @@ async fn sync_one(
     options: &Options,
     new_desired: bool,
     mode: Mode,
+    existing: &Existing,
     pass: &mut Pass,
 ) {
     let reference = match ObjectRef::of(object) {
@@ -489,10 +616,13 @@ async fn sync_one(
             return;
         }
     };
+    if mode == Mode::Apply {
+        cluster.live().ensure(&kind);
+    }
     let body = decorate(object, marks, &kind, item.namespace.as_deref());
     let reference = ObjectRef::of(&body).expect("decorated objects keep their identity");
     pass.desired.insert(reference.clone());
-    let live = match cluster.get(&kind, &reference).await {
+    let live = match read_live(cluster, &kind, &reference, existing).await {
         Ok(live) => live,
         Err(e) => {
             // Unknown; it stays in the inventory if it was there.
@@ -507,9 +637,9 @@ async fn sync_one(
         new_desired,
         retrying: previous.is_some_and(|p| p.failed.contains(&reference)),
     };
-    let step = plan::plan_object(marks.app, &body, live.as_ref(), record, options);
+    let step = plan::plan_object(marks.app, &body, live.as_deref(), record, options);
     if mode == Mode::DryRun {
-        dry_run_step(&reference, &step, live.as_ref(), pass);
+        dry_run_step(&reference, &step, live.as_deref(), pass);
         return;
     }
     let owned = previous.and_then(|p| p.fields.get(&reference));

@@ -1,23 +1,21 @@
 //! The reconcile loop: runs whenever the desired state changes, a watched
-//! object changes (drift), a periodic resync is due, or a retry after an
-//! error is due; it never exits on API errors. It works from the cached
-//! assignment, so it keeps enforcing while the hub is unreachable.
+//! object changes (drift, seen by the live view's watches), a periodic
+//! resync is due, or a retry after an error is due; it never exits on API
+//! errors. It works from the cached assignment, so it keeps enforcing while
+//! the hub is unreachable. A resync reads from the live view, so it costs
+//! no request per object.
 
 use super::cluster::Cluster;
 use super::engine::{self, AppliedState, Marks, Mode};
 use super::plan;
 use crate::backoff::Backoff;
-use futures_util::StreamExt;
-use kube::api::{Api, DynamicObject};
-use kube::core::ApiResource;
-use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard_common::proto::{AppStatus, AssignmentItem, Health, SyncStatus};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 /// Everything the agent should run: each assigned app with its objects.
@@ -65,6 +63,8 @@ pub(crate) struct RunnerOptions {
     pub(crate) hub: String,
     pub(crate) mode: Mode,
     pub(crate) resync: Duration,
+    /// Objects of one phase applied at once, at most.
+    pub(crate) apply_concurrency: usize,
 }
 
 /// Handles to a running loop.
@@ -127,8 +127,7 @@ async fn run(
     statuses: watch::Sender<Vec<AppStatus>>,
 ) {
     let mut applied = load_applied(&options);
-    let (drift_tx, mut drift_rx) = mpsc::channel::<()>(1);
-    let mut watched: HashSet<(String, String, String)> = HashSet::new();
+    let mut drift = cluster.live().changes();
     let mut resync = tokio::time::interval(options.resync);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
@@ -148,10 +147,10 @@ async fn run(
                 }
                 "desired state changed"
             }
-            Some(()) = drift_rx.recv() => {
+            Ok(()) = drift.changed() => {
                 // Let a burst of events (a rollout) settle into one pass.
                 tokio::time::sleep(Duration::from_millis(300)).await;
-                while drift_rx.try_recv().is_ok() {}
+                drift.borrow_and_update();
                 "watched object changed"
             }
             _ = resync.tick() => "periodic resync",
@@ -199,6 +198,7 @@ async fn run(
                 applied.get(&item.app),
                 &marks,
                 options.mode,
+                options.apply_concurrency,
             )
             .await;
             failed |= outcome.retry;
@@ -241,12 +241,12 @@ async fn run(
         debug!(
             reason,
             writes,
+            live_objects = cluster.live().len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "pass done"
         );
         if options.mode == Mode::Apply {
             save_applied(&options, &applied);
-            watch_kinds(&cluster, &applied, &mut watched, &drift_tx).await;
         } else if last_printed.as_ref() != Some(&state) {
             print_plan(state.generation, &plan);
             last_printed = Some(state.clone());
@@ -286,61 +286,4 @@ fn print_plan(generation: u64, plan: &[String]) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
-}
-
-/// Watch every kind the apps applied, so drift is seen within seconds. A
-/// watch the agent may not open (namespace-scoped rights) only logs: the
-/// periodic resync still catches drift.
-async fn watch_kinds(
-    cluster: &Arc<Cluster>,
-    applied: &BTreeMap<String, AppliedState>,
-    watched: &mut HashSet<(String, String, String)>,
-    drift: &mpsc::Sender<()>,
-) {
-    for reference in applied.values().flat_map(|a| a.inventory.iter()) {
-        let key = (
-            reference.group(),
-            reference.api_version.clone(),
-            reference.kind.clone(),
-        );
-        if watched.contains(&key) {
-            continue;
-        }
-        let Ok(kind) = cluster.kind(reference).await else {
-            continue;
-        };
-        watched.insert(key);
-        spawn_watch(cluster.client().clone(), kind.resource, drift.clone());
-    }
-}
-
-fn spawn_watch(client: kube::Client, resource: ApiResource, drift: mpsc::Sender<()>) {
-    let kind = resource.kind.clone();
-    tokio::spawn(
-        async move {
-            let api: Api<DynamicObject> = Api::all_with(client, &resource);
-            let config = watcher::Config::default()
-                .labels(&format!("{}=switchyard", engine::MANAGED_BY_LABEL));
-            let mut events = watcher(api, config).default_backoff().boxed();
-            let mut warned = false;
-            while let Some(event) = events.next().await {
-                match event {
-                    Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
-                        // Full channel: a pass is already pending, which is enough.
-                        let _ = drift.try_send(());
-                    }
-                    Ok(_) => {}
-                    Err(e) if !warned => {
-                        warned = true;
-                        warn!(error = %e, "cannot watch; drift is found by the periodic resync");
-                    }
-                    Err(_) => {}
-                }
-                if drift.is_closed() {
-                    return;
-                }
-            }
-        }
-        .instrument(info_span!("watch", %kind)),
-    );
 }

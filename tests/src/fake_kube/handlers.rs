@@ -319,7 +319,11 @@ async fn resource(shared: &Arc<Shared>, tg: Target, req: &Req) -> Result<Respons
                 && *pl == tg.t.plural
                 && ns.as_ref().is_none_or(|ns| Some(ns) == tg.ns.as_ref())
         });
-        if denied {
+        let verb_denied = s
+            .forbidden_verbs
+            .iter()
+            .any(|(g, pl, v)| *g == tg.t.group && *pl == tg.t.plural && v == verb);
+        if denied || verb_denied {
             Err(forbidden_error(&tg, verb))
         } else {
             Ok(())

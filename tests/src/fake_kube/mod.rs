@@ -64,7 +64,8 @@
 //!   [`FakeKube::throttled_requests`] show what a client did.
 //! - Test hooks: request recording (with arrival time), object inspection and
 //!   out-of-band edits, a racing create just before a client's write
-//!   ([`FakeKube::create_before_next_write`]), 403/5xx/admission (422) fault
+//!   ([`FakeKube::create_before_next_write`]), 403 (a whole resource, or one verb with
+//!   [`FakeKube::forbid_verb`])/5xx/admission (422) fault
 //!   injection.
 //!
 //! # What is NOT modelled
@@ -152,6 +153,8 @@ pub(crate) struct Inner {
     pub(crate) fail_next: Vec<u16>,
     /// (group, plural, namespace or all namespaces)
     pub(crate) forbidden: Vec<(String, String, Option<String>)>,
+    /// (group, plural, verb): one verb refused everywhere.
+    pub(crate) forbidden_verbs: Vec<(String, String, String)>,
     /// (kind, name)
     pub(crate) admission_rejects: Vec<(String, String)>,
     pub(crate) crd_delay: Duration,
@@ -335,6 +338,7 @@ impl FakeKube {
                 requests: Vec::new(),
                 fail_next: Vec::new(),
                 forbidden: Vec::new(),
+                forbidden_verbs: Vec::new(),
                 admission_rejects: Vec::new(),
                 crd_delay: Duration::ZERO,
                 discovery_faults: Vec::new(),
@@ -560,6 +564,19 @@ impl FakeKube {
         })
     }
 
+    /// Answers 403 Forbidden to `verb` (`list`, `watch`, `get`, `patch`…) on
+    /// `resource` in every namespace, as RBAC granting the other verbs.
+    /// Panics if `resource` is not a served type.
+    pub fn forbid_verb(&self, resource: &str, verb: &str) {
+        self.shared.with(|s| {
+            let t = s
+                .resolve(resource)
+                .unwrap_or_else(|_| panic!("forbid_verb: unknown resource {resource:?}"));
+            s.forbidden_verbs
+                .push((t.group, t.plural, verb.to_string()));
+        })
+    }
+
     /// The discovery document of `group`/`version` (`/api/{version}` for the
     /// core group "", `/apis/{group}/{version}` otherwise) answers `code`, as
     /// when an aggregated API server is down (503) or discovery breaks (500):
@@ -595,9 +612,12 @@ impl FakeKube {
         self.set_latency(delay);
     }
 
-    /// Lifts every [`FakeKube::forbid`].
+    /// Lifts every [`FakeKube::forbid`] and [`FakeKube::forbid_verb`].
     pub fn allow_all(&self) {
-        self.shared.with(|s| s.forbidden.clear());
+        self.shared.with(|s| {
+            s.forbidden.clear();
+            s.forbidden_verbs.clear();
+        });
     }
 
     /// The next `n` requests (of any kind, discovery included) fail with `code`
