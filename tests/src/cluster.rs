@@ -28,34 +28,23 @@ pub struct OneCluster {
 
 impl OneCluster {
     /// Start everything in `dir`: the repo's first commit holds `files`
-    /// (path, content), the hub polls it every second, and the agent is
-    /// connected before this returns.
+    /// (path, content), the hub polls it every second, and the agent
+    /// (resyncing every second) is connected before this returns.
     pub fn start(dir: &Path, files: &[(&str, &str)]) -> OneCluster {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-        let fake = runtime.block_on(FakeKube::start());
-        let kubeconfig = dir.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig)
-            .expect("write the fake's kubeconfig");
-        let served = dir.join("served");
-        let source = GitRepoBuilder::new();
+        let mut builder = OneCluster::builder(dir);
         for (path, content) in files {
-            source.write(path, content);
+            builder = builder.file(path, content);
         }
-        source.commit("first");
-        source.publish(&served, "fleet");
-        let hub = TestHub::start(dir, &[]);
-        let url = format!("file://{}", served.join("fleet.git").display());
-        hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
-        let agent = hub.connect_kube_agent(dir, "edge", &["env=prod"], &kubeconfig);
-        OneCluster {
-            fake,
-            hub,
-            agent,
-            source,
-            kubeconfig,
-            served,
-            _runtime: runtime,
+        builder.start()
+    }
+
+    /// A [`OneClusterBuilder`] for setups that need more than [`OneCluster::start`].
+    pub fn builder(dir: &Path) -> OneClusterBuilder<'_> {
+        OneClusterBuilder {
+            dir,
+            files: Vec::new(),
+            agent_args: vec!["--resync-interval".into(), "1s".into()],
+            before_agent: None,
         }
     }
 
@@ -134,6 +123,22 @@ impl OneCluster {
         );
     }
 
+    /// The agent's completed reconcile passes so far (its log's "pass done").
+    pub fn passes(&mut self) -> usize {
+        self.agent
+            .process()
+            .stderr_text()
+            .matches("pass done")
+            .count()
+    }
+
+    /// Wait (bounded) until at least `n` more passes completed.
+    pub fn wait_passes(&mut self, n: usize) {
+        let before = self.passes();
+        let ok = wait_until(SOON, || self.passes() >= before + n);
+        assert!(ok, "fewer than {n} passes ran");
+    }
+
     /// Every DELETE the fake received so far, as `METHOD PATH`.
     pub fn deletes(&self) -> Vec<String> {
         self.fake
@@ -142,5 +147,79 @@ impl OneCluster {
             .filter(|r| r.method == "DELETE")
             .map(|r| format!("{} {}", r.method, r.path))
             .collect()
+    }
+}
+
+/// How to start a [`OneCluster`]: the repo's files, the agent's `run`
+/// arguments and what to do to the fake API server before the agent starts.
+pub struct OneClusterBuilder<'a> {
+    dir: &'a Path,
+    files: Vec<(String, String)>,
+    agent_args: Vec<String>,
+    before_agent: Option<Box<dyn FnOnce(&FakeKube) + 'a>>,
+}
+
+impl<'a> OneClusterBuilder<'a> {
+    /// A file of the repo's first commit.
+    pub fn file(mut self, path: &str, content: &str) -> Self {
+        self.files.push((path.to_owned(), content.to_owned()));
+        self
+    }
+
+    /// The agent's `run` arguments after `--kubeconfig F` (default
+    /// `--resync-interval 1s`).
+    pub fn agent_args(mut self, args: &[&str]) -> Self {
+        self.agent_args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// Run `prepare` on the fake API server before the agent starts (latency,
+    /// objects that exist before Switchyard, refusals).
+    pub fn before_agent(mut self, prepare: impl FnOnce(&FakeKube) + 'a) -> Self {
+        self.before_agent = Some(Box::new(prepare));
+        self
+    }
+
+    /// Start the fake, the repo, the hub (which has fetched the repo before
+    /// this returns) and the agent (connected before this returns).
+    pub fn start(self) -> OneCluster {
+        let dir = self.dir;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        let fake = runtime.block_on(FakeKube::start());
+        if let Some(prepare) = self.before_agent {
+            prepare(&fake);
+        }
+        let kubeconfig = dir.join("kubeconfig");
+        fake.write_kubeconfig(&kubeconfig)
+            .expect("write the fake's kubeconfig");
+        let served = dir.join("served");
+        let source = GitRepoBuilder::new();
+        for (path, content) in &self.files {
+            source.write(path, content);
+        }
+        let head = source.commit("first");
+        source.publish(&served, "fleet");
+        let hub = TestHub::start(dir, &[]);
+        let url = format!("file://{}", served.join("fleet.git").display());
+        hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
+        assert!(
+            wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
+                == head.as_str()),
+            "the hub never fetched the config repo"
+        );
+        let mut args = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];
+        args.extend(self.agent_args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let agent = hub.connect_agent_with(dir, "edge", &["env=prod"], &args);
+        OneCluster {
+            fake,
+            hub,
+            agent,
+            source,
+            kubeconfig,
+            served,
+            _runtime: runtime,
+        }
     }
 }

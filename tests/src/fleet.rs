@@ -313,6 +313,21 @@ impl TestHub {
         agent
     }
 
+    /// [`TestHub::enrol`] an agent and start it with `switchyard-agent run
+    /// ARGS`; returns once the hub sees it connected.
+    pub fn connect_agent_with(
+        &self,
+        dir: &Path,
+        name: &str,
+        labels: &[&str],
+        args: &[&str],
+    ) -> TestAgent {
+        let mut agent = self.enrol(dir, name, labels);
+        agent.start_with(args);
+        self.expect_connected(&mut agent, name);
+        agent
+    }
+
     /// [`TestHub::enrol`] an agent and start it applying to the cluster of
     /// `kubeconfig`; returns once the hub sees it connected.
     pub fn connect_kube_agent(

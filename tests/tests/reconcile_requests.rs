@@ -8,9 +8,9 @@
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
+use switchyard_tests::cluster::OneCluster;
 use switchyard_tests::fake_kube::{FakeKube, RecordedRequest};
-use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
-use switchyard_tests::git_server::GitRepoBuilder;
+use switchyard_tests::fleet::SOON;
 use switchyard_tests::process::wait_until;
 
 const CONFIGMAPS: usize = 24;
@@ -72,59 +72,36 @@ fn describe(requests: &[RecordedRequest]) -> String {
 
 /// A hub, one agent applying to a fake API server with latency, and the app
 /// `web` of [`OBJECTS`] objects in namespace `web`.
-struct Setup {
-    _runtime: tokio::runtime::Runtime,
-    fake: FakeKube,
-    hub: TestHub,
-    agent: TestAgent,
+struct Setup(OneCluster);
+
+impl std::ops::Deref for Setup {
+    type Target = OneCluster;
+    fn deref(&self) -> &OneCluster {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Setup {
+    fn deref_mut(&mut self) -> &mut OneCluster {
+        &mut self.0
+    }
 }
 
 impl Setup {
     /// `prepare` runs on the fake before the agent starts; `agent_args`
     /// follow `--kubeconfig F`.
     fn new(dir: &Path, agent_args: &[&str], prepare: impl FnOnce(&FakeKube)) -> Setup {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let fake = runtime.block_on(FakeKube::start());
-        fake.set_latency(LATENCY);
-        prepare(&fake);
-        let kubeconfig = dir.join("kubeconfig");
-        fake.write_kubeconfig(&kubeconfig).unwrap();
-        let served = dir.join("served");
-        let source = GitRepoBuilder::new();
-        source.write("web/all.yaml", manifests());
-        let head = source.commit("web");
-        source.publish(&served, "fleet");
-        let hub = TestHub::start(dir, &[]);
-        let url = format!("file://{}", served.join("fleet.git").display());
-        let out = hub.cli(&["repo", "add", "fleet", &url, "--interval", "1s"]);
-        assert!(out.success(), "{}", out.stderr);
-        assert!(
-            wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-                == head.as_str()),
-            "repo never fetched"
-        );
-        let mut agent = TestAgent::new(dir, "edge");
-        assert!(
-            agent
-                .join(&hub.add_cluster("edge", &["env=prod"]))
-                .success()
-        );
-        let kubeconfig = kubeconfig.display().to_string();
-        let mut args = vec!["--kubeconfig", kubeconfig.as_str()];
-        args.extend_from_slice(agent_args);
-        agent.start_with(&args);
-        assert!(
-            hub.wait_connected("edge", true),
-            "{}",
-            agent.process().stderr_text()
-        );
-        Setup {
-            _runtime: runtime,
-            fake,
-            hub,
-            agent,
-        }
+        let objects = manifests();
+        Setup(
+            OneCluster::builder(dir)
+                .file("web/all.yaml", &objects)
+                .agent_args(agent_args)
+                .before_agent(|fake| {
+                    fake.set_latency(LATENCY);
+                    prepare(fake);
+                })
+                .start(),
+        )
     }
 
     fn create_app(&self, extra: &[&str]) {
@@ -165,22 +142,6 @@ impl Setup {
             "first sync incomplete; agent log:\n{}",
             self.agent.process().stderr_text()
         );
-    }
-
-    /// The agent's completed passes so far (its debug log).
-    fn passes(&mut self) -> usize {
-        self.agent
-            .process()
-            .stderr_text()
-            .matches("pass done")
-            .count()
-    }
-
-    /// Wait until at least `n` more passes completed.
-    fn wait_passes(&mut self, n: usize) {
-        let before = self.passes();
-        let ok = wait_until(SOON, || self.passes() >= before + n);
-        assert!(ok, "fewer than {n} passes ran");
     }
 }
 
