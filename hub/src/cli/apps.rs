@@ -19,9 +19,13 @@ pub(crate) enum RepoCommand {
         name: String,
         /// Where to fetch from; credentials do not belong in it.
         url: String,
-        /// Branch apps follow when they name no revision.
-        #[arg(long, default_value = "main")]
-        branch: String,
+        /// Branch apps follow when they name no revision (default: main).
+        #[arg(long)]
+        branch: Option<String>,
+        /// What the URL serves: `git`, or `helm` for an HTTP chart
+        /// repository (index.yaml; apps name a chart with --chart).
+        #[arg(long = "type", default_value = "git", value_parser = ["git", "helm"])]
+        kind: String,
         /// How often to fetch.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         interval: Duration,
@@ -87,6 +91,13 @@ pub(crate) struct AppFields {
     /// Branch, tag or commit (default: the repo's branch).
     #[arg(long, help_heading = "Source")]
     revision: Option<String>,
+    /// Chart to deploy from a chart repository (`repo add --type helm`).
+    #[arg(long, help_heading = "Source")]
+    chart: Option<String>,
+    /// Chart version or range (`^6.0`, `~6.1`, `>=6, <7`, `6.1.0`;
+    /// Helm's rules). Default: the latest stable version.
+    #[arg(long, requires = "chart", help_heading = "Source")]
+    chart_version: Option<String>,
     /// Target clusters by label: K=V (repeatable, all must match) or any
     /// Kubernetes selector such as 'env in (prod,staging),!canary'.
     #[arg(long = "selector", help_heading = "Target")]
@@ -231,6 +242,8 @@ impl AppFields {
             repo: self.repo,
             path: self.path,
             revision: self.revision,
+            chart: self.chart,
+            chart_version: self.chart_version,
             selector: (!self.selectors.is_empty()).then(|| self.selectors.join(",")),
             group: self.group,
             namespace: self.namespace,
@@ -493,6 +506,21 @@ fn show_app(app: &AppView) {
         ("Repo", app.repo.clone()),
         ("Path", app.path.clone()),
         ("Revision", app.revision.clone()),
+    ];
+    if let Some(chart) = &app.chart {
+        // The chart, the range asked for and the version it resolved to.
+        fields.truncate(2);
+        fields.push(("Chart", chart.clone()));
+        fields.push(("Chart version", app.revision.clone()));
+        fields.push((
+            "Resolved",
+            app.latest
+                .as_deref()
+                .and_then(|l| l.split_once("@sha256:"))
+                .map_or_else(|| "-".into(), |(v, d)| format!("{v} (sha256:{d})")),
+        ));
+    }
+    fields.extend([
         ("Target", target_text(app)),
         ("Renderer", app.renderer.clone()),
         (
@@ -518,7 +546,7 @@ fn show_app(app: &AppView) {
                 app.target_clusters.join(", ")
             ),
         ),
-    ];
+    ]);
     if let Some(command) = &app.plugin_command {
         fields.push(("Plugin", command.clone()));
     }
@@ -555,6 +583,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             name,
             url,
             branch,
+            kind,
             interval,
             username,
             password_file,
@@ -578,7 +607,12 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             let request = RepoRequest {
                 name,
                 url,
-                branch: Some(branch),
+                branch,
+                kind: Some(if kind == "helm" {
+                    switchyard_hub::store::RepoKind::Helm
+                } else {
+                    switchyard_hub::store::RepoKind::Git
+                }),
                 interval_secs: Some(interval.as_secs().max(1)),
                 username,
                 password_file: absolute(password_file),

@@ -32,6 +32,7 @@ impl RepoSpec {
             password_file: self.password_file.clone(),
             ca_file: self.ca_file.clone(),
             webhook_secret_file: self.webhook_secret_file.clone(),
+            kind: None,
         }
     }
 }
@@ -88,6 +89,8 @@ impl AppSpec {
             namespace: Some(self.namespace.clone().unwrap_or_default()),
             renderer: Some(self.renderer.clone()),
             plugin_command: Some(self.plugin_command.clone().unwrap_or_default()),
+            chart: None,
+            chart_version: None,
             // Empty settings clear what the spec leaves out.
             helm: Some(
                 self.helm

@@ -7,7 +7,7 @@ use super::{
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::render::RendererKind;
-use crate::store::AppRecord;
+use crate::store::{AppRecord, RepoKind};
 use std::collections::BTreeMap;
 use switchyard_common::selector::Selector;
 use tracing::info;
@@ -37,12 +37,20 @@ impl GitOps {
             name: app.name.clone(),
             repo: app.repo.clone(),
             path: app.path.clone(),
-            revision: app
-                .revision
-                .clone()
-                .or_else(|| repo.map(|r| r.branch))
-                .unwrap_or_default(),
+            revision: match &app.chart {
+                Some(_) => app
+                    .chart_version
+                    .clone()
+                    .unwrap_or_else(|| "latest stable".into()),
+                None => app
+                    .revision
+                    .clone()
+                    .or_else(|| repo.map(|r| r.branch))
+                    .unwrap_or_default(),
+            },
             revision_configured: app.revision.clone(),
+            chart: app.chart.clone(),
+            chart_version: app.chart_version.clone(),
             selector: app.selector.clone(),
             group: app.group.clone(),
             namespace: app.namespace.clone(),
@@ -97,10 +105,11 @@ impl GitOps {
                 format!("{:?}: use letters, digits, '.', '_' and '-'", app.name),
             )
         })?;
-        if self.store.repo(&app.repo)?.is_none() {
+        let Some(repo) = self.store.repo(&app.repo)? else {
             return Err(Error::RepoNotFound(app.repo.clone()));
-        }
+        };
         app.path = normalize_app_path(&app.path)?;
+        check_chart(&repo, app)?;
         let selector =
             Selector::parse(&app.selector).map_err(|e| invalid("selector", e.to_string()))?;
         app.selector = selector.to_string();
@@ -131,24 +140,32 @@ impl GitOps {
                 .repo
                 .clone()
                 .ok_or_else(|| invalid("repo", "required"))?,
-            path: request
-                .path
-                .clone()
-                .ok_or_else(|| invalid("path", "required"))?,
+            // A chart from a chart repository has no path in a tree.
+            path: match (&request.path, &request.chart) {
+                (Some(path), _) => path.clone(),
+                (None, Some(_)) => ".".into(),
+                (None, None) => return Err(invalid("path", "required")),
+            },
             revision: request.revision.clone().filter(|r| !r.is_empty()),
             selector: request.selector.clone().unwrap_or_default(),
             group: request.group.clone().filter(|g| !g.is_empty()),
             namespace: request.namespace.clone().filter(|n| !n.is_empty()),
-            renderer: request
-                .renderer
-                .clone()
-                .unwrap_or_else(|| "directory".into()),
+            renderer: request.renderer.clone().unwrap_or_else(|| {
+                if request.chart.is_some() {
+                    "helm"
+                } else {
+                    "directory"
+                }
+                .into()
+            }),
             plugin_command: request.plugin_command.clone().filter(|c| !c.is_empty()),
             helm: request
                 .helm
                 .clone()
                 .filter(|h| *h != crate::store::HelmSettings::default()),
             manual: request.manual.unwrap_or(false),
+            chart: request.chart.clone().filter(|c| !c.is_empty()),
+            chart_version: request.chart_version.clone().filter(|v| !v.is_empty()),
             prune: request.prune.unwrap_or(false),
             self_heal: request.self_heal.unwrap_or(false),
             ownership: switchyard_common::proto::Ownership {
@@ -211,6 +228,12 @@ impl GitOps {
         if let Some(v) = request.helm {
             app.helm = Some(v).filter(|h| *h != crate::store::HelmSettings::default());
         }
+        if let Some(v) = request.chart {
+            app.chart = Some(v).filter(|c| !c.is_empty());
+        }
+        if let Some(v) = request.chart_version {
+            app.chart_version = Some(v).filter(|v| !v.is_empty());
+        }
         if let Some(v) = request.manual {
             app.manual = v;
         }
@@ -251,6 +274,67 @@ impl GitOps {
         info!(app = %name, "app deleted");
         self.reconcile("admin").await?;
         Ok(view)
+    }
+}
+
+/// An app from a chart repository names a chart and is rendered by the
+/// helm renderer from the chart's archive alone; an app from a Git repo
+/// names no chart.
+fn check_chart(repo: &crate::store::RepoRecord, app: &AppRecord) -> Result<()> {
+    match (repo.kind, &app.chart) {
+        (RepoKind::Git, None) => {
+            if app.chart_version.is_some() {
+                return Err(invalid("chart-version", "goes with --chart"));
+            }
+            Ok(())
+        }
+        (RepoKind::Git, Some(_)) => Err(invalid(
+            "chart",
+            format!(
+                "repo {} is a Git repository: name the chart's directory with --path \
+                 (--chart is for chart repositories, `repo add --type helm`)",
+                repo.name
+            ),
+        )),
+        (RepoKind::Helm, None) => Err(invalid(
+            "chart",
+            format!(
+                "repo {} is a chart repository: name the chart with --chart",
+                repo.name
+            ),
+        )),
+        (RepoKind::Helm, Some(chart)) => {
+            if chart.is_empty() || chart.contains(['/', ' ']) {
+                return Err(invalid("chart", format!("{chart:?} is not a chart name")));
+            }
+            if app.renderer != "helm" {
+                return Err(invalid(
+                    "renderer",
+                    "a chart from a chart repository is rendered by helm",
+                ));
+            }
+            if app.path != "." || app.revision.is_some() {
+                return Err(invalid(
+                    "path",
+                    "a chart from a chart repository has no --path or --revision; \
+                     choose its version with --chart-version",
+                ));
+            }
+            if let Some(range) = &app.chart_version
+                && let Err(detail) = switchyard_helm::semver_compat::compare(range, "0.0.0")
+            {
+                return Err(invalid("chart-version", format!("{range:?}: {detail}")));
+            }
+            let settings = app.helm.clone().unwrap_or_default();
+            if !settings.values_files.is_empty() || !settings.values_for.is_empty() {
+                return Err(invalid(
+                    "helm",
+                    "values files are read from a Git repo; a chart from a chart repository \
+                     takes inline values and --set",
+                ));
+            }
+            Ok(())
+        }
     }
 }
 

@@ -170,6 +170,8 @@ mod tests {
             renderer: "directory".into(),
             plugin_command: None,
             helm: None,
+            chart: None,
+            chart_version: None,
             manual: false,
             prune: false,
             self_heal: false,

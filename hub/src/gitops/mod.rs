@@ -15,6 +15,7 @@
 //! (`pass`, `plan`) with its pollers (`poll`).
 
 mod apps;
+mod charts;
 mod groups;
 mod helm;
 mod manifests;
@@ -79,6 +80,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Git(#[from] git::Error),
+    #[error("{0}")]
+    Chart(#[from] crate::charts::Error),
     #[error(
         "commit {commit} is not in the history of app {app}; see `switchyard app history {app}`"
     )]
@@ -135,6 +138,8 @@ pub struct GitOps {
     store: Arc<dyn Store>,
     fleet: Arc<Fleet>,
     git: Arc<GitCache>,
+    /// Chart archives from chart repositories, by digest.
+    chart_cache: PathBuf,
     limits: TreeLimits,
     /// Bounds on every fetch.
     fetch_limits: FetchLimits,
@@ -165,6 +170,8 @@ impl GitOps {
         Self {
             store,
             fleet,
+            // Repo names never start with '.': no repo's clone is there.
+            chart_cache: repos_dir.join(".charts"),
             git: Arc::new(GitCache::new(repos_dir)),
             limits: TreeLimits::default(),
             fetch_limits: FetchLimits::default(),
@@ -325,6 +332,7 @@ impl GitOps {
         pass::Planner {
             store: self.store.clone(),
             git: self.git.clone(),
+            chart_cache: self.chart_cache.clone(),
             limits: self.limits,
             render_limits: self.render_limits,
             worker: self.worker.clone(),

@@ -93,6 +93,8 @@ mod tests {
             renderer: "directory".into(),
             plugin_command: None,
             helm: None,
+            chart: None,
+            chart_version: None,
             manual: false,
             prune: true,
             self_heal: false,

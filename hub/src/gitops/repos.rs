@@ -7,7 +7,7 @@ use super::{Error, GitOps, RepoRequest, RepoView, Result, invalid};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::git::{self, Credentials, RepoSpec};
-use crate::store::{FetchState, RepoRecord};
+use crate::store::{FetchState, RepoKind, RepoRecord};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,7 @@ impl GitOps {
     pub fn repo_view(&self, repo: &RepoRecord) -> RepoView {
         RepoView {
             name: repo.name.clone(),
+            kind: repo.kind.as_str().to_owned(),
             // Records from older versions may carry credentials.
             url: git::redact_url(&repo.url),
             branch: repo.branch.clone(),
@@ -50,7 +51,22 @@ impl GitOps {
     /// The files it names must exist on the hub's machine.
     pub fn check_repo(&self, request: RepoRequest) -> Result<RepoRecord> {
         validate_repo_name(&request.name)?;
+        let kind = request.kind.unwrap_or_default();
         let url = check_url(&request.url)?;
+        if kind == RepoKind::Helm {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid(
+                    "url",
+                    format!("{url:?}: a chart repository is served over https:// or http://"),
+                ));
+            }
+            if request.branch.is_some() || request.webhook_secret_file.is_some() {
+                return Err(invalid(
+                    "type",
+                    "a chart repository has no branch and takes no webhooks",
+                ));
+            }
+        }
         if request.password_file.is_some() != request.username.is_some() {
             return Err(invalid(
                 "credentials",
@@ -79,8 +95,12 @@ impl GitOps {
         }
         Ok(RepoRecord {
             name: request.name.clone(),
+            kind,
             url,
-            branch: request.branch.unwrap_or_else(|| "main".into()),
+            branch: match kind {
+                RepoKind::Git => request.branch.unwrap_or_else(|| "main".into()),
+                RepoKind::Helm => String::new(),
+            },
             interval_secs,
             username: request.username,
             password_file: request.password_file,
@@ -206,17 +226,7 @@ impl GitOps {
     }
 
     fn spec(&self, repo: &RepoRecord) -> Result<RepoSpec> {
-        let credentials = match (&repo.username, &repo.password_file) {
-            (Some(username), Some(file)) => {
-                let password = std::fs::read_to_string(file)
-                    .map_err(|e| invalid("password-file", format!("{file}: {e}")))?;
-                Some(Credentials {
-                    username: username.clone(),
-                    password: password.trim_end_matches(['\n', '\r']).to_owned(),
-                })
-            }
-            _ => None,
-        };
+        let credentials = credentials(repo)?;
         Ok(RepoSpec {
             url: repo.url.clone(),
             credentials,
@@ -240,13 +250,36 @@ impl GitOps {
         let first = repo.fetch.last_success.is_none();
         let started = std::time::Instant::now();
         let mut tracked = Vec::new();
-        let outcome = match self.spec(&repo) {
-            Ok(spec) => {
-                tracked.clone_from(&spec.tracked);
-                let git = self.git.clone();
-                let repo_name = name.to_owned();
-                let activity = ActivityGuard::start(self.fetching.clone(), name);
-                tokio::task::spawn_blocking(move || {
+        let outcome = if repo.kind == RepoKind::Helm {
+            let source = chart_source(&repo);
+            let activity = ActivityGuard::start(self.fetching.clone(), name);
+            activity.update(git::FetchProgress {
+                stage: "reading index.yaml".into(),
+                done: 0,
+                total: None,
+            });
+            match source {
+                Ok(source) => tokio::task::spawn_blocking(move || {
+                    let _activity = activity;
+                    crate::charts::fetch_index(&source)
+                })
+                .await
+                .map_err(Error::Task)?
+                .map(|refs| git::FetchResult {
+                    refs,
+                    bytes_received: 0,
+                })
+                .map_err(Error::Chart),
+                Err(e) => Err(e),
+            }
+        } else {
+            match self.spec(&repo) {
+                Ok(spec) => {
+                    tracked.clone_from(&spec.tracked);
+                    let git = self.git.clone();
+                    let repo_name = name.to_owned();
+                    let activity = ActivityGuard::start(self.fetching.clone(), name);
+                    tokio::task::spawn_blocking(move || {
                     git.fetch(&repo_name, &spec, &|p: git::FetchProgress| {
                         debug!(repo = %repo_name, stage = %p.stage, done = p.done, total = ?p.total, "fetch progress");
                         activity.update(p);
@@ -255,8 +288,9 @@ impl GitOps {
                 .await
                 .map_err(Error::Task)?
                 .map_err(Error::Git)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
         };
         let took = started.elapsed();
         crate::metrics::Metrics::observe(
@@ -300,6 +334,30 @@ impl GitOps {
             }
         }
     }
+}
+
+/// How to reach a chart repository.
+pub(super) fn chart_source(repo: &RepoRecord) -> Result<crate::charts::Source> {
+    Ok(crate::charts::Source {
+        url: repo.url.clone(),
+        credentials: credentials(repo)?.map(|c| (c.username, c.password)),
+        ca_file: repo.ca_file.as_ref().map(PathBuf::from),
+    })
+}
+
+/// The user name and the password read from its file, if the repo has them.
+fn credentials(repo: &RepoRecord) -> Result<Option<Credentials>> {
+    Ok(match (&repo.username, &repo.password_file) {
+        (Some(username), Some(file)) => {
+            let password = std::fs::read_to_string(file)
+                .map_err(|e| invalid("password-file", format!("{file}: {e}")))?;
+            Some(Credentials {
+                username: username.clone(),
+                password: password.trim_end_matches(['\n', '\r']).to_owned(),
+            })
+        }
+        _ => None,
+    })
 }
 
 /// Publishes one fetch's progress while it runs and withdraws it when

@@ -111,6 +111,10 @@ pub struct RevokedRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoRecord {
     pub name: String,
+    /// A Git repository, or a Helm chart repository (absent in records
+    /// written before chart repositories existed: Git).
+    #[serde(default, skip_serializing_if = "RepoKind::is_git")]
+    pub kind: RepoKind,
     pub url: String,
     /// Branch apps follow when they name no revision.
     pub branch: String,
@@ -126,6 +130,30 @@ pub struct RepoRecord {
     pub created_at: u64,
     #[serde(default)]
     pub fetch: FetchState,
+}
+
+/// What a repo's URL serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoKind {
+    #[default]
+    Git,
+    /// An HTTP chart repository (`index.yaml`): its refs are the listed
+    /// chart versions, `chart/version` → `digest created url`.
+    Helm,
+}
+
+impl RepoKind {
+    pub fn is_git(&self) -> bool {
+        *self == RepoKind::Git
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RepoKind::Git => "git",
+            RepoKind::Helm => "helm",
+        }
+    }
 }
 
 /// Outcome of the latest fetches of a repo.
@@ -167,6 +195,12 @@ pub struct AppRecord {
     /// written before it existed, and for other renderers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmSettings>,
+    /// The chart an app from a chart repository deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// Its version range (`^6.0`, an exact version); `None`: latest stable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_version: Option<String>,
     /// Manual apps deploy only what `app sync` approved.
     pub manual: bool,
     pub prune: bool,

@@ -131,6 +131,7 @@ async fn credentials_in_repo_urls_are_refused_and_stored_ones_never_shown() {
     env.store
         .create_repo(&crate::store::RepoRecord {
             name: "old".into(),
+            kind: Default::default(),
             url: "https://bot:tok3n@example.invalid/r.git".into(),
             branch: "main".into(),
             interval_secs: 3600,
