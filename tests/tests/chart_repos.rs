@@ -1,0 +1,309 @@
+//! Charts from a Helm chart repository end to end, with the real binaries
+//! and a real server: lighttpd serving index.yaml and chart archives over
+//! HTTPS (a private CA) behind basic auth. A version range resolves to the
+//! newest matching version, which a dry-run agent receives and `app
+//! manifests` prints; a newly published version is recorded in the app's
+//! history and deployed (automatic) or waits for `app sync` (manual);
+//! rollback goes back to the earlier version; a tampered archive (digest
+//! mismatch) is refused with a clear error and deploys nothing new; a range
+//! nothing matches is a clear error.
+
+use serde_json::Value;
+use switchyard_tests::chart_server::ChartRepoServer;
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::process::wait_until;
+
+const CONFIG_MAP: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-info
+data:
+  version: {{ .Chart.Version | quote }}
+  greeting: {{ .Values.greeting | quote }}
+"#;
+
+const VALUES: &str = "greeting: hello\n";
+
+fn publish(server: &mut ChartRepoServer, version: &str) -> String {
+    server.publish(
+        "podinfo",
+        version,
+        &[("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)],
+    )
+}
+
+/// The last plan a dry-run agent printed.
+fn latest_plan(agent: &mut TestAgent) -> String {
+    let out = agent.process().stdout_text();
+    out.rfind("assignment generation")
+        .map(|at| out[at..].to_owned())
+        .unwrap_or_default()
+}
+
+fn wait_plan(agent: &mut TestAgent, what: &str, check: impl Fn(&str) -> bool) {
+    let ok = wait_until(SOON, || check(&latest_plan(agent)));
+    assert!(
+        ok,
+        "{what}: latest plan was:\n{}\nagent log:\n{}",
+        latest_plan(agent),
+        agent.process().stderr_text()
+    );
+}
+
+/// The ConfigMap `app manifests` prints for `app`.
+fn config_map(hub: &TestHub, app: &str) -> Value {
+    let out = hub.cli(&["app", "manifests", app, "-o", "json"]);
+    assert!(out.success(), "app manifests {app}: {}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .unwrap_or_else(|| panic!("no ConfigMap in {list}"))
+        .clone()
+}
+
+fn version_of(id: &Value) -> String {
+    id.as_str()
+        .and_then(|s| s.split_once("@sha256:"))
+        .map(|(v, _)| v.to_owned())
+        .unwrap_or_default()
+}
+
+fn history(hub: &TestHub, app: &str) -> Vec<Value> {
+    hub.cli_json(&["app", "history", app])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ChartRepoServer::start("robot", "s3cret");
+    let digest_600 = publish(&mut server, "6.0.0");
+    publish(&mut server, "5.9.0");
+    publish(&mut server, "7.0.0-rc.1");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+
+    let hub = TestHub::start(dir.path(), &[]);
+    // Credentials in the URL are refused, as for Git repos.
+    let refused = hub.cli(&[
+        "repo",
+        "add",
+        "charts",
+        &server.url().replace("https://", "https://robot:s3cret@"),
+        "--type",
+        "helm",
+    ]);
+    assert!(!refused.success());
+    assert!(
+        refused.stderr.contains("carries credentials"),
+        "{}",
+        refused.stderr
+    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "charts",
+        &server.url(),
+        "--type",
+        "helm",
+        "--username",
+        "robot",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--ca-file",
+        server.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    assert!(
+        wait_until(SOON, || {
+            !hub.cli_json(&["repo", "show", "charts"])["last_success"].is_null()
+        }),
+        "index never fetched: {}\n{}",
+        hub.cli_json(&["repo", "show", "charts"]),
+        server.logs()
+    );
+    let repo = hub.cli_json(&["repo", "show", "charts"]);
+    assert_eq!(repo["kind"], "helm");
+    assert_eq!(repo["refs"], 3, "{repo}");
+    assert!(repo["error"].is_null(), "{repo}");
+
+    let mut agent = hub.connect_agent(dir.path(), "edge", &[]);
+
+    // A range resolves to the newest version it allows.
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "charts",
+        "--chart",
+        "podinfo",
+        "--chart-version",
+        "^6.0",
+        "--set",
+        "greeting=hi",
+        "--release-name",
+        "front",
+    ]);
+    let app = hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(app["chart"], "podinfo");
+    assert_eq!(app["chart_version"], "^6.0");
+    assert_eq!(
+        app["latest"].as_str().unwrap(),
+        format!("6.0.0@sha256:{digest_600}")
+    );
+    assert!(app["errors"].as_object().unwrap().is_empty(), "{app}");
+    let cm = config_map(&hub, "web");
+    assert_eq!(cm["metadata"]["name"], "front-info");
+    assert_eq!(cm["data"]["version"], "6.0.0");
+    assert_eq!(cm["data"]["greeting"], "hi");
+    wait_plan(&mut agent, "first version", |p| {
+        p.contains("app web at 6.0.0") && p.contains("would apply ConfigMap")
+    });
+    let shown = hub.cli_ok(&["app", "show", "web", "-o", "table"]);
+    assert!(shown.contains("^6.0"), "{shown}");
+    assert!(
+        shown.contains(&format!("6.0.0 (sha256:{digest_600})")),
+        "{shown}"
+    );
+
+    // Without a range: the newest stable version (not 7.0.0-rc.1).
+    hub.cli_ok(&[
+        "app", "create", "stable", "--repo", "charts", "--chart", "podinfo",
+    ]);
+    assert_eq!(
+        version_of(&hub.cli_json(&["app", "show", "stable"])["latest"]),
+        "6.0.0"
+    );
+    // A range nothing matches is a clear error.
+    let none = hub.cli(&[
+        "app",
+        "create",
+        "none",
+        "--repo",
+        "charts",
+        "--chart",
+        "podinfo",
+        "--chart-version",
+        "^9",
+    ]);
+    assert!(!none.success());
+    assert!(
+        none.stderr.contains(
+            "no version of chart podinfo matches \"^9\"; index.yaml has 5.9.0, 6.0.0, 7.0.0-rc.1"
+        ),
+        "{}",
+        none.stderr
+    );
+    hub.cli_ok(&["app", "delete", "none"]);
+    hub.cli_ok(&["app", "delete", "stable"]);
+
+    // A manual app waits for a sync.
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "guarded",
+        "--repo",
+        "charts",
+        "--chart",
+        "podinfo",
+        "--chart-version",
+        "~6.0",
+        "--manual",
+    ]);
+    let guarded = hub.cli_json(&["app", "show", "guarded"]);
+    assert!(guarded["deployed"].is_null(), "{guarded}");
+    assert_eq!(version_of(&guarded["pending"]), "6.0.0");
+    hub.cli_ok(&["app", "sync", "guarded"]);
+    wait_plan(&mut agent, "synced manual app", |p| {
+        p.contains("app guarded at 6.0.0")
+    });
+
+    // A new version in range: recorded and deployed (automatic), pending
+    // (manual).
+    let digest_610 = publish(&mut server, "6.0.1");
+    assert!(
+        wait_until(SOON, || version_of(
+            &hub.cli_json(&["app", "show", "web"])["deployed"]
+        ) == "6.0.1"),
+        "6.0.1 never deployed: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    wait_plan(&mut agent, "new version", |p| {
+        p.contains("app web at 6.0.1") && p.contains("app guarded at 6.0.0")
+    });
+    assert_eq!(config_map(&hub, "web")["data"]["version"], "6.0.1");
+    let events: Vec<(String, String)> = history(&hub, "web")
+        .iter()
+        .map(|r| {
+            (
+                r["commit"].as_str().unwrap().to_owned(),
+                r["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        events.contains(&(format!("6.0.1@sha256:{digest_610}"), "new-commit".into())),
+        "{events:?}"
+    );
+    let guarded = hub.cli_json(&["app", "show", "guarded"]);
+    assert_eq!(version_of(&guarded["deployed"]), "6.0.0", "{guarded}");
+    assert_eq!(version_of(&guarded["pending"]), "6.0.1", "{guarded}");
+    hub.cli_ok(&["app", "sync", "guarded"]);
+    wait_plan(&mut agent, "second sync", |p| {
+        p.contains("app guarded at 6.0.1")
+    });
+
+    // Rollback to the earlier version, by its version.
+    hub.cli_ok(&["app", "rollback", "web", "--to", "6.0.0"]);
+    wait_plan(&mut agent, "rollback", |p| p.contains("app web at 6.0.0"));
+    let web = hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(web["pinned"], true, "{web}");
+    assert_eq!(config_map(&hub, "web")["data"]["version"], "6.0.0");
+    hub.cli_ok(&["app", "sync", "web"]);
+    wait_plan(&mut agent, "resumed", |p| p.contains("app web at 6.0.1"));
+
+    // A tampered archive: its digest is not the index's. Refused with a
+    // clear error; the clusters keep 6.0.1.
+    let genuine = server.pack(
+        "podinfo",
+        "6.1.0",
+        &[("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)],
+    );
+    let tampered = server.pack(
+        "podinfo",
+        "6.1.0",
+        &[
+            ("values.yaml", "greeting: pwned\n"),
+            ("templates/cm.yaml", CONFIG_MAP),
+        ],
+    );
+    server.publish_archive("podinfo", "6.1.0", &genuine, &tampered);
+    let refused = |hub: &TestHub| {
+        let web = hub.cli_json(&["app", "show", "web"]);
+        web["errors"]["*"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(
+        wait_until(SOON, || refused(&hub).contains("but index.yaml says")),
+        "tampered archive not refused: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    let error = refused(&hub);
+    assert!(
+        error.contains("render of app web at chart version 6.1.0")
+            && error.contains("chart podinfo 6.1.0: the archive downloaded from")
+            && error.contains("refusing it"),
+        "{error}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let plan = latest_plan(&mut agent);
+    assert!(plan.contains("app web at 6.0.1"), "{plan}");
+    assert!(!plan.contains("6.1.0"), "{plan}");
+    assert_eq!(config_map(&hub, "guarded")["data"]["greeting"], "hello");
+}
