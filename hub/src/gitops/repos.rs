@@ -60,7 +60,9 @@ impl GitOps {
                     format!("{url:?}: a chart repository is served over https:// or http://"),
                 ));
             }
-            if request.branch.is_some() || request.webhook_secret_file.is_some() {
+            if request.branch.as_ref().is_some_and(|b| !b.is_empty())
+                || request.webhook_secret_file.is_some()
+            {
                 return Err(invalid(
                     "type",
                     "a chart repository has no branch and takes no webhooks",
