@@ -133,6 +133,49 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
     assert_eq!(repo["refs"], 3, "{repo}");
     assert!(repo["error"].is_null(), "{repo}");
 
+    // Wrong credentials and an unknown CA are clear errors in `repo show`.
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "guess\n").unwrap();
+    let ca = server.ca_pem_path();
+    for (name, extra) in [
+        (
+            "badauth",
+            vec![
+                "--username",
+                "robot",
+                "--password-file",
+                wrong.to_str().unwrap(),
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ],
+        ),
+        ("noca", vec![]),
+    ] {
+        let url = server.url();
+        let mut args = vec!["repo", "add", name, &url, "--type", "helm"];
+        args.extend(extra);
+        hub.cli_ok(&args);
+    }
+    let error = |name: &str| {
+        hub.cli_json(&["repo", "show", name])["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        wait_until(SOON, || error("badauth")
+            .contains("index.yaml: the server answered HTTP 401")),
+        "{}",
+        error("badauth")
+    );
+    assert!(
+        wait_until(SOON, || error("noca").contains("certificate")),
+        "{}",
+        error("noca")
+    );
+    hub.cli_ok(&["repo", "remove", "badauth"]);
+    hub.cli_ok(&["repo", "remove", "noca"]);
+
     let mut agent = hub.connect_agent(dir.path(), "edge", &[]);
 
     // A range resolves to the newest version it allows.
@@ -306,4 +349,27 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
     assert!(plan.contains("app web at 6.0.1"), "{plan}");
     assert!(!plan.contains("6.1.0"), "{plan}");
     assert_eq!(config_map(&hub, "guarded")["data"]["greeting"], "hello");
+
+    // apply -f and export carry the repo's type and the app's chart.
+    let exported = hub.cli_ok(&["export"]);
+    assert!(
+        exported.contains("type: helm")
+            && exported.contains("chart: podinfo")
+            && exported.contains("chartVersion: ~6.0"),
+        "{exported}"
+    );
+    let doc = dir.path().join("pinned.yaml");
+    std::fs::write(
+        &doc,
+        "apiVersion: switchyard.dev/v1\nkind: App\nmetadata:\n  name: exact\n\
+         spec:\n  repo: charts\n  chart: podinfo\n  chartVersion: 5.9.0\n",
+    )
+    .unwrap();
+    hub.cli_ok(&["apply", "-f", doc.to_str().unwrap()]);
+    let exact = hub.cli_json(&["app", "show", "exact"]);
+    assert_eq!(version_of(&exact["latest"]), "5.9.0", "{exact}");
+    assert_eq!(exact["renderer"], "helm");
+    wait_plan(&mut agent, "applied app", |p| {
+        p.contains("app exact at 5.9.0")
+    });
 }
