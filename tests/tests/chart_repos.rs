@@ -302,6 +302,23 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
     wait_plan(&mut agent, "second sync", |p| {
         p.contains("app guarded at 6.0.1")
     });
+    // `sync --revision` takes a listed version the range allows, and
+    // refuses one it does not.
+    hub.cli_ok(&["app", "sync", "guarded", "--revision", "6.0.0"]);
+    wait_plan(&mut agent, "sync to a version", |p| {
+        p.contains("app guarded at 6.0.0")
+    });
+    let outside = hub.cli(&["app", "sync", "guarded", "--revision", "5.9.0"]);
+    assert!(!outside.success());
+    assert!(
+        outside.stderr.contains("is not in the history of ~6.0"),
+        "{}",
+        outside.stderr
+    );
+    hub.cli_ok(&["app", "sync", "guarded"]);
+    wait_plan(&mut agent, "back to the latest", |p| {
+        p.contains("app guarded at 6.0.1")
+    });
 
     // Rollback to the earlier version, by its version.
     hub.cli_ok(&["app", "rollback", "web", "--to", "6.0.0"]);

@@ -400,9 +400,16 @@ pub(crate) enum AppCommand {
     },
 }
 
+/// A commit by its first digits; a chart version (`6.1.0@sha256:…`) by
+/// its version.
 pub(crate) fn short(sha: &Option<String>) -> String {
-    sha.as_deref()
-        .map_or_else(|| "-".into(), |s| s.chars().take(8).collect())
+    sha.as_deref().map_or_else(
+        || "-".into(),
+        |s| match s.split_once("@sha256:") {
+            Some((version, _)) => version.to_owned(),
+            None => s.chars().take(8).collect(),
+        },
+    )
 }
 
 pub(crate) fn truncate(text: &str, max: usize) -> String {
@@ -420,7 +427,11 @@ fn repo_row(r: &RepoView) -> Vec<String> {
     vec![
         r.name.clone(),
         r.url.clone(),
-        r.branch.clone(),
+        if r.kind == "helm" {
+            "(charts)".into()
+        } else {
+            r.branch.clone()
+        },
         short(&r.head),
         r.last_fetch.as_deref().map_or_else(|| "never".into(), age),
         match &r.error {
@@ -664,7 +675,13 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             print_fields(&[
                 ("Name", repo.name.clone()),
                 ("URL", repo.url.clone()),
-                ("Branch", repo.branch.clone()),
+                ("Type", repo.kind.clone()),
+                (
+                    "Branch",
+                    Some(repo.branch.clone())
+                        .filter(|b| !b.is_empty())
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 ("Interval", repo.interval.clone()),
                 ("Head", repo.head.clone().unwrap_or_else(|| "-".into())),
                 ("Refs", repo.refs.to_string()),
@@ -863,7 +880,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
                 &["COMMIT", "EVENT", "TRIGGER", "WHEN", "AUTHOR", "SUMMARY"],
                 history.iter().rev().map(|r| {
                     vec![
-                        r.commit.chars().take(8).collect(),
+                        short(&Some(r.commit.clone())),
                         r.event.clone(),
                         r.trigger.clone(),
                         age(&r.at),
