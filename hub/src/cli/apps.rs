@@ -13,7 +13,8 @@ use switchyard_hub::store::HelmSettings;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RepoCommand {
-    /// Follow a Git repository (https, http, git, ssh or file URL).
+    /// Follow a Git repository (https, http, git, ssh or file URL) or,
+    /// with --type helm, a Helm chart repository (https or http).
     Add {
         /// The repo's name: a DNS label (lowercase letters, digits, '-').
         name: String,
@@ -24,8 +25,8 @@ pub(crate) enum RepoCommand {
         branch: Option<String>,
         /// What the URL serves: `git`, or `helm` for an HTTP chart
         /// repository (index.yaml; apps name a chart with --chart).
-        #[arg(long = "type", default_value = "git", value_parser = ["git", "helm"])]
-        kind: String,
+        #[arg(long = "type", value_enum, default_value_t = RepoType::Git)]
+        kind: RepoType,
         /// How often to fetch.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         interval: Duration,
@@ -402,6 +403,13 @@ pub(crate) enum AppCommand {
 
 /// A commit by its first digits; a chart version (`6.1.0@sha256:…`) by
 /// its version.
+/// What `repo add --type` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RepoType {
+    Git,
+    Helm,
+}
+
 pub(crate) fn short(sha: &Option<String>) -> String {
     sha.as_deref().map_or_else(
         || "-".into(),
@@ -619,10 +627,9 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                 name,
                 url,
                 branch,
-                kind: Some(if kind == "helm" {
-                    switchyard_hub::store::RepoKind::Helm
-                } else {
-                    switchyard_hub::store::RepoKind::Git
+                kind: Some(match kind {
+                    RepoType::Helm => switchyard_hub::store::RepoKind::Helm,
+                    RepoType::Git => switchyard_hub::store::RepoKind::Git,
                 }),
                 interval_secs: Some(interval.as_secs().max(1)),
                 username,
