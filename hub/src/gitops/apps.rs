@@ -398,4 +398,84 @@ mod tests {
         assert!(normalize_app_path("apps/../../x").is_err());
         assert!(normalize_app_path("/etc").is_err());
     }
+
+    fn record(kind: RepoKind) -> crate::store::RepoRecord {
+        crate::store::RepoRecord {
+            name: "charts".into(),
+            kind,
+            url: "https://charts.example.com".into(),
+            branch: String::new(),
+            interval_secs: 30,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            webhook_secret_file: None,
+            created_at: 0,
+            fetch: Default::default(),
+        }
+    }
+
+    fn chart_app(chart: Option<&str>, range: Option<&str>) -> AppRecord {
+        AppRecord {
+            name: "web".into(),
+            repo: "charts".into(),
+            path: ".".into(),
+            revision: None,
+            selector: String::new(),
+            group: None,
+            namespace: None,
+            renderer: "helm".into(),
+            plugin_command: None,
+            helm: None,
+            chart: chart.map(str::to_owned),
+            chart_version: range.map(str::to_owned),
+            manual: false,
+            prune: false,
+            self_heal: false,
+            ownership: Default::default(),
+            created_at: 0,
+            deployed: None,
+            pinned: false,
+            latest: None,
+            errors: BTreeMap::new(),
+            render_failure: None,
+        }
+    }
+
+    #[test]
+    fn charts_go_with_chart_repositories_only() {
+        let (helm, git) = (record(RepoKind::Helm), record(RepoKind::Git));
+        assert!(check_chart(&helm, &chart_app(Some("podinfo"), Some("^6.0"))).is_ok());
+        assert!(check_chart(&helm, &chart_app(Some("podinfo"), None)).is_ok());
+        assert!(check_chart(&git, &chart_app(None, None)).is_ok());
+        let refused = |repo, app: AppRecord, what: &str| {
+            let e = check_chart(repo, &app).unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        };
+        refused(&helm, chart_app(None, None), "name the chart with --chart");
+        refused(
+            &git,
+            chart_app(Some("podinfo"), None),
+            "is a Git repository",
+        );
+        refused(&git, chart_app(None, Some("^6")), "goes with --chart");
+        refused(&helm, chart_app(Some("a/b"), None), "is not a chart name");
+        refused(
+            &helm,
+            chart_app(Some("podinfo"), Some("^^6")),
+            "chart-version",
+        );
+        let mut app = chart_app(Some("podinfo"), None);
+        app.renderer = "directory".into();
+        refused(&helm, app, "rendered by helm");
+        let mut app = chart_app(Some("podinfo"), None);
+        app.revision = Some("main".into());
+        refused(&helm, app, "--chart-version");
+        let mut app = chart_app(Some("podinfo"), None);
+        app.helm = Some(crate::store::HelmSettings {
+            values_files: vec!["prod.yaml".into()],
+            ..Default::default()
+        });
+        refused(&helm, app, "inline values and --set");
+    }
 }
