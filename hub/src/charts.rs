@@ -294,15 +294,29 @@ fn get(
     url: &str,
     limit: u64,
 ) -> Result<Vec<u8>> {
+    get_with(client, source, url, limit, None)
+}
+
+/// [`get`] with an `Accept` header.
+fn get_with(
+    client: &reqwest::blocking::Client,
+    source: &Source,
+    url: &str,
+    limit: u64,
+    accept: Option<&str>,
+) -> Result<Vec<u8>> {
     let http = |e: &dyn std::fmt::Display| Error::Http {
         url: url.to_owned(),
         detail: error_chain(e),
     };
     let mut request = client.get(url);
+    if let Some(accept) = accept {
+        request = request.header(reqwest::header::ACCEPT, accept);
+    }
     if let (Some((user, password)), Ok(target), Ok(repo)) = (
         &source.credentials,
         Url::parse(url),
-        Url::parse(&source.url),
+        Url::parse(&source.url.replacen("oci://", "https://", 1)),
     ) && target.origin() == repo.origin()
     {
         request = request.basic_auth(user, Some(password));
@@ -352,6 +366,111 @@ fn reqwest_detail(e: &reqwest::Error) -> String {
         source = s.source();
     }
     detail
+}
+
+/// Largest OCI manifest or tag list read.
+const MAX_OCI_DOCUMENT: u64 = 4 << 20;
+/// Most tags of one chart looked at.
+const MAX_OCI_TAGS: usize = 10_000;
+/// Media type of a Helm chart's layer in an OCI manifest.
+const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// `oci://host/path` → (`https://host`, `path`).
+fn oci_parts(url: &str) -> Result<(String, String)> {
+    let rest = url.strip_prefix("oci://").ok_or_else(|| Error::Http {
+        url: url.to_owned(),
+        detail: "not an oci:// URL".into(),
+    })?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    Ok((format!("https://{host}"), path.trim_matches('/').to_owned()))
+}
+
+#[derive(serde::Deserialize)]
+struct TagList {
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    layers: Vec<Layer>,
+}
+
+#[derive(serde::Deserialize)]
+struct Layer {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    digest: String,
+}
+
+/// The versions of `charts` in an OCI registry, as refs like an index's:
+/// each semver tag (`+` is written `_` in tags, as Helm does) with the
+/// digest and blob URL of its chart layer. Tags already in `known` are not
+/// asked for again (the archive's digest is checked when it is pulled).
+pub fn fetch_oci(
+    source: &Source,
+    charts: &[String],
+    known: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let client = client(source)?;
+    let (base, path) = oci_parts(&source.url)?;
+    let http_source = Source {
+        url: base.clone(),
+        ..source.clone()
+    };
+    let mut refs = BTreeMap::new();
+    for chart in charts {
+        let repository = if path.is_empty() {
+            chart.clone()
+        } else {
+            format!("{path}/{chart}")
+        };
+        let url = format!("{base}/v2/{repository}/tags/list");
+        let body = get(&client, &http_source, &url, MAX_OCI_DOCUMENT)?;
+        let list: TagList = serde_json::from_slice(&body).map_err(|e| Error::Http {
+            url: url.clone(),
+            detail: format!("not a tag list: {e}"),
+        })?;
+        for tag in list.tags.unwrap_or_default().into_iter().take(MAX_OCI_TAGS) {
+            let version = tag.replace('_', "+");
+            if semver_compat::compare_versions(&version, &version).is_err() {
+                continue;
+            }
+            let key = format!("{chart}/{version}");
+            if let Some(v) = known.get(&key) {
+                refs.insert(key, v.clone());
+                continue;
+            }
+            let url = format!("{base}/v2/{repository}/manifests/{tag}");
+            let body = get_with(
+                &client,
+                &http_source,
+                &url,
+                MAX_OCI_DOCUMENT,
+                Some("application/vnd.oci.image.manifest.v1+json"),
+            )?;
+            let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| Error::Http {
+                url: url.clone(),
+                detail: format!("not an OCI manifest: {e}"),
+            })?;
+            let Some(layer) = manifest
+                .layers
+                .iter()
+                .find(|l| l.media_type == HELM_CHART_LAYER)
+            else {
+                continue;
+            };
+            let Some(hex) = layer.digest.strip_prefix("sha256:") else {
+                continue;
+            };
+            refs.insert(
+                key,
+                format!("{hex} - {base}/v2/{repository}/blobs/sha256:{hex}"),
+            );
+        }
+    }
+    Ok(refs)
 }
 
 /// Download the repository's index.yaml and read it as refs.

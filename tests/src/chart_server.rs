@@ -133,30 +133,7 @@ auth.require = ( "/charts/" => ( "method" => "basic", "realm" => "charts", "requ
     /// Pack chart `name` at `version` with these templates, as `helm
     /// package` would lay it out; returns the archive's bytes.
     pub fn pack(&self, name: &str, version: &str, files: &[(&str, &str)]) -> Vec<u8> {
-        let work = tempfile::tempdir().expect("pack dir");
-        let chart = work.path().join(name);
-        std::fs::create_dir_all(chart.join("templates")).expect("chart dir");
-        std::fs::write(
-            chart.join("Chart.yaml"),
-            format!("apiVersion: v2\nname: {name}\nversion: {version}\n"),
-        )
-        .expect("Chart.yaml");
-        for (path, text) in files {
-            let p = chart.join(path);
-            std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
-            std::fs::write(p, text).expect("chart file");
-        }
-        let archive = work.path().join("chart.tgz");
-        let status = Command::new(require("tar", "tar"))
-            .arg("-czf")
-            .arg(&archive)
-            .arg("-C")
-            .arg(work.path())
-            .arg(name)
-            .status()
-            .expect("run tar");
-        assert!(status.success(), "tar failed");
-        std::fs::read(archive).expect("read archive")
+        pack_chart(name, version, files)
     }
 
     /// Publish a chart version: its archive, and the index listing it.
@@ -221,4 +198,33 @@ auth.require = ( "/charts/" => ( "method" => "basic", "realm" => "charts", "requ
         }
         out
     }
+}
+
+/// Pack chart `name` at `version` with these files (besides its
+/// Chart.yaml), as `helm package` lays it out: the archive's bytes.
+pub fn pack_chart(name: &str, version: &str, files: &[(&str, &str)]) -> Vec<u8> {
+    let work = tempfile::tempdir().expect("pack dir");
+    let chart = work.path().join(name);
+    std::fs::create_dir_all(chart.join("templates")).expect("chart dir");
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: {name}\nversion: {version}\n"),
+    )
+    .expect("Chart.yaml");
+    for (path, text) in files {
+        let p = chart.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("dir");
+        std::fs::write(p, text).expect("chart file");
+    }
+    let archive = work.path().join("chart.tgz");
+    let status = Command::new(require("tar", "tar"))
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(work.path())
+        .arg(name)
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar failed");
+    std::fs::read(archive).expect("read archive")
 }

@@ -390,3 +390,204 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
         p.contains("app exact at 5.9.0")
     });
 }
+
+/// Debian's `docker-registry` (the CNCF distribution registry) on loopback
+/// over HTTPS with a private CA; killed on drop.
+struct OciRegistry {
+    _process: switchyard_tests::process::Process,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl OciRegistry {
+    fn start() -> OciRegistry {
+        let program = std::path::Path::new("/usr/bin/docker-registry");
+        assert!(
+            program.exists(),
+            "docker-registry is not installed (Debian package docker-registry); run ./test"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        let ca = switchyard_certs::CertificateAuthority::load_or_create(&tls).unwrap();
+        ca.load_or_issue_server_identity(&tls, &["127.0.0.1".to_owned()])
+            .unwrap();
+        for attempt in 0..5 {
+            let port = switchyard_tests::git_server::free_port();
+            let config = dir.path().join(format!("config-{attempt}.yml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                     http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.path().join("data").display(),
+                    tls.join("server.pem").display(),
+                    tls.join("server-key.pem").display(),
+                ),
+            )
+            .unwrap();
+            let mut process = switchyard_tests::process::Process::spawn(
+                program,
+                &["serve".to_owned(), config.display().to_string()],
+                &[],
+                dir.path(),
+                &format!("registry-{attempt}"),
+            );
+            let up = wait_until(std::time::Duration::from_secs(10), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || !process.is_running()
+            });
+            if up && process.is_running() {
+                return OciRegistry {
+                    _process: process,
+                    port,
+                    dir,
+                };
+            }
+            eprintln!(
+                "docker-registry attempt {attempt}: {}",
+                process.stderr_text()
+            );
+        }
+        panic!("docker-registry did not start");
+    }
+
+    fn client(&self) -> reqwest::blocking::Client {
+        let pem = std::fs::read(self.dir.path().join("tls").join("ca.pem")).unwrap();
+        reqwest::blocking::Client::builder()
+            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
+    fn ca_pem_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("tls").join("ca.pem")
+    }
+
+    /// Upload one blob (monolithically); its digest.
+    fn blob(&self, client: &reqwest::blocking::Client, repository: &str, data: &[u8]) -> String {
+        use sha2::Digest as _;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)));
+        let started = client
+            .post(format!(
+                "https://127.0.0.1:{}/v2/{repository}/blobs/uploads/",
+                self.port
+            ))
+            .send()
+            .unwrap();
+        assert_eq!(started.status().as_u16(), 202, "{:?}", started.text());
+        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        let location = if location.starts_with('/') {
+            format!("https://127.0.0.1:{}{location}", self.port)
+        } else {
+            location
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let done = client
+            .put(format!("{location}{sep}digest={digest}"))
+            .header("content-type", "application/octet-stream")
+            .body(data.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(done.status().as_u16(), 201, "{:?}", done.text());
+        digest
+    }
+
+    /// Push a chart archive as Helm does: a config blob, the chart layer
+    /// and an OCI manifest tagged with the version.
+    fn push(&self, chart: &str, version: &str, archive: &[u8]) -> String {
+        let client = self.client();
+        let repository = format!("charts/{chart}");
+        let config = format!(r#"{{"apiVersion":"v2","name":"{chart}","version":"{version}"}}"#);
+        let config_digest = self.blob(&client, &repository, config.as_bytes());
+        let layer_digest = self.blob(&client, &repository, archive);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.cncf.helm.config.v1+json",
+                "digest": config_digest,
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                "digest": layer_digest,
+                "size": archive.len(),
+            }],
+        });
+        let put = client
+            .put(format!(
+                "https://127.0.0.1:{}/v2/{repository}/manifests/{version}",
+                self.port
+            ))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 201, "{:?}", put.text());
+        layer_digest
+    }
+}
+
+#[test]
+fn charts_from_an_oci_registry_resolve_deploy_and_follow_new_tags() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = OciRegistry::start();
+    let files = [("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)];
+    let pack = |v: &str| switchyard_tests::chart_server::pack_chart("hello", v, &files);
+    let first = registry.push("hello", "1.0.0", &pack("1.0.0"));
+    registry.push("hello", "2.0.0", &pack("2.0.0"));
+
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "registry",
+        &format!("oci://127.0.0.1:{}/charts", registry.port),
+        "--type",
+        "oci",
+        "--ca-file",
+        registry.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    let mut agent = hub.connect_agent(dir.path(), "edge", &[]);
+    let out = hub.cli(&[
+        "app",
+        "create",
+        "hello",
+        "--repo",
+        "registry",
+        "--chart",
+        "hello",
+        "--chart-version",
+        "~1.0",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("waiting for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        wait_until(SOON, || version_of(
+            &hub.cli_json(&["app", "show", "hello"])["deployed"]
+        ) == "1.0.0"),
+        "never resolved: {}\n{}",
+        hub.cli_json(&["app", "show", "hello"]),
+        hub.cli_json(&["repo", "show", "registry"])
+    );
+    assert_eq!(
+        hub.cli_json(&["app", "show", "hello"])["latest"],
+        format!("1.0.0@{first}")
+    );
+    wait_plan(&mut agent, "from the registry", |p| {
+        p.contains("app hello at 1.0.0") && p.contains("would apply ConfigMap")
+    });
+    assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.0");
+
+    // A new tag in range is deployed.
+    registry.push("hello", "1.0.1", &pack("1.0.1"));
+    wait_plan(&mut agent, "new tag", |p| p.contains("app hello at 1.0.1"));
+    assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.1");
+}

@@ -408,6 +408,7 @@ pub(crate) enum AppCommand {
 pub(crate) enum RepoType {
     Git,
     Helm,
+    Oci,
 }
 
 pub(crate) fn short(sha: &Option<String>) -> String {
@@ -621,7 +622,10 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             };
             // Refused before it leaves this machine: a credential in the
             // URL would be stored, logged and shown to every viewer.
-            let url = switchyard_hub::gitops::check_url(&url)?;
+            let url = match kind {
+                RepoType::Oci => switchyard_hub::gitops::check_oci_url(&url)?,
+                _ => switchyard_hub::gitops::check_url(&url)?,
+            };
             let client = AdminClient::discover(target)?;
             let request = RepoRequest {
                 name,
@@ -630,6 +634,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                 kind: Some(match kind {
                     RepoType::Helm => switchyard_hub::store::RepoKind::Helm,
                     RepoType::Git => switchyard_hub::store::RepoKind::Git,
+                    RepoType::Oci => switchyard_hub::store::RepoKind::Oci,
                 }),
                 interval_secs: Some(interval.as_secs().max(1)),
                 username,

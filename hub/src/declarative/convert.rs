@@ -9,7 +9,7 @@ impl RepoSpec {
     pub fn from_view(view: &RepoView) -> Self {
         Self {
             url: view.url.clone(),
-            repo_type: (view.kind == "helm").then(|| view.kind.clone()),
+            repo_type: (view.kind != "git").then(|| view.kind.clone()),
             branch: view.branch.clone(),
             interval: canonical_interval(&view.interval).unwrap_or_else(|_| view.interval.clone()),
             username: view.username.clone(),
@@ -35,6 +35,7 @@ impl RepoSpec {
             webhook_secret_file: self.webhook_secret_file.clone(),
             kind: Some(match self.repo_type.as_deref() {
                 Some("helm") => crate::store::RepoKind::Helm,
+                Some("oci") => crate::store::RepoKind::Oci,
                 _ => crate::store::RepoKind::Git,
             }),
         }

@@ -167,6 +167,12 @@ fn repo_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) -
             problem(spec_line, "spec.url is missing".into());
             String::new()
         }
+        Some(u) if text(&spec.repo_type).as_deref() == Some("oci") => {
+            gitops::check_oci_url(&u.value).unwrap_or_else(|e| {
+                problem(line_of(&u.referenced), format!("spec.{}", invalid_text(&e)));
+                String::new()
+            })
+        }
         Some(u) => check_url(&u.value).unwrap_or_else(|e| {
             problem(line_of(&u.referenced), format!("spec.{}", invalid_text(&e)));
             String::new()
@@ -211,13 +217,13 @@ fn repo_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) -
         problem(line_of(&b.referenced), "spec.branch is empty".into());
     }
     let repo_type = text(&spec.repo_type).filter(|t| t != "git");
-    let helm = repo_type.as_deref() == Some("helm");
+    let helm = matches!(repo_type.as_deref(), Some("helm" | "oci"));
     if let Some(t) = &spec.repo_type
-        && !matches!(t.value.as_str(), "git" | "helm")
+        && !matches!(t.value.as_str(), "git" | "helm" | "oci")
     {
         problem(
             line_of(&t.referenced),
-            format!("spec.type {:?} is not git or helm", t.value),
+            format!("spec.type {:?} is not git, helm or oci", t.value),
         );
     }
     if helm {
@@ -232,7 +238,9 @@ fn repo_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) -
                 );
             }
         }
-        if !(url.starts_with("https://") || url.starts_with("http://") || url.is_empty()) {
+        if repo_type.as_deref() == Some("helm")
+            && !(url.starts_with("https://") || url.starts_with("http://") || url.is_empty())
+        {
             problem(
                 line(&spec.url).unwrap_or(spec_line),
                 format!("spec.url {url:?}: a chart repository is served over https:// or http://"),

@@ -184,9 +184,9 @@ impl GitOps {
         self.validate_app(&mut app)?;
         self.store.create_app(&app)?;
         info!(app = %app.name, repo = %app.repo, path = %app.path, "app created");
-        // Only tracked revisions are fetched: one new to the repo arrives
-        // with this fetch.
-        if app.revision.is_some() {
+        // Only tracked revisions (and, in an OCI registry, charts) are
+        // fetched: one new to the repo arrives with this fetch.
+        if app.revision.is_some() || app.chart.is_some() {
             self.fetch_soon(&app.repo);
         }
         self.reconcile("admin").await?;
@@ -296,14 +296,14 @@ fn check_chart(repo: &crate::store::RepoRecord, app: &AppRecord) -> Result<()> {
                 repo.name
             ),
         )),
-        (RepoKind::Helm, None) => Err(invalid(
+        (RepoKind::Helm | RepoKind::Oci, None) => Err(invalid(
             "chart",
             format!(
                 "repo {} is a chart repository: name the chart with --chart",
                 repo.name
             ),
         )),
-        (RepoKind::Helm, Some(chart)) => {
+        (RepoKind::Helm | RepoKind::Oci, Some(chart)) => {
             if chart.is_empty() || chart.contains(['/', ' ']) {
                 return Err(invalid("chart", format!("{chart:?} is not a chart name")));
             }

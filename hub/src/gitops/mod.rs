@@ -45,8 +45,8 @@ pub(crate) use apps::{normalize_app_path, renderer_kind, renderer_of};
 pub use groups::{GroupRequest, GroupView, validate_group};
 pub use helm::{parse_values_for, validate as validate_helm};
 pub use manifests::ManifestsView;
-pub use repos::check_url;
 pub(crate) use repos::validate_repo_name;
+pub use repos::{check_oci_url, check_url};
 pub use requests::{AppRequest, AppView, FetchActivity, RepoRequest, RepoView, RevisionView};
 pub use webhooks::WebhookRefusal;
 

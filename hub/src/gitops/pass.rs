@@ -388,11 +388,15 @@ impl Planner {
         }
         let revision = app.revision.clone().unwrap_or_else(|| repo.branch.clone());
         let resolved = match (&repo.kind, &app.chart) {
-            (RepoKind::Helm, Some(chart)) => {
+            (RepoKind::Oci, Some(chart)) if !repo.fetch.tracked.contains(chart) => Err(format!(
+                "waiting for the next fetch of repo {}, the first to ask for chart {chart}",
+                repo.name
+            )),
+            (RepoKind::Helm | RepoKind::Oci, Some(chart)) => {
                 super::charts::resolve(repo, chart, app.chart_version.as_deref())
                     .map_err(|e| e.to_string())
             }
-            (RepoKind::Helm, None) => Err(format!(
+            (RepoKind::Helm | RepoKind::Oci, None) => Err(format!(
                 "repo {} is a chart repository and the app names no chart",
                 repo.name
             )),

@@ -52,9 +52,14 @@ impl GitOps {
     pub fn check_repo(&self, request: RepoRequest) -> Result<RepoRecord> {
         validate_repo_name(&request.name)?;
         let kind = request.kind.unwrap_or_default();
-        let url = check_url(&request.url)?;
-        if kind == RepoKind::Helm {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
+        let url = match kind {
+            RepoKind::Oci => check_oci_url(&request.url)?,
+            _ => check_url(&request.url)?,
+        };
+        if kind != RepoKind::Git {
+            if kind == RepoKind::Helm
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
                 return Err(invalid(
                     "url",
                     format!("{url:?}: a chart repository is served over https:// or http://"),
@@ -101,7 +106,7 @@ impl GitOps {
             url,
             branch: match kind {
                 RepoKind::Git => request.branch.unwrap_or_else(|| "main".into()),
-                RepoKind::Helm => String::new(),
+                RepoKind::Helm | RepoKind::Oci => String::new(),
             },
             interval_secs,
             username: request.username,
@@ -252,8 +257,22 @@ impl GitOps {
         let first = repo.fetch.last_success.is_none();
         let started = std::time::Instant::now();
         let mut tracked = Vec::new();
-        let outcome = if repo.kind == RepoKind::Helm {
+        let outcome = if repo.kind != RepoKind::Git {
             let source = chart_source(&repo);
+            // An OCI registry lists no index: the charts apps use are asked for.
+            let mut charts: Vec<String> = self
+                .store
+                .apps()?
+                .into_iter()
+                .filter(|a| a.repo == repo.name)
+                .filter_map(|a| a.chart)
+                .collect();
+            charts.sort();
+            charts.dedup();
+            let (kind, known) = (repo.kind, repo.fetch.refs.clone());
+            if kind == RepoKind::Oci {
+                tracked.clone_from(&charts);
+            }
             let activity = ActivityGuard::start(self.fetching.clone(), name);
             activity.update(git::FetchProgress {
                 stage: "reading index.yaml".into(),
@@ -263,7 +282,10 @@ impl GitOps {
             match source {
                 Ok(source) => tokio::task::spawn_blocking(move || {
                     let _activity = activity;
-                    crate::charts::fetch_index(&source)
+                    match kind {
+                        RepoKind::Oci => crate::charts::fetch_oci(&source, &charts, &known),
+                        _ => crate::charts::fetch_index(&source),
+                    }
                 })
                 .await
                 .map_err(Error::Task)?
@@ -435,6 +457,19 @@ pub fn check_url(url: &str) -> Result<String> {
         ));
     }
     Ok(url.to_owned())
+}
+
+/// An `oci://host/path` URL, trimmed, without credentials.
+pub fn check_oci_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    let Some(rest) = url.strip_prefix("oci://") else {
+        return Err(invalid(
+            "url",
+            format!("{url:?}: an OCI registry's URL is oci://HOST/PATH"),
+        ));
+    };
+    check_url(&format!("https://{rest}"))?;
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// Repo and app names: what the Git cache accepts as a directory name.

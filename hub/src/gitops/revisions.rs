@@ -37,7 +37,7 @@ impl GitOps {
         if repo.fetch.last_success.is_none() {
             return Err(Error::NotFetched(repo.name));
         }
-        if let (RepoKind::Helm, Some(chart)) = (repo.kind, &app.chart) {
+        if let (RepoKind::Helm | RepoKind::Oci, Some(chart)) = (repo.kind, &app.chart) {
             return resolve_chart_version(&repo, chart, revision);
         }
         let git = self.git.clone();

@@ -141,6 +141,10 @@ pub enum RepoKind {
     /// An HTTP chart repository (`index.yaml`): its refs are the listed
     /// chart versions, `chart/version` → `digest created url`.
     Helm,
+    /// Charts in an OCI registry (`oci://host/path`): the refs are the
+    /// versions of the charts apps use, with the digests of their chart
+    /// layers.
+    Oci,
 }
 
 impl RepoKind {
@@ -152,6 +156,7 @@ impl RepoKind {
         match self {
             RepoKind::Git => "git",
             RepoKind::Helm => "helm",
+            RepoKind::Oci => "oci",
         }
     }
 }
