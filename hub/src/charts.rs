@@ -9,6 +9,10 @@
 //! commit. Its archive is downloaded when first rendered, checked against
 //! the index's digest and cached by that digest: a tampered archive is
 //! refused, and a cached one is never fetched again.
+//!
+//! An OCI registry (`oci://host/path`) has no index: the tags of the charts
+//! apps use are listed and each new tag's manifest read for the digest of
+//! its chart layer, giving refs of the same shape ([`fetch_oci`]).
 
 use reqwest::Url;
 use sha2::{Digest as _, Sha256};
