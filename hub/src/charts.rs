@@ -606,6 +606,22 @@ mod tests {
     }
 
     #[test]
+    fn oci_urls_name_the_registry_and_the_charts_namespace() {
+        assert_eq!(
+            oci_parts("oci://registry.example.com:5000/org/charts").unwrap(),
+            (
+                "https://registry.example.com:5000".to_owned(),
+                "org/charts".to_owned()
+            )
+        );
+        assert_eq!(
+            oci_parts("oci://registry.example.com").unwrap(),
+            ("https://registry.example.com".to_owned(), String::new())
+        );
+        assert!(oci_parts("https://registry.example.com").is_err());
+    }
+
+    #[test]
     fn ids_name_version_and_digest() {
         let e = resolve(&index(), "podinfo", Some("6.0.0")).unwrap();
         assert_eq!(e.id(), format!("6.0.0@sha256:{D1}"));

@@ -521,6 +521,17 @@ mod tests {
     }
 
     #[test]
+    fn oci_urls_are_checked_like_git_urls() {
+        assert_eq!(
+            check_oci_url(" oci://r.example.com/charts/ ").unwrap(),
+            "oci://r.example.com/charts"
+        );
+        assert!(check_oci_url("https://r.example.com/charts").is_err());
+        let e = check_oci_url("oci://bot:tok3n@r.example.com/charts").unwrap_err();
+        assert!(e.to_string().contains("carries credentials"), "{e}");
+    }
+
+    #[test]
     fn names_are_safe_directory_names() {
         for ok in ["config", "fleet-apps", "a.b_c"] {
             assert!(validate_repo_name(ok).is_ok(), "{ok}");
