@@ -390,7 +390,12 @@ fn print_plan(cache: &Cache, assignment: &Assignment) {
         ));
     }
     for item in &assignment.items {
-        let short: String = item.commit.chars().take(8).collect();
+        // A chart version from a chart repository (`6.1.0@sha256:…`) by
+        // its version, a commit by its first digits.
+        let short: String = match item.commit.split_once("@sha256:") {
+            Some((version, _)) => version.to_owned(),
+            None => item.commit.chars().take(8).collect(),
+        };
         out.push_str(&format!(
             "  app {} at {short} ({}){}{}\n",
             item.app,

@@ -243,6 +243,17 @@ pub fn compare(constraint: &str, version: &str) -> Result<bool, String> {
     Ok(groups.iter().any(|g| g.iter().all(|t| check(t, &v))))
 }
 
+/// Orders two versions by semver precedence (build metadata ignored), as
+/// Helm orders a chart's versions in a repository index.
+pub fn compare_versions(a: &str, b: &str) -> Result<Ordering, String> {
+    Ok(cmp(&parse_version(a)?, &parse_version(b)?))
+}
+
+/// Whether `version` is a prerelease (`1.0.0-rc.1`).
+pub fn is_prerelease(version: &str) -> Result<bool, String> {
+    Ok(!parse_version(version)?.pre.is_empty())
+}
+
 /// `semver VERSION`: a map with the version's parts.
 pub fn version_value(s: &str) -> Result<Value, String> {
     let v = parse_version(s)?;

@@ -29,8 +29,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("durable state", &["store"]),
     (
-        "engines over values: Git, rendering, status reports",
-        &["git", "render", "status_reports"],
+        "engines over values: Git, chart repositories, rendering, status reports",
+        &["charts", "git", "render", "status_reports"],
     ),
     (
         "services over the store and the engines",

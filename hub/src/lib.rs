@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod backup;
 mod bundle_frames;
+pub mod charts;
 mod clock;
 pub mod config;
 mod connection_ids;

@@ -25,7 +25,7 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 const FIRST_COMMIT_TIME: u64 = 1_700_000_000;
 
 /// Fail with a pointer to `./test` when `program` is missing.
-fn require(program: &str, package: &str) -> PathBuf {
+pub(crate) fn require(program: &str, package: &str) -> PathBuf {
     for dir in [
         "/usr/local/sbin",
         "/usr/local/bin",
@@ -79,7 +79,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn accepts(port: u16) -> bool {
+pub(crate) fn accepts(port: u16) -> bool {
     TcpStream::connect_timeout(
         &format!("127.0.0.1:{port}")
             .parse()

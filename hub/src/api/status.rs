@@ -127,6 +127,8 @@ mod tests {
             plugin_command: None,
             helm: None,
             directory: None,
+            chart: None,
+            chart_version: None,
             sync_policy: "automatic".into(),
             prune: false,
             self_heal: false,

@@ -15,16 +15,21 @@ use switchyard_hub::store::HelmSettings;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum RepoCommand {
-    /// Follow a Git repository (https, http, git, ssh or file URL).
+    /// Follow a Git repository (https, http, git, ssh or file URL) or,
+    /// with --type helm, a Helm chart repository (https or http).
     Add {
         /// The repo's name: a DNS label (lowercase letters, digits, '-').
         #[arg(value_parser = super::new_repo_name)]
         name: String,
         /// Where to fetch from; credentials do not belong in it.
         url: String,
-        /// Branch apps follow when they name no revision.
-        #[arg(long, default_value = "main")]
-        branch: String,
+        /// Branch apps follow when they name no revision (default: main).
+        #[arg(long)]
+        branch: Option<String>,
+        /// What the URL serves: `git`, or `helm` for an HTTP chart
+        /// repository (index.yaml; apps name a chart with --chart).
+        #[arg(long = "type", value_enum, default_value_t = RepoType::Git)]
+        kind: RepoType,
         /// How often to fetch.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         interval: Duration,
@@ -90,6 +95,13 @@ pub(crate) struct AppFields {
     /// Branch, tag or commit (default: the repo's branch).
     #[arg(long, help_heading = "Source")]
     revision: Option<String>,
+    /// Chart to deploy from a chart repository (`repo add --type helm`).
+    #[arg(long, help_heading = "Source")]
+    chart: Option<String>,
+    /// Chart version or range (`^6.0`, `~6.1`, `>=6, <7`, `6.1.0`;
+    /// Helm's rules). Default: the latest stable version.
+    #[arg(long, requires = "chart", help_heading = "Source")]
+    chart_version: Option<String>,
     /// Target clusters by label: K=V (repeatable, all must match) or any
     /// Kubernetes selector such as 'env in (prod,staging),!canary'.
     #[arg(long = "selector", help_heading = "Target")]
@@ -340,6 +352,8 @@ impl AppFields {
             repo: self.repo,
             path: self.path,
             revision: self.revision,
+            chart: self.chart,
+            chart_version: self.chart_version,
             selector: (!self.selectors.is_empty()).then(|| self.selectors.join(",")),
             group: self.group,
             namespace: self.namespace,
@@ -498,9 +512,24 @@ pub(crate) enum AppCommand {
     },
 }
 
+/// A commit by its first digits; a chart version (`6.1.0@sha256:…`) by
+/// its version.
+/// What `repo add --type` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RepoType {
+    Git,
+    Helm,
+    Oci,
+}
+
 pub(crate) fn short(sha: &Option<String>) -> String {
-    sha.as_deref()
-        .map_or_else(|| "-".into(), |s| s.chars().take(8).collect())
+    sha.as_deref().map_or_else(
+        || "-".into(),
+        |s| match s.split_once("@sha256:") {
+            Some((version, _)) => version.to_owned(),
+            None => s.chars().take(8).collect(),
+        },
+    )
 }
 
 pub(crate) fn truncate(text: &str, max: usize) -> String {
@@ -518,7 +547,11 @@ fn repo_row(r: &RepoView) -> Vec<String> {
     vec![
         r.name.clone(),
         r.url.clone(),
-        r.branch.clone(),
+        if r.kind == "helm" {
+            "(charts)".into()
+        } else {
+            r.branch.clone()
+        },
         short(&r.head),
         r.last_fetch.as_deref().map_or_else(|| "never".into(), age),
         match &r.error {
@@ -622,6 +655,21 @@ fn show_app(app: &AppView) {
         ("Repo", app.repo.clone()),
         ("Path", app.path.clone()),
         ("Revision", app.revision.clone()),
+    ];
+    if let Some(chart) = &app.chart {
+        // The chart, the range asked for and the version it resolved to.
+        fields.truncate(2);
+        fields.push(("Chart", chart.clone()));
+        fields.push(("Chart version", app.revision.clone()));
+        fields.push((
+            "Resolved",
+            app.latest
+                .as_deref()
+                .and_then(|l| l.split_once("@sha256:"))
+                .map_or_else(|| "-".into(), |(v, d)| format!("{v} (sha256:{d})")),
+        ));
+    }
+    fields.extend([
         ("Target", target_text(app)),
         ("Renderer", app.renderer.clone()),
         (
@@ -639,7 +687,7 @@ fn show_app(app: &AppView) {
         ),
         ("Running", running_text(app)),
         ("Pending", app.pending.clone().unwrap_or_else(|| "-".into())),
-    ];
+    ]);
     if let Some(failed) = &app.failed_commit {
         fields.push((
             "Failed",
@@ -729,6 +777,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             name,
             url,
             branch,
+            kind,
             interval,
             username,
             password_file,
@@ -747,12 +796,20 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             };
             // Refused before it leaves this machine: a credential in the
             // URL would be stored, logged and shown to every viewer.
-            let url = switchyard_hub::gitops::check_url(&url)?;
+            let url = match kind {
+                RepoType::Oci => switchyard_hub::gitops::check_oci_url(&url)?,
+                _ => switchyard_hub::gitops::check_url(&url)?,
+            };
             let client = AdminClient::discover(target)?;
             let request = RepoRequest {
                 name,
                 url,
-                branch: Some(branch),
+                branch,
+                kind: Some(match kind {
+                    RepoType::Helm => switchyard_hub::store::RepoKind::Helm,
+                    RepoType::Git => switchyard_hub::store::RepoKind::Git,
+                    RepoType::Oci => switchyard_hub::store::RepoKind::Oci,
+                }),
                 interval_secs: Some(interval.as_secs().max(1)),
                 username,
                 password_file: absolute(password_file),
@@ -804,7 +861,13 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             print_fields(&[
                 ("Name", repo.name.clone()),
                 ("URL", repo.url.clone()),
-                ("Branch", repo.branch.clone()),
+                ("Type", repo.kind.clone()),
+                (
+                    "Branch",
+                    Some(repo.branch.clone())
+                        .filter(|b| !b.is_empty())
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 ("Interval", repo.interval.clone()),
                 ("Head", repo.head.clone().unwrap_or_else(|| "-".into())),
                 ("Refs", repo.refs.to_string()),
@@ -1003,7 +1066,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
                 &["COMMIT", "EVENT", "TRIGGER", "WHEN", "AUTHOR", "SUMMARY"],
                 history.iter().map(|r| {
                     vec![
-                        r.commit.chars().take(8).collect(),
+                        short(&Some(r.commit.clone())),
                         r.event.clone(),
                         r.trigger.clone(),
                         age(&r.at),

@@ -519,6 +519,7 @@ async fn journey(args: &QuickstartArgs, dir: &Path) -> anyhow::Result<()> {
                 password_file: None,
                 ca_file: None,
                 webhook_secret_file: None,
+                kind: None,
             },
         )
         .await?;

@@ -219,6 +219,8 @@ mod tests {
             path: "web".into(),
             revision: "main".into(),
             revision_configured: None,
+            chart: None,
+            chart_version: None,
             selector: String::new(),
             group: None,
             namespace: None,

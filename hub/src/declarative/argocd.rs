@@ -236,6 +236,7 @@ impl Builder {
             password_file: None,
             ca_file: None,
             webhook_secret_file: None,
+            repo_type: None,
         };
         self.repos.insert(url.to_owned(), (name.clone(), spec));
         name
@@ -354,6 +355,8 @@ impl Builder {
             plugin_command: None,
             helm,
             directory: directory.map(Box::new),
+            chart: None,
+            chart_version: None,
             manual: !automated,
             prune: automated && sync["automated"]["prune"].as_bool().unwrap_or(false),
             self_heal: automated && sync["automated"]["selfHeal"].as_bool().unwrap_or(false),

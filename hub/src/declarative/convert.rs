@@ -9,6 +9,7 @@ impl RepoSpec {
     pub fn from_view(view: &RepoView) -> Self {
         Self {
             url: view.url.clone(),
+            repo_type: (view.kind != "git").then(|| view.kind.clone()),
             branch: view.branch.clone(),
             interval: canonical_interval(&view.interval).unwrap_or_else(|_| view.interval.clone()),
             username: view.username.clone(),
@@ -22,7 +23,7 @@ impl RepoSpec {
         RepoRequest {
             name: name.to_owned(),
             url: self.url.clone(),
-            branch: Some(self.branch.clone()),
+            branch: (!self.branch.is_empty()).then(|| self.branch.clone()),
             interval_secs: Some(
                 humantime::parse_duration(&self.interval)
                     .map_or(30, |d| d.as_secs())
@@ -32,6 +33,11 @@ impl RepoSpec {
             password_file: self.password_file.clone(),
             ca_file: self.ca_file.clone(),
             webhook_secret_file: self.webhook_secret_file.clone(),
+            kind: Some(match self.repo_type.as_deref() {
+                Some("helm") => crate::store::RepoKind::Helm,
+                Some("oci") => crate::store::RepoKind::Oci,
+                _ => crate::store::RepoKind::Git,
+            }),
         }
     }
 }
@@ -57,6 +63,8 @@ impl AppSpec {
             repo: view.repo.clone(),
             path: view.path.clone(),
             revision: view.revision_configured.clone(),
+            chart: view.chart.clone(),
+            chart_version: view.chart_version.clone(),
             target: Target {
                 group: view.group.clone(),
                 selector: view.selector.clone(),
@@ -89,6 +97,8 @@ impl AppSpec {
             namespace: Some(self.namespace.clone().unwrap_or_default()),
             renderer: Some(self.renderer.clone()),
             plugin_command: Some(self.plugin_command.clone().unwrap_or_default()),
+            chart: Some(self.chart.clone().unwrap_or_default()),
+            chart_version: Some(self.chart_version.clone().unwrap_or_default()),
             // Empty settings clear what the spec leaves out.
             helm: Some(
                 self.helm

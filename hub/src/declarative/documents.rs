@@ -57,6 +57,7 @@ impl Kind {
         match self {
             Kind::Repo => &[
                 "url",
+                "type",
                 "branch",
                 "interval",
                 "username",
@@ -69,6 +70,8 @@ impl Kind {
                 "repo",
                 "path",
                 "revision",
+                "chart",
+                "chartVersion",
                 "target",
                 "namespace",
                 "renderer",
@@ -99,6 +102,11 @@ impl fmt::Display for Kind {
 #[serde(rename_all = "camelCase")]
 pub struct RepoSpec {
     pub url: String,
+    /// `helm` for a chart repository; absent for Git.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub repo_type: Option<String>,
+    /// Empty (and not written) for a chart repository.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub branch: String,
     /// As `humantime` prints it, so equal intervals compare equal.
     pub interval: String,
@@ -143,6 +151,12 @@ pub struct AppSpec {
     /// `None` follows the repo's branch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// The chart, for an app from a chart repository.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// Its version range; `None`: the latest stable version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart_version: Option<String>,
     #[serde(skip_serializing_if = "Target::is_empty")]
     pub target: Target,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -30,6 +30,9 @@ pub(super) struct RawMetadata {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct RawSpec {
     pub(super) url: Field<String>,
+    /// `git` or `helm` (a Repo's `type`).
+    #[serde(rename = "type")]
+    pub(super) repo_type: Field<String>,
     pub(super) branch: Field<String>,
     pub(super) interval: Field<String>,
     pub(super) username: Field<String>,
@@ -40,6 +43,8 @@ pub(super) struct RawSpec {
     pub(super) repo: Field<String>,
     pub(super) path: Field<String>,
     pub(super) revision: Field<String>,
+    pub(super) chart: Field<String>,
+    pub(super) chart_version: Field<String>,
     pub(super) target: Option<Spanned<RawTarget>>,
     pub(super) namespace: Field<String>,
     pub(super) renderer: Field<String>,
@@ -70,6 +75,7 @@ impl RawSpec {
         }
         [
             ("url", at(&self.url)),
+            ("type", at(&self.repo_type)),
             ("branch", at(&self.branch)),
             ("interval", at(&self.interval)),
             ("username", at(&self.username)),
@@ -80,6 +86,8 @@ impl RawSpec {
             ("repo", at(&self.repo)),
             ("path", at(&self.path)),
             ("revision", at(&self.revision)),
+            ("chart", at(&self.chart)),
+            ("chartVersion", at(&self.chart_version)),
             ("target", at(&self.target)),
             ("namespace", at(&self.namespace)),
             ("renderer", at(&self.renderer)),

@@ -61,6 +61,7 @@ fn documents_are_read_in_canonical_form_with_defaults() {
         docs[1].document.spec,
         Spec::Repo(RepoSpec {
             url: "https://git.example.com/fleet/config.git".into(),
+            repo_type: None,
             branch: "main".into(),
             interval: "1m".into(),
             username: Some("bot".into()),
@@ -102,6 +103,74 @@ fn exported_documents_read_back_equal_in_yaml_and_json() {
     );
     let again: Vec<Document> = again.into_iter().map(|d| d.document).collect();
     assert_eq!(again, docs, "{json}");
+}
+
+const CHARTS: &str = "\
+apiVersion: switchyard.dev/v1
+kind: Repo
+metadata:
+  name: charts
+spec:
+  url: https://charts.example.com
+  type: helm
+---
+apiVersion: switchyard.dev/v1
+kind: App
+metadata:
+  name: podinfo
+spec:
+  repo: charts
+  chart: podinfo
+  chartVersion: ^6.0
+  helm:
+    set: [replicaCount=2]
+";
+
+#[test]
+fn chart_repositories_and_their_apps_read_back_equal() {
+    let docs: Vec<Document> = parse_ok(CHARTS).into_iter().map(|d| d.document).collect();
+    let Spec::Repo(repo) = &docs[0].spec else {
+        panic!("not a repo")
+    };
+    assert_eq!(repo.repo_type.as_deref(), Some("helm"));
+    assert_eq!(repo.branch, "");
+    let Spec::App(app) = &docs[1].spec else {
+        panic!("not an app")
+    };
+    assert_eq!(app.chart.as_deref(), Some("podinfo"));
+    assert_eq!(app.chart_version.as_deref(), Some("^6.0"));
+    assert_eq!((app.path.as_str(), app.renderer.as_str()), (".", "helm"));
+    let yaml: String = docs
+        .iter()
+        .map(|d| serde_saphyr::to_string(d).unwrap())
+        .collect::<Vec<_>>()
+        .join("---\n");
+    assert!(
+        yaml.contains("type: helm") && !yaml.contains("branch"),
+        "{yaml}"
+    );
+    let again: Vec<Document> = parse_ok(&yaml).into_iter().map(|d| d.document).collect();
+    assert_eq!(again, docs, "{yaml}");
+    // The API request carries them.
+    let request = app.request("podinfo");
+    assert_eq!(request.chart.as_deref(), Some("podinfo"));
+    assert_eq!(request.chart_version.as_deref(), Some("^6.0"));
+    assert_eq!(repo.request("charts").branch, None);
+}
+
+#[test]
+fn chart_fields_are_checked() {
+    let found = problems(
+        &CHARTS
+            .replace("^6.0", "^^6")
+            .replace("type: helm", "type: helm\n  branch: main"),
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].contains("spec.branch: a chart repository (type helm) has none"),
+        "{found:?}"
+    );
+    assert!(found[1].contains("spec.chartVersion \"^^6\""), "{found:?}");
 }
 
 #[test]

@@ -174,6 +174,12 @@ fn repo_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) -
             problem(spec_line, "spec.url is missing".into());
             String::new()
         }
+        Some(u) if text(&spec.repo_type).as_deref() == Some("oci") => {
+            gitops::check_oci_url(&u.value).unwrap_or_else(|e| {
+                problem(line_of(&u.referenced), format!("spec.{}", invalid_text(&e)));
+                String::new()
+            })
+        }
         Some(u) => check_url(&u.value).unwrap_or_else(|e| {
             problem(line_of(&u.referenced), format!("spec.{}", invalid_text(&e)));
             String::new()
@@ -217,9 +223,44 @@ fn repo_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) -
     {
         problem(line_of(&b.referenced), "spec.branch is empty".into());
     }
+    let repo_type = text(&spec.repo_type).filter(|t| t != "git");
+    let helm = matches!(repo_type.as_deref(), Some("helm" | "oci"));
+    if let Some(t) = &spec.repo_type
+        && !matches!(t.value.as_str(), "git" | "helm" | "oci")
+    {
+        problem(
+            line_of(&t.referenced),
+            format!("spec.type {:?} is not git, helm or oci", t.value),
+        );
+    }
+    if helm {
+        for (field, value) in [
+            ("branch", &spec.branch),
+            ("webhookSecretFile", &spec.webhook_secret_file),
+        ] {
+            if let Some(v) = value {
+                problem(
+                    line_of(&v.referenced),
+                    format!("spec.{field}: a chart repository (type helm) has none"),
+                );
+            }
+        }
+        if repo_type.as_deref() == Some("helm")
+            && !(url.starts_with("https://") || url.starts_with("http://") || url.is_empty())
+        {
+            problem(
+                line(&spec.url).unwrap_or(spec_line),
+                format!("spec.url {url:?}: a chart repository is served over https:// or http://"),
+            );
+        }
+    }
     (problems.count() == before).then(|| RepoSpec {
         url,
-        branch: text(&spec.branch).unwrap_or_else(|| "main".into()),
+        repo_type,
+        branch: match helm {
+            true => String::new(),
+            false => text(&spec.branch).unwrap_or_else(|| "main".into()),
+        },
         interval,
         username: text(&spec.username),
         password_file: text(&spec.password_file),
@@ -263,7 +304,10 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         problem(spec_line, "spec.repo is missing".into());
         String::new()
     });
+    let chart = text(&spec.chart).filter(|c| !c.is_empty());
     let path = match &spec.path {
+        // A chart from a chart repository has no path.
+        None if chart.is_some() => ".".into(),
         None => {
             problem(spec_line, "spec.path is missing".into());
             String::new()
@@ -305,7 +349,21 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
             format!("spec.namespace {ns:?} is not a DNS label"),
         );
     }
-    let renderer = text(&spec.renderer).unwrap_or_else(|| "directory".into());
+    let renderer = text(&spec.renderer)
+        .unwrap_or_else(|| if chart.is_some() { "helm" } else { "directory" }.into());
+    if let Some(v) = &spec.chart_version {
+        if chart.is_none() {
+            problem(
+                line_of(&v.referenced),
+                "spec.chartVersion goes with spec.chart".into(),
+            );
+        } else if let Err(e) = switchyard_helm::semver_compat::compare(&v.value, "0.0.0") {
+            problem(
+                line_of(&v.referenced),
+                format!("spec.chartVersion {:?}: {e}", v.value),
+            );
+        }
+    }
     let plugin_command = text(&spec.plugin_command).filter(|c| !c.is_empty());
     if let Err(e) = renderer_kind(&renderer, plugin_command.as_deref()) {
         let e = e.replace("--plugin-command", "spec.pluginCommand");
@@ -336,6 +394,8 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         repo,
         path,
         revision: text(&spec.revision).filter(|r| !r.is_empty()),
+        chart,
+        chart_version: text(&spec.chart_version).filter(|v| !v.is_empty()),
         target,
         namespace,
         renderer,

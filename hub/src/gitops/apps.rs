@@ -5,7 +5,7 @@ use super::{AppRequest, AppView, Error, GitOps, Result, groups, helm, invalid};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::render::RendererKind;
-use crate::store::AppRecord;
+use crate::store::{AppRecord, RepoKind};
 use std::collections::BTreeMap;
 use switchyard_common::selector::Selector;
 use switchyard_common::{NameKind, validate_name};
@@ -70,12 +70,20 @@ impl GitOps {
             name: app.name.clone(),
             repo: app.repo.clone(),
             path: app.path.clone(),
-            revision: app
-                .revision
-                .clone()
-                .or_else(|| repo.map(|r| r.branch))
-                .unwrap_or_default(),
+            revision: match &app.chart {
+                Some(_) => app
+                    .chart_version
+                    .clone()
+                    .unwrap_or_else(|| "latest stable".into()),
+                None => app
+                    .revision
+                    .clone()
+                    .or_else(|| repo.map(|r| r.branch))
+                    .unwrap_or_default(),
+            },
             revision_configured: app.revision.clone(),
+            chart: app.chart.clone(),
+            chart_version: app.chart_version.clone(),
             selector: app.selector.clone(),
             group: app.group.clone(),
             namespace: app.namespace.clone(),
@@ -128,10 +136,11 @@ impl GitOps {
 
     /// Check an app's fields, filling defaults.
     fn validate_app(&self, app: &mut AppRecord) -> Result<()> {
-        if self.store.repo(&app.repo)?.is_none() {
+        let Some(repo) = self.store.repo(&app.repo)? else {
             return Err(Error::RepoNotFound(app.repo.clone()));
-        }
+        };
         app.path = normalize_app_path(&app.path)?;
+        check_chart(&repo, app)?;
         let selector =
             Selector::parse(&app.selector).map_err(|e| invalid("selector", e.to_string()))?;
         app.selector = selector.to_string();
@@ -164,18 +173,24 @@ impl GitOps {
                 .repo
                 .clone()
                 .ok_or_else(|| invalid("repo", "required"))?,
-            path: request
-                .path
-                .clone()
-                .ok_or_else(|| invalid("path", "required"))?,
+            // A chart from a chart repository has no path in a tree.
+            path: match (&request.path, &request.chart) {
+                (Some(path), _) => path.clone(),
+                (None, Some(_)) => ".".into(),
+                (None, None) => return Err(invalid("path", "required")),
+            },
             revision: request.revision.clone().filter(|r| !r.is_empty()),
             selector: request.selector.clone().unwrap_or_default(),
             group: request.group.clone().filter(|g| !g.is_empty()),
             namespace: request.namespace.clone().filter(|n| !n.is_empty()),
-            renderer: request
-                .renderer
-                .clone()
-                .unwrap_or_else(|| "directory".into()),
+            renderer: request.renderer.clone().unwrap_or_else(|| {
+                if request.chart.is_some() {
+                    "helm"
+                } else {
+                    "directory"
+                }
+                .into()
+            }),
             plugin_command: request.plugin_command.clone().filter(|c| !c.is_empty()),
             helm: request
                 .helm
@@ -183,6 +198,8 @@ impl GitOps {
                 .filter(|h| *h != crate::store::HelmSettings::default()),
             directory: request.directory.clone().filter(|d| !d.is_default()),
             manual: request.manual.unwrap_or(false),
+            chart: request.chart.clone().filter(|c| !c.is_empty()),
+            chart_version: request.chart_version.clone().filter(|v| !v.is_empty()),
             prune: request.prune.unwrap_or(false),
             self_heal: request.self_heal.unwrap_or(false),
             ownership: switchyard_common::proto::Ownership {
@@ -203,9 +220,9 @@ impl GitOps {
         self.validate_app(&mut app)?;
         self.store.create_app(&app)?;
         info!(app = %app.name, repo = %app.repo, path = %app.path, "app created");
-        // Only tracked revisions are fetched: one new to the repo arrives
-        // with this fetch.
-        if app.revision.is_some() {
+        // Only tracked revisions (and, in an OCI registry, charts) are
+        // fetched: one new to the repo arrives with this fetch.
+        if app.revision.is_some() || app.chart.is_some() {
             self.fetch_soon(&app.repo);
         }
         self.reconcile("admin").await?;
@@ -249,6 +266,12 @@ impl GitOps {
         }
         if let Some(v) = request.directory {
             app.directory = Some(v).filter(|d| !d.is_default());
+        }
+        if let Some(v) = request.chart {
+            app.chart = Some(v).filter(|c| !c.is_empty());
+        }
+        if let Some(v) = request.chart_version {
+            app.chart_version = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = request.manual {
             app.manual = v;
@@ -310,6 +333,67 @@ pub(crate) fn validate_directory(
     d.validate().map_err(|e| e.to_string())
 }
 
+/// An app from a chart repository names a chart and is rendered by the
+/// helm renderer from the chart's archive alone; an app from a Git repo
+/// names no chart.
+fn check_chart(repo: &crate::store::RepoRecord, app: &AppRecord) -> Result<()> {
+    match (repo.kind, &app.chart) {
+        (RepoKind::Git, None) => {
+            if app.chart_version.is_some() {
+                return Err(invalid("chart-version", "goes with --chart"));
+            }
+            Ok(())
+        }
+        (RepoKind::Git, Some(_)) => Err(invalid(
+            "chart",
+            format!(
+                "repo {} is a Git repository: name the chart's directory with --path \
+                 (--chart is for chart repositories, `repo add --type helm`)",
+                repo.name
+            ),
+        )),
+        (RepoKind::Helm | RepoKind::Oci, None) => Err(invalid(
+            "chart",
+            format!(
+                "repo {} is a chart repository: name the chart with --chart",
+                repo.name
+            ),
+        )),
+        (RepoKind::Helm | RepoKind::Oci, Some(chart)) => {
+            if chart.is_empty() || chart.contains(['/', ' ']) {
+                return Err(invalid("chart", format!("{chart:?} is not a chart name")));
+            }
+            if app.renderer != "helm" {
+                return Err(invalid(
+                    "renderer",
+                    "a chart from a chart repository is rendered by helm",
+                ));
+            }
+            if app.path != "." || app.revision.is_some() {
+                return Err(invalid(
+                    "path",
+                    "a chart from a chart repository has no --path or --revision; \
+                     choose its version with --chart-version",
+                ));
+            }
+            if let Some(range) = &app.chart_version
+                && let Err(detail) = switchyard_helm::semver_compat::compare(range, "0.0.0")
+            {
+                return Err(invalid("chart-version", format!("{range:?}: {detail}")));
+            }
+            let settings = app.helm.clone().unwrap_or_default();
+            if !settings.values_files.is_empty() || !settings.values_for.is_empty() {
+                return Err(invalid(
+                    "helm",
+                    "values files are read from a Git repo; a chart from a chart repository \
+                     takes inline values and --set",
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Parse an app's renderer settings.
 pub(crate) fn renderer_of(app: &AppRecord) -> Result<RendererKind, String> {
     renderer_kind(&app.renderer, app.plugin_command.as_deref())
@@ -369,5 +453,86 @@ mod tests {
         assert!(normalize_app_path("../etc").is_err());
         assert!(normalize_app_path("apps/../../x").is_err());
         assert!(normalize_app_path("/etc").is_err());
+    }
+
+    fn record(kind: RepoKind) -> crate::store::RepoRecord {
+        crate::store::RepoRecord {
+            name: "charts".into(),
+            kind,
+            url: "https://charts.example.com".into(),
+            branch: String::new(),
+            interval_secs: 30,
+            username: None,
+            password_file: None,
+            ca_file: None,
+            webhook_secret_file: None,
+            created_at: 0,
+            fetch: Default::default(),
+        }
+    }
+
+    fn chart_app(chart: Option<&str>, range: Option<&str>) -> AppRecord {
+        AppRecord {
+            name: "web".into(),
+            repo: "charts".into(),
+            path: ".".into(),
+            revision: None,
+            selector: String::new(),
+            group: None,
+            namespace: None,
+            renderer: "helm".into(),
+            plugin_command: None,
+            helm: None,
+            directory: None,
+            chart: chart.map(str::to_owned),
+            chart_version: range.map(str::to_owned),
+            manual: false,
+            prune: false,
+            self_heal: false,
+            ownership: Default::default(),
+            created_at: 0,
+            deployed: None,
+            pinned: false,
+            latest: None,
+            errors: BTreeMap::new(),
+            render_failure: None,
+        }
+    }
+
+    #[test]
+    fn charts_go_with_chart_repositories_only() {
+        let (helm, git) = (record(RepoKind::Helm), record(RepoKind::Git));
+        assert!(check_chart(&helm, &chart_app(Some("podinfo"), Some("^6.0"))).is_ok());
+        assert!(check_chart(&helm, &chart_app(Some("podinfo"), None)).is_ok());
+        assert!(check_chart(&git, &chart_app(None, None)).is_ok());
+        let refused = |repo, app: AppRecord, what: &str| {
+            let e = check_chart(repo, &app).unwrap_err().to_string();
+            assert!(e.contains(what), "{e}");
+        };
+        refused(&helm, chart_app(None, None), "name the chart with --chart");
+        refused(
+            &git,
+            chart_app(Some("podinfo"), None),
+            "is a Git repository",
+        );
+        refused(&git, chart_app(None, Some("^6")), "goes with --chart");
+        refused(&helm, chart_app(Some("a/b"), None), "is not a chart name");
+        refused(
+            &helm,
+            chart_app(Some("podinfo"), Some("^^6")),
+            "chart-version",
+        );
+        let mut app = chart_app(Some("podinfo"), None);
+        app.renderer = "directory".into();
+        refused(&helm, app, "rendered by helm");
+        let mut app = chart_app(Some("podinfo"), None);
+        app.revision = Some("main".into());
+        refused(&helm, app, "--chart-version");
+        let mut app = chart_app(Some("podinfo"), None);
+        app.helm = Some(crate::store::HelmSettings {
+            values_files: vec!["prod.yaml".into()],
+            ..Default::default()
+        });
+        refused(&helm, app, "inline values and --set");
     }
 }

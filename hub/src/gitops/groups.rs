@@ -172,6 +172,8 @@ mod tests {
             plugin_command: None,
             helm: None,
             directory: None,
+            chart: None,
+            chart_version: None,
             manual: false,
             prune: false,
             self_heal: false,

@@ -15,6 +15,7 @@
 //! (`pass`, `plan`) with its pollers (`poll`).
 
 mod apps;
+mod charts;
 mod groups;
 mod helm;
 mod inputs;
@@ -46,7 +47,7 @@ pub(crate) use apps::{normalize_app_path, renderer_kind, renderer_of};
 pub use groups::{GroupRequest, GroupView, validate_group};
 pub use helm::{parse_values_for, validate as validate_helm};
 pub use manifests::ManifestsView;
-pub use repos::check_url;
+pub use repos::{check_oci_url, check_url};
 pub use requests::{AppRequest, AppView, FetchActivity, RepoRequest, RepoView, RevisionView};
 pub use webhooks::WebhookRefusal;
 
@@ -82,6 +83,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Git(#[from] git::Error),
+    #[error("{0}")]
+    Chart(#[from] crate::charts::Error),
     #[error(
         "commit {commit} is not in the history of app {app}; see `switchyard app history {app}`"
     )]
@@ -138,6 +141,8 @@ pub struct GitOps {
     store: Arc<dyn Store>,
     fleet: Arc<Fleet>,
     git: Arc<GitCache>,
+    /// Chart archives from chart repositories, by digest.
+    chart_cache: PathBuf,
     limits: TreeLimits,
     /// Bounds on every fetch.
     fetch_limits: FetchLimits,
@@ -168,6 +173,8 @@ impl GitOps {
         Self {
             store,
             fleet,
+            // Repo names never start with '.': no repo's clone is there.
+            chart_cache: repos_dir.join(".charts"),
             git: Arc::new(GitCache::new(repos_dir)),
             limits: TreeLimits::default(),
             fetch_limits: FetchLimits::default(),
@@ -328,6 +335,7 @@ impl GitOps {
         pass::Planner {
             store: self.store.clone(),
             git: self.git.clone(),
+            chart_cache: self.chart_cache.clone(),
             limits: self.limits,
             render_limits: self.render_limits,
             worker: self.worker.clone(),

@@ -13,7 +13,8 @@ use crate::render::{
     self, ClusterFacts, HelmInput, HelmUses, ObjectKey, RendererKind, ValuesDocument, wire,
 };
 use crate::store::{
-    AppRecord, ClusterRecord, HelmSettings, RenderFailure, RepoRecord, RevisionRecord, Store,
+    AppRecord, ClusterRecord, HelmSettings, RenderFailure, RepoKind, RepoRecord, RevisionRecord,
+    Store,
 };
 use crate::tree::TreeLimits;
 use serde_json::Value;
@@ -37,6 +38,8 @@ pub(super) struct RenderJob {
     repo: String,
     path: String,
     commit: String,
+    /// The chart, when the repo is a chart repository.
+    chart: Option<String>,
     renderer: Result<RendererKind, String>,
     helm: Option<HelmJob>,
     directory: render::DirectorySettings,
@@ -143,6 +146,7 @@ impl Caches {
 pub(super) struct Planner {
     pub(super) store: Arc<dyn Store>,
     pub(super) git: Arc<GitCache>,
+    pub(super) chart_cache: std::path::PathBuf,
     pub(super) limits: TreeLimits,
     pub(super) render_limits: RenderLimits,
     pub(super) worker: Arc<Worker>,
@@ -181,7 +185,11 @@ fn render_settings(app: &AppRecord, limits: &TreeLimits, render: &RenderLimits) 
         .map(|d| format!("|directory={d}"))
         .unwrap_or_default();
     format!(
-        "{}|{}|{}|timeout={}ms|memory={}|output={}|files={}/{}/{}{directory}{helm}",
+        "{}{}|{}|{}|timeout={}ms|memory={}|output={}|files={}/{}/{}{directory}{helm}",
+        app.chart
+            .as_ref()
+            .map(|c| format!("chart={c}|"))
+            .unwrap_or_default(),
         app.path,
         app.renderer,
         app.plugin_command.as_deref().unwrap_or(""),
@@ -259,8 +267,12 @@ pub(super) fn is_render_error(error: &str) -> bool {
     error.starts_with("render of app ")
 }
 
-/// `render of app web at commit 1a2b3c4`, the start of every render error.
+/// `render of app web at commit 1a2b3c4`, the start of every render error
+/// (`at chart version 6.1.0` for a chart from a chart repository).
 fn render_subject(app: &str, commit: &str) -> String {
+    if let Some((version, _)) = crate::charts::split_id(commit) {
+        return format!("render of app {app} at chart version {version}");
+    }
     let short = commit.get(..7).unwrap_or(commit);
     format!("render of app {app} at commit {short}")
 }
@@ -464,7 +476,26 @@ impl Planner {
             return (app, Some(error));
         }
         let revision = app.revision.clone().unwrap_or_else(|| repo.branch.clone());
-        let commit = match self.git.resolve(&repo.name, &revision) {
+        let resolved = match (&repo.kind, &app.chart) {
+            (RepoKind::Oci, Some(chart)) if !repo.fetch.tracked.contains(chart) => Err(format!(
+                "waiting for the next fetch of repo {}, the first to ask for chart {chart}",
+                repo.name
+            )),
+            (RepoKind::Helm | RepoKind::Oci, Some(chart)) => {
+                super::charts::resolve(repo, chart, app.chart_version.as_deref())
+                    .map_err(|e| e.to_string())
+            }
+            (RepoKind::Helm | RepoKind::Oci, None) => Err(format!(
+                "repo {} is a chart repository and the app names no chart",
+                repo.name
+            )),
+            (RepoKind::Git, _) => Ok(self.git.resolve(&repo.name, &revision)),
+        };
+        let resolved = match resolved {
+            Ok(resolved) => resolved,
+            Err(error) => return (app, Some(error)),
+        };
+        let commit = match resolved {
             Ok(commit) => commit,
             // Only tracked revisions are fetched: one no fetch has asked
             // for yet (the app was just created or moved to it) arrives with
@@ -492,7 +523,7 @@ impl Planner {
             at: unix_now(),
             event: "new-commit".into(),
             trigger: trigger.into(),
-            author: format!("{} <{}>", commit.author_name, commit.author_email),
+            author: super::charts::author(&commit),
             summary: commit.summary.clone(),
             committed_at: commit.time,
             deployed: deploy,
@@ -569,6 +600,7 @@ impl Planner {
                     app.path.clone()
                 },
                 commit: commit.to_owned(),
+                chart: app.chart.clone(),
                 renderer: renderer_of(app),
                 helm,
                 directory: app.directory.clone().unwrap_or_default(),
@@ -789,12 +821,17 @@ impl Planner {
                 text: inline.to_string(),
             });
         }
-        // `now` is the commit's time: the same commit renders the same.
-        let now_unix = self
-            .git
-            .resolve(&job.repo, &job.commit)
-            .map(|c| i64::try_from(c.time).unwrap_or(i64::MAX))
-            .map_err(|e| e.to_string())?;
+        // `now` is the commit's time (a chart version's publication):
+        // the same commit renders the same.
+        let time = match &job.chart {
+            Some(chart) => self.chart_entry(job, chart).map(|e| e.created_unix())?,
+            None => self
+                .git
+                .resolve(&job.repo, &job.commit)
+                .map(|c| c.time)
+                .map_err(|e| e.to_string())?,
+        };
+        let now_unix = i64::try_from(time).unwrap_or(i64::MAX);
         Ok(HelmInput {
             release_name: helm.release_name.clone(),
             namespace: helm.namespace.clone(),
@@ -828,10 +865,13 @@ impl Planner {
             .renderer
             .clone()
             .map_err(|e| kept(format!("failed: {e}")))?;
-        let files = self
-            .git
-            .read_dir(&job.repo, &job.commit, &job.path, &self.limits)
-            .map_err(|e| kept(format!("failed: {e}")))?;
+        let files = match &job.chart {
+            Some(chart) => vec![self.chart_archive(job, chart)?],
+            None => self
+                .git
+                .read_dir(&job.repo, &job.commit, &job.path, &self.limits)
+                .map_err(|e| kept(format!("failed: {e}")))?,
+        };
         let helm = match &job.helm {
             Some(helm) => Some(
                 self.helm_input(job, helm)
@@ -907,6 +947,47 @@ impl Planner {
             uses,
             read,
         ))
+    }
+
+    /// The index entry of a chart job's version, if the index still has it.
+    fn chart_entry(&self, job: &RenderJob, chart: &str) -> Result<crate::charts::Entry, String> {
+        let repo = self
+            .store
+            .repo(&job.repo)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("repo {} not found", job.repo))?;
+        super::charts::entry(&repo, chart, &job.commit)
+    }
+
+    /// A chart job's archive, as the one file the helm renderer unpacks (in
+    /// the render worker, under Helm's size limits).
+    fn chart_archive(
+        &self,
+        job: &RenderJob,
+        chart: &str,
+    ) -> Result<crate::tree::TreeFile, Failure> {
+        let repo = self
+            .store
+            .repo(&job.repo)
+            .ok()
+            .flatten()
+            .ok_or_else(|| Failure {
+                message: format!("failed: repo {} not found", job.repo),
+                remember: false,
+            })?;
+        super::charts::archive(&repo, chart, &job.commit, &self.chart_cache)
+            .map(|data| {
+                let version = crate::charts::split_id(&job.commit).map_or("", |(v, _)| v);
+                crate::tree::TreeFile {
+                    path: format!("{chart}-{version}.tgz"),
+                    data,
+                    executable: false,
+                }
+            })
+            .map_err(|(message, remember)| Failure {
+                message: format!("failed: {message}"),
+                remember,
+            })
     }
 
     fn store_bundle(&self, objects: Vec<Value>) -> Result<String, String> {

@@ -164,6 +164,8 @@ mod tests {
             plugin_command: None,
             helm: None,
             directory: None,
+            chart: None,
+            chart_version: None,
             manual: false,
             prune: true,
             self_heal: false,

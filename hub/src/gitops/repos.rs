@@ -7,7 +7,7 @@ use super::{Error, GitOps, RepoRequest, RepoView, Result, invalid};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::git::{self, Credentials, RepoSpec};
-use crate::store::{FetchState, RepoRecord};
+use crate::store::{FetchState, RepoKind, RepoRecord};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,7 @@ impl GitOps {
     pub fn repo_view(&self, repo: &RepoRecord) -> RepoView {
         RepoView {
             name: repo.name.clone(),
+            kind: repo.kind.as_str().to_owned(),
             // Records from older versions may carry credentials.
             url: git::redact_url(&repo.url),
             branch: repo.branch.clone(),
@@ -51,7 +52,29 @@ impl GitOps {
     /// The files it names must exist on the hub's machine.
     pub fn check_repo(&self, request: RepoRequest) -> Result<RepoRecord> {
         validate_name(NameKind::Repo, &request.name)?;
-        let url = check_url(&request.url)?;
+        let kind = request.kind.unwrap_or_default();
+        let url = match kind {
+            RepoKind::Oci => check_oci_url(&request.url)?,
+            _ => check_url(&request.url)?,
+        };
+        if kind != RepoKind::Git {
+            if kind == RepoKind::Helm
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(invalid(
+                    "url",
+                    format!("{url:?}: a chart repository is served over https:// or http://"),
+                ));
+            }
+            if request.branch.as_ref().is_some_and(|b| !b.is_empty())
+                || request.webhook_secret_file.is_some()
+            {
+                return Err(invalid(
+                    "type",
+                    "a chart repository has no branch and takes no webhooks",
+                ));
+            }
+        }
         if request.password_file.is_some() != request.username.is_some() {
             return Err(invalid(
                 "credentials",
@@ -80,8 +103,12 @@ impl GitOps {
         }
         Ok(RepoRecord {
             name: request.name.clone(),
+            kind,
             url,
-            branch: request.branch.unwrap_or_else(|| "main".into()),
+            branch: match kind {
+                RepoKind::Git => request.branch.unwrap_or_else(|| "main".into()),
+                RepoKind::Helm | RepoKind::Oci => String::new(),
+            },
             interval_secs,
             username: request.username,
             password_file: request.password_file,
@@ -207,17 +234,7 @@ impl GitOps {
     }
 
     fn spec(&self, repo: &RepoRecord) -> Result<RepoSpec> {
-        let credentials = match (&repo.username, &repo.password_file) {
-            (Some(username), Some(file)) => {
-                let password = std::fs::read_to_string(file)
-                    .map_err(|e| invalid("password-file", format!("{file}: {e}")))?;
-                Some(Credentials {
-                    username: username.clone(),
-                    password: password.trim_end_matches(['\n', '\r']).to_owned(),
-                })
-            }
-            _ => None,
-        };
+        let credentials = credentials(repo)?;
         Ok(RepoSpec {
             url: repo.url.clone(),
             credentials,
@@ -241,13 +258,53 @@ impl GitOps {
         let first = repo.fetch.last_success.is_none();
         let started = std::time::Instant::now();
         let mut tracked = Vec::new();
-        let outcome = match self.spec(&repo) {
-            Ok(spec) => {
-                tracked.clone_from(&spec.tracked);
-                let git = self.git.clone();
-                let repo_name = name.to_owned();
-                let activity = ActivityGuard::start(self.fetching.clone(), name);
-                tokio::task::spawn_blocking(move || {
+        let outcome = if repo.kind != RepoKind::Git {
+            let source = chart_source(&repo);
+            // An OCI registry lists no index: the charts apps use are asked for.
+            let mut charts: Vec<String> = self
+                .store
+                .apps()?
+                .into_iter()
+                .filter(|a| a.repo == repo.name)
+                .filter_map(|a| a.chart)
+                .collect();
+            charts.sort();
+            charts.dedup();
+            let (kind, known) = (repo.kind, repo.fetch.refs.clone());
+            if kind == RepoKind::Oci {
+                tracked.clone_from(&charts);
+            }
+            let activity = ActivityGuard::start(self.fetching.clone(), name);
+            activity.update(git::FetchProgress {
+                stage: "reading index.yaml".into(),
+                done: 0,
+                total: None,
+            });
+            match source {
+                Ok(source) => tokio::task::spawn_blocking(move || {
+                    let _activity = activity;
+                    match kind {
+                        RepoKind::Oci => crate::charts::fetch_oci(&source, &charts, &known),
+                        _ => crate::charts::fetch_index(&source),
+                    }
+                })
+                .await
+                .map_err(Error::Task)?
+                .map(|refs| git::FetchResult {
+                    refs,
+                    bytes_received: 0,
+                })
+                .map_err(Error::Chart),
+                Err(e) => Err(e),
+            }
+        } else {
+            match self.spec(&repo) {
+                Ok(spec) => {
+                    tracked.clone_from(&spec.tracked);
+                    let git = self.git.clone();
+                    let repo_name = name.to_owned();
+                    let activity = ActivityGuard::start(self.fetching.clone(), name);
+                    tokio::task::spawn_blocking(move || {
                     git.fetch(&repo_name, &spec, &|p: git::FetchProgress| {
                         debug!(repo = %repo_name, stage = %p.stage, done = p.done, total = ?p.total, "fetch progress");
                         activity.update(p);
@@ -256,8 +313,9 @@ impl GitOps {
                 .await
                 .map_err(Error::Task)?
                 .map_err(Error::Git)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
         };
         let took = started.elapsed();
         crate::metrics::Metrics::observe(
@@ -301,6 +359,30 @@ impl GitOps {
             }
         }
     }
+}
+
+/// How to reach a chart repository.
+pub(super) fn chart_source(repo: &RepoRecord) -> Result<crate::charts::Source> {
+    Ok(crate::charts::Source {
+        url: repo.url.clone(),
+        credentials: credentials(repo)?.map(|c| (c.username, c.password)),
+        ca_file: repo.ca_file.as_ref().map(PathBuf::from),
+    })
+}
+
+/// The user name and the password read from its file, if the repo has them.
+fn credentials(repo: &RepoRecord) -> Result<Option<Credentials>> {
+    Ok(match (&repo.username, &repo.password_file) {
+        (Some(username), Some(file)) => {
+            let password = std::fs::read_to_string(file)
+                .map_err(|e| invalid("password-file", format!("{file}: {e}")))?;
+            Some(Credentials {
+                username: username.clone(),
+                password: password.trim_end_matches(['\n', '\r']).to_owned(),
+            })
+        }
+        _ => None,
+    })
 }
 
 /// Publishes one fetch's progress while it runs and withdraws it when
@@ -378,6 +460,19 @@ pub fn check_url(url: &str) -> Result<String> {
     Ok(url.to_owned())
 }
 
+/// An `oci://host/path` URL, trimmed, without credentials.
+pub fn check_oci_url(url: &str) -> Result<String> {
+    let url = url.trim();
+    let Some(rest) = url.strip_prefix("oci://") else {
+        return Err(invalid(
+            "url",
+            format!("{url:?}: an OCI registry's URL is oci://HOST/PATH"),
+        ));
+    };
+    check_url(&format!("https://{rest}"))?;
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,5 +501,16 @@ mod tests {
         }));
         assert!(panicked.is_err());
         assert!(shown("config").is_none());
+    }
+
+    #[test]
+    fn oci_urls_are_checked_like_git_urls() {
+        assert_eq!(
+            check_oci_url(" oci://r.example.com/charts/ ").unwrap(),
+            "oci://r.example.com/charts"
+        );
+        assert!(check_oci_url("https://r.example.com/charts").is_err());
+        let e = check_oci_url("oci://bot:tok3n@r.example.com/charts").unwrap_err();
+        assert!(e.to_string().contains("carries credentials"), "{e}");
     }
 }

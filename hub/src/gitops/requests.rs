@@ -22,6 +22,10 @@ pub struct RepoRequest {
     pub ca_file: Option<String>,
     #[serde(default)]
     pub webhook_secret_file: Option<String>,
+    /// `git` (the default) or `helm` (an HTTP chart repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub kind: Option<crate::store::RepoKind>,
 }
 
 /// A fetch in progress, as the API shows it.
@@ -40,6 +44,9 @@ pub struct FetchActivity {
 #[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RepoView {
     pub name: String,
+    /// `git` or `helm`.
+    #[serde(default)]
+    pub kind: String,
     pub url: String,
     pub branch: String,
     pub interval: String,
@@ -83,6 +90,12 @@ pub struct AppRequest {
     pub renderer: Option<String>,
     #[serde(default)]
     pub plugin_command: Option<String>,
+    /// The chart, for an app from a chart repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// Its version range or exact version; latest stable when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_version: Option<String>,
     /// Settings of the helm renderer; on update, replaces them whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -122,6 +135,12 @@ pub struct AppView {
     /// The revision as configured; `None` follows the repo's branch.
     #[serde(default)]
     pub revision_configured: Option<String>,
+    /// The chart, for an app from a chart repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// Its version range as configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_version: Option<String>,
     pub selector: String,
     /// Cluster group the app targets (together with `selector`).
     #[serde(default)]

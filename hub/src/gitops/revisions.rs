@@ -7,7 +7,7 @@ use super::{AppView, Error, GitOps, Planned, Result, RevisionView};
 use crate::clock::rfc3339;
 use crate::clock::unix_now;
 use crate::git::CommitInfo;
-use crate::store::{AppRecord, RevisionRecord};
+use crate::store::{AppRecord, RepoKind, RevisionRecord};
 use tracing::{info, warn};
 
 impl GitOps {
@@ -40,6 +40,9 @@ impl GitOps {
         if repo.fetch.last_success.is_none() {
             return Err(Error::NotFetched(repo.name));
         }
+        if let (RepoKind::Helm | RepoKind::Oci, Some(chart)) = (repo.kind, &app.chart) {
+            return resolve_chart_version(&repo, chart, revision);
+        }
         let git = self.git.clone();
         let (repo, revision) = (repo.name, revision.to_owned());
         tokio::task::spawn_blocking(move || git.resolve(&repo, &revision))
@@ -65,6 +68,10 @@ impl GitOps {
         let app = self.load_app(name)?;
         let tracked = match &app.revision {
             Some(r) => r.clone(),
+            None if app.chart.is_some() => app
+                .chart_version
+                .clone()
+                .unwrap_or_else(|| "latest stable".into()),
             None => self
                 .store
                 .repo(&app.repo)?
@@ -90,6 +97,7 @@ impl GitOps {
                     }
                 }
             }
+            None if app.chart.is_some() => (self.latest_chart(&app)?, "sync".to_owned()),
             None => (
                 self.resolve_commit(&app, &tracked).await?,
                 "sync".to_owned(),
@@ -101,8 +109,32 @@ impl GitOps {
         self.deploy(writing, &app, &target, &event, pinned).await
     }
 
+    /// The version of a chart app's range in the repo's latest index.
+    fn latest_chart(&self, app: &AppRecord) -> Result<CommitInfo> {
+        let repo = self
+            .store
+            .repo(&app.repo)?
+            .ok_or_else(|| Error::RepoNotFound(app.repo.clone()))?;
+        if repo.fetch.last_success.is_none() {
+            return Err(Error::NotFetched(repo.name));
+        }
+        let chart = app.chart.as_deref().unwrap_or_default();
+        let entry = crate::charts::resolve(&repo.fetch.refs, chart, app.chart_version.as_deref())?;
+        Ok(super::charts::commit_of(&repo, chart, &entry))
+    }
+
     /// Whether `commit` is `tracked`'s commit or in its history.
     async fn is_ancestor(&self, app: &AppRecord, commit: &str, tracked: &str) -> Result<bool> {
+        // A chart version is "reachable" when the app's range allows it.
+        if app.chart.is_some() {
+            let version = crate::charts::split_id(commit).map_or(commit, |(v, _)| v);
+            return Ok(match &app.chart_version {
+                Some(range) => {
+                    switchyard_helm::semver_compat::compare(range, version).unwrap_or(false)
+                }
+                None => true,
+            });
+        }
         let git = self.git.clone();
         let (repo, commit, tracked) = (app.repo.clone(), commit.to_owned(), tracked.to_owned());
         tokio::task::spawn_blocking(move || git.is_ancestor(&repo, &commit, &tracked))
@@ -121,7 +153,12 @@ impl GitOps {
             Some(to) => history
                 .iter()
                 .rev()
-                .find(|r| r.commit == to || (to.len() >= 7 && r.commit.starts_with(to)))
+                .find(|r| {
+                    r.commit == to
+                        || (to.len() >= 7 && r.commit.starts_with(to))
+                        // A chart version by its version alone.
+                        || crate::charts::split_id(&r.commit).is_some_and(|(v, _)| v == to)
+                })
                 .map(|r| r.commit.clone())
                 .ok_or_else(|| Error::NotInHistory {
                     app: name.to_owned(),
@@ -161,7 +198,7 @@ impl GitOps {
                 at: unix_now(),
                 event: event.into(),
                 trigger: "admin".into(),
-                author: format!("{} <{}>", target.author_name, target.author_email),
+                author: super::charts::author(target),
                 summary: target.summary.clone(),
                 committed_at: target.time,
                 deployed: true,
@@ -183,4 +220,35 @@ impl GitOps {
         self.reconcile("admin").await?;
         self.app(&app.name)
     }
+}
+
+/// A chart version named by `sync --revision` or `rollback`: its history
+/// id (`VERSION@sha256:DIGEST`, kept even when the index dropped it, for
+/// its archive is cached by digest) or a version the index lists.
+fn resolve_chart_version(
+    repo: &crate::store::RepoRecord,
+    chart: &str,
+    revision: &str,
+) -> Result<CommitInfo> {
+    let listed = crate::charts::entries(&repo.fetch.refs, chart);
+    if let Some(e) = listed
+        .iter()
+        .find(|e| e.id() == revision || e.version == revision)
+    {
+        return Ok(super::charts::commit_of(repo, chart, e));
+    }
+    if let Some((version, digest)) = crate::charts::split_id(revision) {
+        return Ok(CommitInfo {
+            id: revision.to_owned(),
+            author_name: format!("index.yaml of repo {}", repo.name),
+            author_email: String::new(),
+            time: 0,
+            summary: format!("chart {chart} {version} (sha256:{digest})"),
+        });
+    }
+    Err(crate::charts::Error::Gone {
+        chart: chart.to_owned(),
+        version: revision.to_owned(),
+    }
+    .into())
 }

@@ -146,11 +146,20 @@ pub(super) fn render(
 ) -> Result<(Vec<Sourced>, HelmUses), RenderError> {
     let default = HelmInput::default();
     let input = input.unwrap_or(&default);
-    let tree: BTreeMap<String, Vec<u8>> = files
-        .iter()
-        .map(|f| (f.path.clone(), f.data.clone()))
-        .collect();
-    let chart = Chart::load(&tree).map_err(engine_error)?;
+    // A chart from a chart repository arrives as its one archive, unpacked
+    // here (in the worker) under Helm's size limits.
+    let chart = match files {
+        [archive] if archive.path.ends_with(".tgz") => {
+            Chart::load_archive(&archive.data).map_err(engine_error)?
+        }
+        _ => {
+            let tree: BTreeMap<String, Vec<u8>> = files
+                .iter()
+                .map(|f| (f.path.clone(), f.data.clone()))
+                .collect();
+            Chart::load(&tree).map_err(engine_error)?
+        }
+    };
     let mut uses = HelmUses::default();
     uses.of_chart(&chart);
     for doc in &input.values {

@@ -113,6 +113,10 @@ pub struct RevokedRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoRecord {
     pub name: String,
+    /// A Git repository, or a Helm chart repository (absent in records
+    /// written before chart repositories existed: Git).
+    #[serde(default, skip_serializing_if = "RepoKind::is_git")]
+    pub kind: RepoKind,
     pub url: String,
     /// Branch apps follow when they name no revision.
     pub branch: String,
@@ -128,6 +132,35 @@ pub struct RepoRecord {
     pub created_at: u64,
     #[serde(default)]
     pub fetch: FetchState,
+}
+
+/// What a repo's URL serves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoKind {
+    #[default]
+    Git,
+    /// An HTTP chart repository (`index.yaml`): its refs are the listed
+    /// chart versions, `chart/version` → `digest created url`.
+    Helm,
+    /// Charts in an OCI registry (`oci://host/path`): the refs are the
+    /// versions of the charts apps use, with the digests of their chart
+    /// layers.
+    Oci,
+}
+
+impl RepoKind {
+    pub fn is_git(&self) -> bool {
+        *self == RepoKind::Git
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RepoKind::Git => "git",
+            RepoKind::Helm => "helm",
+            RepoKind::Oci => "oci",
+        }
+    }
 }
 
 /// Outcome of the latest fetches of a repo.
@@ -173,6 +206,12 @@ pub struct AppRecord {
     /// `jsonnet` renderers (absent when default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory: Option<DirectorySettings>,
+    /// The chart an app from a chart repository deploys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<String>,
+    /// Its version range (`^6.0`, an exact version); `None`: latest stable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_version: Option<String>,
     /// Manual apps deploy only what `app sync` approved.
     pub manual: bool,
     pub prune: bool,

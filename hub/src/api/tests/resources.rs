@@ -131,6 +131,7 @@ async fn credentials_in_repo_urls_are_refused_and_stored_ones_never_shown() {
     env.store
         .create_repo(&crate::store::RepoRecord {
             name: "old".into(),
+            kind: Default::default(),
             url: "https://bot:tok3n@example.invalid/r.git".into(),
             branch: "main".into(),
             interval_secs: 3600,
@@ -242,6 +243,7 @@ async fn records_stored_before_the_name_rule_still_load_and_delete() {
             password_file: None,
             ca_file: None,
             webhook_secret_file: None,
+            kind: Default::default(),
             created_at: 0,
             fetch: Default::default(),
         })
@@ -259,6 +261,8 @@ async fn records_stored_before_the_name_rule_still_load_and_delete() {
             plugin_command: None,
             helm: None,
             directory: None,
+            chart: None,
+            chart_version: None,
             manual: false,
             prune: false,
             self_heal: false,

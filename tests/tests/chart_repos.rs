@@ -1,0 +1,593 @@
+//! Charts from a Helm chart repository end to end, with the real binaries
+//! and a real server: lighttpd serving index.yaml and chart archives over
+//! HTTPS (a private CA) behind basic auth. A version range resolves to the
+//! newest matching version, which a dry-run agent receives and `app
+//! manifests` prints; a newly published version is recorded in the app's
+//! history and deployed (automatic) or waits for `app sync` (manual);
+//! rollback goes back to the earlier version; a tampered archive (digest
+//! mismatch) is refused with a clear error and deploys nothing new; a range
+//! nothing matches is a clear error.
+
+use serde_json::Value;
+use switchyard_tests::chart_server::ChartRepoServer;
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::process::wait_until;
+
+const CONFIG_MAP: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-info
+data:
+  version: {{ .Chart.Version | quote }}
+  greeting: {{ .Values.greeting | quote }}
+"#;
+
+const VALUES: &str = "greeting: hello\n";
+
+fn publish(server: &mut ChartRepoServer, version: &str) -> String {
+    server.publish(
+        "podinfo",
+        version,
+        &[("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)],
+    )
+}
+
+/// The last plan a dry-run agent printed.
+fn latest_plan(agent: &mut TestAgent) -> String {
+    let out = agent.process().stdout_text();
+    out.rfind("assignment generation")
+        .map(|at| out[at..].to_owned())
+        .unwrap_or_default()
+}
+
+fn wait_plan(agent: &mut TestAgent, what: &str, check: impl Fn(&str) -> bool) {
+    let ok = wait_until(SOON, || check(&latest_plan(agent)));
+    assert!(
+        ok,
+        "{what}: latest plan was:\n{}\nagent log:\n{}",
+        latest_plan(agent),
+        agent.process().stderr_text()
+    );
+}
+
+/// The ConfigMap `app manifests` prints for `app`.
+fn config_map(hub: &TestHub, app: &str) -> Value {
+    let out = hub.cli(&["app", "manifests", app, "-o", "json"]);
+    assert!(out.success(), "app manifests {app}: {}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap")
+        .unwrap_or_else(|| panic!("no ConfigMap in {list}"))
+        .clone()
+}
+
+fn version_of(id: &Value) -> String {
+    id.as_str()
+        .and_then(|s| s.split_once("@sha256:"))
+        .map(|(v, _)| v.to_owned())
+        .unwrap_or_default()
+}
+
+fn history(hub: &TestHub, app: &str) -> Vec<Value> {
+    hub.cli_json(&["app", "history", app])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ChartRepoServer::start("robot", "s3cret");
+    let digest_600 = publish(&mut server, "6.0.0");
+    publish(&mut server, "5.9.0");
+    publish(&mut server, "7.0.0-rc.1");
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+
+    let hub = TestHub::start(dir.path(), &[]);
+    // Credentials in the URL are refused, as for Git repos.
+    let refused = hub.cli(&[
+        "repo",
+        "add",
+        "charts",
+        &server.url().replace("https://", "https://robot:s3cret@"),
+        "--type",
+        "helm",
+    ]);
+    assert!(!refused.success());
+    assert!(
+        refused.stderr.contains("carries credentials"),
+        "{}",
+        refused.stderr
+    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "charts",
+        &server.url(),
+        "--type",
+        "helm",
+        "--username",
+        "robot",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--ca-file",
+        server.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    assert!(
+        wait_until(SOON, || {
+            !hub.cli_json(&["repo", "show", "charts"])["last_success"].is_null()
+        }),
+        "index never fetched: {}\n{}",
+        hub.cli_json(&["repo", "show", "charts"]),
+        server.logs()
+    );
+    let repo = hub.cli_json(&["repo", "show", "charts"]);
+    assert_eq!(repo["kind"], "helm");
+    assert_eq!(repo["refs"], 3, "{repo}");
+    assert!(repo["error"].is_null(), "{repo}");
+
+    // Wrong credentials and an unknown CA are clear errors in `repo show`.
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "guess\n").unwrap();
+    let ca = server.ca_pem_path();
+    for (name, extra) in [
+        (
+            "badauth",
+            vec![
+                "--username",
+                "robot",
+                "--password-file",
+                wrong.to_str().unwrap(),
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ],
+        ),
+        ("noca", vec![]),
+    ] {
+        let url = server.url();
+        let mut args = vec!["repo", "add", name, &url, "--type", "helm"];
+        args.extend(extra);
+        hub.cli_ok(&args);
+    }
+    let error = |name: &str| {
+        hub.cli_json(&["repo", "show", name])["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        wait_until(SOON, || error("badauth")
+            .contains("index.yaml: the server answered HTTP 401")),
+        "{}",
+        error("badauth")
+    );
+    assert!(
+        wait_until(SOON, || error("noca").contains("certificate")),
+        "{}",
+        error("noca")
+    );
+    hub.cli_ok(&["repo", "remove", "badauth"]);
+    hub.cli_ok(&["repo", "remove", "noca"]);
+
+    let mut agent = hub.connect_agent(dir.path(), "edge", &[]);
+
+    // A range resolves to the newest version it allows.
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "charts",
+        "--chart",
+        "podinfo",
+        "--chart-version",
+        "^6.0",
+        "--set",
+        "greeting=hi",
+        "--release-name",
+        "front",
+    ]);
+    let app = hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(app["chart"], "podinfo");
+    assert_eq!(app["chart_version"], "^6.0");
+    assert_eq!(
+        app["latest"].as_str().unwrap(),
+        format!("6.0.0@sha256:{digest_600}")
+    );
+    assert!(app["errors"].as_object().unwrap().is_empty(), "{app}");
+    let cm = config_map(&hub, "web");
+    assert_eq!(cm["metadata"]["name"], "front-info");
+    assert_eq!(cm["data"]["version"], "6.0.0");
+    assert_eq!(cm["data"]["greeting"], "hi");
+    wait_plan(&mut agent, "first version", |p| {
+        p.contains("app web at 6.0.0") && p.contains("would apply ConfigMap")
+    });
+    let shown = hub.cli_ok(&["app", "show", "web", "-o", "table"]);
+    assert!(shown.contains("^6.0"), "{shown}");
+    assert!(
+        shown.contains(&format!("6.0.0 (sha256:{digest_600})")),
+        "{shown}"
+    );
+
+    // Without a range: the newest stable version (not 7.0.0-rc.1).
+    hub.cli_ok(&[
+        "app", "create", "stable", "--repo", "charts", "--chart", "podinfo",
+    ]);
+    assert_eq!(
+        version_of(&hub.cli_json(&["app", "show", "stable"])["latest"]),
+        "6.0.0"
+    );
+    // A range nothing matches is a clear error.
+    let none = hub.cli(&[
+        "app",
+        "create",
+        "none",
+        "--repo",
+        "charts",
+        "--chart",
+        "podinfo",
+        "--chart-version",
+        "^9",
+    ]);
+    assert!(!none.success());
+    assert!(
+        none.stderr.contains(
+            "no version of chart podinfo matches \"^9\"; index.yaml has 5.9.0, 6.0.0, 7.0.0-rc.1"
+        ),
+        "{}",
+        none.stderr
+    );
+    hub.cli_ok(&["app", "delete", "none"]);
+    hub.cli_ok(&["app", "delete", "stable"]);
+
+    // A manual app waits for a sync.
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "guarded",
+        "--repo",
+        "charts",
+        "--chart",
+        "podinfo",
+        "--chart-version",
+        "~6.0",
+        "--manual",
+    ]);
+    let guarded = hub.cli_json(&["app", "show", "guarded"]);
+    assert!(guarded["deployed"].is_null(), "{guarded}");
+    assert_eq!(version_of(&guarded["pending"]), "6.0.0");
+    hub.cli_ok(&["app", "sync", "guarded"]);
+    wait_plan(&mut agent, "synced manual app", |p| {
+        p.contains("app guarded at 6.0.0")
+    });
+
+    // A new version in range: recorded and deployed (automatic), pending
+    // (manual).
+    let digest_610 = publish(&mut server, "6.0.1");
+    assert!(
+        wait_until(SOON, || version_of(
+            &hub.cli_json(&["app", "show", "web"])["deployed"]
+        ) == "6.0.1"),
+        "6.0.1 never deployed: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    wait_plan(&mut agent, "new version", |p| {
+        p.contains("app web at 6.0.1") && p.contains("app guarded at 6.0.0")
+    });
+    assert_eq!(config_map(&hub, "web")["data"]["version"], "6.0.1");
+    let events: Vec<(String, String)> = history(&hub, "web")
+        .iter()
+        .map(|r| {
+            (
+                r["commit"].as_str().unwrap().to_owned(),
+                r["event"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        events.contains(&(format!("6.0.1@sha256:{digest_610}"), "new-commit".into())),
+        "{events:?}"
+    );
+    let guarded = hub.cli_json(&["app", "show", "guarded"]);
+    assert_eq!(version_of(&guarded["deployed"]), "6.0.0", "{guarded}");
+    assert_eq!(version_of(&guarded["pending"]), "6.0.1", "{guarded}");
+    hub.cli_ok(&["app", "sync", "guarded"]);
+    wait_plan(&mut agent, "second sync", |p| {
+        p.contains("app guarded at 6.0.1")
+    });
+    // `sync --revision` takes a listed version the range allows, and
+    // refuses one it does not.
+    hub.cli_ok(&["app", "sync", "guarded", "--revision", "6.0.0"]);
+    wait_plan(&mut agent, "sync to a version", |p| {
+        p.contains("app guarded at 6.0.0")
+    });
+    let outside = hub.cli(&["app", "sync", "guarded", "--revision", "5.9.0"]);
+    assert!(!outside.success());
+    assert!(
+        outside.stderr.contains("is not in the history of ~6.0"),
+        "{}",
+        outside.stderr
+    );
+    hub.cli_ok(&["app", "sync", "guarded"]);
+    wait_plan(&mut agent, "back to the latest", |p| {
+        p.contains("app guarded at 6.0.1")
+    });
+
+    // Rollback to the earlier version, by its version.
+    hub.cli_ok(&["app", "rollback", "web", "--to", "6.0.0"]);
+    wait_plan(&mut agent, "rollback", |p| p.contains("app web at 6.0.0"));
+    let web = hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(web["pinned"], true, "{web}");
+    assert_eq!(config_map(&hub, "web")["data"]["version"], "6.0.0");
+    hub.cli_ok(&["app", "sync", "web"]);
+    wait_plan(&mut agent, "resumed", |p| p.contains("app web at 6.0.1"));
+
+    // A tampered archive: its digest is not the index's. Refused with a
+    // clear error; the clusters keep 6.0.1.
+    let genuine = server.pack(
+        "podinfo",
+        "6.1.0",
+        &[("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)],
+    );
+    let tampered = server.pack(
+        "podinfo",
+        "6.1.0",
+        &[
+            ("values.yaml", "greeting: pwned\n"),
+            ("templates/cm.yaml", CONFIG_MAP),
+        ],
+    );
+    server.publish_archive("podinfo", "6.1.0", &genuine, &tampered);
+    let refused = |hub: &TestHub| {
+        let web = hub.cli_json(&["app", "show", "web"]);
+        web["errors"]["*"].as_str().unwrap_or_default().to_owned()
+    };
+    assert!(
+        wait_until(SOON, || refused(&hub).contains("but index.yaml says")),
+        "tampered archive not refused: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    let error = refused(&hub);
+    assert!(
+        error.contains("render of app web at chart version 6.1.0")
+            && error.contains("chart podinfo 6.1.0: the archive downloaded from")
+            && error.contains("refusing it"),
+        "{error}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let plan = latest_plan(&mut agent);
+    assert!(plan.contains("app web at 6.0.1"), "{plan}");
+    assert!(!plan.contains("6.1.0"), "{plan}");
+    assert_eq!(config_map(&hub, "guarded")["data"]["greeting"], "hello");
+
+    // apply -f and export carry the repo's type and the app's chart.
+    let exported = hub.cli_ok(&["export"]);
+    assert!(
+        exported.contains("type: helm")
+            && exported.contains("chart: podinfo")
+            && exported.contains("chartVersion: ~6.0"),
+        "{exported}"
+    );
+    let doc = dir.path().join("pinned.yaml");
+    std::fs::write(
+        &doc,
+        "apiVersion: switchyard.dev/v1\nkind: App\nmetadata:\n  name: exact\n\
+         spec:\n  repo: charts\n  chart: podinfo\n  chartVersion: 5.9.0\n",
+    )
+    .unwrap();
+    hub.cli_ok(&["apply", "-f", doc.to_str().unwrap()]);
+    let exact = hub.cli_json(&["app", "show", "exact"]);
+    assert_eq!(version_of(&exact["latest"]), "5.9.0", "{exact}");
+    assert_eq!(exact["renderer"], "helm");
+    wait_plan(&mut agent, "applied app", |p| {
+        p.contains("app exact at 5.9.0")
+    });
+}
+
+/// Debian's `docker-registry` (the CNCF distribution registry) on loopback
+/// over HTTPS with a private CA; killed on drop.
+struct OciRegistry {
+    _process: switchyard_tests::process::Process,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl OciRegistry {
+    fn start() -> OciRegistry {
+        let program = std::path::Path::new("/usr/bin/docker-registry");
+        assert!(
+            program.exists(),
+            "docker-registry is not installed (Debian package docker-registry); run ./test"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let tls = dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        let ca = switchyard_certs::CertificateAuthority::load_or_create(&tls).unwrap();
+        ca.load_or_issue_server_identity(&tls, &["127.0.0.1".to_owned()])
+            .unwrap();
+        for attempt in 0..5 {
+            let port = switchyard_tests::git_server::free_port();
+            let config = dir.path().join(format!("config-{attempt}.yml"));
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                     http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.path().join("data").display(),
+                    tls.join("server.pem").display(),
+                    tls.join("server-key.pem").display(),
+                ),
+            )
+            .unwrap();
+            let mut process = switchyard_tests::process::Process::spawn(
+                program,
+                &["serve".to_owned(), config.display().to_string()],
+                &[],
+                dir.path(),
+                &format!("registry-{attempt}"),
+            );
+            let up = wait_until(std::time::Duration::from_secs(10), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() || !process.is_running()
+            });
+            if up && process.is_running() {
+                return OciRegistry {
+                    _process: process,
+                    port,
+                    dir,
+                };
+            }
+            eprintln!(
+                "docker-registry attempt {attempt}: {}",
+                process.stderr_text()
+            );
+        }
+        panic!("docker-registry did not start");
+    }
+
+    fn client(&self) -> reqwest::blocking::Client {
+        let pem = std::fs::read(self.dir.path().join("tls").join("ca.pem")).unwrap();
+        reqwest::blocking::Client::builder()
+            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap()
+    }
+
+    fn ca_pem_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("tls").join("ca.pem")
+    }
+
+    /// Upload one blob (monolithically); its digest.
+    fn blob(&self, client: &reqwest::blocking::Client, repository: &str, data: &[u8]) -> String {
+        use sha2::Digest as _;
+        let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)));
+        let started = client
+            .post(format!(
+                "https://127.0.0.1:{}/v2/{repository}/blobs/uploads/",
+                self.port
+            ))
+            .send()
+            .unwrap();
+        assert_eq!(started.status().as_u16(), 202, "{:?}", started.text());
+        let location = started.headers()["location"].to_str().unwrap().to_owned();
+        let location = if location.starts_with('/') {
+            format!("https://127.0.0.1:{}{location}", self.port)
+        } else {
+            location
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let done = client
+            .put(format!("{location}{sep}digest={digest}"))
+            .header("content-type", "application/octet-stream")
+            .body(data.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(done.status().as_u16(), 201, "{:?}", done.text());
+        digest
+    }
+
+    /// Push a chart archive as Helm does: a config blob, the chart layer
+    /// and an OCI manifest tagged with the version.
+    fn push(&self, chart: &str, version: &str, archive: &[u8]) -> String {
+        let client = self.client();
+        let repository = format!("charts/{chart}");
+        let config = format!(r#"{{"apiVersion":"v2","name":"{chart}","version":"{version}"}}"#);
+        let config_digest = self.blob(&client, &repository, config.as_bytes());
+        let layer_digest = self.blob(&client, &repository, archive);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.cncf.helm.config.v1+json",
+                "digest": config_digest,
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                "digest": layer_digest,
+                "size": archive.len(),
+            }],
+        });
+        let put = client
+            .put(format!(
+                "https://127.0.0.1:{}/v2/{repository}/manifests/{version}",
+                self.port
+            ))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.to_string())
+            .send()
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 201, "{:?}", put.text());
+        layer_digest
+    }
+}
+
+#[test]
+fn charts_from_an_oci_registry_resolve_deploy_and_follow_new_tags() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = OciRegistry::start();
+    let files = [("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)];
+    let pack = |v: &str| switchyard_tests::chart_server::pack_chart("hello", v, &files);
+    let first = registry.push("hello", "1.0.0", &pack("1.0.0"));
+    registry.push("hello", "2.0.0", &pack("2.0.0"));
+
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "registry",
+        &format!("oci://127.0.0.1:{}/charts", registry.port),
+        "--type",
+        "oci",
+        "--ca-file",
+        registry.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    let mut agent = hub.connect_agent(dir.path(), "edge", &[]);
+    let out = hub.cli(&[
+        "app",
+        "create",
+        "hello",
+        "--repo",
+        "registry",
+        "--chart",
+        "hello",
+        "--chart-version",
+        "~1.0",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("waiting for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        wait_until(SOON, || version_of(
+            &hub.cli_json(&["app", "show", "hello"])["deployed"]
+        ) == "1.0.0"),
+        "never resolved: {}\n{}",
+        hub.cli_json(&["app", "show", "hello"]),
+        hub.cli_json(&["repo", "show", "registry"])
+    );
+    assert_eq!(
+        hub.cli_json(&["app", "show", "hello"])["latest"],
+        format!("1.0.0@{first}")
+    );
+    wait_plan(&mut agent, "from the registry", |p| {
+        p.contains("app hello at 1.0.0") && p.contains("would apply ConfigMap")
+    });
+    assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.0");
+
+    // A new tag in range is deployed.
+    registry.push("hello", "1.0.1", &pack("1.0.1"));
+    wait_plan(&mut agent, "new tag", |p| p.contains("app hello at 1.0.1"));
+    assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.1");
+}
