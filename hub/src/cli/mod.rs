@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch for `switchyard`.
 
+mod app_flags;
 mod apps;
 mod backup;
 mod client;
@@ -10,6 +11,7 @@ mod import;
 mod output;
 mod progress;
 mod quickstart;
+mod repos;
 mod status;
 mod tokens;
 mod wait;
@@ -152,7 +154,7 @@ enum Command {
     /// Register, inspect and remove clusters.
     Cluster(Client<ClusterCommand>),
     /// Follow Git repositories.
-    Repo(Client<apps::RepoCommand>),
+    Repo(Client<repos::RepoCommand>),
     /// Deploy directories of repos to clusters.
     App(Client<apps::AppCommand>),
     /// Named label selectors that apps target by name.
@@ -549,7 +551,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(args).await
         }
         Command::Cluster(c) => cluster(c.command, &c.target.with_before(before)?).await,
-        Command::Repo(c) => apps::repo(c.command, &c.target.with_before(before)?).await,
+        Command::Repo(c) => repos::repo(c.command, &c.target.with_before(before)?).await,
         Command::App(c) => apps::app(c.command, &c.target.with_before(before)?).await,
         Command::Group(c) => groups::group(c.command, &c.target.with_before(before)?).await,
         Command::Apply {
