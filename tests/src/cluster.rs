@@ -150,13 +150,16 @@ impl OneCluster {
     }
 }
 
+/// What a test does to the fake API server before the agent starts.
+type Prepare<'a> = Box<dyn FnOnce(&FakeKube) + 'a>;
+
 /// How to start a [`OneCluster`]: the repo's files, the agent's `run`
 /// arguments and what to do to the fake API server before the agent starts.
 pub struct OneClusterBuilder<'a> {
     dir: &'a Path,
     files: Vec<(String, String)>,
     agent_args: Vec<String>,
-    before_agent: Option<Box<dyn FnOnce(&FakeKube) + 'a>>,
+    before_agent: Option<Prepare<'a>>,
 }
 
 impl<'a> OneClusterBuilder<'a> {
