@@ -4,8 +4,10 @@
 //!   their wave: the rest cannot be created before them, and the caller waits
 //!   for the CRDs to be Established after applying it. `phases()[0]` is
 //!   always this phase, even when empty, so callers can find it by index.
-//! - Then one phase per sync wave (annotation `switchyard.dev/sync-wave`, an
-//!   integer string, default 0), ascending; these phases are never empty.
+//! - Then one phase per sync wave (annotation `switchyard.dev/sync-wave`, or
+//!   Argo CD's `argocd.argoproj.io/sync-wave` so repositories written for
+//!   Argo CD keep their order; an integer string, default 0; Switchyard's
+//!   wins when both are set), ascending; these phases are never empty.
 //! - Within a phase: by kind in the order Helm and Argo CD use (config and
 //!   RBAC before workloads, workloads before what routes to them), unknown
 //!   kinds and custom resources last; then namespace (cluster-scoped first),
@@ -20,10 +22,17 @@ use std::cmp::Ordering;
 /// The annotation that puts an object in a sync wave.
 pub(crate) const SYNC_WAVE_ANNOTATION: &str = "switchyard.dev/sync-wave";
 
+/// Argo CD's sync-wave annotation, read when Switchyard's is absent.
+pub(crate) const ARGOCD_SYNC_WAVE_ANNOTATION: &str = "argocd.argoproj.io/sync-wave";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum OrderError {
-    #[error("{object}: annotation {SYNC_WAVE_ANNOTATION} must be an integer, got {value}")]
-    InvalidSyncWave { object: String, value: String },
+    #[error("{object}: annotation {annotation} must be an integer, got {value}")]
+    InvalidSyncWave {
+        object: String,
+        annotation: &'static str,
+        value: String,
+    },
 }
 
 /// Kinds in apply order, each with the API groups it lives in (legacy groups
@@ -114,26 +123,34 @@ fn describe(object: &Value) -> String {
     }
 }
 
-/// The object's sync wave: its `switchyard.dev/sync-wave` annotation, 0 when
-/// absent. Surrounding whitespace is tolerated; anything but an integer is an
-/// error, since silently applying an object in the wrong wave could create it
+/// The object's sync wave: its `switchyard.dev/sync-wave` annotation, else
+/// Argo CD's `argocd.argoproj.io/sync-wave`, 0 when neither is set.
+/// Surrounding whitespace is tolerated; anything but an integer is an error,
+/// since silently applying an object in the wrong wave could create it
 /// before what it depends on.
 pub(crate) fn sync_wave(object: &Value) -> Result<i64, OrderError> {
-    let annotation = object
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(SYNC_WAVE_ANNOTATION));
+    let annotations = object.pointer("/metadata/annotations");
+    let (name, annotation) = [SYNC_WAVE_ANNOTATION, ARGOCD_SYNC_WAVE_ANNOTATION]
+        .into_iter()
+        .find_map(|name| {
+            let value = annotations?.get(name)?;
+            (!value.is_null()).then_some((name, value))
+        })
+        .unwrap_or((SYNC_WAVE_ANNOTATION, &Value::Null));
     match annotation {
-        None | Some(Value::Null) => Ok(0),
-        Some(Value::String(text)) => {
+        Value::Null => Ok(0),
+        Value::String(text) => {
             text.trim()
                 .parse::<i64>()
                 .map_err(|_| OrderError::InvalidSyncWave {
                     object: describe(object),
+                    annotation: name,
                     value: format!("{text:?}"),
                 })
         }
-        Some(other) => Err(OrderError::InvalidSyncWave {
+        other => Err(OrderError::InvalidSyncWave {
             object: describe(object),
+            annotation: name,
             value: format!("{other} (annotations are strings)"),
         }),
     }
@@ -269,6 +286,21 @@ mod tests {
         assert_eq!(
             sync_wave(&json!({"metadata": {"annotations": "odd"}})),
             Ok(0)
+        );
+    }
+
+    #[test]
+    fn argo_cds_sync_wave_is_read_and_switchyards_wins() {
+        let mut o = obj("v1", "ConfigMap", Some("a"), "c");
+        o["metadata"]["annotations"] = json!({ARGOCD_SYNC_WAVE_ANNOTATION: "-2"});
+        assert_eq!(sync_wave(&o), Ok(-2));
+        o["metadata"]["annotations"] =
+            json!({ARGOCD_SYNC_WAVE_ANNOTATION: "-2", SYNC_WAVE_ANNOTATION: "4"});
+        assert_eq!(sync_wave(&o), Ok(4));
+        o["metadata"]["annotations"] = json!({ARGOCD_SYNC_WAVE_ANNOTATION: "soon"});
+        assert_eq!(
+            sync_wave(&o).unwrap_err().to_string(),
+            "ConfigMap a/c: annotation argocd.argoproj.io/sync-wave must be an integer, got \"soon\""
         );
     }
 
