@@ -657,7 +657,6 @@ fn an_app_of_apps_imports_and_deploys_in_one_command() {
     assert_eq!(out.status.code(), Some(1), "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     for line in [
-        "Application ingress-nginx: spec.source.chart",
         "the matrix generator is not supported",
         "ConfigMap argocd-cm: not an Argo CD Application or ApplicationSet",
         "nothing translated",

@@ -192,9 +192,10 @@ impl Builder {
         self.out
     }
 
-    /// The Repo document for `url`, created on first use, following
-    /// `revision` when it reads as a branch (else `main`).
-    fn repo(&mut self, url: &str, revision: Option<&str>) -> String {
+    /// The Repo document for `url`, created on first use: a Git repo
+    /// following `revision` when it reads as a branch (else `main`), or with
+    /// `repo_type` `helm`/`oci` a chart repository (no branch).
+    fn repo(&mut self, url: &str, revision: Option<&str>, repo_type: Option<&str>) -> String {
         if let Some((name, _)) = self.repos.get(url) {
             return name.clone();
         }
@@ -225,18 +226,22 @@ impl Builder {
             name = format!("{base}-{n}");
             n += 1;
         }
-        let spec = RepoSpec {
-            url: url.to_owned(),
-            branch: revision
+        let branch = match repo_type {
+            Some(_) => String::new(),
+            None => revision
                 .filter(|r| is_branch_like(r))
                 .unwrap_or("main")
                 .to_owned(),
+        };
+        let spec = RepoSpec {
+            url: url.to_owned(),
+            branch,
             interval: INTERVAL.into(),
             username: None,
             password_file: None,
             ca_file: None,
             webhook_secret_file: None,
-            repo_type: None,
+            repo_type: repo_type.map(str::to_owned),
         };
         self.repos.insert(url.to_owned(), (name.clone(), spec));
         name
@@ -272,11 +277,7 @@ impl Builder {
             .as_str()
             .filter(|u| !u.is_empty())
             .ok_or("spec.source.repoURL is missing")?;
-        if source["chart"].is_string() {
-            return Err(format!(
-                "spec.source.chart: a chart from a Helm repository ({url}); Switchyard renders charts from Git only"
-            ));
-        }
+        let chart = source["chart"].as_str().filter(|c| !c.is_empty());
         if source.get("plugin").is_some_and(|p| !p.is_null()) {
             return Err("spec.source.plugin: config management plugins are not translated; use --renderer plugin with the plugin's command".into());
         }
@@ -287,6 +288,7 @@ impl Builder {
             .unwrap_or(".")
             .to_owned();
         if let Some(c) = checkout
+            && chart.is_none()
             && let Some(file) = argo_manifest_under(c, &path)
         {
             return Err(format!(
@@ -299,11 +301,17 @@ impl Builder {
             .map(str::to_owned);
         let mut notes = Vec::new();
         let mut shared = Vec::new();
-        if revision.is_none() {
+        if revision.is_none() && chart.is_none() {
             shared.push("targetRevision HEAD follows the Repo's branch: check spec.branch of the Repo is the repository's default branch".to_owned());
         }
-        let (renderer, helm, directory) =
-            renderer_of(&source, &path, checkout, &mut notes, &mut shared)?;
+        let chart_source = match chart {
+            Some(chart) => Some(chart_source(url, chart, &source, &mut notes)?),
+            None => None,
+        };
+        let (renderer, helm, directory) = match &chart_source {
+            Some(c) => ("helm".to_owned(), c.helm.clone(), None),
+            None => renderer_of(&source, &path, checkout, &mut notes, &mut shared)?,
+        };
         let dest = &spec["destination"];
         let cluster = match (dest["name"].as_str(), dest["server"].as_str()) {
             (Some(n), _) if !n.is_empty() => n.to_owned(),
@@ -332,13 +340,20 @@ impl Builder {
         if sync.get("retry").is_some_and(|v| !v.is_null()) {
             notes.push("syncPolicy.retry not translated (the agent retries on its own)".into());
         }
-        let repo = self.repo(url, revision.as_deref());
-        // An app on the Repo's branch follows it, as `targetRevision` did.
-        let revision = revision.filter(|r| {
-            self.repos
-                .get(url)
-                .is_none_or(|(_, spec)| spec.branch != *r)
-        });
+        let (repo, revision) = match &chart_source {
+            // The chart's targetRevision is its version (or range), not a Git revision.
+            Some(c) => (self.repo(&c.url, None, Some(c.repo_type)), None),
+            None => {
+                let repo = self.repo(url, revision.as_deref(), None);
+                // An app on the Repo's branch follows it, as `targetRevision` did.
+                let revision = revision.filter(|r| {
+                    self.repos
+                        .get(url)
+                        .is_none_or(|(_, spec)| spec.branch != *r)
+                });
+                (repo, revision)
+            }
+        };
         let app = AppSpec {
             repo,
             path,
@@ -355,8 +370,8 @@ impl Builder {
             plugin_command: None,
             helm,
             directory: directory.map(Box::new),
-            chart: None,
-            chart_version: None,
+            chart: chart_source.as_ref().map(|c| c.chart.clone()),
+            chart_version: chart_source.as_ref().and_then(|c| c.version.clone()),
             manual: !automated,
             prune: automated && sync["automated"]["prune"].as_bool().unwrap_or(false),
             self_heal: automated && sync["automated"]["selfHeal"].as_bool().unwrap_or(false),

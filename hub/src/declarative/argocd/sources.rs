@@ -161,3 +161,62 @@ pub(super) fn helm_spec(helm: &Value, notes: &mut Vec<String>) -> Result<HelmSpe
     }
     Ok(spec)
 }
+
+/// An Application source that names a chart of a Helm repository: the
+/// chart repository (`helm` for an http(s) index, `oci` for a registry),
+/// the chart, its version range and the Helm block.
+pub(super) struct ChartSource {
+    pub(super) url: String,
+    pub(super) repo_type: &'static str,
+    pub(super) chart: String,
+    /// `targetRevision`: a version or a range (Argo CD and Switchyard both
+    /// read it with Helm's semver rules); `None` (empty, `*`): the latest
+    /// stable version.
+    pub(super) version: Option<String>,
+    pub(super) helm: Option<HelmSpec>,
+}
+
+pub(super) fn chart_source(
+    url: &str,
+    chart: &str,
+    source: &Value,
+    notes: &mut Vec<String>,
+) -> Result<ChartSource, String> {
+    let (url, repo_type) = if url.starts_with("https://") || url.starts_with("http://") {
+        (url.trim_end_matches('/').to_owned(), "helm")
+    } else if url.starts_with("oci://") {
+        (url.trim_end_matches('/').to_owned(), "oci")
+    } else {
+        // Argo CD writes OCI Helm repositories without a scheme (and marks
+        // them `enableOCI` in the repository secret).
+        notes.push(format!(
+            "repoURL {url:?} has no scheme: read as the OCI registry oci://{url}"
+        ));
+        (format!("oci://{}", url.trim_end_matches('/')), "oci")
+    };
+    let version = source["targetRevision"]
+        .as_str()
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "*" && *v != "HEAD")
+        .map(str::to_owned);
+    let helm = match &source["helm"] {
+        Value::Null => None,
+        block => {
+            let spec = helm_spec(block, notes)?;
+            if !spec.values_files.is_empty() {
+                return Err(format!(
+                    "spec.source.helm.valueFiles {:?}: values files of a chart from a Helm repository are not supported (they would be read from a Git repo); put the values in helm.values",
+                    spec.values_files
+                ));
+            }
+            Some(spec)
+        }
+    };
+    Ok(ChartSource {
+        url,
+        repo_type,
+        chart: chart.to_owned(),
+        version,
+        helm,
+    })
+}

@@ -10,6 +10,8 @@ const KUSTOMIZE_JSONNET: &str =
     include_str!("../../../../tests/fixtures/argocd/kustomize-and-jsonnet.yaml");
 const APPSETS: &str = include_str!("../../../../tests/fixtures/argocd/appsets.yaml");
 const UNSUPPORTED: &str = include_str!("../../../../tests/fixtures/argocd/unsupported.yaml");
+const HELM_REPOSITORIES: &str =
+    include_str!("../../../../tests/fixtures/argocd/helm-repositories.yaml");
 
 /// A checkout of argocd-example-apps, as far as the import looks.
 struct Example;
@@ -238,20 +240,94 @@ fn what_cannot_be_translated_is_listed_with_the_reason() {
         .iter()
         .map(|u| (u.what.clone(), u.reason.clone()))
         .collect();
-    assert_eq!(listed.len(), 3, "{listed:?}");
-    assert_eq!(listed[0].0, "Application ingress-nginx");
-    assert!(listed[0].1.contains("Helm repository"), "{listed:?}");
+    assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(
-        listed[1].0.starts_with("ApplicationSet matrix")
-            && listed[1].1.contains("matrix generator"),
+        listed[0].0.starts_with("ApplicationSet matrix")
+            && listed[0].1.contains("matrix generator"),
         "{listed:?}"
     );
-    assert_eq!(listed[2].0, "ConfigMap argocd-cm");
+    assert_eq!(listed[1].0, "ConfigMap argocd-cm");
     assert!(
         t.untranslated[0]
             .origin
             .starts_with("unsupported.yaml: document 1")
     );
+}
+
+#[test]
+fn charts_from_helm_repositories_become_chart_repos_and_chart_apps() {
+    let t = translate(&[input("helm-repositories.yaml", HELM_REPOSITORIES)], None);
+    let repos: Vec<(String, String, Option<String>, String)> = t
+        .documents
+        .iter()
+        .filter_map(|d| match &d.spec {
+            Spec::Repo(r) => Some((
+                d.name().to_owned(),
+                r.url.clone(),
+                r.repo_type.clone(),
+                r.branch.clone(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        repos,
+        [
+            (
+                "bitnamicharts".to_owned(),
+                "oci://registry-1.docker.io/bitnamicharts".to_owned(),
+                Some("oci".to_owned()),
+                String::new()
+            ),
+            (
+                "ingress-nginx".to_owned(),
+                "https://kubernetes.github.io/ingress-nginx".to_owned(),
+                Some("helm".to_owned()),
+                String::new()
+            ),
+        ]
+    );
+    let ingress = app(&t, "ingress-nginx");
+    assert_eq!(
+        (
+            ingress.repo.as_str(),
+            ingress.renderer.as_str(),
+            ingress.chart.as_deref(),
+            ingress.chart_version.as_deref(),
+            ingress.path.as_str(),
+            ingress.revision.as_deref(),
+            ingress.manual,
+        ),
+        (
+            "ingress-nginx",
+            "helm",
+            Some("ingress-nginx"),
+            Some("4.10.0"),
+            ".",
+            None,
+            false
+        )
+    );
+    let helm = ingress.helm.as_ref().expect("the helm block");
+    assert_eq!(helm.release_name.as_deref(), Some("ingress"));
+    assert_eq!(
+        helm.values,
+        Some(serde_json::json!({"controller": {"replicaCount": 2}}))
+    );
+    let nginx = app(&t, "nginx");
+    assert_eq!(
+        (nginx.repo.as_str(), nginx.chart_version.as_deref()),
+        ("bitnamicharts", Some("18.x"))
+    );
+    // Values files would be read from a Git repo: listed, not dropped.
+    assert_eq!(t.untranslated.len(), 1, "{:?}", t.untranslated);
+    assert_eq!(t.untranslated[0].what, "Application podinfo");
+    assert!(
+        t.untranslated[0].reason.contains("valueFiles"),
+        "{:?}",
+        t.untranslated
+    );
+    round_trip(&t);
 }
 
 #[test]
