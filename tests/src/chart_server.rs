@@ -5,17 +5,15 @@
 //! The server is killed on drop and every wait is bounded. It needs `tar`
 //! and `lighttpd` with its openssl module (deps.txt).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
-use crate::git_server::{accepts, free_port, require};
-use crate::process::{Process, wait_until};
-
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::git_server::require;
+use crate::lighttpd;
+use crate::process::Process;
 
 /// One listed chart version.
 struct Listed {
@@ -37,27 +35,15 @@ impl ChartRepoServer {
     /// Serve an empty repository at `https://127.0.0.1:PORT/charts/`,
     /// where every request needs `user` and `password`.
     pub fn start(user: &str, password: &str) -> ChartRepoServer {
-        let lighttpd = require("lighttpd", "lighttpd");
-        let modules = Path::new("/usr/lib/lighttpd");
-        assert!(
-            modules.join("mod_openssl.so").exists(),
-            "lighttpd's TLS module is missing (Debian package lighttpd-mod-openssl); run ./test"
-        );
         let dir = tempfile::tempdir().expect("chart server dir");
         let root = dir.path().join("www");
         std::fs::create_dir_all(root.join("charts")).expect("charts dir");
-        let tls = dir.path().join("tls");
-        std::fs::create_dir_all(&tls).expect("tls dir");
-        let ca = switchyard_certs::CertificateAuthority::load_or_create(&tls).expect("test CA");
-        ca.load_or_issue_server_identity(&tls, &["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("server certificate");
+        let tls = lighttpd::prepare_tls(dir.path());
         let users = dir.path().join("users");
         std::fs::write(&users, format!("{user}:{password}\n")).expect("user file");
 
-        let mut last_err = String::new();
-        for attempt in 0..5 {
-            let port = free_port();
-            let conf = format!(
+        let (process, port) = lighttpd::start(dir.path(), |port, attempt| {
+            format!(
                 r#"
 server.modules = ("mod_auth", "mod_authn_file", "mod_openssl")
 server.document-root = "{root}"
@@ -76,44 +62,16 @@ auth.require = ( "/charts/" => ( "method" => "basic", "realm" => "charts", "requ
                 dir = dir.path().display(),
                 tls = tls.display(),
                 users = users.display(),
-            );
-            let conf_path = dir.path().join(format!("lighttpd-{attempt}.conf"));
-            std::fs::write(&conf_path, conf).expect("lighttpd config");
-            let args = vec![
-                "-D".to_owned(),
-                "-m".to_owned(),
-                modules.display().to_string(),
-                "-f".to_owned(),
-                conf_path.display().to_string(),
-            ];
-            let mut process = Process::spawn(
-                &lighttpd,
-                &args,
-                &[],
-                dir.path(),
-                &format!("lighttpd-{attempt}"),
-            );
-            if wait_until(START_TIMEOUT, || accepts(port) || !process.is_running())
-                && process.is_running()
-            {
-                let server = ChartRepoServer {
-                    process,
-                    port,
-                    dir,
-                    listed: Vec::new(),
-                };
-                server.write_index();
-                return server;
-            }
-            last_err = format!(
-                "{}{}",
-                process.stderr_text(),
-                std::fs::read_to_string(dir.path().join(format!("error-{attempt}.log")))
-                    .unwrap_or_default()
-            );
-            process.kill9();
-        }
-        panic!("lighttpd did not start: {last_err}");
+            )
+        });
+        let server = ChartRepoServer {
+            process,
+            port,
+            dir,
+            listed: Vec::new(),
+        };
+        server.write_index();
+        server
     }
 
     /// `https://127.0.0.1:PORT/charts`.

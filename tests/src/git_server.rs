@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::lighttpd;
 use crate::process::{Process, wait_until};
 
 /// How long a server may take to accept connections.
@@ -374,20 +375,9 @@ impl GitHttpServer {
     /// Serve `base_dir` as `https://127.0.0.1:PORT/git/<repo>`; with `auth`,
     /// every request needs that user and password.
     pub fn start(base_dir: &Path, auth: Option<(&str, &str)>) -> GitHttpServer {
-        let lighttpd = require("lighttpd", "lighttpd");
         let backend = git_exec("git-http-backend");
-        let modules = Path::new("/usr/lib/lighttpd");
-        assert!(
-            modules.join("mod_openssl.so").exists(),
-            "lighttpd's TLS module is missing (Debian package lighttpd-mod-openssl); run ./test"
-        );
-
         let dir = tempfile::tempdir().expect("http server dir");
-        let tls = dir.path().join("tls");
-        std::fs::create_dir_all(&tls).expect("tls dir");
-        let ca = switchyard_certs::CertificateAuthority::load_or_create(&tls).expect("test CA");
-        ca.load_or_issue_server_identity(&tls, &["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .expect("server certificate");
+        let tls = lighttpd::prepare_tls(dir.path());
 
         let mut auth_conf = String::new();
         if let Some((user, pass)) = auth {
@@ -404,10 +394,8 @@ auth.require = ( "/git/" => ( "method" => "basic", "realm" => "git", "require" =
             );
         }
 
-        let mut last_err = String::new();
-        for attempt in 0..5 {
-            let port = free_port();
-            let conf = format!(
+        let (process, port) = lighttpd::start(dir.path(), |port, attempt| {
+            format!(
                 r#"
 server.modules = ("mod_alias", "mod_setenv", "mod_cgi", "mod_openssl")
 server.document-root = "{root}"
@@ -420,14 +408,14 @@ ssl.pemfile = "{tls}/server.pem"
 ssl.privkey = "{tls}/server-key.pem"
 alias.url = ( "/git/" => "{backend}/" )
 $HTTP["url"] =~ "^/git/" {{
-    cgi.assign = ( "" => "" )
-    setenv.set-environment = (
-        "GIT_PROJECT_ROOT" => "{root}",
-        "GIT_HTTP_EXPORT_ALL" => "1",
-        "GIT_CONFIG_NOSYSTEM" => "1",
-        "HOME" => "{dir}",
-        "PATH" => "/usr/local/bin:/usr/bin:/bin"
-    )
+cgi.assign = ( "" => "" )
+setenv.set-environment = (
+    "GIT_PROJECT_ROOT" => "{root}",
+    "GIT_HTTP_EXPORT_ALL" => "1",
+    "GIT_CONFIG_NOSYSTEM" => "1",
+    "HOME" => "{dir}",
+    "PATH" => "/usr/local/bin:/usr/bin:/bin"
+)
 }}
 {auth_conf}
 "#,
@@ -435,37 +423,9 @@ $HTTP["url"] =~ "^/git/" {{
                 dir = dir.path().display(),
                 tls = tls.display(),
                 backend = backend.display(),
-            );
-            let conf_path = dir.path().join(format!("lighttpd-{attempt}.conf"));
-            std::fs::write(&conf_path, conf).expect("lighttpd config");
-            let args = vec![
-                "-D".to_owned(),
-                "-m".to_owned(),
-                modules.display().to_string(),
-                "-f".to_owned(),
-                conf_path.display().to_string(),
-            ];
-            let mut process = Process::spawn(
-                &lighttpd,
-                &args,
-                &[],
-                dir.path(),
-                &format!("lighttpd-{attempt}"),
-            );
-            if wait_until(START_TIMEOUT, || accepts(port) || !process.is_running())
-                && process.is_running()
-            {
-                return GitHttpServer { process, port, dir };
-            }
-            last_err = format!(
-                "{}{}",
-                process.stderr_text(),
-                std::fs::read_to_string(dir.path().join(format!("error-{attempt}.log")))
-                    .unwrap_or_default()
-            );
-            process.kill9();
-        }
-        panic!("lighttpd did not start: {last_err}");
+            )
+        });
+        GitHttpServer { process, port, dir }
     }
 
     pub fn port(&self) -> u16 {

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod fake_kube;
 pub mod fleet;
 pub mod git_server;
+mod lighttpd;
 pub mod manifests;
 pub mod netns;
 pub mod process;
