@@ -104,23 +104,11 @@ impl Setup {
         )
     }
 
+    /// `app create web … --namespace web --selector env=prod EXTRA…`.
     fn create_app(&self, extra: &[&str]) {
-        let mut args = vec![
-            "app",
-            "create",
-            "web",
-            "--repo",
-            "fleet",
-            "--path",
-            "web",
-            "--namespace",
-            "web",
-            "--selector",
-            "env=prod",
-        ];
+        let mut args = vec!["--selector", "env=prod"];
         args.extend_from_slice(extra);
-        let out = self.hub.cli(&args);
-        assert!(out.success(), "{}{}", out.stdout, out.stderr);
+        self.create_web(&args);
     }
 
     fn all_present(&self) -> bool {
