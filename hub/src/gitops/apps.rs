@@ -473,29 +473,10 @@ mod tests {
 
     fn chart_app(chart: Option<&str>, range: Option<&str>) -> AppRecord {
         AppRecord {
-            name: "web".into(),
-            repo: "charts".into(),
-            path: ".".into(),
-            revision: None,
-            selector: String::new(),
-            group: None,
-            namespace: None,
             renderer: "helm".into(),
-            plugin_command: None,
-            helm: None,
-            directory: None,
             chart: chart.map(str::to_owned),
             chart_version: range.map(str::to_owned),
-            manual: false,
-            prune: false,
-            self_heal: false,
-            ownership: Default::default(),
-            created_at: 0,
-            deployed: None,
-            pinned: false,
-            latest: None,
-            errors: BTreeMap::new(),
-            render_failure: None,
+            ..AppRecord::example("web", "charts")
         }
     }
 

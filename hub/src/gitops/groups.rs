@@ -161,29 +161,9 @@ mod tests {
 
     fn app(selector: &str, group: Option<&str>) -> AppRecord {
         AppRecord {
-            name: "web".into(),
-            repo: "r".into(),
-            path: ".".into(),
-            revision: None,
             selector: selector.into(),
             group: group.map(str::to_owned),
-            namespace: None,
-            renderer: "directory".into(),
-            plugin_command: None,
-            helm: None,
-            directory: None,
-            chart: None,
-            chart_version: None,
-            manual: false,
-            prune: false,
-            self_heal: false,
-            ownership: Default::default(),
-            created_at: 0,
-            deployed: None,
-            pinned: false,
-            latest: None,
-            errors: BTreeMap::new(),
-            render_failure: None,
+            ..AppRecord::example("web", "r")
         }
     }
 

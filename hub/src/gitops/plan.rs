@@ -153,29 +153,12 @@ mod tests {
 
     fn app(name: &str, selector: &str, deployed: Option<&str>) -> (AppRecord, Selector) {
         let record = AppRecord {
-            name: name.into(),
-            repo: "r".into(),
-            path: ".".into(),
-            revision: None,
             selector: selector.into(),
-            group: None,
             namespace: Some("web".into()),
-            renderer: "directory".into(),
-            plugin_command: None,
-            helm: None,
-            directory: None,
-            chart: None,
-            chart_version: None,
-            manual: false,
             prune: true,
-            self_heal: false,
-            ownership: Default::default(),
-            created_at: 0,
             deployed: deployed.map(str::to_owned),
-            pinned: false,
             latest: deployed.map(str::to_owned),
-            errors: BTreeMap::new(),
-            render_failure: None,
+            ..AppRecord::example(name, "r")
         };
         (record, Selector::parse(selector).unwrap())
     }

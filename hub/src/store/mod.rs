@@ -239,6 +239,39 @@ pub struct AppRecord {
     pub render_failure: Option<RenderFailure>,
 }
 
+#[cfg(test)]
+impl AppRecord {
+    /// A directory app `name` of repo `repo` at the repo's root, targeting
+    /// every cluster, automatic, nothing deployed: tests change what they need.
+    pub(crate) fn example(name: &str, repo: &str) -> AppRecord {
+        AppRecord {
+            name: name.into(),
+            repo: repo.into(),
+            path: ".".into(),
+            revision: None,
+            selector: String::new(),
+            group: None,
+            namespace: None,
+            renderer: "directory".into(),
+            plugin_command: None,
+            helm: None,
+            directory: None,
+            chart: None,
+            chart_version: None,
+            manual: false,
+            prune: false,
+            self_heal: false,
+            ownership: Default::default(),
+            created_at: 0,
+            deployed: None,
+            pinned: false,
+            latest: None,
+            errors: BTreeMap::new(),
+            render_failure: None,
+        }
+    }
+}
+
 /// How the `helm` renderer renders an app's chart, as `helm template`'s
 /// flags would say it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

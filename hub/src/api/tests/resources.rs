@@ -250,29 +250,8 @@ async fn records_stored_before_the_name_rule_still_load_and_delete() {
         .unwrap();
     env.store
         .create_app(&crate::store::AppRecord {
-            name: "Web_App".into(),
-            repo: "Bad_Name".into(),
-            path: ".".into(),
-            revision: None,
             selector: "nothing=here".into(),
-            group: None,
-            namespace: None,
-            renderer: "directory".into(),
-            plugin_command: None,
-            helm: None,
-            directory: None,
-            chart: None,
-            chart_version: None,
-            manual: false,
-            prune: false,
-            self_heal: false,
-            ownership: Default::default(),
-            created_at: 0,
-            deployed: None,
-            pinned: false,
-            latest: None,
-            errors: BTreeMap::new(),
-            render_failure: None,
+            ..crate::store::AppRecord::example("Web_App", "Bad_Name")
         })
         .unwrap();
     for path in ["/api/v1/apps/Web_App", "/api/v1/repos/Bad_Name"] {
