@@ -855,3 +855,46 @@ fn the_opt_ins_flow_through_the_cli_export_and_apply() {
     ok(&["apply", "-f", doc.to_str().unwrap()]);
     assert_eq!(opts("api"), [true, true, false, false]);
 }
+
+/// Argo CD's `sync-options: Prune=false` (and Switchyard's own annotation)
+/// keeps an object when it leaves Git, even with prune on; the object next
+/// to it without the option is pruned.
+#[test]
+fn an_object_marked_prune_false_stays_when_it_leaves_git() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = OneCluster::start_web(dir.path());
+    s.source.write(
+        "web/keep.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=false\ndata:\n  k: v\n",
+    );
+    s.commit("a ConfigMap that must outlive its manifest");
+    s.create_web(&["--prune"]);
+    s.wait("first sync", |f| {
+        f.object("configmaps", Some("web"), "keep").is_some()
+            && f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+
+    s.source.remove("web/keep.yaml");
+    s.source.remove("web/config.yaml");
+    s.commit("drop both ConfigMaps");
+    s.wait("the unmarked ConfigMap pruned", |f| {
+        f.object("configmaps", Some("web"), "web-config").is_none()
+    });
+    s.wait_status("web", "the kept one reported with its reason", |r| {
+        resource_row(r, "ConfigMap", "keep").is_some_and(|row| {
+            row["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Prune=false"))
+        })
+    });
+    assert!(
+        s.fake.object("configmaps", Some("web"), "keep").is_some(),
+        "deletes: {:?}",
+        s.deletes()
+    );
+    assert!(
+        !s.deletes().iter().any(|d| d.ends_with("/configmaps/keep")),
+        "{:?}",
+        s.deletes()
+    );
+}

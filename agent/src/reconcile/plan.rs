@@ -360,6 +360,11 @@ pub(crate) fn plan_prune(
     if !options.prune {
         return Prune::Keep("removed from Git; prune is off, so it stays".into());
     }
+    if let Some(option) = keep_option(live) {
+        return Prune::Keep(format!(
+            "removed from Git; its sync-options say {option}, so it stays"
+        ));
+    }
     if reference.kind == "Namespace" && !options.prune_namespaces {
         return Prune::Keep(
             "removed from Git; a Namespace takes everything inside along, so it is pruned only with --prune-namespaces".into(),
@@ -379,6 +384,31 @@ pub(crate) fn plan_prune(
             "removed from Git; not created by Switchyard (it existed before, or was adopted), so it is never deleted".into(),
         ),
     }
+}
+
+/// Annotations whose comma-separated sync options an object may carry:
+/// Switchyard's own and Argo CD's, so repositories written for Argo CD keep
+/// the objects they protect.
+pub(crate) const SYNC_OPTIONS_ANNOTATIONS: [&str; 2] = [
+    "switchyard.dev/sync-options",
+    "argocd.argoproj.io/sync-options",
+];
+
+/// The sync option on the live object that forbids deleting it, if any:
+/// `Prune=false` or `Delete=false`. Both keep the object when it leaves Git
+/// and when its app is removed (Argo CD keeps `Prune=false` objects only
+/// from prune; keeping them on app removal too never deletes more).
+fn keep_option(live: &Value) -> Option<&'static str> {
+    let annotations = live.pointer("/metadata/annotations")?;
+    let options: Vec<&str> = SYNC_OPTIONS_ANNOTATIONS
+        .iter()
+        .filter_map(|name| annotations.get(*name)?.as_str())
+        .flat_map(|text| text.split(','))
+        .map(str::trim)
+        .collect();
+    ["Prune=false", "Delete=false"]
+        .into_iter()
+        .find(|keep| options.contains(keep))
 }
 
 /// The objects of the last inventory that left Git, or why nothing may be
@@ -678,6 +708,40 @@ mod tests {
         assert_eq!(
             plan_prune("web", &r, None, Some("u-1"), &options()),
             Prune::Gone
+        );
+    }
+
+    #[test]
+    fn sync_options_prune_false_and_delete_false_keep_the_object() {
+        let r = reference("ConfigMap");
+        for (annotation, value) in [
+            ("argocd.argoproj.io/sync-options", "Prune=false"),
+            (
+                "argocd.argoproj.io/sync-options",
+                "Replace=true, Delete=false",
+            ),
+            ("switchyard.dev/sync-options", "Prune=false"),
+        ] {
+            let live = cm(
+                json!({APP_LABEL: "web"}),
+                json!({CREATED_BY_ANNOTATION: "web", annotation: value}),
+            );
+            assert!(
+                matches!(
+                    plan_prune("web", &r, Some(&live), Some("u-1"), &options()),
+                    Prune::Keep(m) if m.contains("sync-options say")
+                ),
+                "{annotation}: {value}"
+            );
+        }
+        // Other options, or Prune=true, do not keep it.
+        let live = cm(
+            json!({APP_LABEL: "web"}),
+            json!({CREATED_BY_ANNOTATION: "web", "argocd.argoproj.io/sync-options": "Prune=true,ServerSideApply=true"}),
+        );
+        assert_eq!(
+            plan_prune("web", &r, Some(&live), Some("u-1"), &options()),
+            Prune::Delete { uid: "u-1".into() }
         );
     }
 
