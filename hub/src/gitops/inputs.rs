@@ -432,7 +432,7 @@ patches:
       value: 3
 configMapGenerator:
 - name: cfg
-  files: [app.properties, key=../../shared/key.txt]
+  files: [app.properties, key=../../common/key.txt]
 ";
         let refs = kustomization_refs("overlays/prod", "kustomization.yaml", text).unwrap();
         assert_eq!(
@@ -443,7 +443,7 @@ configMapGenerator:
                 "overlays/prod/app.properties",
                 "overlays/prod/extra.yaml",
                 "overlays/prod/replicas.yaml",
-                "shared/key.txt",
+                "common/key.txt",
             ]
         );
         assert!(refs.remote);
