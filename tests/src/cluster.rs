@@ -207,8 +207,7 @@ impl<'a> OneClusterBuilder<'a> {
         let url = format!("file://{}", served.join("fleet.git").display());
         hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
         assert!(
-            wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-                == head.as_str()),
+            hub.repo_reaches("fleet", &head),
             "the hub never fetched the config repo"
         );
         let mut args = vec!["--kubeconfig".to_owned(), kubeconfig.display().to_string()];

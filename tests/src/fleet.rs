@@ -268,6 +268,14 @@ impl TestHub {
         })
     }
 
+    /// Wait (bounded) until repo `name`'s tracked branch is at `commit` on
+    /// the hub (`repo show`'s `head`); whether it got there.
+    pub fn repo_reaches(&self, name: &str, commit: &str) -> bool {
+        wait_until(SOON, || {
+            self.cli_json(&["repo", "show", name])["head"] == commit
+        })
+    }
+
     /// `cluster add` and return the join command's arguments (after the program name).
     pub fn add_cluster(&self, name: &str, labels: &[&str]) -> Vec<String> {
         let mut args = vec!["cluster", "add", name];

@@ -224,8 +224,7 @@ fn start_labelled(
         ],
     );
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "examples"])["head"]
-            == head.as_str()),
+        hub.repo_reaches("examples", &head),
         "first fetch never happened"
     );
     hub.add_cluster("paris", labels);

@@ -135,8 +135,7 @@ fn a_silent_ssh_or_upload_pack_times_out_and_other_repos_still_fetch() {
     let url = format!("file://{}", fleet.display());
     hub.cli_ok(&["repo", "add", "fleet", &url, "--interval", "1s"]);
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-            == first.as_str()),
+        hub.repo_reaches("fleet", &first),
         "{}",
         hub.cli_json(&["repo", "show", "fleet"])
     );
@@ -166,8 +165,7 @@ fn a_silent_ssh_or_upload_pack_times_out_and_other_repos_still_fetch() {
     let other_url = format!("file://{}", other_bare.display());
     hub.cli_ok(&["repo", "add", "other", &other_url, "--interval", "1s"]);
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "other"])["head"]
-            == other_head.as_str()),
+        hub.repo_reaches("other", &other_head),
         "{}",
         hub.cli_json(&["repo", "show", "other"])
     );

@@ -95,8 +95,7 @@ fn commits_reach_exactly_the_targeted_clusters() {
         "1s",
     ]);
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-            == first.as_str()),
+        hub.repo_reaches("fleet", &first),
         "first fetch never happened"
     );
     let mut berlin = start_agent(dir.path(), &hub, "berlin", &["env=prod", "region=eu"]);
@@ -283,9 +282,7 @@ fn manual_apps_wait_for_sync() {
         "--interval",
         "1s",
     ]);
-    assert!(wait_until(SOON, || hub
-        .cli_json(&["repo", "show", "fleet"])["head"]
-        == first.as_str()));
+    assert!(hub.repo_reaches("fleet", &first));
     let mut agent = start_agent(dir.path(), &hub, "edge", &[]);
 
     hub.cli_ok(&[
@@ -359,8 +356,7 @@ async fn https_with_auth_and_a_signed_webhook() {
             secret.to_str().unwrap(),
         ]);
         assert!(
-            wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-                == first.as_str()),
+            hub.repo_reaches("fleet", &first),
             "HTTPS fetch failed: {}",
             hub.cli_json(&["repo", "show", "fleet"])
         );
@@ -421,8 +417,7 @@ async fn https_with_auth_and_a_signed_webhook() {
     );
     tokio::task::block_in_place(|| {
         assert!(
-            wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-                == second.as_str()),
+            hub.repo_reaches("fleet", &second),
             "webhook did not trigger a fetch"
         );
     });
@@ -460,9 +455,7 @@ async fn https_with_auth_and_a_signed_webhook() {
         .unwrap();
     assert_eq!(gitlab.status().as_u16(), 202);
     tokio::task::block_in_place(|| {
-        assert!(wait_until(SOON, || hub
-            .cli_json(&["repo", "show", "fleet"])["head"]
-            == third.as_str()));
+        assert!(hub.repo_reaches("fleet", &third));
     });
 
     source.write("app/cm.yaml", LAB.replace("experimental", "fourth"));
@@ -486,9 +479,7 @@ async fn https_with_auth_and_a_signed_webhook() {
         .unwrap();
     assert_eq!(gitea.status().as_u16(), 202);
     tokio::task::block_in_place(|| {
-        assert!(wait_until(SOON, || hub
-            .cli_json(&["repo", "show", "fleet"])["head"]
-            == fourth.as_str()));
+        assert!(hub.repo_reaches("fleet", &fourth));
     });
 
     // A push for a repository the hub does not follow is checked against the
@@ -537,9 +528,7 @@ fn an_unreachable_repo_withdraws_nothing() {
         "--interval",
         "1s",
     ]);
-    assert!(wait_until(SOON, || hub
-        .cli_json(&["repo", "show", "fleet"])["head"]
-        == first.as_str()));
+    assert!(hub.repo_reaches("fleet", &first));
     let mut agent = start_agent(dir.path(), &hub, "edge", &[]);
     hub.cli_ok(&["app", "create", "app", "--repo", "fleet", "--path", "app"]);
     wait_plan(&mut agent, "first", |p| {

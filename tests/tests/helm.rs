@@ -175,8 +175,7 @@ fn a_chart_from_git_renders_per_cluster_with_values_set_and_release_name() {
         "1s",
     ]);
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-            == head.as_str()),
+        hub.repo_reaches("fleet", &head),
         "first fetch never happened"
     );
     // berlin has an agent on a (fake) Kubernetes v1.30.0; lisbon and lab
@@ -362,8 +361,7 @@ fn a_broken_template_names_its_file_and_line_in_app_show_status_and_the_api() {
         "1s",
     ]);
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-            == good.as_str()),
+        hub.repo_reaches("fleet", &good),
         "first fetch never happened"
     );
     hub.add_cluster("c1", &["env=prod"]);
@@ -465,8 +463,7 @@ fn apply_and_export_carry_the_helm_block() {
         "1s",
     ]);
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "fleet"])["head"]
-            == head.as_str()),
+        hub.repo_reaches("fleet", &head),
         "first fetch never happened"
     );
     hub.add_cluster("c1", &["env=prod"]);

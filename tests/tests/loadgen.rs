@@ -7,9 +7,9 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use switchyard_common::bundle::Bundle;
-use switchyard_tests::fleet::{SOON, TestHub};
+use switchyard_tests::fleet::TestHub;
 use switchyard_tests::git_server::GitRepoBuilder;
-use switchyard_tests::process::{binary, run, wait_until};
+use switchyard_tests::process::{binary, run};
 
 const AGENTS: usize = 200;
 
@@ -35,8 +35,7 @@ fn every_simulated_agent_fetches_and_verifies_the_bundle() {
     let out = hub.cli(&["repo", "add", "config", &url, "--interval", "1s"]);
     assert!(out.success(), "repo add: {}", out.stderr);
     assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "config"])["head"]
-            == head.as_str()),
+        hub.repo_reaches("config", &head),
         "config repo never fetched"
     );
     let out = hub.cli(&[

@@ -23,11 +23,7 @@ fn repo(hub: &TestHub, dir: &Path, files: &[(&str, &str)]) -> GitRepoBuilder {
     let bare = source.publish(&dir.join("served"), "config");
     let url = format!("file://{}", bare.display());
     hub.cli_ok(&["repo", "add", "config", &url, "--interval", "1s"]);
-    assert!(
-        wait_until(SOON, || hub.cli_json(&["repo", "show", "config"])["head"]
-            == head.as_str()),
-        "repo never fetched"
-    );
+    assert!(hub.repo_reaches("config", &head), "repo never fetched");
     hub.cli_ok(&["cluster", "add", "c1"]);
     source
 }
