@@ -439,11 +439,11 @@ configMapGenerator:
             local(&refs),
             [
                 "base",
+                "common/key.txt",
                 "components/tls",
                 "overlays/prod/app.properties",
                 "overlays/prod/extra.yaml",
                 "overlays/prod/replicas.yaml",
-                "common/key.txt",
             ]
         );
         assert!(refs.remote);
