@@ -469,6 +469,27 @@ impl TestAgent {
         }
     }
 
+    /// The last plan this (dry-run) agent printed, from its last
+    /// "assignment generation" line on.
+    pub fn latest_plan(&mut self) -> String {
+        let out = self.process().stdout_text();
+        out.rfind("assignment generation")
+            .map(|at| out[at..].to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Wait (bounded) until the agent's latest plan satisfies `check`;
+    /// fails with the plan and the agent's log.
+    pub fn wait_plan(&mut self, what: &str, check: impl Fn(&str) -> bool) {
+        let ok = wait_until(SOON, || check(&self.latest_plan()));
+        assert!(
+            ok,
+            "{what}: latest plan was:\n{}\nagent log:\n{}",
+            self.latest_plan(),
+            self.process().stderr_text()
+        );
+    }
+
     /// Whether the state dir holds no identity at all.
     pub fn has_no_identity(&self) -> bool {
         ["tls.key", "tls.crt", "enrollment.json"]

@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 use switchyard_tests::chart_server::ChartRepoServer;
-use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::fleet::{SOON, TestHub};
 use switchyard_tests::process::wait_until;
 
 const CONFIG_MAP: &str = r#"apiVersion: v1
@@ -30,24 +30,6 @@ fn publish(server: &mut ChartRepoServer, version: &str) -> String {
         version,
         &[("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)],
     )
-}
-
-/// The last plan a dry-run agent printed.
-fn latest_plan(agent: &mut TestAgent) -> String {
-    let out = agent.process().stdout_text();
-    out.rfind("assignment generation")
-        .map(|at| out[at..].to_owned())
-        .unwrap_or_default()
-}
-
-fn wait_plan(agent: &mut TestAgent, what: &str, check: impl Fn(&str) -> bool) {
-    let ok = wait_until(SOON, || check(&latest_plan(agent)));
-    assert!(
-        ok,
-        "{what}: latest plan was:\n{}\nagent log:\n{}",
-        latest_plan(agent),
-        agent.process().stderr_text()
-    );
 }
 
 /// The ConfigMap `app manifests` prints for `app`.
@@ -206,7 +188,7 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
     assert_eq!(cm["metadata"]["name"], "front-info");
     assert_eq!(cm["data"]["version"], "6.0.0");
     assert_eq!(cm["data"]["greeting"], "hi");
-    wait_plan(&mut agent, "first version", |p| {
+    agent.wait_plan("first version", |p| {
         p.contains("app web at 6.0.0") && p.contains("would apply ConfigMap")
     });
     let shown = hub.cli_ok(&["app", "show", "web", "-o", "table"]);
@@ -264,9 +246,7 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
     assert!(guarded["deployed"].is_null(), "{guarded}");
     assert_eq!(version_of(&guarded["pending"]), "6.0.0");
     hub.cli_ok(&["app", "sync", "guarded"]);
-    wait_plan(&mut agent, "synced manual app", |p| {
-        p.contains("app guarded at 6.0.0")
-    });
+    agent.wait_plan("synced manual app", |p| p.contains("app guarded at 6.0.0"));
 
     // A new version in range: recorded and deployed (automatic), pending
     // (manual).
@@ -278,7 +258,7 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
         "6.0.1 never deployed: {}",
         hub.cli_json(&["app", "show", "web"])
     );
-    wait_plan(&mut agent, "new version", |p| {
+    agent.wait_plan("new version", |p| {
         p.contains("app web at 6.0.1") && p.contains("app guarded at 6.0.0")
     });
     assert_eq!(config_map(&hub, "web")["data"]["version"], "6.0.1");
@@ -299,15 +279,11 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
     assert_eq!(version_of(&guarded["deployed"]), "6.0.0", "{guarded}");
     assert_eq!(version_of(&guarded["pending"]), "6.0.1", "{guarded}");
     hub.cli_ok(&["app", "sync", "guarded"]);
-    wait_plan(&mut agent, "second sync", |p| {
-        p.contains("app guarded at 6.0.1")
-    });
+    agent.wait_plan("second sync", |p| p.contains("app guarded at 6.0.1"));
     // `sync --revision` takes a listed version the range allows, and
     // refuses one it does not.
     hub.cli_ok(&["app", "sync", "guarded", "--revision", "6.0.0"]);
-    wait_plan(&mut agent, "sync to a version", |p| {
-        p.contains("app guarded at 6.0.0")
-    });
+    agent.wait_plan("sync to a version", |p| p.contains("app guarded at 6.0.0"));
     let outside = hub.cli(&["app", "sync", "guarded", "--revision", "5.9.0"]);
     assert!(!outside.success());
     assert!(
@@ -316,18 +292,16 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
         outside.stderr
     );
     hub.cli_ok(&["app", "sync", "guarded"]);
-    wait_plan(&mut agent, "back to the latest", |p| {
-        p.contains("app guarded at 6.0.1")
-    });
+    agent.wait_plan("back to the latest", |p| p.contains("app guarded at 6.0.1"));
 
     // Rollback to the earlier version, by its version.
     hub.cli_ok(&["app", "rollback", "web", "--to", "6.0.0"]);
-    wait_plan(&mut agent, "rollback", |p| p.contains("app web at 6.0.0"));
+    agent.wait_plan("rollback", |p| p.contains("app web at 6.0.0"));
     let web = hub.cli_json(&["app", "show", "web"]);
     assert_eq!(web["pinned"], true, "{web}");
     assert_eq!(config_map(&hub, "web")["data"]["version"], "6.0.0");
     hub.cli_ok(&["app", "sync", "web"]);
-    wait_plan(&mut agent, "resumed", |p| p.contains("app web at 6.0.1"));
+    agent.wait_plan("resumed", |p| p.contains("app web at 6.0.1"));
 
     // A tampered archive: its digest is not the index's. Refused with a
     // clear error; the clusters keep 6.0.1.
@@ -362,7 +336,7 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
         "{error}"
     );
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let plan = latest_plan(&mut agent);
+    let plan = agent.latest_plan();
     assert!(plan.contains("app web at 6.0.1"), "{plan}");
     assert!(!plan.contains("6.1.0"), "{plan}");
     assert_eq!(config_map(&hub, "guarded")["data"]["greeting"], "hello");
@@ -386,9 +360,7 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
     let exact = hub.cli_json(&["app", "show", "exact"]);
     assert_eq!(version_of(&exact["latest"]), "5.9.0", "{exact}");
     assert_eq!(exact["renderer"], "helm");
-    wait_plan(&mut agent, "applied app", |p| {
-        p.contains("app exact at 5.9.0")
-    });
+    agent.wait_plan("applied app", |p| p.contains("app exact at 5.9.0"));
 }
 
 /// Debian's `docker-registry` (the CNCF distribution registry) on loopback
@@ -581,13 +553,13 @@ fn charts_from_an_oci_registry_resolve_deploy_and_follow_new_tags() {
         hub.cli_json(&["app", "show", "hello"])["latest"],
         format!("1.0.0@{first}")
     );
-    wait_plan(&mut agent, "from the registry", |p| {
+    agent.wait_plan("from the registry", |p| {
         p.contains("app hello at 1.0.0") && p.contains("would apply ConfigMap")
     });
     assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.0");
 
     // A new tag in range is deployed.
     registry.push("hello", "1.0.1", &pack("1.0.1"));
-    wait_plan(&mut agent, "new tag", |p| p.contains("app hello at 1.0.1"));
+    agent.wait_plan("new tag", |p| p.contains("app hello at 1.0.1"));
     assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.1");
 }

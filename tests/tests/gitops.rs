@@ -46,25 +46,6 @@ fn web(replicas: u32) -> String {
     WEB.replace("REPLICAS", &replicas.to_string())
 }
 
-/// The last plan an agent printed.
-fn latest_plan(agent: &mut TestAgent) -> String {
-    let out = agent.process().stdout_text();
-    out.rfind("assignment generation")
-        .map(|at| out[at..].to_owned())
-        .unwrap_or_default()
-}
-
-/// Wait until the agent's latest plan satisfies `check`.
-fn wait_plan(agent: &mut TestAgent, what: &str, check: impl Fn(&str) -> bool) {
-    let ok = wait_until(SOON, || check(&latest_plan(agent)));
-    assert!(
-        ok,
-        "{what}: latest plan was:\n{}\nagent log:\n{}",
-        latest_plan(agent),
-        agent.process().stderr_text()
-    );
-}
-
 fn start_agent(dir: &Path, hub: &TestHub, name: &str, labels: &[&str]) -> TestAgent {
     hub.connect_agent(dir, name, labels)
 }
@@ -133,19 +114,23 @@ fn commits_reach_exactly_the_targeted_clusters() {
         plan.contains(&format!("app {app} at {}", short(commit)))
     };
     for agent in [&mut berlin, &mut boston] {
-        wait_plan(agent, "prod gets web and base", |p| {
+        agent.wait_plan("prod gets web and base", |p| {
             has(p, "web", &first) && has(p, "base", &first) && !p.contains("app lab")
         });
     }
-    wait_plan(&mut lab, "staging gets lab and base", |p| {
+    lab.wait_plan("staging gets lab and base", |p| {
         has(p, "lab", &first) && has(p, "base", &first) && !p.contains("app web")
     });
-    assert!(latest_plan(&mut berlin).contains("would apply Deployment web/web (apps/v1)"));
+    assert!(
+        berlin
+            .latest_plan()
+            .contains("would apply Deployment web/web (apps/v1)")
+    );
 
     // One rendering, shared where identical: the app without variables has
     // one bundle for all; the one with ${cluster.labels.region} one per region.
     let digest = |agent: &mut TestAgent, app: &str| {
-        let plan = latest_plan(agent);
+        let plan = agent.latest_plan();
         let line = plan
             .lines()
             .find(|l| l.contains(&format!("app {app} at")))
@@ -167,18 +152,16 @@ fn commits_reach_exactly_the_targeted_clusters() {
     let second = source.commit("scale web to 2");
     source.publish(&served, "fleet");
     for agent in [&mut berlin, &mut boston] {
-        wait_plan(agent, "prod follows main", |p| has(p, "web", &second));
+        agent.wait_plan("prod follows main", |p| has(p, "web", &second));
     }
     // Staging's apps move to the new commit, but their content did not
     // change: same bundles, nothing downloaded, and still no web.
-    wait_plan(&mut lab, "staging at the new commit", |p| {
-        has(p, "lab", &second)
-    });
+    lab.wait_plan("staging at the new commit", |p| has(p, "lab", &second));
     assert_eq!(
         (digest(&mut lab, "lab"), digest(&mut lab, "base")),
         lab_bundles_before
     );
-    assert!(!latest_plan(&mut lab).contains("app web"));
+    assert!(!lab.latest_plan().contains("app web"));
     assert_eq!(
         lab.process()
             .stderr_text()
@@ -203,19 +186,17 @@ fn commits_reach_exactly_the_targeted_clusters() {
     // Rollback pins the previous commit everywhere; sync resumes following.
     hub.cli_ok(&["app", "rollback", "web", "--to", short(&first)]);
     for agent in [&mut berlin, &mut boston] {
-        wait_plan(agent, "rollback", |p| has(p, "web", &first));
+        agent.wait_plan("rollback", |p| has(p, "web", &first));
     }
     let shown = hub.cli_json(&["app", "show", "web"]);
     assert_eq!(shown["pinned"], true);
     assert_eq!(shown["pending"], second.as_str());
     hub.cli_ok(&["app", "sync", "web"]);
-    wait_plan(&mut berlin, "sync after rollback", |p| {
-        has(p, "web", &second)
-    });
+    berlin.wait_plan("sync after rollback", |p| has(p, "web", &second));
 
     // A cluster whose labels change follows: it gains web and loses lab.
     hub.cli_ok(&["cluster", "label", "lab", "env=prod"]);
-    wait_plan(&mut lab, "relabeled cluster", |p| {
+    lab.wait_plan("relabeled cluster", |p| {
         has(p, "web", &second) && !p.contains("app lab")
     });
 
@@ -240,7 +221,7 @@ fn commits_reach_exactly_the_targeted_clusters() {
     );
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        has(&latest_plan(&mut berlin), "web", &second),
+        has(&berlin.latest_plan(), "web", &second),
         "a broken commit withdrew the last good bundle"
     );
     let listing = hub.cli_ok(&["app", "list"]);
@@ -255,9 +236,7 @@ fn commits_reach_exactly_the_targeted_clusters() {
     berlin.stop();
     berlin.start();
     assert!(hub.wait_connected("berlin", true));
-    wait_plan(&mut berlin, "restarted agent's plan", |p| {
-        has(p, "web", &second)
-    });
+    berlin.wait_plan("restarted agent's plan", |p| has(p, "web", &second));
     assert!(
         !berlin.process().stderr_text().contains("bundle fetched"),
         "{}",
@@ -292,11 +271,11 @@ fn manual_apps_wait_for_sync() {
     assert!(app["deployed"].is_null());
     assert_eq!(app["pending"], first.as_str());
     std::thread::sleep(Duration::from_millis(500));
-    assert!(!latest_plan(&mut agent).contains("app guarded"));
+    assert!(!agent.latest_plan().contains("app guarded"));
 
     let out = hub.cli_ok(&["app", "sync", "guarded"]);
     assert!(out.contains("synced"), "{out}");
-    wait_plan(&mut agent, "synced manual app", |p| {
+    agent.wait_plan("synced manual app", |p| {
         p.contains(&format!("app guarded at {}", short(&first)))
     });
 
@@ -307,17 +286,19 @@ fn manual_apps_wait_for_sync() {
     assert!(wait_until(SOON, || hub
         .cli_json(&["app", "show", "guarded"])["pending"]
         == second.as_str()));
-    assert!(latest_plan(&mut agent).contains(&format!("app guarded at {}", short(&first))));
+    assert!(
+        agent
+            .latest_plan()
+            .contains(&format!("app guarded at {}", short(&first)))
+    );
     hub.cli_ok(&["app", "sync", "guarded", "--revision", &second]);
-    wait_plan(&mut agent, "second sync", |p| {
+    agent.wait_plan("second sync", |p| {
         p.contains(&format!("app guarded at {}", short(&second)))
     });
 
     // Deleting the app withdraws it.
     hub.cli_ok(&["app", "delete", "guarded"]);
-    wait_plan(&mut agent, "deleted app", |p| {
-        p.contains("no apps assigned")
-    });
+    agent.wait_plan("deleted app", |p| p.contains("no apps assigned"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -531,7 +512,7 @@ fn an_unreachable_repo_withdraws_nothing() {
     assert!(hub.repo_reaches("fleet", &first));
     let mut agent = start_agent(dir.path(), &hub, "edge", &[]);
     hub.cli_ok(&["app", "create", "app", "--repo", "fleet", "--path", "app"]);
-    wait_plan(&mut agent, "first", |p| {
+    agent.wait_plan("first", |p| {
         p.contains(&format!("app app at {}", short(&first)))
     });
 
@@ -550,7 +531,11 @@ fn an_unreachable_repo_withdraws_nothing() {
     assert!(listing.contains("Error"), "{listing}");
     // Still assigned, still the same commit.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(latest_plan(&mut agent).contains(&format!("app app at {}", short(&first))));
+    assert!(
+        agent
+            .latest_plan()
+            .contains(&format!("app app at {}", short(&first)))
+    );
     assert_eq!(
         hub.cli_json(&["app", "show", "app"])["deployed"],
         first.as_str()
