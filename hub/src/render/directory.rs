@@ -35,12 +35,8 @@ pub(super) fn render(
     let mut out = Vec::new();
     for f in manifests {
         if f.path.ends_with(".jsonnet") {
-            // Evaluation leaves no trace of where in the file an object came from.
-            let objects = evaluated.next().unwrap_or_default().into_iter();
-            out.extend(objects.enumerate().map(|(i, value)| Sourced {
-                origin: format!("object {} of {}'s output", i + 1, f.path),
-                value,
-            }));
+            let objects = evaluated.next().unwrap_or_default();
+            out.extend(jsonnet::sourced(&f.path, objects));
         } else {
             // JSON is YAML, so one parser reads both, with the same errors.
             out.extend(parse_objects(&f.path, &f.data, false)?);

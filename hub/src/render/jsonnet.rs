@@ -221,15 +221,20 @@ pub(super) fn render(
         let entry = format!("{}{ENTRY}", world.prefix);
         evaluate_objects(&world, &entry)
     })?;
-    // Evaluation leaves no trace of the file an object came from.
-    Ok(objects
+    Ok(sourced(ENTRY, objects))
+}
+
+/// The objects `file` evaluated to, each named by its place in the output:
+/// evaluation leaves no trace of where in the file an object came from.
+pub(super) fn sourced(file: &str, objects: Vec<Value>) -> Vec<Sourced> {
+    objects
         .into_iter()
         .enumerate()
         .map(|(i, value)| Sourced {
-            origin: format!("object {} of {ENTRY}'s output", i + 1),
+            origin: format!("object {} of {file}'s output", i + 1),
             value,
         })
-        .collect())
+        .collect()
 }
 
 /// Evaluate the app's files at `paths` (app-relative) in one evaluator
