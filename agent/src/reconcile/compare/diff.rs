@@ -1,6 +1,7 @@
 //! The dry-run diff: a unified YAML diff from the live object, reduced to
 //! the fields the desired object sets, to the desired object.
 
+use super::owned::{ListKind, child, list_kind, matching_item, our_fields};
 use super::secret::{is_secret, normalize_secret, redact_secret_data};
 use super::values::{in_quantity_context, leaf_equal};
 use super::{SERVER_METADATA, Segment, matches_absent};
@@ -15,7 +16,10 @@ pub(crate) fn diff(desired: &Value, live: Option<&Value>) -> String {
     let secret = is_secret(desired);
     let mut new = strip_server_fields(&normalize_secret(desired));
     let (mut old, old_name) = match live {
-        Some(live) => (Some(prune(&new, live, &mut Vec::new())), "live"),
+        Some(live) => (
+            Some(prune(&new, live, our_fields(live), &mut Vec::new())),
+            "live",
+        ),
         None => (None, "live (absent)"),
     };
     if secret {
@@ -59,8 +63,15 @@ fn strip_server_fields(desired: &Value) -> Value {
 
 /// `live` reduced to the shape of `desired`: fields desired does not set are
 /// dropped, and values equal under the comparison rules are replaced by the
-/// desired spelling, so that the diff shows exactly the drift.
-fn prune<'a>(desired: &'a Value, live: &Value, path: &mut Vec<Segment<'a>>) -> Value {
+/// desired spelling, so that the diff shows exactly the drift. Items of a
+/// map list line up by key (see `owned`); live items no desired item
+/// stands for are left out, since applying leaves them alone.
+fn prune<'a>(
+    desired: &'a Value,
+    live: &Value,
+    owned: Option<&Value>,
+    path: &mut Vec<Segment<'a>>,
+) -> Value {
     // A live null is an absent field (as in `walk`), e.g. a null list item.
     if live.is_null() && matches_absent(desired) {
         return desired.clone();
@@ -72,7 +83,7 @@ fn prune<'a>(desired: &'a Value, live: &Value, path: &mut Vec<Segment<'a>>) -> V
                 path.push(Segment::Key(key));
                 match l.get(key).filter(|lv| !lv.is_null()) {
                     Some(lv) => {
-                        out.insert(key.clone(), prune(dv, lv, path));
+                        out.insert(key.clone(), prune(dv, lv, child(owned, key), path));
                     }
                     // Absent in live but equivalent: show it unchanged.
                     None if matches_absent(dv) => {
@@ -84,20 +95,33 @@ fn prune<'a>(desired: &'a Value, live: &Value, path: &mut Vec<Segment<'a>>) -> V
             }
             Value::Object(out)
         }
-        (Value::Array(d), Value::Array(l)) => l
-            .iter()
-            .enumerate()
-            .map(|(i, lv)| match d.get(i) {
-                Some(dv) => {
+        (Value::Array(d), Value::Array(l)) => match list_kind(owned) {
+            ListKind::Map(keys) => d
+                .iter()
+                .enumerate()
+                .filter_map(|(i, dv)| {
+                    let (lv, item_owned) = matching_item(dv, l, &keys)?;
                     path.push(Segment::Index(i));
-                    let pruned = prune(dv, lv, path);
+                    let pruned = prune(dv, lv, item_owned, path);
                     path.pop();
-                    pruned
-                }
-                // Items beyond the desired list would be removed: show them whole.
-                None => lv.clone(),
-            })
-            .collect(),
+                    Some(pruned)
+                })
+                .collect(),
+            ListKind::Atomic | ListKind::Set => l
+                .iter()
+                .enumerate()
+                .map(|(i, lv)| match d.get(i) {
+                    Some(dv) => {
+                        path.push(Segment::Index(i));
+                        let pruned = prune(dv, lv, None, path);
+                        path.pop();
+                        pruned
+                    }
+                    // Items beyond the desired list would be removed: show them whole.
+                    None => lv.clone(),
+                })
+                .collect(),
+        },
         (Value::Object(_) | Value::Array(_), _) => live.clone(),
         (desired, live) => {
             if leaf_equal(desired, live, in_quantity_context(path)) {

@@ -10,10 +10,15 @@
 //!
 //! - Maps: subset. Keys only in live (server defaults, other managers) are
 //!   ignored.
-//! - Lists: same length, and each desired item applied to the live item at the
-//!   same position, so defaults the server adds inside items
-//!   (`containers[].terminationMessagePath`) are not drift. Items another
-//!   controller appends (injected sidecars) are drift, by this rule.
+//! - Lists, lined up by what Switchyard's own `managedFields` entry says of
+//!   them (`owned`): items of an associative list (containers by name, ports
+//!   by port and protocol) are matched by key in any order, and items only
+//!   in live (a sidecar an admission webhook injected) are not drift; every
+//!   value of a set list must be in live; an atomic list, or any list of an
+//!   object Switchyard has not applied yet, needs the same length and each
+//!   desired item applied to the live item at the same position. Defaults
+//!   the server adds inside items (`containers[].terminationMessagePath`)
+//!   are never drift.
 //! - Ignored in desired: top-level `status`, and `metadata.managedFields`,
 //!   `resourceVersion`, `uid`, `creationTimestamp`, `generation`, `selfLink`,
 //!   which the server owns.
@@ -37,11 +42,13 @@
 //! The caller must read the live object at the desired object's apiVersion.
 
 mod diff;
+mod owned;
 mod secret;
 mod values;
 
 pub(crate) use diff::diff;
 
+use owned::{ListKind, child, list_kind, matching_item, our_fields};
 use secret::{is_secret, is_secret_data_path, normalize_secret};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -76,7 +83,13 @@ pub(crate) fn is_applied(desired: &Value, live: &Value) -> bool {
         first_only: true,
         redact_secret: false,
     };
-    walk(&desired, Some(live), &mut Vec::new(), &mut sink);
+    walk(
+        &desired,
+        Some(live),
+        our_fields(live),
+        &mut Vec::new(),
+        &mut sink,
+    );
     sink.lines.is_empty()
 }
 
@@ -91,7 +104,13 @@ pub(crate) fn drift(desired: &Value, live: &Value) -> Vec<String> {
         first_only: false,
         redact_secret,
     };
-    walk(&desired, Some(live), &mut Vec::new(), &mut sink);
+    walk(
+        &desired,
+        Some(live),
+        our_fields(live),
+        &mut Vec::new(),
+        &mut sink,
+    );
     sink.lines
 }
 
@@ -127,9 +146,12 @@ fn is_ignored(path: &[Segment<'_>], key: &str) -> bool {
     }
 }
 
+/// `owned` is Switchyard's owned-field set at this point of the object
+/// (see `owned`), which says how the lists below line up.
 fn walk<'a>(
     desired: &'a Value,
     live: Option<&Value>,
+    owned: Option<&Value>,
     path: &mut Vec<Segment<'a>>,
     sink: &mut Sink,
 ) {
@@ -150,33 +172,82 @@ fn walk<'a>(
                     continue;
                 }
                 path.push(Segment::Key(key));
-                walk(dv, l.get(key), path, sink);
+                walk(dv, l.get(key), child(owned, key), path, sink);
                 path.pop();
                 if sink.done() {
                     return;
                 }
             }
         }
-        (Value::Array(d), Some(Value::Array(l))) => {
-            if d.len() != l.len() {
-                sink.report(path, &items(d.len()), &items(l.len()));
-                return;
-            }
-            for (i, (dv, lv)) in d.iter().zip(l).enumerate() {
-                path.push(Segment::Index(i));
-                walk(dv, Some(lv), path, sink);
-                path.pop();
-                if sink.done() {
-                    return;
-                }
-            }
-        }
+        (Value::Array(d), Some(Value::Array(l))) => walk_list(d, l, owned, path, sink),
         (desired, Some(live)) => {
             if !leaf_equal(desired, live, in_quantity_context(path)) {
                 sink.report(path, &render_value(desired), &render_value(live));
             }
         }
     }
+}
+
+fn walk_list<'a>(
+    desired: &'a [Value],
+    live: &[Value],
+    owned: Option<&Value>,
+    path: &mut Vec<Segment<'a>>,
+    sink: &mut Sink,
+) {
+    match list_kind(owned) {
+        ListKind::Atomic => {
+            if desired.len() != live.len() {
+                sink.report(path, &items(desired.len()), &items(live.len()));
+                return;
+            }
+            for (i, (dv, lv)) in desired.iter().zip(live).enumerate() {
+                path.push(Segment::Index(i));
+                walk(dv, Some(lv), None, path, sink);
+                path.pop();
+                if sink.done() {
+                    return;
+                }
+            }
+        }
+        ListKind::Map(keys) => {
+            for (i, dv) in desired.iter().enumerate() {
+                path.push(Segment::Index(i));
+                match matching_item(dv, live, &keys) {
+                    Some((lv, item_owned)) => walk(dv, Some(lv), item_owned, path, sink),
+                    None if dv.is_null() => {}
+                    None => sink.report(path, &render_value(dv), "(absent)"),
+                }
+                path.pop();
+                if sink.done() {
+                    return;
+                }
+            }
+        }
+        ListKind::Set => {
+            for (i, dv) in desired.iter().enumerate() {
+                if !live.iter().any(|lv| is_applied_item(dv, lv)) {
+                    path.push(Segment::Index(i));
+                    sink.report(path, &render_value(dv), "(absent)");
+                    path.pop();
+                    if sink.done() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether one item of a set list is applied to a live item.
+fn is_applied_item(desired: &Value, live: &Value) -> bool {
+    let mut sink = Sink {
+        lines: Vec::new(),
+        first_only: true,
+        redact_secret: false,
+    };
+    walk(desired, Some(live), None, &mut Vec::new(), &mut sink);
+    sink.lines.is_empty()
 }
 
 fn items(n: usize) -> String {
@@ -351,6 +422,124 @@ mod tests {
         let desired = json!({"args": ["a", "b"]});
         assert!(!is_applied(&desired, &json!({"args": ["b", "a"]})));
         assert!(is_applied(&desired, &json!({"args": ["a", "b"]})));
+    }
+
+    /// A Deployment as a real API server returns it after Switchyard applied
+    /// `deployment("web:1", 2)` and an admission webhook injected a sidecar
+    /// (first, as Istio does) with a port of its own: the field sets are in
+    /// the `fieldsV1` format the server writes.
+    fn injected_live() -> Value {
+        let mut live = live_deployment("web:1", 2);
+        live["metadata"]["managedFields"] = json!([
+            {"manager": "switchyard", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {
+                "f:metadata": {"f:labels": {"f:app": {}}},
+                "f:spec": {
+                    "f:replicas": {},
+                    "f:selector": {},
+                    "f:template": {
+                        "f:metadata": {"f:labels": {"f:app": {}}},
+                        "f:spec": {"f:containers": {
+                            "k:{\"name\":\"web\"}": {
+                                ".": {}, "f:image": {}, "f:name": {},
+                                "f:ports": {"k:{\"containerPort\":8080,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}},
+                                "f:resources": {"f:limits": {"f:cpu": {}}, "f:requests": {"f:cpu": {}, "f:memory": {}}},
+                            },
+                        }},
+                    },
+                },
+            }},
+            {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+             "fieldsV1": {"f:status": {"f:replicas": {}}}},
+        ]);
+        let containers = live["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap();
+        containers[0]["ports"].as_array_mut().unwrap().insert(
+            0,
+            json!({"containerPort": 15090, "protocol": "TCP", "name": "http-envoy-prom"}),
+        );
+        containers.insert(
+            0,
+            json!({"name": "istio-proxy", "image": "istio/proxyv2:1.22", "args": ["proxy", "sidecar"]}),
+        );
+        live
+    }
+
+    #[test]
+    fn injected_items_of_lists_we_own_by_key_are_not_drift() {
+        let desired = deployment("web:1", json!(2));
+        let live = injected_live();
+        assert!(is_applied(&desired, &live), "{:?}", drift(&desired, &live));
+        assert!(drift(&desired, &live).is_empty());
+        assert_eq!(diff(&desired, Some(&live)), "");
+        // A change to our container is still found, at its own key.
+        let desired = deployment("web:2", json!(2));
+        assert_eq!(
+            drift(&desired, &live),
+            [r#"spec.template.spec.containers[0].image: "web:2" != "web:1""#]
+        );
+        let d = diff(&desired, Some(&live));
+        let changed: Vec<&str> = d
+            .lines()
+            .filter(|l| !l.starts_with("---") && !l.starts_with("+++"))
+            .filter(|l| l.starts_with('-') || l.starts_with('+'))
+            .collect();
+        assert_eq!(
+            changed,
+            ["-      - image: web:1", "+      - image: web:2"],
+            "{d}"
+        );
+        assert!(!d.contains("istio"), "the sidecar is not ours to show: {d}");
+    }
+
+    #[test]
+    fn a_keyed_item_missing_from_live_is_drift() {
+        let mut desired = deployment("web:1", json!(2));
+        desired["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "log-shipper", "image": "fluent-bit:3"}));
+        let live = injected_live();
+        assert!(!is_applied(&desired, &live));
+        assert_eq!(
+            drift(&desired, &live),
+            [
+                r#"spec.template.spec.containers[1]: {"image":"fluent-bit:3","name":"log-shipper"} != (absent)"#
+            ]
+        );
+    }
+
+    #[test]
+    fn without_our_field_set_lists_stay_positional() {
+        // Before Switchyard's first apply (or for another manager's entry
+        // only) nothing says which lists are keyed: an extra item is drift.
+        let desired = deployment("web:1", json!(2));
+        let mut live = injected_live();
+        live["metadata"]["managedFields"][0]["manager"] = json!("kubectl");
+        assert_eq!(
+            drift(&desired, &live),
+            ["spec.template.spec.containers: 1 item != 2 items"]
+        );
+    }
+
+    #[test]
+    fn set_lists_need_every_desired_value() {
+        let live = |finalizers: Value| {
+            json!({"metadata": {
+                "finalizers": finalizers,
+                "managedFields": [{"manager": "switchyard", "operation": "Apply",
+                    "fieldsV1": {"f:metadata": {"f:finalizers": {"v:\"example.com/ours\"": {}}}}}],
+            }})
+        };
+        let desired = json!({"metadata": {"finalizers": ["example.com/ours"]}});
+        assert!(is_applied(
+            &desired,
+            &live(json!(["other.io/theirs", "example.com/ours"]))
+        ));
+        assert_eq!(
+            drift(&desired, &live(json!(["other.io/theirs"]))),
+            [r#"metadata.finalizers[0]: "example.com/ours" != (absent)"#]
+        );
     }
 
     #[test]
