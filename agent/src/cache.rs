@@ -217,6 +217,7 @@ mod tests {
             prune: false,
             self_heal: false,
             ownership: Default::default(),
+            ignore_differences: Vec::new(),
         }
     }
 

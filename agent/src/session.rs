@@ -585,6 +585,7 @@ mod tests {
             prune: false,
             self_heal: false,
             ownership: Ownership::default(),
+            ignore_differences: Vec::new(),
         };
         let bundle = Bundle::new(vec![
             serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),

@@ -107,6 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     prune: true,
                     self_heal: false,
                     ownership: Default::default(),
+                    ignore_differences: Vec::new(),
                 }],
             }),
         ),

@@ -4,6 +4,7 @@
 //! agent both speak through it, and it never touches a socket or a clock.
 
 pub mod bundle;
+pub mod ignore_rules;
 #[cfg(feature = "manifest")]
 pub mod manifest;
 mod names;

@@ -127,6 +127,7 @@ mod tests {
             prune: true,
             self_heal: false,
             ownership: Default::default(),
+            ignore_differences: Vec::new(),
         }
     }
 

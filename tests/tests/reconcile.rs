@@ -397,3 +397,84 @@ fn app_wait_reaches_times_out_and_fails_with_its_exit_codes() {
         degraded.stderr
     );
 }
+
+/// An `ignoreDifferences` rule (Argo CD's shape) leaves a field to another
+/// manager: an autoscaler's replicas are neither drift nor reverted by
+/// self-heal; without the rule the same change is repaired.
+#[test]
+fn ignored_fields_are_left_to_others_and_a_bad_rule_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = OneCluster::start_web(dir.path());
+    let rules = dir.path().join("ignore.yaml");
+    std::fs::write(
+        &rules,
+        "- group: apps\n  kind: Deployment\n  jsonPointers:\n  - /spec/replicas\n",
+    )
+    .unwrap();
+    let rules = rules.to_str().unwrap();
+    s.create_web(&["--self-heal", "--ignore-differences-file", rules]);
+    s.wait("first sync", |f| {
+        replicas(&f.object("deployments", Some("web"), "web")) == Some(1)
+    });
+    let shown = s.cli(&["app", "show", "web"]);
+    assert!(
+        shown.contains("apps/Deployment /spec/replicas"),
+        "app show lists the rule:\n{shown}"
+    );
+
+    // The "autoscaler" scales out; the agent runs passes and leaves it.
+    s.fake
+        .patch_out_of_band(
+            "deployments",
+            Some("web"),
+            "web",
+            json!({"spec": {"replicas": 5}}),
+        )
+        .unwrap();
+    s.wait_passes(3);
+    assert_eq!(replicas(&object(&s, "deployments", "web")), Some(5));
+    s.wait_status("web", "synced with the ignored field changed", |r| {
+        r["sync"] == "Synced"
+    });
+
+    // A rule the agent cannot apply is refused and changes nothing.
+    let jq = dir.path().join("jq.yaml");
+    std::fs::write(
+        &jq,
+        "- group: apps\n  kind: Deployment\n  jqPathExpressions:\n  - .spec.replicas\n",
+    )
+    .unwrap();
+    let refused = s.hub.cli(&[
+        "app",
+        "update",
+        "web",
+        "--ignore-differences-file",
+        jq.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success());
+    let stderr = &refused.stderr;
+    assert!(
+        stderr.contains("jqPathExpressions are not supported yet"),
+        "{stderr}"
+    );
+    let app = s.hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(
+        app["ignore_differences"][0]["jsonPointers"],
+        json!(["/spec/replicas"]),
+        "{app}"
+    );
+
+    // Without the rule, self-heal takes the field back.
+    let none = dir.path().join("none.yaml");
+    std::fs::write(&none, "[]\n").unwrap();
+    s.cli(&[
+        "app",
+        "update",
+        "web",
+        "--ignore-differences-file",
+        none.to_str().unwrap(),
+    ]);
+    s.wait("replicas repaired once the rule is gone", |f| {
+        replicas(&f.object("deployments", Some("web"), "web")) == Some(1)
+    });
+}

@@ -21,7 +21,8 @@ use super::cluster::{FieldConflict, ObjectRef};
 use super::compare;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use switchyard_common::proto::{AssignmentItem, SyncStatus};
+use std::sync::Arc;
+use switchyard_common::proto::{AssignmentItem, IgnoreRule, SyncStatus};
 
 /// Label naming the app an object belongs to.
 pub(crate) const APP_LABEL: &str = "switchyard.dev/app";
@@ -33,7 +34,7 @@ pub(crate) const CREATED_BY_ANNOTATION: &str = "switchyard.dev/created-by";
 pub(crate) const ADOPT_ANNOTATION: &str = "switchyard.dev/adopt";
 
 /// An app's policy, from its assignment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Options {
     pub(crate) prune: bool,
     pub(crate) self_heal: bool,
@@ -41,6 +42,8 @@ pub(crate) struct Options {
     pub(crate) prune_namespaces: bool,
     pub(crate) prune_crds: bool,
     pub(crate) force_conflicts: bool,
+    /// Fields left to others (`ignore`).
+    pub(crate) ignore_differences: Arc<[IgnoreRule]>,
 }
 
 impl From<&AssignmentItem> for Options {
@@ -52,6 +55,7 @@ impl From<&AssignmentItem> for Options {
             prune_namespaces: item.ownership.prune_namespaces,
             prune_crds: item.ownership.prune_crds,
             force_conflicts: item.ownership.force_conflicts,
+            ignore_differences: item.ignore_differences.clone().into(),
         }
     }
 }
@@ -144,6 +148,8 @@ pub(crate) fn plan_object(
             } else {
                 body.clone()
             };
+            let body = super::ignore::respect(&body, live, &options.ignore_differences)
+                .unwrap_or(body);
             if compare::is_applied(&body, live) {
                 Step::InSync
             } else if !may_write {

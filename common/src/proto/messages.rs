@@ -137,6 +137,25 @@ pub struct AssignmentItem {
     /// What the app may do to objects it did not create (protocol v2).
     #[serde(default)]
     pub ownership: Ownership,
+    /// Fields the app leaves to others (protocol v3): never drift, and
+    /// applied with their live values (Argo CD's `ignoreDifferences` with
+    /// `RespectIgnoreDifferences`).
+    #[serde(default)]
+    pub ignore_differences: Vec<IgnoreRule>,
+}
+
+/// One `ignoreDifferences` rule: which objects (API group and kind, `*` for
+/// any; name and namespace when set) and which of their fields, as JSON
+/// pointers (RFC 6901).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IgnoreRule {
+    /// API group (`""` for the core group, `apps`, ...), or `*`.
+    pub group: String,
+    /// Kind (`Deployment`), or `*`.
+    pub kind: String,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    pub json_pointers: Vec<String>,
 }
 
 /// An app's opt-ins about objects it did not create and objects whose

@@ -29,8 +29,9 @@ use bincode::config::{self, Config};
 /// The protocol version this build speaks. Bodies are bincode, which is
 /// positional: any change to a message's fields changes the version, and a
 /// peer on another version is refused with a clear error from the header
-/// alone. v2: `AssignmentItem::ownership`.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// alone. v2: `AssignmentItem::ownership`; v3:
+/// `AssignmentItem::ignore_differences`.
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 7;
 

@@ -43,6 +43,7 @@ fn samples() -> Vec<Message> {
                 prune: true,
                 self_heal: false,
                 ownership: Default::default(),
+                ignore_differences: Vec::new(),
             }],
         }),
         Message::GetBundle(GetBundle {

@@ -136,6 +136,7 @@ mod tests {
             prune_namespaces: false,
             prune_crds: false,
             force_conflicts: false,
+            ignore_differences: Vec::new(),
             latest: None,
             deployed: None,
             failed_commit: None,

@@ -1,6 +1,7 @@
 //! The flags `app create` and `app update` share (source, target,
 //! renderer settings, ownership opt-ins) and how they become an app request.
 
+use anyhow::Context as _;
 use clap::Args;
 use switchyard_hub::gitops::AppRequest;
 use switchyard_hub::render::{DirectorySettings, JsonnetArg};
@@ -42,6 +43,13 @@ pub(crate) struct AppFields {
     /// Command the plugin renderer runs in a copy of the app's directory.
     #[arg(long, help_heading = "Source")]
     pub(super) plugin_command: Option<String>,
+    /// YAML file with a list of rules in the shape of Argo CD's
+    /// `ignoreDifferences` (group, kind, name, namespace, jsonPointers):
+    /// fields the app leaves to others; they never count as drift and are
+    /// applied with their live values. On update the file's rules replace
+    /// the app's; an empty list (`[]`) removes them.
+    #[arg(long, value_name = "FILE", help_heading = "Sync")]
+    pub(super) ignore_differences_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub(super) helm: HelmFlags,
     /// Boxed: the largest group of flags, and most apps use none of them.
@@ -270,6 +278,21 @@ impl AppFields {
         } else {
             None
         };
+        let ignore_differences = match &self.ignore_differences_file {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let rules: Option<Vec<switchyard_hub::store::IgnoreDifference>> =
+                    serde_saphyr::from_str(&text).with_context(|| {
+                        format!(
+                            "{}: expected a list of ignoreDifferences rules (group, kind, name, namespace, jsonPointers)",
+                            path.display()
+                        )
+                    })?;
+                Some(rules.unwrap_or_default())
+            }
+        };
         Ok(AppRequest {
             name,
             repo: self.repo,
@@ -284,6 +307,7 @@ impl AppFields {
             plugin_command: self.plugin_command,
             helm,
             directory,
+            ignore_differences,
             ..AppRequest::default()
         })
     }

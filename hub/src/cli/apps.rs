@@ -266,6 +266,32 @@ fn ownership_text(app: &AppView) -> String {
     }
 }
 
+/// The app's `ignoreDifferences`, one `group/kind[ name] pointers` per rule.
+fn ignored_text(app: &AppView) -> String {
+    if app.ignore_differences.is_empty() {
+        return "-".into();
+    }
+    app.ignore_differences
+        .iter()
+        .map(|rule| {
+            let group = if rule.group.is_empty() {
+                "core"
+            } else {
+                &rule.group
+            };
+            let mut text = format!("{group}/{}", rule.kind);
+            if let Some(namespace) = &rule.namespace {
+                text.push_str(&format!(" {namespace}/"));
+                text.push_str(rule.name.as_deref().unwrap_or("*"));
+            } else if let Some(name) = &rule.name {
+                text.push_str(&format!(" {name}"));
+            }
+            format!("{text} {}", rule.json_pointers.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn show_app(app: &AppView) {
     let mut fields = vec![
         ("Name", app.name.clone()),
@@ -297,6 +323,7 @@ fn show_app(app: &AppView) {
         ("Prune", app.prune.to_string()),
         ("Self-heal", app.self_heal.to_string()),
         ("Ownership", ownership_text(app)),
+        ("Ignored", ignored_text(app)),
         ("Latest", app.latest.clone().unwrap_or_else(|| "-".into())),
         (
             "Deployed",

@@ -235,6 +235,7 @@ mod tests {
             prune_namespaces: false,
             prune_crds: false,
             force_conflicts: false,
+            ignore_differences: Vec::new(),
             latest: deployed.map(str::to_owned),
             deployed: deployed.map(str::to_owned),
             failed_commit: None,

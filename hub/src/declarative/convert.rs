@@ -72,7 +72,10 @@ impl AppSpec {
             namespace: view.namespace.clone(),
             renderer: view.renderer.clone(),
             plugin_command: view.plugin_command.clone(),
-            helm: view.helm.as_ref().map(HelmSpec::from_settings),
+            helm: view
+                .helm
+                .as_ref()
+                .map(|h| Box::new(HelmSpec::from_settings(h))),
             directory: view.directory.clone().map(Box::new),
             manual: view.sync_policy == "manual",
             prune: view.prune,
@@ -81,6 +84,7 @@ impl AppSpec {
             prune_namespaces: view.prune_namespaces,
             prune_crds: view.prune_crds,
             force_conflicts: view.force_conflicts,
+            ignore_differences: view.ignore_differences.clone(),
         }
     }
 
@@ -102,7 +106,7 @@ impl AppSpec {
             // Empty settings clear what the spec leaves out.
             helm: Some(
                 self.helm
-                    .as_ref()
+                    .as_deref()
                     .map(HelmSpec::settings)
                     .unwrap_or_default(),
             ),
@@ -114,6 +118,7 @@ impl AppSpec {
             prune_namespaces: Some(self.prune_namespaces),
             prune_crds: Some(self.prune_crds),
             force_conflicts: Some(self.force_conflicts),
+            ignore_differences: Some(self.ignore_differences.clone()),
         }
     }
 }

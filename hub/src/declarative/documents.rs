@@ -85,6 +85,7 @@ impl Kind {
                 "pruneNamespaces",
                 "pruneCrds",
                 "forceConflicts",
+                "ignoreDifferences",
             ],
         }
     }
@@ -165,7 +166,8 @@ pub struct AppSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin_command: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub helm: Option<HelmSpec>,
+    /// Boxed, as `directory`: it keeps `Spec` small.
+    pub helm: Option<Box<HelmSpec>>,
     /// As Argo CD's `spec.source.directory`: recurse, include, exclude,
     /// jsonnet (tlas, extVars, libs).
     /// Boxed: most apps have none, and it is the largest field.
@@ -183,6 +185,9 @@ pub struct AppSpec {
     pub prune_crds: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub force_conflicts: bool,
+    /// Fields left to others, as Argo CD's `ignoreDifferences`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<crate::store::IgnoreDifference>,
 }
 
 /// The `helm:` block of an app: `helm template`'s flags.

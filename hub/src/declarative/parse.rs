@@ -58,6 +58,7 @@ pub(super) struct RawSpec {
     pub(super) prune_namespaces: Field<bool>,
     pub(super) prune_crds: Field<bool>,
     pub(super) force_conflicts: Field<bool>,
+    pub(super) ignore_differences: Field<Vec<crate::store::IgnoreDifference>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -101,6 +102,7 @@ impl RawSpec {
             ("pruneNamespaces", at(&self.prune_namespaces)),
             ("pruneCrds", at(&self.prune_crds)),
             ("forceConflicts", at(&self.force_conflicts)),
+            ("ignoreDifferences", at(&self.ignore_differences)),
         ]
         .into_iter()
         .filter_map(|(name, line)| line.map(|l| (name, l)))

@@ -390,6 +390,18 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
             .map_or(spec_line, |s| line_of(&s.referenced));
         problem(at, format!("spec.directory: {e}"));
     }
+    let ignore_differences = spec
+        .ignore_differences
+        .as_ref()
+        .map(|r| r.value.clone())
+        .unwrap_or_default();
+    if let Err(e) = gitops::validate_ignore_differences(&ignore_differences) {
+        let at = spec
+            .ignore_differences
+            .as_ref()
+            .map_or(spec_line, |s| line_of(&s.referenced));
+        problem(at, format!("spec.{e}"));
+    }
     (problems.count() == before).then(|| AppSpec {
         repo,
         path,
@@ -400,7 +412,7 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         namespace,
         renderer,
         plugin_command,
-        helm: helm.filter(|h| *h != HelmSpec::default()),
+        helm: helm.filter(|h| *h != HelmSpec::default()).map(Box::new),
         directory: directory.filter(|d| !d.is_default()).map(Box::new),
         manual: flag(&spec.manual),
         prune: flag(&spec.prune),
@@ -409,6 +421,7 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         prune_namespaces: flag(&spec.prune_namespaces),
         prune_crds: flag(&spec.prune_crds),
         force_conflicts: flag(&spec.force_conflicts),
+        ignore_differences,
     })
 }
 

@@ -98,6 +98,7 @@ mod tests {
             prune: true,
             self_heal: false,
             ownership: Default::default(),
+            ignore_differences: Vec::new(),
         };
         store
             .update_cluster(&name, true, &mut |c| {

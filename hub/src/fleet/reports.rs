@@ -423,6 +423,7 @@ mod tests {
                     prune: true,
                     self_heal: false,
                     ownership: Default::default(),
+                    ignore_differences: Vec::new(),
                 }];
             })
             .unwrap();

@@ -98,6 +98,7 @@ impl GitOps {
             prune_namespaces: app.ownership.prune_namespaces,
             prune_crds: app.ownership.prune_crds,
             force_conflicts: app.ownership.force_conflicts,
+            ignore_differences: app.ignore_differences.clone(),
             latest: app.latest.clone(),
             deployed,
             failed_commit,
@@ -154,6 +155,8 @@ impl GitOps {
             .map_err(|e| invalid("helm", e))?;
         validate_directory(&app.renderer, app.directory.as_ref())
             .map_err(|e| invalid("directory", e))?;
+        validate_ignore_differences(&app.ignore_differences)
+            .map_err(|e| invalid("ignoreDifferences", e))?;
         if let Some(ns) = &app.namespace
             && switchyard_common::ClusterName::new(ns.clone()).is_err()
         {
@@ -208,6 +211,7 @@ impl GitOps {
                 prune_crds: request.prune_crds.unwrap_or(false),
                 force_conflicts: request.force_conflicts.unwrap_or(false),
             },
+            ignore_differences: request.ignore_differences.clone().unwrap_or_default(),
             created_at: unix_now(),
             deployed: None,
             pinned: false,
@@ -294,6 +298,9 @@ impl GitOps {
         if let Some(v) = request.force_conflicts {
             app.ownership.force_conflicts = v;
         }
+        if let Some(v) = request.ignore_differences {
+            app.ignore_differences = v;
+        }
         self.validate_app(&mut app)?;
         let updated = app.clone();
         self.store
@@ -318,6 +325,27 @@ impl GitOps {
 
 /// Directory settings apply to the directory and jsonnet renderers only,
 /// and must be valid (globs, argument names, library paths).
+/// An app's `ignoreDifferences`, as the agent will read them; rules with
+/// what the agent cannot apply yet are refused, never half applied.
+pub(crate) fn validate_ignore_differences(
+    rules: &[crate::store::IgnoreDifference],
+) -> std::result::Result<(), String> {
+    for (index, rule) in rules.iter().enumerate() {
+        if !rule.jq_path_expressions.is_empty() {
+            return Err(format!(
+                "ignoreDifferences[{index}]: jqPathExpressions are not supported yet; name the fields with jsonPointers (e.g. /spec/replicas)"
+            ));
+        }
+        if !rule.managed_fields_managers.is_empty() {
+            return Err(format!(
+                "ignoreDifferences[{index}]: managedFieldsManagers are not supported yet; name the fields with jsonPointers (e.g. /spec/replicas)"
+            ));
+        }
+    }
+    let rules: Vec<_> = rules.iter().map(|r| r.to_rule()).collect();
+    switchyard_common::ignore_rules::validate(&rules).map_err(|e| e.to_string())
+}
+
 pub(crate) fn validate_directory(
     renderer: &str,
     directory: Option<&crate::render::DirectorySettings>,

@@ -42,8 +42,8 @@ use std::time::Duration;
 use switchyard_common::proto::Notification;
 use tracing::{debug, warn};
 
-pub(crate) use apps::validate_directory;
 pub(crate) use apps::{normalize_app_path, renderer_kind, renderer_of};
+pub(crate) use apps::{validate_directory, validate_ignore_differences};
 pub use groups::{GroupRequest, GroupView, validate_group};
 pub use helm::{parse_values_for, validate as validate_helm};
 pub use manifests::ManifestsView;

@@ -48,6 +48,7 @@ pub(crate) fn plan_cluster(
                 prune: app.prune,
                 self_heal: app.self_heal,
                 ownership: app.ownership,
+                ignore_differences: app.ignore_differences.iter().map(|r| r.to_rule()).collect(),
             }),
             Err(error) => {
                 if let Some(previous) = cluster.assignment.iter().find(|i| i.app == app.name) {
@@ -172,6 +173,7 @@ mod tests {
             prune: true,
             self_heal: false,
             ownership: Default::default(),
+            ignore_differences: Vec::new(),
         }
     }
 
@@ -237,6 +239,7 @@ mod tests {
             prune: false,
             self_heal: false,
             ownership: Default::default(),
+            ignore_differences: Vec::new(),
         };
         let lookup = |d: &str| keys.get(d).cloned();
         let items = [

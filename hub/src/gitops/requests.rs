@@ -123,6 +123,10 @@ pub struct AppRequest {
     /// Take over fields other field managers own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_conflicts: Option<bool>,
+    /// Fields the app leaves to others (Argo CD's `ignoreDifferences`);
+    /// on update, a list replaces the app's rules and `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_differences: Option<Vec<crate::store::IgnoreDifference>>,
 }
 
 /// An app as the API shows it.
@@ -168,6 +172,8 @@ pub struct AppView {
     pub prune_crds: bool,
     #[serde(default)]
     pub force_conflicts: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<crate::store::IgnoreDifference>,
     /// Latest commit the revision resolved to.
     pub latest: Option<String>,
     /// Commit assigned to clusters: the one the app deploys, once it

@@ -220,6 +220,9 @@ pub struct AppRecord {
     /// written before they existed: all off).
     #[serde(default)]
     pub ownership: switchyard_common::proto::Ownership,
+    /// Fields left to others (`ignoreDifferences`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_differences: Vec<IgnoreDifference>,
     pub created_at: u64,
     /// Commit deployed: for automatic apps the latest resolved commit unless
     /// pinned; for manual apps the approved one (`None` until first sync).
@@ -262,12 +265,53 @@ impl AppRecord {
             prune: false,
             self_heal: false,
             ownership: Default::default(),
+            ignore_differences: Vec::new(),
             created_at: 0,
             deployed: None,
             pinned: false,
             latest: None,
             errors: BTreeMap::new(),
             render_failure: None,
+        }
+    }
+}
+
+/// Fields of an app's objects it leaves to others, in the shape of Argo
+/// CD's `ignoreDifferences` entries (so they can be copied from an
+/// Application): never drift, and applied with their live values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IgnoreDifference {
+    /// API group (`""` for core, `apps`, ...) or `*`.
+    #[serde(default)]
+    pub group: String,
+    /// Kind (`Deployment`) or `*`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// JSON pointers (RFC 6901) to the fields, e.g. `/spec/replicas`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub json_pointers: Vec<String>,
+    /// Accepted so an Argo CD rule using them is refused with a reason
+    /// instead of being half applied; not supported yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jq_path_expressions: Vec<String>,
+    /// As `jq_path_expressions`: refused, not supported yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields_managers: Vec<String>,
+}
+
+impl IgnoreDifference {
+    /// The rule as the agent receives it.
+    pub fn to_rule(&self) -> switchyard_common::proto::IgnoreRule {
+        switchyard_common::proto::IgnoreRule {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            json_pointers: self.json_pointers.clone(),
         }
     }
 }

@@ -332,7 +332,8 @@ impl Builder {
             let options: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
             shared.push(format!("syncPolicy.syncOptions {options:?} not translated"));
         }
-        for field in ["ignoreDifferences", "info", "revisionHistoryLimit"] {
+        let ignore_differences = ignore_differences(&spec["ignoreDifferences"], &mut notes);
+        for field in ["info", "revisionHistoryLimit"] {
             if spec.get(field).is_some_and(|v| !v.is_null()) {
                 notes.push(format!("spec.{field} not translated"));
             }
@@ -368,7 +369,7 @@ impl Builder {
                 .map(str::to_owned),
             renderer,
             plugin_command: None,
-            helm,
+            helm: helm.map(Box::new),
             directory: directory.map(Box::new),
             chart: chart_source.as_ref().map(|c| c.chart.clone()),
             chart_version: chart_source.as_ref().and_then(|c| c.version.clone()),
@@ -379,6 +380,7 @@ impl Builder {
             prune_namespaces: false,
             prune_crds: false,
             force_conflicts: false,
+            ignore_differences,
         };
         if let Some((_, existing)) = self.apps.get(&name)
             && *existing != app
@@ -684,6 +686,52 @@ mod sources;
 
 use generators::*;
 use sources::*;
+
+/// An Application's `ignoreDifferences`: rules by JSON pointer carry over
+/// as they are; jq expressions and field managers, which Switchyard does
+/// not apply yet, are listed in `notes` and left out.
+fn ignore_differences(
+    rules: &Value,
+    notes: &mut Vec<String>,
+) -> Vec<crate::store::IgnoreDifference> {
+    if rules.is_null() {
+        return Vec::new();
+    }
+    let parsed: Vec<crate::store::IgnoreDifference> = match serde_json::from_value(rules.clone()) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            notes.push(format!("spec.ignoreDifferences not translated: {e}"));
+            return Vec::new();
+        }
+    };
+    let mut kept = Vec::new();
+    for (index, mut rule) in parsed.into_iter().enumerate() {
+        for (field, dropped) in [
+            (
+                "jqPathExpressions",
+                std::mem::take(&mut rule.jq_path_expressions),
+            ),
+            (
+                "managedFieldsManagers",
+                std::mem::take(&mut rule.managed_fields_managers),
+            ),
+        ] {
+            if !dropped.is_empty() {
+                notes.push(format!(
+                    "spec.ignoreDifferences[{index}].{field} {dropped:?} not translated (not supported yet; write them as jsonPointers)"
+                ));
+            }
+        }
+        if !rule.json_pointers.is_empty() {
+            kept.push(rule);
+        }
+    }
+    if let Err(e) = crate::gitops::validate_ignore_differences(&kept) {
+        notes.push(format!("spec.ignoreDifferences not translated: {e}"));
+        return Vec::new();
+    }
+    kept
+}
 
 #[cfg(test)]
 mod tests;

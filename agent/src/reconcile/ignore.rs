@@ -1,0 +1,172 @@
+//! An app's `ignoreDifferences` rules applied to one desired object: every
+//! field a rule names takes its live value (or is left out when live has
+//! none), so those fields are never drift and an apply writes back what is
+//! there, leaving them to whoever manages them (an autoscaler's replicas, a
+//! controller's injected annotations), like Argo CD's
+//! `RespectIgnoreDifferences`. An object that does not exist yet is created
+//! with the desired values: there is nothing to keep.
+
+use serde_json::{Map, Value};
+use switchyard_common::ignore_rules::{pointer_tokens, selects};
+use switchyard_common::proto::IgnoreRule;
+
+/// `body` with the fields the rules selecting it name taken from `live`;
+/// `None` when no rule selects it (use `body` as it is).
+pub(crate) fn respect(body: &Value, live: &Value, rules: &[IgnoreRule]) -> Option<Value> {
+    let api_version = body["apiVersion"].as_str().unwrap_or_default();
+    let kind = body["kind"].as_str().unwrap_or_default();
+    let name = body["metadata"]["name"].as_str().unwrap_or_default();
+    // The app's namespace is filled in at apply time; live has it.
+    let namespace = body["metadata"]["namespace"]
+        .as_str()
+        .or_else(|| live["metadata"]["namespace"].as_str());
+    let mut selected = rules
+        .iter()
+        .filter(|rule| selects(rule, api_version, kind, name, namespace))
+        .peekable();
+    selected.peek()?;
+    let mut out = body.clone();
+    for rule in selected {
+        for pointer in &rule.json_pointers {
+            let Some(tokens) = pointer_tokens(pointer) else {
+                continue;
+            };
+            match live.pointer(pointer) {
+                Some(value) => set(&mut out, &tokens, value.clone()),
+                None => remove(&mut out, &tokens),
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Set the field at `tokens`, creating the maps on the way; a path through a
+/// list item `body` does not have is left alone.
+fn set(body: &mut Value, tokens: &[String], value: Value) {
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut at = body;
+    for token in parents {
+        at = match at {
+            Value::Object(map) => map
+                .entry(token.clone())
+                .or_insert_with(|| Value::Object(Map::new())),
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            {
+                Some(item) => item,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match at {
+        Value::Object(map) => {
+            map.insert(last.clone(), value);
+        }
+        Value::Array(items) => {
+            if let Some(item) = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                *item = value;
+            }
+        }
+        _ => {}
+    }
+}
+
+fn remove(body: &mut Value, tokens: &[String]) {
+    let Some((last, parents)) = tokens.split_last() else {
+        return;
+    };
+    let mut at = body;
+    for token in parents {
+        at = match at {
+            Value::Object(map) => match map.get_mut(token) {
+                Some(next) => next,
+                None => return,
+            },
+            Value::Array(items) => match token.parse::<usize>().ok().and_then(|i| items.get_mut(i))
+            {
+                Some(item) => item,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(map) = at {
+        map.remove(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn replicas_rule() -> IgnoreRule {
+        IgnoreRule {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            json_pointers: vec!["/spec/replicas".into(), "/metadata/annotations/a~1b".into()],
+            ..Default::default()
+        }
+    }
+
+    fn deployment(replicas: i64) -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": "web", "annotations": {"a/b": "git", "keep": "git"}},
+               "spec": {"replicas": replicas, "template": {}}})
+    }
+
+    #[test]
+    fn named_fields_take_live_values() {
+        let mut live = deployment(7);
+        live["metadata"]["annotations"]["a/b"] = json!("controller");
+        let out = respect(&deployment(2), &live, &[replicas_rule()]).expect("selected");
+        assert_eq!(out["spec"]["replicas"], 7);
+        assert_eq!(out["metadata"]["annotations"]["a/b"], "controller");
+        assert_eq!(out["metadata"]["annotations"]["keep"], "git");
+    }
+
+    #[test]
+    fn a_field_live_lacks_is_left_out() {
+        let mut live = deployment(2);
+        live["spec"].as_object_mut().unwrap().remove("replicas");
+        let out = respect(&deployment(2), &live, &[replicas_rule()]).unwrap();
+        assert!(out["spec"].get("replicas").is_none(), "{out}");
+        assert!(out["spec"].get("template").is_some());
+    }
+
+    #[test]
+    fn unselected_objects_are_untouched() {
+        let mut service = deployment(2);
+        service["apiVersion"] = json!("v1");
+        assert_eq!(respect(&service, &deployment(9), &[replicas_rule()]), None);
+        let named = IgnoreRule {
+            name: Some("api".into()),
+            ..replicas_rule()
+        };
+        assert_eq!(respect(&deployment(2), &deployment(9), &[named]), None);
+    }
+
+    #[test]
+    fn list_items_are_reached_by_index_only_when_present() {
+        let rule = IgnoreRule {
+            group: "*".into(),
+            kind: "*".into(),
+            json_pointers: vec![
+                "/spec/ports/0/nodePort".into(),
+                "/spec/ports/3/nodePort".into(),
+            ],
+            ..Default::default()
+        };
+        let desired = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                             "spec": {"ports": [{"port": 80}]}});
+        let live = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                          "spec": {"ports": [{"port": 80, "nodePort": 31000}]}});
+        let out = respect(&desired, &live, &[rule]).unwrap();
+        assert_eq!(
+            out["spec"]["ports"],
+            json!([{"port": 80, "nodePort": 31000}])
+        );
+    }
+}
