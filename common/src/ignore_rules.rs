@@ -9,7 +9,9 @@ use crate::proto::IgnoreRule;
 pub enum RuleError {
     #[error("ignoreDifferences[{index}]: kind is required (a kind such as Deployment, or \"*\")")]
     MissingKind { index: usize },
-    #[error("ignoreDifferences[{index}]: lists no jsonPointers, so it ignores nothing")]
+    #[error(
+        "ignoreDifferences[{index}]: lists no jsonPointers or jqPathExpressions, so it ignores nothing"
+    )]
     NoFields { index: usize },
     #[error(
         "ignoreDifferences[{index}]: {pointer:?} is not a JSON pointer: it must start with '/' (e.g. /spec/replicas), and '~' only as ~0 or ~1"
@@ -50,7 +52,7 @@ pub fn validate(rules: &[IgnoreRule]) -> Result<(), RuleError> {
         if rule.kind.is_empty() {
             return Err(RuleError::MissingKind { index });
         }
-        if rule.json_pointers.is_empty() {
+        if rule.json_pointers.is_empty() && rule.jq_path_expressions.is_empty() {
             return Err(RuleError::NoFields { index });
         }
         for pointer in &rule.json_pointers {

@@ -5,6 +5,8 @@
 
 pub mod bundle;
 pub mod ignore_rules;
+#[cfg(feature = "jq")]
+pub mod jq_paths;
 #[cfg(feature = "manifest")]
 pub mod manifest;
 mod names;

@@ -441,7 +441,7 @@ fn ignored_fields_are_left_to_others_and_a_bad_rule_changes_nothing() {
     let jq = dir.path().join("jq.yaml");
     std::fs::write(
         &jq,
-        "- group: apps\n  kind: Deployment\n  jqPathExpressions:\n  - .spec.replicas\n",
+        "- group: apps\n  kind: Deployment\n  jqPathExpressions:\n  - 'def f: f; f'\n",
     )
     .unwrap();
     let refused = s.hub.cli(&[
@@ -454,7 +454,7 @@ fn ignored_fields_are_left_to_others_and_a_bad_rule_changes_nothing() {
     assert!(!refused.status.success());
     let stderr = &refused.stderr;
     assert!(
-        stderr.contains("jqPathExpressions are not supported yet"),
+        stderr.contains("jqPathExpressions[0]") && stderr.contains("not accepted in ignore rules"),
         "{stderr}"
     );
     let app = s.hub.cli_json(&["app", "show", "web"]);

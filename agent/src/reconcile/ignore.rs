@@ -8,6 +8,7 @@
 
 use serde_json::{Map, Value};
 use switchyard_common::ignore_rules::{pointer_tokens, selects};
+use switchyard_common::jq_paths::{self, Step};
 use switchyard_common::proto::IgnoreRule;
 
 /// `body` with the fields the rules selecting it name taken from `live`;
@@ -36,8 +37,44 @@ pub(crate) fn respect(body: &Value, live: &Value, rules: &[IgnoreRule]) -> Optio
                 None => remove(&mut out, &tokens),
             }
         }
+        for expression in &rule.jq_path_expressions {
+            // The hub checked the expression; one that fails here names
+            // no field, which keeps the desired value.
+            // jq names a path for a missing field too (`path(.a)` of `{}`
+            // is `["a"]`): only paths with a live value count as in live.
+            let in_live: Vec<_> = jq_paths::paths(expression, live)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|path| value_at(live, path).is_some())
+                .collect();
+            let in_desired = jq_paths::paths(expression, &out).unwrap_or_default();
+            for path in &in_live {
+                if let Some(value) = value_at(live, path) {
+                    set(&mut out, &tokens_of(path), value.clone());
+                }
+            }
+            for path in in_desired.iter().filter(|p| !in_live.contains(p)) {
+                remove(&mut out, &tokens_of(path));
+            }
+        }
     }
     Some(out)
+}
+
+fn tokens_of(path: &[Step]) -> Vec<String> {
+    path.iter()
+        .map(|step| match step {
+            Step::Key(key) => key.clone(),
+            Step::Index(index) => index.to_string(),
+        })
+        .collect()
+}
+
+fn value_at<'v>(value: &'v Value, path: &[Step]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |at, step| match step {
+        Step::Key(key) => at.get(key),
+        Step::Index(index) => at.get(*index),
+    })
 }
 
 /// Set the field at `tokens`, creating the maps on the way; a path through a
@@ -146,6 +183,42 @@ mod tests {
             ..replicas_rule()
         };
         assert_eq!(respect(&deployment(2), &deployment(9), &[named]), None);
+    }
+
+    #[test]
+    fn jq_paths_take_live_values_of_every_matching_item() {
+        let rule = IgnoreRule {
+            group: "admissionregistration.k8s.io".into(),
+            kind: "ValidatingWebhookConfiguration".into(),
+            jq_path_expressions: vec![".webhooks[]?.clientConfig.caBundle".into()],
+            ..Default::default()
+        };
+        let hook = |bundles: [Option<&str>; 2]| {
+            let webhooks: Vec<Value> = bundles
+                .iter()
+                .enumerate()
+                .map(|(i, b)| match b {
+                    Some(b) => json!({"name": format!("w{i}"), "clientConfig": {"caBundle": b, "url": "https://x"}}),
+                    None => json!({"name": format!("w{i}"), "clientConfig": {"url": "https://x"}}),
+                })
+                .collect();
+            json!({"apiVersion": "admissionregistration.k8s.io/v1",
+                   "kind": "ValidatingWebhookConfiguration",
+                   "metadata": {"name": "v"}, "webhooks": webhooks})
+        };
+        // The injector filled the first bundle; Git has a placeholder in the second.
+        let out = respect(
+            &hook([None, Some("placeholder")]),
+            &hook([Some("injected"), None]),
+            &[rule],
+        )
+        .unwrap();
+        assert_eq!(out["webhooks"][0]["clientConfig"]["caBundle"], "injected");
+        assert!(
+            out["webhooks"][1]["clientConfig"].get("caBundle").is_none(),
+            "{out}"
+        );
+        assert_eq!(out["webhooks"][1]["clientConfig"]["url"], "https://x");
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub struct AssignmentItem {
 
 /// One `ignoreDifferences` rule: which objects (API group and kind, `*` for
 /// any; name and namespace when set) and which of their fields, as JSON
-/// pointers (RFC 6901).
+/// pointers (RFC 6901) and jq path expressions (`jq_paths`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IgnoreRule {
     /// API group (`""` for the core group, `apps`, ...), or `*`.
@@ -156,6 +156,7 @@ pub struct IgnoreRule {
     pub name: Option<String>,
     pub namespace: Option<String>,
     pub json_pointers: Vec<String>,
+    pub jq_path_expressions: Vec<String>,
 }
 
 /// An app's opt-ins about objects it did not create and objects whose

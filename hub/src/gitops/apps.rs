@@ -331,14 +331,14 @@ pub(crate) fn validate_ignore_differences(
     rules: &[crate::store::IgnoreDifference],
 ) -> std::result::Result<(), String> {
     for (index, rule) in rules.iter().enumerate() {
-        if !rule.jq_path_expressions.is_empty() {
-            return Err(format!(
-                "ignoreDifferences[{index}]: jqPathExpressions are not supported yet; name the fields with jsonPointers (e.g. /spec/replicas)"
-            ));
+        for (n, expression) in rule.jq_path_expressions.iter().enumerate() {
+            switchyard_common::jq_paths::check(expression).map_err(|e| {
+                format!("ignoreDifferences[{index}].jqPathExpressions[{n}] {expression:?} {e}")
+            })?;
         }
         if !rule.managed_fields_managers.is_empty() {
             return Err(format!(
-                "ignoreDifferences[{index}]: managedFieldsManagers are not supported yet; name the fields with jsonPointers (e.g. /spec/replicas)"
+                "ignoreDifferences[{index}]: managedFieldsManagers are not supported yet; name the fields with jsonPointers or jqPathExpressions"
             ));
         }
     }

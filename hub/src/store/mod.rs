@@ -294,11 +294,12 @@ pub struct IgnoreDifference {
     /// JSON pointers (RFC 6901) to the fields, e.g. `/spec/replicas`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub json_pointers: Vec<String>,
-    /// Accepted so an Argo CD rule using them is refused with a reason
-    /// instead of being half applied; not supported yet.
+    /// jq path expressions (`.webhooks[]?.clientConfig.caBundle`), of the
+    /// kind `switchyard_common::jq_paths` accepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jq_path_expressions: Vec<String>,
-    /// As `jq_path_expressions`: refused, not supported yet.
+    /// Accepted so an Argo CD rule using them is refused with a reason
+    /// instead of being half applied; not supported yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_fields_managers: Vec<String>,
 }
@@ -312,6 +313,7 @@ impl IgnoreDifference {
             name: self.name.clone(),
             namespace: self.namespace.clone(),
             json_pointers: self.json_pointers.clone(),
+            jq_path_expressions: self.jq_path_expressions.clone(),
         }
     }
 }

@@ -687,9 +687,9 @@ mod sources;
 use generators::*;
 use sources::*;
 
-/// An Application's `ignoreDifferences`: rules by JSON pointer carry over
-/// as they are; jq expressions and field managers, which Switchyard does
-/// not apply yet, are listed in `notes` and left out.
+/// An Application's `ignoreDifferences`: rules by JSON pointer and jq path
+/// expression carry over as they are; field managers, which Switchyard
+/// does not apply yet, are listed in `notes` and left out.
 fn ignore_differences(
     rules: &Value,
     notes: &mut Vec<String>,
@@ -706,23 +706,13 @@ fn ignore_differences(
     };
     let mut kept = Vec::new();
     for (index, mut rule) in parsed.into_iter().enumerate() {
-        for (field, dropped) in [
-            (
-                "jqPathExpressions",
-                std::mem::take(&mut rule.jq_path_expressions),
-            ),
-            (
-                "managedFieldsManagers",
-                std::mem::take(&mut rule.managed_fields_managers),
-            ),
-        ] {
-            if !dropped.is_empty() {
-                notes.push(format!(
-                    "spec.ignoreDifferences[{index}].{field} {dropped:?} not translated (not supported yet; write them as jsonPointers)"
-                ));
-            }
+        let managers = std::mem::take(&mut rule.managed_fields_managers);
+        if !managers.is_empty() {
+            notes.push(format!(
+                "spec.ignoreDifferences[{index}].managedFieldsManagers {managers:?} not translated (not supported yet; write the fields as jsonPointers or jqPathExpressions)"
+            ));
         }
-        if !rule.json_pointers.is_empty() {
+        if !rule.json_pointers.is_empty() || !rule.jq_path_expressions.is_empty() {
             kept.push(rule);
         }
     }

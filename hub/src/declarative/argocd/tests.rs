@@ -430,25 +430,26 @@ fn the_parent_of_an_app_of_apps_points_at_its_directory() {
 }
 
 #[test]
-fn ignore_differences_carry_over_by_json_pointer_and_jq_is_noted() {
+fn ignore_differences_carry_over_and_field_managers_are_noted() {
     let with_rules = GUESTBOOK.replacen(
         "spec:\n",
-        "spec:\n  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers:\n    - /spec/replicas\n  - kind: Service\n    jqPathExpressions:\n    - .spec.ports[].nodePort\n",
+        "spec:\n  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers:\n    - /spec/replicas\n  - kind: Service\n    jqPathExpressions:\n    - .spec.ports[].nodePort\n  - kind: Deployment\n    group: apps\n    managedFieldsManagers:\n    - kube-controller-manager\n",
         1,
     );
     let t = translate(&[input("g.yaml", &with_rules)], Some(&Example));
     assert!(t.untranslated.is_empty(), "{:?}", t.untranslated);
     let rules = &app(&t, "guestbook").ignore_differences;
-    assert_eq!(rules.len(), 1, "{rules:?}");
+    assert_eq!(rules.len(), 2, "{rules:?}");
     assert_eq!(
         (rules[0].group.as_str(), rules[0].kind.as_str()),
         ("apps", "Deployment")
     );
     assert_eq!(rules[0].json_pointers, ["/spec/replicas"]);
+    assert_eq!(rules[1].jq_path_expressions, [".spec.ports[].nodePort"]);
     assert!(
         t.notes
             .iter()
-            .any(|n| n.contains("ignoreDifferences[1].jqPathExpressions")),
+            .any(|n| n.contains("ignoreDifferences[2].managedFieldsManagers")),
         "{:?}",
         t.notes
     );
