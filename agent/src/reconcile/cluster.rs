@@ -4,7 +4,8 @@
 
 use super::live::LiveView;
 use kube::api::{
-    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy,
+    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
+    PropagationPolicy,
 };
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
@@ -391,6 +392,27 @@ impl Cluster {
             object: written,
             created: code == 201,
         })
+    }
+
+    /// Create (POST) `body` in `namespace`: for hooks, which are created
+    /// once per run rather than applied, and may be named by
+    /// `generateName`; the answer carries the name the server gave. An
+    /// object of that name that exists already is an error (409).
+    pub(crate) async fn create(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        body: &Value,
+    ) -> Result<Value> {
+        let api = self.api(kind, namespace);
+        let object: DynamicObject =
+            serde_json::from_value(body.clone()).map_err(|_| Error::Malformed("a hook object"))?;
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        let created = api.create(&params, &object).await.map_err(api_error)?;
+        Ok(serde_json::to_value(created).expect("objects serialize"))
     }
 
     /// Delete in the background, as kubectl does: dependents are collected

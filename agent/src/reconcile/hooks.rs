@@ -337,15 +337,33 @@ pub(crate) fn delete_before(policies: &BTreeSet<DeletePolicy>) -> bool {
     policies.contains(&DeletePolicy::BeforeHookCreation)
 }
 
-/// The key a hook run is recorded under: phase, kind and name (or
-/// `generateName` prefix), so two hooks of one commit never share one.
-pub(crate) fn run_key(object: &Value, phase: Phase) -> String {
+/// The key a hook's objects are recorded under: kind, namespace and name
+/// (or `generateName` prefix). The object one run left is found by it, so
+/// BeforeHookCreation deletes it before the next run of any phase.
+pub(crate) fn hook_key(object: &Value) -> String {
     format!(
-        "{phase}/{}/{}/{}",
+        "{}/{}/{}",
         object["kind"].as_str().unwrap_or(""),
         object["metadata"]["namespace"].as_str().unwrap_or(""),
         hook_name(object)
     )
+}
+
+/// The key a hook run is recorded under: its phase and [`hook_key`], so
+/// two hooks of one commit never share one.
+pub(crate) fn run_key(object: &Value, phase: Phase) -> String {
+    format!("{phase}/{}", hook_key(object))
+}
+
+/// Whether the hook object `live` may be deleted by `app`: only one this
+/// agent created, which carries the app's creation record and the uid
+/// recorded when the server answered the create (docs/SECURITY.md).
+pub(crate) fn may_delete(app: &str, live: &Value, recorded_uid: &str) -> bool {
+    live.pointer("/metadata/annotations")
+        .and_then(|a| a.get(super::plan::CREATED_BY_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some(app)
+        && live["metadata"]["uid"].as_str() == Some(recorded_uid)
 }
 
 /// Sync options an object asks for, from `switchyard.dev/sync-options` and
@@ -560,6 +578,20 @@ mod tests {
         assert!(delete_after(&failed, &RunState::Failed("x".into())));
         assert!(!delete_before(&failed));
         assert!(delete_before(&[DeletePolicy::BeforeHookCreation].into()));
+    }
+
+    #[test]
+    fn only_hook_objects_this_agent_created_may_be_deleted() {
+        let live = |by: &str, uid: &str| json!({"metadata": {"uid": uid, "annotations": {super::super::plan::CREATED_BY_ANNOTATION: by}}});
+        assert!(may_delete("web", &live("web", "u-1"), "u-1"));
+        // Another object now has the name (another uid), or another app's.
+        assert!(!may_delete("web", &live("web", "u-2"), "u-1"));
+        assert!(!may_delete("web", &live("api", "u-1"), "u-1"));
+        assert!(!may_delete(
+            "web",
+            &json!({"metadata": {"uid": "u-1"}}),
+            "u-1"
+        ));
     }
 
     #[test]
