@@ -76,10 +76,11 @@ enum Command {
         /// the sync and runs the SyncFail hooks.
         #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
         hook_timeout: Duration,
-        /// How long one pass waits for a sync wave to become healthy before
-        /// the next wave (or the PostSync hooks) may start; when it is not,
-        /// the pass ends and a retry looks again.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        /// How long one pass waits for a sync wave to become healthy (the
+        /// next wave and the PostSync hooks start only then) or for running
+        /// hooks to finish; after that the pass ends, reports, and the next
+        /// pass looks again.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         wave_wait: Duration,
         /// How long each watch request of the live view lasts before it is
         /// renewed (from the last resourceVersion seen, or by listing again

@@ -37,6 +37,20 @@ pub(crate) struct HookRun {
     pub(crate) object: ObjectRef,
     pub(crate) uid: String,
     pub(crate) state: RunState,
+    /// Unix seconds of its creation: `--hook-timeout` counts from here,
+    /// across passes and restarts.
+    #[serde(default)]
+    pub(crate) started_at: u64,
+}
+
+/// Why the hooks of a phase did not all succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// A hook failed: the sync fails.
+    Failed(String),
+    /// A hook is still running after this pass's wait: the next pass
+    /// looks again.
+    Waiting(String),
 }
 
 /// A hook object this agent created: the only kind it may delete.
@@ -55,7 +69,10 @@ pub(super) struct Hooks<'a> {
     pub(super) objects: &'a [Value],
     pub(super) hooks: Vec<(usize, Hook)>,
     pub(super) record: HookRecord,
+    /// How long a hook may run, over every pass, before it counts as failed.
     pub(super) timeout: Duration,
+    /// How long one pass waits for running hooks before it ends.
+    pub(super) wait: Duration,
 }
 
 impl Hooks<'_> {
@@ -67,13 +84,13 @@ impl Hooks<'_> {
     /// Run the hooks of `phase` whose weight `select` accepts, group by
     /// group in ascending weight; a group starts when the one before it
     /// succeeded. Hooks that already ran at this commit are not run again.
-    /// `Err` names the first hook that failed and why.
+    /// `Err` names the first hook that failed and why, or those still running.
     pub(super) async fn run(
         &mut self,
         phase: Phase,
         select: impl Fn(i64) -> bool,
         pass: &mut Pass,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         for group in decide::run_order(&self.hooks, phase) {
             let weight = self.weight(group[0]);
             if !select(weight) {
@@ -104,7 +121,7 @@ impl Hooks<'_> {
         phase: Phase,
         group: &[usize],
         pass: &mut Pass,
-    ) -> Result<(), String> {
+    ) -> Result<(), Stop> {
         let mut watching = Vec::new();
         let mut failed = None;
         for &index in group {
@@ -128,17 +145,30 @@ impl Hooks<'_> {
             }
         }
         // One deadline for the group: they run side by side.
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let mut running = Vec::new();
         for (index, key) in watching {
             let Some(run) = self.record.runs.get(&key).cloned() else {
                 continue;
             };
             let object = &self.objects[index];
             let name = format!("{phase} hook {}", describe_hook(object));
-            let state = match self.cluster.kind(&run.object).await {
+            let mut state = match self.cluster.kind(&run.object).await {
                 Ok(kind) => self.watch(&kind, &run, deadline).await,
                 Err(e) => RunState::Failed(format!("kind not resolved: {e}")),
             };
+            if state == RunState::Running
+                && unix_now() >= run.started_at.saturating_add(self.timeout.as_secs())
+            {
+                state = RunState::Failed(format!(
+                    "did not finish within {} (--hook-timeout)",
+                    humantime::format_duration(self.timeout)
+                ));
+            }
+            if state == RunState::Running {
+                running.push(format!("{name} ({})", run.object.name));
+                continue;
+            }
             info!(app = %self.item.app, hook = %name, object = %run.object, ?state, "hook finished");
             if let RunState::Failed(why) = &state {
                 failed.get_or_insert(format!("{name} failed: {why}"));
@@ -154,7 +184,13 @@ impl Hooks<'_> {
                 run.state = state;
             }
         }
-        failed.map_or(Ok(()), Err)
+        if let Some(why) = failed {
+            return Err(Stop::Failed(why));
+        }
+        if !running.is_empty() {
+            return Err(Stop::Waiting(format!("{} running", running.join(", "))));
+        }
+        Ok(())
     }
 
     /// Create the hook of `index` for a run of `phase`, after deleting the
@@ -219,13 +255,14 @@ impl Hooks<'_> {
                 object: reference,
                 uid,
                 state: RunState::Running,
+                started_at: unix_now(),
             },
         );
         Ok(())
     }
 
     /// Watch a hook object until it succeeded or failed, at most until
-    /// `deadline`.
+    /// `deadline` (then it is still Running).
     async fn watch(&self, kind: &Kind, run: &HookRun, deadline: tokio::time::Instant) -> RunState {
         loop {
             match self.cluster.get(kind, &run.object).await {
@@ -246,10 +283,7 @@ impl Hooks<'_> {
                 Err(_) => {}
             }
             if tokio::time::Instant::now() >= deadline {
-                return RunState::Failed(format!(
-                    "did not finish within {} (--hook-timeout)",
-                    humantime::format_duration(self.timeout)
-                ));
+                return RunState::Running;
             }
             tokio::time::sleep(POLL).await;
         }

@@ -528,6 +528,7 @@ pub(crate) async fn reconcile_app(
         hooks: hook_list,
         record,
         timeout: settings.hook_timeout,
+        wait: settings.wave_wait,
     };
     if mode == Mode::DryRun {
         for (index, hook) in &hooks.hooks {
@@ -572,8 +573,24 @@ pub(crate) async fn reconcile_app(
     let mut failed: Option<String> = None;
     let mut waiting: Option<String> = None;
     let run_hooks = mode == Mode::Apply;
-    if run_hooks && let Err(why) = hooks.run(Phase::PreSync, |_| true, &mut pass).await {
-        failed = Some(why);
+    let stop = |result: Result<(), hooks::Stop>,
+                failed: &mut Option<String>,
+                waiting: &mut Option<String>| {
+        match result {
+            Ok(()) => false,
+            Err(hooks::Stop::Failed(why)) => {
+                *failed = Some(why);
+                true
+            }
+            Err(hooks::Stop::Waiting(what)) => {
+                *waiting = Some(format!("{what}; what comes after it waits"));
+                true
+            }
+        }
+    };
+    if run_hooks {
+        let result = hooks.run(Phase::PreSync, |_| true, &mut pass).await;
+        stop(result, &mut failed, &mut waiting);
     }
     let waves: Vec<Option<i64>> = phases
         .iter()
@@ -593,12 +610,11 @@ pub(crate) async fn reconcile_app(
             break;
         }
         let wave = waves[position];
-        if run_hooks
-            && let Some(w) = wave
-            && let Err(why) = hooks.run(Phase::Sync, |weight| weight < w, &mut pass).await
-        {
-            failed = Some(why);
-            break;
+        if run_hooks && let Some(w) = wave {
+            let result = hooks.run(Phase::Sync, |weight| weight < w, &mut pass).await;
+            if stop(result, &mut failed, &mut waiting) {
+                break;
+            }
         }
         // In order of the phase, at most `concurrency` at once.
         let done: Vec<Pass> = futures_util::stream::iter(phase)
@@ -642,11 +658,10 @@ pub(crate) async fn reconcile_app(
         if !run_hooks {
             continue;
         }
-        if let Err(why) = hooks
+        let result = hooks
             .run(Phase::Sync, |weight| weight <= w, &mut pass)
-            .await
-        {
-            failed = Some(why);
+            .await;
+        if stop(result, &mut failed, &mut waiting) {
             break;
         }
         // The next wave, the PostSync hooks: they start when this wave is
@@ -660,12 +675,9 @@ pub(crate) async fn reconcile_app(
             }
         }
     }
-    if run_hooks
-        && failed.is_none()
-        && waiting.is_none()
-        && let Err(why) = hooks.run(Phase::Sync, |_| true, &mut pass).await
-    {
-        failed = Some(why);
+    if run_hooks && failed.is_none() && waiting.is_none() {
+        let result = hooks.run(Phase::Sync, |_| true, &mut pass).await;
+        stop(result, &mut failed, &mut waiting);
     }
     let stopped = failed.is_some() || waiting.is_some();
 
@@ -729,9 +741,8 @@ pub(crate) async fn reconcile_app(
         let all: Vec<ObjectRef> = pass.inventory.iter().cloned().collect();
         match hooks::wait_healthy(cluster, &all, settings.wave_wait).await {
             Ok(()) => {
-                if let Err(why) = hooks.run(Phase::PostSync, |_| true, &mut pass).await {
-                    failed = Some(why);
-                }
+                let result = hooks.run(Phase::PostSync, |_| true, &mut pass).await;
+                stop(result, &mut failed, &mut waiting);
             }
             Err(what) => {
                 waiting = Some(format!("not healthy yet ({what}); the PostSync hooks wait"));
@@ -740,7 +751,10 @@ pub(crate) async fn reconcile_app(
     }
     if let Some(why) = &failed {
         pass.errors.insert(0, format!("sync failed: {why}"));
-        if let Err(also) = hooks.run(Phase::SyncFail, |_| true, &mut pass).await {
+        // A running SyncFail hook is looked at again on the next pass.
+        if let Err(hooks::Stop::Failed(also)) =
+            hooks.run(Phase::SyncFail, |_| true, &mut pass).await
+        {
             pass.errors.push(also);
         }
     }
