@@ -246,9 +246,10 @@ fn before_hook_creation_deletes_the_previous_runs_object() {
 #[test]
 fn a_wave_waits_until_the_previous_wave_is_healthy() {
     let dir = tempfile::tempdir().unwrap();
-    let db = manifests::web_deployment(1).replace(
+    let db = manifests::web_deployment(1).replacen(
         "name: web\n",
         "name: db\n  annotations: {argocd.argoproj.io/sync-wave: \"-1\"}\n",
+        1,
     );
     let app = manifests::WEB_CONFIG.replace(
         "name: web-config\n",
