@@ -288,3 +288,46 @@ fn a_wave_waits_until_the_previous_wave_is_healthy() {
         f.object("configmaps", Some("web"), "web-config").is_some()
     });
 }
+
+#[test]
+fn unknown_sync_options_are_reported_and_ignore_extraneous_keeps_the_app_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = manifests::WEB_CONFIG.replace(
+        "name: web-config\n",
+        "name: web-config\n  annotations:\n    argocd.argoproj.io/sync-options: Prune=false,Frobnicate=yes\n    argocd.argoproj.io/compare-options: IgnoreExtraneous\n",
+    );
+    let mut s = OneCluster::builder(dir.path())
+        .file("web/deploy.yaml", &manifests::web_deployment(1))
+        .file("web/config.yaml", &kept)
+        .start();
+    s.create_web(&["--prune"]);
+    s.wait_status("web", "the unknown option is named on its object", |r| {
+        r["resources"].as_array().is_some_and(|rows| {
+            rows.iter().any(|row| {
+                row["name"] == "web-config" && row["message"].as_str().is_some_and(|m| {
+                    m.contains(
+                        "unknown option ignored: argocd.argoproj.io/sync-options: Frobnicate=yes",
+                    )
+                })
+            })
+        })
+    });
+    s.source.remove("web/config.yaml");
+    s.commit("drop the config");
+    s.wait_status("web", "kept, extraneous, and still Synced", |r| {
+        r["sync"] == "Synced"
+            && r["resources"].as_array().is_some_and(|rows| {
+                rows.iter().any(|row| {
+                    row["name"] == "web-config"
+                        && row["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("IgnoreExtraneous"))
+                })
+            })
+    });
+    assert!(
+        s.fake
+            .object("configmaps", Some("web"), "web-config")
+            .is_some()
+    );
+}

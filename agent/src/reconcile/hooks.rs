@@ -371,14 +371,6 @@ pub(crate) fn may_delete(app: &str, live: &Value, recorded_uid: &str) -> bool {
 /// compare options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SyncOptions {
-    /// `Replace=true`: replace (PUT) instead of apply; create if absent.
-    pub(crate) replace: bool,
-    /// `CreateNamespace=true`.
-    pub(crate) create_namespace: bool,
-    /// `PruneLast=true`: pruned after every wave is healthy.
-    pub(crate) prune_last: bool,
-    /// `Prune=confirm`: pruned only after `switchyard app sync --prune`.
-    pub(crate) prune_confirm: bool,
     /// `Prune=false` or `Delete=false` (see `plan::keep_option`).
     pub(crate) keep: bool,
     /// `IgnoreExtraneous` compare option.
@@ -388,10 +380,14 @@ pub(crate) struct SyncOptions {
 }
 
 /// Options accepted and meaning nothing more here: server-side apply is
-/// always on, dry runs are not part of a pass, and validation is the API
-/// server's (documented in docs/MIGRATING.md).
+/// always on, dry runs are not part of a pass, validation is the API
+/// server's, the app's namespace is always created when missing, and prune
+/// always runs after the last wave (docs/MIGRATING.md). `Replace=true` and
+/// `Prune=confirm` are not among them: not supported yet, so reported.
 const ACCEPTED: &[&str] = &[
     "ServerSideApply=true",
+    "CreateNamespace=true",
+    "PruneLast=true",
     "Validate=false",
     "Validate=true",
     "SkipDryRunOnMissingResource=true",
@@ -411,10 +407,6 @@ pub(crate) fn sync_options(object: &Value) -> SyncOptions {
         };
         for item in items(text) {
             match item {
-                "Replace=true" => out.replace = true,
-                "CreateNamespace=true" => out.create_namespace = true,
-                "PruneLast=true" => out.prune_last = true,
-                "Prune=confirm" => out.prune_confirm = true,
                 "Prune=false" | "Delete=false" => out.keep = true,
                 known if ACCEPTED.contains(&known) => {}
                 other => out.unknown.push(format!("{name}: {other}")),
@@ -609,11 +601,15 @@ mod tests {
             "switchyard.dev/sync-options": "Prune=confirm,CreateNamespace=true,ServerSideApply=true",
             COMPARE_OPTIONS: "IgnoreExtraneous",
         })));
-        assert!(o.replace && o.prune_last && o.prune_confirm && o.create_namespace);
         assert!(o.ignore_extraneous && !o.keep);
+        // Not supported yet, so reported like any unknown option.
         assert_eq!(
             o.unknown,
-            vec!["argocd.argoproj.io/sync-options: Frobnicate=yes".to_owned()]
+            vec![
+                "switchyard.dev/sync-options: Prune=confirm".to_owned(),
+                "argocd.argoproj.io/sync-options: Replace=true".to_owned(),
+                "argocd.argoproj.io/sync-options: Frobnicate=yes".to_owned(),
+            ]
         );
         assert!(
             sync_options(&object(

@@ -513,6 +513,24 @@ pub(crate) async fn reconcile_app(
     };
     let objects: &[Value] = &normal;
     pass.errors.extend(left_out);
+    // Sync options Switchyard does not know: reported on the object's row,
+    // never ignored silently.
+    let unknown_options: Vec<(&str, &str, String)> = bundle
+        .iter()
+        .filter_map(|o| {
+            let unknown = crate::reconcile::hooks::sync_options(o).unknown;
+            (!unknown.is_empty()).then(|| {
+                (
+                    o["kind"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or(""),
+                    format!("unknown option ignored: {}", unknown.join(", ")),
+                )
+            })
+        })
+        .collect();
+    for (kind, name, warning) in &unknown_options {
+        warn!(app = %item.app, object = %format!("{kind} {name}"), %warning, "unknown sync option");
+    }
     let mut record = previous.map(|p| p.hooks.clone()).unwrap_or_default();
     if record.commit != item.commit {
         // A new commit: its hooks run again; what earlier runs left stays
@@ -764,6 +782,18 @@ pub(crate) async fn reconcile_app(
     }
     let stopped = failed.is_some() || waiting.is_some();
     pass.rows.extend(hooks.rows());
+    for (kind, name, warning) in &unknown_options {
+        for r in pass
+            .rows
+            .iter_mut()
+            .filter(|r| r.kind == *kind && r.name == *name)
+        {
+            r.message = Some(match r.message.take() {
+                Some(m) => format!("{m}; {warning}"),
+                None => warning.clone(),
+            });
+        }
+    }
 
     let status = app_status(item, pass.rows, pass.errors, pass.extraneous);
     let applied = (mode == Mode::Apply).then(|| AppliedState {
