@@ -304,11 +304,12 @@ fn unknown_sync_options_are_reported_and_ignore_extraneous_keeps_the_app_synced(
     s.wait_status("web", "the unknown option is named on its object", |r| {
         r["resources"].as_array().is_some_and(|rows| {
             rows.iter().any(|row| {
-                row["name"] == "web-config" && row["message"].as_str().is_some_and(|m| {
-                    m.contains(
+                row["name"] == "web-config"
+                    && row["message"].as_str().is_some_and(|m| {
+                        m.contains(
                         "unknown option ignored: argocd.argoproj.io/sync-options: Frobnicate=yes",
                     )
-                })
+                    })
             })
         })
     });
@@ -330,4 +331,55 @@ fn unknown_sync_options_are_reported_and_ignore_extraneous_keeps_the_app_synced(
             .object("configmaps", Some("web"), "web-config")
             .is_some()
     );
+}
+
+#[test]
+fn postsync_hooks_run_once_everything_is_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = job("  generateName: smoke-
+  annotations:
+    argocd.argoproj.io/hook: PostSync
+    argocd.argoproj.io/hook-delete-policy: HookFailed");
+    let mut s = OneCluster::builder(dir.path())
+        .file("web/deploy.yaml", &manifests::web_deployment(1))
+        .file("web/smoke.yaml", &hook)
+        .agent_args(&["--resync-interval", "1s", "--wave-wait", "1s"])
+        .start();
+    s.create_web(&[]);
+    s.wait("the Deployment is applied", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+    s.wait_status("web", "the PostSync hooks wait for health", |r| {
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Deployment web/web is Progressing"))
+    });
+    assert!(
+        jobs(&s).is_empty(),
+        "PostSync ran before the app was healthy"
+    );
+    s.fake
+        .set_status(
+            "deployments",
+            Some("web"),
+            "web",
+            json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                   "readyReplicas": 1, "availableReplicas": 1}),
+        )
+        .unwrap();
+    s.wait("the PostSync hook runs once the app is healthy", |f| {
+        job_named(&f.objects("jobs", Some("web")), "smoke-").is_some()
+    });
+    let name = job_named(&jobs(&s), "smoke-").unwrap()["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.fake
+        .set_status("jobs", Some("web"), &name, complete())
+        .unwrap();
+    s.wait_status("web", "Synced with the hook's success", |r| {
+        r["sync"] == "Synced" && hook_row(r, "PostSync hook: Succeeded").is_some()
+    });
+    // HookFailed only: a hook that succeeded stays.
+    assert!(s.fake.object("jobs", Some("web"), &name).is_some());
 }
