@@ -685,12 +685,13 @@ pub(crate) async fn reconcile_app(
         // The next wave, the PostSync hooks: they start when this wave is
         // healthy.
         let more = position + 1 < count || hooks.any(Phase::PostSync);
-        if more && !unhealthy.is_empty() {
-            if let Err(what) = hooks::wait_healthy(cluster, &unhealthy, settings.wave_wait).await {
-                waiting = Some(format!(
-                    "wave {w} not healthy yet ({what}); what comes after it waits"
-                ));
-            }
+        if more
+            && !unhealthy.is_empty()
+            && let Err(what) = hooks::wait_healthy(cluster, &unhealthy, settings.wave_wait).await
+        {
+            waiting = Some(format!(
+                "wave {w} not healthy yet ({what}); what comes after it waits"
+            ));
         }
     }
     if run_hooks && failed.is_none() && waiting.is_none() {
