@@ -186,6 +186,24 @@ fn a_failed_presync_hook_stops_the_sync_and_runs_the_syncfail_hook() {
             && hook_row(r, "PreSync hook: Failed").is_some()
             && hook_row(r, "SyncFail hook: Running").is_some()
     });
+    let shown = s.hub.cli_json(&["app", "show", "web"]);
+    let hooks = shown["hooks"]
+        .as_array()
+        .expect("app show -o json lists hooks");
+    assert!(
+        hooks.iter().any(|h| h["phase"] == "PreSync"
+            && h["name"] == "migrate"
+            && h["state"] == "Failed"
+            && h["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("backoff limit"))),
+        "{shown}"
+    );
+    let text = s.cli(&["app", "show", "web"]);
+    assert!(
+        text.contains("Hooks (this commit):") && text.contains("Job web/migrate"),
+        "{text}"
+    );
     // Nothing after the failed hook is applied, pass after pass; the
     // default policy (BeforeHookCreation) keeps the failed Job to look at.
     s.wait_passes(3);
