@@ -401,3 +401,40 @@ fn postsync_hooks_run_once_everything_is_healthy() {
     // HookFailed only: a hook that succeeded stays.
     assert!(s.fake.object("jobs", Some("web"), &name).is_some());
 }
+
+#[test]
+fn replace_true_writes_by_put_and_drops_fields_others_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let replaced = manifests::WEB_CONFIG.replace(
+        "name: web-config\n",
+        "name: web-config\n  annotations:\n    argocd.argoproj.io/sync-options: Replace=true\n",
+    );
+    let mut s = OneCluster::builder(dir.path())
+        .file("web/config.yaml", &replaced)
+        .start();
+    s.create_web(&[]);
+    s.wait("first sync", |f| {
+        f.object("configmaps", Some("web"), "web-config").is_some()
+    });
+    s.fake
+        .patch_out_of_band(
+            "configmaps",
+            Some("web"),
+            "web-config",
+            json!({"data": {"extra": "set by hand"}}),
+        )
+        .unwrap();
+    s.fake.clear_requests();
+    s.source
+        .write("web/config.yaml", replaced.replace("hello", "bonjour"));
+    s.commit("greet in French");
+    s.wait("replaced with the new content only", |f| {
+        f.object("configmaps", Some("web"), "web-config")
+            .is_some_and(|c| c["data"] == json!({"greeting": "bonjour"}))
+    });
+    assert!(
+        first(&s, "PUT", "/configmaps/web-config").is_some(),
+        "not written by PUT"
+    );
+    assert_eq!(first(&s, "PATCH", "/configmaps/web-config"), None);
+}

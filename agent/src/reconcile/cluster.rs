@@ -415,6 +415,34 @@ impl Cluster {
         Ok(serde_json::to_value(created).expect("objects serialize"))
     }
 
+    /// Replace (PUT) the object with `body`, for objects whose sync options
+    /// say `Replace=true`: every field `body` does not set is dropped, not
+    /// only those our field manager owned.
+    pub(crate) async fn replace(
+        &self,
+        kind: &Kind,
+        object: &ObjectRef,
+        body: &Value,
+    ) -> Result<Written> {
+        let api = self.api(kind, object.namespace.as_deref());
+        let dynamic: DynamicObject = serde_json::from_value(body.clone())
+            .map_err(|_| Error::Malformed("an object to replace"))?;
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        let replaced = api
+            .replace(&object.name, &params, &dynamic)
+            .await
+            .map_err(api_error)?;
+        let written = serde_json::to_value(replaced).expect("objects serialize");
+        self.live.record(object, &written);
+        Ok(Written {
+            object: written,
+            created: false,
+        })
+    }
+
     /// Delete in the background, as kubectl does: dependents are collected
     /// by the garbage collector. The `uid` precondition makes the server
     /// refuse (409) when the name now belongs to another object than the

@@ -371,6 +371,8 @@ pub(crate) fn may_delete(app: &str, live: &Value, recorded_uid: &str) -> bool {
 /// compare options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct SyncOptions {
+    /// `Replace=true`: written by replace (PUT) instead of apply.
+    pub(crate) replace: bool,
     /// `Prune=false` or `Delete=false` (see `plan::keep_option`).
     pub(crate) keep: bool,
     /// `IgnoreExtraneous` compare option.
@@ -382,8 +384,8 @@ pub(crate) struct SyncOptions {
 /// Options accepted and meaning nothing more here: server-side apply is
 /// always on, dry runs are not part of a pass, validation is the API
 /// server's, the app's namespace is always created when missing, and prune
-/// always runs after the last wave (docs/MIGRATING.md). `Replace=true` and
-/// `Prune=confirm` are not among them: not supported yet, so reported.
+/// always runs after the last wave (docs/MIGRATING.md). `Prune=confirm` is
+/// not among them: not supported yet, so reported.
 const ACCEPTED: &[&str] = &[
     "ServerSideApply=true",
     "CreateNamespace=true",
@@ -407,6 +409,7 @@ pub(crate) fn sync_options(object: &Value) -> SyncOptions {
         };
         for item in items(text) {
             match item {
+                "Replace=true" => out.replace = true,
                 "Prune=false" | "Delete=false" => out.keep = true,
                 known if ACCEPTED.contains(&known) => {}
                 other => out.unknown.push(format!("{name}: {other}")),
@@ -601,13 +604,12 @@ mod tests {
             "switchyard.dev/sync-options": "Prune=confirm,CreateNamespace=true,ServerSideApply=true",
             COMPARE_OPTIONS: "IgnoreExtraneous",
         })));
-        assert!(o.ignore_extraneous && !o.keep);
+        assert!(o.ignore_extraneous && o.replace && !o.keep);
         // Not supported yet, so reported like any unknown option.
         assert_eq!(
             o.unknown,
             vec![
                 "switchyard.dev/sync-options: Prune=confirm".to_owned(),
-                "argocd.argoproj.io/sync-options: Replace=true".to_owned(),
                 "argocd.argoproj.io/sync-options: Frobnicate=yes".to_owned(),
             ]
         );

@@ -963,7 +963,13 @@ async fn sync_one(
             if adopting {
                 info!(app = %marks.app, object = %reference, "adopting an existing object");
             }
-            match apply(cluster, &kind, &reference, &body, options, owned).await {
+            // Replace=true: a PUT, which also drops fields others set.
+            let written = if crate::reconcile::hooks::sync_options(object).replace {
+                cluster.replace(&kind, &reference, &body).await
+            } else {
+                apply(cluster, &kind, &reference, &body, options, owned).await
+            };
+            match written {
                 Ok(written) => {
                     pass.writes += 1;
                     pass.managed(&reference, &body, None);
