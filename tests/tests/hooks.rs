@@ -438,3 +438,48 @@ fn replace_true_writes_by_put_and_drops_fields_others_set() {
     );
     assert_eq!(first(&s, "PATCH", "/configmaps/web-config"), None);
 }
+
+#[test]
+fn a_sync_hook_runs_with_its_wave_between_the_waves_around_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = manifests::WEB_CONFIG.replace(
+        "name: web-config\n",
+        "name: before\n  annotations: {argocd.argoproj.io/sync-wave: \"0\"}\n",
+    );
+    let after = manifests::WEB_CONFIG.replace(
+        "name: web-config\n",
+        "name: after\n  annotations: {argocd.argoproj.io/sync-wave: \"2\"}\n",
+    );
+    let hook = job("  generateName: seed-
+  annotations:
+    argocd.argoproj.io/hook: Sync
+    argocd.argoproj.io/sync-wave: \"1\"");
+    let mut s = OneCluster::builder(dir.path())
+        .file("web/before.yaml", &before)
+        .file("web/after.yaml", &after)
+        .file("web/seed.yaml", &hook)
+        .start();
+    s.create_web(&[]);
+    s.wait("the Sync hook of wave 1 runs after wave 0", |f| {
+        job_named(&f.objects("jobs", Some("web")), "seed-").is_some()
+    });
+    assert!(s.fake.object("configmaps", Some("web"), "before").is_some());
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(
+        s.fake.object("configmaps", Some("web"), "after").is_none(),
+        "wave 2 was applied while the Sync hook of wave 1 ran"
+    );
+    let name = job_named(&jobs(&s), "seed-").unwrap()["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.fake
+        .set_status("jobs", Some("web"), &name, complete())
+        .unwrap();
+    s.wait("wave 2 follows the hook", |f| {
+        f.object("configmaps", Some("web"), "after").is_some()
+    });
+    s.wait_status("web", "Synced with the Sync hook's success", |r| {
+        r["sync"] == "Synced" && hook_row(r, "Sync hook: Succeeded").is_some()
+    });
+}
