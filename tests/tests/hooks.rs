@@ -222,9 +222,22 @@ fn before_hook_creation_deletes_the_previous_runs_object() {
     let hook = job("  name: migrate
   annotations:
     helm.sh/hook: pre-install,pre-upgrade");
+    // A chart's test hook, as `helm create` writes one: not applied.
+    let test = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web-test-connection
+  annotations: {helm.sh/hook: test}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: wget
+    image: busybox:1.36
+";
     let mut s = OneCluster::builder(dir.path())
         .file("web/config.yaml", manifests::WEB_CONFIG)
         .file("web/migrate.yaml", &hook)
+        .file("web/test.yaml", test)
         .start();
     s.create_web(&[]);
     s.wait("the Helm pre-install hook runs", |f| {
@@ -237,6 +250,22 @@ fn before_hook_creation_deletes_the_previous_runs_object() {
     s.wait("the ConfigMap follows", |f| {
         f.object("configmaps", Some("web"), "web-config").is_some()
     });
+    s.wait_status("web", "Synced, the test hook reported, not applied", |r| {
+        r["sync"] == "Synced"
+            && r["resources"].as_array().is_some_and(|rows| {
+                rows.iter().any(|row| {
+                    row["name"] == "web-test-connection"
+                        && row["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("Helm hook test is not supported"))
+                })
+            })
+    });
+    assert!(
+        s.fake
+            .object("pods", Some("web"), "web-test-connection")
+            .is_none()
+    );
     // Default policy: the Job stays until the next run.
     assert!(s.fake.object("jobs", Some("web"), "migrate").is_some());
     assert!(s.deletes().is_empty());

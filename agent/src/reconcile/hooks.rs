@@ -181,7 +181,7 @@ pub(crate) fn role(object: &Value) -> Result<Role, HookError> {
         }
         if phases.is_empty() && !unsupported.is_empty() {
             return Ok(Role::Unsupported(format!(
-                "Helm hook {} is not supported; not applied",
+                "Helm hook {} is not supported (as in Argo CD); not applied",
                 unsupported.join(",")
             )));
         }

@@ -434,32 +434,25 @@ pub(crate) struct Settings {
 }
 
 /// The bundle split by role: the objects applied as usual (`normal`, in
-/// bundle order), the hooks (indices into the bundle), and rows for the
-/// objects never applied (Skip, unsupported Helm hooks).
+/// bundle order), the hooks (indices into the bundle), and the unsupported
+/// Helm hooks, never applied (index and why).
 struct Split<'a> {
     normal: std::borrow::Cow<'a, [Value]>,
     hooks: Vec<(usize, crate::reconcile::hooks::Hook)>,
-    left_out: Vec<String>,
+    left_out: Vec<(usize, String)>,
 }
 
 fn split(objects: &[Value]) -> Result<Split<'_>, crate::reconcile::hooks::HookError> {
-    use crate::reconcile::hooks::{Role, hook_name, role};
+    use crate::reconcile::hooks::{Role, role};
     let mut hooks = Vec::new();
     let mut left_out = Vec::new();
     let mut normal_indices = Vec::new();
     for (index, object) in objects.iter().enumerate() {
-        let describe = || {
-            format!(
-                "{} {}",
-                object["kind"].as_str().unwrap_or("object"),
-                hook_name(object)
-            )
-        };
         match role(object)? {
             Role::Normal => normal_indices.push(index),
             Role::Hook(hook) => hooks.push((index, hook)),
             Role::Skip => {}
-            Role::Unsupported(why) => left_out.push(format!("{}: {why}", describe())),
+            Role::Unsupported(why) => left_out.push((index, why)),
         }
     }
     // Cloned only when something is left out of the normal apply.
@@ -512,7 +505,26 @@ pub(crate) async fn reconcile_app(
         }
     };
     let objects: &[Value] = &normal;
-    pass.errors.extend(left_out);
+    // Reported on a row of their own that neither makes the app OutOfSync
+    // nor changes its health: charts ship test hooks Argo CD ignores too.
+    for (index, why) in left_out {
+        let object = &bundle[index];
+        let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+        pass.rows.push(ResourceStatus {
+            group: text(&object["apiVersion"])
+                .rsplit_once('/')
+                .map_or(String::new(), |(g, _)| g.to_owned()),
+            kind: text(&object["kind"]),
+            namespace: object["metadata"]["namespace"]
+                .as_str()
+                .or(item.namespace.as_deref())
+                .map(str::to_owned),
+            name: crate::reconcile::hooks::hook_name(object),
+            sync: SyncStatus::Synced,
+            health: Health::Unknown,
+            message: Some(why),
+        });
+    }
     // Sync options Switchyard does not know: reported on the object's row,
     // never ignored silently.
     let unknown_options: Vec<(&str, &str, String)> = bundle
