@@ -124,6 +124,7 @@ impl Hooks<'_> {
     ) -> Result<(), Stop> {
         let mut watching = Vec::new();
         let mut failed = None;
+        let mut not_started = Vec::new();
         for &index in group {
             let object = &self.objects[index];
             let key = decide::run_key(object, phase);
@@ -137,7 +138,14 @@ impl Hooks<'_> {
                 Some(RunState::Running) => watching.push((index, key)),
                 None => match self.start(index, phase, &key, pass).await {
                     Ok(()) => watching.push((index, key)),
-                    Err(why) => {
+                    // A server error that may pass: not a failed hook;
+                    // the next pass tries to start it again.
+                    Err((why, true)) => {
+                        warn!(app = %self.item.app, hook = %name, %why, "hook not started; trying again");
+                        pass.retry = true;
+                        not_started.push(format!("{name} not started yet ({why})"));
+                    }
+                    Err((why, false)) => {
                         warn!(app = %self.item.app, hook = %name, %why, "hook not started");
                         failed.get_or_insert(format!("{name} failed: {why}"));
                     }
@@ -146,7 +154,7 @@ impl Hooks<'_> {
         }
         // One deadline for the group: they run side by side.
         let deadline = tokio::time::Instant::now() + self.wait;
-        let mut running = Vec::new();
+        let mut running = not_started;
         for (index, key) in watching {
             let Some(run) = self.record.runs.get(&key).cloned() else {
                 continue;
@@ -195,13 +203,14 @@ impl Hooks<'_> {
 
     /// Create the hook of `index` for a run of `phase`, after deleting the
     /// object an earlier run left when its policy says BeforeHookCreation.
+    /// `Err` says why, and whether the error may go away by itself.
     async fn start(
         &mut self,
         index: usize,
         phase: Phase,
         key: &str,
         pass: &mut Pass,
-    ) -> Result<(), String> {
+    ) -> Result<(), (String, bool)> {
         let object = &self.objects[index];
         let hook = self.hook(index);
         let probe = ObjectRef {
@@ -214,14 +223,17 @@ impl Hooks<'_> {
             .cluster
             .kind(&probe)
             .await
-            .map_err(|e| format!("kind not resolved: {e}"))?;
+            .map_err(|e| (format!("kind not resolved: {e}"), e.is_transient()))?;
         let hook_key = decide::hook_key(object);
         if decide::delete_before(&hook.delete)
             && let Some(old) = self.record.objects.get(&hook_key).cloned()
         {
-            self.delete(&old, true, pass)
-                .await
-                .map_err(|e| format!("deleting the previous run's {}: {e}", old.object))?;
+            self.delete(&old, true, pass).await.map_err(|e| {
+                (
+                    format!("deleting the previous run's {}: {e}", old.object),
+                    e.is_transient(),
+                )
+            })?;
             self.record.objects.remove(&hook_key);
         }
         let body = plan::with_creation_record(
@@ -233,12 +245,13 @@ impl Hooks<'_> {
             .cluster
             .create(&kind, namespace, &body)
             .await
-            .map_err(|e| format!("cannot create it: {e}"))?;
+            .map_err(|e| (format!("cannot create it: {e}"), e.is_transient()))?;
         pass.writes += 1;
-        let reference = ObjectRef::of(&created).map_err(|e| format!("the server's answer: {e}"))?;
+        let reference =
+            ObjectRef::of(&created).map_err(|e| (format!("the server's answer: {e}"), false))?;
         let uid = created["metadata"]["uid"]
             .as_str()
-            .ok_or("the server's answer has no uid")?
+            .ok_or(("the server's answer has no uid".to_owned(), false))?
             .to_owned();
         info!(app = %self.item.app, %phase, object = %reference, "hook created");
         self.record.objects.insert(
