@@ -71,6 +71,17 @@ enum Command {
         /// (waves and phases still go one after the other).
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
         apply_concurrency: u16,
+        /// How long a sync hook (a Job or Pod with argocd.argoproj.io/hook
+        /// or helm.sh/hook) may run before it counts as failed, which fails
+        /// the sync and runs the SyncFail hooks.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        hook_timeout: Duration,
+        /// How long one pass waits for a sync wave to become healthy (the
+        /// next wave and the PostSync hooks start only then) or for running
+        /// hooks to finish; after that the pass ends, reports, and the next
+        /// pass looks again.
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        wave_wait: Duration,
         /// How long each watch request of the live view lasts before it is
         /// renewed (from the last resourceVersion seen, or by listing again
         /// when the server answers 410 Gone).
@@ -131,6 +142,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             kubeconfig,
             resync_interval,
             apply_concurrency,
+            hook_timeout,
+            wave_wait,
             watch_timeout,
             max_backoff,
             log_format,
@@ -170,6 +183,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         },
                         resync: resync_interval,
                         apply_concurrency: usize::from(apply_concurrency),
+                        hook_timeout,
+                        wave_wait,
                     },
                 )
             });

@@ -170,11 +170,36 @@ fn check_object(value: &Value) -> Result<(), String> {
             "metadata.name must be a string, found {}",
             type_name(other)
         )),
+        None if generate_name(map).is_some() => {
+            if is_hook(map) {
+                Ok(())
+            } else {
+                Err("metadata.generateName without metadata.name is allowed only on hooks (annotation argocd.argoproj.io/hook or helm.sh/hook): the agent applies every other object by name".into())
+            }
+        }
         None if map.get("kind").and_then(Value::as_str) == Some("Kustomization") => {
             Err("missing metadata.name (a kustomization: use the kustomize renderer)".into())
         }
         None => Err("missing metadata.name".into()),
     }
+}
+
+/// Annotations that make an object a sync hook, which the agent creates
+/// (POST) rather than applies, so it may be named by `generateName`.
+pub const HOOK_ANNOTATIONS: [&str; 2] = ["argocd.argoproj.io/hook", "helm.sh/hook"];
+
+fn generate_name(map: &serde_json::Map<String, Value>) -> Option<&str> {
+    map.get("metadata")?
+        .get("generateName")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+}
+
+fn is_hook(map: &serde_json::Map<String, Value>) -> bool {
+    let annotations = map.get("metadata").and_then(|m| m.get("annotations"));
+    HOOK_ANNOTATIONS
+        .iter()
+        .any(|name| annotations.and_then(|a| a.get(*name)).is_some())
 }
 
 fn type_name(v: &Value) -> &'static str {

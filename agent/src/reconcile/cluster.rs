@@ -4,7 +4,8 @@
 
 use super::live::LiveView;
 use kube::api::{
-    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy,
+    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions,
+    PropagationPolicy,
 };
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::Scope;
@@ -390,6 +391,55 @@ impl Cluster {
         Ok(Written {
             object: written,
             created: code == 201,
+        })
+    }
+
+    /// Create (POST) `body` in `namespace`: for hooks, which are created
+    /// once per run rather than applied, and may be named by
+    /// `generateName`; the answer carries the name the server gave. An
+    /// object of that name that exists already is an error (409).
+    pub(crate) async fn create(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        body: &Value,
+    ) -> Result<Value> {
+        let api = self.api(kind, namespace);
+        let object: DynamicObject =
+            serde_json::from_value(body.clone()).map_err(|_| Error::Malformed("a hook object"))?;
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        let created = api.create(&params, &object).await.map_err(api_error)?;
+        Ok(serde_json::to_value(created).expect("objects serialize"))
+    }
+
+    /// Replace (PUT) the object with `body`, for objects whose sync options
+    /// say `Replace=true`: every field `body` does not set is dropped, not
+    /// only those our field manager owned.
+    pub(crate) async fn replace(
+        &self,
+        kind: &Kind,
+        object: &ObjectRef,
+        body: &Value,
+    ) -> Result<Written> {
+        let api = self.api(kind, object.namespace.as_deref());
+        let dynamic: DynamicObject = serde_json::from_value(body.clone())
+            .map_err(|_| Error::Malformed("an object to replace"))?;
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        let replaced = api
+            .replace(&object.name, &params, &dynamic)
+            .await
+            .map_err(api_error)?;
+        let written = serde_json::to_value(replaced).expect("objects serialize");
+        self.live.record(object, &written);
+        Ok(Written {
+            object: written,
+            created: false,
         })
     }
 

@@ -5,6 +5,7 @@ mod cluster;
 mod compare;
 mod engine;
 mod health;
+mod hooks;
 mod ignore;
 mod live;
 mod order;

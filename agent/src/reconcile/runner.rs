@@ -65,6 +65,10 @@ pub(crate) struct RunnerOptions {
     pub(crate) resync: Duration,
     /// Objects of one phase applied at once, at most.
     pub(crate) apply_concurrency: usize,
+    /// How long a hook may run before it counts as failed.
+    pub(crate) hook_timeout: Duration,
+    /// How long one pass waits for a wave to become healthy.
+    pub(crate) wave_wait: Duration,
 }
 
 /// Handles to a running loop.
@@ -198,7 +202,11 @@ async fn run(
                 applied.get(&item.app),
                 &marks,
                 options.mode,
-                options.apply_concurrency,
+                engine::Settings {
+                    concurrency: options.apply_concurrency,
+                    hook_timeout: options.hook_timeout,
+                    wave_wait: options.wave_wait,
+                },
             )
             .await;
             failed |= outcome.retry;

@@ -290,6 +290,78 @@ fn ignored_text(app: &AppView) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+/// One hook run as an agent reported it: a row of the app's status whose
+/// message the agent writes as `PHASE hook: STATE` or `PHASE hook: Failed:
+/// WHY` (agent/src/reconcile/engine/hooks.rs, `Hooks::rows`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+struct HookRow {
+    cluster: String,
+    phase: String,
+    kind: String,
+    namespace: Option<String>,
+    /// The name the API server gave the hook object.
+    name: String,
+    /// `Running`, `Succeeded` or `Failed`.
+    state: String,
+    /// Why it failed.
+    message: Option<String>,
+}
+
+/// The hook runs among the status rows of an app, per cluster.
+fn hook_rows(statuses: &[switchyard_hub::fleet::StatusView]) -> Vec<HookRow> {
+    let mut out = Vec::new();
+    for status in statuses {
+        for row in &status.resources {
+            let Some(message) = row.message.as_deref() else {
+                continue;
+            };
+            let Some((phase, rest)) = message.split_once(" hook: ") else {
+                continue;
+            };
+            if !matches!(phase, "PreSync" | "Sync" | "PostSync" | "SyncFail") {
+                continue;
+            }
+            let (state, why) = match rest.split_once(": ") {
+                Some((state, why)) => (state, Some(why.to_owned())),
+                None => (rest, None),
+            };
+            if !matches!(state, "Running" | "Succeeded" | "Failed") {
+                continue;
+            }
+            out.push(HookRow {
+                cluster: status.cluster.clone(),
+                phase: phase.to_owned(),
+                kind: row.kind.clone(),
+                namespace: row.namespace.clone(),
+                name: row.name.clone(),
+                state: state.to_owned(),
+                message: why,
+            });
+        }
+    }
+    out
+}
+
+fn show_hooks(hooks: &[HookRow]) {
+    if hooks.is_empty() {
+        return;
+    }
+    println!("\nHooks (this commit):");
+    print_table(
+        &["CLUSTER", "PHASE", "OBJECT", "STATE", "MESSAGE"],
+        hooks.iter().map(|h| {
+            vec![
+                h.cluster.clone(),
+                h.phase.clone(),
+                match &h.namespace {
+                    Some(ns) => format!("{} {ns}/{}", h.kind, h.name),
+                    None => format!("{} {}", h.kind, h.name),
+                },
+                h.state.clone(),
+                h.message.clone().unwrap_or_else(|| "-".into()),
+            ]
+        }),
+    );
 }
 
 fn show_app(app: &AppView) {
@@ -510,10 +582,16 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
         AppCommand::Show { name, output } => {
             let client = AdminClient::discover(target)?;
             let app: AppView = client.get(&format!("/apps/{name}")).await?;
+            let statuses: Vec<switchyard_hub::fleet::StatusView> =
+                client.get(&format!("/status?app={name}")).await?;
+            let hooks = hook_rows(&statuses);
             if output != OutputFormat::Table {
-                return print_one(&app, output);
+                let mut value = serde_json::to_value(&app)?;
+                value["hooks"] = serde_json::to_value(&hooks)?;
+                return print_one(&value, output);
             }
             show_app(&app);
+            show_hooks(&hooks);
             Ok(())
         }
         AppCommand::Manifests {
@@ -678,4 +756,52 @@ fn app_errors(app: &AppView, what: &str) -> anyhow::Result<()> {
             errors.join("\n")
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_runs_are_read_from_the_status_rows() {
+        let statuses: Vec<switchyard_hub::fleet::StatusView> = serde_json::from_value(serde_json::json!([{
+            "app": "web", "cluster": "edge", "sync": "OutOfSync", "health": "Degraded",
+            "desired_commit": "abc", "connected": true,
+            "resources": [
+                {"group": "batch", "kind": "Job", "namespace": "web", "name": "migrate",
+                 "sync": "Synced", "health": "Degraded",
+                 "message": "PreSync hook: Failed: Job failed: BackoffLimitExceeded"},
+                {"group": "batch", "kind": "Job", "namespace": "web", "name": "cleanup-x2b4z",
+                 "sync": "Synced", "health": "Progressing", "message": "SyncFail hook: Running"},
+                {"group": "apps", "kind": "Deployment", "namespace": "web", "name": "web",
+                 "sync": "Synced", "health": "Healthy", "message": "a hook: of another kind"},
+                {"group": "", "kind": "ConfigMap", "namespace": "web", "name": "c",
+                 "sync": "Synced", "health": "Healthy", "message": null}
+            ]
+        }]))
+        .unwrap();
+        let hooks = hook_rows(&statuses);
+        assert_eq!(hooks.len(), 2, "{hooks:?}");
+        assert_eq!(
+            (
+                hooks[0].phase.as_str(),
+                hooks[0].state.as_str(),
+                hooks[0].name.as_str()
+            ),
+            ("PreSync", "Failed", "migrate")
+        );
+        assert_eq!(
+            hooks[0].message.as_deref(),
+            Some("Job failed: BackoffLimitExceeded")
+        );
+        assert_eq!(
+            (
+                hooks[1].phase.as_str(),
+                hooks[1].state.as_str(),
+                hooks[1].message.as_deref()
+            ),
+            ("SyncFail", "Running", None)
+        );
+        assert_eq!(hooks[1].cluster, "edge");
+    }
 }

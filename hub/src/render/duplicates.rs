@@ -102,6 +102,11 @@ pub(super) fn check(
 ) -> Result<(), RenderError> {
     let mut seen: HashMap<ObjectKey, &str> = HashMap::with_capacity(objects.len());
     for o in objects {
+        // A hook named by generateName gets its name from the server at
+        // each run: never the same object as another.
+        if o.value["metadata"]["name"].is_null() {
+            continue;
+        }
         let key = ObjectKey::of(&o.value, default_namespace);
         if let Some(first) = seen.get(&key) {
             return Err(RenderError::Duplicate {

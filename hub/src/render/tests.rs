@@ -142,6 +142,26 @@ fn objects_need_api_version_kind_and_name() {
 }
 
 #[test]
+fn generate_name_is_accepted_on_hooks_only() {
+    let hooks = [file(
+        "hooks.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  annotations: {argocd.argoproj.io/hook: PreSync}\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n  annotations: {helm.sh/hook: post-install}\n",
+    )];
+    let objects = dir(&hooks).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(objects.len(), 2);
+    assert_eq!(objects[0]["metadata"]["generateName"], "migrate-");
+    let plain = [file(
+        "job.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-}\n",
+    )];
+    let message = err(dir(&plain));
+    assert!(
+        message.contains("generateName without metadata.name is allowed only on hooks"),
+        "{message}"
+    );
+}
+
+#[test]
 fn list_kinds_are_flattened() {
     let files = [file(
         "list.yaml",

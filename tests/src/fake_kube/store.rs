@@ -504,7 +504,13 @@ impl Store {
         let name = match (meta(&obj, "name"), meta(&obj, "generateName")) {
             (Some(n), _) if !n.is_empty() => n.to_string(),
             (_, Some(prefix)) if !prefix.is_empty() => {
-                format!("{prefix}{:05x}", (self.rv * 7919 + self.uids) % 0xfffff)
+                // Like the API server: five random characters from an
+                // alphabet without vowels and look-alike digits.
+                const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+                let suffix: String = (0..5)
+                    .map(|_| char::from(ALPHABET[rand::random_range(0..ALPHABET.len())]))
+                    .collect();
+                format!("{prefix}{suffix}")
             }
             _ => {
                 return Err(ApiError::invalid(

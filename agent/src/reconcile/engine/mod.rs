@@ -30,7 +30,10 @@ use std::time::Duration;
 use switchyard_common::proto::{AppStatus, AssignmentItem, Health, ResourceStatus, SyncStatus};
 use tracing::{debug, info, warn};
 
+mod hooks;
 mod prune;
+
+pub(crate) use hooks::HookRecord;
 
 pub(crate) use prune::remove_app;
 use prune::{in_prune_order, prune_one};
@@ -117,6 +120,10 @@ pub(crate) struct AppliedState {
     /// Switchyard owned, which self-heal may take back by force.
     #[serde(default, with = "pairs")]
     pub(crate) fields: BTreeMap<ObjectRef, BTreeSet<String>>,
+    /// The app's hook runs at its last commit, and the hook objects this
+    /// agent created and did not delete yet.
+    #[serde(default)]
+    pub(crate) hooks: HookRecord,
 }
 
 impl AppliedState {
@@ -413,20 +420,157 @@ impl Pass {
     }
 }
 
-/// Reconcile one assigned app against the cluster.
+/// How a pass applies: concurrency within a phase and its bounded waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Objects of one phase applied at once, at most.
+    pub(crate) concurrency: usize,
+    /// How long a hook (a Job, a Pod) may take to finish before it counts
+    /// as failed.
+    pub(crate) hook_timeout: Duration,
+    /// How long one pass waits for a wave to become healthy before it ends
+    /// and the next pass (a retry) looks again.
+    pub(crate) wave_wait: Duration,
+}
+
+/// The bundle split by role: the objects applied as usual (`normal`, in
+/// bundle order), the hooks (indices into the bundle), and the unsupported
+/// Helm hooks, never applied (index and why).
+struct Split<'a> {
+    normal: std::borrow::Cow<'a, [Value]>,
+    hooks: Vec<(usize, crate::reconcile::hooks::Hook)>,
+    left_out: Vec<(usize, String)>,
+}
+
+fn split(objects: &[Value]) -> Result<Split<'_>, crate::reconcile::hooks::HookError> {
+    use crate::reconcile::hooks::{Role, role};
+    let mut hooks = Vec::new();
+    let mut left_out = Vec::new();
+    let mut normal_indices = Vec::new();
+    for (index, object) in objects.iter().enumerate() {
+        match role(object)? {
+            Role::Normal => normal_indices.push(index),
+            Role::Hook(hook) => hooks.push((index, hook)),
+            Role::Skip => {}
+            Role::Unsupported(why) => left_out.push((index, why)),
+        }
+    }
+    // Cloned only when something is left out of the normal apply.
+    let normal = if normal_indices.len() == objects.len() {
+        std::borrow::Cow::Borrowed(objects)
+    } else {
+        std::borrow::Cow::Owned(normal_indices.iter().map(|&i| objects[i].clone()).collect())
+    };
+    Ok(Split {
+        normal,
+        hooks,
+        left_out,
+    })
+}
+
+/// Reconcile one assigned app against the cluster: PreSync hooks, then
+/// the phases and waves (each wave applied and healthy before the next,
+/// Sync hooks with their wave), prune, then PostSync hooks once everything
+/// is healthy. A failed hook stops the sync (later waves are not applied,
+/// nothing is pruned) and runs the SyncFail hooks.
 pub(crate) async fn reconcile_app(
     cluster: &Cluster,
     item: &AssignmentItem,
-    objects: &[Value],
+    bundle: &[Value],
     previous: Option<&AppliedState>,
     marks: &Marks<'_>,
     mode: Mode,
-    concurrency: usize,
+    settings: Settings,
 ) -> Outcome {
+    use crate::reconcile::hooks::Phase;
+    let concurrency = settings.concurrency;
     let options = Options::from(item);
     let new_desired = previous.is_none_or(|p| p.digest != item.digest);
     let mut pass = Pass::default();
     let existing = Existing::default();
+    let Split {
+        normal,
+        hooks: hook_list,
+        left_out,
+    } = match split(bundle) {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome {
+                status: app_status(item, Vec::new(), vec![e.to_string()], false),
+                applied: None,
+                plan: Vec::new(),
+                writes: 0,
+                retry: false,
+            };
+        }
+    };
+    let objects: &[Value] = &normal;
+    // Reported on a row of their own that neither makes the app OutOfSync
+    // nor changes its health: charts ship test hooks Argo CD ignores too.
+    for (index, why) in left_out {
+        let object = &bundle[index];
+        let text = |v: &Value| v.as_str().unwrap_or("").to_owned();
+        pass.rows.push(ResourceStatus {
+            group: text(&object["apiVersion"])
+                .rsplit_once('/')
+                .map_or(String::new(), |(g, _)| g.to_owned()),
+            kind: text(&object["kind"]),
+            namespace: object["metadata"]["namespace"]
+                .as_str()
+                .or(item.namespace.as_deref())
+                .map(str::to_owned),
+            name: crate::reconcile::hooks::hook_name(object),
+            sync: SyncStatus::Synced,
+            health: Health::Unknown,
+            message: Some(why),
+        });
+    }
+    // Sync options Switchyard does not know: reported on the object's row,
+    // never ignored silently.
+    let unknown_options: Vec<(&str, &str, String)> = bundle
+        .iter()
+        .filter_map(|o| {
+            let unknown = crate::reconcile::hooks::sync_options(o).unknown;
+            (!unknown.is_empty()).then(|| {
+                (
+                    o["kind"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or(""),
+                    format!("unknown option ignored: {}", unknown.join(", ")),
+                )
+            })
+        })
+        .collect();
+    for (kind, name, warning) in &unknown_options {
+        warn!(app = %item.app, object = %format!("{kind} {name}"), %warning, "unknown sync option");
+    }
+    let mut record = previous.map(|p| p.hooks.clone()).unwrap_or_default();
+    if record.commit != item.commit {
+        // A new commit: its hooks run again; what earlier runs left stays
+        // known, for BeforeHookCreation.
+        record.commit = item.commit.clone();
+        record.runs.clear();
+    }
+    let mut hooks = hooks::Hooks {
+        cluster,
+        item,
+        marks,
+        objects: bundle,
+        hooks: hook_list,
+        record,
+        timeout: settings.hook_timeout,
+        wait: settings.wave_wait,
+    };
+    if mode == Mode::DryRun {
+        for (index, hook) in &hooks.hooks {
+            for phase in &hook.phases {
+                pass.plan.push(format!(
+                    "run {phase} hook {} {} (once per commit)",
+                    bundle[*index]["kind"].as_str().unwrap_or(""),
+                    crate::reconcile::hooks::hook_name(&bundle[*index])
+                ));
+            }
+        }
+    }
     if mode == Mode::Apply {
         start_views(cluster, objects, item.namespace.is_some()).await;
     }
@@ -454,7 +598,54 @@ pub(crate) async fn reconcile_app(
             };
         }
     };
-    for phase in phases {
+    // Why this pass stopped before the end: a hook failed (`failed`), or a
+    // wave is not healthy yet (`waiting`, tried again on the next pass).
+    let mut failed: Option<String> = None;
+    let mut waiting: Option<String> = None;
+    let run_hooks = mode == Mode::Apply;
+    let stop = |result: Result<(), hooks::Stop>,
+                failed: &mut Option<String>,
+                waiting: &mut Option<String>| {
+        match result {
+            Ok(()) => false,
+            Err(hooks::Stop::Failed(why)) => {
+                *failed = Some(why);
+                true
+            }
+            Err(hooks::Stop::Waiting(what)) => {
+                *waiting = Some(format!("{what}; what comes after it waits"));
+                true
+            }
+        }
+    };
+    if run_hooks {
+        let result = hooks.run(Phase::PreSync, |_| true, &mut pass).await;
+        stop(result, &mut failed, &mut waiting);
+    }
+    let waves: Vec<Option<i64>> = phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (i > 0)
+                .then(|| {
+                    p.first()
+                        .and_then(|&ix| order::sync_wave(&objects[ix]).ok())
+                })
+                .flatten()
+        })
+        .collect();
+    let count = phases.len();
+    for (position, phase) in phases.into_iter().enumerate() {
+        if failed.is_some() || waiting.is_some() {
+            break;
+        }
+        let wave = waves[position];
+        if run_hooks && let Some(w) = wave {
+            let result = hooks.run(Phase::Sync, |weight| weight < w, &mut pass).await;
+            if stop(result, &mut failed, &mut waiting) {
+                break;
+            }
+        }
         // In order of the phase, at most `concurrency` at once.
         let done: Vec<Pass> = futures_util::stream::iter(phase)
             .map(|index| {
@@ -481,13 +672,58 @@ pub(crate) async fn reconcile_app(
             .buffered(concurrency.max(1))
             .collect()
             .await;
+        let mut unhealthy = Vec::new();
         for one in done {
+            // One object's pass: its identity and its row.
+            if one
+                .rows
+                .iter()
+                .any(|r| r.sync == SyncStatus::Synced && hooks::gates(r.health.into()))
+            {
+                unhealthy.extend(one.desired.iter().cloned());
+            }
             pass.absorb(one);
         }
+        let Some(w) = wave else { continue };
+        if !run_hooks {
+            continue;
+        }
+        let result = hooks
+            .run(Phase::Sync, |weight| weight <= w, &mut pass)
+            .await;
+        if stop(result, &mut failed, &mut waiting) {
+            break;
+        }
+        // The next wave, the PostSync hooks: they start when this wave is
+        // healthy.
+        let more = position + 1 < count || hooks.any(Phase::PostSync);
+        if more
+            && !unhealthy.is_empty()
+            && let Err(what) = hooks::wait_healthy(cluster, &unhealthy, settings.wave_wait).await
+        {
+            waiting = Some(format!(
+                "wave {w} not healthy yet ({what}); what comes after it waits"
+            ));
+        }
     }
+    if run_hooks && failed.is_none() && waiting.is_none() {
+        let result = hooks.run(Phase::Sync, |_| true, &mut pass).await;
+        stop(result, &mut failed, &mut waiting);
+    }
+    let stopped = failed.is_some() || waiting.is_some();
 
-    // What the previous apply left that Git no longer has.
-    if let Some(previous) = previous {
+    // What the previous apply left that Git no longer has; nothing while
+    // the sync stopped before its last wave (those objects are not gone).
+    if let Some(previous) = previous
+        && stopped
+    {
+        for reference in previous.inventory.difference(&pass.desired) {
+            pass.inventory.insert(reference.clone());
+        }
+    }
+    if let Some(previous) = previous
+        && !stopped
+    {
         match plan::prune_candidates(&previous.inventory, &pass.desired, pass.unresolved) {
             Ok(gone) => {
                 for reference in &in_prune_order(gone) {
@@ -518,9 +754,69 @@ pub(crate) async fn reconcile_app(
         }
     }
 
+    if stopped && let Some(previous) = previous {
+        for (reference, uid) in &previous.created {
+            if pass.inventory.contains(reference) && !pass.created.contains_key(reference) {
+                pass.created.insert(reference.clone(), uid.clone());
+            }
+        }
+        for (reference, fields) in &previous.fields {
+            if pass.inventory.contains(reference) && !pass.fields.contains_key(reference) {
+                pass.fields.insert(reference.clone(), fields.clone());
+            }
+        }
+    }
+
+    // PostSync once everything is healthy.
+    if run_hooks && !stopped && hooks.any(Phase::PostSync) {
+        let all: Vec<ObjectRef> = pass.inventory.iter().cloned().collect();
+        match hooks::wait_healthy(cluster, &all, settings.wave_wait).await {
+            Ok(()) => {
+                let result = hooks.run(Phase::PostSync, |_| true, &mut pass).await;
+                stop(result, &mut failed, &mut waiting);
+            }
+            Err(what) => {
+                waiting = Some(format!("not healthy yet ({what}); the PostSync hooks wait"));
+            }
+        }
+    }
+    if let Some(why) = &failed {
+        pass.errors.insert(0, format!("sync failed: {why}"));
+        // A running SyncFail hook is looked at again on the next pass.
+        if let Err(hooks::Stop::Failed(also)) =
+            hooks.run(Phase::SyncFail, |_| true, &mut pass).await
+        {
+            pass.errors.push(also);
+        }
+    }
+    if let Some(why) = &waiting {
+        pass.retry = true;
+        pass.errors.push(why.clone());
+    }
+    let stopped = failed.is_some() || waiting.is_some();
+    pass.rows.extend(hooks.rows());
+    for (kind, name, warning) in &unknown_options {
+        for r in pass
+            .rows
+            .iter_mut()
+            .filter(|r| r.kind == *kind && r.name == *name)
+        {
+            r.message = Some(match r.message.take() {
+                Some(m) => format!("{m}; {warning}"),
+                None => warning.clone(),
+            });
+        }
+    }
+
     let status = app_status(item, pass.rows, pass.errors, pass.extraneous);
     let applied = (mode == Mode::Apply).then(|| AppliedState {
-        digest: item.digest.clone(),
+        // A sync that stopped early keeps the previous digest: the objects
+        // of later waves are still to be written, as for a new bundle.
+        digest: if stopped {
+            previous.map(|p| p.digest.clone()).unwrap_or_default()
+        } else {
+            item.digest.clone()
+        },
         prune: item.prune,
         prune_namespaces: options.prune_namespaces,
         prune_crds: options.prune_crds,
@@ -528,6 +824,7 @@ pub(crate) async fn reconcile_app(
         failed: pass.failed,
         created: pass.created,
         fields: pass.fields,
+        hooks: hooks.record,
     });
     if pass.writes > 0 {
         info!(app = %item.app, writes = pass.writes, sync = ?status.sync, health = ?status.health, "reconciled");
@@ -678,7 +975,13 @@ async fn sync_one(
             if adopting {
                 info!(app = %marks.app, object = %reference, "adopting an existing object");
             }
-            match apply(cluster, &kind, &reference, &body, options, owned).await {
+            // Replace=true: a PUT, which also drops fields others set.
+            let written = if crate::reconcile::hooks::sync_options(object).replace {
+                cluster.replace(&kind, &reference, &body).await
+            } else {
+                apply(cluster, &kind, &reference, &body, options, owned).await
+            };
+            match written {
                 Ok(written) => {
                     pass.writes += 1;
                     pass.managed(&reference, &body, None);
@@ -945,6 +1248,7 @@ mod tests {
             failed: BTreeSet::new(),
             created: [(reference.clone(), "uid-1".to_owned())].into(),
             fields: [(reference.clone(), [".data.k".to_owned()].into())].into(),
+            hooks: HookRecord::default(),
         };
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<AppliedState>(&json).unwrap(), state);

@@ -23,7 +23,7 @@ pub(super) async fn prune_one(
         Ok(Pruned::Gone) => {}
         Ok(Pruned::Released(line)) => pass.plan.push(line),
         Ok(Pruned::Kept(r)) => {
-            pass.extraneous = true;
+            pass.extraneous |= r.sync != SyncStatus::Synced;
             pass.inventory.insert(reference.clone());
             pass.rows.push(r);
         }
@@ -62,12 +62,20 @@ pub(super) async fn prune_object(
         Prune::Gone => Ok(Pruned::Gone),
         Prune::Keep(reason) => {
             let health = live.as_ref().map_or(Health::Unknown, |l| assessed(l).0);
-            Ok(Pruned::Kept(row(
-                reference,
-                SyncStatus::OutOfSync,
-                health,
-                Some(reason),
-            )))
+            // Argo CD's compare option: an extraneous object that says
+            // IgnoreExtraneous does not make its app OutOfSync.
+            let ignored = live
+                .as_ref()
+                .is_some_and(|l| crate::reconcile::hooks::sync_options(l).ignore_extraneous);
+            let (sync, reason) = if ignored {
+                (
+                    SyncStatus::Synced,
+                    format!("{reason} (IgnoreExtraneous: does not make the app OutOfSync)"),
+                )
+            } else {
+                (SyncStatus::OutOfSync, reason)
+            };
+            Ok(Pruned::Kept(row(reference, sync, health, Some(reason))))
         }
         Prune::Release(reason) => {
             info!(%app, object = %reference, %reason, "left in place and forgotten");
