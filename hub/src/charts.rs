@@ -14,6 +14,8 @@
 //! apps use are listed and each new tag's manifest read for the digest of
 //! its chart layer, giving refs of the same shape ([`fetch_oci`]).
 
+pub mod deps;
+
 use reqwest::Url;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;

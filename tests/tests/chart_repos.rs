@@ -563,3 +563,272 @@ fn charts_from_an_oci_registry_resolve_deploy_and_follow_new_tags() {
     agent.wait_plan("new tag", |p| p.contains("app hello at 1.0.1"));
     assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.1");
 }
+
+/// A subchart's ConfigMap, named after the chart (its alias when it has
+/// one) so that several subcharts' objects do not collide.
+const SUB_CONFIG_MAP: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+data:
+  version: {{ .Chart.Version | quote }}
+  greeting: {{ .Values.greeting | default "none" | quote }}
+"#;
+
+/// The ConfigMaps of `app` for cluster c1, by name.
+fn config_maps(hub: &TestHub, app: &str) -> std::collections::BTreeMap<String, Value> {
+    let out = hub.cli(&["app", "manifests", app, "--cluster", "c1", "-o", "json"]);
+    assert!(out.success(), "app manifests {app}: {}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+                o["data"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn chart_dependencies_not_vendored_are_fetched_from_https_oci_and_file_repositories() {
+    use switchyard_tests::git_server::{GitDaemon, GitRepoBuilder};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ChartRepoServer::start("robot", "s3cret");
+    let sub = [("templates/cm.yaml", SUB_CONFIG_MAP)];
+    for v in ["1.0.0", "1.1.0", "2.0.0"] {
+        server.publish("redis", v, &sub);
+    }
+    let registry = OciRegistry::start();
+    for v in ["2.0.0", "2.0.5", "3.0.0"] {
+        let archive = switchyard_tests::chart_server::pack_chart("common", v, &sub);
+        registry.push("common", v, &archive);
+    }
+    let oci_url = format!("oci://127.0.0.1:{}/charts", registry.port);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+
+    // A Git chart: redis from the HTTPS repo (aliased, with a condition,
+    // pinned by Chart.lock below the range's newest), common from the OCI
+    // registry (a range), lib from a directory beside it (file://).
+    let chart_yaml = format!(
+        "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n\
+         - name: redis\n  version: ^1.0\n  repository: {https}/\n  alias: cache\n  condition: cache.enabled\n\
+         - name: common\n  version: ~2.0\n  repository: {oci_url}\n\
+         - name: lib\n  version: 0.1.0\n  repository: file://../lib\n",
+        https = server.url(),
+    );
+    let chart_lock = format!(
+        "dependencies:\n- name: redis\n  repository: {https}\n  version: 1.0.0\n\
+         - name: common\n  repository: {oci_url}\n  version: 2.0.0\n\
+         - name: lib\n  repository: file://../lib\n  version: 0.1.0\n\
+         digest: sha256:0000\ngenerated: \"2026-01-01T00:00:00Z\"\n",
+        https = server.url(),
+    );
+    let source = GitRepoBuilder::new();
+    source.write("charts/web/Chart.yaml", &chart_yaml);
+    source.write(
+        "charts/web/values.yaml",
+        "cache:\n  enabled: true\n  greeting: from-parent\n",
+    );
+    source.write("charts/web/Chart.lock", &chart_lock);
+    source.write("charts/web/templates/cm.yaml", SUB_CONFIG_MAP);
+    source.write(
+        "charts/lib/Chart.yaml",
+        "apiVersion: v2\nname: lib\nversion: 0.1.0\n",
+    );
+    source.write("charts/lib/templates/cm.yaml", SUB_CONFIG_MAP);
+    let first = source.commit("web with three dependencies, none vendored");
+    let served = dir.path().join("served");
+    source.publish(&served, "fleet");
+    let daemon = GitDaemon::start(&served);
+
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "charts",
+        &server.url(),
+        "--type",
+        "helm",
+        "--username",
+        "robot",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--ca-file",
+        server.ca_pem_path().to_str().unwrap(),
+    ]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "registry",
+        &oci_url,
+        "--type",
+        "oci",
+        "--ca-file",
+        registry.ca_pem_path().to_str().unwrap(),
+    ]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &daemon.url("fleet.git"),
+        "--interval",
+        "1s",
+    ]);
+    assert!(
+        hub.repo_reaches("fleet", &first),
+        "first fetch never happened"
+    );
+    hub.add_cluster("c1", &[]);
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "charts/web",
+        "--renderer",
+        "helm",
+    ]);
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["assigned"]
+            == 1),
+        "never assigned: {}\n{}",
+        hub.cli_json(&["app", "show", "web"]),
+        server.logs()
+    );
+    let maps = config_maps(&hub, "web");
+    // Chart.lock's 1.0.0 although ^1.0 allows 1.1.0; the alias names it,
+    // and the parent's values reach it under the alias.
+    assert_eq!(maps["web-cache"]["version"], "1.0.0", "{maps:?}");
+    assert_eq!(maps["web-cache"]["greeting"], "from-parent", "{maps:?}");
+    assert_eq!(maps["web-common"]["version"], "2.0.0", "{maps:?}");
+    assert_eq!(maps["web-lib"]["version"], "0.1.0", "{maps:?}");
+    assert_eq!(maps["web-web"]["version"], "0.1.0", "{maps:?}");
+    assert_eq!(maps.len(), 4, "{maps:?}");
+    // The versions and digests fetched are in the app's history.
+    let noted: Vec<String> = history(&hub, "web")
+        .iter()
+        .filter(|r| r["event"] == "dependencies" && r["commit"] == first.as_str())
+        .map(|r| r["summary"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(noted.len(), 1, "{:?}", history(&hub, "web"));
+    assert!(
+        noted[0].starts_with("dependencies: redis 1.0.0@sha256:"),
+        "{noted:?}"
+    );
+    assert!(noted[0].contains(", common 2.0.0@sha256:"), "{noted:?}");
+
+    // Without Chart.lock the ranges resolve; the condition turns cache off.
+    source.remove("charts/web/Chart.lock");
+    source.write("charts/web/values.yaml", "cache:\n  enabled: false\n");
+    let second = source.commit("no lock, cache disabled");
+    source.publish(&served, "fleet");
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["deployed"]
+            == second.as_str()
+            && config_maps(&hub, "web")
+                .get("web-common")
+                .is_some_and(|m| m["version"] == "2.0.5")),
+        "ranges never resolved: {}\n{:?}",
+        hub.cli_json(&["app", "show", "web"]),
+        config_maps(&hub, "web")
+    );
+    let maps = config_maps(&hub, "web");
+    assert!(!maps.contains_key("web-cache"), "{maps:?}");
+    assert_eq!(maps["web-lib"]["version"], "0.1.0");
+
+    // A dependency no repository has: a clear error naming it and its
+    // repository; the deployed commit stays.
+    source.write(
+        "charts/web/Chart.yaml",
+        format!(
+            "{chart_yaml}- name: ghost\n  version: ^9\n  repository: {}\n",
+            server.url()
+        ),
+    );
+    let third = source.commit("a dependency that does not exist");
+    source.publish(&served, "fleet");
+    let error = || {
+        hub.cli_json(&["app", "show", "web"])["errors"]["*"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        wait_until(SOON, || error().contains(&third[..7])),
+        "no error: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    let error = error();
+    assert!(error.contains("dependency ghost"), "{error}");
+    assert!(error.contains(&server.url()), "{error}");
+    assert!(
+        error.contains("chart ghost is not in the repository's index.yaml"),
+        "{error}"
+    );
+    let status = hub.cli_json(&["status", "web"]);
+    assert_eq!(status[0]["desired_commit"], second.as_str(), "{status}");
+
+    // A chart from the chart repository depending on another of its
+    // charts by the repo's name (`@charts`): fetched with its credentials.
+    let umbrella_yaml = "apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n\
+         - name: redis\n  version: ~1.1\n  repository: '@charts'\n";
+    server.publish(
+        "umbrella",
+        "1.0.0",
+        &[
+            ("Chart.yaml", umbrella_yaml),
+            ("templates/cm.yaml", SUB_CONFIG_MAP),
+        ],
+    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "charts2",
+        &server.url(),
+        "--type",
+        "helm",
+        "--username",
+        "robot",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--ca-file",
+        server.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    // lighttpd may serve the index it had a second ago: wait for the new one.
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "charts2"])["refs"]
+            == 4),
+        "umbrella never listed: {}",
+        hub.cli_json(&["repo", "show", "charts2"])
+    );
+    let out = hub.cli(&[
+        "app", "create", "umbrella", "--repo", "charts2", "--chart", "umbrella",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("waiting for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        wait_until(
+            SOON,
+            || hub.cli_json(&["app", "show", "umbrella"])["assigned"] == 1
+        ),
+        "umbrella never assigned: {}",
+        hub.cli_json(&["app", "show", "umbrella"])
+    );
+    let maps = config_maps(&hub, "umbrella");
+    assert_eq!(maps["umbrella-redis"]["version"], "1.1.0", "{maps:?}");
+    assert_eq!(maps["umbrella-umbrella"]["version"], "1.0.0", "{maps:?}");
+}
