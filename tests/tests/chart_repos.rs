@@ -6,7 +6,9 @@
 //! history and deployed (automatic) or waits for `app sync` (manual);
 //! rollback goes back to the earlier version; a tampered archive (digest
 //! mismatch) is refused with a clear error and deploys nothing new; a range
-//! nothing matches is a clear error.
+//! nothing matches is a clear error. Dependencies a chart does not vendor
+//! are fetched from HTTPS, OCI and file:// repositories; a registry with
+//! token auth (a test token server, real JWTs) is pulled from.
 
 use serde_json::Value;
 use switchyard_tests::chart_server::ChartRepoServer;
@@ -369,10 +371,18 @@ struct OciRegistry {
     _process: switchyard_tests::process::Process,
     port: u16,
     dir: tempfile::TempDir,
+    /// With token auth, what the test's own pushes present.
+    push_token: Option<String>,
 }
 
 impl OciRegistry {
     fn start() -> OciRegistry {
+        Self::start_with("", None)
+    }
+
+    /// With `auth` added to its configuration (an `auth:` section), and
+    /// `push_token` sent with the test's pushes.
+    fn start_with(auth: &str, push_token: Option<String>) -> OciRegistry {
         let program = std::path::Path::new("/usr/bin/docker-registry");
         assert!(
             program.exists(),
@@ -391,7 +401,7 @@ impl OciRegistry {
                 &config,
                 format!(
                     "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                     http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+                     http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{auth}",
                     dir.path().join("data").display(),
                     tls.join("server.pem").display(),
                     tls.join("server-key.pem").display(),
@@ -413,6 +423,7 @@ impl OciRegistry {
                     _process: process,
                     port,
                     dir,
+                    push_token,
                 };
             }
             eprintln!(
@@ -425,7 +436,15 @@ impl OciRegistry {
 
     fn client(&self) -> reqwest::blocking::Client {
         let pem = std::fs::read(self.dir.path().join("tls").join("ca.pem")).unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.push_token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
         reqwest::blocking::Client::builder()
+            .default_headers(headers)
             .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -831,4 +850,251 @@ fn chart_dependencies_not_vendored_are_fetched_from_https_oci_and_file_repositor
     let maps = config_maps(&hub, "umbrella");
     assert_eq!(maps["umbrella-redis"]["version"], "1.1.0", "{maps:?}");
     assert_eq!(maps["umbrella-umbrella"]["version"], "1.0.0", "{maps:?}");
+}
+
+/// RFC 4648 base64url without padding (JWT segments).
+fn base64url(data: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// libtrust's key id, which distribution's token auth looks a `kid` up
+/// by: the first 240 bits of the SPKI's sha256, base32, in groups of 4.
+fn libtrust_key_id(spki_der: &[u8]) -> String {
+    use sha2::Digest as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let hash = sha2::Sha256::digest(spki_der);
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut b32 = String::new();
+    for byte in &hash[..30] {
+        bits = (bits << 8) | u32::from(*byte);
+        count += 8;
+        while count >= 5 {
+            count -= 5;
+            b32.push(ALPHABET[((bits >> count) & 31) as usize] as char);
+        }
+    }
+    b32.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Signs registry tokens as a token server does: ES256 with a key whose
+/// certificate is the registry's `rootcertbundle`.
+struct TokenSigner {
+    key: ring::signature::EcdsaKeyPair,
+    kid: String,
+    cert_pem: String,
+}
+
+const TOKEN_SERVICE: &str = "switchyard-test-registry";
+const TOKEN_ISSUER: &str = "switchyard-test-issuer";
+
+impl TokenSigner {
+    fn new() -> TokenSigner {
+        use rcgen::PublicKeyData as _;
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["token-signer".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let signing = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        TokenSigner {
+            key: signing,
+            kid: libtrust_key_id(&key.subject_public_key_info()),
+            cert_pem: cert.pem(),
+        }
+    }
+
+    /// A JWT granting `actions` on `repository`.
+    fn token(&self, repository: &str, actions: &[&str]) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "kid": self.kid});
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER, "sub": "", "aud": TOKEN_SERVICE,
+            "exp": now + 300, "nbf": now - 10, "iat": now - 10, "jti": format!("{now}-{repository}"),
+            "access": [{"type": "repository", "name": repository, "actions": actions}],
+        });
+        let signed = format!(
+            "{}.{}",
+            base64url(header.to_string().as_bytes()),
+            base64url(claims.to_string().as_bytes())
+        );
+        let signature = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), signed.as_bytes())
+            .unwrap();
+        format!("{signed}.{}", base64url(signature.as_ref()))
+    }
+}
+
+/// A token server on loopback HTTP: answers `GET /token?service=…&scope=…`
+/// with a token for the scope asked; counts what it issued. Serves at
+/// most 1,000 requests and for at most five minutes.
+struct TokenServer {
+    port: u16,
+    issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TokenServer {
+    fn start(signer: TokenSigner) -> TokenServer {
+        use std::io::{Read as _, Write as _};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, stopped) = (issued.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+            let mut served = 0;
+            while served < 1000 && std::time::Instant::now() < deadline {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                served += 1;
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let target = head.split(' ').nth(1).unwrap_or("/");
+                let url = reqwest::Url::parse(&format!("http://token{target}")).unwrap();
+                let scope = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "scope")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                // `repository:NAME:ACTIONS`.
+                let mut parts = scope.splitn(3, ':');
+                let (_, name, actions) = (parts.next(), parts.next(), parts.next());
+                let actions: Vec<&str> = actions.unwrap_or("").split(',').collect();
+                let token = signer.token(name.unwrap_or(""), &actions);
+                count.fetch_add(1, Ordering::Relaxed);
+                let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenServer { port, issued, stop }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn an_oci_registry_with_token_auth_is_pulled_from_with_a_bearer_token() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new();
+    let bundle = dir.path().join("token-signer.pem");
+    std::fs::write(&bundle, &signer.cert_pem).unwrap();
+    let push = signer.token("charts/hello", &["pull", "push"]);
+    let tokens = TokenServer::start(signer);
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    \
+         issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+        tokens.port,
+        bundle.display()
+    );
+    let registry = OciRegistry::start_with(&auth, Some(push));
+    let files = [("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)];
+    let archive = switchyard_tests::chart_server::pack_chart("hello", "1.0.0", &files);
+    registry.push("hello", "1.0.0", &archive);
+
+    // The registry enforces token auth: without a token, a 401 and a
+    // challenge naming the realm.
+    let pem = std::fs::read(registry.ca_pem_path()).unwrap();
+    let anonymous = reqwest::blocking::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+        .build()
+        .unwrap()
+        .get(format!(
+            "https://127.0.0.1:{}/v2/charts/hello/tags/list",
+            registry.port
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer realm="), "{challenge}");
+    assert_eq!(tokens.issued.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "registry",
+        &format!("oci://127.0.0.1:{}/charts", registry.port),
+        "--type",
+        "oci",
+        "--ca-file",
+        registry.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    hub.add_cluster("c1", &[]);
+    let out = hub.cli(&[
+        "app", "create", "hello", "--repo", "registry", "--chart", "hello",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("waiting for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "hello"])["assigned"]
+            == 1),
+        "never deployed: {}\n{}",
+        hub.cli_json(&["app", "show", "hello"]),
+        hub.cli_json(&["repo", "show", "registry"])
+    );
+    let maps = config_maps(&hub, "hello");
+    assert_eq!(maps["hello-info"]["version"], "1.0.0", "{maps:?}");
+    // Tokens were issued, and kept: the fetches every second do not each
+    // ask for one.
+    let issued = tokens.issued.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(issued >= 1, "no token was asked for");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let later = tokens.issued.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(later, issued, "a token per request: not cached");
 }
