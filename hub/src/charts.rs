@@ -14,6 +14,9 @@
 //! apps use are listed and each new tag's manifest read for the digest of
 //! its chart layer, giving refs of the same shape ([`fetch_oci`]).
 
+pub mod deps;
+mod token_auth;
+
 use reqwest::Url;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
@@ -317,6 +320,8 @@ fn get_with(
     if let Some(accept) = accept {
         request = request.header(reqwest::header::ACCEPT, accept);
     }
+    // Without credentials: a bearer token replaces them.
+    let retry = request.try_clone();
     if let (Some((user, password)), Ok(target), Ok(repo)) = (
         &source.credentials,
         Url::parse(url),
@@ -325,10 +330,31 @@ fn get_with(
     {
         request = request.basic_auth(user, Some(password));
     }
-    let response = request.send().map_err(|e| Error::Http {
-        url: url.to_owned(),
-        detail: reqwest_detail(&e),
-    })?;
+    let send = |request: reqwest::blocking::RequestBuilder| {
+        request.send().map_err(|e| Error::Http {
+            url: url.to_owned(),
+            detail: reqwest_detail(&e),
+        })
+    };
+    let mut response = send(request)?;
+    // A registry's token auth (Docker Hub, ghcr.io, distribution's `auth:
+    // token`): a token from the realm the challenge names, then the same
+    // request again with it.
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED
+        && let Some(challenge) = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(token_auth::Challenge::parse)
+        && let Some(retry) = retry
+    {
+        let token =
+            token_auth::token(client, source, &challenge).map_err(|detail| Error::Http {
+                url: url.to_owned(),
+                detail: format!("token from {}: {detail}", challenge.realm),
+            })?;
+        response = send(retry.bearer_auth(token))?;
+    }
     let status = response.status();
     if !status.is_success() {
         return Err(Error::Status {

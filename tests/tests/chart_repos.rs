@@ -6,7 +6,9 @@
 //! history and deployed (automatic) or waits for `app sync` (manual);
 //! rollback goes back to the earlier version; a tampered archive (digest
 //! mismatch) is refused with a clear error and deploys nothing new; a range
-//! nothing matches is a clear error.
+//! nothing matches is a clear error. Dependencies a chart does not vendor
+//! are fetched from HTTPS, OCI and file:// repositories; a registry with
+//! token auth (a test token server, real JWTs) is pulled from.
 
 use serde_json::Value;
 use switchyard_tests::chart_server::ChartRepoServer;
@@ -369,10 +371,18 @@ struct OciRegistry {
     _process: switchyard_tests::process::Process,
     port: u16,
     dir: tempfile::TempDir,
+    /// With token auth, what the test's own pushes present.
+    push_token: Option<String>,
 }
 
 impl OciRegistry {
     fn start() -> OciRegistry {
+        Self::start_with("", None)
+    }
+
+    /// With `auth` added to its configuration (an `auth:` section), and
+    /// `push_token` sent with the test's pushes.
+    fn start_with(auth: &str, push_token: Option<String>) -> OciRegistry {
         let program = std::path::Path::new("/usr/bin/docker-registry");
         assert!(
             program.exists(),
@@ -391,7 +401,7 @@ impl OciRegistry {
                 &config,
                 format!(
                     "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                     http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n",
+                     http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{auth}",
                     dir.path().join("data").display(),
                     tls.join("server.pem").display(),
                     tls.join("server-key.pem").display(),
@@ -413,6 +423,7 @@ impl OciRegistry {
                     _process: process,
                     port,
                     dir,
+                    push_token,
                 };
             }
             eprintln!(
@@ -425,7 +436,15 @@ impl OciRegistry {
 
     fn client(&self) -> reqwest::blocking::Client {
         let pem = std::fs::read(self.dir.path().join("tls").join("ca.pem")).unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &self.push_token {
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+        }
         reqwest::blocking::Client::builder()
+            .default_headers(headers)
             .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
             .timeout(std::time::Duration::from_secs(10))
             .build()
@@ -562,4 +581,520 @@ fn charts_from_an_oci_registry_resolve_deploy_and_follow_new_tags() {
     registry.push("hello", "1.0.1", &pack("1.0.1"));
     agent.wait_plan("new tag", |p| p.contains("app hello at 1.0.1"));
     assert_eq!(config_map(&hub, "hello")["data"]["version"], "1.0.1");
+}
+
+/// A subchart's ConfigMap, named after the chart (its alias when it has
+/// one) so that several subcharts' objects do not collide.
+const SUB_CONFIG_MAP: &str = r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-{{ .Chart.Name }}
+data:
+  version: {{ .Chart.Version | quote }}
+  greeting: {{ .Values.greeting | default "none" | quote }}
+"#;
+
+/// The ConfigMaps of `app` for cluster c1, by name.
+fn config_maps(hub: &TestHub, app: &str) -> std::collections::BTreeMap<String, Value> {
+    let out = hub.cli(&["app", "manifests", app, "--cluster", "c1", "-o", "json"]);
+    assert!(out.success(), "app manifests {app}: {}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+                o["data"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn chart_dependencies_not_vendored_are_fetched_from_https_oci_and_file_repositories() {
+    use switchyard_tests::git_server::{GitDaemon, GitRepoBuilder};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ChartRepoServer::start("robot", "s3cret");
+    let sub = [("templates/cm.yaml", SUB_CONFIG_MAP)];
+    for v in ["1.0.0", "1.1.0", "2.0.0"] {
+        server.publish("redis", v, &sub);
+    }
+    let registry = OciRegistry::start();
+    for v in ["2.0.0", "2.0.5", "3.0.0"] {
+        let archive = switchyard_tests::chart_server::pack_chart("common", v, &sub);
+        registry.push("common", v, &archive);
+    }
+    let oci_url = format!("oci://127.0.0.1:{}/charts", registry.port);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+
+    // A Git chart: redis from the HTTPS repo (aliased, with a condition,
+    // pinned by Chart.lock below the range's newest), common from the OCI
+    // registry (a range), lib from a directory beside it (file://).
+    let chart_yaml = format!(
+        "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n\
+         - name: redis\n  version: ^1.0\n  repository: {https}/\n  alias: cache\n  condition: cache.enabled\n\
+         - name: common\n  version: ~2.0\n  repository: {oci_url}\n\
+         - name: lib\n  version: 0.1.0\n  repository: file://../lib\n",
+        https = server.url(),
+    );
+    let chart_lock = format!(
+        "dependencies:\n- name: redis\n  repository: {https}\n  version: 1.0.0\n\
+         - name: common\n  repository: {oci_url}\n  version: 2.0.0\n\
+         - name: lib\n  repository: file://../lib\n  version: 0.1.0\n\
+         digest: sha256:0000\ngenerated: \"2026-01-01T00:00:00Z\"\n",
+        https = server.url(),
+    );
+    let source = GitRepoBuilder::new();
+    source.write("charts/web/Chart.yaml", &chart_yaml);
+    source.write(
+        "charts/web/values.yaml",
+        "cache:\n  enabled: true\n  greeting: from-parent\n",
+    );
+    source.write("charts/web/Chart.lock", &chart_lock);
+    source.write("charts/web/templates/cm.yaml", SUB_CONFIG_MAP);
+    source.write(
+        "charts/lib/Chart.yaml",
+        "apiVersion: v2\nname: lib\nversion: 0.1.0\n",
+    );
+    source.write("charts/lib/templates/cm.yaml", SUB_CONFIG_MAP);
+    let first = source.commit("web with three dependencies, none vendored");
+    let served = dir.path().join("served");
+    source.publish(&served, "fleet");
+    let daemon = GitDaemon::start(&served);
+
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "charts",
+        &server.url(),
+        "--type",
+        "helm",
+        "--username",
+        "robot",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--ca-file",
+        server.ca_pem_path().to_str().unwrap(),
+    ]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "registry",
+        &oci_url,
+        "--type",
+        "oci",
+        "--ca-file",
+        registry.ca_pem_path().to_str().unwrap(),
+    ]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "fleet",
+        &daemon.url("fleet.git"),
+        "--interval",
+        "1s",
+    ]);
+    assert!(
+        hub.repo_reaches("fleet", &first),
+        "first fetch never happened"
+    );
+    hub.add_cluster("c1", &[]);
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "charts/web",
+        "--renderer",
+        "helm",
+    ]);
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["assigned"]
+            == 1),
+        "never assigned: {}\n{}",
+        hub.cli_json(&["app", "show", "web"]),
+        server.logs()
+    );
+    let maps = config_maps(&hub, "web");
+    // Chart.lock's 1.0.0 although ^1.0 allows 1.1.0; the alias names it,
+    // and the parent's values reach it under the alias.
+    assert_eq!(maps["web-cache"]["version"], "1.0.0", "{maps:?}");
+    assert_eq!(maps["web-cache"]["greeting"], "from-parent", "{maps:?}");
+    assert_eq!(maps["web-common"]["version"], "2.0.0", "{maps:?}");
+    assert_eq!(maps["web-lib"]["version"], "0.1.0", "{maps:?}");
+    assert_eq!(maps["web-web"]["version"], "0.1.0", "{maps:?}");
+    assert_eq!(maps.len(), 4, "{maps:?}");
+    // The versions and digests fetched are in the app's history.
+    let noted: Vec<String> = history(&hub, "web")
+        .iter()
+        .filter(|r| r["event"] == "dependencies" && r["commit"] == first.as_str())
+        .map(|r| r["summary"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(noted.len(), 1, "{:?}", history(&hub, "web"));
+    assert!(
+        noted[0].starts_with("dependencies: redis 1.0.0@sha256:"),
+        "{noted:?}"
+    );
+    assert!(noted[0].contains(", common 2.0.0@sha256:"), "{noted:?}");
+
+    // Without Chart.lock the ranges resolve; the condition turns cache off.
+    source.remove("charts/web/Chart.lock");
+    source.write("charts/web/values.yaml", "cache:\n  enabled: false\n");
+    let second = source.commit("no lock, cache disabled");
+    source.publish(&served, "fleet");
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["deployed"]
+            == second.as_str()
+            && config_maps(&hub, "web")
+                .get("web-common")
+                .is_some_and(|m| m["version"] == "2.0.5")),
+        "ranges never resolved: {}\n{:?}",
+        hub.cli_json(&["app", "show", "web"]),
+        config_maps(&hub, "web")
+    );
+    let maps = config_maps(&hub, "web");
+    assert!(!maps.contains_key("web-cache"), "{maps:?}");
+    assert_eq!(maps["web-lib"]["version"], "0.1.0");
+
+    // A dependency no repository has: a clear error naming it and its
+    // repository; the deployed commit stays.
+    source.write(
+        "charts/web/Chart.yaml",
+        format!(
+            "{chart_yaml}- name: ghost\n  version: ^9\n  repository: {}\n",
+            server.url()
+        ),
+    );
+    let third = source.commit("a dependency that does not exist");
+    source.publish(&served, "fleet");
+    let error = || {
+        hub.cli_json(&["app", "show", "web"])["errors"]["*"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        wait_until(SOON, || error().contains(&third[..7])),
+        "no error: {}",
+        hub.cli_json(&["app", "show", "web"])
+    );
+    let error = error();
+    assert!(error.contains("dependency ghost"), "{error}");
+    assert!(error.contains(&server.url()), "{error}");
+    assert!(
+        error.contains("chart ghost is not in the repository's index.yaml"),
+        "{error}"
+    );
+    let status = hub.cli_json(&["status", "web"]);
+    assert_eq!(status[0]["desired_commit"], second.as_str(), "{status}");
+
+    // A chart from the chart repository depending on another of its
+    // charts by the repo's name (`@charts`): fetched with its credentials.
+    let umbrella_yaml = "apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n\
+         - name: redis\n  version: ~1.1\n  repository: '@charts'\n";
+    server.publish(
+        "umbrella",
+        "1.0.0",
+        &[
+            ("Chart.yaml", umbrella_yaml),
+            ("templates/cm.yaml", SUB_CONFIG_MAP),
+        ],
+    );
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "charts2",
+        &server.url(),
+        "--type",
+        "helm",
+        "--username",
+        "robot",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--ca-file",
+        server.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    // lighttpd may serve the index it had a second ago: wait for the new one.
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "charts2"])["refs"]
+            == 4),
+        "umbrella never listed: {}",
+        hub.cli_json(&["repo", "show", "charts2"])
+    );
+    let out = hub.cli(&[
+        "app", "create", "umbrella", "--repo", "charts2", "--chart", "umbrella",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("waiting for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        wait_until(
+            SOON,
+            || hub.cli_json(&["app", "show", "umbrella"])["assigned"] == 1
+        ),
+        "umbrella never assigned: {}",
+        hub.cli_json(&["app", "show", "umbrella"])
+    );
+    let maps = config_maps(&hub, "umbrella");
+    assert_eq!(maps["umbrella-redis"]["version"], "1.1.0", "{maps:?}");
+    assert_eq!(maps["umbrella-umbrella"]["version"], "1.0.0", "{maps:?}");
+}
+
+/// RFC 4648 base64url without padding (JWT segments).
+fn base64url(data: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// libtrust's key id, which distribution's token auth looks a `kid` up
+/// by: the first 240 bits of the SPKI's sha256, base32, in groups of 4.
+fn libtrust_key_id(spki_der: &[u8]) -> String {
+    use sha2::Digest as _;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let hash = sha2::Sha256::digest(spki_der);
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut b32 = String::new();
+    for byte in &hash[..30] {
+        bits = (bits << 8) | u32::from(*byte);
+        count += 8;
+        while count >= 5 {
+            count -= 5;
+            b32.push(ALPHABET[((bits >> count) & 31) as usize] as char);
+        }
+    }
+    b32.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Signs registry tokens as a token server does: ES256 with a key whose
+/// certificate is the registry's `rootcertbundle`.
+struct TokenSigner {
+    key: ring::signature::EcdsaKeyPair,
+    kid: String,
+    cert_pem: String,
+}
+
+const TOKEN_SERVICE: &str = "switchyard-test-registry";
+const TOKEN_ISSUER: &str = "switchyard-test-issuer";
+
+impl TokenSigner {
+    fn new() -> TokenSigner {
+        use rcgen::PublicKeyData as _;
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["token-signer".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let signing = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        TokenSigner {
+            key: signing,
+            kid: libtrust_key_id(&key.subject_public_key_info()),
+            cert_pem: cert.pem(),
+        }
+    }
+
+    /// A JWT granting `actions` on `repository`.
+    fn token(&self, repository: &str, actions: &[&str]) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "kid": self.kid});
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER, "sub": "", "aud": TOKEN_SERVICE,
+            "exp": now + 300, "nbf": now - 10, "iat": now - 10, "jti": format!("{now}-{repository}"),
+            "access": [{"type": "repository", "name": repository, "actions": actions}],
+        });
+        let signed = format!(
+            "{}.{}",
+            base64url(header.to_string().as_bytes()),
+            base64url(claims.to_string().as_bytes())
+        );
+        let signature = self
+            .key
+            .sign(&ring::rand::SystemRandom::new(), signed.as_bytes())
+            .unwrap();
+        format!("{signed}.{}", base64url(signature.as_ref()))
+    }
+}
+
+/// A token server on loopback HTTP: answers `GET /token?service=…&scope=…`
+/// with a token for the scope asked; counts what it issued. Serves at
+/// most 1,000 requests and for at most five minutes.
+struct TokenServer {
+    port: u16,
+    issued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TokenServer {
+    fn start(signer: TokenSigner) -> TokenServer {
+        use std::io::{Read as _, Write as _};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let issued = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, stopped) = (issued.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+            let mut served = 0;
+            while served < 1000 && std::time::Instant::now() < deadline {
+                if stopped.load(Ordering::Relaxed) {
+                    return;
+                }
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                served += 1;
+                stream.set_nonblocking(false).unwrap();
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head);
+                let target = head.split(' ').nth(1).unwrap_or("/");
+                let url = reqwest::Url::parse(&format!("http://token{target}")).unwrap();
+                let scope = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "scope")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                // `repository:NAME:ACTIONS`.
+                let mut parts = scope.splitn(3, ':');
+                let (_, name, actions) = (parts.next(), parts.next(), parts.next());
+                let actions: Vec<&str> = actions.unwrap_or("").split(',').collect();
+                let token = signer.token(name.unwrap_or(""), &actions);
+                count.fetch_add(1, Ordering::Relaxed);
+                let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenServer { port, issued, stop }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn an_oci_registry_with_token_auth_is_pulled_from_with_a_bearer_token() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let signer = TokenSigner::new();
+    let bundle = dir.path().join("token-signer.pem");
+    std::fs::write(&bundle, &signer.cert_pem).unwrap();
+    let push = signer.token("charts/hello", &["pull", "push"]);
+    let tokens = TokenServer::start(signer);
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: {TOKEN_SERVICE}\n    \
+         issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+        tokens.port,
+        bundle.display()
+    );
+    let registry = OciRegistry::start_with(&auth, Some(push));
+    let files = [("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)];
+    let archive = switchyard_tests::chart_server::pack_chart("hello", "1.0.0", &files);
+    registry.push("hello", "1.0.0", &archive);
+
+    // The registry enforces token auth: without a token, a 401 and a
+    // challenge naming the realm.
+    let pem = std::fs::read(registry.ca_pem_path()).unwrap();
+    let anonymous = reqwest::blocking::Client::builder()
+        .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap())
+        .build()
+        .unwrap()
+        .get(format!(
+            "https://127.0.0.1:{}/v2/charts/hello/tags/list",
+            registry.port
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer realm="), "{challenge}");
+    assert_eq!(tokens.issued.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "registry",
+        &format!("oci://127.0.0.1:{}/charts", registry.port),
+        "--type",
+        "oci",
+        "--ca-file",
+        registry.ca_pem_path().to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    hub.add_cluster("c1", &[]);
+    let out = hub.cli(&[
+        "app", "create", "hello", "--repo", "registry", "--chart", "hello",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("waiting for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "hello"])["assigned"]
+            == 1),
+        "never deployed: {}\n{}",
+        hub.cli_json(&["app", "show", "hello"]),
+        hub.cli_json(&["repo", "show", "registry"])
+    );
+    let maps = config_maps(&hub, "hello");
+    assert_eq!(maps["hello-info"]["version"], "1.0.0", "{maps:?}");
+    // Tokens were issued, and kept: the fetches every second do not each
+    // ask for one.
+    let issued = tokens.issued.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(issued >= 1, "no token was asked for");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let later = tokens.issued.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(later, issued, "a token per request: not cached");
 }

@@ -274,8 +274,20 @@ impl Chart {
 
     /// Loads a chart packaged as a .tgz (as `helm package` writes it).
     pub fn load_archive(data: &[u8]) -> Result<Chart, Error> {
-        let files = unpack_archive(data)
-            .map_err(|e| Error::Chart(format!("error unpacking chart archive: {e}")))?;
+        Chart::load_archive_with(data, &BTreeMap::new())
+    }
+
+    /// Loads a chart archive with `extra` files added beside its own: the
+    /// dependencies `helm dependency build` would have put in its charts/
+    /// (`charts/NAME-VERSION.tgz`). A file of the archive is not replaced.
+    pub fn load_archive_with(
+        data: &[u8],
+        extra: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Chart, Error> {
+        let mut files = archive_files(data)?;
+        for (path, data) in extra {
+            files.entry(path.clone()).or_insert_with(|| data.clone());
+        }
         Chart::load(&files)
     }
 
@@ -324,7 +336,12 @@ const MAX_UNPACKED: u64 = 100 << 20;
 /// Largest single file in an archive (Helm's default limit).
 const MAX_FILE: u64 = 5 << 20;
 
-/// The files of a chart archive, relative to its top directory.
+/// The files of a chart archive, relative to its top directory, unpacked
+/// under Helm's limits (100 MiB in all, 5 MiB a file).
+pub fn archive_files(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    unpack_archive(data).map_err(|e| Error::Chart(format!("error unpacking chart archive: {e}")))
+}
+
 fn unpack_archive(data: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, String> {
     use std::io::Read as _;
     let gz = flate2::read::GzDecoder::new(data);

@@ -146,11 +146,20 @@ pub(super) fn render(
 ) -> Result<(Vec<Sourced>, HelmUses), RenderError> {
     let default = HelmInput::default();
     let input = input.unwrap_or(&default);
-    // A chart from a chart repository arrives as its one archive, unpacked
-    // here (in the worker) under Helm's size limits.
+    // A chart from a chart repository arrives as its archive, unpacked here
+    // (in the worker) under Helm's size limits, followed by the dependencies
+    // the hub fetched for it (`charts/NAME-VERSION.tgz`).
     let chart = match files {
-        [archive] if archive.path.ends_with(".tgz") => {
-            Chart::load_archive(&archive.data).map_err(engine_error)?
+        [archive, deps @ ..]
+            if archive.path.ends_with(".tgz")
+                && !archive.path.starts_with("charts/")
+                && deps.iter().all(|d| d.path.starts_with("charts/")) =>
+        {
+            let extra: BTreeMap<String, Vec<u8>> = deps
+                .iter()
+                .map(|f| (f.path.clone(), f.data.clone()))
+                .collect();
+            Chart::load_archive_with(&archive.data, &extra).map_err(engine_error)?
         }
         _ => {
             let tree: BTreeMap<String, Vec<u8>> = files

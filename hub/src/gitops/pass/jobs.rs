@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The history event naming the dependency versions a commit rendered with.
+pub(in crate::gitops) const DEPENDENCIES_EVENT: &str = "dependencies";
+
 impl Planner {
     /// Run one render (outside the planning lock) and cache its outcome.
     pub(in crate::gitops) fn render_job(&self, job: RenderJob) {
@@ -212,12 +215,19 @@ impl Planner {
             .renderer
             .clone()
             .map_err(|e| kept(format!("failed: {e}")))?;
-        let files = match &job.chart {
+        let mut files = match &job.chart {
             Some(chart) => vec![self.chart_archive(job, chart)?],
             None => self
                 .git
                 .read_dir(&job.repo, &job.commit, &job.path, &self.limits)
                 .map_err(|e| kept(format!("failed: {e}")))?,
+        };
+        let resolved = if matches!(kind, RendererKind::Helm) {
+            let deps = self.chart_dependencies(job, &files)?;
+            files.extend(deps.files);
+            deps.resolved
+        } else {
+            Vec::new()
         };
         let helm = match &job.helm {
             Some(helm) => Some(
@@ -277,6 +287,7 @@ impl Planner {
                 message: e.to_string(),
             })?;
         let (objects, uses) = (output.objects, output.helm_uses);
+        self.record_dependencies(job, &resolved);
         let not_kept = |message: String| Failure {
             message: format!("failed: {message}"),
             remember: false,
@@ -294,6 +305,101 @@ impl Planner {
             uses,
             read,
         ))
+    }
+
+    /// The dependencies of a Helm job's chart that it does not vendor,
+    /// fetched (hub side: the render worker has no network) as the commit's
+    /// history entry pinned them, else as Chart.lock or the ranges say.
+    fn chart_dependencies(
+        &self,
+        job: &RenderJob,
+        files: &[crate::tree::TreeFile],
+    ) -> Result<crate::gitops::charts::Dependencies, Failure> {
+        use crate::charts::deps;
+        let failed = |message: String, remember: bool| Failure {
+            message: format!("failed: {message}"),
+            remember,
+        };
+        let meta = match (&job.chart, files) {
+            (Some(_), [archive, ..]) => {
+                // Read for its Chart.yaml and Chart.lock, under Helm's limits.
+                let unpacked = switchyard_helm::helm::chart::archive_files(&archive.data)
+                    .map_err(|e| failed(e.to_string(), true))?;
+                deps::ChartMeta::of(unpacked.iter().map(|(p, d)| (p.as_str(), d.as_slice())))
+            }
+            _ => deps::ChartMeta::of(files.iter().map(|f| (f.path.as_str(), f.data.as_slice()))),
+        };
+        // Nothing to fetch: no store reads either.
+        if meta.missing().map_or(true, |m| m.is_empty()) {
+            return meta
+                .missing()
+                .map(|_| Default::default())
+                .map_err(|e| failed(e.to_string(), true));
+        }
+        let repos = self
+            .store
+            .repos()
+            .map_err(|e| failed(e.to_string(), false))?;
+        let pins = self
+            .store
+            .revisions(&job.app)
+            .map_err(|e| failed(e.to_string(), false))?
+            .iter()
+            .rev()
+            .find(|r| r.commit == job.commit && r.event == DEPENDENCIES_EVENT)
+            .map(|r| deps::parse_history_summary(&r.summary))
+            .unwrap_or_default();
+        let home = crate::gitops::charts::ChartHome {
+            git: match job.chart {
+                Some(_) => None,
+                None => Some((self.git.as_ref(), &job.repo, &job.commit, &job.path)),
+            },
+        };
+        crate::gitops::charts::dependencies(
+            &meta,
+            &home,
+            &repos,
+            &pins,
+            &self.chart_cache,
+            &self.limits,
+        )
+        .map_err(|e| failed(e.to_string(), e.is_lasting()))
+    }
+
+    /// Note in the app's history, once per commit, which dependency
+    /// versions (and archive digests) its render used: later renders of
+    /// the commit (another cluster, a restarted hub, a rollback) use them.
+    fn record_dependencies(&self, job: &RenderJob, resolved: &[crate::charts::deps::Resolved]) {
+        if resolved.is_empty() {
+            return;
+        }
+        let summary = crate::charts::deps::history_summary(resolved);
+        let _one_at_a_time = self.caches.dependency_notes.lock().expect("cache lock");
+        let Ok(history) = self.store.revisions(&job.app) else {
+            return;
+        };
+        if history
+            .iter()
+            .any(|r| r.commit == job.commit && r.event == DEPENDENCIES_EVENT)
+        {
+            return;
+        }
+        let record = RevisionRecord {
+            commit: job.commit.clone(),
+            at: unix_now(),
+            event: DEPENDENCIES_EVENT.into(),
+            trigger: "render".into(),
+            author: String::new(),
+            summary,
+            committed_at: history
+                .iter()
+                .find(|r| r.commit == job.commit)
+                .map_or(0, |r| r.committed_at),
+            deployed: false,
+        };
+        if let Err(e) = self.store.append_revision(&job.app, &record) {
+            warn!(app = %job.app, error = %e, "recording the chart's dependencies");
+        }
     }
 
     /// The index entry of a chart job's version, if the index still has it.

@@ -102,6 +102,9 @@ pub(super) struct Caches {
     /// objects of every path it read: a later commit with the same objects
     /// there takes this render instead of running one.
     reusable: Mutex<HashMap<(String, String), Reusable>>,
+    /// Held while a render notes its chart's dependencies in the app's
+    /// history, so that renders for several clusters note them once.
+    dependency_notes: Mutex<()>,
 }
 
 /// A render and what it read (see [`Caches::reusable`]).
