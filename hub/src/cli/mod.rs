@@ -8,6 +8,7 @@ mod declare;
 mod exit;
 mod groups;
 mod import;
+mod login;
 mod output;
 mod progress;
 mod quickstart;
@@ -187,6 +188,17 @@ enum Command {
     },
     /// Bearer tokens with roles for the admin API (admin only).
     Token(Client<tokens::TokenCommand>),
+    /// Sign in to a hub with its OpenID provider (device flow) and keep the
+    /// token in ~/.config/switchyard/config.yaml (or $SWITCHYARD_CLIENT_CONFIG).
+    Login {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Forget the stored sign-in of --server (or of the current context).
+    Logout {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Every change made through the admin API, refused ones included (admin only).
     Audit {
         /// Only entries since this long ago (1h, 2d) or this UTC time (RFC 3339).
@@ -638,6 +650,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             target,
         } => declare::export(&kinds, output, &target.with_before(before)?).await,
         Command::Token(c) => tokens::token(c.command, &c.target.with_before(before)?).await,
+        Command::Login { target } => login::login(&target.with_before(before)?).await,
+        Command::Logout { target } => login::logout(&target.with_before(before)?),
         Command::Audit {
             since,
             limit,
