@@ -399,6 +399,31 @@ async fn cli_login_device_flow_then_commands_use_the_stored_token_with_its_role(
     let audit = hub.cli_ok(&["audit", "-o", "json"]);
     assert!(audit.contains("\"oidc:bob\""), "{audit}");
 
+    // An expired token is refreshed with the refresh token, and saved.
+    // The provider rotates refresh tokens: a new one says a refresh happened.
+    let refresh_line = |text: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with("refresh-token:"))
+            .unwrap()
+            .to_owned()
+    };
+    let before = std::fs::read_to_string(&config).unwrap();
+    let expired = before
+        .lines()
+        .map(|l| match l.split_once("expires-at:") {
+            Some((indent, _)) => format!("{indent}expires-at: 1"),
+            None => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(expired, before);
+    std::fs::write(&config, expired).unwrap();
+    let list = as_stored(&["cluster", "list", "--server", &server]);
+    assert!(list.success(), "{}{}", list.stdout, list.stderr);
+    let after = std::fs::read_to_string(&config).unwrap();
+    assert!(!after.contains("expires-at: 1\n"), "{after}");
+    assert_ne!(refresh_line(&after), refresh_line(&before), "{after}");
+
     let out = as_stored(&["logout", "--server", &server]);
     assert!(out.success(), "{}", out.stderr);
     let after = as_stored(&["cluster", "list", "--server", &server]);
