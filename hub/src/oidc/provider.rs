@@ -62,7 +62,9 @@ fn http_client(settings: &Settings) -> Result<reqwest::Client, Error> {
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none());
-    if settings.issuer.starts_with("https://") {
+    // Always a preconfigured TLS backend, even for an http:// issuer on
+    // loopback: reqwest would otherwise need a process-wide crypto provider.
+    {
         let config = match &settings.ca_pem {
             Some(pem) => switchyard_certs::admin_client_config(pem).map_err(|e| Error::Ca {
                 path: "--oidc-ca-file".into(),
@@ -359,5 +361,138 @@ impl BearerVerifier for Provider {
         checked
             .and_then(|identity| self.principal(&identity))
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::RoleMap;
+    use super::super::jwt::tests::TestKey;
+    use super::*;
+    use axum::routing::get;
+
+    /// A provider on loopback that serves, under `ISSUER_SUFFIX`, a
+    /// discovery document naming issuer `/realm`, and whatever keys `keys`
+    /// holds at the time, counting key fetches.
+    struct FakeProvider {
+        issuer: String,
+        keys: Arc<Mutex<Vec<serde_json::Value>>>,
+        fetches: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    fn jwk_json(key: &TestKey) -> serde_json::Value {
+        let jwk = key.jwk();
+        serde_json::json!({"kty": jwk.kty, "kid": jwk.kid, "use": "sig", "alg": "ES256",
+            "crv": jwk.crv, "x": jwk.x, "y": jwk.y})
+    }
+
+    async fn fake_provider(issuer_suffix: &str) -> FakeProvider {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let issuer = format!("{base}{issuer_suffix}");
+        let keys = Arc::new(Mutex::new(Vec::new()));
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let discovery = serde_json::json!({
+            "issuer": format!("{base}/realm"),
+            "authorization_endpoint": format!("{base}/auth"),
+            "token_endpoint": format!("{base}/token"),
+            "jwks_uri": format!("{base}/jwks"),
+        });
+        let (served_keys, counted) = (keys.clone(), fetches.clone());
+        let app = axum::Router::new()
+            .route(
+                &format!("{issuer_suffix}/.well-known/openid-configuration"),
+                get(move || async move { axum::Json(discovery) }),
+            )
+            .route(
+                "/jwks",
+                get(move || async move {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let keys = served_keys.lock().unwrap().clone();
+                    axum::Json(serde_json::json!({ "keys": keys }))
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeProvider {
+            issuer,
+            keys,
+            fetches,
+        }
+    }
+
+    fn settings(issuer: &str) -> Settings {
+        Settings {
+            issuer: issuer.to_owned(),
+            client_id: "hub".into(),
+            client_secret: "s".into(),
+            cli_client_id: "cli".into(),
+            role_map: RoleMap::parse("ops=admin").unwrap(),
+            groups_claim: "groups".into(),
+            ca_pem: None,
+            scopes: super::super::DEFAULT_SCOPES.into(),
+            redirect_uri: None,
+        }
+    }
+
+    fn token(key: &TestKey, issuer: &str, now: u64) -> String {
+        key.sign(&serde_json::json!({
+            "iss": issuer, "aud": "hub", "sub": "u", "preferred_username": "alice",
+            "groups": ["ops"], "exp": now + 300, "nonce": "n",
+        }))
+    }
+
+    fn now() -> u64 {
+        crate::unix_now()
+    }
+
+    #[tokio::test]
+    async fn rotated_keys_are_fetched_again_at_most_once_per_interval() {
+        let fake = fake_provider("/realm").await;
+        let first = TestKey::new("k1");
+        fake.keys.lock().unwrap().push(jwk_json(&first));
+        let provider = Provider::new(settings(&fake.issuer)).unwrap();
+        assert!(matches!(provider.metadata(), Err(Error::Unavailable(_))));
+        provider.discover().await.unwrap();
+        let count = || fake.fetches.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(count(), 1);
+        let id = provider
+            .verify_id_token(&token(&first, &fake.issuer, now()), "n", now())
+            .await
+            .unwrap();
+        assert_eq!(provider.principal(&id).unwrap().name, "oidc:alice");
+
+        // The provider rotates to k2; the hub learned its keys just now, so
+        // the first unknown kid within the interval does not fetch again.
+        let second = TestKey::new("k2");
+        fake.keys.lock().unwrap().push(jwk_json(&second));
+        let rotated = token(&second, &fake.issuer, now());
+        assert!(matches!(
+            provider.verify_id_token(&rotated, "n", now()).await,
+            Err(Error::UnknownKey(_))
+        ));
+        assert_eq!(count(), 1, "rate-limited");
+        // Once the interval has passed, an unknown kid fetches the keys.
+        *provider.last_key_fetch.lock().unwrap() = Some(Instant::now() - KEY_REFETCH_INTERVAL);
+        provider
+            .verify_id_token(&rotated, "n", now())
+            .await
+            .unwrap();
+        assert_eq!(count(), 2);
+        // A kid no key has is refused without another fetch.
+        let stranger = token(&TestKey::new("k3"), &fake.issuer, now());
+        assert!(matches!(
+            provider.verify_id_token(&stranger, "n", now()).await,
+            Err(Error::UnknownKey(_))
+        ));
+        assert_eq!(count(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_discovery_document_for_another_issuer_is_refused() {
+        let fake = fake_provider("/other").await;
+        let provider = Provider::new(settings(&fake.issuer)).unwrap();
+        let error = provider.discover().await.unwrap_err().to_string();
+        assert!(error.contains("must match it exactly"), "{error}");
+        assert!(matches!(provider.metadata(), Err(Error::Unavailable(_))));
     }
 }
