@@ -239,6 +239,11 @@ pub(super) fn check_claims(
     if !audiences.iter().any(|a| expected.audiences.contains(a)) {
         return Err(Error::Audience(audiences.join(",")));
     }
+    // OpenID Connect Core 3.1.3.7: a token for several audiences names the
+    // party it was issued to in azp, which must then be one of ours.
+    if audiences.len() > 1 && !text("azp").is_some_and(|azp| expected.audiences.contains(&azp)) {
+        return Err(Error::Audience(audiences.join(",")));
+    }
     let expires_at = number("exp").ok_or(Error::Malformed("no exp claim"))?;
     if expires_at.saturating_add(LEEWAY_SECS) <= expected.now {
         return Err(Error::Expired(expires_at));
@@ -430,6 +435,14 @@ pub(crate) mod tests {
         let mut list = good.clone();
         list["aud"] = serde_json::json!(["other", "hub"]);
         list["exp"] = (NOW - 10).into();
+        // Several audiences: azp must name this hub's client.
+        assert!(matches!(
+            check_claims(&list, &expected(), "groups"),
+            Err(Error::Audience(_))
+        ));
+        list["azp"] = "other".into();
+        assert!(check_claims(&list, &expected(), "groups").is_err());
+        list["azp"] = "hub".into();
         assert!(check_claims(&list, &expected(), "groups").is_ok());
         // Bearer tokens carry no nonce and none is expected.
         let mut bearer = expected();
