@@ -1,5 +1,6 @@
 //! Who may call the admin API: bearer tokens with roles, the built-in admin
-//! token, and the least role each route needs.
+//! token, tokens of an OpenID provider (through [`BearerVerifier`]), and the
+//! least role each route needs.
 
 use crate::clock::rfc3339;
 pub use crate::roles::Role;
@@ -27,6 +28,8 @@ pub enum Error {
     Missing,
     #[error("invalid bearer token")]
     Invalid,
+    #[error("OpenID token refused: {0}")]
+    Rejected(String),
     #[error("token {name} expired at {}", rfc3339(*at))]
     Expired { name: String, at: u64 },
     #[error("token {name} was revoked at {}", rfc3339(*at))]
@@ -266,10 +269,24 @@ fn validate_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks bearer tokens the hub did not mint (an OpenID provider's JWTs).
+/// A trait so this module needs nothing of the provider's: the `oidc`
+/// module, above this one, implements it.
+pub trait BearerVerifier: Send + Sync {
+    /// Whether `token` has this verifier's shape (then it alone decides).
+    fn accepts(&self, token: &str) -> bool;
+    /// The caller `token` stands for at `now`, or why it is refused.
+    fn verify(&self, token: &str, now: u64) -> Result<Principal, String>;
+}
+
+/// Prefix of the names of callers signed in through the OpenID provider.
+pub const OIDC_PREFIX: &str = "oidc:";
+
 /// Checks bearer tokens and manages the stored ones.
 pub struct Authenticator {
     store: Arc<dyn Store>,
     admin_hash: [u8; 32],
+    verifier: Option<Arc<dyn BearerVerifier>>,
 }
 
 impl Authenticator {
@@ -277,7 +294,14 @@ impl Authenticator {
         Self {
             store,
             admin_hash: Sha256::digest(admin_token.trim().as_bytes()).into(),
+            verifier: None,
         }
+    }
+
+    /// Also accept the tokens `verifier` accepts (an OpenID provider's).
+    pub fn with_verifier(mut self, verifier: Option<Arc<dyn BearerVerifier>>) -> Self {
+        self.verifier = verifier;
+        self
     }
 
     /// The caller an `Authorization` header value stands for at `now`.
@@ -295,6 +319,9 @@ impl Authenticator {
                 name: BUILTIN_ADMIN.to_owned(),
                 role: Admin,
             });
+        }
+        if let Some(verifier) = self.verifier.as_ref().filter(|v| v.accepts(presented)) {
+            return verifier.verify(presented, now).map_err(Error::Rejected);
         }
         let token = self
             .store
@@ -320,7 +347,8 @@ impl Authenticator {
 
     /// Remember that `principal` made a request (for `token list`).
     pub fn touch(&self, principal: &Principal, now: u64) {
-        if principal.is_builtin() {
+        // Provider users have no stored token to record the use on.
+        if principal.is_builtin() || principal.name.starts_with(OIDC_PREFIX) {
             return;
         }
         if let Err(e) = self.store.touch_api_token(&principal.name, now) {

@@ -70,6 +70,15 @@ pub struct ServeSettings {
     pub render_timeout: Option<Duration>,
     pub render_memory_mib: Option<u64>,
     pub render_concurrency: Option<usize>,
+    pub oidc_issuer: Option<String>,
+    pub oidc_client_id: Option<String>,
+    pub oidc_client_secret_file: Option<PathBuf>,
+    pub oidc_cli_client_id: Option<String>,
+    pub oidc_role_map: Option<String>,
+    pub oidc_groups_claim: Option<String>,
+    pub oidc_ca_file: Option<PathBuf>,
+    pub oidc_scopes: Option<String>,
+    pub oidc_redirect_uri: Option<String>,
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -140,6 +149,17 @@ impl ServeSettings {
             render_timeout: self.render_timeout.or(fallback.render_timeout),
             render_memory_mib: self.render_memory_mib.or(fallback.render_memory_mib),
             render_concurrency: self.render_concurrency.or(fallback.render_concurrency),
+            oidc_issuer: self.oidc_issuer.or(fallback.oidc_issuer),
+            oidc_client_id: self.oidc_client_id.or(fallback.oidc_client_id),
+            oidc_client_secret_file: self
+                .oidc_client_secret_file
+                .or(fallback.oidc_client_secret_file),
+            oidc_cli_client_id: self.oidc_cli_client_id.or(fallback.oidc_cli_client_id),
+            oidc_role_map: self.oidc_role_map.or(fallback.oidc_role_map),
+            oidc_groups_claim: self.oidc_groups_claim.or(fallback.oidc_groups_claim),
+            oidc_ca_file: self.oidc_ca_file.or(fallback.oidc_ca_file),
+            oidc_scopes: self.oidc_scopes.or(fallback.oidc_scopes),
+            oidc_redirect_uri: self.oidc_redirect_uri.or(fallback.oidc_redirect_uri),
         }
     }
 
@@ -188,6 +208,17 @@ impl ServeSettings {
                     max_object_bytes: self.git_max_object_bytes.unwrap_or(d.max_object_bytes),
                     stall_timeout: self.git_stall_timeout.unwrap_or(d.stall_timeout),
                 }
+            },
+            oidc: crate::oidc::Options {
+                issuer: self.oidc_issuer,
+                client_id: self.oidc_client_id,
+                client_secret_file: self.oidc_client_secret_file,
+                cli_client_id: self.oidc_cli_client_id,
+                role_map: self.oidc_role_map,
+                groups_claim: self.oidc_groups_claim,
+                ca_file: self.oidc_ca_file,
+                scopes: self.oidc_scopes,
+                redirect_uri: self.oidc_redirect_uri,
             },
         };
         (config, self.log_format.unwrap_or(LogFormat::Text))
@@ -240,6 +271,30 @@ log-format: json
         // Neither says: the default.
         assert_eq!(config.http_listen, "127.0.0.1:7701".parse().unwrap());
         assert!(!config.http_insecure);
+    }
+
+    #[test]
+    fn oidc_settings_are_read_from_the_file() {
+        let text = "\
+oidc-issuer: https://login.example.com/realms/ops
+oidc-client-id: switchyard
+oidc-client-secret-file: /etc/switchyard/oidc-secret
+oidc-role-map: ops-admins=admin,*=viewer
+oidc-groups-claim: roles
+";
+        let (config, _) = ServeSettings::parse(text, Path::new("hub.yaml"))
+            .unwrap()
+            .resolve();
+        assert_eq!(
+            config.oidc.issuer.as_deref(),
+            Some("https://login.example.com/realms/ops")
+        );
+        assert_eq!(config.oidc.groups_claim.as_deref(), Some("roles"));
+        assert_eq!(
+            config.oidc.client_secret_file,
+            Some(PathBuf::from("/etc/switchyard/oidc-secret"))
+        );
+        assert!(config.oidc.validate().unwrap().is_some());
     }
 
     #[test]

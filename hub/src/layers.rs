@@ -36,6 +36,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         "services over the store and the engines",
         &["auth", "backup", "limits"],
     ),
+    (
+        "sign-in with an OpenID provider, over the authenticator",
+        &["oidc"],
+    ),
     ("fleet rules", &["fleet"]),
     ("gitops engine", &["gitops"]),
     ("declarative documents", &["declarative"]),

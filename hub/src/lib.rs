@@ -17,6 +17,7 @@ pub mod gitops;
 mod https;
 pub mod limits;
 pub mod metrics;
+pub mod oidc;
 pub mod paths;
 mod registry;
 pub mod render;

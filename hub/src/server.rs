@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub limits: crate::limits::Limits,
     /// What one Git fetch may bring.
     pub fetch_limits: crate::git::FetchLimits,
+    /// Sign-in with an OpenID provider (`--oidc-*`), if configured.
+    pub oidc: crate::oidc::Options,
 }
 
 impl ServeConfig {
@@ -42,6 +44,7 @@ impl ServeConfig {
             bail!("--heartbeat must be at least 1s, got {:?}", self.heartbeat);
         }
         self.limits.validate()?;
+        self.oidc.validate()?;
         for (flag, value) in [
             ("--git-max-pack-bytes", self.fetch_limits.max_pack_bytes),
             ("--git-max-objects", self.fetch_limits.max_objects),
@@ -143,6 +146,41 @@ pub struct Hub {
     admin_token: String,
     data_dir: std::path::PathBuf,
     limits: crate::limits::Limits,
+    /// The OpenID provider, when `--oidc-issuer` is set.
+    oidc: Option<Arc<crate::oidc::Provider>>,
+    /// Where an OpenID sign-in ends (the web UI's sessions).
+    session_sink: Arc<dyn crate::oidc::SessionSink>,
+}
+
+/// The session sink until the web UI provides one: a page naming who
+/// signed in and with which role, and no session. The web UI replaces it
+/// with [`Hub::with_session_sink`].
+struct SignedInPage;
+
+impl crate::oidc::SessionSink for SignedInPage {
+    fn start(&self, principal: crate::auth::Principal, _next: &str) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let name = principal
+            .name
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        (
+            [
+                (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (axum::http::header::CACHE_CONTROL, "no-store"),
+            ],
+            format!(
+                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+                 <title>Signed in · Switchyard</title></head><body><main>\
+                 <p id=\"principal\">Signed in as {name} with role {}.</p>\
+                 <p>This hub keeps no browser session yet: use <code>switchyard login</code> \
+                 for the command line.</p></main></body></html>\n",
+                principal.role
+            ),
+        )
+            .into_response()
+    }
 }
 
 /// How often the hub checks whether its server certificate needs renewing
@@ -153,6 +191,16 @@ impl Hub {
     /// Open the store and the CA, bind both listeners and write the discovery file.
     pub async fn start(config: ServeConfig) -> anyhow::Result<Hub> {
         config.validate()?;
+        // Files named by --oidc-* are read before anything is bound; the
+        // provider itself is contacted in the background (it may be down).
+        let oidc = match config.oidc.load()? {
+            Some(settings) => {
+                let provider = crate::oidc::Provider::new(settings)?;
+                provider.start();
+                Some(provider)
+            }
+            None => None,
+        };
         let data_dir = &config.data_dir;
         create_private_dir(data_dir)?;
         make_data_dir_private(data_dir)?;
@@ -317,7 +365,15 @@ impl Hub {
             admin_token,
             data_dir: data_dir.clone(),
             limits: config.limits,
+            oidc,
+            session_sink: Arc::new(SignedInPage),
         })
+    }
+
+    /// End OpenID sign-ins in `sink` (the web UI's sessions).
+    pub fn with_session_sink(mut self, sink: Arc<dyn crate::oidc::SessionSink>) -> Self {
+        self.session_sink = sink;
+        self
     }
 
     /// Serve agents and the admin API until `shutdown` resolves.
@@ -337,13 +393,26 @@ impl Hub {
         ));
         self.gitops.start().context("starting repo pollers")?;
         let first_plan = tokio::spawn(first_plan(self.gitops.clone(), self.fleet.clone()));
-        let app = crate::api::router(
+        let verifier = self
+            .oidc
+            .clone()
+            .map(|p| p as Arc<dyn crate::auth::BearerVerifier>);
+        let mut app = crate::api::router_with(
             self.fleet.clone(),
             self.gitops.clone(),
             self.store.clone(),
             self.admin_token.clone(),
+            verifier,
         )
         .layer(axum::Extension(crate::api::DataDir(self.data_dir.clone())));
+        if let Some(provider) = &self.oidc {
+            // Unauthenticated by nature: they are how a caller gets a role.
+            app = app.merge(crate::oidc::router(
+                provider.clone(),
+                self.session_sink.clone(),
+                self.admin_tls.is_some(),
+            ));
+        }
         // Connect info gives the audit log each request's remote address.
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let http = match self.admin_tls {

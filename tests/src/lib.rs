@@ -9,6 +9,7 @@ pub mod git_server;
 mod lighttpd;
 pub mod manifests;
 pub mod netns;
+pub mod oidc_provider;
 pub mod process;
 pub mod raw;
 pub mod relay;

@@ -100,7 +100,7 @@ impl From<auth::Error> for ApiError {
     fn from(error: auth::Error) -> Self {
         use auth::Error as E;
         let status = match &error {
-            E::Missing | E::Invalid | E::Expired { .. } | E::Revoked { .. } => {
+            E::Missing | E::Invalid | E::Rejected(_) | E::Expired { .. } | E::Revoked { .. } => {
                 StatusCode::UNAUTHORIZED
             }
             E::Forbidden { .. } => StatusCode::FORBIDDEN,

@@ -61,10 +61,22 @@ pub fn router(
     store: Arc<dyn Store>,
     admin_token: String,
 ) -> Router {
+    router_with(fleet, gitops, store, admin_token, None)
+}
+
+/// [`router`], also accepting the bearer tokens `verifier` accepts (an
+/// OpenID provider's JWTs).
+pub fn router_with(
+    fleet: Arc<Fleet>,
+    gitops: Arc<GitOps>,
+    store: Arc<dyn Store>,
+    admin_token: String,
+    verifier: Option<Arc<dyn crate::auth::BearerVerifier>>,
+) -> Router {
     let state = AppState {
         fleet,
         gitops,
-        auth: Arc::new(Authenticator::new(store.clone(), &admin_token)),
+        auth: Arc::new(Authenticator::new(store.clone(), &admin_token).with_verifier(verifier)),
         store,
     };
     let (router, description) = routes(state);

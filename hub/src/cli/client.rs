@@ -3,6 +3,7 @@
 //! a person can act on.
 
 use super::Target;
+use super::login;
 use anyhow::{Context, anyhow, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -44,11 +45,26 @@ impl AdminClient {
         let env_token = std::env::var("SWITCHYARD_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());
+        // A stored sign-in (`switchyard login`) trusts the hub as it did then.
+        let mut target = target.clone();
         let (base, token, local_ca) = match &target.server {
             Some(server) => {
-                let token = env_token.ok_or_else(|| {
-                    anyhow!("--server needs an admin token: set SWITCHYARD_TOKEN")
-                })?;
+                let token = match env_token {
+                    Some(token) => token,
+                    None => {
+                        let config = login::ClientConfig::load()?;
+                        let context = config.context(server).ok_or_else(|| {
+                            anyhow!(
+                                "--server needs an admin token: set SWITCHYARD_TOKEN, or sign in with `switchyard login --server {server}`"
+                            )
+                        })?;
+                        if target.server_ca_file.is_none() && target.ca_sha256.is_none() {
+                            target.server_ca_file = context.server_ca_file.clone();
+                            target.ca_sha256 = context.ca_sha256.clone();
+                        }
+                        login::usable_token(context)?
+                    }
+                };
                 (server.trim_end_matches('/').to_owned(), token, None)
             }
             None => {
@@ -57,6 +73,17 @@ impl AdminClient {
                     .clone()
                     .unwrap_or_else(paths::default_data_dir);
                 let endpoint_file = paths::endpoint_file(&dir);
+                if target.data_dir.is_none() && env_token.is_none() && !endpoint_file.exists() {
+                    // No hub on this machine: the hub of the current sign-in.
+                    let config = login::ClientConfig::load()?;
+                    if let Some(context) = config.current() {
+                        target.server_ca_file = context.server_ca_file.clone();
+                        target.ca_sha256 = context.ca_sha256.clone();
+                        let token = login::usable_token(context)?;
+                        let (tls, trust) = tls_for(&context.server, &target, None)?;
+                        return Self::build(context.server.clone(), token, tls, trust);
+                    }
+                }
                 let endpoints: Endpoints = match std::fs::read(&endpoint_file) {
                     Ok(bytes) => serde_json::from_slice(&bytes)
                         .with_context(|| format!("reading {}", endpoint_file.display()))?,
@@ -83,7 +110,16 @@ impl AdminClient {
                 (endpoints.admin_url, token, Some(paths::ca_cert_file(&dir)))
             }
         };
-        let (tls, trust) = tls_for(&base, target, local_ca)?;
+        let (tls, trust) = tls_for(&base, &target, local_ca)?;
+        Self::build(base, token, tls, trust)
+    }
+
+    fn build(
+        base: String,
+        token: String,
+        tls: Option<rustls::ClientConfig>,
+        trust: Trust,
+    ) -> anyhow::Result<Self> {
         let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
         if let Some(tls) = tls {
             http = http.tls_backend_preconfigured(tls);
@@ -221,6 +257,17 @@ impl AdminClient {
 /// The TLS configuration for `base`: `--server-ca-file` or `--ca-sha256` when
 /// given, else the local hub's CA, else a clear refusal. Plain `http://` gets
 /// no TLS at all.
+/// An HTTP client for the hub at `base`, trusting it as the connection
+/// flags say, for requests that carry no token (`switchyard login`).
+pub(crate) fn hub_http(base: &str, target: &Target) -> anyhow::Result<reqwest::Client> {
+    let (tls, _) = tls_for(base, target, None)?;
+    let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+    if let Some(tls) = tls {
+        http = http.tls_backend_preconfigured(tls);
+    }
+    http.build().context("building the HTTP client")
+}
+
 fn tls_for(
     base: &str,
     target: &Target,

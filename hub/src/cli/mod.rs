@@ -8,6 +8,7 @@ mod declare;
 mod exit;
 mod groups;
 mod import;
+mod login;
 mod output;
 mod progress;
 mod quickstart;
@@ -187,6 +188,17 @@ enum Command {
     },
     /// Bearer tokens with roles for the admin API (admin only).
     Token(Client<tokens::TokenCommand>),
+    /// Sign in to a hub with its OpenID provider (device flow) and keep the
+    /// token in ~/.config/switchyard/config.yaml (or $SWITCHYARD_CLIENT_CONFIG).
+    Login {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Forget the stored sign-in of --server (or of the current context).
+    Logout {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Every change made through the admin API, refused ones included (admin only).
     Audit {
         /// Only entries since this long ago (1h, 2d) or this UTC time (RFC 3339).
@@ -382,6 +394,78 @@ struct ServeArgs {
         env = "SWITCHYARD_RENDER_CONCURRENCY"
     )]
     render_concurrency: Option<usize>,
+    /// Issuer URL of the OpenID Connect provider for single sign-on
+    /// (https://, or http:// on a loopback address); enables browser
+    /// sign-in, `switchyard login` and provider-issued bearer tokens.
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_ISSUER"
+    )]
+    oidc_issuer: Option<String>,
+    /// Client id of the hub at the provider (a confidential client whose
+    /// redirect URI is https://HUB:7701/auth/oidc/callback).
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_CLIENT_ID"
+    )]
+    oidc_client_id: Option<String>,
+    /// File holding the hub client's secret (read at start).
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_CLIENT_SECRET_FILE"
+    )]
+    oidc_client_secret_file: Option<PathBuf>,
+    /// Public client `switchyard login` uses for the device authorization
+    /// flow [default: the --oidc-client-id].
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_CLI_CLIENT_ID"
+    )]
+    oidc_cli_client_id: Option<String>,
+    /// Roles by provider group, e.g. 'ops-admins=admin,devs=operator,*=viewer';
+    /// the highest role of any matching rule wins, `*` matches everyone,
+    /// and a user no rule matches is refused.
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_ROLE_MAP"
+    )]
+    oidc_role_map: Option<String>,
+    /// Token claim that lists the user's groups [default: groups].
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_GROUPS_CLAIM"
+    )]
+    oidc_groups_claim: Option<String>,
+    /// PEM file of the private CA that signs the provider's certificate
+    /// [default: the system's roots].
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_CA_FILE"
+    )]
+    oidc_ca_file: Option<PathBuf>,
+    /// Scopes asked for at sign-in, space-separated
+    /// [default: openid profile email groups].
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_SCOPES"
+    )]
+    oidc_scopes: Option<String>,
+    /// Redirect URI registered at the provider [default: from the request,
+    /// SCHEME://HOST/auth/oidc/callback].
+    #[arg(
+        help_heading = "Single sign-on (OIDC)",
+        long,
+        env = "SWITCHYARD_OIDC_REDIRECT_URI"
+    )]
+    oidc_redirect_uri: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -566,6 +650,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             target,
         } => declare::export(&kinds, output, &target.with_before(before)?).await,
         Command::Token(c) => tokens::token(c.command, &c.target.with_before(before)?).await,
+        Command::Login { target } => login::login(&target.with_before(before)?).await,
+        Command::Logout { target } => login::logout(&target.with_before(before)?),
         Command::Audit {
             since,
             limit,
@@ -632,6 +718,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         render_timeout: args.render_timeout,
         render_memory_mib: args.render_memory_mib,
         render_concurrency: args.render_concurrency,
+        oidc_issuer: args.oidc_issuer,
+        oidc_client_id: args.oidc_client_id,
+        oidc_client_secret_file: args.oidc_client_secret_file,
+        oidc_cli_client_id: args.oidc_cli_client_id,
+        oidc_role_map: args.oidc_role_map,
+        oidc_groups_claim: args.oidc_groups_claim,
+        oidc_ca_file: args.oidc_ca_file,
+        oidc_scopes: args.oidc_scopes,
+        oidc_redirect_uri: args.oidc_redirect_uri,
     };
     let file = match &args.config {
         Some(path) => ServeSettings::load(path)?,
