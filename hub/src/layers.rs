@@ -36,13 +36,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         "services over the store and the engines",
         &["auth", "backup", "limits"],
     ),
+    ("web sessions over the authenticator", &["sessions"]),
     ("fleet rules", &["fleet"]),
     ("gitops engine", &["gitops"]),
     ("declarative documents", &["declarative"]),
     (
-        "transports: QUIC for agents, HTTP for admins",
+        "transports: QUIC for agents, HTTP for admins and their browsers",
         &["agents", "api"],
     ),
+    ("the web UI, over the admin API's views", &["web"]),
     ("the server that wires them", &["server"]),
     ("configuration of the server", &["config"]),
 ];

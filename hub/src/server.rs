@@ -337,13 +337,31 @@ impl Hub {
         ));
         self.gitops.start().context("starting repo pollers")?;
         let first_plan = tokio::spawn(first_plan(self.gitops.clone(), self.fleet.clone()));
-        let app = crate::api::router(
-            self.fleet.clone(),
-            self.gitops.clone(),
+        // One authenticator and one set of web sessions for the API and the
+        // web UI: a session's calls to the API act as its signed-in caller.
+        let auth = Arc::new(crate::auth::Authenticator::new(
             self.store.clone(),
-            self.admin_token.clone(),
-        )
-        .layer(axum::Extension(crate::api::DataDir(self.data_dir.clone())));
+            &self.admin_token,
+        ));
+        let sessions = Arc::new(crate::sessions::Sessions::new(
+            auth,
+            self.admin_tls.is_some(),
+        ));
+        let web = crate::web::router(crate::web::WebState {
+            fleet: self.fleet.clone(),
+            gitops: self.gitops.clone(),
+            store: self.store.clone(),
+            sessions: sessions.clone(),
+            oidc: false,
+        });
+        let app = web
+            .merge(crate::api::router_with_sessions(
+                self.fleet.clone(),
+                self.gitops.clone(),
+                self.store.clone(),
+                sessions,
+            ))
+            .layer(axum::Extension(crate::api::DataDir(self.data_dir.clone())));
         // Connect info gives the audit log each request's remote address.
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let http = match self.admin_tls {

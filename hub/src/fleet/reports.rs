@@ -324,6 +324,15 @@ impl Fleet {
         // Written outside the cache's lock: reports of other clusters do not
         // wait for this one's write.
         self.store.put_statuses(cluster.as_str(), &records)?;
+        for record in &records {
+            self.publish(super::FleetEvent::AppStatus {
+                app: record.status.app.clone(),
+                cluster: cluster.to_string(),
+                sync: format!("{:?}", record.status.sync),
+                health: format!("{:?}", record.status.health),
+                commit: record.status.commit.clone(),
+            });
+        }
         self.with_reports(|reports| {
             reports.by_cluster.insert(
                 cluster.to_string(),

@@ -1,0 +1,275 @@
+//! `/`: the fleet at a glance: clusters by connection state, agent and
+//! Kubernetes versions, label facets, and a heat map of apps × cluster
+//! groups (counts of synced and healthy pairs, in words as well as colour).
+
+use super::layout::{badge, error_page};
+use super::{Error, WebState, signed_in};
+use crate::fleet::{ClusterView, StatusView};
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use maud::{Markup, html};
+use std::collections::{BTreeMap, HashMap};
+
+/// How many values of one label the facets show.
+const FACET_VALUES: usize = 12;
+
+/// Counts by a key, most common first.
+fn tally<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for item in items {
+        *counts.entry(item).or_default() += 1;
+    }
+    let mut counts: Vec<(String, usize)> =
+        counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+/// One heat map cell: of `pairs` (app, cluster) pairs, how many are synced
+/// and how many healthy.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cell {
+    pub pairs: usize,
+    pub synced: usize,
+    pub healthy: usize,
+}
+
+impl Cell {
+    fn add(&mut self, row: &StatusView) {
+        self.pairs += 1;
+        self.synced += usize::from(row.sync == "Synced");
+        self.healthy += usize::from(row.health == "Healthy");
+    }
+
+    /// The cell's word: all good, some not, or none reported.
+    fn word(&self) -> &'static str {
+        if self.pairs == 0 {
+            "-"
+        } else if self.synced == self.pairs && self.healthy == self.pairs {
+            "Healthy"
+        } else if self.synced == 0 && self.healthy == 0 {
+            "Degraded"
+        } else {
+            "Progressing"
+        }
+    }
+}
+
+/// The heat map: app → group → cell, from the status rows and each
+/// group's clusters. Clusters in no group count under `(no group)`.
+pub(super) fn heat_map(
+    rows: &[StatusView],
+    groups: &[(String, Vec<String>)],
+) -> BTreeMap<String, BTreeMap<String, Cell>> {
+    let mut group_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (group, clusters) in groups {
+        for cluster in clusters {
+            group_of.entry(cluster).or_default().push(group);
+        }
+    }
+    let mut map: BTreeMap<String, BTreeMap<String, Cell>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| !r.cluster.is_empty()) {
+        let cells = map.entry(row.app.clone()).or_default();
+        match group_of.get(row.cluster.as_str()) {
+            Some(groups) => {
+                for group in groups {
+                    cells.entry((*group).to_owned()).or_default().add(row);
+                }
+            }
+            None => cells.entry("(no group)".into()).or_default().add(row),
+        }
+    }
+    map
+}
+
+fn facets(clusters: &[ClusterView]) -> BTreeMap<String, Vec<(String, usize)>> {
+    let mut by_key: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for cluster in clusters {
+        for (k, v) in &cluster.labels {
+            by_key.entry(k.clone()).or_default().push(v);
+        }
+    }
+    by_key
+        .into_iter()
+        .map(|(k, values)| (k, tally(values.into_iter())))
+        .collect()
+}
+
+/// `GET /`.
+pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
+    let signed = match signed_in(&state, &headers, &uri) {
+        Ok(s) => s,
+        Err(redirect) => return redirect,
+    };
+    let built = tokio::task::spawn_blocking(move || body(&state)).await;
+    match built {
+        Ok(Ok(body)) => super::layout::page("Fleet", "/", &signed, body),
+        Ok(Err(e)) => error_page(&signed, &e),
+        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
+    }
+}
+
+fn body(state: &WebState) -> Result<Markup, Error> {
+    let clusters = state.fleet.clusters()?;
+    let rows = state.fleet.status(None)?;
+    let groups: Vec<(String, Vec<String>)> = state
+        .gitops
+        .groups()?
+        .into_iter()
+        .map(|g| (g.name, g.clusters))
+        .collect();
+    let connected = clusters.iter().filter(|c| c.connected).count();
+    let pending = clusters.iter().filter(|c| c.state == "pending").count();
+    let disconnected = clusters.len() - connected - pending;
+    let agents = tally(clusters.iter().filter_map(|c| c.agent_version.as_deref()));
+    let kubes = tally(
+        clusters
+            .iter()
+            .filter_map(|c| c.kubernetes_version.as_deref()),
+    );
+    let facets = facets(&clusters);
+    let map = heat_map(&rows, &groups);
+    let mut columns: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+    if map.values().any(|cells| cells.contains_key("(no group)")) {
+        columns.push("(no group)".into());
+    }
+    Ok(html! {
+        section.cards aria-label="Clusters by connection state" {
+            a.card href="/clusters?state=connected" {
+                span.num #count-connected { (connected) } " " (badge("connected"))
+            }
+            a.card href="/clusters?state=disconnected" {
+                span.num #count-disconnected { (disconnected) } " " (badge("disconnected"))
+            }
+            a.card href="/clusters?state=pending" {
+                span.num { (pending) } " " (badge("pending")) " (not enrolled)"
+            }
+            div.card { span.num { (clusters.len()) } " clusters in all" }
+        }
+        div.columns {
+            section {
+                h2 { "Agent versions" }
+                (counts_table("Agent version", &agents))
+            }
+            section {
+                h2 { "Kubernetes versions" }
+                (counts_table("Kubernetes version", &kubes))
+            }
+            section {
+                h2 { "Labels" }
+                @if facets.is_empty() { p.muted { "No cluster has labels." } }
+                @for (key, values) in &facets {
+                    h3 { code { (key) } }
+                    ul.facets {
+                        @for (value, n) in values.iter().take(FACET_VALUES) {
+                            li { a href={ "/clusters?selector=" (super::layout::query_escape(&format!("{key}={value}"))) } { (value) } " " span.muted { "(" (n) ")" } }
+                        }
+                        @if values.len() > FACET_VALUES { li.muted { "and " (values.len() - FACET_VALUES) " more" } }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Apps × cluster groups" }
+            p.hint { "Each cell: synced / healthy / all (app, cluster) pairs." }
+            @if map.is_empty() {
+                p.muted { "No app is assigned to any cluster yet." }
+            } @else {
+                div.scroll {
+                    table.heat {
+                        thead { tr { th scope="col" { "App" } @for c in &columns { th scope="col" { (c) } } } }
+                        tbody {
+                            @for (app, cells) in &map {
+                                tr {
+                                    th scope="row" { a href={ "/apps/" (app) } { (app) } }
+                                    @for c in &columns {
+                                        @let cell = cells.get(c).copied().unwrap_or_default();
+                                        td class={ "cell " (cell.word()) } {
+                                            @if cell.pairs > 0 {
+                                                (badge(cell.word()))
+                                                " " (cell.synced) " / " (cell.healthy) " / " (cell.pairs)
+                                            } @else { span.muted { "-" } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn counts_table(what: &str, counts: &[(String, usize)]) -> Markup {
+    html! {
+        @if counts.is_empty() { p.muted { "None reported yet." } }
+        @else {
+            table {
+                thead { tr { th scope="col" { (what) } th scope="col" { "Clusters" } } }
+                tbody { @for (v, n) in counts { tr { td { code { (v) } } td { (n) } } } }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(app: &str, cluster: &str, sync: &str, health: &str) -> StatusView {
+        StatusView {
+            app: app.into(),
+            cluster: cluster.into(),
+            sync: sync.into(),
+            health: health.into(),
+            desired_commit: "c".into(),
+            applied_commit: None,
+            message: None,
+            error: None,
+            warning: None,
+            latest_commit: None,
+            latest_render: None,
+            connected: true,
+            observed_at: None,
+            resources: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_heat_map_counts_pairs_per_group() {
+        let rows = vec![
+            row("web", "a", "Synced", "Healthy"),
+            row("web", "b", "OutOfSync", "Healthy"),
+            row("web", "z", "Synced", "Healthy"),
+            row("db", "a", "Synced", "Healthy"),
+            row("lonely", "", "-", "-"),
+        ];
+        let groups = vec![
+            ("prod".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+            ("eu".to_owned(), vec!["a".to_owned()]),
+        ];
+        let map = heat_map(&rows, &groups);
+        let web = &map["web"];
+        assert_eq!(
+            web["prod"],
+            Cell {
+                pairs: 2,
+                synced: 1,
+                healthy: 2
+            }
+        );
+        assert_eq!(web["prod"].word(), "Progressing");
+        assert_eq!(web["eu"].word(), "Healthy");
+        assert_eq!(web["(no group)"].pairs, 1);
+        assert_eq!(map["db"].len(), 2);
+        assert!(!map.contains_key("lonely"));
+    }
+
+    #[test]
+    fn tallies_put_the_most_common_first() {
+        let t = tally(["1.30", "1.29", "1.30"].into_iter());
+        assert_eq!(t, vec![("1.30".to_owned(), 2), ("1.29".to_owned(), 1)]);
+    }
+}
