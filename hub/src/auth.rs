@@ -150,6 +150,13 @@ pub const RULES: &[Rule] = &[
         "remove repos",
         Some("repo"),
     ),
+    rule(
+        "POST",
+        "/repos/{name}/refresh",
+        Admin,
+        "refresh repos",
+        Some("repo"),
+    ),
     rule("GET", "/groups", Viewer, "list cluster groups", None),
     rule(
         "POST",

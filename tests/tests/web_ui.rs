@@ -488,6 +488,11 @@ fn the_browser_signs_in_watches_the_fleet_live_and_acts_by_role() {
         // A CSRF attempt with the admin's own cookie: no token, or a wrong one.
         assert_eq!(b.fetch_status("POST", "/api/v1/apps/web/sync", None).await, 403);
         assert_eq!(b.fetch_status("POST", "/api/v1/apps/web/sync", Some("wrong")).await, 403);
+        // Refresh a repo: the fetch is requested, and audited.
+        b.goto("/repos").await;
+        b.act("refresh", "Refresh").await;
+        b.wait_for("refresh", "refreshing the repo was not confirmed",
+            "return document.getElementById('flash').textContent.startsWith('Done');").await;
         b.goto("/").await;
         b.keep("web-ui-fleet.png").await;
 
@@ -508,8 +513,19 @@ fn the_browser_signs_in_watches_the_fleet_live_and_acts_by_role() {
         assert_eq!(denied, json!("Error"), "a viewer reached the audit log");
         b.client.clone().close().await.unwrap();
     });
-    // The viewer's refused sync is audited under its name.
+    // The viewer's refused sync is audited under its name, the admin's
+    // refresh under the admin's.
     let audit = one.hub.cli_json(&["audit"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "admin"
+                && e["path"] == "/api/v1/repos/fleet/refresh"
+                && e["status"] == 202),
+        "{audit}"
+    );
     assert!(
         audit
             .as_array()

@@ -131,6 +131,7 @@ fn described_routes(authenticated: impl FnOnce(Described) -> Described) -> Descr
             repos::replace_repo,
             repos::remove_repo
         ))
+        .routes(routes!(repos::refresh_repo))
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(
             groups::show_group,

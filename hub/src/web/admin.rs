@@ -48,7 +48,7 @@ async fn build(
 
 /// `GET /repos`.
 pub(super) async fn repos(State(state): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
-    build(state, headers, uri, "Repos", Role::Viewer, |state, _| {
+    build(state, headers, uri, "Repos", Role::Viewer, |state, admin| {
         let repos = state.gitops.repos()?;
         Ok(html! {
             @if repos.is_empty() { p.muted { "No repos yet: " code { "switchyard repo add" } } }
@@ -57,6 +57,7 @@ pub(super) async fn repos(State(state): State<WebState>, headers: HeaderMap, uri
                     thead { tr {
                         th scope="col" { "Repo" } th scope="col" { "URL" } th scope="col" { "Branch" } th scope="col" { "Head" }
                         th scope="col" { "State" } th scope="col" { "Last fetch" } th scope="col" { "Last success" } th scope="col" { "Last error" }
+                        @if admin { th scope="col" { "Action" } }
                     } }
                     tbody {
                         @for r in &repos {
@@ -70,6 +71,10 @@ pub(super) async fn repos(State(state): State<WebState>, headers: HeaderMap, uri
                                 td { (time(r.last_fetch.as_deref())) }
                                 td { (time(r.last_success.as_deref())) }
                                 td { @if let Some(e) = &r.error { span.error { (e) } } }
+                                @if admin {
+                                    td { (action("Refresh", "POST", &format!("/api/v1/repos/{}/refresh", r.name), None,
+                                        &format!("Fetch repo {} now?", r.name))) }
+                                }
                             }
                         }
                     }
