@@ -24,7 +24,7 @@ async fn build(
 ) -> Response {
     let signed = match signed_in(&state, &headers, &uri) {
         Ok(s) => s,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     if !may(&signed.principal, least) {
         let mut response = error_page(

@@ -38,7 +38,7 @@ pub(super) fn summaries(rows: &[StatusView]) -> HashMap<&str, Summary> {
 pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
     let signed = match signed_in(&state, &headers, &uri) {
         Ok(s) => s,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
         let apps = state.gitops.apps()?;
@@ -87,7 +87,7 @@ pub(super) async fn detail(
 ) -> Response {
     let signed = match signed_in(&state, &headers, &uri) {
         Ok(s) => s,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let operator = may(&signed.principal, Role::Operator);
     let title = format!("App {name}");

@@ -86,7 +86,7 @@ pub(super) async fn list(
 ) -> Response {
     let signed = match signed_in(&state, &headers, &uri) {
         Ok(s) => s,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let admin = may(&signed.principal, Role::Admin);
     let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
@@ -174,7 +174,7 @@ pub(super) async fn detail(
 ) -> Response {
     let signed = match signed_in(&state, &headers, &uri) {
         Ok(s) => s,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let admin = may(&signed.principal, Role::Admin);
     let title = format!("Cluster {name}");

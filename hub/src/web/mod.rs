@@ -77,7 +77,7 @@ pub fn router(state: WebState) -> Router {
 
 /// The signed-in caller of a page request, or the redirect to `/login`
 /// that brings them back here after signing in.
-fn signed_in(state: &WebState, headers: &HeaderMap, uri: &Uri) -> Result<SignedIn, Response> {
+fn signed_in(state: &WebState, headers: &HeaderMap, uri: &Uri) -> Result<SignedIn, Box<Response>> {
     let cookie = headers
         .get(axum::http::header::COOKIE)
         .and_then(|v| v.to_str().ok());
@@ -86,7 +86,10 @@ fn signed_in(state: &WebState, headers: &HeaderMap, uri: &Uri) -> Result<SignedI
         .resolve(cookie, crate::clock::unix_now())
         .map_err(|_| {
             let next = uri.path_and_query().map_or("/", |p| p.as_str());
-            layout::redirect(&format!("/login?next={}", layout::query_escape(next)))
+            Box::new(layout::redirect(&format!(
+                "/login?next={}",
+                layout::query_escape(next)
+            )))
         })
 }
 

@@ -100,7 +100,7 @@ fn facets(clusters: &[ClusterView]) -> BTreeMap<String, Vec<(String, usize)>> {
 pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
     let signed = match signed_in(&state, &headers, &uri) {
         Ok(s) => s,
-        Err(redirect) => return redirect,
+        Err(redirect) => return *redirect,
     };
     let built = tokio::task::spawn_blocking(move || body(&state)).await;
     match built {
