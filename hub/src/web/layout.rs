@@ -23,7 +23,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// Digest of the assets, in their URLs: they are cached for a year, and a
 /// hub with other assets names them differently.
-fn asset_version() -> &'static str {
+pub(super) fn asset_version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
         let mut hash = Sha256::new();

@@ -38,7 +38,7 @@ fn login_markup(next: &str, error: Option<&str>, oidc: bool) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "Sign in · Switchyard" }
-                link rel="stylesheet" href="/assets/app.css";
+                link rel="stylesheet" href={ "/assets/app.css?v=" (super::layout::asset_version()) };
             }
             body.login {
                 main #main {
