@@ -14,6 +14,8 @@ mod clusters;
 mod events;
 mod layout;
 mod overview;
+#[cfg(test)]
+mod scale;
 pub mod session;
 
 use crate::auth::Principal;
