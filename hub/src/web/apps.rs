@@ -3,15 +3,16 @@
 //! health per cluster, each object's health and message, render errors),
 //! with the sync, approve, pin and rollback actions for operators.
 
-use super::layout::{action, badge, commit, error_page, page, time};
+use super::layout::{action, badge, commit, error_page, page, pager, time};
 use super::{Error, WebState, may, signed_in};
 use crate::auth::Role;
 use crate::fleet::StatusView;
 use crate::gitops::{AppView, RevisionView};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use maud::{Markup, html};
+use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -23,15 +24,12 @@ pub(super) struct Summary {
     pub healthy: usize,
 }
 
-pub(super) fn summaries(rows: &[StatusView]) -> HashMap<&str, Summary> {
-    let mut out: HashMap<&str, Summary> = HashMap::new();
-    for r in rows.iter().filter(|r| !r.cluster.is_empty()) {
-        let s = out.entry(r.app.as_str()).or_default();
-        s.clusters += 1;
-        s.synced += usize::from(r.sync == "Synced");
-        s.healthy += usize::from(r.health == "Healthy");
+impl Summary {
+    fn add(&mut self, sync: &str, health: &str) {
+        self.clusters += 1;
+        self.synced += usize::from(sync == "Synced");
+        self.healthy += usize::from(health == "Healthy");
     }
-    out
 }
 
 /// `GET /apps`.
@@ -42,8 +40,15 @@ pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri:
     };
     let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
         let apps = state.gitops.apps()?;
-        let rows = state.fleet.status(None)?;
-        let counts = summaries(&rows);
+        // From the fleet gauges' in-memory pair states, not a copy of
+        // every (app, cluster) row.
+        let counts = state.fleet.fold_pairs(
+            HashMap::<String, Summary>::new(),
+            |counts, _, pair| match counts.get_mut(&pair.app) {
+                Some(s) => s.add(&pair.sync, &pair.health),
+                None => counts.entry(pair.app.clone()).or_default().add(&pair.sync, &pair.health),
+            },
+        )?;
         Ok(html! {
             @if apps.is_empty() { p.muted { "No apps yet: " code { "switchyard app create" } } }
             @else {
@@ -54,7 +59,7 @@ pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri:
                     } }
                     tbody {
                         @for a in &apps {
-                            @let s = counts.get(a.name.as_str()).copied().unwrap_or_default();
+                            @let s = counts.get(&a.name).copied().unwrap_or_default();
                             tr data-app=(a.name) {
                                 th scope="row" { a href={ "/apps/" (a.name) } { (a.name) } }
                                 td { (a.repo) " / " code { (a.path) } }
@@ -78,10 +83,22 @@ pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri:
     }
 }
 
+/// Clusters an app page lists at once.
+const CLUSTERS_PER_PAGE: usize = 100;
+
+/// Query of `GET /apps/{name}`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AppQuery {
+    /// Page of the cluster table (problems first).
+    #[serde(default)]
+    page: Option<usize>,
+}
+
 /// `GET /apps/{name}`.
 pub(super) async fn detail(
     State(state): State<WebState>,
     Path(name): Path<String>,
+    Query(query): Query<AppQuery>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
@@ -102,7 +119,13 @@ pub(super) async fn detail(
         let history = state.gitops.history(&name)?;
         let rows =
             crate::api::with_apps(state.fleet.status(Some(&name))?, std::slice::from_ref(&app));
-        Ok(detail_body(&app, &history, &rows, operator))
+        Ok(detail_body(
+            &app,
+            &history,
+            &rows,
+            operator,
+            query.page.unwrap_or(1),
+        ))
     })
     .await;
     match built {
@@ -117,7 +140,29 @@ fn detail_body(
     history: &[RevisionView],
     rows: &[StatusView],
     operator: bool,
+    page: usize,
 ) -> Markup {
+    // Problems first (not synced or not healthy), then by cluster; a page
+    // at a time, so a large fleet's app page stays small.
+    let mut assigned: Vec<&StatusView> = rows.iter().filter(|r| !r.cluster.is_empty()).collect();
+    assigned.sort_by_key(|r| {
+        (
+            r.error.is_none() && r.sync == "Synced" && r.health == "Healthy",
+            r.cluster.clone(),
+        )
+    });
+    let pages = assigned.len().div_ceil(CLUSTERS_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let problems = assigned
+        .iter()
+        .filter(|r| !(r.error.is_none() && r.sync == "Synced" && r.health == "Healthy"))
+        .count();
+    let total = assigned.len();
+    let assigned: Vec<&StatusView> = assigned
+        .into_iter()
+        .skip((page - 1) * CLUSTERS_PER_PAGE)
+        .take(CLUSTERS_PER_PAGE)
+        .collect();
     let sync_path = format!("/api/v1/apps/{}/sync", app.name);
     let rollback_path = format!("/api/v1/apps/{}/rollback", app.name);
     html! {
@@ -153,7 +198,7 @@ fn detail_body(
             }
         }
         h2 { "Clusters" }
-        @let assigned: Vec<&StatusView> = rows.iter().filter(|r| !r.cluster.is_empty()).collect();
+        @if total > 0 { p { (total) " clusters, " (problems) " not synced and healthy (listed first)." } }
         @if assigned.is_empty() {
             @for r in rows { p.muted { (r.message.as_deref().unwrap_or("assigned to no cluster")) } }
         } @else {
@@ -172,6 +217,7 @@ fn detail_body(
                     }
                 }
             }
+            @if pages > 1 { (pager(&format!("/apps/{}", app.name), page, pages)) }
             @for r in &assigned {
                 @if !r.resources.is_empty() {
                     details {

@@ -185,12 +185,7 @@ pub(super) async fn detail(
             .fleet
             .cluster(&parsed)?
             .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
-        let rows: Vec<_> = state
-            .fleet
-            .status(None)?
-            .into_iter()
-            .filter(|r| r.cluster == name)
-            .collect();
+        let rows = state.fleet.cluster_status(&parsed)?;
         Ok(detail_body(&cluster, &rows, admin))
     })
     .await;

@@ -4,7 +4,7 @@
 
 use super::layout::{badge, error_page};
 use super::{Error, WebState, signed_in};
-use crate::fleet::{ClusterView, StatusView};
+use crate::fleet::ClusterView;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
@@ -36,10 +36,10 @@ pub(super) struct Cell {
 }
 
 impl Cell {
-    fn add(&mut self, row: &StatusView) {
+    fn add(&mut self, sync: &str, health: &str) {
         self.pairs += 1;
-        self.synced += usize::from(row.sync == "Synced");
-        self.healthy += usize::from(row.health == "Healthy");
+        self.synced += usize::from(sync == "Synced");
+        self.healthy += usize::from(health == "Healthy");
     }
 
     /// The cell's word: all good, some not, or none reported.
@@ -56,31 +56,47 @@ impl Cell {
     }
 }
 
-/// The heat map: app → group → cell, from the status rows and each
-/// group's clusters. Clusters in no group count under `(no group)`.
-pub(super) fn heat_map(
-    rows: &[StatusView],
-    groups: &[(String, Vec<String>)],
-) -> BTreeMap<String, BTreeMap<String, Cell>> {
-    let mut group_of: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (group, clusters) in groups {
-        for cluster in clusters {
-            group_of.entry(cluster).or_default().push(group);
+/// The heat map: app → group → cell, filled one (app, cluster) pair at a
+/// time. Clusters in no group count under `(no group)`.
+pub(super) struct HeatMap<'g> {
+    group_of: HashMap<&'g str, Vec<&'g str>>,
+    pub cells: BTreeMap<String, BTreeMap<String, Cell>>,
+}
+
+impl<'g> HeatMap<'g> {
+    pub(super) fn new(groups: &'g [(String, Vec<String>)]) -> Self {
+        let mut group_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (group, clusters) in groups {
+            for cluster in clusters {
+                group_of.entry(cluster).or_default().push(group);
+            }
+        }
+        Self {
+            group_of,
+            cells: BTreeMap::new(),
         }
     }
-    let mut map: BTreeMap<String, BTreeMap<String, Cell>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| !r.cluster.is_empty()) {
-        let cells = map.entry(row.app.clone()).or_default();
-        match group_of.get(row.cluster.as_str()) {
+
+    pub(super) fn add(&mut self, cluster: &str, app: &str, sync: &str, health: &str) {
+        let cells = match self.cells.get_mut(app) {
+            Some(cells) => cells,
+            None => self.cells.entry(app.to_owned()).or_default(),
+        };
+        match self.group_of.get(cluster) {
             Some(groups) => {
                 for group in groups {
-                    cells.entry((*group).to_owned()).or_default().add(row);
+                    cells
+                        .entry((*group).to_owned())
+                        .or_default()
+                        .add(sync, health);
                 }
             }
-            None => cells.entry("(no group)".into()).or_default().add(row),
+            None => cells
+                .entry("(no group)".into())
+                .or_default()
+                .add(sync, health),
         }
     }
-    map
 }
 
 fn facets(clusters: &[ClusterView]) -> BTreeMap<String, Vec<(String, usize)>> {
@@ -112,7 +128,6 @@ pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap, uri:
 
 fn body(state: &WebState) -> Result<Markup, Error> {
     let clusters = state.fleet.clusters()?;
-    let rows = state.fleet.status(None)?;
     let groups: Vec<(String, Vec<String>)> = state
         .gitops
         .groups()?
@@ -129,7 +144,14 @@ fn body(state: &WebState) -> Result<Markup, Error> {
             .filter_map(|c| c.kubernetes_version.as_deref()),
     );
     let facets = facets(&clusters);
-    let map = heat_map(&rows, &groups);
+    // From the fleet gauges' in-memory pair states: no pass over the
+    // store's reports, no copy of a million rows.
+    let map = state
+        .fleet
+        .fold_pairs(HeatMap::new(&groups), |map, cluster, pair| {
+            map.add(cluster, &pair.app, &pair.sync, &pair.health)
+        })?
+        .cells;
     let mut columns: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
     if map.values().any(|cells| cells.contains_key("(no group)")) {
         columns.push("(no group)".into());
@@ -218,39 +240,18 @@ fn counts_table(what: &str, counts: &[(String, usize)]) -> Markup {
 mod tests {
     use super::*;
 
-    fn row(app: &str, cluster: &str, sync: &str, health: &str) -> StatusView {
-        StatusView {
-            app: app.into(),
-            cluster: cluster.into(),
-            sync: sync.into(),
-            health: health.into(),
-            desired_commit: "c".into(),
-            applied_commit: None,
-            message: None,
-            error: None,
-            warning: None,
-            latest_commit: None,
-            latest_render: None,
-            connected: true,
-            observed_at: None,
-            resources: Vec::new(),
-        }
-    }
-
     #[test]
     fn the_heat_map_counts_pairs_per_group() {
-        let rows = vec![
-            row("web", "a", "Synced", "Healthy"),
-            row("web", "b", "OutOfSync", "Healthy"),
-            row("web", "z", "Synced", "Healthy"),
-            row("db", "a", "Synced", "Healthy"),
-            row("lonely", "", "-", "-"),
-        ];
         let groups = vec![
             ("prod".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
             ("eu".to_owned(), vec!["a".to_owned()]),
         ];
-        let map = heat_map(&rows, &groups);
+        let mut map = HeatMap::new(&groups);
+        map.add("a", "web", "Synced", "Healthy");
+        map.add("b", "web", "OutOfSync", "Healthy");
+        map.add("z", "web", "Synced", "Healthy");
+        map.add("a", "db", "Synced", "Healthy");
+        let map = map.cells;
         let web = &map["web"];
         assert_eq!(
             web["prod"],
@@ -264,7 +265,6 @@ mod tests {
         assert_eq!(web["eu"].word(), "Healthy");
         assert_eq!(web["(no group)"].pairs, 1);
         assert_eq!(map["db"].len(), 2);
-        assert!(!map.contains_key("lonely"));
     }
 
     #[test]

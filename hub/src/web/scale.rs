@@ -138,6 +138,7 @@ async fn pages_at_fleet_scale() {
         "/clusters/shop-00042",
         "/apps",
         "/apps/app-042",
+        "/apps/app-042?page=3",
         "/repos",
         "/audit",
         "/tokens",
@@ -159,12 +160,16 @@ async fn pages_at_fleet_scale() {
                 .unwrap();
             times.push(at.elapsed());
             bytes = body.len();
+            // A page that takes seconds is not run three times.
+            if at.elapsed() > Duration::from_secs(2) {
+                break;
+            }
         }
         times.sort();
         println!(
             "{path:60} median {:>7.1} ms  max {:>7.1} ms  {:>7} bytes",
-            times[1].as_secs_f64() * 1000.0,
-            times[2].as_secs_f64() * 1000.0,
+            times[times.len() / 2].as_secs_f64() * 1000.0,
+            times[times.len() - 1].as_secs_f64() * 1000.0,
             bytes
         );
     }
