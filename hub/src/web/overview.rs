@@ -33,6 +33,8 @@ pub(super) struct Cell {
     pub pairs: usize,
     pub synced: usize,
     pub healthy: usize,
+    /// Pairs whose health is `Degraded` or `Missing`.
+    pub degraded: usize,
 }
 
 impl Cell {
@@ -40,16 +42,18 @@ impl Cell {
         self.pairs += 1;
         self.synced += usize::from(sync == "Synced");
         self.healthy += usize::from(health == "Healthy");
+        self.degraded += usize::from(health == "Degraded" || health == "Missing");
     }
 
-    /// The cell's word: all good, some not, or none reported.
+    /// The cell's word: degraded if any pair is, healthy if all pairs are
+    /// synced and healthy, else progressing (on its way, or not reported).
     fn word(&self) -> &'static str {
         if self.pairs == 0 {
             "-"
+        } else if self.degraded > 0 {
+            "Degraded"
         } else if self.synced == self.pairs && self.healthy == self.pairs {
             "Healthy"
-        } else if self.synced == 0 && self.healthy == 0 {
-            "Degraded"
         } else {
             "Progressing"
         }
@@ -194,7 +198,7 @@ fn body(state: &WebState) -> Result<Markup, Error> {
         }
         section {
             h2 { "Apps × cluster groups" }
-            p.hint { "Each cell: synced / healthy / all (app, cluster) pairs." }
+            p.hint { "Each cell: synced / healthy / all (app, cluster) pairs. Degraded: at least one pair is degraded or missing; Progressing: not all synced and healthy yet." }
             @if map.is_empty() {
                 p.muted { "No app is assigned to any cluster yet." }
             } @else {
@@ -251,6 +255,7 @@ mod tests {
         map.add("b", "web", "OutOfSync", "Healthy");
         map.add("z", "web", "Synced", "Healthy");
         map.add("a", "db", "Synced", "Healthy");
+        map.add("b", "db", "Synced", "Degraded");
         let map = map.cells;
         let web = &map["web"];
         assert_eq!(
@@ -258,13 +263,16 @@ mod tests {
             Cell {
                 pairs: 2,
                 synced: 1,
-                healthy: 2
+                healthy: 2,
+                degraded: 0
             }
         );
         assert_eq!(web["prod"].word(), "Progressing");
         assert_eq!(web["eu"].word(), "Healthy");
         assert_eq!(web["(no group)"].pairs, 1);
         assert_eq!(map["db"].len(), 2);
+        assert_eq!(map["db"]["prod"].word(), "Degraded");
+        assert_eq!(map["db"]["eu"].word(), "Healthy");
     }
 
     #[test]
