@@ -353,6 +353,7 @@ impl Hub {
             store: self.store.clone(),
             sessions: sessions.clone(),
             oidc: false,
+            stopping: stop_rx.clone(),
         });
         let app = web
             .merge(crate::api::router_with_sessions(

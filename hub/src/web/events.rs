@@ -48,18 +48,27 @@ fn sse_of(delta: &Delta) -> Event {
 /// `Resync` and the end.
 fn deltas(
     receiver: tokio::sync::broadcast::Receiver<FleetEvent>,
+    stopping: tokio::sync::watch::Receiver<bool>,
     check_every: Duration,
     still_signed_in: impl Fn() -> bool + Clone + Send + 'static,
 ) -> impl futures_util::Stream<Item = Delta> + Send {
     let start = tokio::time::Instant::now();
-    futures_util::stream::unfold(Some((receiver, start)), move |progress| {
+    futures_util::stream::unfold(Some((receiver, stopping, start)), move |progress| {
         let still_signed_in = still_signed_in.clone();
         async move {
-            let (mut receiver, mut checked) = progress?;
+            let (mut receiver, mut stopping, mut checked) = progress?;
             loop {
                 let until_check = check_every.saturating_sub(checked.elapsed());
-                match tokio::time::timeout(until_check, receiver.recv()).await {
-                    Ok(Ok(event)) => return Some((Delta::Event(event), Some((receiver, checked)))),
+                // The hub's graceful shutdown waits for open requests: an
+                // event stream ends as soon as the hub stops.
+                let next = tokio::select! {
+                    next = tokio::time::timeout(until_check, receiver.recv()) => next,
+                    _ = stopping.wait_for(|stop| *stop) => return None,
+                };
+                match next {
+                    Ok(Ok(event)) => {
+                        return Some((Delta::Event(event), Some((receiver, stopping, checked))));
+                    }
                     Ok(Err(RecvError::Lagged(missed))) => {
                         tracing::debug!(missed, "web event stream fell behind; resync");
                         return Some((Delta::Resync("fell behind"), None));
@@ -94,7 +103,12 @@ pub(super) async fn stream(State(state): State<WebState>, headers: HeaderMap) ->
             .is_ok()
     };
     let events = futures_util::StreamExt::map(
-        deltas(state.fleet.subscribe(), SESSION_CHECK, still_signed_in),
+        deltas(
+            state.fleet.subscribe(),
+            state.stopping.clone(),
+            SESSION_CHECK,
+            still_signed_in,
+        ),
         |d| Ok::<_, std::convert::Infallible>(sse_of(&d)),
     );
     Sse::new(events)
@@ -107,6 +121,25 @@ mod tests {
     use super::*;
     use futures_util::StreamExt;
     use tokio::sync::broadcast;
+
+    /// A hub that never stops (the sender is leaked for the test's life).
+    fn running() -> tokio::sync::watch::Receiver<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        std::mem::forget(tx);
+        rx
+    }
+
+    #[tokio::test]
+    async fn a_stopping_hub_ends_the_stream() {
+        let (_events, rx) = broadcast::channel::<FleetEvent>(2);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let stream = deltas(rx, stopping, SESSION_CHECK, || true);
+        stop.send(true).unwrap();
+        let got: Vec<Delta> = tokio::time::timeout(Duration::from_secs(5), stream.collect())
+            .await
+            .expect("the stream ends when the hub stops");
+        assert!(got.is_empty());
+    }
 
     fn connected(cluster: &str) -> FleetEvent {
         FleetEvent::Cluster {
@@ -121,7 +154,9 @@ mod tests {
         tx.send(connected("a")).unwrap();
         tx.send(connected("b")).unwrap();
         drop(tx);
-        let got: Vec<Delta> = deltas(rx, SESSION_CHECK, || true).collect().await;
+        let got: Vec<Delta> = deltas(rx, running(), SESSION_CHECK, || true)
+            .collect()
+            .await;
         assert_eq!(
             got,
             vec![Delta::Event(connected("a")), Delta::Event(connected("b"))]
@@ -136,7 +171,7 @@ mod tests {
         }
         let got: Vec<Delta> = tokio::time::timeout(
             Duration::from_secs(5),
-            deltas(rx, SESSION_CHECK, || true).collect(),
+            deltas(rx, running(), SESSION_CHECK, || true).collect(),
         )
         .await
         .expect("the stream ends after its resync");
@@ -150,7 +185,7 @@ mod tests {
         let every = Duration::from_millis(20);
         let got: Vec<Delta> = tokio::time::timeout(
             Duration::from_secs(5),
-            deltas(rx, every, || false).collect(),
+            deltas(rx, running(), every, || false).collect(),
         )
         .await
         .expect("the stream ends once the session is gone");

@@ -55,6 +55,8 @@ pub struct WebState {
     pub sessions: Arc<Sessions>,
     /// Whether single sign-on is configured: `/login` then offers it.
     pub oidc: bool,
+    /// Turns true when the hub stops: open event streams end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The web UI's routes (pages, sign-in, assets, events). They have no

@@ -130,6 +130,7 @@ async fn pages_at_fleet_scale() {
         store,
         sessions,
         oidc: false,
+        stopping: tokio::sync::watch::channel(false).1,
     });
     let pages = [
         "/",
