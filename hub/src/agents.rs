@@ -464,11 +464,21 @@ async fn serve_agent(
         fleet.metrics().agent_reconnects.inc();
     }
     tally.connected();
+    fleet.publish(crate::fleet::FleetEvent::Cluster {
+        cluster: cluster.to_string(),
+        connected: true,
+    });
     debug!(agent_version = %hello.agent_version, generation, reconnect, "agent connected");
 
     let result = serve_requests(&conn, fleet, &peer, limits).await;
     fleet.registry().unregister(&cluster, &conn);
     tally.disconnected();
+    if !fleet.registry().is_connected(&cluster) {
+        fleet.publish(crate::fleet::FleetEvent::Cluster {
+            cluster: cluster.to_string(),
+            connected: false,
+        });
+    }
     debug!(reason = %close_text(conn.close_reason().as_ref()), "agent disconnected");
     result
 }

@@ -34,6 +34,14 @@ pub enum Error {
     Expired { name: String, at: u64 },
     #[error("token {name} was revoked at {}", rfc3339(*at))]
     Revoked { name: String, at: u64 },
+    #[error("your web session has expired or was ended: sign in again at /login")]
+    SessionEnded,
+    #[error(
+        "missing or wrong X-CSRF-Token header: a request made with the web session's cookie must carry the token of that session"
+    )]
+    Csrf,
+    #[error("cross-origin request refused: Origin {0:?} is not this hub")]
+    ForeignOrigin(String),
     #[error("role {role} may not {action}")]
     Forbidden { role: Role, action: &'static str },
     #[error(
@@ -143,6 +151,13 @@ pub const RULES: &[Rule] = &[
         "/repos/{name}",
         Admin,
         "remove repos",
+        Some("repo"),
+    ),
+    rule(
+        "POST",
+        "/repos/{name}/refresh",
+        Admin,
+        "refresh repos",
         Some("repo"),
     ),
     rule("GET", "/groups", Viewer, "list cluster groups", None),
@@ -282,6 +297,11 @@ pub trait BearerVerifier: Send + Sync {
 /// Prefix of the names of callers signed in through the OpenID provider.
 pub const OIDC_PREFIX: &str = "oidc:";
 
+/// The SHA-256 of a presented token secret (surrounding whitespace ignored).
+pub fn digest_of(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.trim().as_bytes()).into()
+}
+
 /// Checks bearer tokens and manages the stored ones.
 pub struct Authenticator {
     store: Arc<dyn Store>,
@@ -311,17 +331,24 @@ impl Authenticator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(Error::Missing)?;
+        if let Some(verifier) = self.verifier.as_ref().filter(|v| v.accepts(presented)) {
+            return verifier.verify(presented, now).map_err(Error::Rejected);
+        }
+        self.authenticate_digest(&digest_of(presented), now)
+    }
+
+    /// The caller a token stands for, by the SHA-256 of its secret: web
+    /// sessions keep only that digest and look the token up again on each
+    /// request, so revoking or expiring the token ends them.
+    pub fn authenticate_digest(&self, digest: &[u8; 32], now: u64) -> Result<Principal, Error> {
         // Comparing digests keeps the comparison time independent of where
         // the presented token first differs from the admin token.
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let digest = *digest;
         if digest == self.admin_hash {
             return Ok(Principal {
                 name: BUILTIN_ADMIN.to_owned(),
                 role: Admin,
             });
-        }
-        if let Some(verifier) = self.verifier.as_ref().filter(|v| v.accepts(presented)) {
-            return verifier.verify(presented, now).map_err(Error::Rejected);
         }
         let token = self
             .store

@@ -40,13 +40,15 @@ const LAYERS: &[(&str, &[&str])] = &[
         "sign-in with an OpenID provider, over the authenticator",
         &["oidc"],
     ),
+    ("web sessions over the authenticator", &["sessions"]),
     ("fleet rules", &["fleet"]),
     ("gitops engine", &["gitops"]),
     ("declarative documents", &["declarative"]),
     (
-        "transports: QUIC for agents, HTTP for admins",
+        "transports: QUIC for agents, HTTP for admins and their browsers",
         &["agents", "api"],
     ),
+    ("the web UI, over the admin API's views", &["web"]),
     ("the server that wires them", &["server"]),
     ("configuration of the server", &["config"]),
 ];

@@ -24,9 +24,11 @@ pub mod render;
 mod roles;
 mod secrets;
 pub mod server;
+pub mod sessions;
 pub mod status_reports;
 pub mod store;
 pub mod tree;
+pub mod web;
 
 #[cfg(test)]
 mod layers;

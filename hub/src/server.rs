@@ -149,37 +149,17 @@ pub struct Hub {
     /// The OpenID provider, when `--oidc-issuer` is set.
     oidc: Option<Arc<crate::oidc::Provider>>,
     /// Where an OpenID sign-in ends (the web UI's sessions).
-    session_sink: Arc<dyn crate::oidc::SessionSink>,
+    session_sink: Option<Arc<dyn crate::oidc::SessionSink>>,
 }
 
-/// The session sink until the web UI provides one: a page naming who
-/// signed in and with which role, and no session. The web UI replaces it
-/// with [`Hub::with_session_sink`].
-struct SignedInPage;
+/// Where an OpenID sign-in in the browser ends: a web UI session for the
+/// signed-in caller, then the page the sign-in started from.
+struct WebSessionSink(Arc<crate::sessions::Sessions>);
 
-impl crate::oidc::SessionSink for SignedInPage {
-    fn start(&self, principal: crate::auth::Principal, _next: &str) -> axum::response::Response {
-        use axum::response::IntoResponse;
-        let name = principal
-            .name
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;");
-        (
-            [
-                (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (axum::http::header::CACHE_CONTROL, "no-store"),
-            ],
-            format!(
-                "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-                 <title>Signed in · Switchyard</title></head><body><main>\
-                 <p id=\"principal\">Signed in as {name} with role {}.</p>\
-                 <p>This hub keeps no browser session yet: use <code>switchyard login</code> \
-                 for the command line.</p></main></body></html>\n",
-                principal.role
-            ),
-        )
-            .into_response()
+impl crate::oidc::SessionSink for WebSessionSink {
+    fn start(&self, principal: crate::auth::Principal, next: &str) -> axum::response::Response {
+        let secure = self.0.secure();
+        self.0.signed_in_response(principal, next, secure)
     }
 }
 
@@ -366,13 +346,13 @@ impl Hub {
             data_dir: data_dir.clone(),
             limits: config.limits,
             oidc,
-            session_sink: Arc::new(SignedInPage),
+            session_sink: None,
         })
     }
 
     /// End OpenID sign-ins in `sink` (the web UI's sessions).
     pub fn with_session_sink(mut self, sink: Arc<dyn crate::oidc::SessionSink>) -> Self {
-        self.session_sink = sink;
+        self.session_sink = Some(sink);
         self
     }
 
@@ -393,23 +373,46 @@ impl Hub {
         ));
         self.gitops.start().context("starting repo pollers")?;
         let first_plan = tokio::spawn(first_plan(self.gitops.clone(), self.fleet.clone()));
+        // One authenticator and one set of web sessions for the API and the
+        // web UI: a session's calls to the API act as its signed-in caller,
+        // and an OpenID sign-in in the browser ends in such a session.
         let verifier = self
             .oidc
             .clone()
             .map(|p| p as Arc<dyn crate::auth::BearerVerifier>);
-        let mut app = crate::api::router_with(
-            self.fleet.clone(),
-            self.gitops.clone(),
-            self.store.clone(),
-            self.admin_token.clone(),
-            verifier,
-        )
-        .layer(axum::Extension(crate::api::DataDir(self.data_dir.clone())));
+        let auth = Arc::new(
+            crate::auth::Authenticator::new(self.store.clone(), &self.admin_token)
+                .with_verifier(verifier),
+        );
+        let sessions = Arc::new(crate::sessions::Sessions::new(
+            auth,
+            self.admin_tls.is_some(),
+        ));
+        let web = crate::web::router(crate::web::WebState {
+            fleet: self.fleet.clone(),
+            gitops: self.gitops.clone(),
+            store: self.store.clone(),
+            sessions: sessions.clone(),
+            oidc: self.oidc.is_some(),
+            stopping: stop_rx.clone(),
+        });
+        let mut app = web
+            .merge(crate::api::router_with_sessions(
+                self.fleet.clone(),
+                self.gitops.clone(),
+                self.store.clone(),
+                sessions.clone(),
+            ))
+            .layer(axum::Extension(crate::api::DataDir(self.data_dir.clone())));
         if let Some(provider) = &self.oidc {
             // Unauthenticated by nature: they are how a caller gets a role.
+            let sink: Arc<dyn crate::oidc::SessionSink> = match &self.session_sink {
+                Some(sink) => sink.clone(),
+                None => Arc::new(WebSessionSink(sessions)),
+            };
             app = app.merge(crate::oidc::router(
                 provider.clone(),
-                self.session_sink.clone(),
+                sink,
                 self.admin_tls.is_some(),
             ));
         }

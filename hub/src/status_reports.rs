@@ -83,27 +83,40 @@ pub(crate) fn pair_state(item: &AssignmentItem, report: Option<&AppStatus>) -> (
 /// pairs, so nothing is ever recounted over the whole fleet.
 #[derive(Default)]
 pub(crate) struct PairStates {
-    by_cluster: HashMap<String, Vec<(String, String)>>,
+    by_cluster: HashMap<String, Vec<PairState>>,
+}
+
+/// The state of one assigned (app, cluster) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairState {
+    pub app: String,
+    pub sync: String,
+    pub health: String,
 }
 
 impl PairStates {
     /// Replace the states of `cluster`'s pairs (none: it was removed).
-    pub(crate) fn replace(
-        &mut self,
-        cluster: &str,
-        states: Vec<(String, String)>,
-        metrics: &Metrics,
-    ) {
+    pub(crate) fn replace(&mut self, cluster: &str, states: Vec<PairState>, metrics: &Metrics) {
         let old = if states.is_empty() {
             self.by_cluster.remove(cluster)
         } else {
             self.by_cluster.insert(cluster.to_owned(), states.clone())
         };
-        for (sync, health) in old.iter().flatten() {
-            metrics.move_app_cluster(sync, health, -1);
+        for pair in old.iter().flatten() {
+            metrics.move_app_cluster(&pair.sync, &pair.health, -1);
         }
-        for (sync, health) in &states {
-            metrics.move_app_cluster(sync, health, 1);
+        for pair in &states {
+            metrics.move_app_cluster(&pair.sync, &pair.health, 1);
+        }
+    }
+
+    /// Every pair's state with its cluster, read in place (no copy of the
+    /// fleet): the web UI's aggregates.
+    pub(crate) fn each(&self, mut f: impl FnMut(&str, &PairState)) {
+        for (cluster, pairs) in &self.by_cluster {
+            for pair in pairs {
+                f(cluster, pair);
+            }
         }
     }
 
@@ -199,7 +212,11 @@ mod tests {
     fn replacing_a_clusters_states_moves_only_its_pairs() {
         let metrics = Metrics::default();
         let mut states = PairStates::default();
-        let pair = |s: &str, h: &str| (s.to_owned(), h.to_owned());
+        let pair = |s: &str, h: &str| PairState {
+            app: "web".to_owned(),
+            sync: s.to_owned(),
+            health: h.to_owned(),
+        };
         states.replace("a", vec![pair("Synced", "Healthy"); 2], &metrics);
         states.replace("b", vec![pair("Unknown", "Unknown")], &metrics);
         let text = metrics.encode(0);

@@ -53,6 +53,8 @@ struct Browser {
     http: reqwest::Client,
     issuer: String,
     cookies: HashMap<String, String>,
+    /// The web UI session cookie the hub set, if any.
+    hub_session: Option<String>,
 }
 
 enum Step {
@@ -71,6 +73,7 @@ impl Browser {
                 .unwrap(),
             issuer: issuer.to_owned(),
             cookies: HashMap::new(),
+            hub_session: None,
         }
     }
 
@@ -103,6 +106,23 @@ impl Browser {
             request = request.header("cookie", jar);
         }
         let response = request.send().await.unwrap();
+        if !to_provider {
+            for value in response.headers().get_all("set-cookie") {
+                let value = value.to_str().unwrap();
+                assert!(
+                    value.contains("HttpOnly") && value.contains("SameSite=Strict"),
+                    "{value}"
+                );
+                if let Some(session) = value
+                    .split(';')
+                    .next()
+                    .unwrap()
+                    .strip_prefix("switchyard_session=")
+                {
+                    self.hub_session = Some(session.to_owned());
+                }
+            }
+        }
         if to_provider {
             for value in response.headers().get_all("set-cookie") {
                 let pair = value.to_str().unwrap().split(';').next().unwrap();
@@ -234,14 +254,35 @@ async fn start_login(browser: &mut Browser, hub: &TestHub) -> String {
     }
 }
 
-/// Sign `user` in through the browser flow: the hub's answer to the callback.
-async fn browser_sign_in(hub: &TestHub, provider: &TestProvider, user: &str) -> (u16, String) {
+/// Sign `user` in through the browser flow: the hub's answer to the
+/// callback, and the web UI session it started, if any.
+async fn browser_sign_in(
+    hub: &TestHub,
+    provider: &TestProvider,
+    user: &str,
+) -> (u16, String, Option<String>) {
     let mut browser = Browser::new(hub, &provider.issuer);
     let authorize = start_login(&mut browser, hub).await;
     let callback_prefix = format!("{}/auth/oidc/callback", hub.admin_url());
     let callback = browser.drive(&authorize, user, "", &callback_prefix).await;
     let (status, _, body) = browser.send(Step::Get(callback)).await;
-    (status, body)
+    (status, body, browser.hub_session.clone())
+}
+
+/// The status of `GET path` on the hub with the web UI session `session`.
+async fn get_with_session(hub: &TestHub, session: &str, path: &str) -> u16 {
+    let http = reqwest::Client::builder()
+        .tls_backend_preconfigured(hub.admin_tls())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    http.get(format!("{}{path}", hub.admin_url()))
+        .header("cookie", format!("switchyard_session={session}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -276,21 +317,30 @@ async fn the_code_flow_signs_users_in_by_group_and_refuses_the_rest() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("state does not match"), "{body}");
     assert!(!body.contains("Signed in"), "{body}");
-
-    let (status, body) = browser_sign_in(&hub, &provider, "alice").await;
-    assert_eq!(status, 200, "{body}");
     assert!(
-        body.contains("Signed in as oidc:alice with role admin."),
-        "{body}"
+        browser.hub_session.is_none(),
+        "a tampered state gave a session"
     );
-    let (status, body) = browser_sign_in(&hub, &provider, "bob").await;
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        body.contains("Signed in as oidc:bob with role operator."),
-        "{body}"
+
+    // A sign-in ends in a web UI session with the mapped role: alice
+    // (admin) may read tokens, bob (operator) may read clusters but not
+    // tokens.
+    let (status, body, alice) = browser_sign_in(&hub, &provider, "alice").await;
+    assert_eq!(status, 303, "{body}");
+    let alice = alice.expect("a session for alice");
+    assert_eq!(get_with_session(&hub, &alice, "/api/v1/tokens").await, 200);
+    let (status, body, bob) = browser_sign_in(&hub, &provider, "bob").await;
+    assert_eq!(status, 303, "{body}");
+    let bob = bob.expect("a session for bob");
+    assert_eq!(get_with_session(&hub, &bob, "/api/v1/clusters").await, 200);
+    assert_eq!(get_with_session(&hub, &bob, "/api/v1/tokens").await, 403);
+    assert_eq!(
+        get_with_session(&hub, "forged", "/api/v1/clusters").await,
+        401
     );
     // carol is in no group and the map has no `*` rule.
-    let (status, body) = browser_sign_in(&hub, &provider, "carol").await;
+    let (status, body, session) = browser_sign_in(&hub, &provider, "carol").await;
+    assert!(session.is_none(), "carol got a session");
     assert_eq!(status, 403, "{body}");
     assert!(
         body.contains("carol is in no group of --oidc-role-map"),

@@ -100,10 +100,13 @@ impl From<auth::Error> for ApiError {
     fn from(error: auth::Error) -> Self {
         use auth::Error as E;
         let status = match &error {
-            E::Missing | E::Invalid | E::Rejected(_) | E::Expired { .. } | E::Revoked { .. } => {
-                StatusCode::UNAUTHORIZED
-            }
-            E::Forbidden { .. } => StatusCode::FORBIDDEN,
+            E::Missing
+            | E::Invalid
+            | E::Rejected(_)
+            | E::Expired { .. }
+            | E::Revoked { .. }
+            | E::SessionEnded => StatusCode::UNAUTHORIZED,
+            E::Forbidden { .. } | E::Csrf | E::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             E::InvalidName(_) | E::Reserved | E::InvalidTtl => StatusCode::UNPROCESSABLE_ENTITY,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Store(crate::store::Error::ApiTokenExists(_)) => StatusCode::CONFLICT,

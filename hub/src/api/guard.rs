@@ -6,6 +6,7 @@ use super::BODY_LIMIT;
 use super::error::{AUDITED_ERROR_LIMIT, ApiError, AuditNote, ErrorBody, is_malformed};
 use super::extract::too_large_message;
 use crate::auth::{self, Principal};
+use crate::sessions;
 use crate::store::AuditRecord;
 use crate::unix_now;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
@@ -19,12 +20,8 @@ use std::net::SocketAddr;
 /// anything is written, so an anonymous caller cannot grow the audit log.
 pub(super) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let now = unix_now();
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let principal = match state.auth.authenticate(authorization, now) {
-        Ok(principal) => principal,
+    let (principal, precheck) = match caller(&state, &request, now) {
+        Ok(found) => found,
         Err(e) => return ApiError::from(e).into_response(),
     };
     let route = request
@@ -44,7 +41,37 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
         }
         return response;
     }
-    audited(state, principal, rule, now, request, next).await
+    audited(state, principal, precheck, rule, now, request, next).await
+}
+
+/// Who is calling: the bearer token's principal, or, for a request with no
+/// `Authorization` header, the web session's. A session's mutation must
+/// also pass the CSRF checks; that verdict is returned beside the caller so
+/// a refusal is audited under the caller's name like any other.
+fn caller(
+    state: &AppState,
+    request: &Request,
+    now: u64,
+) -> Result<(Principal, Result<(), auth::Error>), auth::Error> {
+    let headers = request.headers();
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let authorization = text(header::AUTHORIZATION);
+    let cookie = text(header::COOKIE);
+    if authorization.is_some() || sessions::session_id(cookie).is_none() {
+        return Ok((state.auth.authenticate(authorization, now)?, Ok(())));
+    }
+    let signed = state.sessions.resolve(cookie, now)?;
+    let precheck = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        Ok(())
+    } else {
+        sessions::check_mutation(
+            &signed,
+            text(header::HeaderName::from_static(sessions::CSRF_HEADER)),
+            text(header::ORIGIN),
+            text(header::HOST),
+        )
+    };
+    Ok((signed.principal, precheck))
 }
 
 /// Run a mutation (or refuse it) and append the outcome to the audit log,
@@ -52,6 +79,7 @@ pub(super) async fn guard(State(state): State<AppState>, request: Request, next:
 async fn audited(
     state: AppState,
     principal: Principal,
+    precheck: Result<(), auth::Error>,
     rule: auth::Rule,
     now: u64,
     request: Request,
@@ -75,7 +103,7 @@ async fn audited(
     let (request, target) = target_of(&rule, request).await;
     let response = match request {
         Err(refusal) => refusal.into_response(),
-        Ok(mut request) => match auth::authorize(&principal, &rule) {
+        Ok(mut request) => match precheck.and_then(|()| auth::authorize(&principal, &rule)) {
             Err(e) => ApiError::from(e).into_response(),
             Ok(()) => {
                 // Handlers whose rights depend on more than the route read it.

@@ -29,11 +29,13 @@ pub use error::{ApiError, ErrorBody};
 pub use extract::DryRunQuery;
 pub use probes::ReadyView;
 pub use status::StatusQuery;
+pub(crate) use status::with_apps;
 pub use tokens::{CreateTokenRequest, CreatedToken, TokenView};
 
 use crate::auth::Authenticator;
 use crate::fleet::Fleet;
 use crate::gitops::GitOps;
+use crate::sessions::Sessions;
 use crate::store::Store;
 use axum::Router;
 use axum::middleware;
@@ -50,6 +52,9 @@ struct AppState {
     gitops: Arc<GitOps>,
     store: Arc<dyn Store>,
     auth: Arc<Authenticator>,
+    /// Web UI sessions: a request with the session cookie and no bearer
+    /// token acts as the session's caller.
+    sessions: Arc<Sessions>,
 }
 
 /// The admin API router. Built without a socket so tests can call it
@@ -73,10 +78,23 @@ pub fn router_with(
     admin_token: String,
     verifier: Option<Arc<dyn crate::auth::BearerVerifier>>,
 ) -> Router {
+    let auth = Arc::new(Authenticator::new(store.clone(), &admin_token).with_verifier(verifier));
+    router_with_sessions(fleet, gitops, store, Arc::new(Sessions::new(auth, false)))
+}
+
+/// The admin API router, accepting the web UI's `sessions` besides bearer
+/// tokens (their authenticator checks the tokens).
+pub fn router_with_sessions(
+    fleet: Arc<Fleet>,
+    gitops: Arc<GitOps>,
+    store: Arc<dyn Store>,
+    sessions: Arc<Sessions>,
+) -> Router {
     let state = AppState {
         fleet,
         gitops,
-        auth: Arc::new(Authenticator::new(store.clone(), &admin_token).with_verifier(verifier)),
+        auth: sessions.authenticator().clone(),
+        sessions,
         store,
     };
     let (router, description) = routes(state);
@@ -125,6 +143,7 @@ fn described_routes(authenticated: impl FnOnce(Described) -> Described) -> Descr
             repos::replace_repo,
             repos::remove_repo
         ))
+        .routes(routes!(repos::refresh_repo))
         .routes(routes!(groups::list_groups, groups::create_group))
         .routes(routes!(
             groups::show_group,

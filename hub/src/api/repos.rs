@@ -48,6 +48,16 @@ pub(super) async fn show_repo(
     Ok(Json(state.gitops.repo(&name)?))
 }
 
+#[utoipa::path(post, path = "/repos/{name}/refresh", tag = "repos", summary = "Fetch a repo now instead of at its next poll; answers at once, the fetch runs in the background", params(("name" = String, Path, description = "repo name")), responses((status = 202, description = "fetch requested", body = RepoView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn refresh_repo(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<RepoView>)> {
+    let repo = state.gitops.repo(&name)?;
+    state.gitops.fetch_soon(&name);
+    Ok((axum::http::StatusCode::ACCEPTED, Json(repo)))
+}
+
 #[utoipa::path(delete, path = "/repos/{name}", tag = "repos", summary = "Stop following a repo no app uses", params(("name" = String, Path, description = "repo name")), responses((status = 200, description = "OK", body = RepoView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
 pub(super) async fn remove_repo(
     State(state): State<AppState>,

@@ -286,10 +286,18 @@ fn ignored_text(app: &AppView) -> String {
             } else if let Some(name) = &rule.name {
                 text.push_str(&format!(" {name}"));
             }
-            format!("{text} {}", rule.json_pointers.join(","))
+            let fields: Vec<&str> = rule
+                .json_pointers
+                .iter()
+                .chain(&rule.jq_path_expressions)
+                .map(String::as_str)
+                .collect();
+            format!("{text} {}", fields.join(","))
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
 /// One hook run as an agent reported it: a row of the app's status whose
 /// message the agent writes as `PHASE hook: STATE` or `PHASE hook: Failed:
 /// WHY` (agent/src/reconcile/engine/hooks.rs, `Hooks::rows`).

@@ -12,10 +12,12 @@
 mod assignments;
 mod clusters;
 mod enrollment;
+mod events;
 mod reports;
 
 pub use assignments::Notifier;
 pub use clusters::{ClusterView, JoinInfo, validate_label};
+pub use events::{EVENT_BUFFER, FleetEvent};
 pub use reports::StatusView;
 
 use crate::registry::Registry;
@@ -107,6 +109,8 @@ pub struct Fleet {
     bundle_frames: crate::bundle_frames::BundleFrames,
     /// How agents are told of a change (see [`Fleet::notify`]).
     notifier: Option<Arc<dyn Notifier>>,
+    /// Live changes for watchers (see [`Fleet::subscribe`]).
+    events: tokio::sync::broadcast::Sender<FleetEvent>,
 }
 
 impl Fleet {
@@ -124,6 +128,7 @@ impl Fleet {
                 crate::bundle_frames::DEFAULT_BUDGET,
             ),
             notifier: None,
+            events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
         }
     }
 

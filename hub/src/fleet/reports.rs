@@ -180,7 +180,10 @@ impl Fleet {
 
     /// The `(sync, health)` of `cluster`'s assigned apps as its latest
     /// report shows them.
-    fn pair_states_of(&self, cluster: &ClusterRecord) -> Result<Vec<(String, String)>> {
+    fn pair_states_of(
+        &self,
+        cluster: &ClusterRecord,
+    ) -> Result<Vec<crate::status_reports::PairState>> {
         let records = self.with_reports(|reports| {
             reports
                 .by_cluster
@@ -196,7 +199,12 @@ impl Fleet {
                     .iter()
                     .find(|r| r.status.app == item.app)
                     .map(|r| &r.status);
-                crate::status_reports::pair_state(item, report)
+                let (sync, health) = crate::status_reports::pair_state(item, report);
+                crate::status_reports::PairState {
+                    app: item.app.clone(),
+                    sync,
+                    health,
+                }
             })
             .collect())
     }
@@ -214,6 +222,19 @@ impl Fleet {
             *guard = Some(states);
         }
         Ok(f(guard.as_mut().expect("loaded above")))
+    }
+
+    /// Fold over the state of every assigned (app, cluster) pair, as the
+    /// fleet gauges count them, without reading the store or copying the
+    /// fleet: `f` gets the cluster and the pair.
+    pub fn fold_pairs<T>(
+        &self,
+        init: T,
+        mut f: impl FnMut(&mut T, &str, &crate::status_reports::PairState),
+    ) -> Result<T> {
+        let mut acc = init;
+        self.with_pair_states(|states| states.each(|cluster, pair| f(&mut acc, cluster, pair)))?;
+        Ok(acc)
     }
 
     /// Move the fleet gauges after `cluster`'s assignment or report
@@ -324,6 +345,15 @@ impl Fleet {
         // Written outside the cache's lock: reports of other clusters do not
         // wait for this one's write.
         self.store.put_statuses(cluster.as_str(), &records)?;
+        for record in &records {
+            self.publish(super::FleetEvent::AppStatus {
+                app: record.status.app.clone(),
+                cluster: cluster.to_string(),
+                sync: format!("{:?}", record.status.sync),
+                health: format!("{:?}", record.status.health),
+                commit: record.status.commit.clone(),
+            });
+        }
         self.with_reports(|reports| {
             reports.by_cluster.insert(
                 cluster.to_string(),
@@ -340,11 +370,26 @@ impl Fleet {
     /// One row per (cluster, assigned app): what the hub assigned and what
     /// the agent last reported about it.
     pub fn status(&self, app: Option<&str>) -> Result<Vec<StatusView>> {
+        self.status_where(app, None)
+    }
+
+    /// [`Fleet::status`] of one cluster's apps: reads that cluster only.
+    pub fn cluster_status(&self, cluster: &ClusterName) -> Result<Vec<StatusView>> {
+        self.status_where(None, Some(cluster))
+    }
+
+    fn status_where(
+        &self,
+        app: Option<&str>,
+        only: Option<&ClusterName>,
+    ) -> Result<Vec<StatusView>> {
         let reports: HashMap<(String, String), StatusRecord> = self.with_reports(|reports| {
             reports
                 .by_cluster
-                .values()
-                .flat_map(|latest| &latest.records)
+                .iter()
+                .filter(|(name, _)| only.is_none_or(|o| o.as_str() == name.as_str()))
+                .flat_map(|(_, latest)| &latest.records)
+                .filter(|r| app.is_none_or(|a| a == r.status.app))
                 .map(|r| ((r.cluster.clone(), r.status.app.clone()), r.clone()))
                 .collect()
         })?;
@@ -357,7 +402,11 @@ impl Fleet {
             .map(|a| (a.name, a.errors))
             .collect();
         let mut rows = Vec::new();
-        for cluster in self.store.clusters()? {
+        let clusters = match only {
+            Some(name) => self.store.cluster(name)?.into_iter().collect(),
+            None => self.store.clusters()?,
+        };
+        for cluster in clusters {
             let connected = self.registry.is_connected(&cluster.name);
             for item in &cluster.assignment {
                 if app.is_some_and(|a| a != item.app) {

@@ -36,12 +36,23 @@ fn shown_deployed(
 
 impl GitOps {
     pub fn app_view(&self, app: &AppRecord) -> Result<AppView> {
+        self.app_view_over(app, &self.store.clusters()?, &self.groups_by_name()?)
+    }
+
+    /// [`GitOps::app_view`] over clusters and groups already read, so a
+    /// list of apps reads the fleet once, not once per app.
+    fn app_view_over(
+        &self,
+        app: &AppRecord,
+        clusters: &[crate::store::ClusterRecord],
+        groups: &std::collections::HashMap<String, crate::store::GroupRecord>,
+    ) -> Result<AppView> {
         let repo = self.store.repo(&app.repo)?;
-        let selector = groups::target_selector(app, &self.groups_by_name()?).ok();
+        let selector = groups::target_selector(app, groups).ok();
         let mut targets = Vec::new();
         let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut targeted_commits = Vec::new();
-        for cluster in self.store.clusters()? {
+        for cluster in clusters {
             let commit = cluster
                 .assignment
                 .iter()
@@ -117,10 +128,12 @@ impl GitOps {
     }
 
     pub fn apps(&self) -> Result<Vec<AppView>> {
+        let clusters = self.store.clusters()?;
+        let groups = self.groups_by_name()?;
         self.store
             .apps()?
             .iter()
-            .map(|a| self.app_view(a))
+            .map(|a| self.app_view_over(a, &clusters, &groups))
             .collect()
     }
 

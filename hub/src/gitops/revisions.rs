@@ -216,6 +216,9 @@ impl GitOps {
             .ok_or_else(|| Error::AppNotFound(app.name.clone()))?;
         self.caches.forget(&app.name);
         info!(app = %app.name, commit = %target.id, event, pinned, "app deployed");
+        self.fleet.publish(crate::fleet::FleetEvent::App {
+            app: app.name.clone(),
+        });
         drop(writing);
         self.reconcile("admin").await?;
         self.app(&app.name)

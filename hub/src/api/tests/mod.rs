@@ -7,6 +7,7 @@ mod malformed;
 mod open_routes;
 mod resources;
 mod routes;
+mod sessions;
 mod tokens_and_audit;
 
 use super::*;
@@ -36,6 +37,8 @@ struct Env {
     fleet: Arc<Fleet>,
     router: Router,
     secrets: BTreeMap<&'static str, String>,
+    /// The web sessions the router accepts besides bearer tokens.
+    sessions: Arc<Sessions>,
 }
 
 async fn env() -> Env {
@@ -93,19 +96,19 @@ async fn env() -> Env {
     auth.revoke("revoked", now).unwrap();
     secrets.insert("revoked", revoked);
     // As `serve` does, so that the backup route has something to archive.
-    let router = router(
-        fleet.clone(),
-        gitops,
-        store.clone(),
-        ADMIN_SECRET.to_owned(),
-    )
-    .layer(axum::Extension(DataDir(dir.path().to_owned())));
+    let sessions = Arc::new(Sessions::new(
+        Arc::new(Authenticator::new(store.clone(), ADMIN_SECRET)),
+        true,
+    ));
+    let router = router_with_sessions(fleet.clone(), gitops, store.clone(), sessions.clone())
+        .layer(axum::Extension(DataDir(dir.path().to_owned())));
     Env {
         _dir: dir,
         store,
         fleet,
         router,
         secrets,
+        sessions,
     }
 }
 

@@ -111,6 +111,13 @@ fn cases() -> Vec<Case> {
             admin_only(404),
         ),
         case(
+            "POST",
+            "/api/v1/repos/nope/refresh",
+            None,
+            Some("repo nope"),
+            admin_only(404),
+        ),
+        case(
             "DELETE",
             "/api/v1/repos/nope",
             None,

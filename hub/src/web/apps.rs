@@ -1,0 +1,271 @@
+//! `/apps` (every app with counts of its clusters' sync and health) and
+//! `/apps/{name}` (revision, history with authors and messages, sync and
+//! health per cluster, each object's health and message, render errors),
+//! with the sync, approve, pin and rollback actions for operators.
+
+use super::layout::{action, badge, commit, error_page, page, pager, time};
+use super::{Error, WebState, may, signed_in};
+use crate::auth::Role;
+use crate::fleet::StatusView;
+use crate::gitops::{AppView, RevisionView};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Counts of an app's (app, cluster) pairs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Summary {
+    pub clusters: usize,
+    pub synced: usize,
+    pub healthy: usize,
+}
+
+impl Summary {
+    fn add(&mut self, sync: &str, health: &str) {
+        self.clusters += 1;
+        self.synced += usize::from(sync == "Synced");
+        self.healthy += usize::from(health == "Healthy");
+    }
+}
+
+/// `GET /apps`.
+pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
+    let signed = match signed_in(&state, &headers, &uri) {
+        Ok(s) => s,
+        Err(redirect) => return *redirect,
+    };
+    let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
+        let apps = state.gitops.apps()?;
+        // From the fleet gauges' in-memory pair states, not a copy of
+        // every (app, cluster) row.
+        let counts = state.fleet.fold_pairs(
+            HashMap::<String, Summary>::new(),
+            |counts, _, pair| match counts.get_mut(&pair.app) {
+                Some(s) => s.add(&pair.sync, &pair.health),
+                None => counts.entry(pair.app.clone()).or_default().add(&pair.sync, &pair.health),
+            },
+        )?;
+        Ok(html! {
+            @if apps.is_empty() { p.muted { "No apps yet: " code { "switchyard app create" } } }
+            @else {
+                table #apps {
+                    thead { tr {
+                        th scope="col" { "App" } th scope="col" { "Repo / path" } th scope="col" { "Policy" }
+                        th scope="col" { "Deployed" } th scope="col" { "Synced" } th scope="col" { "Healthy" } th scope="col" { "Problems" }
+                    } }
+                    tbody {
+                        @for a in &apps {
+                            @let s = counts.get(&a.name).copied().unwrap_or_default();
+                            tr data-app=(a.name) {
+                                th scope="row" { a href={ "/apps/" (a.name) } { (a.name) } }
+                                td { (a.repo) " / " code { (a.path) } }
+                                td { (a.sync_policy) @if a.pinned { " " (badge("pinned")) } @if a.pending.is_some() { " " (badge("Pending")) } }
+                                td { (commit(a.deployed.as_deref())) }
+                                td { (s.synced) " of " (s.clusters) }
+                                td { (s.healthy) " of " (s.clusters) }
+                                td { @if !a.errors.is_empty() { (badge("Error")) " " (a.errors.len()) } }
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    })
+    .await;
+    match built {
+        Ok(Ok(body)) => page("Apps", "/apps", &signed, body),
+        Ok(Err(e)) => error_page(&signed, &e),
+        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
+    }
+}
+
+/// Clusters an app page lists at once.
+const CLUSTERS_PER_PAGE: usize = 100;
+
+/// Query of `GET /apps/{name}`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AppQuery {
+    /// Page of the cluster table (problems first).
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// `GET /apps/{name}`.
+pub(super) async fn detail(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Query(query): Query<AppQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let signed = match signed_in(&state, &headers, &uri) {
+        Ok(s) => s,
+        Err(redirect) => return *redirect,
+    };
+    let operator = may(&signed.principal, Role::Operator);
+    let title = format!("App {name}");
+    let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
+        let app = match state.gitops.app(&name) {
+            Ok(app) => app,
+            Err(crate::gitops::Error::AppNotFound(_)) => {
+                return Err(Error::NotFound(format!("app {name}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let history = state.gitops.history(&name)?;
+        let rows =
+            crate::api::with_apps(state.fleet.status(Some(&name))?, std::slice::from_ref(&app));
+        Ok(detail_body(
+            &app,
+            &history,
+            &rows,
+            operator,
+            query.page.unwrap_or(1),
+        ))
+    })
+    .await;
+    match built {
+        Ok(Ok(body)) => page(&title, "/apps", &signed, body),
+        Ok(Err(e)) => error_page(&signed, &e),
+        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
+    }
+}
+
+fn detail_body(
+    app: &AppView,
+    history: &[RevisionView],
+    rows: &[StatusView],
+    operator: bool,
+    page: usize,
+) -> Markup {
+    // Problems first (not synced or not healthy), then by cluster; a page
+    // at a time, so a large fleet's app page stays small.
+    let mut assigned: Vec<&StatusView> = rows.iter().filter(|r| !r.cluster.is_empty()).collect();
+    assigned.sort_by_key(|r| {
+        (
+            r.error.is_none() && r.sync == "Synced" && r.health == "Healthy",
+            r.cluster.clone(),
+        )
+    });
+    let pages = assigned.len().div_ceil(CLUSTERS_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let problems = assigned
+        .iter()
+        .filter(|r| !(r.error.is_none() && r.sync == "Synced" && r.health == "Healthy"))
+        .count();
+    let total = assigned.len();
+    let assigned: Vec<&StatusView> = assigned
+        .into_iter()
+        .skip((page - 1) * CLUSTERS_PER_PAGE)
+        .take(CLUSTERS_PER_PAGE)
+        .collect();
+    let sync_path = format!("/api/v1/apps/{}/sync", app.name);
+    let rollback_path = format!("/api/v1/apps/{}/rollback", app.name);
+    html! {
+        dl.facts data-app=(app.name) {
+            dt { "Source" } dd { (app.repo) " / " code { (app.path) } " at " code { (app.revision) } " (" (app.renderer) ")" }
+            dt { "Sync policy" } dd { (app.sync_policy) @if app.pinned { " " (badge("pinned")) } }
+            dt { "Latest commit" } dd { (commit(app.latest.as_deref())) }
+            dt { "Deployed" } dd #deployed { (commit(app.deployed.as_deref())) }
+            @if let Some(pending) = &app.pending { dt { "Waiting" } dd { (commit(Some(pending))) " " (badge("Pending")) } }
+            dt { "Clusters" } dd { (app.assigned) " of " (app.target_clusters.len()) " targeted have the deployed commit" }
+        }
+        @if operator {
+            section.admin aria-label="Actions" {
+                @if let Some(pending) = &app.pending {
+                    (action("Approve and sync", "POST", &sync_path, Some(&json!({})),
+                        &format!("Deploy commit {} of app {} to its clusters?", short(pending), app.name)))
+                } @else {
+                    (action("Sync", "POST", &sync_path, Some(&json!({})),
+                        &format!("Sync app {} to its latest commit?", app.name)))
+                }
+                @if app.pinned {
+                    (action("Unpin (follow the latest commit)", "POST", &sync_path, Some(&json!({})),
+                        &format!("Unpin app {} and deploy its latest commit?", app.name)))
+                }
+            }
+        }
+        @if !app.errors.is_empty() {
+            section.errors {
+                h2 { "Render errors" }
+                ul { @for (scope, message) in &app.errors {
+                    li { @if scope != "*" { strong { (scope) ": " } } pre.error { (message) } }
+                } }
+            }
+        }
+        h2 { "Clusters" }
+        @if total > 0 { p { (total) " clusters, " (problems) " not synced and healthy (listed first)." } }
+        @if assigned.is_empty() {
+            @for r in rows { p.muted { (r.message.as_deref().unwrap_or("assigned to no cluster")) } }
+        } @else {
+            table #app-clusters {
+                thead { tr { th scope="col" { "Cluster" } th scope="col" { "Sync" } th scope="col" { "Health" } th scope="col" { "Applied" } th scope="col" { "Observed" } th scope="col" { "Message" } } }
+                tbody {
+                    @for r in &assigned {
+                        tr data-app=(r.app) data-cluster=(r.cluster) {
+                            th scope="row" { a href={ "/clusters/" (r.cluster) } { (r.cluster) } }
+                            td.sync { (badge(&r.sync)) }
+                            td.health { (badge(&r.health)) }
+                            td.applied { (commit(r.applied_commit.as_deref())) }
+                            td { (time(r.observed_at.as_deref())) }
+                            td { (r.error.as_deref().or(r.warning.as_deref()).or(r.message.as_deref()).unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+            @if pages > 1 { (pager(&format!("/apps/{}", app.name), page, pages)) }
+            @for r in &assigned {
+                @if !r.resources.is_empty() {
+                    details {
+                        summary { "Objects on " (r.cluster) " (" (r.resources.len()) ")" }
+                        table {
+                            thead { tr { th scope="col" { "Kind" } th scope="col" { "Namespace" } th scope="col" { "Name" } th scope="col" { "Sync" } th scope="col" { "Health" } th scope="col" { "Message" } } }
+                            tbody { @for o in &r.resources {
+                                @let sync = format!("{:?}", o.sync);
+                                @let health = format!("{:?}", o.health);
+                                tr {
+                                    td { (o.kind) } td { (o.namespace.as_deref().unwrap_or("")) } td { (o.name) }
+                                    td { (badge(&sync)) } td { (badge(&health)) }
+                                    td { (o.message.as_deref().unwrap_or("")) }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "History" }
+        @if history.is_empty() { p.muted { "Nothing deployed yet." } }
+        @else {
+            table #history {
+                thead { tr { th scope="col" { "Deployed" } th scope="col" { "Commit" } th scope="col" { "Event" } th scope="col" { "Author" } th scope="col" { "Message" }
+                    @if operator { th scope="col" { "Action" } } } }
+                tbody {
+                    @for h in history {
+                        tr data-commit=(h.commit) {
+                            td { (time(Some(&h.at))) }
+                            td { (commit(Some(&h.commit))) }
+                            td { (h.event) " (" (h.trigger) ")" }
+                            td { (h.author) }
+                            td { (h.summary) }
+                            @if operator {
+                                td { @if app.deployed.as_deref() != Some(h.commit.as_str()) {
+                                    (action("Roll back to this", "POST", &rollback_path, Some(&json!({"to": h.commit})),
+                                        &format!("Roll app {} back to {} and pin it there?", app.name, short(&h.commit))))
+                                } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..10).unwrap_or(id)
+}

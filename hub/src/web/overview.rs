@@ -1,0 +1,283 @@
+//! `/`: the fleet at a glance: clusters by connection state, agent and
+//! Kubernetes versions, label facets, and a heat map of apps × cluster
+//! groups (counts of synced and healthy pairs, in words as well as colour).
+
+use super::layout::{badge, error_page};
+use super::{Error, WebState, signed_in};
+use crate::fleet::ClusterView;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use axum::response::Response;
+use maud::{Markup, html};
+use std::collections::{BTreeMap, HashMap};
+
+/// How many values of one label the facets show.
+const FACET_VALUES: usize = 12;
+
+/// Counts by a key, most common first.
+fn tally<'a>(items: impl Iterator<Item = &'a str>) -> Vec<(String, usize)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for item in items {
+        *counts.entry(item).or_default() += 1;
+    }
+    let mut counts: Vec<(String, usize)> =
+        counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts
+}
+
+/// One heat map cell: of `pairs` (app, cluster) pairs, how many are synced
+/// and how many healthy.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cell {
+    pub pairs: usize,
+    pub synced: usize,
+    pub healthy: usize,
+    /// Pairs whose health is `Degraded` or `Missing`.
+    pub degraded: usize,
+}
+
+impl Cell {
+    fn add(&mut self, sync: &str, health: &str) {
+        self.pairs += 1;
+        self.synced += usize::from(sync == "Synced");
+        self.healthy += usize::from(health == "Healthy");
+        self.degraded += usize::from(health == "Degraded" || health == "Missing");
+    }
+
+    /// The cell's word: degraded if any pair is, healthy if all pairs are
+    /// synced and healthy, else progressing (on its way, or not reported).
+    fn word(&self) -> &'static str {
+        if self.pairs == 0 {
+            "-"
+        } else if self.degraded > 0 {
+            "Degraded"
+        } else if self.synced == self.pairs && self.healthy == self.pairs {
+            "Healthy"
+        } else {
+            "Progressing"
+        }
+    }
+}
+
+/// The heat map: app → group → cell, filled one (app, cluster) pair at a
+/// time. Clusters in no group count under `(no group)`.
+pub(super) struct HeatMap<'g> {
+    group_of: HashMap<&'g str, Vec<&'g str>>,
+    pub cells: BTreeMap<String, BTreeMap<String, Cell>>,
+}
+
+impl<'g> HeatMap<'g> {
+    pub(super) fn new(groups: &'g [(String, Vec<String>)]) -> Self {
+        let mut group_of: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (group, clusters) in groups {
+            for cluster in clusters {
+                group_of.entry(cluster).or_default().push(group);
+            }
+        }
+        Self {
+            group_of,
+            cells: BTreeMap::new(),
+        }
+    }
+
+    pub(super) fn add(&mut self, cluster: &str, app: &str, sync: &str, health: &str) {
+        let cells = match self.cells.get_mut(app) {
+            Some(cells) => cells,
+            None => self.cells.entry(app.to_owned()).or_default(),
+        };
+        match self.group_of.get(cluster) {
+            Some(groups) => {
+                for group in groups {
+                    cells
+                        .entry((*group).to_owned())
+                        .or_default()
+                        .add(sync, health);
+                }
+            }
+            None => cells
+                .entry("(no group)".into())
+                .or_default()
+                .add(sync, health),
+        }
+    }
+}
+
+fn facets(clusters: &[ClusterView]) -> BTreeMap<String, Vec<(String, usize)>> {
+    let mut by_key: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for cluster in clusters {
+        for (k, v) in &cluster.labels {
+            by_key.entry(k.clone()).or_default().push(v);
+        }
+    }
+    by_key
+        .into_iter()
+        .map(|(k, values)| (k, tally(values.into_iter())))
+        .collect()
+}
+
+/// `GET /`.
+pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap, uri: Uri) -> Response {
+    let signed = match signed_in(&state, &headers, &uri) {
+        Ok(s) => s,
+        Err(redirect) => return *redirect,
+    };
+    let built = tokio::task::spawn_blocking(move || body(&state)).await;
+    match built {
+        Ok(Ok(body)) => super::layout::page("Fleet", "/", &signed, body),
+        Ok(Err(e)) => error_page(&signed, &e),
+        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
+    }
+}
+
+fn body(state: &WebState) -> Result<Markup, Error> {
+    let clusters = state.fleet.clusters()?;
+    let groups: Vec<(String, Vec<String>)> = state
+        .gitops
+        .groups()?
+        .into_iter()
+        .map(|g| (g.name, g.clusters))
+        .collect();
+    let connected = clusters.iter().filter(|c| c.connected).count();
+    let pending = clusters.iter().filter(|c| c.state == "pending").count();
+    let disconnected = clusters.len() - connected - pending;
+    let agents = tally(clusters.iter().filter_map(|c| c.agent_version.as_deref()));
+    let kubes = tally(
+        clusters
+            .iter()
+            .filter_map(|c| c.kubernetes_version.as_deref()),
+    );
+    let facets = facets(&clusters);
+    // From the fleet gauges' in-memory pair states: no pass over the
+    // store's reports, no copy of a million rows.
+    let map = state
+        .fleet
+        .fold_pairs(HeatMap::new(&groups), |map, cluster, pair| {
+            map.add(cluster, &pair.app, &pair.sync, &pair.health)
+        })?
+        .cells;
+    let mut columns: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+    if map.values().any(|cells| cells.contains_key("(no group)")) {
+        columns.push("(no group)".into());
+    }
+    Ok(html! {
+        section.cards aria-label="Clusters by connection state" {
+            a.card href="/clusters?state=connected" {
+                span.num #count-connected { (connected) } " " (badge("connected"))
+            }
+            a.card href="/clusters?state=disconnected" {
+                span.num #count-disconnected { (disconnected) } " " (badge("disconnected"))
+            }
+            a.card href="/clusters?state=pending" {
+                span.num { (pending) } " " (badge("pending")) " (not enrolled)"
+            }
+            div.card { span.num { (clusters.len()) } " clusters in all" }
+        }
+        div.columns {
+            section {
+                h2 { "Agent versions" }
+                (counts_table("Agent version", &agents))
+            }
+            section {
+                h2 { "Kubernetes versions" }
+                (counts_table("Kubernetes version", &kubes))
+            }
+            section {
+                h2 { "Labels" }
+                @if facets.is_empty() { p.muted { "No cluster has labels." } }
+                @for (key, values) in &facets {
+                    h3 { code { (key) } }
+                    ul.facets {
+                        @for (value, n) in values.iter().take(FACET_VALUES) {
+                            li { a href={ "/clusters?selector=" (super::layout::query_escape(&format!("{key}={value}"))) } { (value) } " " span.muted { "(" (n) ")" } }
+                        }
+                        @if values.len() > FACET_VALUES { li.muted { "and " (values.len() - FACET_VALUES) " more" } }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Apps × cluster groups" }
+            p.hint { "Each cell: synced / healthy / all (app, cluster) pairs. Degraded: at least one pair is degraded or missing; Progressing: not all synced and healthy yet." }
+            @if map.is_empty() {
+                p.muted { "No app is assigned to any cluster yet." }
+            } @else {
+                div.scroll {
+                    table.heat {
+                        thead { tr { th scope="col" { "App" } @for c in &columns { th scope="col" { (c) } } } }
+                        tbody {
+                            @for (app, cells) in &map {
+                                tr {
+                                    th scope="row" { a href={ "/apps/" (app) } { (app) } }
+                                    @for c in &columns {
+                                        @let cell = cells.get(c).copied().unwrap_or_default();
+                                        td class={ "cell " (cell.word()) } {
+                                            @if cell.pairs > 0 {
+                                                (badge(cell.word()))
+                                                " " (cell.synced) " / " (cell.healthy) " / " (cell.pairs)
+                                            } @else { span.muted { "-" } }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn counts_table(what: &str, counts: &[(String, usize)]) -> Markup {
+    html! {
+        @if counts.is_empty() { p.muted { "None reported yet." } }
+        @else {
+            table {
+                thead { tr { th scope="col" { (what) } th scope="col" { "Clusters" } } }
+                tbody { @for (v, n) in counts { tr { td { code { (v) } } td { (n) } } } }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heat_map_counts_pairs_per_group() {
+        let groups = vec![
+            ("prod".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+            ("eu".to_owned(), vec!["a".to_owned()]),
+        ];
+        let mut map = HeatMap::new(&groups);
+        map.add("a", "web", "Synced", "Healthy");
+        map.add("b", "web", "OutOfSync", "Healthy");
+        map.add("z", "web", "Synced", "Healthy");
+        map.add("a", "db", "Synced", "Healthy");
+        map.add("b", "db", "Synced", "Degraded");
+        let map = map.cells;
+        let web = &map["web"];
+        assert_eq!(
+            web["prod"],
+            Cell {
+                pairs: 2,
+                synced: 1,
+                healthy: 2,
+                degraded: 0
+            }
+        );
+        assert_eq!(web["prod"].word(), "Progressing");
+        assert_eq!(web["eu"].word(), "Healthy");
+        assert_eq!(web["(no group)"].pairs, 1);
+        assert_eq!(map["db"].len(), 2);
+        assert_eq!(map["db"]["prod"].word(), "Degraded");
+        assert_eq!(map["db"]["eu"].word(), "Healthy");
+    }
+
+    #[test]
+    fn tallies_put_the_most_common_first() {
+        let t = tally(["1.30", "1.29", "1.30"].into_iter());
+        assert_eq!(t, vec![("1.30".to_owned(), 2), ("1.29".to_owned(), 1)]);
+    }
+}

@@ -1,0 +1,537 @@
+//! The web UI end to end: a real hub, real agents, and Debian's Chromium
+//! driven through chromedriver (WebDriver) — signing in, agents connecting
+//! live, a commit reaching a cluster without a reload, approving a manual
+//! app, rolling back with a button, a viewer without buttons whose forged
+//! request is refused, CSRF attempts refused — and plain HTTP checks of the
+//! cookie flags, CSRF and page sizes. On failure a screenshot of the page is
+//! saved under target/web-ui-screenshots/.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use switchyard_tests::cluster::OneCluster;
+use switchyard_tests::fleet::{SOON, TestAgent, TestHub};
+use switchyard_tests::git_server::free_port;
+
+/// The hub's built-in admin token.
+fn admin_token(hub: &TestHub) -> String {
+    std::fs::read_to_string(hub.data_dir().join("admin-token"))
+        .expect("admin-token")
+        .trim()
+        .to_owned()
+}
+
+fn http_client(hub: &TestHub) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(hub.admin_tls())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// An HTML form's body.
+fn form(fields: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The `name=value` of a `Set-Cookie` answer, and the whole header.
+fn set_cookie(response: &reqwest::Response) -> (String, String) {
+    let header = response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .expect("Set-Cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (header.split(';').next().unwrap().to_owned(), header)
+}
+
+/// The CSRF token a page carries for its script.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf-token\" content=\"")
+        .expect("csrf meta");
+    let rest = &page[at + "name=\"csrf-token\" content=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+#[test]
+fn http_sign_in_sets_a_strict_cookie_and_mutations_need_the_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    hub.add_cluster("edge", &["env=prod"]);
+    let base = hub.admin_url();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = http_client(&hub);
+        // Every page needs a session.
+        let r = client
+            .get(format!("{base}/clusters?q=ed"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/login?next=/clusters%3Fq%3Ded");
+        // A wrong token signs nobody in.
+        let r = client
+            .post(format!("{base}/login"))
+            .header("content-type", FORM)
+            .body(form(&[("token", "syt_wrong"), ("next", "/")]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().get("set-cookie").is_none());
+        // The admin token does; `next` may not leave the hub.
+        let r = client
+            .post(format!("{base}/login"))
+            .header("content-type", FORM)
+            .body(form(&[
+                ("token", admin_token(&hub).as_str()),
+                ("next", "//evil.example/x"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/");
+        let (cookie, header) = set_cookie(&r);
+        for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+            assert!(header.contains(flag), "{flag}: {header}");
+        }
+        // Pages: CSP without inline script, no caching, under 300 KB.
+        let mut csrf = String::new();
+        for path in [
+            "/",
+            "/clusters",
+            "/clusters/edge",
+            "/apps",
+            "/repos",
+            "/audit",
+            "/tokens",
+        ] {
+            let r = client
+                .get(format!("{base}{path}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+            let csp = r.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+                "{csp}"
+            );
+            assert_eq!(r.headers()["cache-control"], "no-store");
+            let body = r.text().await.unwrap();
+            assert!(body.len() < 300 * 1024, "{path}: {} bytes", body.len());
+            assert!(!body.contains("<script>"), "{path} has an inline script");
+            csrf = csrf_of(&body);
+        }
+        // Assets are embedded and cached for long.
+        let r = client
+            .get(format!("{base}/assets/app.js"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        // A mutation with the cookie alone (what a forged cross-site form
+        // would send) is refused, and so is one from a foreign Origin.
+        let label = json!({"set": {"tier": "web"}});
+        let url = format!("{base}/api/v1/clusters/edge/labels");
+        for (token, origin) in [
+            (None, None),
+            (Some("forged"), None),
+            (Some(csrf.as_str()), Some("https://evil.example")),
+        ] {
+            let mut request = client.patch(&url).header("cookie", &cookie).json(&label);
+            if let Some(token) = token {
+                request = request.header("x-csrf-token", token);
+            }
+            if let Some(origin) = origin {
+                request = request.header("origin", origin);
+            }
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 403, "{token:?} {origin:?}");
+        }
+        assert_eq!(hub.cluster("edge")["labels"], json!({"env": "prod"}));
+        let r = client
+            .patch(&url)
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .header("origin", &base)
+            .json(&label)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(hub.cluster("edge")["labels"]["tier"], "web");
+        // The audit log names the refusals.
+        let audit = hub.cli_json(&["audit"]);
+        let refused = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["status"] == 403 && e["path"] == "/api/v1/clusters/edge/labels")
+            .count();
+        assert_eq!(refused, 3, "{audit}");
+        // Sign out: the cookie no longer works.
+        let r = client
+            .post(format!("{base}/logout"))
+            .header("cookie", &cookie)
+            .header("content-type", FORM)
+            .body(form(&[("csrf", csrf.as_str())]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let r = client
+            .get(format!("{base}/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+    });
+}
+
+/// chromedriver on a loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (apt-get install chromium-driver)");
+        let up = switchyard_tests::process::wait_until(SOON, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "chromedriver did not listen on {port}");
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A headless Chromium with a fresh profile that reaches nothing but
+/// loopback, and the hub it browses.
+struct Browser {
+    client: Client,
+    base: String,
+    _profile: tempfile::TempDir,
+}
+
+fn screenshot_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/web-ui-screenshots")
+}
+
+impl Browser {
+    async fn open(driver: &Driver, base: &str) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,900",
+                    // The hub's certificate is signed by its own CA.
+                    "--ignore-certificate-errors",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }),
+        );
+        let client = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .expect("a WebDriver session with Chromium");
+        Browser {
+            client,
+            base: base.to_owned(),
+            _profile: profile,
+        }
+    }
+
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    /// Save a screenshot, then fail with `why`.
+    async fn fail(&self, name: &str, why: &str) -> ! {
+        let dir = screenshot_dir();
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(png) = self.client.screenshot().await {
+            let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+        }
+        let page = self.client.source().await.unwrap_or_default();
+        panic!("{why} (screenshot: target/web-ui-screenshots/{name}.png)\npage:\n{page}");
+    }
+
+    /// Save a screenshot for the docs.
+    async fn keep(&self, file: &str) {
+        if std::env::var_os("SWITCHYARD_WEB_SCREENSHOTS").is_some() {
+            let png = self.client.screenshot().await.unwrap();
+            let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/images");
+            std::fs::create_dir_all(&docs).unwrap();
+            std::fs::write(docs.join(file), png).unwrap();
+        }
+    }
+
+    /// Run `script` in the page and return its value.
+    async fn eval(&self, script: &str) -> Value {
+        self.client.execute(script, vec![]).await.unwrap()
+    }
+
+    /// Wait (bounded) until `script` returns true, else fail with a screenshot.
+    async fn wait_for(&self, name: &str, what: &str, script: &str) {
+        let deadline = Instant::now() + SOON;
+        while Instant::now() < deadline {
+            if self.client.execute(script, vec![]).await.ok() == Some(Value::Bool(true)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.fail(name, what).await
+    }
+
+    async fn sign_in(&self, token: &str, next: &str) {
+        self.goto(&format!("/login?next={next}")).await;
+        let field = self.client.find(Locator::Id("token")).await.unwrap();
+        field.send_keys(token).await.unwrap();
+        self.client
+            .find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let next = next.to_owned();
+        self.wait_for(
+            "sign-in",
+            "signing in did not land on the page asked for",
+            &format!("return location.pathname === {next:?} && !!document.querySelector('meta[name=csrf-token]');"),
+        )
+        .await;
+    }
+
+    /// Click the action button whose text is `label` (in the row of
+    /// `row_selector`, if given) and accept its confirmation dialog.
+    async fn act(&self, name: &str, label: &str) {
+        let buttons = self
+            .client
+            .find_all(Locator::Css("button.action"))
+            .await
+            .unwrap();
+        for button in buttons {
+            if button.text().await.unwrap().trim() == label {
+                button.click().await.unwrap();
+                self.client.accept_alert().await.unwrap();
+                return;
+            }
+        }
+        self.fail(name, &format!("no button {label:?}")).await
+    }
+
+    /// Sets a marker on the page; [`Browser::not_reloaded`] checks it is
+    /// still there (a reload or navigation would have dropped it).
+    async fn mark(&self) {
+        self.eval("window.__notReloaded = true; return true;").await;
+    }
+
+    async fn not_reloaded(&self, name: &str) {
+        if self.eval("return window.__notReloaded === true;").await != Value::Bool(true) {
+            self.fail(name, "the page reloaded; it should have updated in place")
+                .await;
+        }
+    }
+
+    /// `fetch` from the page with its cookie; the HTTP status.
+    async fn fetch_status(&self, method: &str, path: &str, csrf: Option<&str>) -> u64 {
+        let headers = match csrf {
+            Some(token) => json!({"Content-Type": "application/json", "X-CSRF-Token": token}),
+            None => json!({"Content-Type": "application/json"}),
+        };
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
+             fetch({path:?}, {{method: {method:?}, headers: {headers}, body: '{{}}', credentials: 'same-origin'}})
+               .then(r => done(r.status), e => done(-1));"
+        );
+        self.client
+            .execute_async(&script, vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+#[test]
+fn the_browser_signs_in_watches_the_fleet_live_and_acts_by_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = OneCluster::start_web(dir.path());
+    one.create_web(&["--manual"]);
+    let hub = &one.hub;
+    let base = hub.admin_url();
+    let admin = admin_token(hub);
+    let viewer = hub.cli_json(&["token", "create", "watcher", "--role", "viewer"])["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let waiting = switchyard_tests::process::wait_until(SOON, || {
+        hub.cli_json(&["app", "show", "web"])["pending"].is_string()
+    });
+    assert!(waiting, "the manual app has no commit waiting");
+    let first = hub.cli_json(&["app", "show", "web"])["pending"]
+        .as_str()
+        .map(str::to_owned);
+    // A second cluster, registered and enrolled but not yet connected.
+    let late_dir = dir.path().join("late-agent");
+    std::fs::create_dir_all(&late_dir).unwrap();
+    let mut late = TestAgent::new(&late_dir, "late");
+    let joined = late.join(&hub.add_cluster("late", &["env=staging"]));
+    assert!(joined.success(), "join late: {}", joined.stderr);
+
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let b = Browser::open(&driver, &base).await;
+        // Sign in and come back to the page asked for.
+        b.sign_in(&admin, "/clusters").await;
+        b.wait_for("clusters", "cluster edge is not shown connected",
+            "const c = document.querySelector('tr[data-cluster=edge] .conn'); return !!c && c.textContent.trim() === 'connected';").await;
+        b.wait_for("live", "the event stream did not open",
+            "return document.getElementById('live').textContent === 'live';").await;
+        b.mark().await;
+        // See an agent connect, live.
+        late.start();
+        b.wait_for("agent-connects", "cluster late did not turn connected without a reload",
+            "const c = document.querySelector('tr[data-cluster=late] .conn'); return !!c && c.textContent.trim() === 'connected';").await;
+        b.not_reloaded("agent-connects").await;
+        b.keep("web-ui-clusters.png").await;
+
+        // Approve the manual app with its button.
+        b.goto("/apps/web").await;
+        b.act("approve", "Approve and sync").await;
+        b.wait_for("approve", "the approved commit did not reach cluster edge",
+            "const r = document.querySelector('tr[data-app=web][data-cluster=edge] .sync'); return !!r && r.textContent.trim() === 'Synced';").await;
+
+        // Watch a new commit reach the cluster without a reload.
+        b.goto("/apps/web").await;
+        b.mark().await;
+        one.source.write("web/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n");
+        let second = one.commit("add extra");
+        let ok = tokio::task::block_in_place(|| switchyard_tests::process::wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["pending"] == second.as_str()));
+        assert!(ok, "the hub did not see the second commit");
+        hub.cli_ok(&["app", "sync", "web"]);
+        b.wait_for("live-commit", "the new commit did not show on cluster edge live",
+            &format!("const r = document.querySelector('tr[data-app=web][data-cluster=edge] .applied code'); return !!r && r.title === {second:?};")).await;
+        b.not_reloaded("live-commit").await;
+        b.keep("web-ui-app.png").await;
+
+        // Roll back with the history table's button.
+        b.goto("/apps/web").await;
+        b.act("rollback", "Roll back to this").await;
+        let first = first.unwrap();
+        b.wait_for("rollback", "the rollback did not reach the page",
+            &format!("const d = document.querySelector('#deployed code'); return !!d && d.title === {first:?};")).await;
+        assert_eq!(hub.cli_json(&["app", "show", "web"])["deployed"], first.as_str());
+        assert_eq!(hub.cli_json(&["app", "show", "web"])["pinned"], true);
+
+        // A CSRF attempt with the admin's own cookie: no token, or a wrong one.
+        assert_eq!(b.fetch_status("POST", "/api/v1/apps/web/sync", None).await, 403);
+        assert_eq!(b.fetch_status("POST", "/api/v1/apps/web/sync", Some("wrong")).await, 403);
+        // Refresh a repo: the fetch is requested, and audited.
+        b.goto("/repos").await;
+        b.act("refresh", "Refresh").await;
+        b.wait_for("refresh", "refreshing the repo was not confirmed",
+            "return document.getElementById('flash').textContent.startsWith('Done');").await;
+        b.goto("/").await;
+        b.keep("web-ui-fleet.png").await;
+
+        // Sign out; a viewer sees no action controls, and a forged request
+        // with the viewer's own session and CSRF token is refused.
+        b.client.find(Locator::Css("header form button")).await.unwrap().click().await.unwrap();
+        b.wait_for("logout", "signing out did not reach /login", "return location.pathname === '/login';").await;
+        b.sign_in(&viewer, "/apps/web").await;
+        let controls = b.eval("return document.querySelectorAll('button.action, form.api-form').length;").await;
+        if controls != json!(0) {
+            b.fail("viewer", &format!("a viewer sees {controls} action controls")).await;
+        }
+        let csrf = b.eval("return document.querySelector('meta[name=csrf-token]').content;").await;
+        let status = b.fetch_status("POST", "/api/v1/apps/web/sync", csrf.as_str()).await;
+        assert_eq!(status, 403, "a viewer's sync was not refused");
+        b.goto("/audit").await;
+        let denied = b.eval("return document.querySelector('main h1').textContent;").await;
+        assert_eq!(denied, json!("Error"), "a viewer reached the audit log");
+        b.client.clone().close().await.unwrap();
+    });
+    // The viewer's refused sync is audited under its name, the admin's
+    // refresh under the admin's.
+    let audit = one.hub.cli_json(&["audit"]);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "admin"
+                && e["path"] == "/api/v1/repos/fleet/refresh"
+                && e["status"] == 202),
+        "{audit}"
+    );
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "watcher" && e["status"] == 403),
+        "{audit}"
+    );
+}
