@@ -284,8 +284,7 @@ impl Browser {
                 ]
             }),
         );
-        let client = ClientBuilder::rustls()
-            .unwrap()
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{}", driver.port))
             .await
