@@ -381,9 +381,7 @@ mod tests {
     }
 
     fn jwk_json(key: &TestKey) -> serde_json::Value {
-        let jwk = key.jwk();
-        serde_json::json!({"kty": jwk.kty, "kid": jwk.kid, "use": "sig", "alg": "ES256",
-            "crv": jwk.crv, "x": jwk.x, "y": jwk.y})
+        key.jwk_json()
     }
 
     async fn fake_provider(issuer_suffix: &str) -> FakeProvider {
