@@ -1163,6 +1163,7 @@ fn an_oci_registry_over_plain_http_is_reached_with_plain_http() {
         password.to_str().unwrap(),
     ]);
     assert!(!out.success(), "{}", out.stdout);
+    eprintln!("repo add remote --plain-http --username: {}", out.stderr);
     assert!(
         out.stderr
             .contains("refusing to send a password over plain HTTP"),
@@ -1179,6 +1180,7 @@ fn an_oci_registry_over_plain_http_is_reached_with_plain_http() {
         "--plain-http",
     ]);
     assert!(!out.success(), "{}", out.stdout);
+    eprintln!("repo add web --type helm --plain-http: {}", out.stderr);
     assert!(
         out.stderr.contains("--plain-http is for OCI registries"),
         "{}",
@@ -1247,6 +1249,7 @@ fn an_oci_registry_over_plain_http_is_reached_with_plain_http() {
     assert_eq!(shown["plain_http"], true, "{shown}");
     let text = hub.cli_ok(&["repo", "show", "registry"]);
     assert!(text.contains("Plain HTTP:     yes"), "{text}");
+    eprintln!("repo show registry:\n{text}");
     let mut agent = hub.connect_agent(dir.path(), "edge", &[]);
     let out = hub.cli(&[
         "app",
@@ -1284,6 +1287,7 @@ fn an_oci_registry_over_plain_http_is_reached_with_plain_http() {
         exported.contains("type: oci") && exported.contains("plainHttp: true"),
         "{exported}"
     );
+    eprintln!("export:\n{exported}");
 
     // A Git chart's dependency on the registry's URL goes over HTTP too.
     let source = GitRepoBuilder::new();
