@@ -1293,7 +1293,7 @@ fn an_oci_registry_over_plain_http_is_reached_with_plain_http() {
     let source = GitRepoBuilder::new();
     source.write(
         "charts/web/Chart.yaml",
-        &format!(
+        format!(
             "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n\
              - name: common\n  version: ~2.0\n  repository: {oci_url}\n"
         ),
