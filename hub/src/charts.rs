@@ -87,6 +87,24 @@ pub struct Source {
     /// User name and password, sent only to the repository's own host.
     pub credentials: Option<(String, String)>,
     pub ca_file: Option<PathBuf>,
+    /// An OCI registry spoken to over http:// instead of https://.
+    pub plain_http: bool,
+}
+
+impl Source {
+    /// The origin an `oci://` URL is reached at (the URL itself otherwise):
+    /// where credentials may be sent.
+    fn http_url(&self) -> String {
+        self.url.replacen("oci://", self.scheme(), 1)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.plain_http {
+            "http://"
+        } else {
+            "https://"
+        }
+    }
 }
 
 /// One version of a chart, as the index lists it.
@@ -325,7 +343,7 @@ fn get_with(
     if let (Some((user, password)), Ok(target), Ok(repo)) = (
         &source.credentials,
         Url::parse(url),
-        Url::parse(&source.url.replacen("oci://", "https://", 1)),
+        Url::parse(&source.http_url()),
     ) && target.origin() == repo.origin()
     {
         request = request.basic_auth(user, Some(password));
@@ -333,7 +351,7 @@ fn get_with(
     let send = |request: reqwest::blocking::RequestBuilder| {
         request.send().map_err(|e| Error::Http {
             url: url.to_owned(),
-            detail: reqwest_detail(&e),
+            detail: plain_http_hint(url, reqwest_detail(&e)),
         })
     };
     let mut response = send(request)?;
@@ -386,6 +404,19 @@ fn error_chain(e: &dyn std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// `detail` with a hint when a TLS handshake got something that is not
+/// TLS: most often a server speaking plain HTTP.
+fn plain_http_hint(url: &str, detail: String) -> String {
+    if url.starts_with("https://") && detail.contains("InvalidContentType") {
+        format!(
+            "{detail} (the server answered in plain HTTP, not TLS: for an OCI registry \
+             add the repo with --plain-http, for a Helm repository use an http:// URL)"
+        )
+    } else {
+        detail
+    }
+}
+
 /// A reqwest error with its causes (the TLS reason, the refused connection).
 fn reqwest_detail(e: &reqwest::Error) -> String {
     let mut detail = e.to_string();
@@ -405,14 +436,19 @@ const MAX_OCI_TAGS: usize = 10_000;
 /// Media type of a Helm chart's layer in an OCI manifest.
 const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
-/// `oci://host/path` → (`https://host`, `path`).
-fn oci_parts(url: &str) -> Result<(String, String)> {
+/// `oci://host/path` → (`https://host`, `path`), or `http://host` when
+/// the registry is spoken to over plain HTTP.
+fn oci_parts(url: &str, plain_http: bool) -> Result<(String, String)> {
     let rest = url.strip_prefix("oci://").ok_or_else(|| Error::Http {
         url: url.to_owned(),
         detail: "not an oci:// URL".into(),
     })?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    Ok((format!("https://{host}"), path.trim_matches('/').to_owned()))
+    let scheme = if plain_http { "http" } else { "https" };
+    Ok((
+        format!("{scheme}://{host}"),
+        path.trim_matches('/').to_owned(),
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -444,7 +480,7 @@ pub fn fetch_oci(
     known: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>> {
     let client = client(source)?;
-    let (base, path) = oci_parts(&source.url)?;
+    let (base, path) = oci_parts(&source.url, source.plain_http)?;
     let http_source = Source {
         url: base.clone(),
         ..source.clone()
@@ -634,17 +670,32 @@ mod tests {
     #[test]
     fn oci_urls_name_the_registry_and_the_charts_namespace() {
         assert_eq!(
-            oci_parts("oci://registry.example.com:5000/org/charts").unwrap(),
+            oci_parts("oci://registry.example.com:5000/org/charts", false).unwrap(),
             (
                 "https://registry.example.com:5000".to_owned(),
                 "org/charts".to_owned()
             )
         );
         assert_eq!(
-            oci_parts("oci://registry.example.com").unwrap(),
+            oci_parts("oci://registry.example.com", false).unwrap(),
             ("https://registry.example.com".to_owned(), String::new())
         );
-        assert!(oci_parts("https://registry.example.com").is_err());
+        assert_eq!(
+            oci_parts("oci://127.0.0.1:5000/charts", true).unwrap(),
+            ("http://127.0.0.1:5000".to_owned(), "charts".to_owned())
+        );
+        assert!(oci_parts("https://registry.example.com", false).is_err());
+    }
+
+    #[test]
+    fn a_tls_handshake_answered_in_plain_http_suggests_plain_http() {
+        let tls = "client error (Connect): received corrupt message of type InvalidContentType";
+        assert!(plain_http_hint("https://r:5000/v2/", tls.into()).contains("--plain-http"));
+        assert_eq!(plain_http_hint("http://r:5000/v2/", tls.into()), tls);
+        assert_eq!(
+            plain_http_hint("https://r/v2/", "connection refused".into()),
+            "connection refused"
+        );
     }
 
     #[test]

@@ -366,13 +366,15 @@ fn charts_from_a_chart_repository_resolve_deploy_wait_roll_back_and_refuse_tampe
 }
 
 /// Debian's `docker-registry` (the CNCF distribution registry) on loopback
-/// over HTTPS with a private CA; killed on drop.
+/// over HTTPS with a private CA (or plain HTTP); killed on drop.
 struct OciRegistry {
     _process: switchyard_tests::process::Process,
     port: u16,
     dir: tempfile::TempDir,
     /// With token auth, what the test's own pushes present.
     push_token: Option<String>,
+    /// Served over plain HTTP.
+    plain: bool,
 }
 
 impl OciRegistry {
@@ -380,9 +382,18 @@ impl OciRegistry {
         Self::start_with("", None)
     }
 
+    /// Over plain HTTP (no `tls:` section).
+    fn start_plain() -> OciRegistry {
+        Self::start_as(true, "", None)
+    }
+
     /// With `auth` added to its configuration (an `auth:` section), and
     /// `push_token` sent with the test's pushes.
     fn start_with(auth: &str, push_token: Option<String>) -> OciRegistry {
+        Self::start_as(false, auth, push_token)
+    }
+
+    fn start_as(plain: bool, auth: &str, push_token: Option<String>) -> OciRegistry {
         let program = std::path::Path::new("/usr/bin/docker-registry");
         assert!(
             program.exists(),
@@ -397,14 +408,21 @@ impl OciRegistry {
         for attempt in 0..5 {
             let port = switchyard_tests::git_server::free_port();
             let config = dir.path().join(format!("config-{attempt}.yml"));
+            let tls_section = if plain {
+                String::new()
+            } else {
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    tls.join("server.pem").display(),
+                    tls.join("server-key.pem").display(),
+                )
+            };
             std::fs::write(
                 &config,
                 format!(
                     "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                     http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{auth}",
+                     http:\n  addr: 127.0.0.1:{port}\n{tls_section}{auth}",
                     dir.path().join("data").display(),
-                    tls.join("server.pem").display(),
-                    tls.join("server-key.pem").display(),
                 ),
             )
             .unwrap();
@@ -424,6 +442,7 @@ impl OciRegistry {
                     port,
                     dir,
                     push_token,
+                    plain,
                 };
             }
             eprintln!(
@@ -451,6 +470,11 @@ impl OciRegistry {
             .unwrap()
     }
 
+    /// `http` or `https`.
+    fn scheme(&self) -> &'static str {
+        if self.plain { "http" } else { "https" }
+    }
+
     fn ca_pem_path(&self) -> std::path::PathBuf {
         self.dir.path().join("tls").join("ca.pem")
     }
@@ -461,7 +485,8 @@ impl OciRegistry {
         let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)));
         let started = client
             .post(format!(
-                "https://127.0.0.1:{}/v2/{repository}/blobs/uploads/",
+                "{}://127.0.0.1:{}/v2/{repository}/blobs/uploads/",
+                self.scheme(),
                 self.port
             ))
             .send()
@@ -469,7 +494,7 @@ impl OciRegistry {
         assert_eq!(started.status().as_u16(), 202, "{:?}", started.text());
         let location = started.headers()["location"].to_str().unwrap().to_owned();
         let location = if location.starts_with('/') {
-            format!("https://127.0.0.1:{}{location}", self.port)
+            format!("{}://127.0.0.1:{}{location}", self.scheme(), self.port)
         } else {
             location
         };
@@ -508,7 +533,8 @@ impl OciRegistry {
         });
         let put = client
             .put(format!(
-                "https://127.0.0.1:{}/v2/{repository}/manifests/{version}",
+                "{}://127.0.0.1:{}/v2/{repository}/manifests/{version}",
+                self.scheme(),
                 self.port
             ))
             .header("content-type", "application/vnd.oci.image.manifest.v1+json")
@@ -1097,4 +1123,216 @@ fn an_oci_registry_with_token_auth_is_pulled_from_with_a_bearer_token() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let later = tokens.issued.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(later, issued, "a token per request: not cached");
+}
+
+/// A registry served over plain HTTP (`helm --plain-http`): an HTTPS
+/// attempt fails with a clear error rather than hanging; `--plain-http`
+/// reaches it, an app from it deploys and a Git chart's dependency on it is
+/// fetched over HTTP; the setting shows in `repo show` and `export`; a
+/// password over plain HTTP to another host, and --plain-http for a Helm
+/// repository, are refused.
+#[test]
+fn an_oci_registry_over_plain_http_is_reached_with_plain_http() {
+    use switchyard_tests::git_server::{GitDaemon, GitRepoBuilder};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = OciRegistry::start_plain();
+    let files = [("values.yaml", VALUES), ("templates/cm.yaml", CONFIG_MAP)];
+    let archive = switchyard_tests::chart_server::pack_chart("hello", "1.0.0", &files);
+    let digest = registry.push("hello", "1.0.0", &archive);
+    let sub = [("templates/cm.yaml", SUB_CONFIG_MAP)];
+    let common = switchyard_tests::chart_server::pack_chart("common", "2.0.0", &sub);
+    registry.push("common", "2.0.0", &common);
+    let oci_url = format!("oci://127.0.0.1:{}/charts", registry.port);
+    let password = dir.path().join("password");
+    std::fs::write(&password, "s3cret\n").unwrap();
+
+    let hub = TestHub::start(dir.path(), &[]);
+    // Refused before anything is stored.
+    let out = hub.cli(&[
+        "repo",
+        "add",
+        "remote",
+        "oci://registry.example.com/charts",
+        "--type",
+        "oci",
+        "--plain-http",
+        "--username",
+        "bot",
+        "--password-file",
+        password.to_str().unwrap(),
+    ]);
+    assert!(!out.success(), "{}", out.stdout);
+    eprintln!("repo add remote --plain-http --username: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("refusing to send a password over plain HTTP"),
+        "{}",
+        out.stderr
+    );
+    let out = hub.cli(&[
+        "repo",
+        "add",
+        "web",
+        "http://charts.example.com",
+        "--type",
+        "helm",
+        "--plain-http",
+    ]);
+    assert!(!out.success(), "{}", out.stdout);
+    eprintln!("repo add web --type helm --plain-http: {}", out.stderr);
+    assert!(
+        out.stderr.contains("--plain-http is for OCI registries"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(hub.cli_json(&["repo", "list"]).as_array().unwrap().len(), 0);
+
+    // Over HTTPS the plain registry answers nonsense: a clear error, soon.
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "tls",
+        &oci_url,
+        "--type",
+        "oci",
+        "--interval",
+        "1s",
+    ]);
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "tried",
+        "--repo",
+        "tls",
+        "--chart",
+        "hello",
+        "--chart-version",
+        "1.0.0",
+    ]);
+    let started = std::time::Instant::now();
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["repo", "show", "tls"])["error"]
+            .is_string()),
+        "no error: {}",
+        hub.cli_json(&["repo", "show", "tls"])
+    );
+    let error = hub.cli_json(&["repo", "show", "tls"])["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eprintln!(
+        "HTTPS to a plain-HTTP registry, after {:?}: {error}",
+        started.elapsed()
+    );
+    assert!(error.contains("--plain-http"), "{error}");
+    hub.cli_ok(&["app", "delete", "tried"]);
+    hub.cli_ok(&["repo", "remove", "tls"]);
+
+    // With --plain-http: an app from it deploys.
+    hub.cli_ok(&[
+        "repo",
+        "add",
+        "registry",
+        &oci_url,
+        "--type",
+        "oci",
+        "--plain-http",
+        "--username",
+        "bot",
+        "--password-file",
+        password.to_str().unwrap(),
+        "--interval",
+        "1s",
+    ]);
+    let shown = hub.cli_json(&["repo", "show", "registry"]);
+    assert_eq!(shown["plain_http"], true, "{shown}");
+    let text = hub.cli_ok(&["repo", "show", "registry"]);
+    assert!(text.contains("Plain HTTP:     yes"), "{text}");
+    eprintln!("repo show registry:\n{text}");
+    let mut agent = hub.connect_agent(dir.path(), "edge", &[]);
+    let out = hub.cli(&[
+        "app",
+        "create",
+        "hello",
+        "--repo",
+        "registry",
+        "--chart",
+        "hello",
+        "--chart-version",
+        "^1.0",
+    ]);
+    assert!(
+        out.success() || out.stderr.contains("waiting for"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        wait_until(SOON, || version_of(
+            &hub.cli_json(&["app", "show", "hello"])["deployed"]
+        ) == "1.0.0"),
+        "never resolved: {}\n{}",
+        hub.cli_json(&["app", "show", "hello"]),
+        hub.cli_json(&["repo", "show", "registry"])
+    );
+    assert_eq!(
+        hub.cli_json(&["app", "show", "hello"])["latest"],
+        format!("1.0.0@{digest}")
+    );
+    agent.wait_plan("from the plain-HTTP registry", |p| {
+        p.contains("app hello at 1.0.0") && p.contains("would apply ConfigMap")
+    });
+    let exported = hub.cli_ok(&["export"]);
+    assert!(
+        exported.contains("type: oci") && exported.contains("plainHttp: true"),
+        "{exported}"
+    );
+    eprintln!("export:\n{exported}");
+
+    // A Git chart's dependency on the registry's URL goes over HTTP too.
+    let source = GitRepoBuilder::new();
+    source.write(
+        "charts/web/Chart.yaml",
+        format!(
+            "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n\
+             - name: common\n  version: ~2.0\n  repository: {oci_url}\n"
+        ),
+    );
+    source.write("charts/web/templates/cm.yaml", SUB_CONFIG_MAP);
+    let first = source.commit("web depends on common from the plain-HTTP registry");
+    let served = dir.path().join("served");
+    source.publish(&served, "fleet");
+    let daemon = GitDaemon::start(&served);
+    hub.cli_ok(&["repo", "add", "fleet", &daemon.url("fleet.git")]);
+    assert!(
+        hub.repo_reaches("fleet", &first),
+        "first fetch never happened"
+    );
+    hub.cli_ok(&[
+        "app",
+        "create",
+        "web",
+        "--repo",
+        "fleet",
+        "--path",
+        "charts/web",
+        "--renderer",
+        "helm",
+    ]);
+    assert!(
+        wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["assigned"]
+            == 1),
+        "never assigned: {}",
+        hub.cli_json(&["app", "show", "web"]),
+    );
+    let out = hub.cli(&["app", "manifests", "web", "--cluster", "edge", "-o", "json"]);
+    assert!(out.success(), "app manifests web: {}", out.stderr);
+    let list: Value = serde_json::from_str(&out.stdout).unwrap();
+    let common = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["metadata"]["name"] == "web-common")
+        .unwrap_or_else(|| panic!("no web-common in {list}"));
+    assert_eq!(common["data"]["version"], "2.0.0", "{common}");
 }

@@ -107,7 +107,7 @@ fn cache() -> &'static Mutex<HashMap<Key, (String, Instant)>> {
 /// registry named it; Docker and Helm send them there too), or to the
 /// registry's own origin.
 fn credentials_go_to(realm: &Url, source: &Source) -> bool {
-    let registry = Url::parse(&source.url.replacen("oci://", "https://", 1));
+    let registry = Url::parse(&source.http_url());
     realm.scheme() == "https" || registry.is_ok_and(|r| r.origin() == realm.origin())
 }
 
@@ -196,6 +196,7 @@ mod tests {
             url: "oci://registry.example.com/charts".into(),
             credentials: Some(("u".into(), "p".into())),
             ca_file: None,
+            plain_http: false,
         };
         let url = |s: &str| Url::parse(s).unwrap();
         assert!(credentials_go_to(
@@ -209,6 +210,23 @@ mod tests {
         assert!(!credentials_go_to(
             &url("http://auth.example.org/token"),
             &source
+        ));
+        assert!(!credentials_go_to(
+            &url("http://registry.example.com/token"),
+            &source
+        ));
+        // A plain-HTTP registry's own origin is http://.
+        let plain = Source {
+            plain_http: true,
+            ..source
+        };
+        assert!(credentials_go_to(
+            &url("http://registry.example.com/token"),
+            &plain
+        ));
+        assert!(!credentials_go_to(
+            &url("http://auth.example.org/token"),
+            &plain
         ));
     }
 }

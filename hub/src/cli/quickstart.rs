@@ -518,6 +518,7 @@ async fn journey(args: &QuickstartArgs, dir: &Path) -> anyhow::Result<()> {
                 username: None,
                 password_file: None,
                 ca_file: None,
+                plain_http: false,
                 webhook_secret_file: None,
                 kind: None,
             },

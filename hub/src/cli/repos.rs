@@ -22,8 +22,9 @@ pub(crate) enum RepoCommand {
         /// Branch apps follow when they name no revision (default: main).
         #[arg(long)]
         branch: Option<String>,
-        /// What the URL serves: `git`, or `helm` for an HTTP chart
-        /// repository (index.yaml; apps name a chart with --chart).
+        /// What the URL serves: `git`, `helm` for an HTTP chart repository
+        /// (index.yaml; apps name a chart with --chart), or `oci` for
+        /// charts in an OCI registry (oci://HOST/PATH).
         #[arg(long = "type", value_enum, default_value_t = RepoType::Git)]
         kind: RepoType,
         /// How often to fetch.
@@ -40,6 +41,12 @@ pub(crate) enum RepoCommand {
         /// --ca-sha256, under Connection).
         #[arg(long, help_heading = "Git server")]
         ca_file: Option<String>,
+        /// Speak to an OCI registry (--type oci) over http:// instead of
+        /// https://, like `helm --plain-http`. Refused with --username
+        /// unless the registry is on loopback (the password would cross
+        /// the network in clear).
+        #[arg(long, help_heading = "Git server")]
+        plain_http: bool,
         /// File holding the secret this repo's push webhooks are signed with
         /// (default: the hub's DATA_DIR/webhook-secret).
         #[arg(long, help_heading = "Git server")]
@@ -119,6 +126,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
             username,
             password_file,
             ca_file,
+            plain_http,
             webhook_secret_file,
             wait,
             timeout,
@@ -151,6 +159,7 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                 username,
                 password_file: absolute(password_file),
                 ca_file: absolute(ca_file),
+                plain_http,
                 webhook_secret_file: absolute(webhook_secret_file),
             };
             let repo: RepoView = client.post("/repos", &request).await?;
@@ -223,6 +232,10 @@ pub(crate) async fn repo(command: RepoCommand, target: &Target) -> anyhow::Resul
                 (
                     "CA file",
                     repo.ca_file.clone().unwrap_or_else(|| "-".into()),
+                ),
+                (
+                    "Plain HTTP",
+                    if repo.plain_http { "yes" } else { "no" }.into(),
                 ),
                 (
                     "Fetching",

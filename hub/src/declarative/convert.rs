@@ -15,6 +15,7 @@ impl RepoSpec {
             username: view.username.clone(),
             password_file: view.password_file.clone(),
             ca_file: view.ca_file.clone(),
+            plain_http: view.plain_http,
             webhook_secret_file: view.webhook_secret_file.clone(),
         }
     }
@@ -32,6 +33,7 @@ impl RepoSpec {
             username: self.username.clone(),
             password_file: self.password_file.clone(),
             ca_file: self.ca_file.clone(),
+            plain_http: self.plain_http,
             webhook_secret_file: self.webhook_secret_file.clone(),
             kind: Some(match self.repo_type.as_deref() {
                 Some("helm") => crate::store::RepoKind::Helm,

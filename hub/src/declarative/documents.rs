@@ -63,6 +63,7 @@ impl Kind {
                 "username",
                 "passwordFile",
                 "caFile",
+                "plainHttp",
                 "webhookSecretFile",
             ],
             Kind::ClusterGroup => &["selector"],
@@ -117,6 +118,9 @@ pub struct RepoSpec {
     pub password_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
+    /// An OCI registry reached over http:// (written only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_secret_file: Option<String>,
 }

@@ -67,6 +67,7 @@ fn documents_are_read_in_canonical_form_with_defaults() {
             username: Some("bot".into()),
             password_file: Some("/etc/switchyard/git-token".into()),
             ca_file: None,
+            plain_http: false,
             webhook_secret_file: None,
         })
     );
@@ -304,4 +305,56 @@ fn a_malformed_document_does_not_hide_the_others_problems() {
         found[1].starts_with("f.yaml: document 6, line 59: "),
         "{found:?}"
     );
+}
+
+#[test]
+fn plain_http_oci_registries_read_back_and_are_checked() {
+    let text = "apiVersion: switchyard.dev/v1
+kind: Repo
+metadata: {name: local}
+spec:
+  url: oci://127.0.0.1:5000/charts
+  type: oci
+  plainHttp: true
+";
+    let docs: Vec<Document> = parse_ok(text).into_iter().map(|d| d.document).collect();
+    let Spec::Repo(repo) = &docs[0].spec else {
+        panic!("not a repo")
+    };
+    assert!(repo.plain_http);
+    assert!(repo.request("local").plain_http);
+    let yaml = serde_saphyr::to_string(&docs[0]).unwrap();
+    assert!(yaml.contains("plainHttp: true"), "{yaml}");
+    assert_eq!(
+        parse_ok(&yaml)
+            .into_iter()
+            .map(|d| d.document)
+            .collect::<Vec<_>>(),
+        docs
+    );
+    // Not written when off.
+    let https = parse_ok(&text.replace("  plainHttp: true\n", ""));
+    let yaml = serde_saphyr::to_string(&https[0].document).unwrap();
+    assert!(!yaml.contains("plainHttp"), "{yaml}");
+    // Only for OCI, and a password only to loopback.
+    let found = problems(
+        &text
+            .replace("type: oci", "type: helm")
+            .replace("oci://", "http://"),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("spec.plainHttp: --plain-http is for OCI registries"),
+        "{found:?}"
+    );
+    let found = problems(
+        &text
+            .replace("127.0.0.1:5000", "registry.example.com")
+            .replace(
+                "  plainHttp: true\n",
+                "  plainHttp: true\n  username: bot\n  passwordFile: /etc/pw\n",
+            ),
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("password over plain HTTP"), "{found:?}");
 }

@@ -8,6 +8,7 @@ use super::documents::{
 };
 use super::parse::{Field, RawDocument, RawSpec, line_of};
 use crate::gitops::{self, check_url, normalize_app_path, renderer_kind};
+use crate::store::RepoKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use switchyard_common::selector::Selector;
@@ -254,6 +255,16 @@ fn repo_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) -
             );
         }
     }
+    if let Some(p) = &spec.plain_http {
+        let kind = match repo_type.as_deref() {
+            Some("oci") => RepoKind::Oci,
+            Some("helm") => RepoKind::Helm,
+            _ => RepoKind::Git,
+        };
+        if let Err(e) = gitops::check_plain_http(kind, &url, p.value, spec.username.is_some()) {
+            problem(line_of(&p.referenced), format!("spec.plainHttp: {e}"));
+        }
+    }
     (problems.count() == before).then(|| RepoSpec {
         url,
         repo_type,
@@ -265,6 +276,7 @@ fn repo_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) -
         username: text(&spec.username),
         password_file: text(&spec.password_file),
         ca_file: text(&spec.ca_file),
+        plain_http: flag(&spec.plain_http),
         webhook_secret_file: text(&spec.webhook_secret_file),
     })
 }

@@ -506,6 +506,7 @@ mod tests {
             username: None,
             password_file: None,
             ca_file: None,
+            plain_http: false,
             webhook_secret_file: None,
             created_at: 0,
             fetch: Default::default(),

@@ -165,6 +165,7 @@ pub(super) fn dependencies(
                 url: url.clone(),
                 credentials: None,
                 ca_file: None,
+                plain_http: false,
             },
         };
         let pinned = pins.get(&dep.name).map(|(v, d)| (v.as_str(), d.as_str()));

@@ -47,7 +47,7 @@ pub(crate) use apps::{validate_directory, validate_ignore_differences};
 pub use groups::{GroupRequest, GroupView, validate_group};
 pub use helm::{parse_values_for, validate as validate_helm};
 pub use manifests::ManifestsView;
-pub use repos::{check_oci_url, check_url};
+pub use repos::{check_oci_url, check_plain_http, check_url};
 pub use requests::{AppRequest, AppView, FetchActivity, RepoRequest, RepoView, RevisionView};
 pub use webhooks::WebhookRefusal;
 

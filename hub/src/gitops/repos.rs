@@ -28,6 +28,7 @@ impl GitOps {
             username: repo.username.clone(),
             password_file: repo.password_file.clone(),
             ca_file: repo.ca_file.clone(),
+            plain_http: repo.plain_http,
             webhook_secret_file: repo.webhook_secret_file.clone(),
             created_at: rfc3339(repo.created_at),
             last_fetch: repo.fetch.last_attempt.map(rfc3339),
@@ -81,6 +82,8 @@ impl GitOps {
                 "--username and --password-file go together",
             ));
         }
+        check_plain_http(kind, &url, request.plain_http, request.username.is_some())
+            .map_err(|e| invalid("plain-http", e))?;
         for (field, file) in [
             ("password-file", &request.password_file),
             ("ca-file", &request.ca_file),
@@ -113,6 +116,7 @@ impl GitOps {
             username: request.username,
             password_file: request.password_file,
             ca_file: request.ca_file,
+            plain_http: request.plain_http,
             webhook_secret_file: request.webhook_secret_file,
             created_at: unix_now(),
             fetch: FetchState::default(),
@@ -142,7 +146,8 @@ impl GitOps {
         let updated = self
             .store
             .update_repo(name, true, &mut |r| {
-                let fetch = if r.url == new.url {
+                // Refs of an OCI registry hold blob URLs with the scheme.
+                let fetch = if r.url == new.url && r.plain_http == new.plain_http {
                     std::mem::take(&mut r.fetch)
                 } else {
                     FetchState::default()
@@ -367,6 +372,7 @@ pub(super) fn chart_source(repo: &RepoRecord) -> Result<crate::charts::Source> {
         url: repo.url.clone(),
         credentials: credentials(repo)?.map(|c| (c.username, c.password)),
         ca_file: repo.ca_file.as_ref().map(PathBuf::from),
+        plain_http: repo.plain_http,
     })
 }
 
@@ -473,9 +479,82 @@ pub fn check_oci_url(url: &str) -> Result<String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
+/// Whether a repo may be reached over plain HTTP: only an OCI registry
+/// (Git and Helm repositories say http:// in their URL), and with a
+/// password only on this machine, where no one else can read it on the way.
+pub fn check_plain_http(
+    kind: RepoKind,
+    url: &str,
+    plain_http: bool,
+    credentials: bool,
+) -> std::result::Result<(), String> {
+    if !plain_http {
+        return Ok(());
+    }
+    if kind != RepoKind::Oci {
+        return Err(format!(
+            "--plain-http is for OCI registries (--type oci); a {} repository \
+             over plain HTTP is given an http:// URL",
+            kind.as_str()
+        ));
+    }
+    if credentials && !oci_host_is_loopback(url) {
+        return Err(format!(
+            "{url}: refusing to send a password over plain HTTP to a host other than \
+             loopback; serve the registry over HTTPS (--ca-file for a private CA)"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `oci://HOST[:PORT]/PATH` names this machine.
+fn oci_host_is_loopback(url: &str) -> bool {
+    let rest = url.strip_prefix("oci://").unwrap_or(url);
+    reqwest::Url::parse(&format!("http://{rest}"))
+        .ok()
+        .and_then(|u| match u.host()? {
+            url::Host::Domain(d) => Some(d.eq_ignore_ascii_case("localhost")),
+            url::Host::Ipv4(ip) => Some(ip.is_loopback()),
+            url::Host::Ipv6(ip) => Some(ip.is_loopback()),
+        })
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_for_oci_and_a_password_stays_on_loopback() {
+        let oci = RepoKind::Oci;
+        assert_eq!(
+            check_plain_http(oci, "oci://r.example.com/c", false, true),
+            Ok(())
+        );
+        assert_eq!(
+            check_plain_http(oci, "oci://r.example.com/c", true, false),
+            Ok(())
+        );
+        for local in [
+            "oci://127.0.0.1:5000/charts",
+            "oci://localhost:5000",
+            "oci://[::1]:5000/c",
+        ] {
+            assert_eq!(check_plain_http(oci, local, true, true), Ok(()), "{local}");
+        }
+        for remote in [
+            "oci://r.example.com/charts",
+            "oci://10.0.0.1:5000/c",
+            "oci://localhost.example.com/c",
+        ] {
+            let e = check_plain_http(oci, remote, true, true).unwrap_err();
+            assert!(e.contains("password over plain HTTP"), "{remote}: {e}");
+        }
+        for kind in [RepoKind::Git, RepoKind::Helm] {
+            let e = check_plain_http(kind, "https://h/x", true, false).unwrap_err();
+            assert!(e.contains("--type oci"), "{e}");
+        }
+    }
 
     #[test]
     fn a_fetch_is_shown_while_it_runs_and_withdrawn_however_it_ends() {

@@ -20,6 +20,9 @@ pub struct RepoRequest {
     pub password_file: Option<String>,
     #[serde(default)]
     pub ca_file: Option<String>,
+    /// Speak to an OCI registry over http:// (only `--type oci`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
     #[serde(default)]
     pub webhook_secret_file: Option<String>,
     /// `git` (the default) or `helm` (an HTTP chart repository).
@@ -53,6 +56,9 @@ pub struct RepoView {
     pub username: Option<String>,
     pub password_file: Option<String>,
     pub ca_file: Option<String>,
+    /// An OCI registry reached over http:// instead of https://.
+    #[serde(default)]
+    pub plain_http: bool,
     pub webhook_secret_file: Option<String>,
     pub created_at: String,
     pub last_fetch: Option<String>,

@@ -127,6 +127,10 @@ pub struct RepoRecord {
     pub password_file: Option<String>,
     /// PEM bundle of CAs to trust for an HTTPS server with a private CA.
     pub ca_file: Option<String>,
+    /// An OCI registry spoken to over http:// rather than https:// (like
+    /// `helm --plain-http`); absent in older records: HTTPS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
     /// File holding the shared secret that webhook deliveries must be signed with.
     pub webhook_secret_file: Option<String>,
     pub created_at: u64,

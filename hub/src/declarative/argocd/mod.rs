@@ -240,6 +240,7 @@ impl Builder {
             username: None,
             password_file: None,
             ca_file: None,
+            plain_http: false,
             webhook_secret_file: None,
             repo_type: repo_type.map(str::to_owned),
         };
