@@ -77,19 +77,17 @@ enum Segment<'a> {
 /// True when every field `desired` sets is present in `live` with an equal
 /// value (see the module documentation for what "equal" means).
 pub(crate) fn is_applied(desired: &Value, live: &Value) -> bool {
-    let desired = normalize_secret(desired);
+    no_difference(&normalize_secret(desired), live, our_fields(live))
+}
+
+/// Whether the walk finds no difference, stopping at the first.
+fn no_difference(desired: &Value, live: &Value, owned: Option<&Value>) -> bool {
     let mut sink = Sink {
         lines: Vec::new(),
         first_only: true,
         redact_secret: false,
     };
-    walk(
-        &desired,
-        Some(live),
-        our_fields(live),
-        &mut Vec::new(),
-        &mut sink,
-    );
+    walk(desired, Some(live), owned, &mut Vec::new(), &mut sink);
     sink.lines.is_empty()
 }
 
@@ -241,13 +239,7 @@ fn walk_list<'a>(
 
 /// Whether one item of a set list is applied to a live item.
 fn is_applied_item(desired: &Value, live: &Value) -> bool {
-    let mut sink = Sink {
-        lines: Vec::new(),
-        first_only: true,
-        redact_secret: false,
-    };
-    walk(desired, Some(live), None, &mut Vec::new(), &mut sink);
-    sink.lines.is_empty()
+    no_difference(desired, live, None)
 }
 
 fn items(n: usize) -> String {
