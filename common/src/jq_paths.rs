@@ -87,47 +87,61 @@ pub enum Step {
 
 /// Whether `expression` is a path expression the agent will evaluate.
 pub fn check(expression: &str) -> Result<(), String> {
-    if expression.len() > MAX_EXPRESSION {
-        return Err(format!(
-            "is {} bytes long; at most {MAX_EXPRESSION} are accepted",
-            expression.len()
-        ));
-    }
-    lexical_check(expression)?;
-    compile(expression).map(drop)
+    PathExpression::new(expression).map(drop)
 }
 
-/// The paths `expression` names in `object` (at most [`MAX_PATHS`]); an
-/// error at run time (`.spec.x[]` where `x` is absent) ends the list.
-pub fn paths(expression: &str, object: &Value) -> Result<Vec<Vec<Step>>, String> {
-    check(expression)?;
-    let filter = compile(expression)?;
-    let text = object.to_string();
-    let input = jaq_json::read::parse_single(text.as_bytes()).map_err(|e| e.to_string())?;
-    let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
-    let mut out = Vec::new();
-    for path in filter.id.run((ctx, input)).map(unwrap_valr).take(MAX_PATHS) {
-        let Ok(path) = path else { break };
-        let path: Value = serde_json::from_str(&path.to_string()).map_err(|e| e.to_string())?;
-        let steps: Option<Vec<Step>> = path
-            .as_array()
-            .map(|steps| {
-                steps
-                    .iter()
-                    .map(|s| match s {
-                        Value::String(k) => Some(Step::Key(k.clone())),
-                        Value::Number(n) => n.as_u64().map(|i| Step::Index(i as usize)),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        // Slices and negative indices have no plain path: skipped.
-        if let Some(steps) = steps.filter(|s| !s.is_empty()) {
-            out.push(steps);
+/// A checked and compiled path expression: compile once, then run it on
+/// as many objects as needed.
+pub struct PathExpression {
+    filter: jaq_core::compile::Filter<jaq_core::Native<data::JustLut<Val>>>,
+}
+
+impl PathExpression {
+    /// Check `expression` (length, what it may use) and compile it.
+    pub fn new(expression: &str) -> Result<PathExpression, String> {
+        if expression.len() > MAX_EXPRESSION {
+            return Err(format!(
+                "is {} bytes long; at most {MAX_EXPRESSION} are accepted",
+                expression.len()
+            ));
         }
+        lexical_check(expression)?;
+        Ok(PathExpression {
+            filter: compile(expression)?,
+        })
     }
-    Ok(out)
+
+    /// The paths the expression names in `object` (at most [`MAX_PATHS`]);
+    /// an error at run time (`.spec.x[]` where `x` is absent) ends the list.
+    pub fn paths(&self, object: &Value) -> Result<Vec<Vec<Step>>, String> {
+        let filter = &self.filter;
+        let text = object.to_string();
+        let input = jaq_json::read::parse_single(text.as_bytes()).map_err(|e| e.to_string())?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+        let mut out = Vec::new();
+        for path in filter.id.run((ctx, input)).map(unwrap_valr).take(MAX_PATHS) {
+            let Ok(path) = path else { break };
+            let path: Value = serde_json::from_str(&path.to_string()).map_err(|e| e.to_string())?;
+            let steps: Option<Vec<Step>> = path
+                .as_array()
+                .map(|steps| {
+                    steps
+                        .iter()
+                        .map(|s| match s {
+                            Value::String(k) => Some(Step::Key(k.clone())),
+                            Value::Number(n) => n.as_u64().map(|i| Step::Index(i as usize)),
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            // Slices and negative indices have no plain path: skipped.
+            if let Some(steps) = steps.filter(|s| !s.is_empty()) {
+                out.push(steps);
+            }
+        }
+        Ok(out)
+    }
 }
 
 fn compile(
@@ -214,6 +228,10 @@ fn lexical_check(expression: &str) -> Result<(), String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn paths(expression: &str, object: &Value) -> Result<Vec<Vec<Step>>, String> {
+        PathExpression::new(expression)?.paths(object)
+    }
 
     fn key(k: &str) -> Step {
         Step::Key(k.into())

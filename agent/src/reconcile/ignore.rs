@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 use switchyard_common::ignore_rules::{pointer_tokens, selects};
-use switchyard_common::jq_paths::{self, Step};
+use switchyard_common::jq_paths::{PathExpression, Step};
 use switchyard_common::proto::IgnoreRule;
 
 /// `body` with the fields the rules selecting it name taken from `live`;
@@ -39,15 +39,20 @@ pub(crate) fn respect(body: &Value, live: &Value, rules: &[IgnoreRule]) -> Optio
         }
         for expression in &rule.jq_path_expressions {
             // The hub checked the expression; one that fails here names
-            // no field, which keeps the desired value.
+            // no field, which keeps the desired value. Compiled once for
+            // both objects.
+            let Ok(expression) = PathExpression::new(expression) else {
+                continue;
+            };
             // jq names a path for a missing field too (`path(.a)` of `{}`
             // is `["a"]`): only paths with a live value count as in live.
-            let in_live: Vec<_> = jq_paths::paths(expression, live)
+            let in_live: Vec<_> = expression
+                .paths(live)
                 .unwrap_or_default()
                 .into_iter()
                 .filter(|path| value_at(live, path).is_some())
                 .collect();
-            let in_desired = jq_paths::paths(expression, &out).unwrap_or_default();
+            let in_desired = expression.paths(&out).unwrap_or_default();
             for path in &in_live {
                 if let Some(value) = value_at(live, path) {
                     set(&mut out, &tokens_of(path), value.clone());
