@@ -68,6 +68,11 @@ pub fn validate_label(key: &str, value: &str) -> Result<()> {
 
 impl Fleet {
     pub fn view(&self, record: &ClusterRecord) -> ClusterView {
+        self.summary_view(&store::ClusterSummary::from(record))
+    }
+
+    /// How the API shows a cluster, from its summary.
+    pub fn summary_view(&self, record: &store::ClusterSummary) -> ClusterView {
         ClusterView {
             name: record.name.to_string(),
             labels: record.labels.clone(),
@@ -137,12 +142,14 @@ impl Fleet {
         }
     }
 
+    /// Every cluster, by name, from the store's in-memory summaries (no
+    /// assignment is decoded).
     pub fn clusters(&self) -> Result<Vec<ClusterView>> {
         Ok(self
             .store
-            .clusters()?
+            .cluster_summaries()?
             .iter()
-            .map(|c| self.view(c))
+            .map(|c| self.summary_view(c))
             .collect())
     }
 

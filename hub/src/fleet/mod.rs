@@ -18,7 +18,7 @@ mod reports;
 pub use assignments::Notifier;
 pub use clusters::{ClusterView, JoinInfo, validate_label};
 pub use events::{EVENT_BUFFER, FleetEvent};
-pub use reports::StatusView;
+pub use reports::{AppStatusPage, StatusView};
 
 use crate::registry::Registry;
 use crate::status_reports::PairStates;

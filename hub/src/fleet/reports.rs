@@ -383,29 +383,46 @@ impl Fleet {
         app: Option<&str>,
         only: Option<&ClusterName>,
     ) -> Result<Vec<StatusView>> {
+        let clusters = match only {
+            Some(name) => self.store.cluster(name)?.into_iter().collect(),
+            None => self.store.clusters()?,
+        };
+        self.rows_of(&clusters, app)
+    }
+
+    /// The rows of `clusters` (of `app` only, if given), sorted by app
+    /// and cluster.
+    fn rows_of(&self, clusters: &[ClusterRecord], app: Option<&str>) -> Result<Vec<StatusView>> {
+        let wanted: std::collections::HashSet<&str> =
+            clusters.iter().map(|c| c.name.as_str()).collect();
         let reports: HashMap<(String, String), StatusRecord> = self.with_reports(|reports| {
             reports
                 .by_cluster
                 .iter()
-                .filter(|(name, _)| only.is_none_or(|o| o.as_str() == name.as_str()))
+                .filter(|(name, _)| wanted.contains(name.as_str()))
                 .flat_map(|(_, latest)| &latest.records)
                 .filter(|r| app.is_none_or(|a| a == r.status.app))
                 .map(|r| ((r.cluster.clone(), r.status.app.clone()), r.clone()))
                 .collect()
         })?;
         // The planner files an app's errors per cluster, or under `*` for all.
-        let errors: HashMap<String, BTreeMap<String, String>> = self
-            .store
-            .apps()?
-            .into_iter()
-            .filter(|a| !a.errors.is_empty())
-            .map(|a| (a.name, a.errors))
-            .collect();
-        let mut rows = Vec::new();
-        let clusters = match only {
-            Some(name) => self.store.cluster(name)?.into_iter().collect(),
-            None => self.store.clusters()?,
+        let errors: HashMap<String, BTreeMap<String, String>> = match app {
+            Some(name) => self
+                .store
+                .app(name)?
+                .filter(|a| !a.errors.is_empty())
+                .map(|a| (a.name, a.errors))
+                .into_iter()
+                .collect(),
+            None => self
+                .store
+                .apps()?
+                .into_iter()
+                .filter(|a| !a.errors.is_empty())
+                .map(|a| (a.name, a.errors))
+                .collect(),
         };
+        let mut rows = Vec::new();
         for cluster in clusters {
             let connected = self.registry.is_connected(&cluster.name);
             for item in &cluster.assignment {
@@ -423,6 +440,74 @@ impl Fleet {
         rows.sort_by(|a, b| (&a.app, &a.cluster).cmp(&(&b.app, &b.cluster)));
         Ok(rows)
     }
+
+    /// Page `page` (from 1; clamped) of `app`'s rows, `per_page` at a
+    /// time, problems first (not synced, not healthy, or an error for that
+    /// cluster), then by cluster. The gauges' in-memory pair states choose
+    /// and order the clusters, so only the page's clusters are read from
+    /// the store: an app page on a fleet of 10,000 reads 100 records.
+    pub fn app_status_page(
+        &self,
+        app: &str,
+        page: usize,
+        per_page: usize,
+    ) -> Result<AppStatusPage> {
+        let errors = self.store.app(app)?.map(|a| a.errors).unwrap_or_default();
+        let fleet_wide = errors.contains_key("*");
+        let mut order: Vec<(bool, String)> = self.with_pair_states(|states| {
+            let mut order = Vec::new();
+            states.each(|cluster, pair| {
+                if pair.app == app {
+                    let problem = fleet_wide
+                        || errors.contains_key(cluster)
+                        || pair.sync != "Synced"
+                        || pair.health != "Healthy";
+                    order.push((!problem, cluster.to_owned()));
+                }
+            });
+            order
+        })?;
+        order.sort();
+        let total = order.len();
+        let problems = order.iter().filter(|(fine, _)| !fine).count();
+        let pages = total.div_ceil(per_page.max(1)).max(1);
+        let page = page.clamp(1, pages);
+        let mut clusters = Vec::new();
+        for (_, name) in order.iter().skip((page - 1) * per_page).take(per_page) {
+            // Pair states are keyed by names the store accepted.
+            if let Ok(name) = ClusterName::new(name.clone()) {
+                clusters.extend(self.store.cluster(&name)?);
+            }
+        }
+        let mut rows = self.rows_of(&clusters, Some(app))?;
+        // Back into the page's order (rows_of sorts by cluster).
+        let rank: HashMap<&str, usize> = order
+            .iter()
+            .enumerate()
+            .map(|(i, (_, name))| (name.as_str(), i))
+            .collect();
+        rows.sort_by_key(|r| rank.get(r.cluster.as_str()).copied().unwrap_or(usize::MAX));
+        Ok(AppStatusPage {
+            rows,
+            total,
+            problems,
+            page,
+            pages,
+        })
+    }
+}
+
+/// One page of an app's per-cluster rows (see [`Fleet::app_status_page`]).
+#[derive(Debug, Clone)]
+pub struct AppStatusPage {
+    pub rows: Vec<StatusView>,
+    /// Clusters the app is assigned to.
+    pub total: usize,
+    /// Of those, the ones not synced, not healthy or with an error.
+    pub problems: usize,
+    /// The page shown (clamped) and how many there are.
+    pub page: usize,
+    pub pages: usize,
 }
 
 #[cfg(test)]

@@ -34,9 +34,61 @@ fn shown_deployed(
     }
 }
 
+/// Which commit of which app every cluster runs, read once for a list of
+/// apps: built in one pass over the store's cluster summaries, so listing
+/// 100 apps over 10,000 clusters does not scan the fleet 100 times.
+struct FleetAssignments {
+    clusters: Vec<std::sync::Arc<crate::store::ClusterSummary>>,
+    /// Per app: per commit, the indices (into `clusters`) running it.
+    running:
+        std::collections::HashMap<std::sync::Arc<str>, BTreeMap<std::sync::Arc<str>, Vec<usize>>>,
+    /// Clusters with identical labels together: selectors are matched once
+    /// per label set (fleets have few), not once per cluster.
+    by_labels: Vec<Vec<usize>>,
+}
+
+impl FleetAssignments {
+    /// Over `clusters`; with `only`, the assignments of that app alone.
+    fn of(clusters: Vec<std::sync::Arc<crate::store::ClusterSummary>>, only: Option<&str>) -> Self {
+        let mut running: std::collections::HashMap<_, BTreeMap<_, Vec<usize>>> =
+            std::collections::HashMap::new();
+        let mut label_sets: std::collections::HashMap<&BTreeMap<String, String>, usize> =
+            std::collections::HashMap::new();
+        let mut by_labels: Vec<Vec<usize>> = Vec::new();
+        for (index, cluster) in clusters.iter().enumerate() {
+            for (app, commit) in &cluster.assigned {
+                if only.is_some_and(|o| o != &**app) {
+                    continue;
+                }
+                running
+                    .entry(app.clone())
+                    .or_default()
+                    .entry(commit.clone())
+                    .or_default()
+                    .push(index);
+            }
+            let set = *label_sets.entry(&cluster.labels).or_insert_with(|| {
+                by_labels.push(Vec::new());
+                by_labels.len() - 1
+            });
+            by_labels[set].push(index);
+        }
+        Self {
+            running,
+            by_labels,
+            clusters,
+        }
+    }
+
+    fn name(&self, index: usize) -> String {
+        self.clusters[index].name.to_string()
+    }
+}
+
 impl GitOps {
     pub fn app_view(&self, app: &AppRecord) -> Result<AppView> {
-        self.app_view_over(app, &self.store.clusters()?, &self.groups_by_name()?)
+        let fleet = FleetAssignments::of(self.store.cluster_summaries()?, Some(&app.name));
+        self.app_view_over(app, &fleet, &self.groups_by_name()?)
     }
 
     /// [`GitOps::app_view`] over clusters and groups already read, so a
@@ -44,39 +96,42 @@ impl GitOps {
     fn app_view_over(
         &self,
         app: &AppRecord,
-        clusters: &[crate::store::ClusterRecord],
+        fleet: &FleetAssignments,
         groups: &std::collections::HashMap<String, crate::store::GroupRecord>,
     ) -> Result<AppView> {
         let repo = self.store.repo(&app.repo)?;
         let selector = groups::target_selector(app, groups).ok();
-        let mut targets = Vec::new();
-        let mut running: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut targeted_commits = Vec::new();
-        for cluster in clusters {
-            let commit = cluster
-                .assignment
-                .iter()
-                .find(|i| i.app == app.name)
-                .map(|i| i.commit.clone());
-            if let Some(commit) = &commit {
-                running
-                    .entry(commit.clone())
-                    .or_default()
-                    .push(cluster.name.to_string());
-            }
-            if selector
-                .as_ref()
-                .is_some_and(|s| s.matches(&cluster.labels))
-            {
-                targeted_commits.push(commit);
-                targets.push(cluster.name.to_string());
+        let empty = BTreeMap::new();
+        let by_commit = fleet.running.get(app.name.as_str()).unwrap_or(&empty);
+        let running: BTreeMap<String, Vec<String>> = by_commit
+            .iter()
+            .map(|(commit, clusters)| {
+                let names = clusters.iter().map(|&i| fleet.name(i)).collect();
+                (commit.to_string(), names)
+            })
+            .collect();
+        let mut targeted = vec![false; fleet.clusters.len()];
+        if let Some(selector) = &selector {
+            for set in &fleet.by_labels {
+                if selector.matches(&fleet.clusters[set[0]].labels) {
+                    for &index in set {
+                        targeted[index] = true;
+                    }
+                }
             }
         }
+        let targets: Vec<String> = (0..fleet.clusters.len())
+            .filter(|&i| targeted[i])
+            .map(|i| fleet.name(i))
+            .collect();
         let (deployed, failed_commit) = shown_deployed(app, &running);
-        let assigned = targeted_commits
-            .iter()
-            .filter(|c| c.is_some() && *c == &deployed)
-            .count();
+        // Targeted clusters that run the deployed commit.
+        let assigned = deployed
+            .as_deref()
+            .and_then(|d| by_commit.get(d))
+            .map_or(0, |clusters| {
+                clusters.iter().filter(|&&i| targeted[i]).count()
+            });
         Ok(AppView {
             name: app.name.clone(),
             repo: app.repo.clone(),
@@ -128,12 +183,12 @@ impl GitOps {
     }
 
     pub fn apps(&self) -> Result<Vec<AppView>> {
-        let clusters = self.store.clusters()?;
+        let fleet = FleetAssignments::of(self.store.cluster_summaries()?, None);
         let groups = self.groups_by_name()?;
         self.store
             .apps()?
             .iter()
-            .map(|a| self.app_view_over(a, &clusters, &groups))
+            .map(|a| self.app_view_over(a, &fleet, &groups))
             .collect()
     }
 

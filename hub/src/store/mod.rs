@@ -1,9 +1,11 @@
 //! The hub's durable state behind a `Store` trait, so that a replicated
 //! backend (etcd) can replace the embedded sled store for a highly available hub.
 
+mod cluster_index;
 mod directory;
 mod sled_store;
 
+pub use cluster_index::ClusterSummary;
 pub use directory::{DirectorySettings, JsonnetArg, JsonnetSettings};
 pub use sled_store::SledStore;
 #[cfg(test)]
@@ -480,6 +482,10 @@ pub trait Store: Send + Sync + 'static {
     fn cluster(&self, name: &ClusterName) -> Result<Option<ClusterRecord>>;
 
     fn clusters(&self) -> Result<Vec<ClusterRecord>>;
+
+    /// Every cluster without its assignment's details, by name, from
+    /// memory: what lists and pages read instead of [`Store::clusters`].
+    fn cluster_summaries(&self) -> Result<Vec<std::sync::Arc<ClusterSummary>>>;
 
     /// Change a cluster in place; `None` if it does not exist. `durable`
     /// chooses whether to wait for the disk (facts and last-seen need not).

@@ -6,7 +6,7 @@
 use super::layout::{action, badge, commit, error_page, page, pager, time};
 use super::{Error, WebState, may, signed_in};
 use crate::auth::Role;
-use crate::fleet::StatusView;
+use crate::fleet::{AppStatusPage, StatusView};
 use crate::gitops::{AppView, RevisionView};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -117,15 +117,12 @@ pub(super) async fn detail(
             Err(e) => return Err(e.into()),
         };
         let history = state.gitops.history(&name)?;
-        let rows =
-            crate::api::with_apps(state.fleet.status(Some(&name))?, std::slice::from_ref(&app));
-        Ok(detail_body(
-            &app,
-            &history,
-            &rows,
-            operator,
-            query.page.unwrap_or(1),
-        ))
+        let mut page =
+            state
+                .fleet
+                .app_status_page(&name, query.page.unwrap_or(1), CLUSTERS_PER_PAGE)?;
+        page.rows = crate::api::with_apps(page.rows, std::slice::from_ref(&app));
+        Ok(detail_body(&app, &history, &page, operator))
     })
     .await;
     match built {
@@ -138,12 +135,13 @@ pub(super) async fn detail(
 fn detail_body(
     app: &AppView,
     history: &[RevisionView],
-    rows: &[StatusView],
+    listed: &AppStatusPage,
     operator: bool,
-    page: usize,
 ) -> Markup {
-    // Problems first (not synced or not healthy), then by cluster; a page
-    // at a time, so a large fleet's app page stays small.
+    // Problems first (not synced or not healthy), then by cluster, as the
+    // fleet chose the page; a page at a time, so a large fleet's app page
+    // stays small.
+    let rows = &listed.rows;
     let mut assigned: Vec<&StatusView> = rows.iter().filter(|r| !r.cluster.is_empty()).collect();
     assigned.sort_by_key(|r| {
         (
@@ -151,18 +149,7 @@ fn detail_body(
             r.cluster.clone(),
         )
     });
-    let pages = assigned.len().div_ceil(CLUSTERS_PER_PAGE).max(1);
-    let page = page.clamp(1, pages);
-    let problems = assigned
-        .iter()
-        .filter(|r| !(r.error.is_none() && r.sync == "Synced" && r.health == "Healthy"))
-        .count();
-    let total = assigned.len();
-    let assigned: Vec<&StatusView> = assigned
-        .into_iter()
-        .skip((page - 1) * CLUSTERS_PER_PAGE)
-        .take(CLUSTERS_PER_PAGE)
-        .collect();
+    let (total, problems, page, pages) = (listed.total, listed.problems, listed.page, listed.pages);
     let sync_path = format!("/api/v1/apps/{}/sync", app.name);
     let rollback_path = format!("/api/v1/apps/{}/rollback", app.name);
     html! {

@@ -11,6 +11,7 @@ mod snapshot;
 #[cfg(test)]
 pub(crate) mod tests;
 
+use super::cluster_index::{ClusterIndex, ClusterSummary};
 use super::{
     ApiTokenRecord, AppRecord, AuditRecord, ClusterRecord, Error, GroupRecord, RepoRecord, Result,
     RevisionRecord, RevokedRecord, Snapshot, StatusRecord, Store, TokenRecord,
@@ -20,7 +21,7 @@ use sequence::{append_sequenced, revision_prefix};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 use std::path::Path;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use switchyard_common::ClusterName;
 
 const CLUSTERS: &str = "clusters";
@@ -91,16 +92,23 @@ pub struct SledStore {
     /// its own, and a backup must not catch a change half-written across
     /// tables (a cluster removed but its certificates not yet revoked).
     gate: RwLock<()>,
+    /// The clusters' summaries (see `cluster_index`). Every write of the
+    /// clusters tree holds it for writing from before the write until the
+    /// summary is replaced, so two writes of one cluster cannot land in
+    /// the index in the other order. Taken after `gate`, never before.
+    index: RwLock<ClusterIndex>,
 }
 
 impl SledStore {
     pub fn open(path: &Path) -> Result<Self> {
         let db = sled::Config::new().path(path).open().map_err(backend)?;
+        let cluster_table: Table<ClusterRecord> = Table::open(&db, CLUSTERS)?;
+        let index = RwLock::new(ClusterIndex::of(&cluster_table.list()?));
         Ok(Self {
             clusters: db.open_tree(CLUSTERS).map_err(backend)?,
             tokens: db.open_tree(TOKENS).map_err(backend)?,
             revoked: db.open_tree(REVOKED).map_err(backend)?,
-            cluster_table: Table::open(&db, CLUSTERS)?,
+            cluster_table,
             repos: Table::open(&db, REPOS)?,
             apps: Table::open(&db, APPS)?,
             groups: Table::open(&db, GROUPS)?,
@@ -112,6 +120,7 @@ impl SledStore {
             api_token_hashes: db.open_tree(API_TOKEN_HASHES).map_err(backend)?,
             audit: db.open_tree(AUDIT).map_err(backend)?,
             gate: RwLock::new(()),
+            index,
             db,
         })
     }
@@ -120,6 +129,20 @@ impl SledStore {
     fn writing(&self) -> RwLockReadGuard<'_, ()> {
         // The guarded data is `()`: a panicking writer leaves nothing torn.
         self.gate.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cluster index, for a write of the clusters tree (see `index`).
+    fn indexing(&self) -> RwLockWriteGuard<'_, ClusterIndex> {
+        // A panic mid-update leaves at worst one stale summary; the next
+        // write of that cluster replaces it.
+        self.index.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Rebuild the cluster index from the tree (after a restore).
+    fn reindex(&self) -> Result<()> {
+        let rebuilt = ClusterIndex::of(&self.cluster_table.list()?);
+        *self.indexing() = rebuilt;
+        Ok(())
     }
 
     fn flush_all(&self) -> Result<()> {
@@ -136,6 +159,7 @@ impl Store for SledStore {
         token: &TokenRecord,
     ) -> Result<()> {
         let _writing = self.writing();
+        let mut index = self.indexing();
         let result = (&self.clusters, &self.tokens).transaction(|(clusters, tokens)| {
             let key = cluster.name.as_str().as_bytes();
             if clusters.get(key)?.is_some() {
@@ -148,6 +172,8 @@ impl Store for SledStore {
             Ok(())
         });
         settle(result)?;
+        index.put(cluster);
+        drop(index);
         self.flush_all()
     }
 
@@ -157,6 +183,14 @@ impl Store for SledStore {
 
     fn clusters(&self) -> Result<Vec<ClusterRecord>> {
         self.cluster_table.list()
+    }
+
+    fn cluster_summaries(&self) -> Result<Vec<Arc<ClusterSummary>>> {
+        Ok(self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .list())
     }
 
     fn flush(&self) -> Result<()> {
@@ -170,7 +204,12 @@ impl Store for SledStore {
         change: &mut dyn FnMut(&mut ClusterRecord),
     ) -> Result<Option<ClusterRecord>> {
         let _writing = self.writing();
+        let mut index = self.indexing();
         let updated = self.cluster_table.update(name.as_str(), change)?;
+        if let Some(record) = &updated {
+            index.put(record);
+        }
+        drop(index);
         if durable && updated.is_some() {
             self.flush_all()?;
         }
@@ -189,6 +228,7 @@ impl Store for SledStore {
                 (token.cluster == *name).then_some(key)
             })
             .collect();
+        let mut index = self.indexing();
         let result = (&self.clusters, &self.tokens, &self.revoked).transaction(
             |(clusters, tokens, revoked)| {
                 let key = name.as_str().as_bytes();
@@ -211,6 +251,8 @@ impl Store for SledStore {
             },
         );
         let removed = settle(result)?;
+        index.remove(name.as_str());
+        drop(index);
         self.flush_all()?;
         Ok(removed)
     }
@@ -246,6 +288,7 @@ impl Store for SledStore {
         cert_not_after: u64,
     ) -> Result<ClusterRecord> {
         let _writing = self.writing();
+        let mut index = self.indexing();
         let result = (&self.clusters, &self.tokens, &self.revoked).transaction(
             |(clusters, tokens, revoked)| {
                 let abort = ConflictableTransactionError::Abort;
@@ -287,6 +330,8 @@ impl Store for SledStore {
             },
         );
         let cluster = settle(result)?;
+        index.put(&cluster);
+        drop(index);
         self.flush_all()?;
         Ok(cluster)
     }

@@ -50,6 +50,7 @@ impl SledStore {
             }
             tree.apply_batch(batch).map_err(backend)?;
         }
+        self.reindex()?;
         self.flush_all()
     }
 }

@@ -1,6 +1,7 @@
 //! The sled store's unit tests: tokens, removal, reopening, snapshots and history order.
 
 use super::*;
+use crate::store::ClusterSummary;
 use std::collections::BTreeMap;
 
 /// A deployed `sync` of `commit`, for tests of history.
@@ -255,4 +256,104 @@ fn history_order_survives_reopening_and_concurrent_appends() {
     }
     assert_eq!(store.revisions("api").unwrap().len(), 100);
     assert_eq!(store.revisions("web").unwrap().len(), 9);
+}
+
+/// The summaries every store read of the fleet's lists would give.
+fn summaries_from_records(store: &SledStore) -> Vec<ClusterSummary> {
+    store
+        .clusters()
+        .unwrap()
+        .iter()
+        .map(ClusterSummary::from)
+        .collect()
+}
+
+fn summaries(store: &SledStore) -> Vec<ClusterSummary> {
+    store
+        .cluster_summaries()
+        .unwrap()
+        .iter()
+        .map(|s| (**s).clone())
+        .collect()
+}
+
+/// The in-memory summaries follow every kind of write of the clusters
+/// tree (create, update, enroll, remove, restore, reopen), and concurrent
+/// updates of one cluster leave the summary of the last one.
+#[test]
+fn cluster_summaries_follow_every_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_with_pending(&dir.path().join("a"));
+    let token = |cluster: &str| TokenRecord {
+        cluster: name(cluster),
+        expires_at: 200,
+        used_at: None,
+    };
+    let two = ClusterRecord::new(
+        name("edge-2"),
+        BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
+        100,
+    );
+    store
+        .create_cluster(&two, "hash-2", &token("edge-2"))
+        .unwrap();
+    store.redeem_token("hash-1", 150, "0a", 999).unwrap();
+    store
+        .update_cluster(&name("edge-2"), false, &mut |c| {
+            c.agent_version = Some("1.2.3".into());
+            c.assignment = vec![switchyard_common::proto::AssignmentItem {
+                app: "web".into(),
+                commit: "c1".into(),
+                digest: "sha256:1".into(),
+                namespace: None,
+                prune: false,
+                self_heal: false,
+                ownership: Default::default(),
+                ignore_differences: Vec::new(),
+            }];
+        })
+        .unwrap();
+    assert_eq!(summaries(&store), summaries_from_records(&store));
+    assert_eq!(summaries(&store)[0].enrolled_at, Some(150));
+    assert_eq!(summaries(&store)[1].commit_of("web"), Some("c1"));
+
+    // Concurrent updates: the index ends where the table ends.
+    let store = std::sync::Arc::new(store);
+    let writers: Vec<_> = (0..4u64)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    store
+                        .update_cluster(&name("edge-2"), false, &mut |c| {
+                            c.last_seen = Some(w * 1_000 + i);
+                            c.generation += 1;
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert_eq!(summaries(&store), summaries_from_records(&store));
+    assert_eq!(summaries(&store)[1].generation, 201);
+
+    let snapshot = store.snapshot().unwrap();
+    store.remove_cluster(&name("edge-1"), 300).unwrap();
+    assert_eq!(summaries(&store), summaries_from_records(&store));
+    assert_eq!(summaries(&store).len(), 1);
+
+    let restored = SledStore::open(&dir.path().join("b")).unwrap();
+    restored.restore(&snapshot).unwrap();
+    assert_eq!(summaries(&restored).len(), 2);
+    assert_eq!(summaries(&restored), summaries_from_records(&restored));
+    drop(restored);
+    let reopened = reopen(&dir.path().join("b"));
+    assert_eq!(summaries(&reopened), summaries_from_records(&reopened));
+    assert_eq!(
+        summaries(&reopened)[1].agent_version.as_deref(),
+        Some("1.2.3")
+    );
 }
