@@ -475,6 +475,13 @@ fn the_browser_signs_in_watches_the_fleet_live_and_acts_by_role() {
         b.not_reloaded("live-commit").await;
         b.keep("web-ui-app.png").await;
 
+        // Pin it where it is with a button: a rollback to the deployed commit.
+        b.goto("/apps/web").await;
+        b.act("pin", "Pin at the deployed commit").await;
+        let pinned = tokio::task::block_in_place(|| switchyard_tests::process::wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["pinned"] == true));
+        assert!(pinned, "the pin button did not pin app web");
+        assert_eq!(hub.cli_json(&["app", "show", "web"])["deployed"], second.as_str());
+
         // Roll back with the history table's button.
         b.goto("/apps/web").await;
         b.act("rollback", "Roll back to this").await;

@@ -81,23 +81,27 @@ impl FleetAssignments {
     }
 
     fn name(&self, index: usize) -> String {
-        self.clusters[index].name.to_string()
+        self.clusters[index].name.as_str().to_owned()
     }
 }
 
 impl GitOps {
     pub fn app_view(&self, app: &AppRecord) -> Result<AppView> {
         let fleet = FleetAssignments::of(self.store.cluster_summaries()?, Some(&app.name));
-        self.app_view_over(app, &fleet, &self.groups_by_name()?)
+        self.app_view_over(app, &fleet, &self.groups_by_name()?, true)
     }
 
     /// [`GitOps::app_view`] over clusters and groups already read, so a
-    /// list of apps reads the fleet once, not once per app.
+    /// list of apps reads the fleet once, not once per app. Without
+    /// `cluster_lists`, `running` names no cluster (its commits are kept,
+    /// with empty lists) and `target_clusters` is empty: for pages that
+    /// show counts only.
     fn app_view_over(
         &self,
         app: &AppRecord,
         fleet: &FleetAssignments,
         groups: &std::collections::HashMap<String, crate::store::GroupRecord>,
+        cluster_lists: bool,
     ) -> Result<AppView> {
         let repo = self.store.repo(&app.repo)?;
         let selector = groups::target_selector(app, groups).ok();
@@ -106,7 +110,10 @@ impl GitOps {
         let running: BTreeMap<String, Vec<String>> = by_commit
             .iter()
             .map(|(commit, clusters)| {
-                let names = clusters.iter().map(|&i| fleet.name(i)).collect();
+                let names = match cluster_lists {
+                    true => clusters.iter().map(|&i| fleet.name(i)).collect(),
+                    false => Vec::new(),
+                };
                 (commit.to_string(), names)
             })
             .collect();
@@ -120,10 +127,13 @@ impl GitOps {
                 }
             }
         }
-        let targets: Vec<String> = (0..fleet.clusters.len())
-            .filter(|&i| targeted[i])
-            .map(|i| fleet.name(i))
-            .collect();
+        let targets: Vec<String> = match cluster_lists {
+            true => (0..fleet.clusters.len())
+                .filter(|&i| targeted[i])
+                .map(|i| fleet.name(i))
+                .collect(),
+            false => Vec::new(),
+        };
         let (deployed, failed_commit) = shown_deployed(app, &running);
         // Targeted clusters that run the deployed commit.
         let assigned = deployed
@@ -183,12 +193,23 @@ impl GitOps {
     }
 
     pub fn apps(&self) -> Result<Vec<AppView>> {
+        self.app_views(true)
+    }
+
+    /// [`GitOps::apps`] without the per-cluster lists (`running` keeps its
+    /// commits with empty lists, `target_clusters` is empty): what a page
+    /// showing counts needs, without naming 10,000 clusters per app.
+    pub fn apps_without_cluster_lists(&self) -> Result<Vec<AppView>> {
+        self.app_views(false)
+    }
+
+    fn app_views(&self, cluster_lists: bool) -> Result<Vec<AppView>> {
         let fleet = FleetAssignments::of(self.store.cluster_summaries()?, None);
         let groups = self.groups_by_name()?;
         self.store
             .apps()?
             .iter()
-            .map(|a| self.app_view_over(a, &fleet, &groups))
+            .map(|a| self.app_view_over(a, &fleet, &groups, cluster_lists))
             .collect()
     }
 

@@ -81,10 +81,10 @@ impl GitOps {
         let selector = Selector::parse(&group.selector).ok();
         let clusters = self
             .store
-            .clusters()?
-            .into_iter()
+            .cluster_summaries()?
+            .iter()
             .filter(|c| selector.as_ref().is_some_and(|s| s.matches(&c.labels)))
-            .map(|c| c.name.to_string())
+            .map(|c| c.name.as_str().to_owned())
             .collect();
         let apps = self
             .store

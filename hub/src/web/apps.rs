@@ -39,7 +39,7 @@ pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri:
         Err(redirect) => return *redirect,
     };
     let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
-        let apps = state.gitops.apps()?;
+        let apps = state.gitops.apps_without_cluster_lists()?;
         // From the fleet gauges' in-memory pair states, not a copy of
         // every (app, cluster) row.
         let counts = state.fleet.fold_pairs(
@@ -173,6 +173,10 @@ fn detail_body(
                 @if app.pinned {
                     (action("Unpin (follow the latest commit)", "POST", &sync_path, Some(&json!({})),
                         &format!("Unpin app {} and deploy its latest commit?", app.name)))
+                } @else if let Some(deployed) = &app.deployed {
+                    // A pin is a rollback to the commit that runs now.
+                    (action("Pin at the deployed commit", "POST", &rollback_path, Some(&json!({"to": deployed})),
+                        &format!("Pin app {} at {}? New commits wait until it is unpinned.", app.name, short(deployed))))
                 }
             }
         }

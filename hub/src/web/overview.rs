@@ -86,19 +86,15 @@ impl<'g> HeatMap<'g> {
             Some(cells) => cells,
             None => self.cells.entry(app.to_owned()).or_default(),
         };
+        // Called once per (app, cluster) pair of the fleet: look up before
+        // allocating a key.
+        let mut count = |group: &str| match cells.get_mut(group) {
+            Some(cell) => cell.add(sync, health),
+            None => cells.entry(group.to_owned()).or_default().add(sync, health),
+        };
         match self.group_of.get(cluster) {
-            Some(groups) => {
-                for group in groups {
-                    cells
-                        .entry((*group).to_owned())
-                        .or_default()
-                        .add(sync, health);
-                }
-            }
-            None => cells
-                .entry("(no group)".into())
-                .or_default()
-                .add(sync, health),
+            Some(groups) => groups.iter().for_each(|group| count(group)),
+            None => count("(no group)"),
         }
     }
 }
