@@ -9,6 +9,7 @@ use clap::Subcommand;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use switchyard_hub::api::{RollbackRequest, SyncRequest};
+use switchyard_hub::fleet::AppDiffView;
 use switchyard_hub::gitops::{AppView, ManifestsView, RevisionView};
 use switchyard_hub::render::JsonnetArg;
 
@@ -99,6 +100,28 @@ pub(crate) enum AppCommand {
         cluster: Option<String>,
         /// `yaml` (documents separated by `---`) or `json` (a v1 List).
         #[arg(short, long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        output: String,
+    },
+    /// What a sync would change on the cluster(s), desired against live,
+    /// as a unified diff per object (objects to create all added, objects
+    /// prune would delete all removed; Secret values masked). The agents
+    /// compute it against their live view. Exit codes, as `kubectl diff`:
+    /// 0 no differences, 1 differences, 3 no such app (or not assigned to
+    /// --cluster), 5 refused, 6 a cluster asked gave no diff (not connected,
+    /// no answer in time) or the hub could not be asked.
+    Diff {
+        /// The app's name.
+        name: String,
+        /// Only this cluster; without it, every connected cluster the app
+        /// is assigned to (clusters not connected are listed, not asked).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// How long the hub waits for each agent's answer (1s to 60s).
+        #[arg(long, default_value = "10s", value_parser = diff_timeout)]
+        timeout: Duration,
+        /// `diff` (unified diffs, coloured on a terminal) or `json` (the
+        /// API's answer).
+        #[arg(short, long, default_value = "diff", value_parser = ["diff", "json"])]
         output: String,
     },
     /// Wait until the app is synced and/or healthy on every cluster it
@@ -616,6 +639,12 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             print!("{}", manifests_text(&view.objects, &output)?);
             Ok(())
         }
+        AppCommand::Diff {
+            name,
+            cluster,
+            timeout,
+            output,
+        } => diff(target, &name, cluster.as_deref(), timeout, &output).await,
         AppCommand::Wait {
             name,
             synced,
@@ -812,4 +841,125 @@ mod tests {
         );
         assert_eq!(hooks[1].cluster, "edge");
     }
+}
+
+/// `--timeout` of `app diff`: whole seconds the hub accepts.
+fn diff_timeout(text: &str) -> Result<Duration, String> {
+    let wait = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if !(1..=60).contains(&wait.as_secs()) || wait.subsec_nanos() != 0 {
+        return Err("a whole number of seconds from 1s to 60s".into());
+    }
+    Ok(wait)
+}
+
+/// `switchyard app diff`: ask the hub, print, and exit like `kubectl diff`.
+async fn diff(
+    target: &Target,
+    name: &str,
+    cluster: Option<&str>,
+    timeout: Duration,
+    output: &str,
+) -> anyhow::Result<()> {
+    use super::exit::{code, code_of, exit};
+    let client = AdminClient::discover(target)?;
+    let mut path = format!("/apps/{name}/diff?timeout={}", timeout.as_secs());
+    if let Some(c) = cluster {
+        path.push_str(&format!("&cluster={c}"));
+    }
+    let view: AppDiffView = match client.get_waiting(&path, timeout).await {
+        Ok(view) => view,
+        Err(e) => {
+            // 1 means "differences" here: a failure must not look like one.
+            let failed = code_of(&e);
+            let code = if failed == code::FAILED {
+                code::INCOMPLETE
+            } else {
+                failed
+            };
+            return Err(exit(code, format!("{e:#}")));
+        }
+    };
+    if output == "json" {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        use std::io::IsTerminal;
+        print!(
+            "{}",
+            diff_text(&view, cluster.is_none(), std::io::stdout().is_terminal())
+        );
+    }
+    if view.failed() {
+        let failed: Vec<&str> = view
+            .clusters
+            .iter()
+            .filter(|c| c.error.is_some() && !c.skipped)
+            .map(|c| c.cluster.as_str())
+            .collect();
+        return Err(exit(
+            code::INCOMPLETE,
+            format!("no complete diff from {}", failed.join(", ")),
+        ));
+    }
+    if view.differs() {
+        return Err(exit(1, String::new()));
+    }
+    Ok(())
+}
+
+/// The diffs as text: one section per cluster when several were asked,
+/// `+`/`-` lines green/red when `colour`.
+fn diff_text(view: &AppDiffView, headed: bool, colour: bool) -> String {
+    use anstyle::{AnsiColor, Style};
+    let paint = |line: &str, style: Style| {
+        if colour {
+            format!("{style}{line}{style:#}\n")
+        } else {
+            format!("{line}\n")
+        }
+    };
+    let added = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let removed = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let bold = Style::new().bold();
+    let mut out = String::new();
+    if headed && view.clusters.is_empty() {
+        out.push_str(&format!("app {} is assigned to no cluster\n", view.app));
+    }
+    for cluster in &view.clusters {
+        if headed {
+            let state = match (&cluster.error, cluster.skipped, cluster.objects.len()) {
+                (Some(e), true, _) => format!("skipped: {e}"),
+                (Some(e), false, 0) => format!("no diff: {e}"),
+                (Some(e), false, n) => format!("{n} object(s) differ; incomplete: {e}"),
+                (None, _, 0) => "no differences".to_owned(),
+                (None, _, n) => format!("{n} object(s) differ"),
+            };
+            out.push_str(&paint(
+                &format!("=== cluster {}: {state}", cluster.cluster),
+                bold,
+            ));
+        } else if let Some(e) = &cluster.error {
+            out.push_str(&format!("cluster {}: {e}\n", cluster.cluster));
+        }
+        for object in &cluster.objects {
+            for line in object.diff.lines() {
+                let style = if line.starts_with("+++") || line.starts_with("---") {
+                    bold
+                } else if line.starts_with('+') {
+                    added
+                } else if line.starts_with('-') {
+                    removed
+                } else {
+                    Style::new()
+                };
+                out.push_str(&paint(line, style));
+            }
+        }
+        if cluster.truncated {
+            out.push_str(&format!(
+                "... cluster {}: more objects differ than one report holds\n",
+                cluster.cluster
+            ));
+        }
+    }
+    out
 }
