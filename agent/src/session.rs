@@ -293,6 +293,9 @@ async fn handle_notification(
 const DIFF_COMPUTE_LIMIT: Duration = Duration::from_secs(30);
 /// Longest reason sent with a diff, in bytes.
 const DIFF_ERROR_LIMIT: usize = 4096;
+/// Diffs computed at once: each walks an app's objects, and requests from
+/// many callers must not take the agent's CPU from its reconcile loop.
+static DIFFS_AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// Compute the diff the hub asked for and send it back.
 async fn answer_diff(
@@ -308,9 +311,11 @@ async fn answer_diff(
         truncated: false,
         error: None,
     };
-    let outcome = match &previewer {
-        None => Err("the agent runs without a cluster (dry-run); it has no live state".into()),
-        Some(previewer) => {
+    let turn = DIFFS_AT_ONCE.try_acquire();
+    let outcome = match (&previewer, &turn) {
+        (_, Err(_)) => Err("the agent is busy with other diffs; try again".into()),
+        (None, _) => Err("the agent runs without a cluster (dry-run); it has no live state".into()),
+        (Some(previewer), Ok(_)) => {
             match tokio::time::timeout(DIFF_COMPUTE_LIMIT, previewer.preview(&app)).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(format!("not computed within {DIFF_COMPUTE_LIMIT:?}")),
@@ -327,6 +332,7 @@ async fn answer_diff(
         }
         Err(why) => report.error = Some(why),
     }
+    drop(turn);
     if let Some(error) = &mut report.error
         && error.len() > DIFF_ERROR_LIMIT
     {
