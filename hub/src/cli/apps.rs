@@ -795,54 +795,6 @@ fn app_errors(app: &AppView, what: &str) -> anyhow::Result<()> {
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hook_runs_are_read_from_the_status_rows() {
-        let statuses: Vec<switchyard_hub::fleet::StatusView> = serde_json::from_value(serde_json::json!([{
-            "app": "web", "cluster": "edge", "sync": "OutOfSync", "health": "Degraded",
-            "desired_commit": "abc", "connected": true,
-            "resources": [
-                {"group": "batch", "kind": "Job", "namespace": "web", "name": "migrate",
-                 "sync": "Synced", "health": "Degraded",
-                 "message": "PreSync hook: Failed: Job failed: BackoffLimitExceeded"},
-                {"group": "batch", "kind": "Job", "namespace": "web", "name": "cleanup-x2b4z",
-                 "sync": "Synced", "health": "Progressing", "message": "SyncFail hook: Running"},
-                {"group": "apps", "kind": "Deployment", "namespace": "web", "name": "web",
-                 "sync": "Synced", "health": "Healthy", "message": "a hook: of another kind"},
-                {"group": "", "kind": "ConfigMap", "namespace": "web", "name": "c",
-                 "sync": "Synced", "health": "Healthy", "message": null}
-            ]
-        }]))
-        .unwrap();
-        let hooks = hook_rows(&statuses);
-        assert_eq!(hooks.len(), 2, "{hooks:?}");
-        assert_eq!(
-            (
-                hooks[0].phase.as_str(),
-                hooks[0].state.as_str(),
-                hooks[0].name.as_str()
-            ),
-            ("PreSync", "Failed", "migrate")
-        );
-        assert_eq!(
-            hooks[0].message.as_deref(),
-            Some("Job failed: BackoffLimitExceeded")
-        );
-        assert_eq!(
-            (
-                hooks[1].phase.as_str(),
-                hooks[1].state.as_str(),
-                hooks[1].message.as_deref()
-            ),
-            ("SyncFail", "Running", None)
-        );
-        assert_eq!(hooks[1].cluster, "edge");
-    }
-}
-
 /// `--timeout` of `app diff`: whole seconds the hub accepts.
 fn diff_timeout(text: &str) -> Result<Duration, String> {
     let wait = humantime::parse_duration(text).map_err(|e| e.to_string())?;
@@ -962,4 +914,114 @@ fn diff_text(view: &AppDiffView, headed: bool, colour: bool) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_runs_are_read_from_the_status_rows() {
+        let statuses: Vec<switchyard_hub::fleet::StatusView> = serde_json::from_value(serde_json::json!([{
+            "app": "web", "cluster": "edge", "sync": "OutOfSync", "health": "Degraded",
+            "desired_commit": "abc", "connected": true,
+            "resources": [
+                {"group": "batch", "kind": "Job", "namespace": "web", "name": "migrate",
+                 "sync": "Synced", "health": "Degraded",
+                 "message": "PreSync hook: Failed: Job failed: BackoffLimitExceeded"},
+                {"group": "batch", "kind": "Job", "namespace": "web", "name": "cleanup-x2b4z",
+                 "sync": "Synced", "health": "Progressing", "message": "SyncFail hook: Running"},
+                {"group": "apps", "kind": "Deployment", "namespace": "web", "name": "web",
+                 "sync": "Synced", "health": "Healthy", "message": "a hook: of another kind"},
+                {"group": "", "kind": "ConfigMap", "namespace": "web", "name": "c",
+                 "sync": "Synced", "health": "Healthy", "message": null}
+            ]
+        }]))
+        .unwrap();
+        let hooks = hook_rows(&statuses);
+        assert_eq!(hooks.len(), 2, "{hooks:?}");
+        assert_eq!(
+            (
+                hooks[0].phase.as_str(),
+                hooks[0].state.as_str(),
+                hooks[0].name.as_str()
+            ),
+            ("PreSync", "Failed", "migrate")
+        );
+        assert_eq!(
+            hooks[0].message.as_deref(),
+            Some("Job failed: BackoffLimitExceeded")
+        );
+        assert_eq!(
+            (
+                hooks[1].phase.as_str(),
+                hooks[1].state.as_str(),
+                hooks[1].message.as_deref()
+            ),
+            ("SyncFail", "Running", None)
+        );
+        assert_eq!(hooks[1].cluster, "edge");
+    }
+
+    #[test]
+    fn diff_text_heads_clusters_and_colours_only_when_asked() {
+        use switchyard_hub::fleet::{ClusterDiffView, ObjectDiffView};
+        let view = AppDiffView {
+            app: "web".into(),
+            clusters: vec![
+                ClusterDiffView {
+                    cluster: "edge-1".into(),
+                    objects: vec![ObjectDiffView {
+                        api_version: "v1".into(),
+                        kind: "ConfigMap".into(),
+                        namespace: Some("web".into()),
+                        name: "c".into(),
+                        change: "update".into(),
+                        diff: "--- live/v1/ConfigMap/web/c\n+++ desired/v1/ConfigMap/web/c\n@@ -1 +1 @@\n-a: 1\n+a: 2\n".into(),
+                    }],
+                    truncated: true,
+                    error: None,
+                    skipped: false,
+                },
+                ClusterDiffView {
+                    cluster: "edge-2".into(),
+                    objects: Vec::new(),
+                    truncated: false,
+                    error: Some("the agent is not connected".into()),
+                    skipped: true,
+                },
+            ],
+        };
+        assert!(view.differs() && !view.failed());
+        let plain = diff_text(&view, true, false);
+        assert_eq!(
+            plain,
+            "=== cluster edge-1: 1 object(s) differ\n\
+             --- live/v1/ConfigMap/web/c\n\
+             +++ desired/v1/ConfigMap/web/c\n\
+             @@ -1 +1 @@\n\
+             -a: 1\n\
+             +a: 2\n\
+             ... cluster edge-1: more objects differ than one report holds\n\
+             === cluster edge-2: skipped: the agent is not connected\n"
+        );
+        let coloured = diff_text(&view, true, true);
+        assert!(
+            coloured.contains("\u{1b}[32m+a: 2\u{1b}[0m"),
+            "{coloured:?}"
+        );
+        assert!(
+            coloured.contains("\u{1b}[31m-a: 1\u{1b}[0m"),
+            "{coloured:?}"
+        );
+    }
+
+    #[test]
+    fn diff_timeouts_are_whole_seconds_the_hub_accepts() {
+        assert_eq!(diff_timeout("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(diff_timeout("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["0s", "61s", "1500ms", "soon"] {
+            assert!(diff_timeout(bad).is_err(), "{bad}");
+        }
+    }
 }
