@@ -221,3 +221,89 @@ fn a_change_out_of_band_shows_in_the_diff_until_repaired_and_offline_clusters_ar
     );
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn an_object_prune_would_delete_is_all_removed() {
+    use switchyard_tests::manifests::{WEB_CONFIG, web_deployment};
+    let dir = tempfile::tempdir().unwrap();
+    let first = |replicas| {
+        web_deployment(replicas).replacen(
+            "name: web\n",
+            "name: web\n  annotations: {argocd.argoproj.io/sync-wave: \"-1\"}\n",
+            1,
+        )
+    };
+    let later = WEB_CONFIG.replace(
+        "name: web-config\n",
+        "name: web-later\n  annotations: {argocd.argoproj.io/sync-wave: \"1\"}\n",
+    );
+    let mut s = OneCluster::builder(dir.path())
+        .file("web/deploy.yaml", &first(1))
+        .file("web/config.yaml", WEB_CONFIG)
+        .file("web/later.yaml", &later)
+        .agent_args(&["--resync-interval", "1s", "--wave-wait", "1s"])
+        .start();
+    s.create_web(&["--prune"]);
+    s.wait("wave -1 applied", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+    let healthy = |s: &OneCluster| {
+        s.fake
+            .set_status(
+                "deployments",
+                Some("web"),
+                "web",
+                json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                       "readyReplicas": 1, "availableReplicas": 1}),
+            )
+            .unwrap();
+    };
+    healthy(&s);
+    s.wait("every wave applied", |f| {
+        f.object("configmaps", Some("web"), "web-later").is_some()
+    });
+    s.wait_status("web", "synced", |r| r["sync"] == "Synced");
+
+    // The next commit drops web-config and scales up: wave -1 is not
+    // healthy at two replicas, so the sync stops before its end and prunes
+    // nothing yet. The diff says what prune would delete.
+    s.source.write("web/deploy.yaml", &first(2));
+    s.source.remove("web/config.yaml");
+    s.commit("drop the config, scale up");
+    s.wait("wave -1 applied again", |f| {
+        f.object("deployments", Some("web"), "web")
+            .and_then(|o| o["spec"]["replicas"].as_i64())
+            == Some(2)
+    });
+    s.wait_status("web", "the next wave waits", |r| {
+        r["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not healthy yet"))
+    });
+    assert!(
+        s.fake
+            .object("configmaps", Some("web"), "web-config")
+            .is_some()
+    );
+    let out = s.hub.cli(&["app", "diff", "web", "--cluster", "edge"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with(
+            "--- live/v1/ConfigMap/web/web-config\n+++ desired/v1/ConfigMap/web/web-config\n@@ -1,"
+        ),
+        "{}",
+        out.stdout
+    );
+    let body: Vec<&str> = out.stdout.lines().skip(3).collect();
+    assert!(body.contains(&"-  greeting: hello"), "{}", out.stdout);
+    assert!(body.iter().all(|l| l.starts_with('-')), "{}", out.stdout);
+    let view = s
+        .hub
+        .cli(&["app", "diff", "web", "--cluster", "edge", "-o", "json"]);
+    assert_eq!(view.status.code(), Some(1), "{}", view.stderr);
+    let view: serde_json::Value = serde_json::from_str(&view.stdout).unwrap();
+    let objects = view["clusters"][0]["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 1, "{view}");
+    assert_eq!(objects[0]["change"], "delete", "{view}");
+    assert_eq!(objects[0]["name"], "web-config", "{view}");
+}
