@@ -913,6 +913,13 @@ fn diff_text(view: &AppDiffView, headed: bool, colour: bool) -> String {
             ));
         }
     }
+    if view.more_clusters > 0 {
+        out.push_str(&format!(
+            "... {} more cluster(s) of the app not asked (at most {} at once, OutOfSync first); name one with --cluster\n",
+            view.more_clusters,
+            switchyard_hub::fleet::MAX_CLUSTERS_PER_DIFF
+        ));
+    }
     out
 }
 
@@ -991,6 +998,7 @@ mod tests {
                     skipped: true,
                 },
             ],
+            more_clusters: 0,
         };
         assert!(view.differs() && !view.failed());
         let plain = diff_text(&view, true, false);

@@ -33,6 +33,12 @@ pub enum DiffError {
 /// caller, and a flood must not grow the table without bound.
 const MAX_PENDING: usize = 1024;
 
+/// Most clusters one app diff without `--cluster` lists (and asks, when
+/// connected): each answer may hold 640 KiB, and an app of a fleet of
+/// thousands must not make one answer of gigabytes. Clusters reported
+/// OutOfSync come first.
+pub const MAX_CLUSTERS_PER_DIFF: usize = 20;
+
 type Waiting = (ClusterName, oneshot::Sender<Result<ReportDiff, DiffError>>);
 
 /// Diff requests waiting for their agent's answer.
@@ -151,6 +157,10 @@ pub struct ClusterDiffView {
 pub struct AppDiffView {
     pub app: String,
     pub clusters: Vec<ClusterDiffView>,
+    /// Clusters of the app beyond the first [`MAX_CLUSTERS_PER_DIFF`]
+    /// (OutOfSync first), neither asked nor listed: name one with `cluster`.
+    #[serde(default)]
+    pub more_clusters: usize,
 }
 
 impl AppDiffView {
@@ -247,7 +257,7 @@ impl Fleet {
         only: Option<&ClusterName>,
         timeout: Duration,
     ) -> super::Result<Option<AppDiffView>> {
-        let assigned: Vec<ClusterName> = self
+        let mut assigned: Vec<ClusterName> = self
             .store
             .clusters()?
             .into_iter()
@@ -257,6 +267,26 @@ impl Fleet {
             .collect();
         if only.is_some() && assigned.is_empty() {
             return Ok(None);
+        }
+        let mut more_clusters = 0;
+        if assigned.len() > MAX_CLUSTERS_PER_DIFF {
+            // Where a diff is likely, first: connected and reported
+            // OutOfSync, then connected, then by name.
+            let out_of_sync: std::collections::HashSet<String> = self
+                .status(Some(app))?
+                .into_iter()
+                .filter(|row| row.sync != "Synced")
+                .map(|row| row.cluster)
+                .collect();
+            assigned.sort_by_cached_key(|c| {
+                (
+                    !self.registry.is_connected(c),
+                    !out_of_sync.contains(c.as_str()),
+                    c.to_string(),
+                )
+            });
+            more_clusters = assigned.len() - MAX_CLUSTERS_PER_DIFF;
+            assigned.truncate(MAX_CLUSTERS_PER_DIFF);
         }
         let asked = assigned.iter().map(|cluster| async move {
             if only.is_none() && !self.registry.is_connected(cluster) {
@@ -271,6 +301,7 @@ impl Fleet {
         Ok(Some(AppDiffView {
             app: app.to_owned(),
             clusters,
+            more_clusters,
         }))
     }
 
@@ -332,6 +363,67 @@ mod tests {
         assert_eq!(pending.len(), 0);
         assert_eq!(rx2.try_recv().unwrap(), Err(DiffError::Disconnected));
         assert_eq!(rx3.try_recv().unwrap(), Err(DiffError::Disconnected));
+    }
+
+    #[tokio::test]
+    async fn an_app_of_many_clusters_lists_a_bounded_number_and_asks_no_absent_agent() {
+        use super::super::test_support::{fleet_over, sled_store};
+        let (dir, store) = sled_store();
+        let fleet = fleet_over(&store, dir.path());
+        let item = |app: &str| switchyard_common::proto::AssignmentItem {
+            app: app.into(),
+            commit: "c1".into(),
+            digest: "sha256:00".into(),
+            namespace: None,
+            prune: false,
+            self_heal: false,
+            ownership: Default::default(),
+            ignore_differences: Vec::new(),
+        };
+        let total = MAX_CLUSTERS_PER_DIFF + 5;
+        for i in 0..total {
+            let cluster = name(&format!("edge-{i:02}"));
+            fleet
+                .add_cluster(cluster.clone(), Default::default(), Duration::from_secs(60))
+                .unwrap();
+            let app = if i == 0 { "other" } else { "web" };
+            store
+                .update_cluster(&cluster, true, &mut |c| c.assignment = vec![item(app)])
+                .unwrap();
+        }
+        let started = std::time::Instant::now();
+        let view = fleet
+            .app_diff("web", None, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        // Nobody connected: nobody waited for.
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(view.clusters.len(), MAX_CLUSTERS_PER_DIFF);
+        assert_eq!(view.more_clusters, total - 1 - MAX_CLUSTERS_PER_DIFF);
+        assert!(view.clusters.iter().all(|c| c.skipped));
+        assert!(view.clusters.iter().all(|c| c.cluster != "edge-00"));
+        assert!(!view.failed() && !view.differs());
+        // A named cluster that is not connected is a failure, at once; one
+        // without the app is none of the app's.
+        let one = fleet
+            .app_diff("web", Some(&name("edge-03")), Duration::from_secs(30))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            one.clusters[0].error.as_deref(),
+            Some("the agent is not connected")
+        );
+        assert!(one.failed());
+        assert_eq!(
+            fleet
+                .app_diff("web", Some(&name("edge-00")), Duration::from_secs(30))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(fleet.diffs.len(), 0);
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod reports;
 
 pub use assignments::Notifier;
 pub use clusters::{ClusterView, JoinInfo, validate_label};
-pub use diffs::{AppDiffView, ClusterDiffView, DiffError, ObjectDiffView};
+pub use diffs::{AppDiffView, ClusterDiffView, DiffError, MAX_CLUSTERS_PER_DIFF, ObjectDiffView};
 pub use events::{EVENT_BUFFER, FleetEvent};
 pub use reports::StatusView;
 

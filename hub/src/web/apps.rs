@@ -370,6 +370,10 @@ fn diff_body(view: &AppDiffView) -> Markup {
                 @if c.truncated { p.error { "More objects differ than one report holds; the list is cut." } }
             }
         }
+        @if view.more_clusters > 0 {
+            p { (view.more_clusters) " more clusters of the app were not asked (at most "
+                (crate::fleet::MAX_CLUSTERS_PER_DIFF) " at once, OutOfSync first); open one from the app page." }
+        }
     }
 }
 
