@@ -267,7 +267,7 @@ fn an_object_prune_would_delete_is_all_removed() {
     // The next commit drops web-config and scales up: wave -1 is not
     // healthy at two replicas, so the sync stops before its end and prunes
     // nothing yet. The diff says what prune would delete.
-    s.source.write("web/deploy.yaml", &first(2));
+    s.source.write("web/deploy.yaml", first(2));
     s.source.remove("web/config.yaml");
     s.commit("drop the config, scale up");
     s.wait("wave -1 applied again", |f| {
