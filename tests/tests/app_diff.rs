@@ -3,7 +3,9 @@
 //! as a unified diff and exit code 1, read from the agent's live view
 //! without a request to the API server; once repaired the diff is empty
 //! (exit 0); the web UI renders the same diff; a cluster whose agent is
-//! stopped or does not answer is reported, not waited for forever.
+//! stopped or does not answer is reported, not waited for forever. An
+//! object prune would delete is all removed, and no Secret value reaches
+//! the hub.
 
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -306,4 +308,54 @@ fn an_object_prune_would_delete_is_all_removed() {
     assert_eq!(objects.len(), 1, "{view}");
     assert_eq!(objects[0]["change"], "delete", "{view}");
     assert_eq!(objects[0]["name"], "web-config", "{view}");
+}
+
+#[test]
+fn secret_values_never_leave_the_agent() {
+    // "hunter2" and "s3cr3t-changed", base64.
+    const SECRET: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+type: Opaque
+data:
+  password: aHVudGVyMg==
+  user: YWRtaW4=
+";
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = OneCluster::start(dir.path(), &[("web/secret.yaml", SECRET)]);
+    s.create_web(&[]);
+    s.wait("first sync", |f| {
+        f.object("secrets", Some("web"), "db").is_some()
+    });
+    s.wait_status("web", "synced", |r| r["sync"] == "Synced");
+    s.fake
+        .patch_out_of_band(
+            "secrets",
+            Some("web"),
+            "db",
+            json!({"data": {"password": "czNjcjN0LWNoYW5nZWQ="}}),
+        )
+        .unwrap();
+    s.wait_status("web", "drift reported", |r| r["sync"] == "OutOfSync");
+    let out = s
+        .hub
+        .cli(&["app", "diff", "web", "--cluster", "edge", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{}", out.stdout, out.stderr);
+    for value in [
+        "aHVudGVyMg==",
+        "czNjcjN0LWNoYW5nZWQ=",
+        "YWRtaW4=",
+        "hunter2",
+        "admin",
+    ] {
+        assert!(!out.stdout.contains(value), "{value} in:\n{}", out.stdout);
+    }
+    let view: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let diff = view["clusters"][0]["objects"][0]["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-  password: (redacted)\n+  password: (redacted, changed)\n"),
+        "{diff}"
+    );
+    assert!(diff.contains("   user: (redacted)\n"), "{diff}");
 }
