@@ -14,7 +14,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use switchyard_common::error_chain;
 use switchyard_common::proto::{
     AppStatus, Assignment, GetAssignment, GetBundle, Health, Hello, Message, Notification,
-    RenewCertificate, ResourceStatus, StatusReport, SyncStatus, close_code, read_message,
+    RenewCertificate, ReportDiff, ResourceStatus, StatusReport, SyncStatus, close_code,
+    read_message,
 };
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -275,6 +276,78 @@ async fn handle_notification(
             *renewal = renew(conn, state).await?;
             Ok(())
         }
+        Notification::DiffRequested { request_id, app } => {
+            // In its own task: the connection keeps reporting meanwhile.
+            let previewer = options.runner.as_ref().map(|r| r.previewer.clone());
+            let conn = conn.clone();
+            tokio::spawn(
+                answer_diff(conn, previewer, request_id, app)
+                    .instrument(info_span!("diff", request_id)),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Longest a diff may take on the agent; the hub stops waiting sooner.
+const DIFF_COMPUTE_LIMIT: Duration = Duration::from_secs(30);
+/// Longest reason sent with a diff, in bytes.
+const DIFF_ERROR_LIMIT: usize = 4096;
+/// Diffs computed at once: each walks an app's objects, and requests from
+/// many callers must not take the agent's CPU from its reconcile loop.
+static DIFFS_AT_ONCE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Compute the diff the hub asked for and send it back.
+async fn answer_diff(
+    conn: quinn::Connection,
+    previewer: Option<crate::reconcile::Previewer>,
+    request_id: u64,
+    app: String,
+) {
+    let mut report = ReportDiff {
+        request_id,
+        app: app.clone(),
+        objects: Vec::new(),
+        truncated: false,
+        error: None,
+    };
+    let turn = DIFFS_AT_ONCE.try_acquire();
+    let outcome = match (&previewer, &turn) {
+        (_, Err(_)) => Err("the agent is busy with other diffs; try again".into()),
+        (None, _) => Err("the agent runs without a cluster (dry-run); it has no live state".into()),
+        (Some(previewer), Ok(_)) => {
+            match tokio::time::timeout(DIFF_COMPUTE_LIMIT, previewer.preview(&app)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(format!("not computed within {DIFF_COMPUTE_LIMIT:?}")),
+            }
+        }
+    };
+    match outcome {
+        Ok(preview) => {
+            report.objects = preview.objects;
+            report.truncated = preview.truncated;
+            if !preview.problems.is_empty() {
+                report.error = Some(preview.problems.join("; "));
+            }
+        }
+        Err(why) => report.error = Some(why),
+    }
+    drop(turn);
+    if let Some(error) = &mut report.error
+        && error.len() > DIFF_ERROR_LIMIT
+    {
+        let mut cut = DIFF_ERROR_LIMIT;
+        while !error.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        error.truncate(cut);
+        error.push_str(" ...");
+    }
+    let objects = report.objects.len();
+    match hub_link::request(&conn, &Message::ReportDiff(report)).await {
+        Ok(Message::StatusAccepted(_)) => debug!(%app, objects, "diff sent"),
+        Ok(other) => debug!(%app, answer = ?other, "diff not taken (the hub stopped waiting)"),
+        Err(e) => warn!(%app, error = %error_chain(&e), "cannot send the diff"),
     }
 }
 

@@ -474,6 +474,9 @@ async fn serve_agent(
     fleet.registry().unregister(&cluster, &conn);
     tally.disconnected();
     if !fleet.registry().is_connected(&cluster) {
+        // Requests sent over this connection get no answer now. (A newer
+        // connection of the cluster answers its own requests.)
+        fleet.cancel_diffs(&cluster);
         fleet.publish(crate::fleet::FleetEvent::Cluster {
             cluster: cluster.to_string(),
             connected: false,
@@ -611,6 +614,19 @@ fn answer_request(
                     Message::StatusAccepted(StatusAccepted {})
                 }
                 Err(error) => store_error(error),
+            }
+        }
+        Message::ReportDiff(report) => {
+            let request_id = report.request_id;
+            if fleet.record_diff(cluster, report) {
+                Message::StatusAccepted(StatusAccepted {})
+            } else {
+                // Late (its caller timed out) or not this cluster's request.
+                debug!(request_id, "diff report nobody waits for");
+                Message::error(
+                    ErrorCode::NotFound,
+                    format!("no diff request {request_id} waits for cluster {cluster}"),
+                )
             }
         }
         Message::GetAssignment(_) => match fleet.assignment(cluster) {

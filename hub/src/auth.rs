@@ -201,6 +201,14 @@ pub const RULES: &[Rule] = &[
         "read app history",
         Some("app"),
     ),
+    // Viewer: the agent masks every Secret value before it sends a diff.
+    rule(
+        "GET",
+        "/apps/{name}/diff",
+        Viewer,
+        "read app diffs",
+        Some("app"),
+    ),
     // Operator, not viewer: bundles carry whatever the repo renders,
     // Secrets included.
     rule(

@@ -21,7 +21,12 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // An exit without a message (`app diff` found differences) is
+            // an answer, not an error.
+            let message = format!("{error:#}");
+            if !message.is_empty() {
+                eprintln!("error: {message}");
+            }
             // Documented per command in docs/OPERATIONS.md, "Exit codes".
             std::process::ExitCode::from(cli::code_of(&error))
         }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use switchyard_certs::AgentKey;
 use switchyard_common::proto::{
     AppStatus, Decoded, Enroll, GetAssignment, GetBundle, Health, Hello, Message, Notification,
-    RenewCertificate, StatusReport, SyncStatus, decode_frame, encode_frame,
+    RenewCertificate, ReportDiff, StatusReport, SyncStatus, decode_frame, encode_frame,
 };
 use switchyard_tests::fleet::{SOON, TestHub, add_demo_app, join_args};
 use switchyard_tests::raw::{self, RawAnswer};
@@ -48,7 +48,7 @@ const FOREIGN: &str = "TLS alert 51 (bad signature)";
 
 /// Rows of the table: the request, and the expected answer per caller, in
 /// the order of [`CALLERS`]. `other` always asks for `own`'s things.
-const EXPECTED: [(&str, [&str; 6]); 7] = [
+const EXPECTED: [(&str, [&str; 6]); 8] = [
     (
         "Enroll",
         [
@@ -120,6 +120,19 @@ const EXPECTED: [(&str, [&str; 6]); 7] = [
         [
             "CertificateRenewed for own",
             "CertificateRenewed for other",
+            REVOKED,
+            EXPIRED,
+            NO_CERT,
+            FOREIGN,
+        ],
+    ),
+    // A diff nobody asked for (no request of that id waits for the
+    // caller) is refused; the connection stays.
+    (
+        "ReportDiff nobody asked for",
+        [
+            "Error NotFound",
+            "Error NotFound",
             REVOKED,
             EXPIRED,
             NO_CERT,
@@ -291,6 +304,13 @@ impl Env {
                     csr_pem: key.csr_pem("own").unwrap(),
                 })
             }
+            7 => Message::ReportDiff(ReportDiff {
+                request_id: 1,
+                app: "demo".into(),
+                objects: Vec::new(),
+                truncated: false,
+                error: None,
+            }),
             _ => unreachable!(),
         };
         let conn = match self.connect(column).await {
@@ -451,7 +471,9 @@ fn foreign_identity(dir: &std::path::Path) -> Identity {
 }
 
 async fn setup(dir: &std::path::Path) -> Env {
-    let hub = TestHub::start(dir, &[]);
+    // Every row is also tried without a certificate, each an enrollment
+    // attempt from 127.0.0.1: a burst the table's rows fit into.
+    let hub = TestHub::start(dir, &["--enroll-burst", "20"]);
     let endpoints: Value =
         serde_json::from_slice(&std::fs::read(hub.data_dir().join("hub.json")).unwrap()).unwrap();
     let addr = endpoints["agent_address"]
@@ -592,7 +614,13 @@ fn the_table_covers_every_request_kind_an_agent_can_send() {
         use switchyard_common::proto::Kind::*;
         let sent_by_agents = matches!(
             kind,
-            Hello | Enroll | GetAssignment | GetBundle | ReportStatus | RenewCertificate
+            Hello
+                | Enroll
+                | GetAssignment
+                | GetBundle
+                | ReportStatus
+                | RenewCertificate
+                | ReportDiff
         );
         if sent_by_agents {
             assert!(

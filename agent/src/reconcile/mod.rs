@@ -14,4 +14,4 @@ mod runner;
 
 pub(crate) use cluster::Cluster;
 pub(crate) use engine::Mode;
-pub(crate) use runner::{Desired, DesiredApp, Runner, RunnerOptions, spawn};
+pub(crate) use runner::{Desired, DesiredApp, Previewer, Runner, RunnerOptions, spawn};

@@ -75,6 +75,53 @@ pub(crate) struct RunnerOptions {
 pub(crate) struct Runner {
     pub(crate) desired: watch::Sender<Option<Arc<Desired>>>,
     pub(crate) statuses: watch::Receiver<Vec<AppStatus>>,
+    /// Answers `switchyard app diff` from the loop's inputs.
+    pub(crate) previewer: Previewer,
+}
+
+/// What a sync of one app would change, from what the loop works with:
+/// the desired state it was handed, the applied state of its last pass,
+/// and the cluster's live view. Reads only; never waits for a pass.
+#[derive(Clone)]
+pub(crate) struct Previewer {
+    cluster: Arc<Cluster>,
+    hub: String,
+    desired: watch::Receiver<Option<Arc<Desired>>>,
+    applied: watch::Receiver<Arc<BTreeMap<String, AppliedState>>>,
+}
+
+impl Previewer {
+    /// The preview of `app`, or why there is none.
+    pub(crate) async fn preview(&self, app: &str) -> Result<engine::Preview, String> {
+        let desired = self.desired.borrow().clone();
+        let Some(desired) = desired else {
+            return Err("the agent has no assignment yet".into());
+        };
+        let apps = desired
+            .apps
+            .as_ref()
+            .map_err(|why| format!("the assignment is unreadable: {why}"))?;
+        let Some(desired_app) = apps.iter().find(|a| a.item.app == app) else {
+            return Err(format!("app {app} is not assigned to this cluster"));
+        };
+        let objects = desired_app
+            .objects
+            .as_ref()
+            .map_err(|why| format!("the app's bundle is unreadable: {why}"))?;
+        let previous = self.applied.borrow().get(app).cloned();
+        let marks = Marks {
+            app,
+            hub: &self.hub,
+        };
+        Ok(engine::preview_app(
+            &self.cluster,
+            &desired_app.item,
+            objects,
+            previous.as_ref(),
+            &marks,
+        )
+        .await)
+    }
 }
 
 fn applied_file(state_dir: &std::path::Path) -> PathBuf {
@@ -117,20 +164,33 @@ fn same_statuses(a: &[AppStatus], b: &[AppStatus]) -> bool {
 pub(crate) fn spawn(cluster: Arc<Cluster>, options: RunnerOptions) -> Runner {
     let (desired_tx, desired_rx) = watch::channel(None);
     let (status_tx, status_rx) = watch::channel(Vec::new());
-    tokio::spawn(run(cluster, options, desired_rx, status_tx).instrument(info_span!("reconciler")));
+    let applied = load_applied(&options);
+    let (applied_tx, applied_rx) = watch::channel(Arc::new(applied.clone()));
+    let previewer = Previewer {
+        cluster: cluster.clone(),
+        hub: options.hub.clone(),
+        desired: desired_rx.clone(),
+        applied: applied_rx,
+    };
+    tokio::spawn(
+        run(cluster, options, applied, desired_rx, status_tx, applied_tx)
+            .instrument(info_span!("reconciler")),
+    );
     Runner {
         desired: desired_tx,
         statuses: status_rx,
+        previewer,
     }
 }
 
 async fn run(
     cluster: Arc<Cluster>,
     options: RunnerOptions,
+    mut applied: BTreeMap<String, AppliedState>,
     mut desired: watch::Receiver<Option<Arc<Desired>>>,
     statuses: watch::Sender<Vec<AppStatus>>,
+    applied_out: watch::Sender<Arc<BTreeMap<String, AppliedState>>>,
 ) {
-    let mut applied = load_applied(&options);
     let mut drift = cluster.live().changes();
     let mut resync = tokio::time::interval(options.resync);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -255,6 +315,14 @@ async fn run(
         );
         if options.mode == Mode::Apply {
             save_applied(&options, &applied);
+            applied_out.send_if_modified(|current| {
+                if **current == applied {
+                    false
+                } else {
+                    *current = Arc::new(applied.clone());
+                    true
+                }
+            });
         } else if last_printed.as_ref() != Some(&state) {
             print_plan(state.generation, &plan);
             last_printed = Some(state.clone());

@@ -1,10 +1,10 @@
-//! The messages of protocol v1 and who sends them.
+//! The messages of the protocol and who sends them.
 
 use super::Kind;
 use crate::ClusterName;
 use serde::{Deserialize, Serialize};
 
-/// Every message of protocol v1.
+/// Every message of the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// Agent → hub, first message on the control stream of an mTLS connection.
@@ -35,6 +35,9 @@ pub enum Message {
     CertificateRenewed(CertificateRenewed),
     /// Either way: the request failed.
     Error(ErrorMessage),
+    /// Agent → hub: the answer to [`Notification::DiffRequested`]; the hub
+    /// answers [`StatusAccepted`].
+    ReportDiff(ReportDiff),
 }
 
 impl Message {
@@ -54,6 +57,7 @@ impl Message {
             Message::RenewCertificate(_) => Kind::RenewCertificate,
             Message::CertificateRenewed(_) => Kind::CertificateRenewed,
             Message::Error(_) => Kind::Error,
+            Message::ReportDiff(_) => Kind::ReportDiff,
         }
     }
 
@@ -110,6 +114,10 @@ pub enum Notification {
     RenewCertificate,
     /// Report full status and refetch the assignment.
     Resync,
+    /// Compute what a sync of `app` would change, against the agent's live
+    /// view, and send it back as a [`ReportDiff`] with this `request_id`
+    /// (protocol v4).
+    DiffRequested { request_id: u64, app: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,4 +299,52 @@ pub enum ErrorCode {
     Internal,
     /// Too many attempts from the peer's address; the message says when to retry.
     RateLimited,
+}
+
+/// Most objects one [`ReportDiff`] lists; past it the report says
+/// `truncated`.
+pub const DIFF_MAX_OBJECTS: usize = 500;
+/// Most bytes of diff text one [`ReportDiff`] carries in total; past it
+/// the report says `truncated`. Well below the kind's 1 MiB frame limit,
+/// which also holds the object names.
+pub const DIFF_MAX_BYTES: usize = 640 * 1024;
+
+/// Agent → hub: what a sync of one app would change on the agent's
+/// cluster, desired against live, computed from the agent's live view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportDiff {
+    /// The `request_id` of the [`Notification::DiffRequested`] answered.
+    pub request_id: u64,
+    pub app: String,
+    /// The objects a sync would change; in sync objects are left out.
+    pub objects: Vec<ObjectDiff>,
+    /// More objects differ than the report holds ([`DIFF_MAX_OBJECTS`],
+    /// [`DIFF_MAX_BYTES`]).
+    pub truncated: bool,
+    /// Why no diff could be computed (the app is not assigned here, the
+    /// agent has no cluster, the live view is not synced yet).
+    pub error: Option<String>,
+}
+
+/// One object a sync would change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectDiff {
+    /// `apps/v1`, `v1`, ...
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub change: Change,
+    /// A unified diff of YAML from live to desired; Secret values are
+    /// masked.
+    pub diff: String,
+}
+
+/// What a sync would do to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Change {
+    Create,
+    Update,
+    /// Prune would delete it.
+    Delete,
 }

@@ -1,4 +1,4 @@
-//! Protocol v2 between agent and hub: messages, the versioned envelope and framing.
+//! The protocol between agent and hub (version [`PROTOCOL_VERSION`]): messages, the versioned envelope and framing.
 //!
 //! Every message travels as one frame:
 //!
@@ -30,8 +30,9 @@ use bincode::config::{self, Config};
 /// positional: any change to a message's fields changes the version, and a
 /// peer on another version is refused with a clear error from the header
 /// alone. v2: `AssignmentItem::ownership`; v3:
-/// `AssignmentItem::ignore_differences`.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// `AssignmentItem::ignore_differences`; v4: `Notification::DiffRequested`
+/// and the `ReportDiff` kind (`switchyard app diff`).
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 7;
 
@@ -90,6 +91,7 @@ pub enum Kind {
     RenewCertificate = 12,
     CertificateRenewed = 13,
     Error = 14,
+    ReportDiff = 15,
 }
 
 /// Size tiers; the decoder's allocation limit is chosen by tier because
@@ -97,6 +99,9 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tier {
     Small,
+    /// A diff report: bounded by the agent ([`DIFF_MAX_BYTES`]), so a
+    /// tier of its own rather than the status reports' 8 MiB.
+    Diff,
     Medium,
     Large,
 }
@@ -105,6 +110,7 @@ impl Tier {
     const fn limit(self) -> u32 {
         match self {
             Tier::Small => 64 * KIB,
+            Tier::Diff => MIB,
             Tier::Medium => 8 * MIB,
             Tier::Large => 64 * MIB,
         }
@@ -112,7 +118,7 @@ impl Tier {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Hello,
         Kind::Welcome,
         Kind::Enroll,
@@ -127,6 +133,7 @@ impl Kind {
         Kind::RenewCertificate,
         Kind::CertificateRenewed,
         Kind::Error,
+        Kind::ReportDiff,
     ];
 
     pub fn from_byte(byte: u8) -> Option<Kind> {
@@ -141,6 +148,7 @@ impl Kind {
             Kind::Assignment | Kind::ReportStatus => Tier::Medium,
             // Compressed rendered manifests.
             Kind::Bundle => Tier::Large,
+            Kind::ReportDiff => Tier::Diff,
             _ => Tier::Small,
         }
     }
@@ -192,6 +200,9 @@ fn decode_with<T: serde::de::DeserializeOwned>(kind: Kind, body: &[u8]) -> Resul
             body,
             config_for::<{ Tier::Small.limit() as usize }>(),
         ),
+        Tier::Diff => {
+            bincode::serde::decode_from_slice(body, config_for::<{ Tier::Diff.limit() as usize }>())
+        }
         Tier::Medium => bincode::serde::decode_from_slice(
             body,
             config_for::<{ Tier::Medium.limit() as usize }>(),
@@ -230,6 +241,7 @@ pub fn decode_body(header: FrameHeader, body: &[u8]) -> Result<Message, DecodeEr
         Kind::RenewCertificate => Message::RenewCertificate(decode_with(kind, body)?),
         Kind::CertificateRenewed => Message::CertificateRenewed(decode_with(kind, body)?),
         Kind::Error => Message::Error(decode_with(kind, body)?),
+        Kind::ReportDiff => Message::ReportDiff(decode_with(kind, body)?),
     })
 }
 
@@ -276,6 +288,7 @@ pub fn encode_frame(message: &Message) -> Result<Vec<u8>, EncodeError> {
         Message::RenewCertificate(m) => bincode::serde::encode_into_std_write(m, &mut frame, cfg),
         Message::CertificateRenewed(m) => bincode::serde::encode_into_std_write(m, &mut frame, cfg),
         Message::Error(m) => bincode::serde::encode_into_std_write(m, &mut frame, cfg),
+        Message::ReportDiff(m) => bincode::serde::encode_into_std_write(m, &mut frame, cfg),
     };
     encoded.map_err(|source| EncodeError::Encode { kind, source })?;
     let body_len = frame.len() - HEADER_LEN;

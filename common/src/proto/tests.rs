@@ -83,6 +83,24 @@ fn samples() -> Vec<Message> {
             cert_pem: "c".into(),
         }),
         Message::error(ErrorCode::TokenUsed, "bootstrap token already used"),
+        Message::Notify(Notification::DiffRequested {
+            request_id: 42,
+            app: "web".into(),
+        }),
+        Message::ReportDiff(ReportDiff {
+            request_id: 42,
+            app: "web".into(),
+            objects: vec![ObjectDiff {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                namespace: Some("web".into()),
+                name: "web".into(),
+                change: Change::Update,
+                diff: "--- live\n+++ desired\n-  replicas: 3\n+  replicas: 2\n".into(),
+            }],
+            truncated: true,
+            error: Some("partly".into()),
+        }),
     ]
 }
 
@@ -202,13 +220,52 @@ fn encoding_beyond_the_limit_is_refused() {
     ));
 }
 
+#[test]
+fn a_diff_report_has_its_own_limit_that_a_full_report_fits() {
+    assert_eq!(Kind::ReportDiff.limit(), MIB);
+    // The most diff text an agent sends, spread over the most objects,
+    // still encodes.
+    let per_object = DIFF_MAX_BYTES / DIFF_MAX_OBJECTS;
+    let object = ObjectDiff {
+        api_version: "apiextensions.k8s.io/v1".into(),
+        kind: "CustomResourceDefinition".into(),
+        namespace: Some("n".repeat(63)),
+        name: "x".repeat(253),
+        change: Change::Update,
+        diff: "d".repeat(per_object),
+    };
+    let full = Message::ReportDiff(ReportDiff {
+        request_id: u64::MAX,
+        app: "a".repeat(63),
+        objects: vec![object; DIFF_MAX_OBJECTS],
+        truncated: true,
+        error: None,
+    });
+    assert!(encode_frame(&full).is_ok());
+    // One bigger than the kind allows is refused on both sides.
+    let too_big = Message::ReportDiff(ReportDiff {
+        request_id: 1,
+        app: "web".into(),
+        objects: Vec::new(),
+        truncated: false,
+        error: Some("e".repeat(MIB as usize)),
+    });
+    assert!(matches!(
+        encode_frame(&too_big),
+        Err(EncodeError::TooLarge {
+            kind: Kind::ReportDiff,
+            ..
+        })
+    ));
+}
+
 fn arb_header() -> impl Strategy<Value = Vec<u8>> {
     // Mostly plausible headers (right version, real kinds, small lengths), so
     // random bodies reach the bincode decoder instead of dying on the header.
     (
         0u32..4096,
         prop_oneof![9 => Just(PROTOCOL_VERSION), 1 => any::<u16>()],
-        prop_oneof![9 => 1u8..=14, 1 => any::<u8>()],
+        prop_oneof![9 => 1u8..=15, 1 => any::<u8>()],
     )
         .prop_map(|(len, version, kind)| {
             let mut h = Vec::with_capacity(HEADER_LEN);
@@ -239,7 +296,7 @@ proptest! {
     }
 
     #[test]
-    fn mutated_valid_frames_never_panic(index in 0usize..15, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
+    fn mutated_valid_frames_never_panic(index in 0usize..17, flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8)) {
         let messages = samples();
         let mut frame = encode_frame(&messages[index % messages.len()]).unwrap();
         for (at, byte) in flips {

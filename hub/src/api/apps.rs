@@ -5,12 +5,15 @@ use super::AppState;
 use super::error::{ApiError, ApiResult, AuditNote, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use crate::auth::{Principal, Role};
+use crate::fleet::AppDiffView;
 use crate::gitops::{AppRequest, AppView, ManifestsView, RevisionView};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use switchyard_common::ClusterName;
 
 /// Request body of `POST /api/v1/apps/{name}/sync`.
 #[derive(utoipa::ToSchema, Debug, Default, Serialize, Deserialize)]
@@ -103,6 +106,62 @@ pub(super) async fn app_manifests(
             .gitops
             .app_manifests(&name, query.cluster.as_deref())?,
     ))
+}
+
+/// Query of `GET /api/v1/apps/{name}/diff`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffQuery {
+    /// Only this cluster; without it, every connected cluster the app is
+    /// assigned to.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Seconds to wait for each agent's answer (default 10, at most 60).
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}
+
+/// How long the hub waits for an agent's diff unless asked otherwise.
+pub const DEFAULT_DIFF_TIMEOUT_SECS: u64 = 10;
+/// The longest wait a caller may ask for: an HTTP request held longer
+/// than this is more likely a stuck caller than a slow agent.
+const MAX_DIFF_TIMEOUT_SECS: u64 = 60;
+
+#[utoipa::path(get, path = "/apps/{name}/diff", tag = "apps", summary = "What a sync would change, desired against live, per cluster (asked of the agents; Secret values masked)", params(("name" = String, Path, description = "app name"), ("cluster" = Option<String>, Query, description = "only this cluster"), ("timeout" = Option<u64>, Query, description = "seconds to wait for each agent (default 10, at most 60)")), responses((status = 200, description = "OK; a cluster without an answer has `error`", body = AppDiffView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn app_diff(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<DiffQuery>,
+) -> ApiResult<Json<AppDiffView>> {
+    // 404 for an app that does not exist.
+    state.gitops.app(&name)?;
+    let secs = query.timeout.unwrap_or(DEFAULT_DIFF_TIMEOUT_SECS);
+    if !(1..=MAX_DIFF_TIMEOUT_SECS).contains(&secs) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("timeout must be 1 to {MAX_DIFF_TIMEOUT_SECS} seconds"),
+        ));
+    }
+    let only =
+        match &query.cluster {
+            Some(c) => Some(ClusterName::new(c.clone()).map_err(|_| {
+                ApiError::new(StatusCode::NOT_FOUND, format!("cluster {c} not found"))
+            })?),
+            None => None,
+        };
+    let view = state
+        .fleet
+        .app_diff(&name, only.as_ref(), Duration::from_secs(secs))
+        .await?;
+    view.map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "app {name} is not assigned to cluster {}",
+                query.cluster.as_deref().unwrap_or_default()
+            ),
+        )
+    })
 }
 
 #[utoipa::path(post, path = "/apps/{name}/sync", tag = "apps", summary = "Deploy the pending (or a given) revision", request_body = SyncRequest, params(("name" = String, Path, description = "app name")), responses((status = 200, description = "OK", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]

@@ -21,7 +21,9 @@ mod status;
 mod tokens;
 mod webhooks;
 
-pub use apps::{ManifestsQuery, RollbackRequest, SyncRequest};
+pub use apps::{
+    DEFAULT_DIFF_TIMEOUT_SECS, DiffQuery, ManifestsQuery, RollbackRequest, SyncRequest,
+};
 pub use audit::{AuditQuery, AuditView};
 pub use backup::DataDir;
 pub use clusters::{AddClusterRequest, LabelRequest, TokenRequest};
@@ -154,6 +156,7 @@ fn described_routes(authenticated: impl FnOnce(Described) -> Described) -> Descr
         .routes(routes!(apps::show_app, apps::update_app, apps::delete_app))
         .routes(routes!(apps::app_history))
         .routes(routes!(apps::app_manifests))
+        .routes(routes!(apps::app_diff))
         .routes(routes!(apps::sync_app))
         .routes(routes!(apps::rollback_app))
         .routes(routes!(status::status))

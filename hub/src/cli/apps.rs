@@ -9,6 +9,7 @@ use clap::Subcommand;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use switchyard_hub::api::{RollbackRequest, SyncRequest};
+use switchyard_hub::fleet::AppDiffView;
 use switchyard_hub::gitops::{AppView, ManifestsView, RevisionView};
 use switchyard_hub::render::JsonnetArg;
 
@@ -99,6 +100,28 @@ pub(crate) enum AppCommand {
         cluster: Option<String>,
         /// `yaml` (documents separated by `---`) or `json` (a v1 List).
         #[arg(short, long, default_value = "yaml", value_parser = ["yaml", "json"])]
+        output: String,
+    },
+    /// What a sync would change on the cluster(s), desired against live,
+    /// as a unified diff per object (objects to create all added, objects
+    /// prune would delete all removed; Secret values masked). The agents
+    /// compute it against their live view. Exit codes, as `kubectl diff`:
+    /// 0 no differences, 1 differences, 3 no such app (or not assigned to
+    /// --cluster), 5 refused, 6 a cluster asked gave no diff (not connected,
+    /// no answer in time) or the hub could not be asked.
+    Diff {
+        /// The app's name.
+        name: String,
+        /// Only this cluster; without it, every connected cluster the app
+        /// is assigned to (clusters not connected are listed, not asked).
+        #[arg(long)]
+        cluster: Option<String>,
+        /// How long the hub waits for each agent's answer (1s to 60s).
+        #[arg(long, default_value = "10s", value_parser = diff_timeout)]
+        timeout: Duration,
+        /// `diff` (unified diffs, coloured on a terminal) or `json` (the
+        /// API's answer).
+        #[arg(short, long, default_value = "diff", value_parser = ["diff", "json"])]
         output: String,
     },
     /// Wait until the app is synced and/or healthy on every cluster it
@@ -616,6 +639,12 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             print!("{}", manifests_text(&view.objects, &output)?);
             Ok(())
         }
+        AppCommand::Diff {
+            name,
+            cluster,
+            timeout,
+            output,
+        } => diff(target, &name, cluster.as_deref(), timeout, &output).await,
         AppCommand::Wait {
             name,
             synced,
@@ -766,6 +795,134 @@ fn app_errors(app: &AppView, what: &str) -> anyhow::Result<()> {
     ))
 }
 
+/// `--timeout` of `app diff`: whole seconds the hub accepts.
+fn diff_timeout(text: &str) -> Result<Duration, String> {
+    let wait = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if !(1..=60).contains(&wait.as_secs()) || wait.subsec_nanos() != 0 {
+        return Err("a whole number of seconds from 1s to 60s".into());
+    }
+    Ok(wait)
+}
+
+/// `switchyard app diff`: ask the hub, print, and exit like `kubectl diff`.
+async fn diff(
+    target: &Target,
+    name: &str,
+    cluster: Option<&str>,
+    timeout: Duration,
+    output: &str,
+) -> anyhow::Result<()> {
+    use super::exit::{code, code_of, exit};
+    let client = AdminClient::discover(target)?;
+    let mut path = format!("/apps/{name}/diff?timeout={}", timeout.as_secs());
+    if let Some(c) = cluster {
+        path.push_str(&format!("&cluster={c}"));
+    }
+    let view: AppDiffView = match client.get_waiting(&path, timeout).await {
+        Ok(view) => view,
+        Err(e) => {
+            // 1 means "differences" here: a failure must not look like one.
+            let failed = code_of(&e);
+            let code = if failed == code::FAILED {
+                code::INCOMPLETE
+            } else {
+                failed
+            };
+            return Err(exit(code, format!("{e:#}")));
+        }
+    };
+    if output == "json" {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        use std::io::IsTerminal;
+        print!(
+            "{}",
+            diff_text(&view, cluster.is_none(), std::io::stdout().is_terminal())
+        );
+    }
+    if view.failed() {
+        let failed: Vec<&str> = view
+            .clusters
+            .iter()
+            .filter(|c| c.error.is_some() && !c.skipped)
+            .map(|c| c.cluster.as_str())
+            .collect();
+        return Err(exit(
+            code::INCOMPLETE,
+            format!("no complete diff from {}", failed.join(", ")),
+        ));
+    }
+    if view.differs() {
+        return Err(exit(1, String::new()));
+    }
+    Ok(())
+}
+
+/// The diffs as text: one section per cluster when several were asked,
+/// `+`/`-` lines green/red when `colour`.
+fn diff_text(view: &AppDiffView, headed: bool, colour: bool) -> String {
+    use anstyle::{AnsiColor, Style};
+    let paint = |line: &str, style: Style| {
+        if colour {
+            format!("{style}{line}{style:#}\n")
+        } else {
+            format!("{line}\n")
+        }
+    };
+    let added = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let removed = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let bold = Style::new().bold();
+    let mut out = String::new();
+    if headed && view.clusters.is_empty() {
+        out.push_str(&format!("app {} is assigned to no cluster\n", view.app));
+    }
+    for cluster in &view.clusters {
+        if headed {
+            let state = match (&cluster.error, cluster.skipped, cluster.objects.len()) {
+                (Some(e), true, _) => format!("skipped: {e}"),
+                (Some(e), false, 0) => format!("no diff: {e}"),
+                (Some(e), false, n) => format!("{n} object(s) differ; incomplete: {e}"),
+                (None, _, 0) => "no differences".to_owned(),
+                (None, _, n) => format!("{n} object(s) differ"),
+            };
+            out.push_str(&paint(
+                &format!("=== cluster {}: {state}", cluster.cluster),
+                bold,
+            ));
+        } else if let Some(e) = &cluster.error {
+            out.push_str(&format!("cluster {}: {e}\n", cluster.cluster));
+        }
+        for object in &cluster.objects {
+            for line in object.diff.lines() {
+                let style = if line.starts_with("+++") || line.starts_with("---") {
+                    bold
+                } else if line.starts_with('+') {
+                    added
+                } else if line.starts_with('-') {
+                    removed
+                } else {
+                    Style::new()
+                };
+                out.push_str(&paint(line, style));
+            }
+        }
+        if cluster.truncated {
+            out.push_str(&format!(
+                "... cluster {}: more objects differ than one report holds\n",
+                cluster.cluster
+            ));
+        }
+    }
+    if view.more_clusters > 0 {
+        out.push_str(&format!(
+            "... {} more cluster(s) of the app not asked (at most {} at once, OutOfSync first); name one with --cluster\n",
+            view.more_clusters,
+            switchyard_hub::fleet::MAX_CLUSTERS_PER_DIFF
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,5 +968,68 @@ mod tests {
             ("SyncFail", "Running", None)
         );
         assert_eq!(hooks[1].cluster, "edge");
+    }
+
+    #[test]
+    fn diff_text_heads_clusters_and_colours_only_when_asked() {
+        use switchyard_hub::fleet::{ClusterDiffView, ObjectDiffView};
+        let view = AppDiffView {
+            app: "web".into(),
+            clusters: vec![
+                ClusterDiffView {
+                    cluster: "edge-1".into(),
+                    objects: vec![ObjectDiffView {
+                        api_version: "v1".into(),
+                        kind: "ConfigMap".into(),
+                        namespace: Some("web".into()),
+                        name: "c".into(),
+                        change: "update".into(),
+                        diff: "--- live/v1/ConfigMap/web/c\n+++ desired/v1/ConfigMap/web/c\n@@ -1 +1 @@\n-a: 1\n+a: 2\n".into(),
+                    }],
+                    truncated: true,
+                    error: None,
+                    skipped: false,
+                },
+                ClusterDiffView {
+                    cluster: "edge-2".into(),
+                    objects: Vec::new(),
+                    truncated: false,
+                    error: Some("the agent is not connected".into()),
+                    skipped: true,
+                },
+            ],
+            more_clusters: 0,
+        };
+        assert!(view.differs() && !view.failed());
+        let plain = diff_text(&view, true, false);
+        assert_eq!(
+            plain,
+            "=== cluster edge-1: 1 object(s) differ\n\
+             --- live/v1/ConfigMap/web/c\n\
+             +++ desired/v1/ConfigMap/web/c\n\
+             @@ -1 +1 @@\n\
+             -a: 1\n\
+             +a: 2\n\
+             ... cluster edge-1: more objects differ than one report holds\n\
+             === cluster edge-2: skipped: the agent is not connected\n"
+        );
+        let coloured = diff_text(&view, true, true);
+        assert!(
+            coloured.contains("\u{1b}[32m+a: 2\u{1b}[0m"),
+            "{coloured:?}"
+        );
+        assert!(
+            coloured.contains("\u{1b}[31m-a: 1\u{1b}[0m"),
+            "{coloured:?}"
+        );
+    }
+
+    #[test]
+    fn diff_timeouts_are_whole_seconds_the_hub_accepts() {
+        assert_eq!(diff_timeout("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(diff_timeout("1m"), Ok(Duration::from_secs(60)));
+        for bad in ["0s", "61s", "1500ms", "soon"] {
+            assert!(diff_timeout(bad).is_err(), "{bad}");
+        }
     }
 }

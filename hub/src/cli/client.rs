@@ -225,6 +225,18 @@ impl AdminClient {
         self.send(self.http.get(self.url(path))).await
     }
 
+    /// [`get`](Self::get) for a request the hub may hold up to `wait`
+    /// (it waits for agents), beyond the client's usual timeout.
+    pub(crate) async fn get_waiting<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<T> {
+        let timeout = wait + std::time::Duration::from_secs(15);
+        self.send(self.http.get(self.url(path)).timeout(timeout))
+            .await
+    }
+
     pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,

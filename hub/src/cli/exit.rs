@@ -17,6 +17,10 @@ pub(crate) mod code {
     pub(crate) const TIMEOUT: u8 = 4;
     /// The hub refused the request: bad token, or a role that may not do it.
     pub(crate) const REFUSED: u8 = 5;
+    /// `app diff` could not compare every cluster it asked (no answer in
+    /// time, agent not connected, the agent's live view not ready), or the
+    /// hub could not be asked: its 1 means "differences", as `kubectl diff`.
+    pub(crate) const INCOMPLETE: u8 = 6;
 }
 
 /// An error that ends the process with a chosen exit code.

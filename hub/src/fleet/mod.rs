@@ -11,12 +11,14 @@
 
 mod assignments;
 mod clusters;
+mod diffs;
 mod enrollment;
 mod events;
 mod reports;
 
 pub use assignments::Notifier;
 pub use clusters::{ClusterView, JoinInfo, validate_label};
+pub use diffs::{AppDiffView, ClusterDiffView, DiffError, MAX_CLUSTERS_PER_DIFF, ObjectDiffView};
 pub use events::{EVENT_BUFFER, FleetEvent};
 pub use reports::{AppStatusPage, StatusView};
 
@@ -111,6 +113,8 @@ pub struct Fleet {
     notifier: Option<Arc<dyn Notifier>>,
     /// Live changes for watchers (see [`Fleet::subscribe`]).
     events: tokio::sync::broadcast::Sender<FleetEvent>,
+    /// Diff requests waiting for their agent (see [`Fleet::request_diff`]).
+    diffs: diffs::PendingDiffs,
 }
 
 impl Fleet {
@@ -129,6 +133,7 @@ impl Fleet {
             ),
             notifier: None,
             events: tokio::sync::broadcast::channel(EVENT_BUFFER).0,
+            diffs: diffs::PendingDiffs::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 use super::layout::{action, badge, commit, error_page, page, pager, time};
 use super::{Error, WebState, may, signed_in};
 use crate::auth::Role;
-use crate::fleet::{AppStatusPage, StatusView};
+use crate::fleet::{AppDiffView, AppStatusPage, StatusView};
 use crate::gitops::{AppView, RevisionView};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
@@ -15,6 +15,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
+use switchyard_common::ClusterName;
 
 /// Counts of an app's (app, cluster) pairs.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +200,10 @@ fn detail_body(
                     @for r in &assigned {
                         tr data-app=(r.app) data-cluster=(r.cluster) {
                             th scope="row" { a href={ "/clusters/" (r.cluster) } { (r.cluster) } }
-                            td.sync { (badge(&r.sync)) }
+                            td.sync { (badge(&r.sync))
+                                @if r.sync == "OutOfSync" {
+                                    " " a.diff href={ "/apps/" (app.name) "/diff?cluster=" (r.cluster) } { "Diff" }
+                                } }
                             td.health { (badge(&r.health)) }
                             td.applied { (commit(r.applied_commit.as_deref())) }
                             td { (time(r.observed_at.as_deref())) }
@@ -253,6 +257,113 @@ fn detail_body(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Query of `GET /apps/{name}/diff`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct DiffQuery {
+    /// The cluster to ask; without it, every connected cluster of the app.
+    #[serde(default)]
+    cluster: Option<String>,
+}
+
+/// How long the page waits for each agent.
+const DIFF_WAIT: std::time::Duration =
+    std::time::Duration::from_secs(crate::api::DEFAULT_DIFF_TIMEOUT_SECS);
+
+/// `GET /apps/{name}/diff`: what a sync would change, per cluster, as the
+/// agents answer it (the same as `switchyard app diff`).
+pub(super) async fn diff(
+    State(state): State<WebState>,
+    Path(name): Path<String>,
+    Query(query): Query<DiffQuery>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let signed = match signed_in(&state, &headers, &uri) {
+        Ok(s) => s,
+        Err(redirect) => return *redirect,
+    };
+    let title = format!("Diff of app {name}");
+    let found = {
+        let (gitops, name) = (state.gitops.clone(), name.clone());
+        tokio::task::spawn_blocking(move || gitops.app(&name)).await
+    };
+    match found {
+        Ok(Ok(_)) => {}
+        Ok(Err(crate::gitops::Error::AppNotFound(_))) => {
+            return error_page(&signed, &Error::NotFound(format!("app {name}")));
+        }
+        Ok(Err(e)) => return error_page(&signed, &e.into()),
+        Err(e) => return error_page(&signed, &Error::BadQuery(e.to_string())),
+    }
+    let only = match query
+        .cluster
+        .as_deref()
+        .map(|c| ClusterName::new(c.to_owned()))
+    {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(_)) => {
+            return error_page(
+                &signed,
+                &Error::NotFound(format!("cluster {}", query.cluster.unwrap_or_default())),
+            );
+        }
+    };
+    let view = match state.fleet.app_diff(&name, only.as_ref(), DIFF_WAIT).await {
+        Ok(Some(view)) => view,
+        Ok(None) => {
+            return error_page(
+                &signed,
+                &Error::NotFound(format!(
+                    "app {name} on cluster {}",
+                    query.cluster.unwrap_or_default()
+                )),
+            );
+        }
+        Err(e) => return error_page(&signed, &e.into()),
+    };
+    page(&title, "/apps", &signed, diff_body(&view))
+}
+
+fn diff_body(view: &AppDiffView) -> Markup {
+    let line_class = |line: &str| {
+        if line.starts_with("+++") || line.starts_with("---") {
+            "file"
+        } else if line.starts_with('+') {
+            "add"
+        } else if line.starts_with('-') {
+            "del"
+        } else {
+            "ctx"
+        }
+    };
+    html! {
+        p { a href={ "/apps/" (view.app) } { "Back to app " (view.app) } }
+        p.muted { "What a sync would change, desired (+) against live (−), as each cluster's agent sees it. Secret values are masked." }
+        @if view.clusters.is_empty() { p { "App " (view.app) " is assigned to no cluster." } }
+        @for c in &view.clusters {
+            section.cluster-diff data-cluster=(c.cluster) {
+                h2 { "Cluster " a href={ "/clusters/" (c.cluster) } { (c.cluster) } }
+                @if let Some(e) = &c.error {
+                    p.error { @if c.skipped { "Not asked: " } @else { "No complete diff: " } (e) }
+                }
+                @if c.objects.is_empty() && c.error.is_none() {
+                    p { (badge("Synced")) " No differences." }
+                }
+                @for o in &c.objects {
+                    h3 { (o.change) " " (o.kind) " " @if let Some(ns) = &o.namespace { (ns) "/" } (o.name) }
+                    pre.diff { @for line in o.diff.lines() { span class=(line_class(line)) { (line) } } }
+                }
+                @if c.truncated { p.error { "More objects differ than one report holds; the list is cut." } }
+            }
+        }
+        @if view.more_clusters > 0 {
+            p { (view.more_clusters) " more clusters of the app were not asked (at most "
+                (crate::fleet::MAX_CLUSTERS_PER_DIFF) " at once, OutOfSync first); open one from the app page." }
         }
     }
 }

@@ -69,6 +69,7 @@ pub fn router(state: WebState) -> Router {
         .route("/clusters/{name}", get(clusters::detail))
         .route("/apps", get(apps::list))
         .route("/apps/{name}", get(apps::detail))
+        .route("/apps/{name}/diff", get(apps::diff))
         .route("/repos", get(admin::repos))
         .route("/audit", get(admin::audit))
         .route("/tokens", get(admin::tokens))

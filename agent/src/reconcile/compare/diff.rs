@@ -13,15 +13,24 @@ use serde_json::{Map, Value};
 /// addition. Empty when applying would change nothing. Secret values are
 /// replaced by `(redacted)`, or `(redacted, changed)` where they differ.
 pub(crate) fn diff(desired: &Value, live: Option<&Value>) -> String {
+    let old_name = if live.is_some() {
+        "live"
+    } else {
+        "live (absent)"
+    };
+    diff_named(desired, live, old_name, "desired")
+}
+
+/// [`diff`] with the given file names in its `---` and `+++` lines.
+pub(crate) fn diff_named(
+    desired: &Value,
+    live: Option<&Value>,
+    old_name: &str,
+    new_name: &str,
+) -> String {
     let secret = is_secret(desired);
     let mut new = strip_server_fields(&normalize_secret(desired));
-    let (mut old, old_name) = match live {
-        Some(live) => (
-            Some(prune(&new, live, our_fields(live), &mut Vec::new())),
-            "live",
-        ),
-        None => (None, "live (absent)"),
-    };
+    let mut old = live.map(|live| prune(&new, live, our_fields(live), &mut Vec::new()));
     if secret {
         redact_secret_data(&mut new, old.as_mut());
     }
@@ -33,7 +42,25 @@ pub(crate) fn diff(desired: &Value, live: Option<&Value>) -> String {
     similar::TextDiff::from_lines(&old_text, &new_text)
         .unified_diff()
         .context_radius(3)
-        .header(old_name, "desired")
+        .header(old_name, new_name)
+        .to_string()
+}
+
+/// A unified diff that removes all of `live` (an object prune would
+/// delete), without the fields the server owns, Secret values masked.
+pub(crate) fn removal(live: &Value, old_name: &str, new_name: &str) -> String {
+    let mut old = strip_server_fields(live);
+    if is_secret(live) {
+        if let Some(object) = old.as_object_mut() {
+            object.remove("stringData");
+        }
+        redact_secret_data(&mut Value::Null, Some(&mut old));
+    }
+    let old_text = to_yaml(&old);
+    similar::TextDiff::from_lines(old_text.as_str(), "")
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
         .to_string()
 }
 
@@ -186,6 +213,32 @@ mod tests {
         assert!(body.iter().all(|l| l.starts_with('+')), "{d}");
         assert!(d.contains("+kind: ConfigMap"), "{d}");
         assert!(!d.contains("status"), "{d}");
+    }
+
+    #[test]
+    fn a_removal_shows_every_line_removed_and_no_secret_value() {
+        let live = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "n", "uid": "u1", "resourceVersion": "7",
+                "managedFields": [{"manager": "switchyard", "operation": "Apply"}]},
+            "data": {"password": "aHVudGVyMg=="}, "type": "Opaque"});
+        let d = removal(&live, "live/v1/Secret/n/s", "desired/v1/Secret/n/s");
+        assert!(
+            d.starts_with("--- live/v1/Secret/n/s\n+++ desired/v1/Secret/n/s\n"),
+            "{d}"
+        );
+        let body: Vec<&str> = d.lines().skip(3).collect();
+        assert!(!body.is_empty());
+        assert!(body.iter().all(|l| l.starts_with('-')), "{d}");
+        assert!(d.contains("-kind: Secret"), "{d}");
+        assert!(d.contains("password: (redacted)"), "{d}");
+        for hidden in [
+            "aHVudGVyMg==",
+            "hunter2",
+            "managedFields",
+            "resourceVersion",
+        ] {
+            assert!(!d.contains(hidden), "{hidden} in:\n{d}");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ mod owned;
 mod secret;
 mod values;
 
-pub(crate) use diff::diff;
+pub(crate) use diff::{diff, diff_named, removal};
 
 use owned::{ListKind, child, list_kind, matching_item, our_fields};
 use secret::{is_secret, is_secret_data_path, normalize_secret};

@@ -31,9 +31,11 @@ use switchyard_common::proto::{AppStatus, AssignmentItem, Health, ResourceStatus
 use tracing::{debug, info, warn};
 
 mod hooks;
+mod preview;
 mod prune;
 
 pub(crate) use hooks::HookRecord;
+pub(crate) use preview::{Preview, preview_app};
 
 pub(crate) use prune::remove_app;
 use prune::{in_prune_order, prune_one};

@@ -209,6 +209,8 @@ fn cases() -> Vec<Case> {
             None,
             operator(404),
         ),
+        // Viewers too: Secret values are masked by the agent.
+        case("GET", "/api/v1/apps/nope/diff", None, None, viewer(404)),
         case("GET", "/api/v1/status", None, None, viewer(200)),
         case("GET", "/api/v1/groups", None, None, viewer(200)),
         case("GET", "/api/v1/groups/nope", None, None, viewer(404)),
