@@ -231,7 +231,19 @@ enum Token<'a> {
     End,
 }
 
-impl Token<'_> {
+impl<'a> Token<'a> {
+    /// The token as a key or value: `in` and `notin` are operators only
+    /// where an operator may stand, so a label key or value spelled so
+    /// still parses (and what Display writes parses back).
+    fn as_word(&self) -> Option<&'a str> {
+        match self {
+            Token::Word(w) => Some(w),
+            Token::In => Some("in"),
+            Token::NotIn => Some("notin"),
+            _ => None,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Token::Word(w) => format!("{w:?}"),
@@ -339,7 +351,8 @@ impl<'a> Parser<'a> {
 
     fn key(&mut self) -> Result<String, SelectorError> {
         match self.next() {
-            (position, Token::Word(w)) => {
+            (position, t) if t.as_word().is_some() => {
+                let w = t.as_word().unwrap_or_default();
                 validate_key(w, position)?;
                 Ok(w.to_owned())
             }
@@ -397,7 +410,8 @@ impl<'a> Parser<'a> {
         match self.peek().1 {
             Token::Comma | Token::End => Ok(String::new()),
             _ => match self.next() {
-                (position, Token::Word(w)) => {
+                (position, t) if t.as_word().is_some() => {
+                    let w = t.as_word().unwrap_or_default();
                     validate_value(w, position)?;
                     Ok(w.to_owned())
                 }
@@ -434,7 +448,8 @@ impl<'a> Parser<'a> {
             let value = match self.peek().1 {
                 Token::Comma | Token::Close => String::new(),
                 _ => match self.next() {
-                    (position, Token::Word(w)) => {
+                    (position, t) if t.as_word().is_some() => {
+                        let w = t.as_word().unwrap_or_default();
                         validate_value(w, position)?;
                         w.to_owned()
                     }
@@ -645,7 +660,11 @@ mod tests {
                 "at byte 0: invalid label key \"é\": only letters, digits, '-', '_' and '.' are allowed",
             ),
             ("!", "at byte 1: expected a label key, found the end"),
-            ("in", "at byte 0: expected a label key, found 'in'"),
+            // `in` where a key stands is the key "in" (see as_word).
+            (
+                "in (a)",
+                "at byte 3: expected an operator ('=', '==', '!=', 'in', 'notin'), ',' or the end, found '('",
+            ),
             (",", "at byte 0: expected a label key, found ','"),
             (
                 "a > 1",
@@ -681,5 +700,33 @@ mod tests {
         let back: Result<Selector, _> = serde_json::from_str(&json);
         assert_eq!(back.ok(), Some(s));
         assert!(serde_json::from_str::<Selector>(r#""a in""#).is_err());
+    }
+
+    /// A label key or value spelled `in` or `notin` is a word where a key
+    /// or value stands (found by the round-trip property test).
+    #[test]
+    fn keys_and_values_spelled_like_operators_round_trip() {
+        for text in [
+            "in",
+            "!notin",
+            "in in (in,notin)",
+            "notin=in",
+            "in!=notin,env notin (in)",
+        ] {
+            let parsed = Selector::parse(text);
+            assert!(parsed.is_ok(), "{text}: {parsed:?}");
+            let parsed = parsed.unwrap_or_default();
+            assert_eq!(
+                Selector::parse(&parsed.to_string()),
+                Ok(parsed.clone()),
+                "{text}"
+            );
+        }
+        let s = Selector::parse("in in (a)").unwrap_or_default();
+        assert!(s.matches(&BTreeMap::from([("in".to_owned(), "a".to_owned())])));
+        assert!(!s.matches(&BTreeMap::from([("in".to_owned(), "b".to_owned())])));
+        // Still an error where an operator is missing.
+        assert!(Selector::parse("env (a)").is_err());
+        assert!(Selector::parse("in (a)").is_err());
     }
 }
