@@ -134,6 +134,12 @@ pub(crate) fn plan_object(
             body: with_creation_record(body, app),
         };
     };
+    // The app's ignore rules name fields that belong to someone else: an
+    // apply of any existing object (ours, or adopted now) writes back
+    // their live values, so adoption does not take them over either.
+    let respect = |body: Value| {
+        super::ignore::respect(&body, live, &options.ignore_differences).unwrap_or(body)
+    };
     match owner_app(live) {
         Some(other) if other != app => Step::Skip {
             sync: SyncStatus::OutOfSync,
@@ -148,8 +154,7 @@ pub(crate) fn plan_object(
             } else {
                 body.clone()
             };
-            let body = super::ignore::respect(&body, live, &options.ignore_differences)
-                .unwrap_or(body);
+            let body = respect(body);
             if compare::is_applied(&body, live) {
                 Step::InSync
             } else if !may_write {
@@ -169,7 +174,7 @@ pub(crate) fn plan_object(
             }
         }
         None if wants_adoption(body, options) => Step::Apply {
-            body: body.clone(),
+            body: respect(body.clone()),
             adopting: true,
         },
         None => Step::Skip {
@@ -616,6 +621,32 @@ mod tests {
             plan_object("web", &annotated, Some(&live), fresh(), &options()),
             Step::Apply { adopting: true, .. }
         ));
+    }
+
+    #[test]
+    fn adoption_leaves_the_fields_ignore_rules_name_as_they_are() {
+        let mut live = cm(json!({}), json!({}));
+        live["data"]["k"] = json!("theirs");
+        let adopt = Options {
+            adopt: true,
+            ignore_differences: vec![IgnoreRule {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                json_pointers: vec!["/data/k".into()],
+                ..Default::default()
+            }]
+            .into(),
+            ..options()
+        };
+        let step = plan_object("web", &desired(), Some(&live), fresh(), &adopt);
+        let Step::Apply {
+            body,
+            adopting: true,
+        } = step
+        else {
+            panic!("{step:?}")
+        };
+        assert_eq!(body["data"]["k"], "theirs", "{body}");
     }
 
     #[test]
