@@ -586,6 +586,8 @@ mod tests {
             self_heal: false,
             ownership: Ownership::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
         };
         let bundle = Bundle::new(vec![
             serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),

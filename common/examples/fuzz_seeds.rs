@@ -108,6 +108,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     self_heal: false,
                     ownership: Default::default(),
                     ignore_differences: Vec::new(),
+                    prune_confirmed: None,
+                    create_namespace: true,
                 }],
             }),
         ),

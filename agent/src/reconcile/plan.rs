@@ -44,6 +44,9 @@ pub(crate) struct Options {
     pub(crate) force_conflicts: bool,
     /// Fields left to others (`ignore`).
     pub(crate) ignore_differences: Arc<[IgnoreRule]>,
+    /// An operator confirmed the prune of `Prune=confirm` objects for the
+    /// commit being applied (`switchyard app sync APP --prune`).
+    pub(crate) prune_confirmed: bool,
 }
 
 impl From<&AssignmentItem> for Options {
@@ -56,6 +59,9 @@ impl From<&AssignmentItem> for Options {
             prune_crds: item.ownership.prune_crds,
             force_conflicts: item.ownership.force_conflicts,
             ignore_differences: item.ignore_differences.clone().into(),
+            // A confirmation names the commit it was given for: it never
+            // carries over to a later one.
+            prune_confirmed: item.prune_confirmed.as_deref() == Some(item.commit.as_str()),
         }
     }
 }
@@ -376,6 +382,11 @@ pub(crate) fn plan_prune(
             "removed from Git; its sync-options say {option}, so it stays"
         ));
     }
+    if confirm_option(live) && !options.prune_confirmed {
+        return Prune::Keep(format!(
+            "removed from Git; its sync-options say Prune=confirm: prune waits for confirmation: switchyard app sync {app} --prune"
+        ));
+    }
     if reference.kind == "Namespace" && !options.prune_namespaces {
         return Prune::Keep(
             "removed from Git; a Namespace takes everything inside along, so it is pruned only with --prune-namespaces".into(),
@@ -410,16 +421,25 @@ pub(crate) const SYNC_OPTIONS_ANNOTATIONS: [&str; 2] = [
 /// and when its app is removed (Argo CD keeps `Prune=false` objects only
 /// from prune; keeping them on app removal too never deletes more).
 fn keep_option(live: &Value) -> Option<&'static str> {
-    let annotations = live.pointer("/metadata/annotations")?;
-    let options: Vec<&str> = SYNC_OPTIONS_ANNOTATIONS
-        .iter()
-        .filter_map(|name| annotations.get(*name)?.as_str())
-        .flat_map(|text| text.split(','))
-        .map(str::trim)
-        .collect();
+    let options: Vec<&str> = sync_option_items(live).collect();
     ["Prune=false", "Delete=false"]
         .into_iter()
         .find(|keep| options.contains(keep))
+}
+
+/// Whether the live object asks for `Prune=confirm`: deleted only once an
+/// operator confirmed the prune for the commit being applied.
+pub(crate) fn confirm_option(live: &Value) -> bool {
+    sync_option_items(live).any(|o| o == "Prune=confirm")
+}
+
+fn sync_option_items(live: &Value) -> impl Iterator<Item = &str> {
+    let annotations = live.pointer("/metadata/annotations");
+    SYNC_OPTIONS_ANNOTATIONS
+        .iter()
+        .filter_map(move |name| annotations?.get(*name)?.as_str())
+        .flat_map(|text| text.split(','))
+        .map(str::trim)
 }
 
 /// The objects of the last inventory that left Git, or why nothing may be
@@ -780,6 +800,53 @@ mod tests {
             plan_prune("web", &r, Some(&live), Some("u-1"), &options()),
             Prune::Delete { uid: "u-1".into() }
         );
+    }
+
+    #[test]
+    fn prune_confirm_waits_for_a_confirmation_of_the_commit() {
+        let r = reference("ConfigMap");
+        let live = cm(
+            json!({APP_LABEL: "web"}),
+            json!({CREATED_BY_ANNOTATION: "web", "argocd.argoproj.io/sync-options": "Prune=confirm"}),
+        );
+        let step = plan_prune("web", &r, Some(&live), Some("u-1"), &options());
+        assert!(
+            matches!(&step, Prune::Keep(m) if m.contains("switchyard app sync web --prune")),
+            "{step:?}"
+        );
+        let confirmed = Options {
+            prune_confirmed: true,
+            ..options()
+        };
+        assert_eq!(
+            plan_prune("web", &r, Some(&live), Some("u-1"), &confirmed),
+            Prune::Delete { uid: "u-1".into() }
+        );
+        // A confirmation never deletes what is not ours.
+        let adopted = cm(
+            json!({APP_LABEL: "web"}),
+            json!({"switchyard.dev/sync-options": "Prune=confirm"}),
+        );
+        assert!(matches!(
+            plan_prune("web", &r, Some(&adopted), Some("u-1"), &confirmed),
+            Prune::Release(_)
+        ));
+        // The confirmation is for one commit: a later one needs its own.
+        let item = |confirmed: Option<&str>| AssignmentItem {
+            app: "web".into(),
+            commit: "c2".into(),
+            digest: "sha256:00".into(),
+            namespace: None,
+            prune: true,
+            self_heal: false,
+            ownership: Default::default(),
+            ignore_differences: Vec::new(),
+            prune_confirmed: confirmed.map(str::to_owned),
+            create_namespace: true,
+        };
+        assert!(!Options::from(&item(Some("c1"))).prune_confirmed);
+        assert!(!Options::from(&item(None)).prune_confirmed);
+        assert!(Options::from(&item(Some("c2"))).prune_confirmed);
     }
 
     #[test]

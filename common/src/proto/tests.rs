@@ -44,6 +44,8 @@ fn samples() -> Vec<Message> {
                 self_heal: false,
                 ownership: Default::default(),
                 ignore_differences: Vec::new(),
+                prune_confirmed: None,
+                create_namespace: true,
             }],
         }),
         Message::GetBundle(GetBundle {

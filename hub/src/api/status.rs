@@ -137,6 +137,8 @@ mod tests {
             prune_crds: false,
             force_conflicts: false,
             ignore_differences: Vec::new(),
+            create_namespace: true,
+            prune_confirmed: None,
             latest: None,
             deployed: None,
             failed_commit: None,

@@ -141,6 +141,11 @@ pub(crate) enum AppCommand {
         /// Why --allow-unreachable is needed, for the audit log.
         #[arg(long, requires = "allow_unreachable")]
         reason: Option<String>,
+        /// Confirm the prune of objects marked Prune=confirm that left Git,
+        /// for the commit this sync deploys (a later commit needs a new
+        /// confirmation).
+        #[arg(long)]
+        prune: bool,
         /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
@@ -659,6 +664,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             revision,
             allow_unreachable,
             reason,
+            prune,
             output,
         } => {
             let client = AdminClient::discover(target)?;
@@ -666,9 +672,18 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
                 revision,
                 allow_unreachable,
                 reason,
+                prune,
             };
             let app: AppView = client.post(&format!("/apps/{name}/sync"), &request).await?;
-            report_app(&app, "synced", output)
+            let what = if prune {
+                format!(
+                    "synced, prune confirmed for commit {}",
+                    short(&app.prune_confirmed)
+                )
+            } else {
+                "synced".to_owned()
+            };
+            report_app(&app, &what, output)
         }
         AppCommand::Rollback { name, to, output } => {
             let client = AdminClient::discover(target)?;

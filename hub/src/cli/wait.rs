@@ -236,6 +236,8 @@ mod tests {
             prune_crds: false,
             force_conflicts: false,
             ignore_differences: Vec::new(),
+            create_namespace: true,
+            prune_confirmed: None,
             latest: deployed.map(str::to_owned),
             deployed: deployed.map(str::to_owned),
             failed_commit: None,

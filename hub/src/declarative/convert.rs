@@ -87,6 +87,7 @@ impl AppSpec {
             prune_crds: view.prune_crds,
             force_conflicts: view.force_conflicts,
             ignore_differences: view.ignore_differences.clone(),
+            create_namespace: view.create_namespace,
         }
     }
 
@@ -121,6 +122,7 @@ impl AppSpec {
             prune_crds: Some(self.prune_crds),
             force_conflicts: Some(self.force_conflicts),
             ignore_differences: Some(self.ignore_differences.clone()),
+            create_namespace: Some(self.create_namespace),
         }
     }
 }

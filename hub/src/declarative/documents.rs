@@ -87,6 +87,7 @@ impl Kind {
                 "pruneCrds",
                 "forceConflicts",
                 "ignoreDifferences",
+                "createNamespace",
             ],
         }
     }
@@ -192,6 +193,10 @@ pub struct AppSpec {
     /// Fields left to others, as Argo CD's `ignoreDifferences`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignore_differences: Vec<crate::store::IgnoreDifference>,
+    /// Create the namespace when it is missing; exported only when off
+    /// (Switchyard's default is on, Argo CD's off).
+    #[serde(skip_serializing_if = "Clone::clone")]
+    pub create_namespace: bool,
 }
 
 /// The `helm:` block of an app: `helm template`'s flags.

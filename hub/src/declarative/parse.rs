@@ -60,6 +60,7 @@ pub(super) struct RawSpec {
     pub(super) prune_crds: Field<bool>,
     pub(super) force_conflicts: Field<bool>,
     pub(super) ignore_differences: Field<Vec<crate::store::IgnoreDifference>>,
+    pub(super) create_namespace: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +106,7 @@ impl RawSpec {
             ("pruneCrds", at(&self.prune_crds)),
             ("forceConflicts", at(&self.force_conflicts)),
             ("ignoreDifferences", at(&self.ignore_differences)),
+            ("createNamespace", at(&self.create_namespace)),
         ]
         .into_iter()
         .filter_map(|(name, line)| line.map(|l| (name, l)))

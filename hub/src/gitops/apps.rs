@@ -110,6 +110,8 @@ impl GitOps {
             prune_crds: app.ownership.prune_crds,
             force_conflicts: app.ownership.force_conflicts,
             ignore_differences: app.ignore_differences.clone(),
+            create_namespace: app.create_namespace,
+            prune_confirmed: app.prune_confirmed.clone(),
             latest: app.latest.clone(),
             deployed,
             failed_commit,
@@ -225,6 +227,8 @@ impl GitOps {
                 force_conflicts: request.force_conflicts.unwrap_or(false),
             },
             ignore_differences: request.ignore_differences.clone().unwrap_or_default(),
+            create_namespace: request.create_namespace.unwrap_or(true),
+            prune_confirmed: None,
             created_at: unix_now(),
             deployed: None,
             pinned: false,
@@ -314,6 +318,9 @@ impl GitOps {
         if let Some(v) = request.ignore_differences {
             app.ignore_differences = v;
         }
+        if let Some(v) = request.create_namespace {
+            app.create_namespace = v;
+        }
         self.validate_app(&mut app)?;
         let updated = app.clone();
         self.store
@@ -349,10 +356,12 @@ pub(crate) fn validate_ignore_differences(
                 format!("ignoreDifferences[{index}].jqPathExpressions[{n}] {expression:?} {e}")
             })?;
         }
-        if !rule.managed_fields_managers.is_empty() {
-            return Err(format!(
-                "ignoreDifferences[{index}]: managedFieldsManagers are not supported yet; name the fields with jsonPointers or jqPathExpressions"
-            ));
+        for (n, manager) in rule.managed_fields_managers.iter().enumerate() {
+            if manager.trim().is_empty() || manager.len() > 128 {
+                return Err(format!(
+                    "ignoreDifferences[{index}].managedFieldsManagers[{n}] {manager:?} is not a field manager name"
+                ));
+            }
         }
     }
     let rules: Vec<_> = rules.iter().map(|r| r.to_rule()).collect();

