@@ -90,3 +90,48 @@ fn prune_confirm_waits_for_app_sync_prune_at_each_commit() {
     });
     assert!(s.fake.object("deployments", Some("web"), "web").is_some());
 }
+
+fn replicas(s: &OneCluster) -> Option<i64> {
+    s.fake
+        .object("deployments", Some("web"), "web")
+        .and_then(|o| o["spec"]["replicas"].as_i64())
+}
+
+/// `--ignore-field-manager`: the fields another manager's managedFields
+/// entry owns (here `out-of-band`, as an autoscaler would) are neither
+/// drift nor taken back by self-heal; without the rule they are.
+#[test]
+fn fields_of_an_ignored_field_manager_are_left_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = OneCluster::start_web(dir.path());
+    s.create_web(&["--self-heal", "--ignore-field-manager", "out-of-band"]);
+    s.wait("first sync", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+    let shown = s.cli(&["app", "show", "web"]);
+    assert!(shown.contains("*/* manager:out-of-band"), "{shown}");
+
+    s.fake
+        .patch_out_of_band(
+            "deployments",
+            Some("web"),
+            "web",
+            serde_json::json!({"spec": {"replicas": 5}}),
+        )
+        .unwrap();
+    s.wait_passes(3);
+    assert_eq!(replicas(&s), Some(5), "self-heal took the field back");
+    s.wait_status("web", "synced with the other manager's field", |r| {
+        r["sync"] == "Synced"
+    });
+
+    // Without the rule, self-heal takes it back.
+    s.cli(&["app", "update", "web", "--ignore-field-manager", ""]);
+    let app = s.hub.cli_json(&["app", "show", "web"]);
+    assert!(app.get("ignore_differences").is_none(), "{app}");
+    s.wait("replicas repaired", |f| {
+        f.object("deployments", Some("web"), "web")
+            .and_then(|o| o["spec"]["replicas"].as_i64())
+            == Some(1)
+    });
+}

@@ -291,11 +291,16 @@ fn ignored_text(app: &AppView) -> String {
             } else if let Some(name) = &rule.name {
                 text.push_str(&format!(" {name}"));
             }
-            let fields: Vec<&str> = rule
+            let managers = rule
+                .managed_fields_managers
+                .iter()
+                .map(|m| format!("manager:{m}"));
+            let fields: Vec<String> = rule
                 .json_pointers
                 .iter()
                 .chain(&rule.jq_path_expressions)
-                .map(String::as_str)
+                .cloned()
+                .chain(managers)
                 .collect();
             format!("{text} {}", fields.join(","))
         })
@@ -409,6 +414,7 @@ fn show_app(app: &AppView) {
         ("Self-heal", app.self_heal.to_string()),
         ("Ownership", ownership_text(app)),
         ("Ignored", ignored_text(app)),
+        ("Create ns", app.create_namespace.to_string()),
         ("Latest", app.latest.clone().unwrap_or_else(|| "-".into())),
         (
             "Deployed",
@@ -529,7 +535,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             output,
         } => {
             let client = AdminClient::discover(target)?;
-            let mut request = fields.into_request(Some(name), None, None)?;
+            let mut request = fields.into_request(Some(name), None, None, Vec::new())?;
             request.manual = Some(manual);
             request.prune = Some(prune);
             request.self_heal = Some(self_heal);
@@ -552,13 +558,17 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             let client = AdminClient::discover(target)?;
             // The helm and directory flags given change those settings
             // and keep the rest.
-            let (helm, directory) = if fields.helm.given() || fields.directory.given() {
+            // (and --ignore-field-manager the app's rules by manager).
+            let (helm, directory, rules) = if fields.helm.given()
+                || fields.directory.given()
+                || fields.changes_field_managers()
+            {
                 let app: AppView = client.get(&format!("/apps/{name}")).await?;
-                (app.helm, app.directory)
+                (app.helm, app.directory, app.ignore_differences)
             } else {
-                (None, None)
+                (None, None, Vec::new())
             };
-            let mut request = fields.into_request(None, helm, directory)?;
+            let mut request = fields.into_request(None, helm, directory, rules)?;
             request.manual = either(manual, auto);
             request.prune = either(prune, no_prune);
             request.self_heal = either(self_heal, no_self_heal);

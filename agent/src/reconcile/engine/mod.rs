@@ -72,7 +72,18 @@ async fn read_live(
 ) -> Result<Option<Arc<Value>>, ClusterError> {
     match cluster.live().lookup(reference) {
         Seen::Present(object) => Ok(Some(object)),
-        Seen::NotReady => Ok(cluster.get(kind, reference).await?.map(Arc::new)),
+        Seen::NotReady => {
+            let object = cluster.get(kind, reference).await?;
+            // Into the view (a no-op unless it is newer, or the view's copy
+            // was stripped under other kept managers), so the next pass
+            // need not read it again.
+            if let Some(object) = &object
+                && cluster.live().ready(reference)
+            {
+                cluster.live().record(reference, object);
+            }
+            Ok(object.map(Arc::new))
+        }
         Seen::Absent => {
             let namespace = reference.namespace.clone().filter(|_| kind.namespaced);
             let mut names = existing.names.lock().await;
