@@ -135,3 +135,52 @@ fn fields_of_an_ignored_field_manager_are_left_to_it() {
             == Some(1)
     });
 }
+
+/// `--create-namespace=false`: a missing namespace fails the app with a
+/// clear message and nothing is written; once someone creates it, the app
+/// syncs into it (and never owns it). The setting goes through `export`
+/// and `apply -f` as `createNamespace: false`.
+#[test]
+fn without_create_namespace_a_missing_namespace_fails_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = OneCluster::start_web(dir.path());
+    s.create_web(&["--create-namespace=false"]);
+    let missing = "namespace web does not exist and the app does not create it";
+    s.wait_status("web", "the app fails on the missing namespace", |r| {
+        r["message"].as_str().is_some_and(|m| m.contains(missing))
+    });
+    s.wait_passes(2);
+    assert!(s.fake.object("namespaces", None, "web").is_none());
+    assert_eq!(s.fake.writes(), vec![], "something was written");
+    let table = s.hub.cli(&["status", "web"]).stdout;
+    assert!(table.contains("namespace web does not exist"), "{table}");
+
+    let exported = s.cli(&["export", "app"]);
+    assert!(exported.contains("createNamespace: false"), "{exported}");
+
+    // Someone creates it: the app syncs, and the namespace is not its own.
+    s.fake
+        .create_object(serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "web"}}))
+        .unwrap();
+    s.wait("synced into the namespace", |f| {
+        f.object("deployments", Some("web"), "web").is_some()
+    });
+    let ns = s.fake.object("namespaces", None, "web").unwrap();
+    assert!(
+        ns["metadata"]["labels"]["switchyard.dev/app"].is_null(),
+        "{ns}"
+    );
+
+    // The App document turns it back on; export then leaves it out (the default).
+    let doc = exported.replace("createNamespace: false\n", "");
+    let file = dir.path().join("app.yaml");
+    std::fs::write(&file, &doc).unwrap();
+    s.cli(&["apply", "-f", file.to_str().unwrap()]);
+    let app = s.hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(app["create_namespace"], true, "{app}");
+    let off = doc.replace("spec:\n", "spec:\n  createNamespace: false\n");
+    std::fs::write(&file, &off).unwrap();
+    s.cli(&["apply", "-f", file.to_str().unwrap()]);
+    let app = s.hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(app["create_namespace"], false, "{app}");
+}

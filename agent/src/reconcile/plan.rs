@@ -209,19 +209,26 @@ pub(crate) enum AppNamespace {
     Withdraw { body: Value },
     /// Someone else's, or there before Switchyard: used, not touched.
     NotOurs,
+    /// Absent, and the app does not create it (`--create-namespace=false`):
+    /// the app fails, nothing is created.
+    Missing,
 }
 
 /// Decide about the app's namespace. `body` is the Namespace as the app
 /// would create it (with its marks, without a creation record); `live` the
 /// Namespace on the cluster; `created_uid` the uid the app recorded when
-/// its create was answered 201.
+/// its create was answered 201; `create` the app's `createNamespace`.
 pub(crate) fn plan_app_namespace(
     app: &str,
     body: &Value,
     live: Option<&Value>,
     created_uid: Option<&str>,
+    create: bool,
 ) -> AppNamespace {
     let Some(live) = live else {
+        if !create {
+            return AppNamespace::Missing;
+        }
         return AppNamespace::Create {
             body: with_creation_record(body, app),
         };
@@ -522,8 +529,13 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": "web", "uid": "u-1", "labels": labels, "annotations": annotations}})
         };
+        // Absent, and the app does not create it: missing, nothing created.
+        assert_eq!(
+            plan_app_namespace("web", &body, None, None, false),
+            AppNamespace::Missing
+        );
         // Absent: created with the creation record.
-        match plan_app_namespace("web", &body, None, None) {
+        match plan_app_namespace("web", &body, None, None, true) {
             AppNamespace::Create { body } => assert_eq!(
                 body["metadata"]["annotations"][CREATED_BY_ANNOTATION],
                 "web"
@@ -533,11 +545,11 @@ mod tests {
         // There before: not touched, whatever the app recorded.
         let foreign = live(json!({"team": "other"}), json!({}));
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&foreign), None),
+            plan_app_namespace("web", &body, Some(&foreign), None, true),
             AppNamespace::NotOurs
         );
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&foreign), Some("u-1")),
+            plan_app_namespace("web", &body, Some(&foreign), Some("u-1"), true),
             AppNamespace::NotOurs
         );
         // Created by this app, the uid recorded: the app's.
@@ -546,13 +558,13 @@ mod tests {
             json!({CREATED_BY_ANNOTATION: "web"}),
         );
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&created), Some("u-1")),
+            plan_app_namespace("web", &body, Some(&created), Some("u-1"), true),
             AppNamespace::Ours
         );
         // Our record on it but not our uid (recreated by someone, or a
         // create answered 200): the record is withdrawn, nothing else.
         for recorded in [None, Some("u-0")] {
-            match plan_app_namespace("web", &body, Some(&created), recorded) {
+            match plan_app_namespace("web", &body, Some(&created), recorded, true) {
                 AppNamespace::Withdraw { body } => {
                     assert_eq!(
                         body,
@@ -568,7 +580,7 @@ mod tests {
             json!({CREATED_BY_ANNOTATION: "shop"}),
         );
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&other), Some("u-1")),
+            plan_app_namespace("web", &body, Some(&other), Some("u-1"), true),
             AppNamespace::NotOurs
         );
     }

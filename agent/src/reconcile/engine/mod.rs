@@ -307,8 +307,9 @@ async fn ensure_namespace(
     previous: Option<&AppliedState>,
     mode: Mode,
     existing: &Existing,
+    create: bool,
     pass: &mut Pass,
-) -> Result<(), ClusterError> {
+) -> Result<NamespaceState, ClusterError> {
     let reference = ObjectRef {
         api_version: "v1".into(),
         kind: "Namespace".into(),
@@ -332,17 +333,18 @@ async fn ensure_namespace(
     let recorded = previous
         .and_then(|p| p.created.get(&reference))
         .map(String::as_str);
-    let step = plan::plan_app_namespace(marks.app, &body, live.as_deref(), recorded);
+    let step = plan::plan_app_namespace(marks.app, &body, live.as_deref(), recorded, create);
     if step != plan::AppNamespace::Ours {
         pass.inventory.remove(&reference);
     }
     let withdraw = match step {
-        plan::AppNamespace::NotOurs | plan::AppNamespace::Ours => return Ok(()),
+        plan::AppNamespace::NotOurs | plan::AppNamespace::Ours => return Ok(NamespaceState::There),
+        plan::AppNamespace::Missing => return Ok(NamespaceState::Missing),
         plan::AppNamespace::Withdraw { body } => body,
         plan::AppNamespace::Create { body: with_record } => {
             if mode == Mode::DryRun {
                 pass.plan.push(format!("create {reference}"));
-                return Ok(());
+                return Ok(NamespaceState::There);
             }
             let written = cluster
                 .apply(&kind, &reference, &with_record, false)
@@ -352,7 +354,7 @@ async fn ensure_namespace(
                 Some(uid) if written.created => {
                     info!(app = %marks.app, %namespace, "created the app's namespace");
                     pass.managed(&reference, &with_record, Some(uid.to_owned()));
-                    return Ok(());
+                    return Ok(NamespaceState::There);
                 }
                 // 200, not 201: someone created it between our read and
                 // our write. Not ours: take our marks off it again.
@@ -366,11 +368,20 @@ async fn ensure_namespace(
     if mode == Mode::DryRun {
         pass.plan
             .push(format!("leave {reference}: remove Switchyard's marks"));
-        return Ok(());
+        return Ok(NamespaceState::There);
     }
     cluster.apply(&kind, &reference, &withdraw, true).await?;
     pass.writes += 1;
-    Ok(())
+    Ok(NamespaceState::There)
+}
+
+/// Whether the app's namespace is there after [`ensure_namespace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NamespaceState {
+    /// There (or created now, or to be created in a dry run).
+    There,
+    /// Absent, and the app does not create it.
+    Missing,
 }
 
 /// Everything one reconcile of an app accumulates.
@@ -590,11 +601,35 @@ pub(crate) async fn reconcile_app(
     // any of its objects.
     if let Some(ns) = &item.namespace
         && !lists_namespace(objects, ns)
-        && let Err(e) =
-            ensure_namespace(cluster, ns, marks, previous, mode, &existing, &mut pass).await
     {
-        pass.retry |= e.is_transient();
-        pass.errors.push(format!("namespace {ns}: {e}"));
+        let create = item.create_namespace;
+        match ensure_namespace(
+            cluster, ns, marks, previous, mode, &existing, create, &mut pass,
+        )
+        .await
+        {
+            Ok(NamespaceState::There) => {}
+            // Nothing is written: every namespaced object of the app would
+            // fail, and hooks must not run against a half-there app. The
+            // next pass looks again (someone may create it).
+            Ok(NamespaceState::Missing) => {
+                let why = format!(
+                    "namespace {ns} does not exist and the app does not create it (--create-namespace=false): create it, or set --create-namespace on the app; nothing applied"
+                );
+                warn!(app = %item.app, namespace = %ns, "app namespace missing; nothing applied");
+                return Outcome {
+                    status: app_status(item, pass.rows, vec![why], false),
+                    applied: None,
+                    plan: pass.plan,
+                    writes: pass.writes,
+                    retry: true,
+                };
+            }
+            Err(e) => {
+                pass.retry |= e.is_transient();
+                pass.errors.push(format!("namespace {ns}: {e}"));
+            }
+        }
     }
 
     let phases = match order::phases(objects) {
