@@ -184,3 +184,55 @@ fn without_create_namespace_a_missing_namespace_fails_and_nothing_is_created() {
     let app = s.hub.cli_json(&["app", "show", "web"]);
     assert_eq!(app["create_namespace"], false, "{app}");
 }
+
+/// `PruneLast=true`: pruned in a final implicit wave, once every other
+/// object of the app is healthy; other prunes do not wait.
+#[test]
+fn prune_last_waits_for_the_app_to_be_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = web_deployment(1);
+    let last = config_map("last", "PruneLast=true");
+    let plain = config_map("plain", "ServerSideApply=true");
+    let mut s = OneCluster::start(
+        dir.path(),
+        &[
+            ("web/deploy.yaml", &deployment),
+            ("web/last.yaml", &last),
+            ("web/plain.yaml", &plain),
+        ],
+    );
+    s.create_web(&["--prune"]);
+    s.wait("first sync", |f| {
+        f.object("configmaps", Some("web"), "last").is_some()
+            && f.object("configmaps", Some("web"), "plain").is_some()
+    });
+    // The Deployment has no status yet: Progressing.
+    s.source.remove("web/last.yaml");
+    s.source.remove("web/plain.yaml");
+    s.commit("drop both");
+    s.wait("the plain prune does not wait", |f| {
+        f.object("configmaps", Some("web"), "plain").is_none()
+    });
+    s.wait_status("web", "PruneLast waits for health", |r| {
+        message(r, "last").contains("PruneLast=true: pruned once the app is healthy")
+    });
+    s.wait_passes(2);
+    assert!(
+        s.fake.object("configmaps", Some("web"), "last").is_some(),
+        "pruned before the app was healthy"
+    );
+    s.fake
+        .set_status(
+            "deployments",
+            Some("web"),
+            "web",
+            serde_json::json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}),
+        )
+        .unwrap();
+    s.wait("pruned once healthy", |f| {
+        f.object("configmaps", Some("web"), "last").is_none()
+    });
+    s.wait_status("web", "synced and healthy", |r| {
+        r["sync"] == "Synced" && r["health"] == "Healthy"
+    });
+}

@@ -434,6 +434,12 @@ fn keep_option(live: &Value) -> Option<&'static str> {
         .find(|keep| options.contains(keep))
 }
 
+/// Whether the live object asks for `PruneLast=true`: pruned in a final
+/// implicit wave, once every other object of the app is healthy.
+pub(crate) fn prune_last(live: &Value) -> bool {
+    sync_option_items(live).any(|o| o == "PruneLast=true")
+}
+
 /// Whether the live object asks for `Prune=confirm`: deleted only once an
 /// operator confirmed the prune for the commit being applied.
 pub(crate) fn confirm_option(live: &Value) -> bool {
@@ -859,6 +865,23 @@ mod tests {
         assert!(!Options::from(&item(Some("c1"))).prune_confirmed);
         assert!(!Options::from(&item(None)).prune_confirmed);
         assert!(Options::from(&item(Some("c2"))).prune_confirmed);
+    }
+
+    #[test]
+    fn prune_last_is_read_from_either_annotation() {
+        for (annotation, value, last) in [
+            ("argocd.argoproj.io/sync-options", "PruneLast=true", true),
+            (
+                "switchyard.dev/sync-options",
+                "Replace=true, PruneLast=true",
+                true,
+            ),
+            ("argocd.argoproj.io/sync-options", "PruneLast=false", false),
+        ] {
+            let live = cm(json!({APP_LABEL: "web"}), json!({annotation: value}));
+            assert_eq!(prune_last(&live), last, "{annotation}: {value}");
+        }
+        assert!(!prune_last(&cm(json!({}), json!({}))));
     }
 
     #[test]

@@ -772,11 +772,60 @@ pub(crate) async fn reconcile_app(
     {
         match plan::prune_candidates(&previous.inventory, &pass.desired, pass.unresolved) {
             Ok(gone) => {
-                for reference in &in_prune_order(gone) {
-                    prune_one(
-                        cluster, reference, marks.app, previous, &options, mode, &mut pass,
+                let mut last = Vec::new();
+                for reference in in_prune_order(gone) {
+                    let deferred = prune_one(
+                        cluster, &reference, marks.app, previous, &options, mode, true, &mut pass,
                     )
                     .await;
+                    if deferred {
+                        last.push(reference);
+                    }
+                }
+                // PruneLast=true: a final implicit wave, once every other
+                // object of the app is healthy (bounded by --wave-wait; the
+                // next pass looks again). A dry run plans them at once.
+                if !last.is_empty() {
+                    let others: Vec<ObjectRef> = pass
+                        .inventory
+                        .intersection(&pass.desired)
+                        .cloned()
+                        .collect();
+                    let healthy = match mode {
+                        Mode::DryRun => Ok(()),
+                        Mode::Apply => {
+                            hooks::wait_healthy(cluster, &others, settings.wave_wait).await
+                        }
+                    };
+                    match healthy {
+                        Ok(()) => {
+                            for reference in &last {
+                                prune_one(
+                                    cluster, reference, marks.app, previous, &options, mode, false,
+                                    &mut pass,
+                                )
+                                .await;
+                            }
+                        }
+                        Err(what) => {
+                            for reference in &last {
+                                pass.inventory.insert(reference.clone());
+                                pass.extraneous = true;
+                                pass.rows.push(row(
+                                    reference,
+                                    SyncStatus::OutOfSync,
+                                    Health::Unknown,
+                                    Some(
+                                        "removed from Git; PruneLast=true: pruned once the app is healthy"
+                                            .into(),
+                                    ),
+                                ));
+                            }
+                            waiting = Some(format!(
+                                "not healthy yet ({what}); the PruneLast prunes wait"
+                            ));
+                        }
+                    }
                 }
             }
             Err(why) => {
@@ -813,7 +862,8 @@ pub(crate) async fn reconcile_app(
         }
     }
 
-    // PostSync once everything is healthy.
+    // PostSync once everything is healthy (and PruneLast prunes done).
+    let stopped = stopped || waiting.is_some();
     if run_hooks && !stopped && hooks.any(Phase::PostSync) {
         let all: Vec<ObjectRef> = pass.inventory.iter().cloned().collect();
         match hooks::wait_healthy(cluster, &all, settings.wave_wait).await {
