@@ -324,7 +324,7 @@ mod tests {
             "spec": {"replicas": 7, "paused": true, "template": {"spec": {"containers": [
                 {"name": "log", "image": "log:9"},
                 {"name": "web", "image": "web:1", "resources": {"limits": {"cpu": "3"}}}]}}}});
-        let out = respect(&desired, &live, &[rule.clone()]).expect("selected");
+        let out = respect(&desired, &live, std::slice::from_ref(&rule)).expect("selected");
         assert_eq!(out["spec"]["replicas"], 7);
         let containers = &out["spec"]["template"]["spec"]["containers"];
         // By key, not position; only the fields hpa owns.

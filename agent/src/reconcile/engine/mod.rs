@@ -300,6 +300,7 @@ async fn wait_established(cluster: &Cluster, kind: &Kind, crd: &ObjectRef) -> Re
 /// by a prune or app deletion that `plan_prune` allows, which asks for
 /// `--prune-namespaces`); a Namespace that was there before is used as it
 /// is, never labelled, adopted or deleted.
+#[allow(clippy::too_many_arguments)]
 async fn ensure_namespace(
     cluster: &Cluster,
     namespace: &str,

@@ -8,6 +8,7 @@ use super::*;
 /// Decide and execute the prune of one object that left Git. With
 /// `defer_last`, an object marked `PruneLast=true` that would be deleted is
 /// not: it is returned as deferred, for the final implicit wave.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn prune_one(
     cluster: &Cluster,
     reference: &ObjectRef,
