@@ -345,6 +345,10 @@ impl GitOps {
 
 /// Directory settings apply to the directory and jsonnet renderers only,
 /// and must be valid (globs, argument names, library paths).
+/// Field managers one app's ignore rules may name (the agent's live view
+/// keeps the entries of as many, over all its apps).
+const MAX_IGNORED_MANAGERS: usize = 16;
+
 /// An app's `ignoreDifferences`, as the agent will read them; rules with
 /// what the agent cannot apply yet are refused, never half applied.
 pub(crate) fn validate_ignore_differences(
@@ -363,6 +367,19 @@ pub(crate) fn validate_ignore_differences(
                 ));
             }
         }
+    }
+    // The agent keeps the managedFields entries of at most this many
+    // managers in its live view.
+    let managers: std::collections::BTreeSet<&str> = rules
+        .iter()
+        .flat_map(|r| &r.managed_fields_managers)
+        .map(String::as_str)
+        .collect();
+    if managers.len() > MAX_IGNORED_MANAGERS {
+        return Err(format!(
+            "ignoreDifferences name {} field managers; at most {MAX_IGNORED_MANAGERS} are allowed",
+            managers.len()
+        ));
     }
     let rules: Vec<_> = rules.iter().map(|r| r.to_rule()).collect();
     switchyard_common::ignore_rules::validate(&rules).map_err(|e| e.to_string())
@@ -493,6 +510,27 @@ pub(crate) fn normalize_app_path(path: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_manager_rules_are_accepted_within_bounds() {
+        let rule = |managers: Vec<String>| crate::store::IgnoreDifference {
+            group: "*".into(),
+            kind: "*".into(),
+            managed_fields_managers: managers,
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_ignore_differences(&[rule(vec!["kube-controller-manager".into()])]),
+            Ok(())
+        );
+        let e = validate_ignore_differences(&[rule(vec![" ".into()])]).unwrap_err();
+        assert!(e.contains("managedFieldsManagers[0]"), "{e}");
+        let many = (0..=MAX_IGNORED_MANAGERS)
+            .map(|i| format!("m{i}"))
+            .collect();
+        let e = validate_ignore_differences(&[rule(many)]).unwrap_err();
+        assert!(e.contains("at most 16"), "{e}");
+    }
 
     #[test]
     fn app_paths_are_normalized_and_confined() {
