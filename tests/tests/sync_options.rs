@@ -63,6 +63,12 @@ fn prune_confirm_waits_for_app_sync_prune_at_each_commit() {
         s.fake.object("configmaps", Some("web"), "first").is_some(),
         "deleted without a confirmation"
     );
+    // The app's row says why it is OutOfSync, before the Deployment's rollout.
+    let row = &s.status("web")[0];
+    assert!(
+        row["message"].as_str().is_some_and(|m| m.contains(waits)),
+        "{row}"
+    );
 
     let out = s.cli(&["app", "sync", "web", "--prune"]);
     assert!(out.contains("prune confirmed for commit"), "{out}");
