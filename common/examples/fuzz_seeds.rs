@@ -110,6 +110,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ignore_differences: Vec::new(),
                     prune_confirmed: None,
                     create_namespace: true,
+                    prune_last: false,
                 }],
             }),
         ),

@@ -743,6 +743,7 @@ spec:
     for line in [
         "    managedFieldsManagers:\n    - kube-controller-manager",
         "  createNamespace: false",
+        "  pruneLast: true",
     ] {
         assert!(
             out.stdout.contains(line),
@@ -756,17 +757,14 @@ spec:
         "{}",
         out.stdout
     );
-    for note in [
-        "\"PruneLast=true\" not translated: Switchyard reads it per object only",
-        "\"PrunePropagationPolicy=foreground\" not translated: the agent deletes",
-    ] {
-        assert!(
-            out.stderr.contains(note),
-            "{note:?} missing from:\n{}",
-            out.stderr
-        );
-    }
+    let note = "\"PrunePropagationPolicy=foreground\" not translated: the agent deletes";
+    assert!(
+        out.stderr.contains(note),
+        "{note:?} missing from:\n{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("ServerSideApply"), "{}", out.stderr);
+    assert!(!out.stderr.contains("PruneLast"), "{}", out.stderr);
     assert!(!out.stderr.contains("CreateNamespace"), "{}", out.stderr);
 
     let mut apply = args.to_vec();
@@ -775,6 +773,7 @@ spec:
     assert!(out.success(), "{}{}", out.stdout, out.stderr);
     let guestbook = hub.cli_json(&["app", "show", "guestbook"]);
     assert_eq!(guestbook["create_namespace"], true, "{guestbook}");
+    assert_eq!(guestbook["prune_last"], true, "{guestbook}");
     assert_eq!(
         guestbook["ignore_differences"][0]["managedFieldsManagers"],
         serde_json::json!(["kube-controller-manager"]),

@@ -242,3 +242,39 @@ fn prune_last_waits_for_the_app_to_be_healthy() {
         r["sync"] == "Synced" && r["health"] == "Healthy"
     });
 }
+
+/// The app-level `--prune-last` (Argo CD's `syncOptions: [PruneLast=true]`):
+/// every object that left Git waits for the others to be healthy.
+#[test]
+fn app_level_prune_last_defers_every_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let deployment = web_deployment(1);
+    let plain = config_map("plain", "ServerSideApply=true");
+    let mut s = OneCluster::start(
+        dir.path(),
+        &[("web/deploy.yaml", &deployment), ("web/plain.yaml", &plain)],
+    );
+    s.create_web(&["--prune", "--prune-last"]);
+    s.wait("first sync", |f| {
+        f.object("configmaps", Some("web"), "plain").is_some()
+    });
+    s.source.remove("web/plain.yaml");
+    s.commit("drop plain");
+    s.wait_status("web", "the prune waits for health", |r| {
+        message(r, "plain").contains("PruneLast=true: pruned once the app is healthy")
+    });
+    assert!(s.fake.object("configmaps", Some("web"), "plain").is_some());
+    s.fake
+        .set_status(
+            "deployments",
+            Some("web"),
+            "web",
+            serde_json::json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}),
+        )
+        .unwrap();
+    s.wait("pruned once healthy", |f| {
+        f.object("configmaps", Some("web"), "plain").is_none()
+    });
+    let exported = s.cli(&["export", "app"]);
+    assert!(exported.contains("pruneLast: true"), "{exported}");
+}

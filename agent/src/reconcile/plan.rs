@@ -47,6 +47,8 @@ pub(crate) struct Options {
     /// An operator confirmed the prune of `Prune=confirm` objects for the
     /// commit being applied (`switchyard app sync APP --prune`).
     pub(crate) prune_confirmed: bool,
+    /// Every object is pruned last (the app's `PruneLast=true`).
+    pub(crate) prune_last: bool,
 }
 
 impl From<&AssignmentItem> for Options {
@@ -62,6 +64,7 @@ impl From<&AssignmentItem> for Options {
             // A confirmation names the commit it was given for: it never
             // carries over to a later one.
             prune_confirmed: item.prune_confirmed.as_deref() == Some(item.commit.as_str()),
+            prune_last: item.prune_last,
         }
     }
 }
@@ -861,6 +864,7 @@ mod tests {
             ignore_differences: Vec::new(),
             prune_confirmed: confirmed.map(str::to_owned),
             create_namespace: true,
+            prune_last: false,
         };
         assert!(!Options::from(&item(Some("c1"))).prune_confirmed);
         assert!(!Options::from(&item(None)).prune_confirmed);

@@ -152,6 +152,10 @@ pub struct AssignmentItem {
     /// missing namespace fails the app and nothing is created.
     #[serde(default = "create_namespace_default")]
     pub create_namespace: bool,
+    /// Every object of the app is pruned last, as if it carried
+    /// `PruneLast=true` (Argo CD's app-level sync option; protocol v4).
+    #[serde(default)]
+    pub prune_last: bool,
 }
 
 fn create_namespace_default() -> bool {

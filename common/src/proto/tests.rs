@@ -46,6 +46,7 @@ fn samples() -> Vec<Message> {
                 ignore_differences: Vec::new(),
                 prune_confirmed: None,
                 create_namespace: true,
+                prune_last: false,
             }],
         }),
         Message::GetBundle(GetBundle {

@@ -138,6 +138,7 @@ mod tests {
             force_conflicts: false,
             ignore_differences: Vec::new(),
             create_namespace: true,
+            prune_last: false,
             prune_confirmed: None,
             latest: None,
             deployed: None,

@@ -73,6 +73,18 @@ pub(crate) struct AppFields {
         help_heading = "Sync"
     )]
     pub(super) create_namespace: Option<bool>,
+    /// Prune every object of the app that left Git last, once the app's
+    /// other objects are healthy, as if each carried PruneLast=true
+    /// (`--prune-last=false` turns it off).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        help_heading = "Sync"
+    )]
+    pub(super) prune_last: Option<bool>,
     #[command(flatten)]
     pub(super) helm: HelmFlags,
     /// Boxed: the largest group of flags, and most apps use none of them.
@@ -341,6 +353,7 @@ impl AppFields {
             directory,
             ignore_differences,
             create_namespace: self.create_namespace,
+            prune_last: self.prune_last,
             ..AppRequest::default()
         })
     }

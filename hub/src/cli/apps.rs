@@ -415,6 +415,7 @@ fn show_app(app: &AppView) {
         ("Ownership", ownership_text(app)),
         ("Ignored", ignored_text(app)),
         ("Create ns", app.create_namespace.to_string()),
+        ("Prune last", app.prune_last.to_string()),
         ("Latest", app.latest.clone().unwrap_or_else(|| "-".into())),
         (
             "Deployed",

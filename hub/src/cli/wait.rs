@@ -237,6 +237,7 @@ mod tests {
             force_conflicts: false,
             ignore_differences: Vec::new(),
             create_namespace: true,
+            prune_last: false,
             prune_confirmed: None,
             latest: deployed.map(str::to_owned),
             deployed: deployed.map(str::to_owned),

@@ -88,6 +88,7 @@ impl AppSpec {
             force_conflicts: view.force_conflicts,
             ignore_differences: view.ignore_differences.clone(),
             create_namespace: view.create_namespace,
+            prune_last: view.prune_last,
         }
     }
 
@@ -123,6 +124,7 @@ impl AppSpec {
             force_conflicts: Some(self.force_conflicts),
             ignore_differences: Some(self.ignore_differences.clone()),
             create_namespace: Some(self.create_namespace),
+            prune_last: Some(self.prune_last),
         }
     }
 }

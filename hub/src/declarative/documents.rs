@@ -88,6 +88,7 @@ impl Kind {
                 "forceConflicts",
                 "ignoreDifferences",
                 "createNamespace",
+                "pruneLast",
             ],
         }
     }
@@ -197,6 +198,10 @@ pub struct AppSpec {
     /// (Switchyard's default is on, Argo CD's off).
     #[serde(skip_serializing_if = "Clone::clone")]
     pub create_namespace: bool,
+    /// Prune every object last (Argo CD's app-level `PruneLast=true`);
+    /// exported only when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prune_last: bool,
 }
 
 /// The `helm:` block of an app: `helm template`'s flags.

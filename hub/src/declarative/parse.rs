@@ -61,6 +61,7 @@ pub(super) struct RawSpec {
     pub(super) force_conflicts: Field<bool>,
     pub(super) ignore_differences: Field<Vec<crate::store::IgnoreDifference>>,
     pub(super) create_namespace: Field<bool>,
+    pub(super) prune_last: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -107,6 +108,7 @@ impl RawSpec {
             ("forceConflicts", at(&self.force_conflicts)),
             ("ignoreDifferences", at(&self.ignore_differences)),
             ("createNamespace", at(&self.create_namespace)),
+            ("pruneLast", at(&self.prune_last)),
         ]
         .into_iter()
         .filter_map(|(name, line)| line.map(|l| (name, l)))

@@ -101,6 +101,7 @@ mod tests {
             ignore_differences: Vec::new(),
             prune_confirmed: None,
             create_namespace: true,
+            prune_last: false,
         };
         store
             .update_cluster(&name, true, &mut |c| {

@@ -484,6 +484,7 @@ mod tests {
                     ignore_differences: Vec::new(),
                     prune_confirmed: None,
                     create_namespace: true,
+                    prune_last: false,
                 }];
             })
             .unwrap();

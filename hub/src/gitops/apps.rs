@@ -111,6 +111,7 @@ impl GitOps {
             force_conflicts: app.ownership.force_conflicts,
             ignore_differences: app.ignore_differences.clone(),
             create_namespace: app.create_namespace,
+            prune_last: app.prune_last,
             prune_confirmed: app.prune_confirmed.clone(),
             latest: app.latest.clone(),
             deployed,
@@ -228,6 +229,7 @@ impl GitOps {
             },
             ignore_differences: request.ignore_differences.clone().unwrap_or_default(),
             create_namespace: request.create_namespace.unwrap_or(true),
+            prune_last: request.prune_last.unwrap_or(false),
             prune_confirmed: None,
             created_at: unix_now(),
             deployed: None,
@@ -320,6 +322,9 @@ impl GitOps {
         }
         if let Some(v) = request.create_namespace {
             app.create_namespace = v;
+        }
+        if let Some(v) = request.prune_last {
+            app.prune_last = v;
         }
         self.validate_app(&mut app)?;
         let updated = app.clone();

@@ -51,6 +51,7 @@ pub(crate) fn plan_cluster(
                 ignore_differences: app.ignore_differences.iter().map(|r| r.to_rule()).collect(),
                 prune_confirmed: app.prune_confirmed.clone(),
                 create_namespace: app.create_namespace,
+                prune_last: app.prune_last,
             }),
             Err(error) => {
                 if let Some(previous) = cluster.assignment.iter().find(|i| i.app == app.name) {
@@ -178,6 +179,7 @@ mod tests {
             ignore_differences: Vec::new(),
             prune_confirmed: None,
             create_namespace: true,
+            prune_last: false,
         }
     }
 
@@ -246,6 +248,7 @@ mod tests {
             ignore_differences: Vec::new(),
             prune_confirmed: None,
             create_namespace: true,
+            prune_last: false,
         };
         let lookup = |d: &str| keys.get(d).cloned();
         let items = [

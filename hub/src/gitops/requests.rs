@@ -137,6 +137,10 @@ pub struct AppRequest {
     /// false, a missing namespace fails the app and nothing is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_namespace: Option<bool>,
+    /// Prune every object last, once the others are healthy (Argo CD's
+    /// app-level `PruneLast=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_last: Option<bool>,
 }
 
 /// An app as the API shows it.
@@ -187,6 +191,9 @@ pub struct AppView {
     /// Create the app's namespace when it is missing.
     #[serde(default = "crate::gitops::requests::yes")]
     pub create_namespace: bool,
+    /// Prune every object last, once the others are healthy.
+    #[serde(default)]
+    pub prune_last: bool,
     /// The commit an operator confirmed the prune of `Prune=confirm`
     /// objects for (`app sync --prune`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -231,6 +231,10 @@ pub struct AppRecord {
     /// written before it existed: true, as it always was).
     #[serde(default = "yes")]
     pub create_namespace: bool,
+    /// Prune every object of the app last, once the others are healthy
+    /// (Argo CD's app-level `PruneLast=true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune_last: bool,
     /// The commit an operator confirmed the prune of its `Prune=confirm`
     /// objects for (`app sync --prune`); it confirms that commit only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -279,6 +283,7 @@ impl AppRecord {
             ownership: Default::default(),
             ignore_differences: Vec::new(),
             create_namespace: true,
+            prune_last: false,
             prune_confirmed: None,
             created_at: 0,
             deployed: None,

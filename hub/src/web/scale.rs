@@ -68,6 +68,7 @@ async fn pages_at_fleet_scale() {
             ignore_differences: Vec::new(),
             prune_confirmed: None,
             create_namespace: true,
+            prune_last: false,
         })
         .collect();
     let regions = ["eu", "us", "ap"];

@@ -90,7 +90,10 @@ pub(super) async fn prune_object(
             info!(%app, object = %reference, %reason, "left in place and forgotten");
             Ok(Pruned::Released(format!("leave {reference}: {reason}")))
         }
-        Prune::Delete { .. } if defer_last && live.as_ref().is_some_and(plan::prune_last) => {
+        Prune::Delete { .. }
+            if defer_last
+                && (options.prune_last || live.as_ref().is_some_and(plan::prune_last)) =>
+        {
             Ok(Pruned::Deferred)
         }
         Prune::Delete { uid } => {

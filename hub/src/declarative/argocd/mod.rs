@@ -333,7 +333,7 @@ impl Builder {
             .as_array()
             .map(|o| o.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let (create_namespace, untranslated) = app_sync_options(&options);
+        let (create_namespace, prune_last, untranslated) = app_sync_options(&options);
         for (option, why) in untranslated {
             shared.push(format!(
                 "syncPolicy.syncOptions {option:?} not translated: {why}"
@@ -389,6 +389,7 @@ impl Builder {
             force_conflicts: false,
             ignore_differences,
             create_namespace,
+            prune_last,
         };
         if let Some((_, existing)) = self.apps.get(&name)
             && *existing != app
@@ -697,15 +698,18 @@ use sources::*;
 
 /// An Application's app-level `syncPolicy.syncOptions`: whether the app
 /// creates its namespace (`CreateNamespace=true`; Argo CD's default is not
-/// to), and the options not translated, with the reason. Options that
-/// describe what Switchyard always does translate to nothing.
-fn app_sync_options(options: &[&str]) -> (bool, Vec<(String, &'static str)>) {
+/// to), whether it prunes last (`PruneLast=true`), and the options not
+/// translated, with the reason. Options that describe what Switchyard
+/// always does translate to nothing.
+fn app_sync_options(options: &[&str]) -> (bool, bool, Vec<(String, &'static str)>) {
     let mut create_namespace = false;
+    let mut prune_last = false;
     let mut untranslated = Vec::new();
     for option in options.iter().map(|o| o.trim()) {
         match option {
             "CreateNamespace=true" => create_namespace = true,
             "CreateNamespace=false" => create_namespace = false,
+            "PruneLast=true" => prune_last = true,
             // Always so here: server-side apply, no client-side validation
             // or dry run, only objects that differ are written, and ignore
             // rules are respected on apply.
@@ -718,7 +722,7 @@ fn app_sync_options(options: &[&str]) -> (bool, Vec<(String, &'static str)>) {
             | "Prune=true"
             | "PruneLast=false"
             | "Replace=false" => {}
-            "PruneLast=true" | "Prune=false" | "Prune=confirm" | "Delete=false" | "Replace=true" => {
+            "Prune=false" | "Prune=confirm" | "Delete=false" | "Replace=true" => {
                 untranslated.push((
                     option.to_owned(),
                     "Switchyard reads it per object only: put it in the argocd.argoproj.io/sync-options annotation of the objects",
@@ -741,7 +745,7 @@ fn app_sync_options(options: &[&str]) -> (bool, Vec<(String, &'static str)>) {
             other => untranslated.push((other.to_owned(), "unknown sync option")),
         }
     }
-    (create_namespace, untranslated)
+    (create_namespace, prune_last, untranslated)
 }
 
 /// An Application's `ignoreDifferences`: rules by JSON pointer, jq path
