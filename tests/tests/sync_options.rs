@@ -78,6 +78,18 @@ fn prune_confirm_waits_for_app_sync_prune_at_each_commit() {
     s.wait_status("web", "synced after the prune", |r| r["sync"] == "Synced");
     let history = s.cli(&["app", "history", "web"]);
     assert!(history.contains("sync --prune"), "{history}");
+    let audit = s.hub.cli_json(&["audit", "--since", "1h"]);
+    let confirmed = format!("confirmed the prune of Prune=confirm objects at commit {c2}");
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"].as_str() == Some(confirmed.as_str())),
+        "{audit:#}"
+    );
+    let app = s.hub.cli_json(&["app", "show", "web"]);
+    assert_eq!(app["prune_confirmed"], c2.as_str(), "{app}");
 
     // A later commit: the confirmation of c2 does not carry over.
     s.source.remove("web/second.yaml");
