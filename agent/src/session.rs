@@ -659,6 +659,9 @@ mod tests {
             self_heal: false,
             ownership: Ownership::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
+            prune_last: false,
         };
         let bundle = Bundle::new(vec![
             serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),

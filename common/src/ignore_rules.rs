@@ -10,7 +10,7 @@ pub enum RuleError {
     #[error("ignoreDifferences[{index}]: kind is required (a kind such as Deployment, or \"*\")")]
     MissingKind { index: usize },
     #[error(
-        "ignoreDifferences[{index}]: lists no jsonPointers or jqPathExpressions, so it ignores nothing"
+        "ignoreDifferences[{index}]: lists no jsonPointers, jqPathExpressions or managedFieldsManagers, so it ignores nothing"
     )]
     NoFields { index: usize },
     #[error(
@@ -52,7 +52,10 @@ pub fn validate(rules: &[IgnoreRule]) -> Result<(), RuleError> {
         if rule.kind.is_empty() {
             return Err(RuleError::MissingKind { index });
         }
-        if rule.json_pointers.is_empty() && rule.jq_path_expressions.is_empty() {
+        if rule.json_pointers.is_empty()
+            && rule.jq_path_expressions.is_empty()
+            && rule.managed_fields_managers.is_empty()
+        {
             return Err(RuleError::NoFields { index });
         }
         for pointer in &rule.json_pointers {

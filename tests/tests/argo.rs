@@ -667,3 +667,118 @@ fn an_app_of_apps_imports_and_deploys_in_one_command() {
         );
     }
 }
+
+/// Application-level `syncOptions` and field-manager ignore rules: what
+/// translates is in the documents (`createNamespace`, Argo CD's default
+/// false without `CreateNamespace=true`; `managedFieldsManagers`), the rest
+/// is listed with the reason, and `--apply` gives the apps those settings.
+#[test]
+fn import_translates_app_level_sync_options_and_field_manager_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = argo_repo();
+    let (hub, daemon, _) = start_labelled(dir.path(), &source, &["argocd-cluster=in-cluster"]);
+    let url = daemon.url("examples.git");
+    let file = dir.path().join("apps.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "\
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: guestbook
+  namespace: argocd
+spec:
+  project: default
+  source:
+    repoURL: {url}
+    targetRevision: HEAD
+    path: guestbook
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: guestbook
+  ignoreDifferences:
+  - group: apps
+    kind: Deployment
+    managedFieldsManagers:
+    - kube-controller-manager
+  syncPolicy:
+    automated:
+      prune: true
+    syncOptions:
+    - CreateNamespace=true
+    - ServerSideApply=true
+    - PruneLast=true
+    - PrunePropagationPolicy=foreground
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Application
+metadata:
+  name: plain
+  namespace: argocd
+spec:
+  project: default
+  source:
+    repoURL: {url}
+    targetRevision: HEAD
+    path: guestbook
+  destination:
+    server: https://kubernetes.default.svc
+    namespace: plain
+"
+        ),
+    )
+    .unwrap();
+    let checkout = source.path();
+    let args = [
+        "import",
+        "argocd",
+        "-f",
+        file.to_str().unwrap(),
+        "--checkout",
+        checkout.to_str().unwrap(),
+    ];
+    let out = hub.cli(&args);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    for line in [
+        "    managedFieldsManagers:\n    - kube-controller-manager",
+        "  createNamespace: false",
+        "  pruneLast: true",
+    ] {
+        assert!(
+            out.stdout.contains(line),
+            "{line:?} missing from:\n{}",
+            out.stdout
+        );
+    }
+    assert_eq!(
+        out.stdout.matches("createNamespace: false").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    let note = "\"PrunePropagationPolicy=foreground\" not translated: the agent deletes";
+    assert!(
+        out.stderr.contains(note),
+        "{note:?} missing from:\n{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("ServerSideApply"), "{}", out.stderr);
+    assert!(!out.stderr.contains("PruneLast"), "{}", out.stderr);
+    assert!(!out.stderr.contains("CreateNamespace"), "{}", out.stderr);
+
+    let mut apply = args.to_vec();
+    apply.push("--apply");
+    let out = hub.cli(&apply);
+    assert!(out.success(), "{}{}", out.stdout, out.stderr);
+    let guestbook = hub.cli_json(&["app", "show", "guestbook"]);
+    assert_eq!(guestbook["create_namespace"], true, "{guestbook}");
+    assert_eq!(guestbook["prune_last"], true, "{guestbook}");
+    assert_eq!(
+        guestbook["ignore_differences"][0]["managedFieldsManagers"],
+        serde_json::json!(["kube-controller-manager"]),
+        "{guestbook}"
+    );
+    let plain = hub.cli_json(&["app", "show", "plain"]);
+    assert_eq!(plain["create_namespace"], false, "{plain}");
+}

@@ -381,12 +381,13 @@ pub(crate) struct SyncOptions {
     pub(crate) unknown: Vec<String>,
 }
 
-/// Options accepted and meaning nothing more here: server-side apply is
-/// always on, dry runs are not part of a pass, validation is the API
-/// server's, the app's namespace is always created when missing, and prune
-/// always runs after the last wave (docs/MIGRATING.md). `Prune=confirm` is
-/// not among them: not supported yet, so reported.
+/// Options accepted here and read where they act (`Prune=confirm` by
+/// `plan::plan_prune`, `PruneLast=true` by the engine's prune), or meaning
+/// nothing more here: server-side apply is always on, dry runs are not part
+/// of a pass, validation is the API server's, and an object's
+/// `CreateNamespace` is the app's setting (docs/MIGRATING.md).
 const ACCEPTED: &[&str] = &[
+    "Prune=confirm",
     "ServerSideApply=true",
     "CreateNamespace=true",
     "PruneLast=true",
@@ -605,13 +606,9 @@ mod tests {
             COMPARE_OPTIONS: "IgnoreExtraneous",
         })));
         assert!(o.ignore_extraneous && o.replace && !o.keep);
-        // Not supported yet, so reported like any unknown option.
         assert_eq!(
             o.unknown,
-            vec![
-                "switchyard.dev/sync-options: Prune=confirm".to_owned(),
-                "argocd.argoproj.io/sync-options: Frobnicate=yes".to_owned(),
-            ]
+            vec!["argocd.argoproj.io/sync-options: Frobnicate=yes".to_owned()]
         );
         assert!(
             sync_options(&object(

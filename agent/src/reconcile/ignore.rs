@@ -5,6 +5,11 @@
 //! controller's injected annotations), like Argo CD's
 //! `RespectIgnoreDifferences`. An object that does not exist yet is created
 //! with the desired values: there is nothing to keep.
+//!
+//! A rule may name field managers (`managedFieldsManagers`): the fields the
+//! live object's `managedFields` assign to one of them take their live
+//! values too, but only where the desired object sets them; one it leaves
+//! out is not added, so server-side apply leaves it to that manager.
 
 use serde_json::{Map, Value};
 use switchyard_common::ignore_rules::{pointer_tokens, selects};
@@ -62,8 +67,76 @@ pub(crate) fn respect(body: &Value, live: &Value, rules: &[IgnoreRule]) -> Optio
                 remove(&mut out, &tokens_of(path));
             }
         }
+        for manager in &rule.managed_fields_managers {
+            for fields in managed_by(live, manager) {
+                take_managed(&mut out, live, fields);
+            }
+        }
     }
     Some(out)
+}
+
+/// The field sets (`fieldsV1`) the live object's `managedFields` record for
+/// `manager`, whatever the operation.
+fn managed_by<'v>(live: &'v Value, manager: &'v str) -> impl Iterator<Item = &'v Value> {
+    live.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(move |entry| entry["manager"].as_str() == Some(manager))
+        .filter_map(|entry| entry.get("fieldsV1"))
+}
+
+/// Whether a field set names the field as a whole (`{}` or `{".": {}}`).
+fn whole(fields: &Value) -> bool {
+    fields
+        .as_object()
+        .is_none_or(|entries| entries.keys().all(|k| k == "."))
+}
+
+/// Give every field `fields` names, and `out` sets, its value in `live`:
+/// `f:NAME` is a map key, `k:{...}` the item of a keyed list with those key
+/// fields (found by key in both, never by position). Set-list values
+/// (`v:`) stay as desired: they are a value, not a field to take.
+fn take_managed(out: &mut Value, live: &Value, fields: &Value) {
+    let Some(entries) = fields.as_object() else {
+        return;
+    };
+    for (name, below) in entries {
+        if let Some(key) = name.strip_prefix("f:") {
+            let (Value::Object(map), Some(live_value)) = (&mut *out, live.get(key)) else {
+                continue;
+            };
+            let Some(desired) = map.get_mut(key) else {
+                continue;
+            };
+            if whole(below) {
+                *desired = live_value.clone();
+            } else {
+                take_managed(desired, live_value, below);
+            }
+        } else if let Some(key) = name.strip_prefix("k:") {
+            // A key the server wrote is JSON; another is no field.
+            let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key) else {
+                continue;
+            };
+            let matches = |item: &Value| key.iter().all(|(k, v)| item.get(k) == Some(v));
+            let (Value::Array(items), Some(live_item)) = (
+                &mut *out,
+                live.as_array().and_then(|a| a.iter().find(|i| matches(i))),
+            ) else {
+                continue;
+            };
+            let Some(desired) = items.iter_mut().find(|i| matches(i)) else {
+                continue;
+            };
+            if whole(below) {
+                *desired = live_item.clone();
+            } else {
+                take_managed(desired, live_item, below);
+            }
+        }
+    }
 }
 
 fn tokens_of(path: &[Step]) -> Vec<String> {
@@ -224,6 +297,49 @@ mod tests {
             "{out}"
         );
         assert_eq!(out["webhooks"][1]["clientConfig"]["url"], "https://x");
+    }
+
+    #[test]
+    fn fields_of_a_named_manager_take_live_values_where_desired_sets_them() {
+        let rule = IgnoreRule {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            managed_fields_managers: vec!["hpa".into()],
+            ..Default::default()
+        };
+        let desired = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [
+                {"name": "web", "image": "web:2", "resources": {"limits": {"cpu": "1"}}},
+                {"name": "log", "image": "log:1"}]}}}});
+        let live = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "annotations": {"hpa/last": "x"}, "managedFields": [
+                {"manager": "switchyard", "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+                {"manager": "hpa", "operation": "Update", "fieldsV1": {
+                    "f:metadata": {"f:annotations": {"f:hpa/last": {}}},
+                    "f:spec": {"f:replicas": {}, "f:template": {"f:spec": {"f:containers": {
+                        "k:{\"name\":\"log\"}": {".": {}, "f:image": {}},
+                        "k:{\"name\":\"web\"}": {"f:resources": {"f:limits": {"f:cpu": {}}}}}}}}}},
+                {"manager": "kubectl", "operation": "Update", "fieldsV1": {"f:spec": {"f:paused": {}}}}]},
+            "spec": {"replicas": 7, "paused": true, "template": {"spec": {"containers": [
+                {"name": "log", "image": "log:9"},
+                {"name": "web", "image": "web:1", "resources": {"limits": {"cpu": "3"}}}]}}}});
+        let out = respect(&desired, &live, std::slice::from_ref(&rule)).expect("selected");
+        assert_eq!(out["spec"]["replicas"], 7);
+        let containers = &out["spec"]["template"]["spec"]["containers"];
+        // By key, not position; only the fields hpa owns.
+        assert_eq!(containers[0]["image"], "web:2", "{out}");
+        assert_eq!(containers[0]["resources"]["limits"]["cpu"], "3");
+        assert_eq!(containers[1]["image"], "log:9");
+        // Fields desired leaves out are not added; other managers' untouched.
+        assert!(out["metadata"].get("annotations").is_none(), "{out}");
+        assert!(out["spec"].get("paused").is_none(), "{out}");
+        // A manager with no entry changes nothing.
+        let other = IgnoreRule {
+            managed_fields_managers: vec!["nobody".into()],
+            ..rule
+        };
+        assert_eq!(respect(&desired, &live, &[other]), Some(desired));
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!
 //! Cached objects keep only what the agent reads: `managedFields` entries of
 //! other field managers are dropped (ours stays: it says which fields we
-//! own), everything else is kept, since the comparison and the health
+//! own; so do those of the managers an ignore rule names, at most
+//! [`MAX_KEPT_MANAGERS`], whose fields are left to them), everything else is kept, since the comparison and the health
 //! assessment read spec, data and status. They are kept as compact JSON
 //! text, parsed when a pass looks one up: a parsed `serde_json::Value` takes
 //! several times the memory of its text, and edge agents hold thousands.
@@ -37,18 +38,40 @@ use tracing::{Instrument, debug, info_span, warn};
 /// A watch that ran this long before failing counts as having worked.
 const HEALTHY_WATCH: Duration = Duration::from_secs(60);
 
+/// At most this many other field managers' `managedFields` entries are
+/// kept in the view (the managers ignore rules name); more are read from
+/// the API server object by object.
+pub(crate) const MAX_KEPT_MANAGERS: usize = 16;
+
+/// The field managers whose `managedFields` entries the view keeps besides
+/// ours, and a generation that changes with them: an object stripped under
+/// another generation may lack an entry that is needed now.
+#[derive(Debug, Default)]
+struct Kept {
+    generation: u64,
+    managers: Arc<std::collections::BTreeSet<String>>,
+}
+
+type SharedKept = Arc<RwLock<Kept>>;
+
 /// One object as the view keeps it.
 struct Cached {
     /// Its resourceVersion, when a number.
     version: Option<u64>,
+    /// The [`Kept`] generation it was stripped under.
+    generation: u64,
     /// The stripped object, as compact JSON.
     json: Box<str>,
 }
 
 impl Cached {
-    fn of(object: &Value) -> Cached {
+    /// `object` stripped under `kept`.
+    fn of(object: Value, kept: &SharedKept) -> Cached {
+        let kept = kept.read().expect("kept managers lock");
+        let object = strip(object, &kept.managers);
         Cached {
-            version: resource_version(object),
+            version: resource_version(&object),
+            generation: kept.generation,
             json: object.to_string().into_boxed_str(),
         }
     }
@@ -82,6 +105,7 @@ pub(crate) struct LiveView {
     watch_timeout: Duration,
     kinds: Mutex<HashMap<GroupVersionKind, Arc<KindView>>>,
     changes: watch::Sender<u64>,
+    kept: SharedKept,
 }
 
 fn key_of(object: &Value) -> Option<Key> {
@@ -94,15 +118,19 @@ fn resource_version(object: &Value) -> Option<u64> {
     object["metadata"]["resourceVersion"].as_str()?.parse().ok()
 }
 
-/// The object as the view keeps it: without other managers' entries in
-/// `managedFields`.
-pub(crate) fn strip(mut object: Value) -> Value {
+/// The object as the view keeps it: without the `managedFields` entries of
+/// managers other than ours and those in `kept`.
+fn strip(mut object: Value, kept: &std::collections::BTreeSet<String>) -> Value {
     if let Some(entries) = object
         .get_mut("metadata")
         .and_then(|m| m.get_mut("managedFields"))
         .and_then(Value::as_array_mut)
     {
-        entries.retain(|e| e["manager"] == FIELD_MANAGER);
+        entries.retain(|e| {
+            e["manager"]
+                .as_str()
+                .is_some_and(|m| m == FIELD_MANAGER || kept.contains(m))
+        });
     }
     object
 }
@@ -114,6 +142,21 @@ impl LiveView {
             watch_timeout,
             kinds: Mutex::new(HashMap::new()),
             changes: watch::channel(0).0,
+            kept: SharedKept::default(),
+        }
+    }
+
+    /// Keep the `managedFields` entries of these managers (beyond ours)
+    /// from now on, at most [`MAX_KEPT_MANAGERS`]. Objects cached before a
+    /// change are looked up as not ready until the watch or a read brings
+    /// them again, so no pass sees an object without an entry it needs.
+    pub(crate) fn keep_managers(&self, managers: std::collections::BTreeSet<String>) {
+        let managers: std::collections::BTreeSet<String> =
+            managers.into_iter().take(MAX_KEPT_MANAGERS).collect();
+        let mut kept = self.kept.write().expect("kept managers lock");
+        if *kept.managers != managers {
+            kept.generation += 1;
+            kept.managers = Arc::new(managers);
         }
     }
 
@@ -142,8 +185,14 @@ impl LiveView {
         });
         // Views live as long as the agent: the task never ends by itself.
         tokio::spawn(
-            follow(api, view.clone(), self.changes.clone(), self.watch_timeout)
-                .instrument(info_span!("watch", kind = %kind.resource.kind)),
+            follow(
+                api,
+                view.clone(),
+                self.changes.clone(),
+                self.kept.clone(),
+                self.watch_timeout,
+            )
+            .instrument(info_span!("watch", kind = %kind.resource.kind)),
         );
         kinds.insert(gvk, view);
         true
@@ -157,6 +206,11 @@ impl LiveView {
             .cloned()
     }
 
+    /// Whether the view of `reference`'s kind is synced.
+    pub(crate) fn ready(&self, reference: &ObjectRef) -> bool {
+        self.view(reference).is_some_and(|v| *v.synced.borrow())
+    }
+
     /// What the view knows about `reference`.
     pub(crate) fn lookup(&self, reference: &ObjectRef) -> Seen {
         let Some(view) = self.view(reference) else {
@@ -166,8 +220,11 @@ impl LiveView {
             return Seen::NotReady;
         }
         let key = (reference.namespace.clone(), reference.name.clone());
+        let generation = self.kept.read().expect("kept managers lock").generation;
         let objects = view.objects.read().expect("view lock");
         match objects.get(&key) {
+            // Stripped before the kept managers changed: read it again.
+            Some(cached) if cached.generation != generation => Seen::NotReady,
             // Text the view wrote from a Value: it parses.
             Some(cached) => Seen::Present(Arc::new(
                 serde_json::from_str(&cached.json).expect("cached objects are JSON"),
@@ -215,12 +272,16 @@ impl LiveView {
         let Some(version) = resource_version(written) else {
             return;
         };
-        let newer = objects
-            .get(&key)
-            .and_then(|o| o.version)
-            .is_some_and(|held| held >= version);
+        let generation = self.kept.read().expect("kept managers lock").generation;
+        // A newer version, or the same one stripped under the kept
+        // managers of now, is not replaced.
+        let newer = objects.get(&key).is_some_and(|o| {
+            o.version.is_some_and(|held| {
+                held > version || (held == version && o.generation == generation)
+            })
+        });
         if !newer {
-            objects.insert(key, Cached::of(&strip(written.clone())));
+            objects.insert(key, Cached::of(written.clone(), &self.kept));
         }
     }
 
@@ -252,6 +313,7 @@ async fn follow(
     api: Api<DynamicObject>,
     view: Arc<KindView>,
     changes: watch::Sender<u64>,
+    kept: SharedKept,
     watch_timeout: Duration,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
@@ -272,9 +334,9 @@ async fn follow(
                     buffer = HashMap::new();
                 }
                 Ok(watcher::Event::InitApply(object)) => {
-                    let object = strip(serde_json::to_value(object).expect("objects serialize"));
+                    let object = serde_json::to_value(object).expect("objects serialize");
                     if let Some(key) = key_of(&object) {
-                        buffer.insert(key, Cached::of(&object));
+                        buffer.insert(key, Cached::of(object, &kept));
                     }
                 }
                 Ok(watcher::Event::InitDone) => {
@@ -286,12 +348,10 @@ async fn follow(
                     changed();
                 }
                 Ok(watcher::Event::Apply(object)) => {
-                    let object = strip(serde_json::to_value(object).expect("objects serialize"));
+                    let object = serde_json::to_value(object).expect("objects serialize");
                     if let Some(key) = key_of(&object) {
-                        view.objects
-                            .write()
-                            .expect("view lock")
-                            .insert(key, Cached::of(&object));
+                        let cached = Cached::of(object, &kept);
+                        view.objects.write().expect("view lock").insert(key, cached);
                     }
                     changed();
                 }
@@ -375,7 +435,7 @@ mod tests {
         view.objects
             .write()
             .unwrap()
-            .insert(key_of(&held).unwrap(), Cached::of(&held));
+            .insert(key_of(&held).unwrap(), Cached::of(held, &live.kept));
         live.kinds
             .lock()
             .unwrap()
@@ -435,7 +495,7 @@ mod tests {
                     {"manager": "kube-controller-manager", "operation": "Update"}
                 ]},
             "data": {"k": "v", "x": "y"}});
-        let kept = strip(object.clone());
+        let kept = strip(object.clone(), &Default::default());
         assert_eq!(
             kept["metadata"]["managedFields"],
             json!([{"manager": "switchyard", "operation": "Apply", "fieldsV1": {"f:data": {"f:k": {}}}}])
@@ -443,5 +503,31 @@ mod tests {
         assert_eq!(kept["data"], object["data"]);
         assert_eq!(key_of(&kept), Some((Some("web".into()), "c".into())));
         assert_eq!(resource_version(&kept), Some(7));
+        // The managers an ignore rule names are kept too.
+        let named = strip(object, &["kubectl-edit".to_owned()].into());
+        let managers: Vec<&str> = named["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert_eq!(managers, ["switchyard", "kubectl-edit"]);
+    }
+
+    #[tokio::test]
+    async fn objects_stripped_before_the_kept_managers_changed_are_read_again() {
+        let (live, view) = view_with_one();
+        view.synced.send_replace(true);
+        assert!(matches!(live.lookup(&reference("c")), Seen::Present(_)));
+        live.keep_managers(["kube-controller-manager".to_owned()].into());
+        assert_eq!(live.lookup(&reference("c")), Seen::NotReady);
+        // What a read brings, at the same version, replaces it.
+        live.record(&reference("c"), &config_map("c", "5", true, "read"));
+        assert!(
+            matches!(live.lookup(&reference("c")), Seen::Present(o) if o["data"]["k"] == "read")
+        );
+        // The same set again changes nothing.
+        live.keep_managers(["kube-controller-manager".to_owned()].into());
+        assert!(matches!(live.lookup(&reference("c")), Seen::Present(_)));
     }
 }

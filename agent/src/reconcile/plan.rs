@@ -44,6 +44,11 @@ pub(crate) struct Options {
     pub(crate) force_conflicts: bool,
     /// Fields left to others (`ignore`).
     pub(crate) ignore_differences: Arc<[IgnoreRule]>,
+    /// An operator confirmed the prune of `Prune=confirm` objects for the
+    /// commit being applied (`switchyard app sync APP --prune`).
+    pub(crate) prune_confirmed: bool,
+    /// Every object is pruned last (the app's `PruneLast=true`).
+    pub(crate) prune_last: bool,
 }
 
 impl From<&AssignmentItem> for Options {
@@ -56,6 +61,10 @@ impl From<&AssignmentItem> for Options {
             prune_crds: item.ownership.prune_crds,
             force_conflicts: item.ownership.force_conflicts,
             ignore_differences: item.ignore_differences.clone().into(),
+            // A confirmation names the commit it was given for: it never
+            // carries over to a later one.
+            prune_confirmed: item.prune_confirmed.as_deref() == Some(item.commit.as_str()),
+            prune_last: item.prune_last,
         }
     }
 }
@@ -134,6 +143,12 @@ pub(crate) fn plan_object(
             body: with_creation_record(body, app),
         };
     };
+    // The app's ignore rules name fields that belong to someone else: an
+    // apply of any existing object (ours, or adopted now) writes back
+    // their live values, so adoption does not take them over either.
+    let respect = |body: Value| {
+        super::ignore::respect(&body, live, &options.ignore_differences).unwrap_or(body)
+    };
     match owner_app(live) {
         Some(other) if other != app => Step::Skip {
             sync: SyncStatus::OutOfSync,
@@ -148,8 +163,7 @@ pub(crate) fn plan_object(
             } else {
                 body.clone()
             };
-            let body = super::ignore::respect(&body, live, &options.ignore_differences)
-                .unwrap_or(body);
+            let body = respect(body);
             if compare::is_applied(&body, live) {
                 Step::InSync
             } else if !may_write {
@@ -169,7 +183,7 @@ pub(crate) fn plan_object(
             }
         }
         None if wants_adoption(body, options) => Step::Apply {
-            body: body.clone(),
+            body: respect(body.clone()),
             adopting: true,
         },
         None => Step::Skip {
@@ -198,19 +212,26 @@ pub(crate) enum AppNamespace {
     Withdraw { body: Value },
     /// Someone else's, or there before Switchyard: used, not touched.
     NotOurs,
+    /// Absent, and the app does not create it (`--create-namespace=false`):
+    /// the app fails, nothing is created.
+    Missing,
 }
 
 /// Decide about the app's namespace. `body` is the Namespace as the app
 /// would create it (with its marks, without a creation record); `live` the
 /// Namespace on the cluster; `created_uid` the uid the app recorded when
-/// its create was answered 201.
+/// its create was answered 201; `create` the app's `createNamespace`.
 pub(crate) fn plan_app_namespace(
     app: &str,
     body: &Value,
     live: Option<&Value>,
     created_uid: Option<&str>,
+    create: bool,
 ) -> AppNamespace {
     let Some(live) = live else {
+        if !create {
+            return AppNamespace::Missing;
+        }
         return AppNamespace::Create {
             body: with_creation_record(body, app),
         };
@@ -371,6 +392,11 @@ pub(crate) fn plan_prune(
             "removed from Git; its sync-options say {option}, so it stays"
         ));
     }
+    if confirm_option(live) && !options.prune_confirmed {
+        return Prune::Keep(format!(
+            "removed from Git; its sync-options say Prune=confirm: prune waits for confirmation: switchyard app sync {app} --prune"
+        ));
+    }
     if reference.kind == "Namespace" && !options.prune_namespaces {
         return Prune::Keep(
             "removed from Git; a Namespace takes everything inside along, so it is pruned only with --prune-namespaces".into(),
@@ -405,16 +431,31 @@ pub(crate) const SYNC_OPTIONS_ANNOTATIONS: [&str; 2] = [
 /// and when its app is removed (Argo CD keeps `Prune=false` objects only
 /// from prune; keeping them on app removal too never deletes more).
 fn keep_option(live: &Value) -> Option<&'static str> {
-    let annotations = live.pointer("/metadata/annotations")?;
-    let options: Vec<&str> = SYNC_OPTIONS_ANNOTATIONS
-        .iter()
-        .filter_map(|name| annotations.get(*name)?.as_str())
-        .flat_map(|text| text.split(','))
-        .map(str::trim)
-        .collect();
+    let options: Vec<&str> = sync_option_items(live).collect();
     ["Prune=false", "Delete=false"]
         .into_iter()
         .find(|keep| options.contains(keep))
+}
+
+/// Whether the live object asks for `PruneLast=true`: pruned in a final
+/// implicit wave, once every other object of the app is healthy.
+pub(crate) fn prune_last(live: &Value) -> bool {
+    sync_option_items(live).any(|o| o == "PruneLast=true")
+}
+
+/// Whether the live object asks for `Prune=confirm`: deleted only once an
+/// operator confirmed the prune for the commit being applied.
+pub(crate) fn confirm_option(live: &Value) -> bool {
+    sync_option_items(live).any(|o| o == "Prune=confirm")
+}
+
+fn sync_option_items(live: &Value) -> impl Iterator<Item = &str> {
+    let annotations = live.pointer("/metadata/annotations");
+    SYNC_OPTIONS_ANNOTATIONS
+        .iter()
+        .filter_map(move |name| annotations?.get(*name)?.as_str())
+        .flat_map(|text| text.split(','))
+        .map(str::trim)
 }
 
 /// The objects of the last inventory that left Git, or why nothing may be
@@ -497,8 +538,13 @@ mod tests {
             json!({"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": "web", "uid": "u-1", "labels": labels, "annotations": annotations}})
         };
+        // Absent, and the app does not create it: missing, nothing created.
+        assert_eq!(
+            plan_app_namespace("web", &body, None, None, false),
+            AppNamespace::Missing
+        );
         // Absent: created with the creation record.
-        match plan_app_namespace("web", &body, None, None) {
+        match plan_app_namespace("web", &body, None, None, true) {
             AppNamespace::Create { body } => assert_eq!(
                 body["metadata"]["annotations"][CREATED_BY_ANNOTATION],
                 "web"
@@ -508,11 +554,11 @@ mod tests {
         // There before: not touched, whatever the app recorded.
         let foreign = live(json!({"team": "other"}), json!({}));
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&foreign), None),
+            plan_app_namespace("web", &body, Some(&foreign), None, true),
             AppNamespace::NotOurs
         );
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&foreign), Some("u-1")),
+            plan_app_namespace("web", &body, Some(&foreign), Some("u-1"), true),
             AppNamespace::NotOurs
         );
         // Created by this app, the uid recorded: the app's.
@@ -521,13 +567,13 @@ mod tests {
             json!({CREATED_BY_ANNOTATION: "web"}),
         );
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&created), Some("u-1")),
+            plan_app_namespace("web", &body, Some(&created), Some("u-1"), true),
             AppNamespace::Ours
         );
         // Our record on it but not our uid (recreated by someone, or a
         // create answered 200): the record is withdrawn, nothing else.
         for recorded in [None, Some("u-0")] {
-            match plan_app_namespace("web", &body, Some(&created), recorded) {
+            match plan_app_namespace("web", &body, Some(&created), recorded, true) {
                 AppNamespace::Withdraw { body } => {
                     assert_eq!(
                         body,
@@ -543,7 +589,7 @@ mod tests {
             json!({CREATED_BY_ANNOTATION: "shop"}),
         );
         assert_eq!(
-            plan_app_namespace("web", &body, Some(&other), Some("u-1")),
+            plan_app_namespace("web", &body, Some(&other), Some("u-1"), true),
             AppNamespace::NotOurs
         );
     }
@@ -616,6 +662,32 @@ mod tests {
             plan_object("web", &annotated, Some(&live), fresh(), &options()),
             Step::Apply { adopting: true, .. }
         ));
+    }
+
+    #[test]
+    fn adoption_leaves_the_fields_ignore_rules_name_as_they_are() {
+        let mut live = cm(json!({}), json!({}));
+        live["data"]["k"] = json!("theirs");
+        let adopt = Options {
+            adopt: true,
+            ignore_differences: vec![IgnoreRule {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                json_pointers: vec!["/data/k".into()],
+                ..Default::default()
+            }]
+            .into(),
+            ..options()
+        };
+        let step = plan_object("web", &desired(), Some(&live), fresh(), &adopt);
+        let Step::Apply {
+            body,
+            adopting: true,
+        } = step
+        else {
+            panic!("{step:?}")
+        };
+        assert_eq!(body["data"]["k"], "theirs", "{body}");
     }
 
     #[test]
@@ -749,6 +821,71 @@ mod tests {
             plan_prune("web", &r, Some(&live), Some("u-1"), &options()),
             Prune::Delete { uid: "u-1".into() }
         );
+    }
+
+    #[test]
+    fn prune_confirm_waits_for_a_confirmation_of_the_commit() {
+        let r = reference("ConfigMap");
+        let live = cm(
+            json!({APP_LABEL: "web"}),
+            json!({CREATED_BY_ANNOTATION: "web", "argocd.argoproj.io/sync-options": "Prune=confirm"}),
+        );
+        let step = plan_prune("web", &r, Some(&live), Some("u-1"), &options());
+        assert!(
+            matches!(&step, Prune::Keep(m) if m.contains("switchyard app sync web --prune")),
+            "{step:?}"
+        );
+        let confirmed = Options {
+            prune_confirmed: true,
+            ..options()
+        };
+        assert_eq!(
+            plan_prune("web", &r, Some(&live), Some("u-1"), &confirmed),
+            Prune::Delete { uid: "u-1".into() }
+        );
+        // A confirmation never deletes what is not ours.
+        let adopted = cm(
+            json!({APP_LABEL: "web"}),
+            json!({"switchyard.dev/sync-options": "Prune=confirm"}),
+        );
+        assert!(matches!(
+            plan_prune("web", &r, Some(&adopted), Some("u-1"), &confirmed),
+            Prune::Release(_)
+        ));
+        // The confirmation is for one commit: a later one needs its own.
+        let item = |confirmed: Option<&str>| AssignmentItem {
+            app: "web".into(),
+            commit: "c2".into(),
+            digest: "sha256:00".into(),
+            namespace: None,
+            prune: true,
+            self_heal: false,
+            ownership: Default::default(),
+            ignore_differences: Vec::new(),
+            prune_confirmed: confirmed.map(str::to_owned),
+            create_namespace: true,
+            prune_last: false,
+        };
+        assert!(!Options::from(&item(Some("c1"))).prune_confirmed);
+        assert!(!Options::from(&item(None)).prune_confirmed);
+        assert!(Options::from(&item(Some("c2"))).prune_confirmed);
+    }
+
+    #[test]
+    fn prune_last_is_read_from_either_annotation() {
+        for (annotation, value, last) in [
+            ("argocd.argoproj.io/sync-options", "PruneLast=true", true),
+            (
+                "switchyard.dev/sync-options",
+                "Replace=true, PruneLast=true",
+                true,
+            ),
+            ("argocd.argoproj.io/sync-options", "PruneLast=false", false),
+        ] {
+            let live = cm(json!({APP_LABEL: "web"}), json!({annotation: value}));
+            assert_eq!(prune_last(&live), last, "{annotation}: {value}");
+        }
+        assert!(!prune_last(&cm(json!({}), json!({}))));
     }
 
     #[test]

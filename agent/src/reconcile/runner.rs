@@ -241,6 +241,14 @@ async fn run(
                 &[]
             }
         };
+        // The field managers ignore rules leave fields to: the live view
+        // keeps their managedFields entries, which say which fields.
+        cluster.live().keep_managers(
+            apps.iter()
+                .flat_map(|a| &a.item.ignore_differences)
+                .flat_map(|r| r.managed_fields_managers.iter().cloned())
+                .collect(),
+        );
         for desired_app in apps {
             let item = &desired_app.item;
             let objects = match &desired_app.objects {

@@ -150,6 +150,24 @@ pub struct AssignmentItem {
     /// `RespectIgnoreDifferences`).
     #[serde(default)]
     pub ignore_differences: Vec<IgnoreRule>,
+    /// The commit an operator confirmed the prune of `Prune=confirm`
+    /// objects for (`switchyard app sync APP --prune`; protocol v4). The
+    /// agent deletes such objects only when it names `commit`: a
+    /// confirmation never carries over to a later commit.
+    #[serde(default)]
+    pub prune_confirmed: Option<String>,
+    /// Create `namespace` when it is missing (protocol v4); when false, a
+    /// missing namespace fails the app and nothing is created.
+    #[serde(default = "create_namespace_default")]
+    pub create_namespace: bool,
+    /// Every object of the app is pruned last, as if it carried
+    /// `PruneLast=true` (Argo CD's app-level sync option; protocol v4).
+    #[serde(default)]
+    pub prune_last: bool,
+}
+
+fn create_namespace_default() -> bool {
+    true
 }
 
 /// One `ignoreDifferences` rule: which objects (API group and kind, `*` for
@@ -165,6 +183,10 @@ pub struct IgnoreRule {
     pub namespace: Option<String>,
     pub json_pointers: Vec<String>,
     pub jq_path_expressions: Vec<String>,
+    /// Field managers (protocol v4): every field the live object's
+    /// `managedFields` assign to one of them is left to it.
+    #[serde(default)]
+    pub managed_fields_managers: Vec<String>,
 }
 
 /// An app's opt-ins about objects it did not create and objects whose

@@ -31,7 +31,9 @@ use bincode::config::{self, Config};
 /// peer on another version is refused with a clear error from the header
 /// alone. v2: `AssignmentItem::ownership`; v3:
 /// `AssignmentItem::ignore_differences`; v4: `Notification::DiffRequested`
-/// and the `ReportDiff` kind (`switchyard app diff`).
+/// and the `ReportDiff` kind (`switchyard app diff`),
+/// `AssignmentItem::prune_confirmed`, `AssignmentItem::create_namespace`,
+/// `AssignmentItem::prune_last`, `IgnoreRule::managed_fields_managers`.
 pub const PROTOCOL_VERSION: u16 = 4;
 /// Length of the fixed frame header.
 pub const HEADER_LEN: usize = 7;

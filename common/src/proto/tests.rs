@@ -44,6 +44,9 @@ fn samples() -> Vec<Message> {
                 self_heal: false,
                 ownership: Default::default(),
                 ignore_differences: Vec::new(),
+                prune_confirmed: None,
+                create_namespace: true,
+                prune_last: false,
             }],
         }),
         Message::GetBundle(GetBundle {

@@ -27,6 +27,10 @@ pub struct SyncRequest {
     pub allow_unreachable: bool,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Confirm the prune of the app's `Prune=confirm` objects that left
+    /// Git, for the commit this sync deploys only.
+    #[serde(default)]
+    pub prune: bool,
 }
 
 /// Request body of `POST /api/v1/apps/{name}/rollback`.
@@ -174,14 +178,31 @@ pub(super) async fn sync_app(
     let reason = sync_override(&principal, &request)?;
     let view = state
         .gitops
-        .sync(&name, request.revision.as_deref(), reason.as_deref())
+        .sync(
+            &name,
+            request.revision.as_deref(),
+            reason.as_deref(),
+            request.prune,
+        )
         .await?;
+    let confirmed = view.prune_confirmed.clone().filter(|_| request.prune);
     let mut response = Json(view).into_response();
+    let mut notes = Vec::new();
     if let Some(reason) = reason {
-        response.extensions_mut().insert(AuditNote(format!(
+        notes.push(format!(
             "deployed {} outside the tracked revision (--allow-unreachable): {reason}",
             request.revision.as_deref().unwrap_or_default()
-        )));
+        ));
+    }
+    if let Some(commit) = confirmed {
+        notes.push(format!(
+            "confirmed the prune of Prune=confirm objects at commit {commit}"
+        ));
+    }
+    if !notes.is_empty() {
+        response
+            .extensions_mut()
+            .insert(AuditNote(notes.join("; ")));
     }
     Ok(response)
 }

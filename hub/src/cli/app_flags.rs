@@ -50,6 +50,41 @@ pub(crate) struct AppFields {
     /// the app's; an empty list (`[]`) removes them.
     #[arg(long, value_name = "FILE", help_heading = "Sync")]
     pub(super) ignore_differences_file: Option<std::path::PathBuf>,
+    /// Leave every field this field manager owns on the live objects (their
+    /// managedFields, e.g. kube-controller-manager) to it: never drift, and
+    /// applied with its live values. Repeatable; on update the names given
+    /// replace the app's, and an empty name (`--ignore-field-manager ''`)
+    /// removes them.
+    #[arg(
+        long = "ignore-field-manager",
+        value_name = "NAME",
+        help_heading = "Sync"
+    )]
+    pub(super) ignore_field_managers: Vec<String>,
+    /// Create the app's namespace when it is missing (the default); with
+    /// `--create-namespace=false` a missing namespace fails the app and
+    /// nothing is created, as Argo CD without CreateNamespace=true.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        help_heading = "Sync"
+    )]
+    pub(super) create_namespace: Option<bool>,
+    /// Prune every object of the app that left Git last, once the app's
+    /// other objects are healthy, as if each carried PruneLast=true
+    /// (`--prune-last=false` turns it off).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        help_heading = "Sync"
+    )]
+    pub(super) prune_last: Option<bool>,
     #[command(flatten)]
     pub(super) helm: HelmFlags,
     /// Boxed: the largest group of flags, and most apps use none of them.
@@ -267,6 +302,7 @@ impl AppFields {
         name: Option<String>,
         helm: Option<HelmSettings>,
         directory: Option<DirectorySettings>,
+        current_rules: Vec<switchyard_hub::store::IgnoreDifference>,
     ) -> anyhow::Result<AppRequest> {
         let helm = if self.helm.given() {
             Some(self.helm.apply(helm.unwrap_or_default())?)
@@ -293,6 +329,14 @@ impl AppFields {
                 Some(rules.unwrap_or_default())
             }
         };
+        let ignore_differences = if self.ignore_field_managers.is_empty() {
+            ignore_differences
+        } else {
+            Some(with_field_managers(
+                ignore_differences.unwrap_or(current_rules),
+                &self.ignore_field_managers,
+            ))
+        };
         Ok(AppRequest {
             name,
             repo: self.repo,
@@ -308,9 +352,48 @@ impl AppFields {
             helm,
             directory,
             ignore_differences,
+            create_namespace: self.create_namespace,
+            prune_last: self.prune_last,
             ..AppRequest::default()
         })
     }
+
+    /// Whether an update needs the app's current ignore rules.
+    pub(super) fn changes_field_managers(&self) -> bool {
+        !self.ignore_field_managers.is_empty() && self.ignore_differences_file.is_none()
+    }
+}
+
+/// `rules` with the rule `--ignore-field-manager` writes (every object,
+/// fields of these managers only) replaced by one naming `managers`; none
+/// when every name is empty.
+fn with_field_managers(
+    rules: Vec<switchyard_hub::store::IgnoreDifference>,
+    managers: &[String],
+) -> Vec<switchyard_hub::store::IgnoreDifference> {
+    let flag_rule = |r: &switchyard_hub::store::IgnoreDifference| {
+        r.group == "*"
+            && r.kind == "*"
+            && r.name.is_none()
+            && r.namespace.is_none()
+            && r.json_pointers.is_empty()
+            && r.jq_path_expressions.is_empty()
+    };
+    let mut rules: Vec<_> = rules.into_iter().filter(|r| !flag_rule(r)).collect();
+    let managers: Vec<String> = managers
+        .iter()
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if !managers.is_empty() {
+        rules.push(switchyard_hub::store::IgnoreDifference {
+            group: "*".into(),
+            kind: "*".into(),
+            managed_fields_managers: managers,
+            ..Default::default()
+        });
+    }
+    rules
 }
 
 /// `--x` / `--no-x`: true, false, or left as it is.

@@ -164,6 +164,11 @@ pub(crate) enum AppCommand {
         /// Why --allow-unreachable is needed, for the audit log.
         #[arg(long, requires = "allow_unreachable")]
         reason: Option<String>,
+        /// Confirm the prune of objects marked Prune=confirm that left Git,
+        /// for the commit this sync deploys (a later commit needs a new
+        /// confirmation).
+        #[arg(long)]
+        prune: bool,
         /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
@@ -309,11 +314,16 @@ fn ignored_text(app: &AppView) -> String {
             } else if let Some(name) = &rule.name {
                 text.push_str(&format!(" {name}"));
             }
-            let fields: Vec<&str> = rule
+            let managers = rule
+                .managed_fields_managers
+                .iter()
+                .map(|m| format!("manager:{m}"));
+            let fields: Vec<String> = rule
                 .json_pointers
                 .iter()
                 .chain(&rule.jq_path_expressions)
-                .map(String::as_str)
+                .cloned()
+                .chain(managers)
                 .collect();
             format!("{text} {}", fields.join(","))
         })
@@ -427,6 +437,8 @@ fn show_app(app: &AppView) {
         ("Self-heal", app.self_heal.to_string()),
         ("Ownership", ownership_text(app)),
         ("Ignored", ignored_text(app)),
+        ("Create ns", app.create_namespace.to_string()),
+        ("Prune last", app.prune_last.to_string()),
         ("Latest", app.latest.clone().unwrap_or_else(|| "-".into())),
         (
             "Deployed",
@@ -547,7 +559,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             output,
         } => {
             let client = AdminClient::discover(target)?;
-            let mut request = fields.into_request(Some(name), None, None)?;
+            let mut request = fields.into_request(Some(name), None, None, Vec::new())?;
             request.manual = Some(manual);
             request.prune = Some(prune);
             request.self_heal = Some(self_heal);
@@ -570,13 +582,17 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             let client = AdminClient::discover(target)?;
             // The helm and directory flags given change those settings
             // and keep the rest.
-            let (helm, directory) = if fields.helm.given() || fields.directory.given() {
+            // (and --ignore-field-manager the app's rules by manager).
+            let (helm, directory, rules) = if fields.helm.given()
+                || fields.directory.given()
+                || fields.changes_field_managers()
+            {
                 let app: AppView = client.get(&format!("/apps/{name}")).await?;
-                (app.helm, app.directory)
+                (app.helm, app.directory, app.ignore_differences)
             } else {
-                (None, None)
+                (None, None, Vec::new())
             };
-            let mut request = fields.into_request(None, helm, directory)?;
+            let mut request = fields.into_request(None, helm, directory, rules)?;
             request.manual = either(manual, auto);
             request.prune = either(prune, no_prune);
             request.self_heal = either(self_heal, no_self_heal);
@@ -688,6 +704,7 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
             revision,
             allow_unreachable,
             reason,
+            prune,
             output,
         } => {
             let client = AdminClient::discover(target)?;
@@ -695,9 +712,18 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
                 revision,
                 allow_unreachable,
                 reason,
+                prune,
             };
             let app: AppView = client.post(&format!("/apps/{name}/sync"), &request).await?;
-            report_app(&app, "synced", output)
+            let what = if prune {
+                format!(
+                    "synced, prune confirmed for commit {}",
+                    short(&app.prune_confirmed)
+                )
+            } else {
+                "synced".to_owned()
+            };
+            report_app(&app, &what, output)
         }
         AppCommand::Rollback { name, to, output } => {
             let client = AdminClient::discover(target)?;

@@ -87,6 +87,8 @@ impl AppSpec {
             prune_crds: view.prune_crds,
             force_conflicts: view.force_conflicts,
             ignore_differences: view.ignore_differences.clone(),
+            create_namespace: view.create_namespace,
+            prune_last: view.prune_last,
         }
     }
 
@@ -121,6 +123,8 @@ impl AppSpec {
             prune_crds: Some(self.prune_crds),
             force_conflicts: Some(self.force_conflicts),
             ignore_differences: Some(self.ignore_differences.clone()),
+            create_namespace: Some(self.create_namespace),
+            prune_last: Some(self.prune_last),
         }
     }
 }

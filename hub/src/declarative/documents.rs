@@ -87,6 +87,8 @@ impl Kind {
                 "pruneCrds",
                 "forceConflicts",
                 "ignoreDifferences",
+                "createNamespace",
+                "pruneLast",
             ],
         }
     }
@@ -192,6 +194,19 @@ pub struct AppSpec {
     /// Fields left to others, as Argo CD's `ignoreDifferences`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignore_differences: Vec<crate::store::IgnoreDifference>,
+    /// Create the namespace when it is missing; exported only when off
+    /// (Switchyard's default is on, Argo CD's off).
+    #[serde(skip_serializing_if = "is_true")]
+    pub create_namespace: bool,
+    /// Prune every object last (Argo CD's app-level `PruneLast=true`);
+    /// exported only when on.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub prune_last: bool,
+}
+
+/// Whether a setting is on (left out of an export when on is the default).
+fn is_true(on: &bool) -> bool {
+    *on
 }
 
 /// The `helm:` block of an app: `helm template`'s flags.

@@ -60,6 +60,8 @@ pub(super) struct RawSpec {
     pub(super) prune_crds: Field<bool>,
     pub(super) force_conflicts: Field<bool>,
     pub(super) ignore_differences: Field<Vec<crate::store::IgnoreDifference>>,
+    pub(super) create_namespace: Field<bool>,
+    pub(super) prune_last: Field<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +107,8 @@ impl RawSpec {
             ("pruneCrds", at(&self.prune_crds)),
             ("forceConflicts", at(&self.force_conflicts)),
             ("ignoreDifferences", at(&self.ignore_differences)),
+            ("createNamespace", at(&self.create_namespace)),
+            ("pruneLast", at(&self.prune_last)),
         ]
         .into_iter()
         .filter_map(|(name, line)| line.map(|l| (name, l)))

@@ -434,6 +434,8 @@ fn app_spec_of(spec: &RawSpec, spec_line: usize, problems: &mut Problems<'_>) ->
         prune_crds: flag(&spec.prune_crds),
         force_conflicts: flag(&spec.force_conflicts),
         ignore_differences,
+        create_namespace: spec.create_namespace.as_ref().is_none_or(|f| f.value),
+        prune_last: flag(&spec.prune_last),
     })
 }
 

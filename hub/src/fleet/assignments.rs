@@ -99,6 +99,9 @@ mod tests {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
+            prune_last: false,
         };
         store
             .update_cluster(&name, true, &mut |c| {

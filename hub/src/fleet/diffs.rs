@@ -379,6 +379,9 @@ mod tests {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
+            prune_last: false,
         };
         let total = MAX_CLUSTERS_PER_DIFF + 5;
         for i in 0..total {

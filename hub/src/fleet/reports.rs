@@ -64,12 +64,21 @@ impl StatusView {
             (_, Some(r)) => (
                 format!("{:?}", r.status.sync),
                 format!("{:?}", r.status.health),
+                // An error first, then what makes the app OutOfSync (a
+                // prune waiting for confirmation, say), then any message.
                 r.status.last_error.clone().or_else(|| {
-                    r.status.resources.iter().find_map(|row| {
-                        row.message
-                            .clone()
-                            .map(|m| format!("{} {}: {m}", row.kind, row.name))
-                    })
+                    let out_of_sync = r
+                        .status
+                        .resources
+                        .iter()
+                        .filter(|row| row.sync != switchyard_common::proto::SyncStatus::Synced);
+                    out_of_sync
+                        .chain(r.status.resources.iter())
+                        .find_map(|row| {
+                            row.message
+                                .clone()
+                                .map(|m| format!("{} {}: {m}", row.kind, row.name))
+                        })
                 }),
             ),
             (Some(_), None) => (
@@ -558,6 +567,9 @@ mod tests {
                     self_heal: false,
                     ownership: Default::default(),
                     ignore_differences: Vec::new(),
+                    prune_confirmed: None,
+                    create_namespace: true,
+                    prune_last: false,
                 }];
             })
             .unwrap();

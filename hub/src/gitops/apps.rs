@@ -175,6 +175,9 @@ impl GitOps {
             prune_crds: app.ownership.prune_crds,
             force_conflicts: app.ownership.force_conflicts,
             ignore_differences: app.ignore_differences.clone(),
+            create_namespace: app.create_namespace,
+            prune_last: app.prune_last,
+            prune_confirmed: app.prune_confirmed.clone(),
             latest: app.latest.clone(),
             deployed,
             failed_commit,
@@ -301,6 +304,9 @@ impl GitOps {
                 force_conflicts: request.force_conflicts.unwrap_or(false),
             },
             ignore_differences: request.ignore_differences.clone().unwrap_or_default(),
+            create_namespace: request.create_namespace.unwrap_or(true),
+            prune_last: request.prune_last.unwrap_or(false),
+            prune_confirmed: None,
             created_at: unix_now(),
             deployed: None,
             pinned: false,
@@ -390,6 +396,12 @@ impl GitOps {
         if let Some(v) = request.ignore_differences {
             app.ignore_differences = v;
         }
+        if let Some(v) = request.create_namespace {
+            app.create_namespace = v;
+        }
+        if let Some(v) = request.prune_last {
+            app.prune_last = v;
+        }
         self.validate_app(&mut app)?;
         let updated = app.clone();
         self.store
@@ -414,6 +426,10 @@ impl GitOps {
 
 /// Directory settings apply to the directory and jsonnet renderers only,
 /// and must be valid (globs, argument names, library paths).
+/// Field managers one app's ignore rules may name (the agent's live view
+/// keeps the entries of as many, over all its apps).
+const MAX_IGNORED_MANAGERS: usize = 16;
+
 /// An app's `ignoreDifferences`, as the agent will read them; rules with
 /// what the agent cannot apply yet are refused, never half applied.
 pub(crate) fn validate_ignore_differences(
@@ -425,11 +441,26 @@ pub(crate) fn validate_ignore_differences(
                 format!("ignoreDifferences[{index}].jqPathExpressions[{n}] {expression:?} {e}")
             })?;
         }
-        if !rule.managed_fields_managers.is_empty() {
-            return Err(format!(
-                "ignoreDifferences[{index}]: managedFieldsManagers are not supported yet; name the fields with jsonPointers or jqPathExpressions"
-            ));
+        for (n, manager) in rule.managed_fields_managers.iter().enumerate() {
+            if manager.trim().is_empty() || manager.len() > 128 {
+                return Err(format!(
+                    "ignoreDifferences[{index}].managedFieldsManagers[{n}] {manager:?} is not a field manager name"
+                ));
+            }
         }
+    }
+    // The agent keeps the managedFields entries of at most this many
+    // managers in its live view.
+    let managers: std::collections::BTreeSet<&str> = rules
+        .iter()
+        .flat_map(|r| &r.managed_fields_managers)
+        .map(String::as_str)
+        .collect();
+    if managers.len() > MAX_IGNORED_MANAGERS {
+        return Err(format!(
+            "ignoreDifferences name {} field managers; at most {MAX_IGNORED_MANAGERS} are allowed",
+            managers.len()
+        ));
     }
     let rules: Vec<_> = rules.iter().map(|r| r.to_rule()).collect();
     switchyard_common::ignore_rules::validate(&rules).map_err(|e| e.to_string())
@@ -560,6 +591,27 @@ pub(crate) fn normalize_app_path(path: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_manager_rules_are_accepted_within_bounds() {
+        let rule = |managers: Vec<String>| crate::store::IgnoreDifference {
+            group: "*".into(),
+            kind: "*".into(),
+            managed_fields_managers: managers,
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_ignore_differences(&[rule(vec!["kube-controller-manager".into()])]),
+            Ok(())
+        );
+        let e = validate_ignore_differences(&[rule(vec![" ".into()])]).unwrap_err();
+        assert!(e.contains("managedFieldsManagers[0]"), "{e}");
+        let many = (0..=MAX_IGNORED_MANAGERS)
+            .map(|i| format!("m{i}"))
+            .collect();
+        let e = validate_ignore_differences(&[rule(many)]).unwrap_err();
+        assert!(e.contains("at most 16"), "{e}");
+    }
 
     #[test]
     fn app_paths_are_normalized_and_confined() {

@@ -49,6 +49,9 @@ pub(crate) fn plan_cluster(
                 self_heal: app.self_heal,
                 ownership: app.ownership,
                 ignore_differences: app.ignore_differences.iter().map(|r| r.to_rule()).collect(),
+                prune_confirmed: app.prune_confirmed.clone(),
+                create_namespace: app.create_namespace,
+                prune_last: app.prune_last,
             }),
             Err(error) => {
                 if let Some(previous) = cluster.assignment.iter().find(|i| i.app == app.name) {
@@ -174,6 +177,9 @@ mod tests {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
+            prune_last: false,
         }
     }
 
@@ -240,6 +246,9 @@ mod tests {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
+            prune_last: false,
         };
         let lookup = |d: &str| keys.get(d).cloned();
         let items = [

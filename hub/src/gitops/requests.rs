@@ -133,6 +133,14 @@ pub struct AppRequest {
     /// on update, a list replaces the app's rules and `[]` removes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_differences: Option<Vec<crate::store::IgnoreDifference>>,
+    /// Create the app's namespace when it is missing (default true); when
+    /// false, a missing namespace fails the app and nothing is created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_namespace: Option<bool>,
+    /// Prune every object last, once the others are healthy (Argo CD's
+    /// app-level `PruneLast=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_last: Option<bool>,
 }
 
 /// An app as the API shows it.
@@ -180,6 +188,16 @@ pub struct AppView {
     pub force_conflicts: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_differences: Vec<crate::store::IgnoreDifference>,
+    /// Create the app's namespace when it is missing.
+    #[serde(default = "crate::gitops::requests::yes")]
+    pub create_namespace: bool,
+    /// Prune every object last, once the others are healthy.
+    #[serde(default)]
+    pub prune_last: bool,
+    /// The commit an operator confirmed the prune of `Prune=confirm`
+    /// objects for (`app sync --prune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_confirmed: Option<String>,
     /// Latest commit the revision resolved to.
     pub latest: Option<String>,
     /// Commit assigned to clusters: the one the app deploys, once it
@@ -221,4 +239,9 @@ pub struct RevisionView {
     pub author: String,
     pub summary: String,
     pub committed_at: String,
+}
+
+/// Default of `create_namespace` in views written before it existed.
+pub(crate) fn yes() -> bool {
+    true
 }

@@ -58,11 +58,16 @@ impl GitOps {
     /// revision, or the repo's branch) or in its history, so that whoever
     /// may sync cannot deploy a branch nobody reviewed; `override_reason`
     /// (an admin's `--allow-unreachable`, checked by the caller) lifts that.
+    ///
+    /// `confirm_prune` records the operator's confirmation of the prune of
+    /// `Prune=confirm` objects for the commit deployed: the agents delete
+    /// them only while they apply that commit.
     pub async fn sync(
         &self,
         name: &str,
         revision: Option<&str>,
         override_reason: Option<&str>,
+        confirm_prune: bool,
     ) -> Result<AppView> {
         let writing = self.planning.lock().await;
         let app = self.load_app(name)?;
@@ -106,7 +111,13 @@ impl GitOps {
         // An explicit older commit on an automatic app would be replaced by
         // the next new commit at once; it stays pinned until a plain sync.
         let pinned = revision.is_some() && app.latest.as_deref() != Some(target.id.as_str());
-        self.deploy(writing, &app, &target, &event, pinned).await
+        let (event, confirmed) = if confirm_prune {
+            (format!("{event} --prune"), Some(target.id.as_str()))
+        } else {
+            (event, None)
+        };
+        self.deploy(writing, &app, &target, &event, pinned, confirmed)
+            .await
     }
 
     /// The version of a chart app's range in the repo's latest index.
@@ -175,7 +186,8 @@ impl GitOps {
                 .ok_or_else(|| Error::NothingToRollBack(name.to_owned()))?,
         };
         let target = self.resolve_commit(&app, &commit).await?;
-        self.deploy(writing, &app, &target, "rollback", true).await
+        self.deploy(writing, &app, &target, "rollback", true, None)
+            .await
     }
 
     /// Record an admin's deploy of `target`. `writing` is the planning lock,
@@ -190,6 +202,7 @@ impl GitOps {
         target: &CommitInfo,
         event: &str,
         pinned: bool,
+        prune_confirmed: Option<&str>,
     ) -> Result<AppView> {
         self.store.append_revision(
             &app.name,
@@ -211,6 +224,8 @@ impl GitOps {
             .update_app(&app.name, true, &mut |a| {
                 a.deployed = Some(commit.clone());
                 a.pinned = pinned;
+                // A confirmation is for one commit: any deploy replaces it.
+                a.prune_confirmed = prune_confirmed.map(str::to_owned);
                 a.render_failure = None;
             })?
             .ok_or_else(|| Error::AppNotFound(app.name.clone()))?;

@@ -154,6 +154,9 @@ mod tests {
                 self_heal: false,
                 ownership: Default::default(),
                 ignore_differences: Vec::new(),
+                prune_confirmed: None,
+                create_namespace: true,
+                prune_last: false,
             })
             .collect();
         record

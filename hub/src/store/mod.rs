@@ -229,6 +229,18 @@ pub struct AppRecord {
     /// Fields left to others (`ignoreDifferences`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_differences: Vec<IgnoreDifference>,
+    /// Create the app's namespace when it is missing (absent in records
+    /// written before it existed: true, as it always was).
+    #[serde(default = "yes")]
+    pub create_namespace: bool,
+    /// Prune every object of the app last, once the others are healthy
+    /// (Argo CD's app-level `PruneLast=true`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune_last: bool,
+    /// The commit an operator confirmed the prune of its `Prune=confirm`
+    /// objects for (`app sync --prune`); it confirms that commit only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_confirmed: Option<String>,
     pub created_at: u64,
     /// Commit deployed: for automatic apps the latest resolved commit unless
     /// pinned; for manual apps the approved one (`None` until first sync).
@@ -272,6 +284,9 @@ impl AppRecord {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            create_namespace: true,
+            prune_last: false,
+            prune_confirmed: None,
             created_at: 0,
             deployed: None,
             pinned: false,
@@ -280,6 +295,10 @@ impl AppRecord {
             render_failure: None,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Fields of an app's objects it leaves to others, in the shape of Argo
@@ -304,8 +323,8 @@ pub struct IgnoreDifference {
     /// kind `switchyard_common::jq_paths` accepts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jq_path_expressions: Vec<String>,
-    /// Accepted so an Argo CD rule using them is refused with a reason
-    /// instead of being half applied; not supported yet.
+    /// Field managers (`kube-controller-manager`): every field the live
+    /// object's `managedFields` assign to one of them is left to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub managed_fields_managers: Vec<String>,
 }
@@ -320,6 +339,7 @@ impl IgnoreDifference {
             namespace: self.namespace.clone(),
             json_pointers: self.json_pointers.clone(),
             jq_path_expressions: self.jq_path_expressions.clone(),
+            managed_fields_managers: self.managed_fields_managers.clone(),
         }
     }
 }

@@ -66,6 +66,9 @@ async fn pages_at_fleet_scale() {
             self_heal: false,
             ownership: Default::default(),
             ignore_differences: Vec::new(),
+            prune_confirmed: None,
+            create_namespace: true,
+            prune_last: false,
         })
         .collect();
     let regions = ["eu", "us", "ap"];

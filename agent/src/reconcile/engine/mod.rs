@@ -74,7 +74,18 @@ async fn read_live(
 ) -> Result<Option<Arc<Value>>, ClusterError> {
     match cluster.live().lookup(reference) {
         Seen::Present(object) => Ok(Some(object)),
-        Seen::NotReady => Ok(cluster.get(kind, reference).await?.map(Arc::new)),
+        Seen::NotReady => {
+            let object = cluster.get(kind, reference).await?;
+            // Into the view (a no-op unless it is newer, or the view's copy
+            // was stripped under other kept managers), so the next pass
+            // need not read it again.
+            if let Some(object) = &object
+                && cluster.live().ready(reference)
+            {
+                cluster.live().record(reference, object);
+            }
+            Ok(object.map(Arc::new))
+        }
         Seen::Absent => {
             let namespace = reference.namespace.clone().filter(|_| kind.namespaced);
             let mut names = existing.names.lock().await;
@@ -291,6 +302,7 @@ async fn wait_established(cluster: &Cluster, kind: &Kind, crd: &ObjectRef) -> Re
 /// by a prune or app deletion that `plan_prune` allows, which asks for
 /// `--prune-namespaces`); a Namespace that was there before is used as it
 /// is, never labelled, adopted or deleted.
+#[allow(clippy::too_many_arguments)]
 async fn ensure_namespace(
     cluster: &Cluster,
     namespace: &str,
@@ -298,8 +310,9 @@ async fn ensure_namespace(
     previous: Option<&AppliedState>,
     mode: Mode,
     existing: &Existing,
+    create: bool,
     pass: &mut Pass,
-) -> Result<(), ClusterError> {
+) -> Result<NamespaceState, ClusterError> {
     let reference = ObjectRef {
         api_version: "v1".into(),
         kind: "Namespace".into(),
@@ -323,17 +336,18 @@ async fn ensure_namespace(
     let recorded = previous
         .and_then(|p| p.created.get(&reference))
         .map(String::as_str);
-    let step = plan::plan_app_namespace(marks.app, &body, live.as_deref(), recorded);
+    let step = plan::plan_app_namespace(marks.app, &body, live.as_deref(), recorded, create);
     if step != plan::AppNamespace::Ours {
         pass.inventory.remove(&reference);
     }
     let withdraw = match step {
-        plan::AppNamespace::NotOurs | plan::AppNamespace::Ours => return Ok(()),
+        plan::AppNamespace::NotOurs | plan::AppNamespace::Ours => return Ok(NamespaceState::There),
+        plan::AppNamespace::Missing => return Ok(NamespaceState::Missing),
         plan::AppNamespace::Withdraw { body } => body,
         plan::AppNamespace::Create { body: with_record } => {
             if mode == Mode::DryRun {
                 pass.plan.push(format!("create {reference}"));
-                return Ok(());
+                return Ok(NamespaceState::There);
             }
             let written = cluster
                 .apply(&kind, &reference, &with_record, false)
@@ -343,7 +357,7 @@ async fn ensure_namespace(
                 Some(uid) if written.created => {
                     info!(app = %marks.app, %namespace, "created the app's namespace");
                     pass.managed(&reference, &with_record, Some(uid.to_owned()));
-                    return Ok(());
+                    return Ok(NamespaceState::There);
                 }
                 // 200, not 201: someone created it between our read and
                 // our write. Not ours: take our marks off it again.
@@ -357,11 +371,20 @@ async fn ensure_namespace(
     if mode == Mode::DryRun {
         pass.plan
             .push(format!("leave {reference}: remove Switchyard's marks"));
-        return Ok(());
+        return Ok(NamespaceState::There);
     }
     cluster.apply(&kind, &reference, &withdraw, true).await?;
     pass.writes += 1;
-    Ok(())
+    Ok(NamespaceState::There)
+}
+
+/// Whether the app's namespace is there after [`ensure_namespace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NamespaceState {
+    /// There (or created now, or to be created in a dry run).
+    There,
+    /// Absent, and the app does not create it.
+    Missing,
 }
 
 /// Everything one reconcile of an app accumulates.
@@ -581,11 +604,35 @@ pub(crate) async fn reconcile_app(
     // any of its objects.
     if let Some(ns) = &item.namespace
         && !lists_namespace(objects, ns)
-        && let Err(e) =
-            ensure_namespace(cluster, ns, marks, previous, mode, &existing, &mut pass).await
     {
-        pass.retry |= e.is_transient();
-        pass.errors.push(format!("namespace {ns}: {e}"));
+        let create = item.create_namespace;
+        match ensure_namespace(
+            cluster, ns, marks, previous, mode, &existing, create, &mut pass,
+        )
+        .await
+        {
+            Ok(NamespaceState::There) => {}
+            // Nothing is written: every namespaced object of the app would
+            // fail, and hooks must not run against a half-there app. The
+            // next pass looks again (someone may create it).
+            Ok(NamespaceState::Missing) => {
+                let why = format!(
+                    "namespace {ns} does not exist and the app does not create it (--create-namespace=false): create it, or set --create-namespace on the app; nothing applied"
+                );
+                warn!(app = %item.app, namespace = %ns, "app namespace missing; nothing applied");
+                return Outcome {
+                    status: app_status(item, pass.rows, vec![why], false),
+                    applied: None,
+                    plan: pass.plan,
+                    writes: pass.writes,
+                    retry: true,
+                };
+            }
+            Err(e) => {
+                pass.retry |= e.is_transient();
+                pass.errors.push(format!("namespace {ns}: {e}"));
+            }
+        }
     }
 
     let phases = match order::phases(objects) {
@@ -728,11 +775,60 @@ pub(crate) async fn reconcile_app(
     {
         match plan::prune_candidates(&previous.inventory, &pass.desired, pass.unresolved) {
             Ok(gone) => {
-                for reference in &in_prune_order(gone) {
-                    prune_one(
-                        cluster, reference, marks.app, previous, &options, mode, &mut pass,
+                let mut last = Vec::new();
+                for reference in in_prune_order(gone) {
+                    let deferred = prune_one(
+                        cluster, &reference, marks.app, previous, &options, mode, true, &mut pass,
                     )
                     .await;
+                    if deferred {
+                        last.push(reference);
+                    }
+                }
+                // PruneLast=true: a final implicit wave, once every other
+                // object of the app is healthy (bounded by --wave-wait; the
+                // next pass looks again). A dry run plans them at once.
+                if !last.is_empty() {
+                    let others: Vec<ObjectRef> = pass
+                        .inventory
+                        .intersection(&pass.desired)
+                        .cloned()
+                        .collect();
+                    let healthy = match mode {
+                        Mode::DryRun => Ok(()),
+                        Mode::Apply => {
+                            hooks::wait_healthy(cluster, &others, settings.wave_wait).await
+                        }
+                    };
+                    match healthy {
+                        Ok(()) => {
+                            for reference in &last {
+                                prune_one(
+                                    cluster, reference, marks.app, previous, &options, mode, false,
+                                    &mut pass,
+                                )
+                                .await;
+                            }
+                        }
+                        Err(what) => {
+                            for reference in &last {
+                                pass.inventory.insert(reference.clone());
+                                pass.extraneous = true;
+                                pass.rows.push(row(
+                                    reference,
+                                    SyncStatus::OutOfSync,
+                                    Health::Unknown,
+                                    Some(
+                                        "removed from Git; PruneLast=true: pruned once the app is healthy"
+                                            .into(),
+                                    ),
+                                ));
+                            }
+                            waiting = Some(format!(
+                                "not healthy yet ({what}); the PruneLast prunes wait"
+                            ));
+                        }
+                    }
                 }
             }
             Err(why) => {
@@ -769,7 +865,8 @@ pub(crate) async fn reconcile_app(
         }
     }
 
-    // PostSync once everything is healthy.
+    // PostSync once everything is healthy (and PruneLast prunes done).
+    let stopped = stopped || waiting.is_some();
     if run_hooks && !stopped && hooks.any(Phase::PostSync) {
         let all: Vec<ObjectRef> = pass.inventory.iter().cloned().collect();
         match hooks::wait_healthy(cluster, &all, settings.wave_wait).await {

@@ -5,7 +5,10 @@
 
 use super::*;
 
-/// Decide and execute the prune of one object that left Git.
+/// Decide and execute the prune of one object that left Git. With
+/// `defer_last`, an object marked `PruneLast=true` that would be deleted is
+/// not: it is returned as deferred, for the final implicit wave.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn prune_one(
     cluster: &Cluster,
     reference: &ObjectRef,
@@ -13,9 +16,11 @@ pub(super) async fn prune_one(
     previous: &AppliedState,
     options: &Options,
     mode: Mode,
+    defer_last: bool,
     pass: &mut Pass,
-) {
-    match prune_object(cluster, reference, app, previous, options, mode).await {
+) -> bool {
+    match prune_object(cluster, reference, app, previous, options, mode, defer_last).await {
+        Ok(Pruned::Deferred) => return true,
         Ok(Pruned::Deleted(line)) => {
             pass.writes += usize::from(mode == Mode::Apply);
             pass.plan.push(line);
@@ -33,9 +38,12 @@ pub(super) async fn prune_one(
             pass.errors.push(format!("pruning {reference}: {e}"));
         }
     }
+    false
 }
 
 pub(super) enum Pruned {
+    /// `PruneLast=true`, to be deleted in the final wave.
+    Deferred,
     Deleted(String),
     Gone,
     Kept(ResourceStatus),
@@ -49,6 +57,7 @@ pub(super) async fn prune_object(
     previous: &AppliedState,
     options: &Options,
     mode: Mode,
+    defer_last: bool,
 ) -> Result<Pruned, ClusterError> {
     let kind = match cluster.kind(reference).await {
         Ok(kind) => kind,
@@ -80,6 +89,12 @@ pub(super) async fn prune_object(
         Prune::Release(reason) => {
             info!(%app, object = %reference, %reason, "left in place and forgotten");
             Ok(Pruned::Released(format!("leave {reference}: {reason}")))
+        }
+        Prune::Delete { .. }
+            if defer_last
+                && (options.prune_last || live.as_ref().is_some_and(plan::prune_last)) =>
+        {
+            Ok(Pruned::Deferred)
         }
         Prune::Delete { uid } => {
             if mode == Mode::Apply {
@@ -119,12 +134,12 @@ pub(crate) async fn remove_app(
     let options = previous.options();
     let mut deleted = 0;
     for reference in &in_prune_order(previous.inventory.iter().cloned().collect()) {
-        match prune_object(cluster, reference, app, previous, &options, mode).await? {
+        match prune_object(cluster, reference, app, previous, &options, mode, false).await? {
             Pruned::Deleted(_) => deleted += 1,
             Pruned::Kept(r) => {
                 info!(%app, object = %reference, reason = r.message.as_deref().unwrap_or_default(), "app unassigned; left in place");
             }
-            Pruned::Gone | Pruned::Released(_) => {}
+            Pruned::Gone | Pruned::Released(_) | Pruned::Deferred => {}
         }
     }
     Ok(deleted)

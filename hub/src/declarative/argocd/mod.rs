@@ -329,9 +329,15 @@ impl Builder {
         };
         let sync = &spec["syncPolicy"];
         let automated = sync.get("automated").is_some_and(|a| !a.is_null());
-        if let Some(options) = sync["syncOptions"].as_array().filter(|o| !o.is_empty()) {
-            let options: Vec<&str> = options.iter().filter_map(Value::as_str).collect();
-            shared.push(format!("syncPolicy.syncOptions {options:?} not translated"));
+        let options: Vec<&str> = sync["syncOptions"]
+            .as_array()
+            .map(|o| o.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let (create_namespace, prune_last, untranslated) = app_sync_options(&options);
+        for (option, why) in untranslated {
+            shared.push(format!(
+                "syncPolicy.syncOptions {option:?} not translated: {why}"
+            ));
         }
         let ignore_differences = ignore_differences(&spec["ignoreDifferences"], &mut notes);
         for field in ["info", "revisionHistoryLimit"] {
@@ -382,6 +388,8 @@ impl Builder {
             prune_crds: false,
             force_conflicts: false,
             ignore_differences,
+            create_namespace,
+            prune_last,
         };
         if let Some((_, existing)) = self.apps.get(&name)
             && *existing != app
@@ -688,9 +696,60 @@ mod sources;
 use generators::*;
 use sources::*;
 
-/// An Application's `ignoreDifferences`: rules by JSON pointer and jq path
-/// expression carry over as they are; field managers, which Switchyard
-/// does not apply yet, are listed in `notes` and left out.
+/// An Application's app-level `syncPolicy.syncOptions`: whether the app
+/// creates its namespace (`CreateNamespace=true`; Argo CD's default is not
+/// to), whether it prunes last (`PruneLast=true`), and the options not
+/// translated, with the reason. Options that describe what Switchyard
+/// always does translate to nothing.
+fn app_sync_options(options: &[&str]) -> (bool, bool, Vec<(String, &'static str)>) {
+    let mut create_namespace = false;
+    let mut prune_last = false;
+    let mut untranslated = Vec::new();
+    for option in options.iter().map(|o| o.trim()) {
+        match option {
+            "CreateNamespace=true" => create_namespace = true,
+            "CreateNamespace=false" => create_namespace = false,
+            "PruneLast=true" => prune_last = true,
+            // Always so here: server-side apply, no client-side validation
+            // or dry run, only objects that differ are written, and ignore
+            // rules are respected on apply.
+            "ServerSideApply=true"
+            | "Validate=false"
+            | "Validate=true"
+            | "SkipDryRunOnMissingResource=true"
+            | "ApplyOutOfSyncOnly=true"
+            | "RespectIgnoreDifferences=true"
+            | "Prune=true"
+            | "PruneLast=false"
+            | "Replace=false" => {}
+            "Prune=false" | "Prune=confirm" | "Delete=false" | "Replace=true" => {
+                untranslated.push((
+                    option.to_owned(),
+                    "Switchyard reads it per object only: put it in the argocd.argoproj.io/sync-options annotation of the objects",
+                ))
+            }
+            "ServerSideApply=false" | "ApplyOutOfSyncOnly=false" | "RespectIgnoreDifferences=false" => {
+                untranslated.push((
+                    option.to_owned(),
+                    "Switchyard always applies server-side, only what differs, respecting ignoreDifferences",
+                ))
+            }
+            other if other.starts_with("PrunePropagationPolicy=") => untranslated.push((
+                other.to_owned(),
+                "the agent deletes with the API server's default propagation (background)",
+            )),
+            other if other.starts_with("FailOnSharedResource=") => untranslated.push((
+                other.to_owned(),
+                "an object another app owns is never written and reported as a conflict",
+            )),
+            other => untranslated.push((other.to_owned(), "unknown sync option")),
+        }
+    }
+    (create_namespace, prune_last, untranslated)
+}
+
+/// An Application's `ignoreDifferences`: rules by JSON pointer, jq path
+/// expression and field manager carry over as they are.
 fn ignore_differences(
     rules: &Value,
     notes: &mut Vec<String>,
@@ -705,18 +764,7 @@ fn ignore_differences(
             return Vec::new();
         }
     };
-    let mut kept = Vec::new();
-    for (index, mut rule) in parsed.into_iter().enumerate() {
-        let managers = std::mem::take(&mut rule.managed_fields_managers);
-        if !managers.is_empty() {
-            notes.push(format!(
-                "spec.ignoreDifferences[{index}].managedFieldsManagers {managers:?} not translated (not supported yet; write the fields as jsonPointers or jqPathExpressions)"
-            ));
-        }
-        if !rule.json_pointers.is_empty() || !rule.jq_path_expressions.is_empty() {
-            kept.push(rule);
-        }
-    }
+    let kept = parsed;
     if let Err(e) = crate::gitops::validate_ignore_differences(&kept) {
         notes.push(format!("spec.ignoreDifferences not translated: {e}"));
         return Vec::new();

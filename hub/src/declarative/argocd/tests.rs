@@ -114,10 +114,10 @@ fn example_applications_become_one_repo_and_their_apps() {
     assert_eq!(g.target.selector, "argocd-cluster=in-cluster");
     assert!(!g.manual && g.prune && g.self_heal);
     assert_eq!(g.directory.as_ref().and_then(|d| d.recurse), Some(false));
+    // syncOptions: [CreateNamespace=true] translates; nothing is noted.
+    assert!(g.create_namespace);
     assert!(
-        t.notes
-            .iter()
-            .any(|n| n.contains("CreateNamespace=true") && n.ends_with("(apps guestbook)")),
+        !t.notes.iter().any(|n| n.contains("syncOptions")),
         "{:?}",
         t.notes
     );
@@ -430,7 +430,7 @@ fn the_parent_of_an_app_of_apps_points_at_its_directory() {
 }
 
 #[test]
-fn ignore_differences_carry_over_and_field_managers_are_noted() {
+fn ignore_differences_carry_over_with_field_managers() {
     let with_rules = GUESTBOOK.replacen(
         "spec:\n",
         "spec:\n  ignoreDifferences:\n  - group: apps\n    kind: Deployment\n    jsonPointers:\n    - /spec/replicas\n  - kind: Service\n    jqPathExpressions:\n    - .spec.ports[].nodePort\n  - kind: Deployment\n    group: apps\n    managedFieldsManagers:\n    - kube-controller-manager\n",
@@ -439,17 +439,57 @@ fn ignore_differences_carry_over_and_field_managers_are_noted() {
     let t = translate(&[input("g.yaml", &with_rules)], Some(&Example));
     assert!(t.untranslated.is_empty(), "{:?}", t.untranslated);
     let rules = &app(&t, "guestbook").ignore_differences;
-    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert_eq!(rules.len(), 3, "{rules:?}");
     assert_eq!(
         (rules[0].group.as_str(), rules[0].kind.as_str()),
         ("apps", "Deployment")
     );
     assert_eq!(rules[0].json_pointers, ["/spec/replicas"]);
     assert_eq!(rules[1].jq_path_expressions, [".spec.ports[].nodePort"]);
+    assert_eq!(
+        rules[2].managed_fields_managers,
+        ["kube-controller-manager"]
+    );
     assert!(
+        !t.notes.iter().any(|n| n.contains("managedFieldsManagers")),
+        "{:?}",
         t.notes
-            .iter()
-            .any(|n| n.contains("ignoreDifferences[2].managedFieldsManagers")),
+    );
+    round_trip(&t);
+}
+
+#[test]
+fn app_level_sync_options_translate_or_are_listed_with_the_reason() {
+    let guestbook = |options: &str| {
+        GUESTBOOK.replacen("    syncOptions:\n    - CreateNamespace=true\n", options, 1)
+    };
+    // Argo CD's default: no CreateNamespace, no namespace created.
+    let t = translate(&[input("g.yaml", &guestbook(""))], Some(&Example));
+    assert!(!app(&t, "guestbook").create_namespace);
+    round_trip(&t);
+    let t = translate(
+        &[input(
+            "g.yaml",
+            &guestbook(
+                "    syncOptions:\n    - CreateNamespace=true\n    - ServerSideApply=true\n    - PrunePropagationPolicy=orphan\n    - Frobnicate=yes\n",
+            ),
+        )],
+        Some(&Example),
+    );
+    assert!(app(&t, "guestbook").create_namespace);
+    let noted = |what: &str| t.notes.iter().any(|n| n.contains(what));
+    assert!(
+        noted("\"PrunePropagationPolicy=orphan\" not translated: the agent deletes"),
+        "{:?}",
+        t.notes
+    );
+    assert!(
+        noted("\"Frobnicate=yes\" not translated: unknown sync option"),
+        "{:?}",
+        t.notes
+    );
+    assert!(
+        !noted("ServerSideApply") && !noted("CreateNamespace"),
         "{:?}",
         t.notes
     );

@@ -310,6 +310,9 @@ fn cluster_summaries_follow_every_write() {
                 self_heal: false,
                 ownership: Default::default(),
                 ignore_differences: Vec::new(),
+                prune_confirmed: None,
+                create_namespace: true,
+                prune_last: false,
             }];
         })
         .unwrap();
