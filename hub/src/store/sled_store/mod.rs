@@ -103,7 +103,7 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Self> {
         let db = sled::Config::new().path(path).open().map_err(backend)?;
         let cluster_table: Table<ClusterRecord> = Table::open(&db, CLUSTERS)?;
-        let index = RwLock::new(ClusterIndex::of(&cluster_table.list()?));
+        let index = RwLock::new(index_of(&cluster_table)?);
         Ok(Self {
             clusters: db.open_tree(CLUSTERS).map_err(backend)?,
             tokens: db.open_tree(TOKENS).map_err(backend)?,
@@ -140,7 +140,7 @@ impl SledStore {
 
     /// Rebuild the cluster index from the tree (after a restore).
     fn reindex(&self) -> Result<()> {
-        let rebuilt = ClusterIndex::of(&self.cluster_table.list()?);
+        let rebuilt = index_of(&self.cluster_table)?;
         *self.indexing() = rebuilt;
         Ok(())
     }
@@ -149,6 +149,25 @@ impl SledStore {
         self.db.flush().map_err(backend)?;
         Ok(())
     }
+}
+
+/// The index of every cluster record that decodes. A corrupt record is
+/// left out (and logged) rather than keeping the hub from starting: reads
+/// of that cluster still fail with the decode error, where they are
+/// handled (an agent's authentication is retried, not revoked).
+fn index_of(table: &Table<ClusterRecord>) -> Result<ClusterIndex> {
+    let mut records = Vec::new();
+    for entry in table.tree.iter() {
+        let (key, value) = entry.map_err(backend)?;
+        match decode::<ClusterRecord>(&key, &value) {
+            Ok(record) => records.push(record),
+            Err(error) => tracing::warn!(
+                error = %switchyard_common::error_chain(&error),
+                "a cluster record does not decode; it is left out of cluster lists"
+            ),
+        }
+    }
+    Ok(ClusterIndex::of(&records))
 }
 
 impl Store for SledStore {
