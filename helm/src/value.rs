@@ -61,6 +61,10 @@ pub trait Object {
     fn to_data(&self) -> Value {
         Value::Nil
     }
+    /// The object itself, for functions that take this host type back as an argument.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 impl Value {

@@ -14,12 +14,15 @@ use crate::template::{Exec, FuncMap, Ty};
 use crate::value::Value;
 
 mod clock;
+mod crypto;
 mod dicts;
 mod encoding;
 mod flow;
+mod gotime;
 mod lists;
 mod numbers;
 mod strings;
+mod url;
 
 /// What the deterministic functions derive from, given by the caller.
 #[derive(Debug, Clone, Default)]
@@ -173,6 +176,8 @@ pub fn add(m: &mut FuncMap) {
         Ok(Value::Bool(s(&a[0]).starts_with('/')))
     });
     clock::add(m);
+    url::add(m);
+    crypto::add(m);
     // Functions that need cryptography or I/O this engine does not do (yet).
     for name in [
         "genCA",
@@ -182,24 +187,11 @@ pub fn add(m: &mut FuncMap) {
         "genSignedCert",
         "genSignedCertWithKey",
         "genPrivateKey",
-        "derivePassword",
         "buildCustomCert",
-        "encryptAES",
-        "decryptAES",
         "bcrypt",
         "htpasswd",
         "randBytes",
         "getHostByName",
-        "toDate",
-        "mustToDate",
-        "dateModify",
-        "mustDateModify",
-        "ago",
-        "duration",
-        "durationRound",
-        "urlParse",
-        "urlJoin",
-        "b32dec",
     ] {
         m.insert(name, &[], Some(Any), |e, _| {
             Err(format!(
@@ -287,6 +279,13 @@ mod tests {
         assert_eq!(delimited_case("HTTPServerName", '_'), "http_server_name");
         assert_eq!(camelcase("http_server"), "HttpServer");
         assert_eq!(base32_encode(b"hi"), "NBUQ====");
+        assert_eq!(base32_decode("NBUQ===="), Ok(b"hi".to_vec()));
+        assert_eq!(base32_decode("NBUQ"), Err(0));
+        assert_eq!(base32_decode("NBUQ====NBUQ===="), Err(4));
+        assert_eq!(base32_decode("NB\nUQ===="), Ok(b"hi".to_vec()));
+        assert_eq!(base32_decode("NBUQ=A=="), Err(4));
+        assert_eq!(base32_decode("nbuq===="), Err(0));
+        assert_eq!(base32_decode(""), Ok(Vec::new()));
         assert_eq!(adler32(b"Wikipedia"), 300286872);
         assert_eq!(
             format_time("2006-01-02T15:04:05Z07:00", 86400 + 3661),
