@@ -13,6 +13,7 @@ use crate::gofmt;
 use crate::template::{Exec, FuncMap, Ty};
 use crate::value::Value;
 
+mod certs;
 mod clock;
 mod crypto;
 mod dicts;
@@ -178,28 +179,17 @@ pub fn add(m: &mut FuncMap) {
     clock::add(m);
     url::add(m);
     crypto::add(m);
-    // Functions that need cryptography or I/O this engine does not do (yet).
-    for name in [
-        "genCA",
-        "genCAWithKey",
-        "genSelfSignedCert",
-        "genSelfSignedCertWithKey",
-        "genSignedCert",
-        "genSignedCertWithKey",
-        "genPrivateKey",
-        "buildCustomCert",
-        "bcrypt",
-        "htpasswd",
-        "randBytes",
-        "getHostByName",
-    ] {
-        m.insert(name, &[], Some(Any), |e, _| {
-            Err(format!(
-                "this function is not supported by switchyard's Helm engine yet (called at {})",
-                e.call_site()
-            ))
-        });
-    }
+    certs::add(m);
+    // A render never reaches the network: chart content from Git must not
+    // make the hub resolve names (and the answer would differ per hub).
+    m.insert("getHostByName", &[Str], None, |e, a| {
+        Err(format!(
+            "getHostByName {:?} is refused by switchyard's Helm engine: renders do no network I/O; \
+             pass the address as a value instead (--set) (called at {})",
+            s(&a[0]),
+            e.call_site()
+        ))
+    });
 }
 
 fn host(e: &Exec<'_>) -> Host {
