@@ -29,6 +29,7 @@ pub(super) fn add(m: &mut FuncMap) {
         Ok(base64::engine::general_purpose::STANDARD.encode(b).into())
     });
     m.insert("bcrypt", &[Str], None, |e, a| {
+        e.charge(cost::BCRYPT)?;
         Ok(bcrypt_hash(&mut rng(e), s(&a[0])).into())
     });
     m.insert("htpasswd", &[Str, Str], None, |e, a| {
@@ -36,9 +37,14 @@ pub(super) fn add(m: &mut FuncMap) {
         if user.contains(':') {
             return Ok(format!("invalid username: {user}").into());
         }
+        e.charge(cost::BCRYPT)?;
         Ok(format!("{user}:{}", bcrypt_hash(&mut rng(e), s(&a[1]))).into())
     });
     m.insert("genPrivateKey", &[Str], None, |e, a| {
+        e.charge(match s(&a[0]) {
+            "" | "rsa" => cost::RSA_4096,
+            _ => cost::EC,
+        })?;
         let key = match s(&a[0]) {
             "" | "rsa" => Key::rsa(&mut rng(e), 4096),
             "ecdsa" => Key::ecdsa(&mut rng(e)),
@@ -62,6 +68,7 @@ pub(super) fn add(m: &mut FuncMap) {
     });
     m.insert("genCA", &[Str, Int], None, |e, a| {
         let mut r = rng(e);
+        e.charge(cost::RSA_2048 + cost::SIGN)?;
         let key = Key::rsa(&mut r, 2048).map_err(|e| format!("error generating rsa key: {e}"))?;
         gen_ca(e, &mut r, s(&a[0]), i(&a[1]), key).map(cert_value)
     });
@@ -69,6 +76,7 @@ pub(super) fn add(m: &mut FuncMap) {
         let key =
             parse_private_key_pem(s(&a[2])).map_err(|e| format!("parsing private key: {e}"))?;
         let mut r = rng(e);
+        e.charge(cost::SIGN)?;
         gen_ca(e, &mut r, s(&a[0]), i(&a[1]), key).map(cert_value)
     });
     m.insert(
@@ -77,6 +85,7 @@ pub(super) fn add(m: &mut FuncMap) {
         None,
         |e, a| {
             let mut r = rng(e);
+            e.charge(cost::RSA_2048 + cost::SIGN)?;
             let key =
                 Key::rsa(&mut r, 2048).map_err(|e| format!("error generating rsa key: {e}"))?;
             let t = base_template(e, &mut r, s(&a[0]), &a[1], &a[2], i(&a[3]))?;
@@ -91,6 +100,7 @@ pub(super) fn add(m: &mut FuncMap) {
             let key =
                 parse_private_key_pem(s(&a[4])).map_err(|e| format!("parsing private key: {e}"))?;
             let mut r = rng(e);
+            e.charge(cost::SIGN)?;
             let t = base_template(e, &mut r, s(&a[0]), &a[1], &a[2], i(&a[3]))?;
             self_signed(t, key).map(cert_value)
         },
@@ -101,6 +111,7 @@ pub(super) fn add(m: &mut FuncMap) {
         None,
         |e, a| {
             let mut r = rng(e);
+            e.charge(cost::RSA_2048 + cost::SIGN)?;
             let key =
                 Key::rsa(&mut r, 2048).map_err(|e| format!("error generating rsa key: {e}"))?;
             signed(e, &mut r, &a, key).map(cert_value)
@@ -114,9 +125,22 @@ pub(super) fn add(m: &mut FuncMap) {
             let key =
                 parse_private_key_pem(s(&a[5])).map_err(|e| format!("parsing private key: {e}"))?;
             let mut r = rng(e);
+            e.charge(cost::SIGN)?;
             signed(e, &mut r, &a, key).map(cert_value)
         },
     );
+}
+
+/// Steps charged to the render's budget before costly work, roughly in
+/// proportion to its time (one step is a node walked or a function called;
+/// the default budget of 50 million allows some twenty 4096-bit RSA keys).
+pub(super) mod cost {
+    pub(crate) const RSA_2048: u64 = 300_000;
+    pub(crate) const RSA_4096: u64 = 2_500_000;
+    pub(crate) const EC: u64 = 5_000;
+    pub(crate) const SIGN: u64 = 20_000;
+    pub(crate) const BCRYPT: u64 = 500_000;
+    pub(crate) const SCRYPT: u64 = 1_000_000;
 }
 
 /// `randBytes` beyond this fails: renders stay bounded in memory.

@@ -13,7 +13,10 @@ pub(super) fn add(m: &mut FuncMap) {
         "derivePassword",
         &[Int, Str, Str, Str, Str],
         None,
-        |_, a| Ok(derive_password(i(&a[0]) as u32, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4])).into()),
+        |e, a| {
+            e.charge(super::certs::cost::SCRYPT)?;
+            Ok(derive_password(i(&a[0]) as u32, s(&a[1]), s(&a[2]), s(&a[3]), s(&a[4])).into())
+        },
     );
     m.insert("decryptAES", &[Str, Str], None, |_, a| {
         decrypt_aes(s(&a[0]), s(&a[1])).map(Value::from)

@@ -182,12 +182,11 @@ pub fn add(m: &mut FuncMap) {
     certs::add(m);
     // A render never reaches the network: chart content from Git must not
     // make the hub resolve names (and the answer would differ per hub).
-    m.insert("getHostByName", &[Str], None, |e, a| {
+    m.insert("getHostByName", &[Str], None, |_, a| {
         Err(format!(
-            "getHostByName {:?} is refused by switchyard's Helm engine: renders do no network I/O; \
-             pass the address as a value instead (--set) (called at {})",
-            s(&a[0]),
-            e.call_site()
+            "switchyard renders charts with no network access, so it cannot resolve {:?}: \
+             pass the address as a value instead (--set) and use that in place of getHostByName",
+            s(&a[0])
         ))
     });
 }
