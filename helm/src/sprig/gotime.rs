@@ -879,12 +879,12 @@ pub(crate) fn parse(layout_all: &str, value_all: &str) -> Result<GoTime, ParseEr
     }
     if !zone_name.is_empty() {
         let mut t = GoTime::utc(wall, nanos);
-        // An unknown zone name: Go keeps the name with offset 0 (GMT+N gives N hours).
+        // An unknown zone name: Go keeps the name with offset 0 (GMT+N gives N
+        // hours) and reads the clock time as UTC, without shifting it.
         let mut off = 0i64;
         if zone_name.len() > 3 && zone_name.starts_with("GMT") {
             off = zone_name[3..].parse::<i64>().unwrap_or(0) * 3600;
         }
-        t.unix -= off;
         t.offset = off as i32;
         t.zone = None;
         t.zone_owned = Some(zone_name.as_str().into());
