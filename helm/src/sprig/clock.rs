@@ -211,6 +211,13 @@ impl crate::value::Object for Time {
     fn display(&self) -> String {
         gotime::display(&self.0)
     }
+    /// Go's `Time.MarshalJSON`: RFC 3339 with nanoseconds.
+    fn to_data(&self) -> Value {
+        Value::str(gotime::format(
+            &self.0,
+            "2006-01-02T15:04:05.999999999Z07:00",
+        ))
+    }
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }

@@ -19,7 +19,7 @@ mod crypto;
 mod dicts;
 mod encoding;
 mod flow;
-mod gotime;
+pub(crate) mod gotime;
 mod lists;
 mod numbers;
 mod strings;
