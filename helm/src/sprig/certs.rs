@@ -370,6 +370,9 @@ impl crate::value::Object for Certificate {
     fn display(&self) -> String {
         format!("{{{} {}}}", self.cert, self.key)
     }
+    fn kind(&self) -> &'static str {
+        "struct"
+    }
     fn to_data(&self) -> Value {
         let mut m = BTreeMap::new();
         m.insert("Cert".to_string(), Value::str(self.cert.as_str()));

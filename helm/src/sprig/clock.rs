@@ -211,6 +211,9 @@ impl crate::value::Object for Time {
     fn display(&self) -> String {
         gotime::display(&self.0)
     }
+    fn kind(&self) -> &'static str {
+        "struct"
+    }
     /// Go's `Time.MarshalJSON`: RFC 3339 with nanoseconds.
     fn to_data(&self) -> Value {
         Value::str(gotime::format(

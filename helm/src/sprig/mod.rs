@@ -134,7 +134,7 @@ fn go_kind_name(v: &Value) -> &'static str {
         Value::Nil => "invalid",
         Value::Bytes(_) | Value::List(_) => "slice",
         Value::Map(_) => "map",
-        Value::Object(_) => "ptr",
+        Value::Object(o) => o.kind(),
         v => v.type_name(),
     }
 }
