@@ -262,3 +262,42 @@ fn get_host_by_name_is_refused_with_a_way_out() {
     assert!(e.contains("no network"), "{e}");
     assert!(e.contains("--set"), "{e}");
 }
+
+#[test]
+fn certificates_signed_by_an_openssl_ca_chain_to_it() {
+    // The test CA and key of the oracle chart, made by openssl (see its values.yaml).
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/charts/sprig-crypto/values.yaml"),
+    )
+    .unwrap();
+    let values =
+        switchyard_helm::yaml::to_canonical_json(&switchyard_helm::yaml::parse(&text).unwrap());
+    let out = render(
+        r#"{{ (genSignedCert "leaf" nil (list "x.example") 2 (buildCustomCert (.Values.ca | b64enc) (.Values.rsa8 | b64enc))).Cert }}"#,
+        "s",
+        values.clone(),
+    );
+    let leaf_der = der_of(out.values().next().unwrap());
+    let ca_der = der_of(values["ca"].as_str().unwrap());
+    verify_rsa_signed(&leaf_der, &ca_der);
+    let (_, leaf) = parse_x509_certificate(&leaf_der).unwrap();
+    let (_, ca) = parse_x509_certificate(&ca_der).unwrap();
+    let aki = leaf
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.clone(),
+            _ => None,
+        })
+        .expect("an authority key identifier");
+    let ski = ca
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::SubjectKeyIdentifier(k) => Some(k.clone()),
+            _ => None,
+        })
+        .expect("the CA's subject key identifier");
+    assert_eq!(aki.0, ski.0, "the leaf names its CA's key");
+}
