@@ -61,6 +61,15 @@ pub trait Object {
     fn to_data(&self) -> Value {
         Value::Nil
     }
+    /// Go's `reflect.Kind` name of the value (`kindOf`): Helm's objects are
+    /// pointers, Sprig's `time.Time` and certificates are structs.
+    fn kind(&self) -> &'static str {
+        "ptr"
+    }
+    /// The object itself, for functions that take this host type back as an argument.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 impl Value {

@@ -339,7 +339,11 @@ enum Style {
 
 fn style_of(s: &str) -> Style {
     // goyaml.v2 double-quotes strings that would read back as another type.
-    if s.is_empty() || !matches!(resolve_plain(s), Value::String(_)) || is_base60_float(s) {
+    if s.is_empty()
+        || !matches!(resolve_plain(s), Value::String(_))
+        || is_base60_float(s)
+        || is_timestamp(s)
+    {
         return Style::Double;
     }
     let chars: Vec<char> = s.chars().collect();
@@ -366,6 +370,23 @@ fn style_of(s: &str) -> Style {
         return Style::Single;
     }
     Style::Plain
+}
+
+/// goyaml.v2 resolves plain scalars in these layouts (after a four-digit
+/// year and a dash) as timestamps, so it quotes such strings.
+fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 5 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    [
+        "2006-1-2T15:4:5.999999999Z07:00",
+        "2006-1-2t15:4:5.999999999Z07:00",
+        "2006-1-2 15:4:5.999999999",
+        "2006-1-2",
+    ]
+    .iter()
+    .any(|layout| crate::sprig::gotime::parse(layout, s).is_ok())
 }
 
 /// goyaml.v2 quotes "base 60" numbers like 1:20.

@@ -121,6 +121,49 @@ fn random_and_time_functions_are_deterministic_per_seed_and_call_site() {
 }
 
 #[test]
+fn relative_time_functions_measure_from_the_fixed_now() {
+    let opts = RenderOptions {
+        now_unix: 1_700_000_000,
+        ..RenderOptions::default()
+    };
+    let t = r#"{{ ago (int64 1699996399) }} {{ ago (toDate "2006-01-02" "2023-11-13") }} {{ ago now }} {{ ago "x" }} {{ durationRound (toDate "2006-01-02" "2020-01-01") }} {{ durationRound (now | dateModify "48h") }} {{ now | dateModify "-1.5h" | date "15:04" }}"#;
+    let r = render(&[("a.yaml", t)], &opts).unwrap();
+    // 2023-11-14T22:13:20Z is now.
+    assert_eq!(
+        r["c/templates/a.yaml"],
+        "1h0m1s 46h13m20s 0s 0s 3y 2d 20:43"
+    );
+    let later = RenderOptions {
+        now_unix: 1_700_000_000 + 3600,
+        ..opts
+    };
+    let r = render(&[("a.yaml", "{{ ago (int64 1699996399) }}")], &later).unwrap();
+    assert_eq!(r["c/templates/a.yaml"], "2h0m1s");
+}
+
+#[test]
+fn key_generation_is_charged_to_the_step_budget() {
+    let opts = RenderOptions {
+        limits: Limits {
+            fuel: 1_000_000,
+            ..Limits::default()
+        },
+        ..RenderOptions::default()
+    };
+    // One 2048-bit CA fits in a million steps, ten do not.
+    render(&[("a.yaml", "{{ (genCA \"x\" 1).Cert | len }}")], &opts).unwrap();
+    let e = render(
+        &[(
+            "a.yaml",
+            "{{ range until 10 }}{{ (genCA \"x\" 1).Cert | len }}{{ end }}",
+        )],
+        &opts,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("step budget"), "{e}");
+}
+
+#[test]
 fn set_values_override_files_and_are_typed() {
     let opts = RenderOptions {
         values: vec![switchyard_helm::Value::from_json(

@@ -1,6 +1,7 @@
 //! Sprig's random and time functions, deterministic: random values derive from
 //! the caller's seed and the call site, `now` is the caller's fixed instant.
 
+use super::gotime::{self, GoTime};
 use super::*;
 
 pub(super) fn add(m: &mut FuncMap) {
@@ -57,21 +58,116 @@ pub(super) fn add(m: &mut FuncMap) {
     m.insert("unixEpoch", &[Any], None, |_, a| {
         Ok(Value::str(unix_of(&a[0]).to_string()))
     });
-    m.insert("date", &[Str, Any], None, |_, a| {
-        Ok(format_time(s(&a[0]), unix_of(&a[1])).into())
+    m.insert("date", &[Str, Any], None, |e, a| {
+        Ok(gotime::format(&date_arg(e, &a[1]), s(&a[0])).into())
     });
-    m.insert("dateInZone", &[Str, Any, Str], None, |_, a| {
+    m.insert("dateInZone", &[Str, Any, Str], None, |e, a| {
         if s(&a[2]) != "UTC" {
             return Err(format!(
                 "time zone {:?} is not supported (only UTC)",
                 s(&a[2])
             ));
         }
-        Ok(format_time(s(&a[0]), unix_of(&a[1])).into())
+        Ok(gotime::format(&date_arg(e, &a[1]), s(&a[0])).into())
     });
-    m.insert("htmlDate", &[Any], None, |_, a| {
-        Ok(format_time("2006-01-02", unix_of(&a[0])).into())
+    m.insert("htmlDate", &[Any], None, |e, a| {
+        Ok(gotime::format(&date_arg(e, &a[0]), "2006-01-02").into())
     });
+    // Parsing (the local zone is UTC).
+    m.insert("toDate", &[Str, Str], None, |_, a| {
+        Ok(time_of(
+            gotime::parse(s(&a[0]), s(&a[1])).unwrap_or_else(|_| gotime::zero()),
+        ))
+    });
+    m.insert("mustToDate", &[Str, Str], None, |_, a| {
+        gotime::parse(s(&a[0]), s(&a[1]))
+            .map(time_of)
+            .map_err(|e| e.to_string())
+    });
+    for name in ["dateModify", "date_modify"] {
+        m.insert(name, &[Str, Any], None, |_, a| {
+            let t = want_time(&a[1])?;
+            Ok(time_of(match gotime::parse_duration(s(&a[0])) {
+                Ok(d) => t.add(d),
+                Err(_) => t,
+            }))
+        });
+    }
+    for name in ["mustDateModify", "must_date_modify"] {
+        m.insert(name, &[Str, Any], None, |_, a| {
+            let t = want_time(&a[1])?;
+            Ok(time_of(t.add(gotime::parse_duration(s(&a[0]))?)))
+        });
+    }
+    // Durations; "since" is measured from the caller's fixed `now`.
+    m.insert("ago", &[Any], None, |e, a| {
+        let now = GoTime::utc(host(e).now_unix, 0);
+        let t = match &a[0] {
+            Value::Int(x) | Value::Int64(x) => GoTime::utc(*x, 0),
+            v => as_time(v).unwrap_or_else(|| now.clone()),
+        };
+        Ok(gotime::duration_string(gotime::round(gotime::sub(&now, &t), 1_000_000_000)).into())
+    });
+    m.insert("duration", &[Any], None, |_, a| {
+        let n = match &a[0] {
+            Value::String(x) => parse_int10(x),
+            Value::Int64(x) => *x,
+            _ => 0,
+        };
+        Ok(gotime::duration_string(n.wrapping_mul(1_000_000_000)).into())
+    });
+    m.insert("durationRound", &[Any], None, |e, a| {
+        let d = match &a[0] {
+            Value::String(x) => gotime::parse_duration(x).unwrap_or(0),
+            Value::Int64(x) => *x,
+            v => match as_time(v) {
+                Some(t) => gotime::sub(&GoTime::utc(host(e).now_unix, 0), &t),
+                None => 0,
+            },
+        };
+        Ok(duration_round(d).into())
+    });
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)` as Sprig's `duration` uses it: the
+/// value Go returns beside its error (0, or the bound on overflow).
+fn parse_int10(s: &str) -> i64 {
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return 0;
+    }
+    let mut v: i128 = 0;
+    for c in digits.bytes() {
+        v = (v * 10 + i128::from(c - b'0')).min(i128::from(u64::MAX));
+    }
+    let v = if neg { -v } else { v };
+    v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+/// Sprig's `durationRound`: the largest whole unit, years of 365 days and months of 30.
+pub(super) fn duration_round(d: i64) -> String {
+    let u = d.unsigned_abs();
+    const SECOND: u64 = 1_000_000_000;
+    const MINUTE: u64 = 60 * SECOND;
+    const HOUR: u64 = 60 * MINUTE;
+    const DAY: u64 = 24 * HOUR;
+    for (unit, suffix) in [
+        (365 * DAY, "y"),
+        (30 * DAY, "mo"),
+        (DAY, "d"),
+        (HOUR, "h"),
+        (MINUTE, "m"),
+        (SECOND, "s"),
+    ] {
+        if u > unit {
+            return format!("{}{suffix}", u / unit);
+        }
+    }
+    "0s".into()
 }
 
 pub(super) fn rand_string(e: &mut Exec<'_>, n: i64, set: &[u8]) -> Res {
@@ -88,8 +184,8 @@ pub(super) fn rand_string(e: &mut Exec<'_>, n: i64, set: &[u8]) -> Res {
         .into())
 }
 
-/// A time as `now` returns it: a Go `time.Time` printed as Go prints it.
-pub(super) struct Time(i64);
+/// A time as `now` and `toDate` return it: a Go `time.Time` printed as Go prints it.
+pub(super) struct Time(pub(super) GoTime);
 
 impl crate::value::Object for Time {
     fn type_name(&self) -> &'static str {
@@ -97,8 +193,8 @@ impl crate::value::Object for Time {
     }
     fn field(&self, name: &str) -> Option<Value> {
         match name {
-            "Unix" => Some(Value::Int64(self.0)),
-            "Year" => Some(Value::Int(ymd(self.0).0)),
+            "Unix" => Some(Value::Int64(self.0.unix)),
+            "Year" => Some(Value::Int(gotime::year(&self.0))),
             _ => None,
         }
     }
@@ -107,18 +203,69 @@ impl crate::value::Object for Time {
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         match (name, args) {
-            ("Format", [Value::String(f)]) => Some(Ok(format_time(f, self.0).into())),
-            ("UTC", []) => Some(Ok(time_value(Value::Int64(self.0)))),
+            ("Format", [Value::String(f)]) => Some(Ok(gotime::format(&self.0, f).into())),
+            ("UTC", []) => Some(Ok(time_of(GoTime::utc(self.0.unix, self.0.nanos)))),
             _ => None,
         }
     }
     fn display(&self) -> String {
-        format_time("2006-01-02 15:04:05.999999999 -0700 MST", self.0)
+        gotime::display(&self.0)
+    }
+    fn kind(&self) -> &'static str {
+        "struct"
+    }
+    /// Go's `Time.MarshalJSON`: RFC 3339 with nanoseconds.
+    fn to_data(&self) -> Value {
+        Value::str(gotime::format(
+            &self.0,
+            "2006-01-02T15:04:05.999999999Z07:00",
+        ))
+    }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
     }
 }
 
 pub(super) fn time_value(v: Value) -> Value {
-    Value::Object(std::rc::Rc::new(Time(v.as_int().unwrap_or(0))))
+    time_of(GoTime::utc(v.as_int().unwrap_or(0), 0))
+}
+
+pub(super) fn time_of(t: GoTime) -> Value {
+    Value::Object(std::rc::Rc::new(Time(t)))
+}
+
+/// The `time.Time` a value holds, if it is one.
+pub(super) fn as_time(v: &Value) -> Option<GoTime> {
+    match v {
+        Value::Object(o) => o
+            .as_any()
+            .and_then(|a| a.downcast_ref::<Time>())
+            .map(|t| t.0.clone()),
+        _ => None,
+    }
+}
+
+/// A Go argument of type `time.Time`: anything else is the error Go's template gives.
+pub(super) fn want_time(v: &Value) -> Result<GoTime, String> {
+    as_time(v).ok_or_else(|| match v {
+        Value::Nil => "invalid value; expected time.Time".to_string(),
+        v => format!(
+            "wrong type for value; expected time.Time; got {}",
+            v.type_name()
+        ),
+    })
+}
+
+/// The instant Sprig's `date` functions format, in UTC: a time, or Unix
+/// seconds as an integer; anything else is `now`, as in Sprig.
+fn date_arg(e: &Exec<'_>, v: &Value) -> GoTime {
+    match v {
+        Value::Int(x) | Value::Int64(x) => GoTime::utc(*x, 0),
+        v => match as_time(v) {
+            Some(t) => GoTime::utc(t.unix, t.nanos),
+            None => GoTime::utc(host(e).now_unix, 0),
+        },
+    }
 }
 
 pub(super) fn unix_of(v: &Value) -> i64 {
@@ -132,108 +279,8 @@ pub(super) fn unix_of(v: &Value) -> i64 {
     }
 }
 
-pub(super) fn ymd(unix: i64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let dt =
-        time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    (
-        dt.year() as i64,
-        dt.month() as u32,
-        dt.day() as u32,
-        dt.hour() as u32,
-        dt.minute() as u32,
-        dt.second() as u32,
-        dt.weekday().number_days_from_sunday() as u32,
-    )
-}
-
-/// Go's `time.Format` for a UTC instant and the common layout elements.
+/// Go's `time.Format` for a UTC instant.
+#[cfg(test)]
 pub(super) fn format_time(layout: &str, unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Sunday",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-        "Thursday",
-        "Friday",
-        "Saturday",
-    ];
-    let (y, mo, d, h, mi, se, wd) = ymd(unix);
-    let mut out = String::new();
-    let mut rest = layout;
-    type Element<'a> = (&'a str, Box<dyn Fn() -> String>);
-    let table: &[Element<'_>] = &[
-        (
-            "January",
-            Box::new(move || MONTHS[mo as usize - 1].to_string()),
-        ),
-        ("Monday", Box::new(move || DAYS[wd as usize].to_string())),
-        ("2006", Box::new(move || format!("{y:04}"))),
-        ("MST", Box::new(|| "UTC".to_string())),
-        ("-0700", Box::new(|| "+0000".to_string())),
-        ("-07:00", Box::new(|| "+00:00".to_string())),
-        ("Z07:00", Box::new(|| "Z".to_string())),
-        ("Z0700", Box::new(|| "Z".to_string())),
-        (".999999999", Box::new(String::new)),
-        (".000000000", Box::new(|| ".000000000".to_string())),
-        (".000", Box::new(|| ".000".to_string())),
-        (
-            "Jan",
-            Box::new(move || MONTHS[mo as usize - 1][..3].to_string()),
-        ),
-        ("Mon", Box::new(move || DAYS[wd as usize][..3].to_string())),
-        ("01", Box::new(move || format!("{mo:02}"))),
-        ("02", Box::new(move || format!("{d:02}"))),
-        ("_2", Box::new(move || format!("{d:>2}"))),
-        ("15", Box::new(move || format!("{h:02}"))),
-        (
-            "03",
-            Box::new(move || format!("{:02}", if h % 12 == 0 { 12 } else { h % 12 })),
-        ),
-        ("04", Box::new(move || format!("{mi:02}"))),
-        ("05", Box::new(move || format!("{se:02}"))),
-        ("06", Box::new(move || format!("{:02}", y % 100))),
-        (
-            "PM",
-            Box::new(move || if h >= 12 { "PM".into() } else { "AM".into() }),
-        ),
-        (
-            "pm",
-            Box::new(move || if h >= 12 { "pm".into() } else { "am".into() }),
-        ),
-        ("1", Box::new(move || mo.to_string())),
-        ("2", Box::new(move || d.to_string())),
-        (
-            "3",
-            Box::new(move || (if h % 12 == 0 { 12 } else { h % 12 }).to_string()),
-        ),
-        ("4", Box::new(move || mi.to_string())),
-        ("5", Box::new(move || se.to_string())),
-    ];
-    'outer: while !rest.is_empty() {
-        for (k, f) in table {
-            if let Some(r) = rest.strip_prefix(k) {
-                out.push_str(&f());
-                rest = r;
-                continue 'outer;
-            }
-        }
-        let c = rest.chars().next().unwrap_or(' ');
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
+    gotime::format(&GoTime::utc(unix, 0), layout)
 }

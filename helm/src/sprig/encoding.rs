@@ -22,6 +22,12 @@ pub(super) fn add(m: &mut FuncMap) {
     m.insert("b32enc", &[Str], None, |_, a| {
         Ok(base32_encode(s(&a[0]).as_bytes()).into())
     });
+    m.insert("b32dec", &[Str], None, |_, a| {
+        Ok(match base32_decode(s(&a[0])) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned().into(),
+            Err(off) => format!("illegal base32 data at input byte {off}").into(),
+        })
+    });
     m.insert("sha256sum", &[Str], None, |_, a| {
         Ok(hex(&sha2::Sha256::digest(s(&a[0]).as_bytes())).into())
     });
@@ -135,6 +141,72 @@ pub(super) fn base32_encode(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Go's `base32.StdEncoding.DecodeString`: the bytes, or the offset Go
+/// reports as corrupt (counted after `\r` and `\n` are dropped, as Go does).
+pub(super) fn base32_decode(text: &str) -> Result<Vec<u8>, usize> {
+    let src: Vec<u8> = text
+        .bytes()
+        .filter(|c| *c != b'\r' && *c != b'\n')
+        .collect();
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'2'..=b'7' => Some(c - b'2' + 26),
+        _ => None,
+    };
+    let olen = src.len();
+    let mut out = Vec::with_capacity(olen * 5 / 8);
+    let mut i = 0;
+    let mut end = false;
+    while i < olen && !end {
+        let mut q = [0u8; 8];
+        let mut qlen = 8;
+        let mut j = 0;
+        while j < 8 {
+            if i == olen {
+                // Input ends inside a quantum: padding is missing.
+                return Err(olen - j);
+            }
+            let c = src[i];
+            i += 1;
+            let left = olen - i;
+            if c == b'=' && j >= 2 && left < 8 {
+                if left + j < 7 {
+                    return Err(olen);
+                }
+                for k in 0..7 - j {
+                    if left > k && src[i + k] != b'=' {
+                        return Err(i + k - 1);
+                    }
+                }
+                qlen = j;
+                end = true;
+                if matches!(qlen, 1 | 3 | 6) {
+                    return Err(i - 1);
+                }
+                break;
+            }
+            q[j] = value(c).ok_or(i - 1)?;
+            j += 1;
+        }
+        let b = [
+            q[0] << 3 | q[1] >> 2,
+            q[1] << 6 | q[2] << 1 | q[3] >> 4,
+            q[3] << 4 | q[4] >> 1,
+            q[4] << 7 | q[5] << 2 | q[6] >> 3,
+            q[6] << 5 | q[7],
+        ];
+        let n = match qlen {
+            8 => 5,
+            7 => 4,
+            5 => 3,
+            4 => 2,
+            _ => 1,
+        };
+        out.extend_from_slice(&b[..n]);
+    }
+    Ok(out)
 }
 
 pub(super) fn go_b64_error(e: &base64::DecodeError) -> String {

@@ -75,6 +75,6 @@ pub(super) fn kind_of(v: &Value) -> &'static str {
         Value::String(_) => "string",
         Value::Bytes(_) | Value::List(_) => "slice",
         Value::Map(_) => "map",
-        Value::Object(_) => "ptr",
+        Value::Object(o) => o.kind(),
     }
 }

@@ -13,13 +13,17 @@ use crate::gofmt;
 use crate::template::{Exec, FuncMap, Ty};
 use crate::value::Value;
 
+mod certs;
 mod clock;
+mod crypto;
 mod dicts;
 mod encoding;
 mod flow;
+pub(crate) mod gotime;
 mod lists;
 mod numbers;
 mod strings;
+mod url;
 
 /// What the deterministic functions derive from, given by the caller.
 #[derive(Debug, Clone, Default)]
@@ -130,7 +134,7 @@ fn go_kind_name(v: &Value) -> &'static str {
         Value::Nil => "invalid",
         Value::Bytes(_) | Value::List(_) => "slice",
         Value::Map(_) => "map",
-        Value::Object(_) => "ptr",
+        Value::Object(o) => o.kind(),
         v => v.type_name(),
     }
 }
@@ -173,41 +177,18 @@ pub fn add(m: &mut FuncMap) {
         Ok(Value::Bool(s(&a[0]).starts_with('/')))
     });
     clock::add(m);
-    // Functions that need cryptography or I/O this engine does not do (yet).
-    for name in [
-        "genCA",
-        "genCAWithKey",
-        "genSelfSignedCert",
-        "genSelfSignedCertWithKey",
-        "genSignedCert",
-        "genSignedCertWithKey",
-        "genPrivateKey",
-        "derivePassword",
-        "buildCustomCert",
-        "encryptAES",
-        "decryptAES",
-        "bcrypt",
-        "htpasswd",
-        "randBytes",
-        "getHostByName",
-        "toDate",
-        "mustToDate",
-        "dateModify",
-        "mustDateModify",
-        "ago",
-        "duration",
-        "durationRound",
-        "urlParse",
-        "urlJoin",
-        "b32dec",
-    ] {
-        m.insert(name, &[], Some(Any), |e, _| {
-            Err(format!(
-                "this function is not supported by switchyard's Helm engine yet (called at {})",
-                e.call_site()
-            ))
-        });
-    }
+    url::add(m);
+    crypto::add(m);
+    certs::add(m);
+    // A render never reaches the network: chart content from Git must not
+    // make the hub resolve names (and the answer would differ per hub).
+    m.insert("getHostByName", &[Str], None, |_, a| {
+        Err(format!(
+            "switchyard renders charts with no network access, so it cannot resolve {:?}: \
+             pass the address as a value instead (--set) and use that in place of getHostByName",
+            s(&a[0])
+        ))
+    });
 }
 
 fn host(e: &Exec<'_>) -> Host {
@@ -287,6 +268,13 @@ mod tests {
         assert_eq!(delimited_case("HTTPServerName", '_'), "http_server_name");
         assert_eq!(camelcase("http_server"), "HttpServer");
         assert_eq!(base32_encode(b"hi"), "NBUQ====");
+        assert_eq!(base32_decode("NBUQ===="), Ok(b"hi".to_vec()));
+        assert_eq!(base32_decode("NBUQ"), Err(0));
+        assert_eq!(base32_decode("NBUQ====NBUQ===="), Err(4));
+        assert_eq!(base32_decode("NB\nUQ===="), Ok(b"hi".to_vec()));
+        assert_eq!(base32_decode("NBUQ=A=="), Err(4));
+        assert_eq!(base32_decode("nbuq===="), Err(0));
+        assert_eq!(base32_decode(""), Ok(Vec::new()));
         assert_eq!(adler32(b"Wikipedia"), 300286872);
         assert_eq!(
             format_time("2006-01-02T15:04:05Z07:00", 86400 + 3661),

@@ -61,14 +61,24 @@ pub struct HelmUses {
     pub random: bool,
 }
 
-/// Functions that draw from the seeded generator.
-const RANDOM_FUNCTIONS: [&str; 6] = [
+/// Functions that draw from the seeded generator (a name here also covers
+/// the names it starts: `randAlpha` covers `randAlphaNum`, `genCA` covers
+/// `genCAWithKey`).
+const RANDOM_FUNCTIONS: &[&str] = &[
     "randAlpha",
     "randNumeric",
     "randAscii",
     "randInt",
+    "randBytes",
     "uuidv4",
     "shuffle",
+    "bcrypt",
+    "htpasswd",
+    "encryptAES",
+    "genPrivateKey",
+    "genCA",
+    "genSelfSignedCert",
+    "genSignedCert",
 ];
 
 impl HelmUses {

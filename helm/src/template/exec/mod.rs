@@ -276,6 +276,19 @@ impl<'a> Exec<'a> {
         r.map_err(|e| self.wrap_nested(e))
     }
 
+    /// Charges a function's own work to the step budget (key generation and
+    /// password hashing cost far more than one step); past the budget, the
+    /// execution stops with the limit error once the function returns.
+    pub fn charge(&mut self, steps: u64) -> Result<(), String> {
+        if self.fuel < steps {
+            self.fuel = 0;
+            self.pending_limit = Some(ExecError::OutOfFuel);
+            return Err(ExecError::OutOfFuel.to_string());
+        }
+        self.fuel -= steps;
+        Ok(())
+    }
+
     fn burn(&mut self) -> R<()> {
         if self.fuel == 0 {
             return Err(ExecError::OutOfFuel);
