@@ -662,6 +662,7 @@ mod tests {
             prune_confirmed: None,
             create_namespace: true,
             prune_last: false,
+            sync_requested: 0,
         };
         let bundle = Bundle::new(vec![
             serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),

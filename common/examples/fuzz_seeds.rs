@@ -111,6 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     prune_confirmed: None,
                     create_namespace: true,
                     prune_last: false,
+                    sync_requested: 0,
                 }],
             }),
         ),

@@ -1,8 +1,8 @@
 //! `switchyard app diff` end to end: the real hub and agent, the fake
 //! Kubernetes API server. A field changed out of band (self-heal off) shows
 //! as a unified diff and exit code 1, read from the agent's live view
-//! without a request to the API server; once repaired the diff is empty
-//! (exit 0); the web UI renders the same diff; a cluster whose agent is
+//! without a request to the API server; once repaired by `app sync` (self-heal
+//! still off) the diff is empty (exit 0); the web UI renders the same diff; a cluster whose agent is
 //! stopped or does not answer is reported, not waited for forever. An
 //! object prune would delete is all removed, and no Secret value reaches
 //! the hub.
@@ -157,9 +157,12 @@ fn a_change_out_of_band_shows_in_the_diff_until_repaired_and_offline_clusters_ar
         assert_eq!(missing.status(), 404);
     });
 
-    // Repaired (self-heal on): the diff is empty again, exit 0.
-    s.cli(&["app", "update", "web", "--self-heal"]);
-    s.wait("repaired", |f| {
+    // Repaired by an explicit sync, self-heal still off (as a manual sync
+    // in Argo CD): the agent writes the app's objects once more, and the
+    // diff is empty again, exit 0.
+    assert_eq!(replicas(&s), Some(5), "drift repaired before any sync");
+    s.cli(&["app", "sync", "web"]);
+    s.wait("repaired by app sync", |f| {
         f.object("deployments", Some("web"), "web")
             .and_then(|o| o["spec"]["replicas"].as_i64())
             == Some(1)

@@ -865,6 +865,7 @@ mod tests {
             prune_confirmed: confirmed.map(str::to_owned),
             create_namespace: true,
             prune_last: false,
+            sync_requested: 0,
         };
         assert!(!Options::from(&item(Some("c1"))).prune_confirmed);
         assert!(!Options::from(&item(None)).prune_confirmed);

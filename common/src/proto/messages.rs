@@ -164,6 +164,12 @@ pub struct AssignmentItem {
     /// `PruneLast=true` (Argo CD's app-level sync option; protocol v4).
     #[serde(default)]
     pub prune_last: bool,
+    /// How many explicit syncs (`app sync`, a rollback) the app has had.
+    /// When it grows, the agent writes every object of the app once, as
+    /// for a new bundle, so an explicit sync repairs drift on an app
+    /// without self-heal, as in Argo CD (protocol v4).
+    #[serde(default)]
+    pub sync_requested: u64,
 }
 
 fn create_namespace_default() -> bool {

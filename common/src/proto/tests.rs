@@ -47,6 +47,7 @@ fn samples() -> Vec<Message> {
                 prune_confirmed: None,
                 create_namespace: true,
                 prune_last: false,
+                sync_requested: 0,
             }],
         }),
         Message::GetBundle(GetBundle {

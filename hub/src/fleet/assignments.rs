@@ -102,6 +102,7 @@ mod tests {
             prune_confirmed: None,
             create_namespace: true,
             prune_last: false,
+            sync_requested: 0,
         };
         store
             .update_cluster(&name, true, &mut |c| {

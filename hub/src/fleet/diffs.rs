@@ -382,6 +382,7 @@ mod tests {
             prune_confirmed: None,
             create_namespace: true,
             prune_last: false,
+            sync_requested: 0,
         };
         let total = MAX_CLUSTERS_PER_DIFF + 5;
         for i in 0..total {

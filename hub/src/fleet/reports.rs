@@ -570,6 +570,7 @@ mod tests {
                     prune_confirmed: None,
                     create_namespace: true,
                     prune_last: false,
+                    sync_requested: 0,
                 }];
             })
             .unwrap();

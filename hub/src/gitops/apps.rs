@@ -307,6 +307,7 @@ impl GitOps {
             create_namespace: request.create_namespace.unwrap_or(true),
             prune_last: request.prune_last.unwrap_or(false),
             prune_confirmed: None,
+            sync_requests: 0,
             created_at: unix_now(),
             deployed: None,
             pinned: false,

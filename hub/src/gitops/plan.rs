@@ -52,6 +52,7 @@ pub(crate) fn plan_cluster(
                 prune_confirmed: app.prune_confirmed.clone(),
                 create_namespace: app.create_namespace,
                 prune_last: app.prune_last,
+                sync_requested: app.sync_requests,
             }),
             Err(error) => {
                 if let Some(previous) = cluster.assignment.iter().find(|i| i.app == app.name) {
@@ -180,6 +181,7 @@ mod tests {
             prune_confirmed: None,
             create_namespace: true,
             prune_last: false,
+            sync_requested: 0,
         }
     }
 
@@ -249,6 +251,7 @@ mod tests {
             prune_confirmed: None,
             create_namespace: true,
             prune_last: false,
+            sync_requested: 0,
         };
         let lookup = |d: &str| keys.get(d).cloned();
         let items = [

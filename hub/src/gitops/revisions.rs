@@ -226,6 +226,9 @@ impl GitOps {
                 a.pinned = pinned;
                 // A confirmation is for one commit: any deploy replaces it.
                 a.prune_confirmed = prune_confirmed.map(str::to_owned);
+                // An explicit sync also repairs drift where self-heal is
+                // off: the agents write every object once more.
+                a.sync_requests += 1;
                 a.render_failure = None;
             })?
             .ok_or_else(|| Error::AppNotFound(app.name.clone()))?;

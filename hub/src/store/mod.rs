@@ -241,6 +241,11 @@ pub struct AppRecord {
     /// objects for (`app sync --prune`); it confirms that commit only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune_confirmed: Option<String>,
+    /// Explicit syncs and rollbacks so far: each one makes the agents
+    /// write every object of the app once (see
+    /// `AssignmentItem::sync_requested`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sync_requests: u64,
     pub created_at: u64,
     /// Commit deployed: for automatic apps the latest resolved commit unless
     /// pinned; for manual apps the approved one (`None` until first sync).
@@ -287,6 +292,7 @@ impl AppRecord {
             create_namespace: true,
             prune_last: false,
             prune_confirmed: None,
+            sync_requests: 0,
             created_at: 0,
             deployed: None,
             pinned: false,
@@ -619,4 +625,8 @@ pub trait Store: Send + Sync + 'static {
     fn snapshot(&self) -> Result<Snapshot>;
     /// Load a snapshot into this store, which must be empty (durable).
     fn restore(&self, snapshot: &Snapshot) -> Result<()>;
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }

@@ -69,6 +69,7 @@ async fn pages_at_fleet_scale() {
             prune_confirmed: None,
             create_namespace: true,
             prune_last: false,
+            sync_requested: 0,
         })
         .collect();
     let regions = ["eu", "us", "ap"];

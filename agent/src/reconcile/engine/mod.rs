@@ -137,6 +137,10 @@ pub(crate) struct AppliedState {
     /// agent created and did not delete yet.
     #[serde(default)]
     pub(crate) hooks: HookRecord,
+    /// The app's explicit sync this state answered (see
+    /// `AssignmentItem::sync_requested`).
+    #[serde(default)]
+    pub(crate) sync_requested: u64,
 }
 
 impl AppliedState {
@@ -510,7 +514,10 @@ pub(crate) async fn reconcile_app(
     use crate::reconcile::hooks::Phase;
     let concurrency = settings.concurrency;
     let options = Options::from(item);
-    let new_desired = previous.is_none_or(|p| p.digest != item.digest);
+    // A new bundle, or an explicit sync not answered yet: every object is
+    // written once, drift included, even without self-heal.
+    let new_desired =
+        previous.is_none_or(|p| p.digest != item.digest || p.sync_requested != item.sync_requested);
     let mut pass = Pass::default();
     let existing = Existing::default();
     let Split {
@@ -924,6 +931,12 @@ pub(crate) async fn reconcile_app(
         created: pass.created,
         fields: pass.fields,
         hooks: hooks.record,
+        // Like the digest: a sync that stopped early is not answered yet.
+        sync_requested: if stopped {
+            previous.map_or(0, |p| p.sync_requested)
+        } else {
+            item.sync_requested
+        },
     });
     if pass.writes > 0 {
         info!(app = %item.app, writes = pass.writes, sync = ?status.sync, health = ?status.health, "reconciled");
@@ -1348,6 +1361,7 @@ mod tests {
             created: [(reference.clone(), "uid-1".to_owned())].into(),
             fields: [(reference.clone(), [".data.k".to_owned()].into())].into(),
             hooks: HookRecord::default(),
+            sync_requested: 3,
         };
         let json = serde_json::to_string(&state).unwrap();
         assert_eq!(serde_json::from_str::<AppliedState>(&json).unwrap(), state);

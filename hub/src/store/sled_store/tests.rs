@@ -313,6 +313,7 @@ fn cluster_summaries_follow_every_write() {
                 prune_confirmed: None,
                 create_namespace: true,
                 prune_last: false,
+                sync_requested: 0,
             }];
         })
         .unwrap();
