@@ -515,3 +515,111 @@ fn apply_and_export_carry_the_helm_block() {
     let out = hub.cli_ok(&["apply", "-f", again.to_str().unwrap()]);
     assert!(out.contains("app/web unchanged"), "{out}");
 }
+
+/// Render once, share the bundle, on a fleet of 1,000 clusters (by hand,
+/// for BENCHMARKS.md, "Helm: one render shared by a fleet"):
+/// `SWITCHYARD_HELM_SHARE_CLUSTERS=1000 cargo nextest run --workspace
+/// -E 'test(renders_are_shared_across_a_fleet)' --run-ignored only --no-capture`.
+/// Three apps over the same clusters (one in ten labelled tier=gold): a
+/// chart that reads nothing of clusters (one render), the same chart with a
+/// values file for the gold clusters (two renders), and a chart that reads
+/// each cluster's name (one render per cluster). Prints, per app, the
+/// renders the hub's log records and the time from `app create` until
+/// every cluster is assigned the bundle.
+#[test]
+#[ignore = "registers 1,000 clusters; run by hand for BENCHMARKS.md"]
+fn renders_are_shared_across_a_fleet() {
+    let clusters: usize = std::env::var("SWITCHYARD_HELM_SHARE_CLUSTERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    let source = chart_repo();
+    source.write("charts/plain/values-gold.yaml", "color: gold\n");
+    let head = source.commit("charts");
+    source.publish(&served, "fleet");
+    let daemon = GitDaemon::start(&served);
+    let mut hub = TestHub::start(dir.path(), &[]);
+    hub.cli_ok(&["repo", "add", "fleet", &daemon.url("fleet.git")]);
+    assert!(
+        hub.repo_reaches("fleet", &head),
+        "first fetch never happened"
+    );
+    let started = std::time::Instant::now();
+    for i in 0..clusters {
+        let tier = if i % 10 == 0 {
+            "tier=gold"
+        } else {
+            "tier=standard"
+        };
+        hub.add_cluster(&format!("edge-{i:04}"), &["env=prod", tier]);
+    }
+    println!(
+        "registered {clusters} clusters in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let cases: [(&str, &str, &[&str], usize); 3] = [
+        ("shared", "charts/plain", &[], 1),
+        (
+            "tiered",
+            "charts/plain",
+            &["--values-for", "tier=gold=values-gold.yaml"],
+            2,
+        ),
+        ("named", "charts/web", &[], clusters),
+    ];
+    let mut counted = Vec::new();
+    for (app, path, extra, expected) in cases {
+        let mut args = vec![
+            "app",
+            "create",
+            app,
+            "--repo",
+            "fleet",
+            "--path",
+            path,
+            "--renderer",
+            "helm",
+            "--namespace",
+            "web",
+        ];
+        args.extend_from_slice(extra);
+        let started = std::time::Instant::now();
+        hub.cli_ok(&args);
+        let all = wait_until(Duration::from_secs(600), || {
+            assigned(&hub, app) == clusters as u64
+        });
+        let took = started.elapsed();
+        assert!(
+            all,
+            "{app} never reached every cluster: {}",
+            hub.cli_json(&["app", "show", app])
+        );
+        let rendered = renders(&mut hub, app);
+        println!(
+            "{app:8} {clusters} clusters: {rendered} render(s), every cluster assigned after {:.2}s",
+            took.as_secs_f64()
+        );
+        counted.push((app, rendered, expected));
+    }
+    // The two bundles of `tiered` differ where the gold values say so.
+    let gold = manifests(&hub, "tiered", Some("edge-0000"));
+    let standard = manifests(&hub, "tiered", Some("edge-0001"));
+    assert!(
+        object(&gold, "ConfigMap")["data"]["values"]
+            .as_str()
+            .unwrap()
+            .contains("gold")
+    );
+    assert!(
+        object(&standard, "ConfigMap")["data"]["values"]
+            .as_str()
+            .unwrap()
+            .contains("blue")
+    );
+    // Every number printed first; then each must be what sharing promises.
+    for (app, rendered, expected) in counted {
+        assert_eq!(rendered, expected, "renders of {app}");
+    }
+}
