@@ -134,7 +134,9 @@ fn renders(hub: &mut TestHub, app: &str) -> usize {
     hub.process
         .stderr_text()
         .lines()
-        .filter(|l| l.contains("rendered") && l.contains(&format!("app={app}")))
+        // The render's own line ("rendered app=…"), not "rendered
+        // meanwhile; not run again", which is a render skipped.
+        .filter(|l| l.contains(&format!(": rendered app={app} ")))
         .count()
 }
 
@@ -618,6 +620,10 @@ fn renders_are_shared_across_a_fleet() {
             .unwrap()
             .contains("blue")
     );
+    // The hub's log, to look into a count that is off.
+    if let Ok(path) = std::env::var("SWITCHYARD_HELM_SHARE_LOG") {
+        std::fs::write(path, hub.process.stderr_text()).unwrap();
+    }
     // Every number printed first; then each must be what sharing promises.
     for (app, rendered, expected) in counted {
         assert_eq!(rendered, expected, "renders of {app}");
