@@ -477,6 +477,9 @@ fn the_browser_signs_in_watches_the_fleet_live_and_acts_by_role() {
 
         // Pin it where it is with a button: a rollback to the deployed commit.
         b.goto("/apps/web").await;
+        // Timestamps read relative, with the absolute time on hover.
+        b.wait_for("times", "a history timestamp is not shown relative with its absolute time as title",
+            "const t = document.querySelector('#history time[datetime]'); return !!t && / ago$/.test(t.textContent) && t.title === t.getAttribute('datetime') && t.title.endsWith('Z');").await;
         b.act("pin", "Pin at the deployed commit").await;
         let pinned = tokio::task::block_in_place(|| switchyard_tests::process::wait_until(SOON, || hub.cli_json(&["app", "show", "web"])["pinned"] == true));
         assert!(pinned, "the pin button did not pin app web");
