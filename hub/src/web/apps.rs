@@ -3,7 +3,7 @@
 //! health per cluster, each object's health and message, render errors),
 //! with the sync, approve, pin and rollback actions for operators.
 
-use super::layout::{action, badge, commit, error_page, page, pager, time};
+use super::layout::{action, badge, blocking_page, commit, error_page, page, pager, time};
 use super::{Error, WebState, may, signed_in};
 use crate::auth::Role;
 use crate::fleet::{AppDiffView, AppStatusPage, StatusView};
@@ -39,7 +39,7 @@ pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri:
         Ok(s) => s,
         Err(redirect) => return *redirect,
     };
-    let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
+    blocking_page("Apps", "/apps", &signed, move || -> Result<Markup, Error> {
         let apps = state.gitops.apps_without_cluster_lists()?;
         // From the fleet gauges' in-memory pair states, not a copy of
         // every (app, cluster) row.
@@ -76,12 +76,7 @@ pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri:
             }
         })
     })
-    .await;
-    match built {
-        Ok(Ok(body)) => page("Apps", "/apps", &signed, body),
-        Ok(Err(e)) => error_page(&signed, &e),
-        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
-    }
+    .await
 }
 
 /// Clusters an app page lists at once.
@@ -109,28 +104,28 @@ pub(super) async fn detail(
     };
     let operator = may(&signed.principal, Role::Operator);
     let title = format!("App {name}");
-    let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
-        let app = match state.gitops.app(&name) {
-            Ok(app) => app,
-            Err(crate::gitops::Error::AppNotFound(_)) => {
-                return Err(Error::NotFound(format!("app {name}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let history = state.gitops.history(&name)?;
-        let mut page =
-            state
-                .fleet
-                .app_status_page(&name, query.page.unwrap_or(1), CLUSTERS_PER_PAGE)?;
-        page.rows = crate::api::with_apps(page.rows, std::slice::from_ref(&app));
-        Ok(detail_body(&app, &history, &page, operator))
-    })
-    .await;
-    match built {
-        Ok(Ok(body)) => page(&title, "/apps", &signed, body),
-        Ok(Err(e)) => error_page(&signed, &e),
-        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
-    }
+    blocking_page(
+        &title,
+        "/apps",
+        &signed,
+        move || -> Result<Markup, Error> {
+            let app = match state.gitops.app(&name) {
+                Ok(app) => app,
+                Err(crate::gitops::Error::AppNotFound(_)) => {
+                    return Err(Error::NotFound(format!("app {name}")));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let history = state.gitops.history(&name)?;
+            let mut page =
+                state
+                    .fleet
+                    .app_status_page(&name, query.page.unwrap_or(1), CLUSTERS_PER_PAGE)?;
+            page.rows = crate::api::with_apps(page.rows, std::slice::from_ref(&app));
+            Ok(detail_body(&app, &history, &page, operator))
+        },
+    )
+    .await
 }
 
 fn detail_body(

@@ -2,7 +2,7 @@
 //! a page at a time) and `/clusters/{name}` (labels, certificate, last seen,
 //! and the status of every app assigned to the cluster).
 
-use super::layout::{action, badge, commit, error_page, page, pager, query_escape, time};
+use super::layout::{action, badge, blocking_page, commit, pager, query_escape, time};
 use super::{Error, WebState, may, signed_in};
 use crate::auth::Role;
 use crate::fleet::ClusterView;
@@ -89,16 +89,16 @@ pub(super) async fn list(
         Err(redirect) => return *redirect,
     };
     let admin = may(&signed.principal, Role::Admin);
-    let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
-        let (shown, total, pages) = select(state.fleet.clusters()?, &query)?;
-        Ok(list_body(&shown, total, pages, &query, admin))
-    })
-    .await;
-    match built {
-        Ok(Ok(body)) => page("Clusters", "/clusters", &signed, body),
-        Ok(Err(e)) => error_page(&signed, &e),
-        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
-    }
+    blocking_page(
+        "Clusters",
+        "/clusters",
+        &signed,
+        move || -> Result<Markup, Error> {
+            let (shown, total, pages) = select(state.fleet.clusters()?, &query)?;
+            Ok(list_body(&shown, total, pages, &query, admin))
+        },
+    )
+    .await
 }
 
 fn list_body(
@@ -178,22 +178,22 @@ pub(super) async fn detail(
     };
     let admin = may(&signed.principal, Role::Admin);
     let title = format!("Cluster {name}");
-    let built = tokio::task::spawn_blocking(move || -> Result<Markup, Error> {
-        let parsed = switchyard_common::ClusterName::new(&name)
-            .map_err(|_| Error::NotFound(format!("cluster {name}")))?;
-        let cluster = state
-            .fleet
-            .cluster(&parsed)?
-            .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
-        let rows = state.fleet.cluster_status(&parsed)?;
-        Ok(detail_body(&cluster, &rows, admin))
-    })
-    .await;
-    match built {
-        Ok(Ok(body)) => page(&title, "/clusters", &signed, body),
-        Ok(Err(e)) => error_page(&signed, &e),
-        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
-    }
+    blocking_page(
+        &title,
+        "/clusters",
+        &signed,
+        move || -> Result<Markup, Error> {
+            let parsed = switchyard_common::ClusterName::new(&name)
+                .map_err(|_| Error::NotFound(format!("cluster {name}")))?;
+            let cluster = state
+                .fleet
+                .cluster(&parsed)?
+                .ok_or_else(|| Error::NotFound(format!("cluster {name}")))?;
+            let rows = state.fleet.cluster_status(&parsed)?;
+            Ok(detail_body(&cluster, &rows, admin))
+        },
+    )
+    .await
 }
 
 fn detail_body(c: &ClusterView, rows: &[crate::fleet::StatusView], admin: bool) -> Markup {

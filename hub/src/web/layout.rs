@@ -167,6 +167,21 @@ pub(super) fn page(title: &str, active: &str, signed: &SignedIn, body: Markup) -
 }
 
 /// A page-level error answer (no such object, a bad filter, a store error).
+/// The page `title` whose body `build` makes off the async runtime (it
+/// reads the store), or the error page for what `build` returned.
+pub(super) async fn blocking_page(
+    title: &str,
+    active: &str,
+    signed: &SignedIn,
+    build: impl FnOnce() -> Result<Markup, Error> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(build).await {
+        Ok(Ok(body)) => page(title, active, signed, body),
+        Ok(Err(e)) => error_page(signed, &e),
+        Err(e) => error_page(signed, &Error::BadQuery(e.to_string())),
+    }
+}
+
 pub(super) fn error_page(signed: &SignedIn, error: &Error) -> Response {
     let status = match error {
         Error::NotFound(_) => StatusCode::NOT_FOUND,

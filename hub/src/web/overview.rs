@@ -2,7 +2,7 @@
 //! Kubernetes versions, label facets, and a heat map of apps × cluster
 //! groups (counts of synced and healthy pairs, in words as well as colour).
 
-use super::layout::{badge, error_page};
+use super::layout::badge;
 use super::{Error, WebState, signed_in};
 use crate::fleet::ClusterView;
 use axum::extract::State;
@@ -118,12 +118,7 @@ pub(super) async fn page(State(state): State<WebState>, headers: HeaderMap, uri:
         Ok(s) => s,
         Err(redirect) => return *redirect,
     };
-    let built = tokio::task::spawn_blocking(move || body(&state)).await;
-    match built {
-        Ok(Ok(body)) => super::layout::page("Fleet", "/", &signed, body),
-        Ok(Err(e)) => error_page(&signed, &e),
-        Err(e) => error_page(&signed, &Error::BadQuery(e.to_string())),
-    }
+    super::layout::blocking_page("Fleet", "/", &signed, move || body(&state)).await
 }
 
 fn body(state: &WebState) -> Result<Markup, Error> {
