@@ -349,19 +349,30 @@ impl<'a> Parser<'a> {
         Ok(Selector::from_requirements(requirements))
     }
 
-    fn key(&mut self) -> Result<String, SelectorError> {
-        match self.next() {
-            (position, t) if t.as_word().is_some() => {
-                let w = t.as_word().unwrap_or_default();
-                validate_key(w, position)?;
-                Ok(w.to_owned())
-            }
-            (position, t) => Err(SelectorError::Unexpected {
+    /// The next token as a key or value word (see `Token::as_word`) and
+    /// where it starts; else the error naming what was `expected`.
+    fn word(&mut self, expected: &'static str) -> Result<(usize, &'a str), SelectorError> {
+        let (position, t) = self.next();
+        t.as_word()
+            .map(|w| (position, w))
+            .ok_or_else(|| SelectorError::Unexpected {
                 position,
                 found: t.describe(),
-                expected: "a label key",
-            }),
-        }
+                expected,
+            })
+    }
+
+    /// A label value word, checked.
+    fn value(&mut self) -> Result<String, SelectorError> {
+        let (position, w) = self.word("a label value")?;
+        validate_value(w, position)?;
+        Ok(w.to_owned())
+    }
+
+    fn key(&mut self) -> Result<String, SelectorError> {
+        let (position, w) = self.word("a label key")?;
+        validate_key(w, position)?;
+        Ok(w.to_owned())
     }
 
     fn requirement(&mut self) -> Result<Requirement, SelectorError> {
@@ -409,18 +420,7 @@ impl<'a> Parser<'a> {
     fn exact_value(&mut self) -> Result<String, SelectorError> {
         match self.peek().1 {
             Token::Comma | Token::End => Ok(String::new()),
-            _ => match self.next() {
-                (position, t) if t.as_word().is_some() => {
-                    let w = t.as_word().unwrap_or_default();
-                    validate_value(w, position)?;
-                    Ok(w.to_owned())
-                }
-                (position, t) => Err(SelectorError::Unexpected {
-                    position,
-                    found: t.describe(),
-                    expected: "a label value",
-                }),
-            },
+            _ => self.value(),
         }
     }
 
@@ -447,20 +447,7 @@ impl<'a> Parser<'a> {
             // Kubernetes accepts empty members (`(a,)` holds "a" and "").
             let value = match self.peek().1 {
                 Token::Comma | Token::Close => String::new(),
-                _ => match self.next() {
-                    (position, t) if t.as_word().is_some() => {
-                        let w = t.as_word().unwrap_or_default();
-                        validate_value(w, position)?;
-                        w.to_owned()
-                    }
-                    (position, t) => {
-                        return Err(SelectorError::Unexpected {
-                            position,
-                            found: t.describe(),
-                            expected: "a label value",
-                        });
-                    }
-                },
+                _ => self.value()?,
             };
             set.insert(value);
             match self.next() {
