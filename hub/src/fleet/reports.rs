@@ -396,41 +396,40 @@ impl Fleet {
             Some(name) => self.store.cluster(name)?.into_iter().collect(),
             None => self.store.clusters()?,
         };
-        self.rows_of(&clusters, app)
+        self.rows_of(&clusters, app, &self.errors_of(app)?)
+    }
+
+    /// The planner's errors of `app` (of every app if `None`), by app, each
+    /// filed per cluster or under `*` for all.
+    fn errors_of(&self, app: Option<&str>) -> Result<HashMap<String, BTreeMap<String, String>>> {
+        let records = match app {
+            Some(name) => self.store.app(name)?.into_iter().collect(),
+            None => self.store.apps()?,
+        };
+        Ok(records
+            .into_iter()
+            .filter(|a| !a.errors.is_empty())
+            .map(|a| (a.name, a.errors))
+            .collect())
     }
 
     /// The rows of `clusters` (of `app` only, if given), sorted by app
-    /// and cluster.
-    fn rows_of(&self, clusters: &[ClusterRecord], app: Option<&str>) -> Result<Vec<StatusView>> {
-        let wanted: std::collections::HashSet<&str> =
-            clusters.iter().map(|c| c.name.as_str()).collect();
+    /// and cluster; `errors` as [`Fleet::errors_of`] gives them.
+    fn rows_of(
+        &self,
+        clusters: &[ClusterRecord],
+        app: Option<&str>,
+        errors: &HashMap<String, BTreeMap<String, String>>,
+    ) -> Result<Vec<StatusView>> {
         let reports: HashMap<(String, String), StatusRecord> = self.with_reports(|reports| {
-            reports
-                .by_cluster
+            clusters
                 .iter()
-                .filter(|(name, _)| wanted.contains(name.as_str()))
-                .flat_map(|(_, latest)| &latest.records)
+                .filter_map(|c| reports.by_cluster.get(c.name.as_str()))
+                .flat_map(|latest| &latest.records)
                 .filter(|r| app.is_none_or(|a| a == r.status.app))
                 .map(|r| ((r.cluster.clone(), r.status.app.clone()), r.clone()))
                 .collect()
         })?;
-        // The planner files an app's errors per cluster, or under `*` for all.
-        let errors: HashMap<String, BTreeMap<String, String>> = match app {
-            Some(name) => self
-                .store
-                .app(name)?
-                .filter(|a| !a.errors.is_empty())
-                .map(|a| (a.name, a.errors))
-                .into_iter()
-                .collect(),
-            None => self
-                .store
-                .apps()?
-                .into_iter()
-                .filter(|a| !a.errors.is_empty())
-                .map(|a| (a.name, a.errors))
-                .collect(),
-        };
         let mut rows = Vec::new();
         for cluster in clusters {
             let connected = self.registry.is_connected(&cluster.name);
@@ -461,7 +460,8 @@ impl Fleet {
         page: usize,
         per_page: usize,
     ) -> Result<AppStatusPage> {
-        let errors = self.store.app(app)?.map(|a| a.errors).unwrap_or_default();
+        let all_errors = self.errors_of(Some(app))?;
+        let errors = all_errors.get(app).cloned().unwrap_or_default();
         let fleet_wide = errors.contains_key("*");
         let mut order: Vec<(bool, String)> = self.with_pair_states(|states| {
             let mut order = Vec::new();
@@ -488,7 +488,7 @@ impl Fleet {
                 clusters.extend(self.store.cluster(&name)?);
             }
         }
-        let mut rows = self.rows_of(&clusters, Some(app))?;
+        let mut rows = self.rows_of(&clusters, Some(app), &all_errors)?;
         // Back into the page's order (rows_of sorts by cluster).
         let rank: HashMap<&str, usize> = order
             .iter()
