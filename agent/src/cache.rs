@@ -180,6 +180,13 @@ impl Cache {
         })
     }
 
+    /// A cached bundle's compressed bytes, as stored: not checked here
+    /// (the caller decodes them with [`Bundle::decode`], which does).
+    pub(crate) fn compressed_bundle(&self, digest: &str) -> Result<Vec<u8>> {
+        let path = self.bundle_file(digest);
+        std::fs::read(&path).map_err(io(&path))
+    }
+
     /// Record the assignment (its bundles must be stored already) and drop
     /// bundles it no longer names.
     pub(crate) fn store_assignment(&self, assignment: &Assignment) -> Result<()> {

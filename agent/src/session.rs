@@ -6,7 +6,7 @@ use crate::cache::Cache;
 use crate::clock::unix_now;
 use crate::enroll::rustls_pemfile_first_cert;
 use crate::hub_link::{self, Error as LinkError};
-use crate::reconcile::{Desired, DesiredApp, Runner};
+use crate::reconcile::{BundleObjects, Desired, DesiredApp, Runner};
 use crate::state::{Identity, StateDir};
 use anyhow::Context;
 use rand::RngExt;
@@ -431,10 +431,17 @@ fn hand_to_runner(options: &RunOptions, cache: &Cache, assignment: &Assignment) 
     for item in &assignment.items {
         // An unreadable bundle leaves its app Unknown (never unassigned)
         // until the hub sends it again.
-        let objects = cache.bundle(&item.digest).map(|b| b.objects).map_err(|e| {
-            warn!(app = %item.app, error = %error_chain(&e), "bundle unavailable; app not enforced until it is fetched again");
-            format!("the cached bundle is missing or damaged ({})", error_chain(&e))
-        });
+        let objects = cache
+            .compressed_bundle(&item.digest)
+            .map_err(|e| error_chain(&e))
+            .and_then(|bytes| {
+                BundleObjects::new(&item.digest, bytes)
+                    .map_err(|e| format!("bundle {}: {}", item.digest, error_chain(&e)))
+            })
+            .map_err(|e| {
+                warn!(app = %item.app, error = %e, "bundle unavailable; app not enforced until it is fetched again");
+                format!("the cached bundle is missing or damaged ({e})")
+            });
         apps.push(DesiredApp {
             item: item.clone(),
             objects,

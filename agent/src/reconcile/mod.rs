@@ -14,4 +14,6 @@ mod runner;
 
 pub(crate) use cluster::Cluster;
 pub(crate) use engine::Mode;
-pub(crate) use runner::{Desired, DesiredApp, Previewer, Runner, RunnerOptions, spawn};
+pub(crate) use runner::{
+    BundleObjects, Desired, DesiredApp, Previewer, Runner, RunnerOptions, spawn,
+};

@@ -36,7 +36,62 @@ pub(crate) struct Desired {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DesiredApp {
     pub(crate) item: AssignmentItem,
-    pub(crate) objects: Result<Vec<Value>, String>,
+    pub(crate) objects: Result<BundleObjects, String>,
+}
+
+/// An app's objects as the loop keeps them between passes: the bundle as
+/// the cache holds it (zstd-compressed canonical JSON), decoded and checked
+/// against its digest again for the one app a pass or a preview works on,
+/// and dropped after. Parsed `serde_json::Value`s take tens of times the
+/// memory of the compressed bundle, and an agent holds every assigned app
+/// for its whole life: kept parsed, 10,000 objects took 60 MB of heap
+/// (BENCHMARKS.md, "Agent reconcile vs kubectl").
+#[derive(Clone, PartialEq)]
+pub(crate) struct BundleObjects {
+    digest: String,
+    compressed: Arc<[u8]>,
+}
+
+impl std::fmt::Debug for BundleObjects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleObjects")
+            .field("digest", &self.digest)
+            .field("compressed_bytes", &self.compressed.len())
+            .finish()
+    }
+}
+
+impl BundleObjects {
+    /// The bundle `digest` as compressed bytes, checked once here so that
+    /// a damaged one is refused when it is handed over, not in a pass.
+    pub(crate) fn new(
+        digest: &str,
+        compressed: Vec<u8>,
+    ) -> Result<BundleObjects, switchyard_common::bundle::BundleError> {
+        let objects = BundleObjects {
+            digest: digest.to_owned(),
+            compressed: compressed.into(),
+        };
+        objects.decode_checked()?;
+        Ok(objects)
+    }
+
+    fn decode_checked(&self) -> Result<Vec<Value>, switchyard_common::bundle::BundleError> {
+        switchyard_common::bundle::Bundle::decode(
+            &self.compressed,
+            &self.digest,
+            crate::cache::MAX_BUNDLE_BYTES,
+        )
+        .map(|b| b.objects)
+    }
+
+    /// The objects, or why they cannot be read (the bytes were checked when
+    /// handed over, so only memory damage would fail here: then the app is
+    /// Unknown and nothing of it is pruned, as for a damaged cache).
+    pub(crate) fn decode(&self) -> Result<Vec<Value>, String> {
+        self.decode_checked()
+            .map_err(|e| format!("the bundle in memory does not decode ({e})"))
+    }
 }
 
 /// The status of an app whose desired state cannot be read: Unknown, with
@@ -87,8 +142,12 @@ pub(crate) struct Previewer {
     cluster: Arc<Cluster>,
     hub: String,
     desired: watch::Receiver<Option<Arc<Desired>>>,
-    applied: watch::Receiver<Arc<BTreeMap<String, AppliedState>>>,
+    applied: watch::Receiver<Arc<AppliedStates>>,
 }
+
+/// What each app last applied. Shared, so handing the loop's copy to the
+/// previewer copies pointers, not every app's inventory.
+type AppliedStates = BTreeMap<String, Arc<AppliedState>>;
 
 impl Previewer {
     /// The preview of `app`, or why there is none.
@@ -107,6 +166,8 @@ impl Previewer {
         let objects = desired_app
             .objects
             .as_ref()
+            .map_err(Clone::clone)
+            .and_then(BundleObjects::decode)
             .map_err(|why| format!("the app's bundle is unreadable: {why}"))?;
         let previous = self.applied.borrow().get(app).cloned();
         let marks = Marks {
@@ -116,8 +177,8 @@ impl Previewer {
         Ok(engine::preview_app(
             &self.cluster,
             &desired_app.item,
-            objects,
-            previous.as_ref(),
+            &objects,
+            previous.as_deref(),
             &marks,
         )
         .await)
@@ -128,25 +189,36 @@ fn applied_file(state_dir: &std::path::Path) -> PathBuf {
     state_dir.join("cache").join("applied.json")
 }
 
-fn load_applied(options: &RunnerOptions) -> BTreeMap<String, AppliedState> {
+fn load_applied(options: &RunnerOptions) -> AppliedStates {
     let path = applied_file(&options.state_dir);
-    match std::fs::read(&path) {
+    let states: BTreeMap<String, AppliedState> = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
             warn!(path = %path.display(), error = %e, "ignoring unreadable applied state; prune will not know earlier objects");
             BTreeMap::new()
         }),
         Err(_) => BTreeMap::new(),
-    }
+    };
+    states
+        .into_iter()
+        .map(|(app, s)| (app, Arc::new(s)))
+        .collect()
 }
 
-fn save_applied(options: &RunnerOptions, applied: &BTreeMap<String, AppliedState>) {
+/// Whether `applied` is on disk now.
+fn save_applied(options: &RunnerOptions, applied: &AppliedStates) -> bool {
     let path = applied_file(&options.state_dir);
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let json = serde_json::to_vec_pretty(applied).expect("applied state serializes");
-    if let Err(e) = switchyard_certs::write_private_file(&path, &json) {
-        warn!(path = %path.display(), error = %e, "cannot save applied state");
+    let plain: BTreeMap<&String, &AppliedState> =
+        applied.iter().map(|(app, s)| (app, &**s)).collect();
+    let json = serde_json::to_vec_pretty(&plain).expect("applied state serializes");
+    match switchyard_certs::write_private_file(&path, &json) {
+        Ok(()) => true,
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "cannot save applied state; retrying after the next pass");
+            false
+        }
     }
 }
 
@@ -186,10 +258,10 @@ pub(crate) fn spawn(cluster: Arc<Cluster>, options: RunnerOptions) -> Runner {
 async fn run(
     cluster: Arc<Cluster>,
     options: RunnerOptions,
-    mut applied: BTreeMap<String, AppliedState>,
+    mut applied: AppliedStates,
     mut desired: watch::Receiver<Option<Arc<Desired>>>,
     statuses: watch::Sender<Vec<AppStatus>>,
-    applied_out: watch::Sender<Arc<BTreeMap<String, AppliedState>>>,
+    applied_out: watch::Sender<Arc<AppliedStates>>,
 ) {
     let mut drift = cluster.live().changes();
     let mut resync = tokio::time::interval(options.resync);
@@ -197,6 +269,7 @@ async fn run(
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let mut retry_in: Option<Duration> = None;
     let mut last_printed: Option<Arc<Desired>> = None;
+    let mut unsaved = false;
     loop {
         let retry = async {
             match retry_in {
@@ -251,8 +324,14 @@ async fn run(
         );
         for desired_app in apps {
             let item = &desired_app.item;
-            let objects = match &desired_app.objects {
-                Ok(objects) => objects,
+            // Decoded for this app only, and dropped after it.
+            let decoded = desired_app
+                .objects
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(BundleObjects::decode);
+            let objects = match &decoded {
+                Ok(objects) => objects.as_slice(),
                 Err(why) => {
                     warn!(app = %item.app, reason = %why, "bundle unreadable; app not enforced and nothing of it pruned");
                     reports.push(unknown_status(&item.app, &item.commit, &item.digest, why));
@@ -267,7 +346,7 @@ async fn run(
                 &cluster,
                 item,
                 objects,
-                applied.get(&item.app),
+                applied.get(&item.app).map(|s| &**s),
                 &marks,
                 options.mode,
                 engine::Settings {
@@ -280,7 +359,7 @@ async fn run(
             failed |= outcome.retry;
             writes += outcome.writes;
             if let Some(state) = outcome.applied {
-                applied.insert(item.app.clone(), state);
+                applied.insert(item.app.clone(), Arc::new(state));
             }
             if !outcome.plan.is_empty() {
                 plan.push(format!("app {}:", item.app));
@@ -322,8 +401,9 @@ async fn run(
             "pass done"
         );
         if options.mode == Mode::Apply {
-            save_applied(&options, &applied);
-            applied_out.send_if_modified(|current| {
+            // Written when it changed (or the last write failed): a no-op
+            // pass writes nothing to the disk (edge boxes run on flash).
+            let changed = applied_out.send_if_modified(|current| {
                 if **current == applied {
                     false
                 } else {
@@ -331,6 +411,9 @@ async fn run(
                     true
                 }
             });
+            if changed || unsaved {
+                unsaved = !save_applied(&options, &applied);
+            }
         } else if last_printed.as_ref() != Some(&state) {
             print_plan(state.generation, &plan);
             last_printed = Some(state.clone());

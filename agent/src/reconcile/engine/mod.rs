@@ -130,9 +130,10 @@ pub(crate) struct AppliedState {
     #[serde(default, with = "pairs")]
     pub(crate) created: BTreeMap<ObjectRef, String>,
     /// Field paths of the last successful apply of each object: fields
-    /// Switchyard owned, which self-heal may take back by force.
-    #[serde(default, with = "pairs")]
-    pub(crate) fields: BTreeMap<ObjectRef, BTreeSet<String>>,
+    /// Switchyard owned, which self-heal may take back by force. Objects of
+    /// one shape (a chart's Deployments) share one set.
+    #[serde(default, with = "field_sets")]
+    pub(crate) fields: BTreeMap<ObjectRef, FieldSet>,
     /// The app's hook runs at its last commit, and the hook objects this
     /// agent created and did not delete yet.
     #[serde(default)]
@@ -151,6 +152,52 @@ impl AppliedState {
             prune_crds: self.prune_crds,
             ..Options::default()
         }
+    }
+}
+
+/// The field paths one apply wrote, shared between objects of one shape.
+pub(crate) type FieldSet = Arc<BTreeSet<String>>;
+
+/// `fields` with equal sets made one shared set: thousands of objects of a
+/// few shapes hold a few sets instead of one each.
+fn shared_field_sets(fields: BTreeMap<ObjectRef, FieldSet>) -> BTreeMap<ObjectRef, FieldSet> {
+    let mut seen: std::collections::HashSet<FieldSet> = std::collections::HashSet::new();
+    fields
+        .into_iter()
+        .map(|(reference, set)| {
+            let shared = match seen.get(&set) {
+                Some(held) => held.clone(),
+                None => {
+                    seen.insert(set.clone());
+                    set
+                }
+            };
+            (reference, shared)
+        })
+        .collect()
+}
+
+/// [`AppliedState::fields`] as pairs (see [`pairs`]), equal sets shared
+/// again when read.
+mod field_sets {
+    use super::{FieldSet, ObjectRef};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    pub(super) fn serialize<S: Serializer>(
+        map: &BTreeMap<ObjectRef, FieldSet>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter().map(|(k, v)| (k, &**v)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<ObjectRef, FieldSet>, D::Error> {
+        let pairs = Vec::<(ObjectRef, BTreeSet<String>)>::deserialize(deserializer)?;
+        Ok(super::shared_field_sets(
+            pairs.into_iter().map(|(k, v)| (k, v.into())).collect(),
+        ))
     }
 }
 
@@ -405,7 +452,7 @@ struct Pass {
     inventory: BTreeSet<ObjectRef>,
     failed: BTreeSet<ObjectRef>,
     created: BTreeMap<ObjectRef, String>,
-    fields: BTreeMap<ObjectRef, BTreeSet<String>>,
+    fields: BTreeMap<ObjectRef, FieldSet>,
     extraneous: bool,
 }
 
@@ -430,7 +477,7 @@ impl Pass {
     fn managed(&mut self, reference: &ObjectRef, body: &Value, created_uid: Option<String>) {
         self.inventory.insert(reference.clone());
         self.fields
-            .insert(reference.clone(), plan::applied_fields(body));
+            .insert(reference.clone(), plan::applied_fields(body).into());
         if let Some(uid) = created_uid {
             self.created.insert(reference.clone(), uid);
         }
@@ -929,7 +976,7 @@ pub(crate) async fn reconcile_app(
         inventory: pass.inventory,
         failed: pass.failed,
         created: pass.created,
-        fields: pass.fields,
+        fields: shared_field_sets(pass.fields),
         hooks: hooks.record,
         // Like the digest: a sync that stopped early is not answered yet.
         sync_requested: if stopped {
@@ -1056,7 +1103,9 @@ async fn sync_one(
         dry_run_step(&reference, &step, live.as_deref(), pass);
         return;
     }
-    let owned = previous.and_then(|p| p.fields.get(&reference));
+    let owned = previous
+        .and_then(|p| p.fields.get(&reference))
+        .map(|f| &**f);
     let wrote = match step {
         Step::InSync => {
             let live = live.as_ref().expect("in sync with a live object");
@@ -1359,7 +1408,7 @@ mod tests {
             inventory: [reference.clone()].into(),
             failed: BTreeSet::new(),
             created: [(reference.clone(), "uid-1".to_owned())].into(),
-            fields: [(reference.clone(), [".data.k".to_owned()].into())].into(),
+            fields: [(reference.clone(), Arc::new([".data.k".to_owned()].into()))].into(),
             hooks: HookRecord::default(),
             sync_requested: 3,
         };
