@@ -727,3 +727,154 @@ fn the_keyboard_alone_reaches_every_control_and_confirms_a_sync() {
         "{sync}"
     );
 }
+
+/// A client bound to the loopback source address `from`.
+fn http_client_from(hub: &TestHub, from: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(hub.admin_tls())
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap()
+}
+
+/// Sign-ins by token are limited per client address (a burst of 10, then
+/// 429 with Retry-After and a page saying so), another address is not
+/// blocked, and every sign-in and sign-out, good or bad, is in the audit log
+/// with its address but without the token.
+#[test]
+fn token_sign_ins_are_rate_limited_per_address_and_audited_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    let base = hub.admin_url();
+    let admin = admin_token(&hub);
+    let guess = "syt_guessing-attacker-0123456789abcdef";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sign_in = |client: reqwest::Client, token: String| {
+        let url = format!("{base}/login");
+        async move {
+            client
+                .post(url)
+                .header("content-type", FORM)
+                .body(form(&[("token", token.as_str()), ("next", "/")]))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    rt.block_on(async {
+        let attacker = http_client_from(&hub, [127, 0, 0, 2]);
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            let r = sign_in(attacker.clone(), guess.to_owned()).await;
+            statuses.push(r.status().as_u16());
+            if r.status() == 429 {
+                let wait: u64 = r.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=6).contains(&wait), "Retry-After {wait}");
+                let page = r.text().await.unwrap();
+                assert!(page.contains("Too many sign-in attempts"), "{page}");
+                assert!(!page.contains(guess), "{page}");
+            }
+        }
+        assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+        assert_eq!(statuses[10..], [429; 2], "{statuses:?}");
+        // Even the right token waits when it comes from that address.
+        let r = sign_in(attacker.clone(), admin.clone()).await;
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().get("set-cookie").is_none());
+        // Another address is not blocked: it signs in, and out.
+        let user = http_client_from(&hub, [127, 0, 0, 3]);
+        let r = sign_in(user.clone(), admin.clone()).await;
+        assert_eq!(r.status(), 303);
+        let (cookie, _) = set_cookie(&r);
+        let page = user
+            .get(format!("{base}/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // The audit page shows the sign-ins too.
+        let audit_page = user
+            .get(format!("{base}/audit"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for shown in [
+            "sign-in refused (token): invalid bearer token",
+            "signed in (token)",
+            "127.0.0.2:",
+        ] {
+            assert!(audit_page.contains(shown), "{shown}: {audit_page}");
+        }
+        assert!(!audit_page.contains(guess));
+        let r = user
+            .post(format!("{base}/logout"))
+            .header("cookie", &cookie)
+            .header("content-type", FORM)
+            .body(form(&[("csrf", csrf_of(&page).as_str())]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+    });
+    let audit = hub.cli_json(&["audit"]);
+    let text = audit.to_string();
+    assert!(
+        !text.contains(guess),
+        "a guessed token is in the audit log: {text}"
+    );
+    assert!(
+        !text.contains(&admin),
+        "the admin token is in the audit log"
+    );
+    let entries = audit.as_array().unwrap();
+    let refused: Vec<_> = entries
+        .iter()
+        .filter(|e| e["path"] == "/login" && e["status"] == 401)
+        .collect();
+    // Ten refusals, not twelve: attempts over the limit write nothing.
+    assert_eq!(refused.len(), 10, "{audit}");
+    for e in &refused {
+        assert_eq!(e["actor"], "anonymous", "{e}");
+        assert_eq!(e["target"], "session token", "{e}");
+        assert_eq!(
+            e["message"], "sign-in refused (token): invalid bearer token",
+            "{e}"
+        );
+        assert!(
+            e["remote"].as_str().unwrap().starts_with("127.0.0.2:"),
+            "{e}"
+        );
+    }
+    let signed_in = entries
+        .iter()
+        .filter(|e| e["path"] == "/login" && e["status"] == 303)
+        .collect::<Vec<_>>();
+    assert_eq!(signed_in.len(), 1, "{audit}");
+    assert_eq!(signed_in[0]["actor"], "admin");
+    assert_eq!(signed_in[0]["role"], "admin");
+    assert_eq!(signed_in[0]["message"], "signed in (token)");
+    assert!(
+        signed_in[0]["remote"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.3:")
+    );
+    assert!(
+        entries.iter().any(|e| e["path"] == "/logout"
+            && e["actor"] == "admin"
+            && e["message"] == "signed out"),
+        "{audit}"
+    );
+}

@@ -132,6 +132,7 @@ async fn pages_at_fleet_scale() {
     let router = router(WebState {
         fleet,
         gitops,
+        sign_in: Arc::new(crate::sign_in::Guard::new(store.clone())),
         store,
         sessions,
         oidc: false,
