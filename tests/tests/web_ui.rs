@@ -408,6 +408,17 @@ impl Browser {
         self.client.perform_actions(keys).await.unwrap();
     }
 
+    /// Type `text` into whatever has the focus, key by key.
+    async fn type_keys(&self, text: &str) {
+        let mut keys = KeyActions::new("keyboard".to_owned());
+        for c in text.chars() {
+            keys = keys
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
+        }
+        self.client.perform_actions(keys).await.unwrap();
+    }
+
     /// What has the focus: tag, id, class, href, text.
     async fn focused(&self) -> Value {
         self.eval(
@@ -617,8 +628,9 @@ fn audited_syncs(hub: &TestHub) -> usize {
 /// focus to the content, Tab reaches an app's link and Enter follows it,
 /// Tab reaches the Sync button, Enter opens a confirmation dialog that has
 /// the focus, Escape cancels it (nothing is synced, the focus is back on the
-/// button), and Tab then Enter on the dialog's confirm button syncs. Every
-/// focused control shows a focus outline.
+/// button), and Tab then Enter on the dialog's confirm button syncs; a
+/// cluster's labels change the same way through their form. Every focused
+/// control shows a focus outline.
 #[test]
 fn the_keyboard_alone_reaches_every_control_and_confirms_a_sync() {
     let dir = tempfile::tempdir().unwrap();
@@ -704,8 +716,24 @@ fn the_keyboard_alone_reaches_every_control_and_confirms_a_sync() {
         b.press(Key::Enter).await;
         b.wait_for("kbd-confirm", "the keyboard sync was not confirmed on the page",
             "return document.getElementById('flash').textContent.startsWith('Done');").await;
+        // A form by keyboard too: Tab to the cluster's label field, type,
+        // Enter submits, the dialog confirms with Tab and Enter.
+        b.goto("/clusters/edge").await;
+        b.tab_to("kbd-labels", "e.tagName === 'INPUT' && e.name === 'set'", 60).await;
+        b.type_keys("tier=web").await;
+        b.press(Key::Enter).await;
+        b.confirm_dialog("kbd-labels").await;
+        b.press(Key::Tab).await;
+        let yes = b.focused().await;
+        if yes["text"] != "Apply labels" {
+            b.fail("kbd-labels", &format!("Tab in the dialog focused {yes}, not Apply labels")).await;
+        }
+        b.press(Key::Enter).await;
+        b.wait_for("kbd-labels", "the keyboard label change was not confirmed on the page",
+            "return document.getElementById('flash').textContent.startsWith('Done');").await;
         b.client.clone().close().await.unwrap();
     });
+    assert_eq!(hub.cluster("edge")["labels"]["tier"], "web");
     let synced = switchyard_tests::process::wait_until(SOON, || audited_syncs(hub) == 1);
     assert!(
         synced,
