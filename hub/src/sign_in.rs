@@ -12,8 +12,10 @@
 //! - every sign-in and sign-out, successful or not, is appended to the
 //!   audit log (who, role, how, the client address; for a failure the
 //!   reason, never the token). Attempts refused by the limit are not
-//!   audited: they are what bounds how fast anonymous callers can write
-//!   the audit log.
+//!   audited, and refused sign-ins are recorded one by one up to 600 a
+//!   minute for the whole hub (the next one recorded counts those that were
+//!   not): that bounds how fast anonymous callers can write the audit log,
+//!   however many addresses they have.
 
 use crate::roles::Role;
 use crate::store::{AuditRecord, Store};
@@ -72,29 +74,43 @@ struct Bucket {
     at: Instant,
 }
 
+/// A bucket's size and how often it gains a token.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    burst: u32,
+    refill: Duration,
+}
+
+/// Sign-in attempts of one client address.
+const PER_CLIENT: Rate = Rate {
+    burst: BURST,
+    refill: REFILL,
+};
+
 impl Bucket {
-    fn full(now: Instant) -> Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
         Bucket {
-            tokens: f64::from(BURST),
+            tokens: f64::from(rate.burst),
             at: now,
         }
     }
 
     /// The tokens at `now`, refilled since `at`.
-    fn refilled(&self, now: Instant) -> f64 {
-        let gained = now.saturating_duration_since(self.at).as_secs_f64() / REFILL.as_secs_f64();
-        (self.tokens + gained).min(f64::from(BURST))
+    fn refilled(&self, rate: Rate, now: Instant) -> f64 {
+        let gained =
+            now.saturating_duration_since(self.at).as_secs_f64() / rate.refill.as_secs_f64();
+        (self.tokens + gained).min(f64::from(rate.burst))
     }
 
-    /// Take one attempt, or say how long until one is available.
-    fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let tokens = self.refilled(now);
+    /// Take one token, or say how long until one is available.
+    fn take(&mut self, rate: Rate, now: Instant) -> Result<(), Duration> {
+        let tokens = self.refilled(rate, now);
         if tokens >= 1.0 {
             self.tokens = tokens - 1.0;
             self.at = now;
             Ok(())
         } else {
-            let wait = (1.0 - tokens) * REFILL.as_secs_f64();
+            let wait = (1.0 - tokens) * rate.refill.as_secs_f64();
             Err(Duration::from_secs_f64(wait))
         }
     }
@@ -113,7 +129,7 @@ impl Buckets {
     pub fn new(capacity: usize, now: Instant) -> Buckets {
         Buckets {
             by_client: HashMap::new(),
-            overflow: Bucket::full(now),
+            overflow: Bucket::full(PER_CLIENT, now),
             capacity,
         }
     }
@@ -122,18 +138,18 @@ impl Buckets {
     /// wait that long first.
     pub fn attempt(&mut self, client: Client, now: Instant) -> Result<(), Duration> {
         if let Some(bucket) = self.by_client.get_mut(&client) {
-            return bucket.take(now);
+            return bucket.take(PER_CLIENT, now);
         }
         if self.by_client.len() >= self.capacity {
             // A refilled bucket is the same as none: forget those first.
             self.by_client
-                .retain(|_, b| b.refilled(now) < f64::from(BURST));
+                .retain(|_, b| b.refilled(PER_CLIENT, now) < f64::from(BURST));
         }
         if self.by_client.len() >= self.capacity {
-            return self.overflow.take(now);
+            return self.overflow.take(PER_CLIENT, now);
         }
-        let mut bucket = Bucket::full(now);
-        let taken = bucket.take(now);
+        let mut bucket = Bucket::full(PER_CLIENT, now);
+        let taken = bucket.take(PER_CLIENT, now);
         self.by_client.insert(client, bucket);
         taken
     }
@@ -145,6 +161,47 @@ impl Buckets {
 
     pub fn is_empty(&self) -> bool {
         self.by_client.is_empty()
+    }
+}
+
+/// Refused sign-ins the whole hub writes to the audit log at once, and
+/// then one more every this long (600 a minute): however many addresses an
+/// attacker has, refusals cannot fill the disk faster than that.
+pub const REFUSALS_BURST: u32 = 600;
+pub const REFUSALS_REFILL: Duration = Duration::from_millis(100);
+
+const REFUSALS: Rate = Rate {
+    burst: REFUSALS_BURST,
+    refill: REFUSALS_REFILL,
+};
+
+/// The hub-wide budget of audited refusals, and how many went unrecorded
+/// since the last one recorded.
+#[derive(Debug)]
+pub struct RefusalBudget {
+    bucket: Bucket,
+    unrecorded: u64,
+}
+
+impl RefusalBudget {
+    pub fn new(now: Instant) -> RefusalBudget {
+        RefusalBudget {
+            bucket: Bucket::full(REFUSALS, now),
+            unrecorded: 0,
+        }
+    }
+
+    /// Whether one more refusal is recorded at `now`: `Some(n)` with the
+    /// `n` refusals left unrecorded before it (then counted again from
+    /// zero), `None` when over the budget (counted).
+    pub fn record(&mut self, now: Instant) -> Option<u64> {
+        match self.bucket.take(REFUSALS, now) {
+            Ok(()) => Some(std::mem::take(&mut self.unrecorded)),
+            Err(_) => {
+                self.unrecorded += 1;
+                None
+            }
+        }
     }
 }
 
@@ -237,6 +294,7 @@ pub fn audit_record(
 /// `/login` and `/logout` and the OpenID callback.
 pub struct Guard {
     buckets: Mutex<Buckets>,
+    refusals: Mutex<RefusalBudget>,
     store: Arc<dyn Store>,
 }
 
@@ -244,6 +302,7 @@ impl Guard {
     pub fn new(store: Arc<dyn Store>) -> Guard {
         Guard {
             buckets: Mutex::new(Buckets::new(MAX_ADDRESSES, Instant::now())),
+            refusals: Mutex::new(RefusalBudget::new(Instant::now())),
             store,
         }
     }
@@ -258,7 +317,8 @@ impl Guard {
             .expect("not poisoned")
             .attempt(client, Instant::now());
         if let Err(wait) = verdict {
-            tracing::warn!(
+            // Debug only: a flood of these must not flood the log either.
+            tracing::debug!(
                 ?remote,
                 wait_seconds = wait.as_secs_f64().ceil(),
                 "sign-in attempts over the limit; refused"
@@ -267,15 +327,37 @@ impl Guard {
         verdict
     }
 
-    /// Append the audit entry of `event` (off the async runtime).
+    /// Append the audit entry of `event` (off the async runtime). A
+    /// refusal over the hub-wide budget is only counted; the next one
+    /// recorded says how many were not.
     pub async fn record(
         &self,
-        event: Event,
+        mut event: Event,
         http_method: &str,
         path: &str,
         status: u16,
         remote: Option<std::net::SocketAddr>,
     ) -> Result<(), Error> {
+        if let Event::Refused { reason, .. } = &mut event {
+            let verdict = self
+                .refusals
+                .lock()
+                .expect("not poisoned")
+                .record(Instant::now());
+            match verdict {
+                None => return Ok(()),
+                Some(0) => {}
+                Some(unrecorded) => {
+                    tracing::warn!(
+                        unrecorded,
+                        "refused sign-ins over {REFUSALS_BURST} a minute were not audited one by one"
+                    );
+                    reason.push_str(&format!(
+                        " (and {unrecorded} refused sign-ins before this one not recorded: over {REFUSALS_BURST} a minute)"
+                    ));
+                }
+            }
+        }
         let entry = audit_record(
             &event,
             http_method,
@@ -350,6 +432,22 @@ mod tests {
         let later = start + REFILL * BURST;
         assert_eq!(buckets.attempt(v4(200), later), Ok(()));
         assert_eq!(buckets.len(), 1);
+    }
+
+    #[test]
+    fn refusals_are_recorded_up_to_the_hub_wide_budget_and_the_rest_counted() {
+        let start = Instant::now();
+        let mut budget = RefusalBudget::new(start);
+        for i in 0..REFUSALS_BURST {
+            assert_eq!(budget.record(start), Some(0), "refusal {i}");
+        }
+        for _ in 0..5 {
+            assert_eq!(budget.record(start), None);
+        }
+        // The next one recorded names the five that were not.
+        assert_eq!(budget.record(start + REFUSALS_REFILL), Some(5));
+        assert_eq!(budget.record(start + REFUSALS_REFILL), None);
+        assert_eq!(budget.record(start + REFUSALS_REFILL * 2), Some(1));
     }
 
     #[test]
