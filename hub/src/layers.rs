@@ -34,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "services over the store and the engines",
-        &["auth", "backup", "limits"],
+        &["auth", "backup", "limits", "sign_in"],
     ),
     (
         "sign-in with an OpenID provider, over the authenticator",

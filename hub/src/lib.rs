@@ -25,6 +25,7 @@ mod roles;
 mod secrets;
 pub mod server;
 pub mod sessions;
+pub mod sign_in;
 pub mod status_reports;
 pub mod store;
 pub mod tree;

@@ -388,11 +388,13 @@ impl Hub {
             auth,
             self.admin_tls.is_some(),
         ));
+        let sign_in = Arc::new(crate::sign_in::Guard::new(self.store.clone()));
         let web = crate::web::router(crate::web::WebState {
             fleet: self.fleet.clone(),
             gitops: self.gitops.clone(),
             store: self.store.clone(),
             sessions: sessions.clone(),
+            sign_in: sign_in.clone(),
             oidc: self.oidc.is_some(),
             stopping: stop_rx.clone(),
         });
@@ -413,6 +415,7 @@ impl Hub {
             app = app.merge(crate::oidc::router(
                 provider.clone(),
                 sink,
+                sign_in,
                 self.admin_tls.is_some(),
             ));
         }

@@ -347,6 +347,39 @@ async fn the_code_flow_signs_users_in_by_group_and_refuses_the_rest() {
         "{body}"
     );
     assert!(body.contains("href=\"/login\""), "{body}");
+    // Each callback is audited: the tampered state and carol as refused
+    // (anonymous, with the reason), alice and bob as signed in with OIDC.
+    let audit = hub.cli_json(&["audit"]);
+    let sign_ins: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"] == "/auth/oidc/callback")
+        .collect();
+    let refused = |why: &str| {
+        sign_ins.iter().any(|e| {
+            e["actor"] == "anonymous"
+                && e["target"] == "session oidc"
+                && e["message"].as_str().is_some_and(|m| m.contains(why))
+                && e["remote"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("127.0.0.1:"))
+        })
+    };
+    assert!(refused("state does not match"), "{audit}");
+    assert!(refused("carol is in no group"), "{audit}");
+    for (who, role) in [("alice", "admin"), ("bob", "operator")] {
+        assert!(
+            sign_ins
+                .iter()
+                .any(|e| e["actor"].as_str().is_some_and(|a| a.contains(who))
+                    && e["role"] == role
+                    && e["status"] == 303
+                    && e["message"] == "signed in (oidc)"),
+            "{who}: {audit}"
+        );
+    }
+    assert_eq!(sign_ins.len(), 4, "{audit}");
 }
 
 /// `switchyard login` as `user`, completing the provider's device pages

@@ -6,6 +6,8 @@
 //! cookie flags, CSRF and page sizes. On failure a screenshot of the page is
 //! saved under target/web-ui-screenshots/.
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -372,11 +374,78 @@ impl Browser {
         for button in buttons {
             if button.text().await.unwrap().trim() == label {
                 button.click().await.unwrap();
-                self.client.accept_alert().await.unwrap();
+                self.confirm_dialog(name).await;
+                self.client
+                    .find(Locator::Css("dialog[open] button[value=yes]"))
+                    .await
+                    .unwrap()
+                    .click()
+                    .await
+                    .unwrap();
                 return;
             }
         }
         self.fail(name, &format!("no button {label:?}")).await
+    }
+
+    /// Wait (bounded) for the confirmation dialog to be open, with the
+    /// focus inside it.
+    async fn confirm_dialog(&self, name: &str) {
+        self.wait_for(
+            name,
+            "no confirmation dialog took the focus",
+            "const d = document.querySelector('dialog[open]'); return !!d && d.contains(document.activeElement);",
+        )
+        .await;
+    }
+
+    /// Press and release `key` on whatever has the focus, as a keyboard
+    /// would (not sent to a chosen element).
+    async fn press(&self, key: Key) {
+        let keys = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: key.into() })
+            .then(KeyAction::Up { value: key.into() });
+        self.client.perform_actions(keys).await.unwrap();
+    }
+
+    /// Type `text` into whatever has the focus, key by key.
+    async fn type_keys(&self, text: &str) {
+        let mut keys = KeyActions::new("keyboard".to_owned());
+        for c in text.chars() {
+            keys = keys
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
+        }
+        self.client.perform_actions(keys).await.unwrap();
+    }
+
+    /// What has the focus: tag, id, class, href, text.
+    async fn focused(&self) -> Value {
+        self.eval(
+            "const e = document.activeElement;
+             return e ? {tag: e.tagName.toLowerCase(), id: e.id, class: e.className,
+                         href: e.getAttribute('href'), text: (e.textContent || '').trim()} : null;",
+        )
+        .await
+    }
+
+    /// Press Tab (at most `most` times) until the focused element matches
+    /// the JavaScript condition `on` (about `e`, the focused element); its
+    /// description. Fails with a screenshot when Tab never reaches it.
+    async fn tab_to(&self, name: &str, on: &str, most: usize) -> Value {
+        let script = format!("const e = document.activeElement; return !!e && ({on});");
+        for _ in 0..most {
+            self.press(Key::Tab).await;
+            if self.eval(&script).await == Value::Bool(true) {
+                return self.focused().await;
+            }
+        }
+        let last = self.focused().await;
+        self.fail(
+            name,
+            &format!("{most} Tabs did not reach `{on}`; last focus: {last}"),
+        )
+        .await
     }
 
     /// Sets a marker on the page; [`Browser::not_reloaded`] checks it is
@@ -541,6 +610,299 @@ fn the_browser_signs_in_watches_the_fleet_live_and_acts_by_role() {
             .unwrap()
             .iter()
             .any(|e| e["actor"] == "watcher" && e["status"] == 403),
+        "{audit}"
+    );
+}
+
+/// The sync actions (POST /api/v1/apps/web/sync) the audit log holds.
+fn audited_syncs(hub: &TestHub) -> usize {
+    hub.cli_json(&["audit"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"] == "/api/v1/apps/web/sync" && e["method"] == "POST")
+        .count()
+}
+
+/// Keyboard alone: Tab reaches the skip link first, Enter on it moves the
+/// focus to the content, Tab reaches an app's link and Enter follows it,
+/// Tab reaches the Sync button, Enter opens a confirmation dialog that has
+/// the focus, Escape cancels it (nothing is synced, the focus is back on the
+/// button), and Tab then Enter on the dialog's confirm button syncs; a
+/// cluster's labels change the same way through their form. Every focused
+/// control shows a focus outline.
+#[test]
+fn the_keyboard_alone_reaches_every_control_and_confirms_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = OneCluster::start_web(dir.path());
+    one.create_web(&[]);
+    let hub = &one.hub;
+    let shown = switchyard_tests::process::wait_until(SOON, || {
+        hub.cli_json(&["app", "show", "web"])["deployed"].is_string()
+    });
+    assert!(shown, "app web was not deployed");
+    let admin = admin_token(hub);
+    let driver = Driver::start();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let b = Browser::open(&driver, &hub.admin_url()).await;
+        b.sign_in(&admin, "/").await;
+        // The overview lists app web once its cluster reports (live updates
+        // fill a page loaded earlier only partly, so reload until it shows).
+        let deadline = Instant::now() + SOON;
+        loop {
+            b.goto("/").await;
+            if b.eval("return !!document.querySelector('main a[href=\"/apps/web\"]');").await == Value::Bool(true) {
+                break;
+            }
+            if Instant::now() > deadline {
+                b.fail("kbd-overview", "the overview never linked app web").await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        // The first Tab lands on the skip link, and it is visible then.
+        b.press(Key::Tab).await;
+        let first = b.focused().await;
+        if first["text"] != "Skip to content" || first["href"] != "#main" {
+            b.fail("kbd-skip", &format!("the first Tab focused {first}, not the skip link")).await;
+        }
+        let seen = b.eval("const r = document.activeElement.getBoundingClientRect(); return r.left >= 0 && r.top >= 0 && r.width > 0;").await;
+        if seen != Value::Bool(true) {
+            b.fail("kbd-skip", "the focused skip link is off screen").await;
+        }
+        b.press(Key::Enter).await;
+        let main = b.focused().await;
+        if main["tag"] != "main" {
+            b.fail("kbd-skip", &format!("Enter on the skip link focused {main}, not <main>")).await;
+        }
+        // From the content, Tab reaches the app's link (not the navigation
+        // first: the skip link jumped over it) and Enter follows it.
+        let link = b.tab_to("kbd-app-link", "e.getAttribute('href') === '/apps/web'", 60).await;
+        assert_eq!(link["tag"], "a", "{link}");
+        let outline = b.eval("return getComputedStyle(document.activeElement).outlineStyle;").await;
+        if outline != "solid" {
+            b.fail("kbd-focus-style", &format!("a focused link has outline {outline}, not a visible one")).await;
+        }
+        b.press(Key::Enter).await;
+        b.wait_for("kbd-app-page", "Enter on the app link did not open the app page",
+            "return location.pathname === '/apps/web' && document.readyState === 'complete';").await;
+        // Tab to the Sync button; Enter opens the dialog, focused on Cancel.
+        let on_sync = "e.tagName === 'BUTTON' && e.textContent.trim() === 'Sync'";
+        b.tab_to("kbd-sync", on_sync, 60).await;
+        let outline = b.eval("return getComputedStyle(document.activeElement).outlineStyle;").await;
+        if outline != "solid" {
+            b.fail("kbd-focus-style", &format!("the focused Sync button has outline {outline}")).await;
+        }
+        let before = tokio::task::block_in_place(|| audited_syncs(hub));
+        b.press(Key::Enter).await;
+        b.confirm_dialog("kbd-dialog").await;
+        let in_dialog = b.focused().await;
+        assert_eq!(in_dialog["text"], "Cancel", "the dialog should focus the harmless choice");
+        // Escape cancels: no dialog, the focus back on Sync, nothing synced.
+        b.press(Key::Escape).await;
+        b.wait_for("kbd-escape", "Escape did not close the dialog and give the focus back to Sync",
+            &format!("const e = document.activeElement; return !document.querySelector('dialog') && !!e && ({on_sync});")).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after_escape = tokio::task::block_in_place(|| audited_syncs(hub));
+        assert_eq!(after_escape, before, "Escape on the dialog still synced");
+        // Enter again, Tab to the confirm button, Enter: the sync is sent.
+        b.press(Key::Enter).await;
+        b.confirm_dialog("kbd-dialog").await;
+        b.press(Key::Tab).await;
+        let yes = b.focused().await;
+        if yes["text"] != "Sync" || yes["tag"] != "button" {
+            b.fail("kbd-confirm", &format!("Tab in the dialog focused {yes}, not its Sync button")).await;
+        }
+        b.press(Key::Enter).await;
+        b.wait_for("kbd-confirm", "the keyboard sync was not confirmed on the page",
+            "return document.getElementById('flash').textContent.startsWith('Done');").await;
+        // A form by keyboard too: Tab to the cluster's label field, type,
+        // Enter submits, the dialog confirms with Tab and Enter.
+        b.goto("/clusters/edge").await;
+        b.tab_to("kbd-labels", "e.tagName === 'INPUT' && e.name === 'set'", 60).await;
+        b.type_keys("tier=web").await;
+        b.press(Key::Enter).await;
+        b.confirm_dialog("kbd-labels").await;
+        b.press(Key::Tab).await;
+        let yes = b.focused().await;
+        if yes["text"] != "Apply labels" {
+            b.fail("kbd-labels", &format!("Tab in the dialog focused {yes}, not Apply labels")).await;
+        }
+        b.press(Key::Enter).await;
+        b.wait_for("kbd-labels", "the keyboard label change was not confirmed on the page",
+            "return document.getElementById('flash').textContent.startsWith('Done');").await;
+        b.client.clone().close().await.unwrap();
+    });
+    assert_eq!(hub.cluster("edge")["labels"]["tier"], "web");
+    let synced = switchyard_tests::process::wait_until(SOON, || audited_syncs(hub) == 1);
+    assert!(
+        synced,
+        "the audit log has no single sync by keyboard: {}",
+        hub.cli_json(&["audit"])
+    );
+    let audit = hub.cli_json(&["audit"]);
+    let sync = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "/api/v1/apps/web/sync")
+        .unwrap();
+    assert_eq!(sync["actor"], "admin", "{sync}");
+    assert!(
+        sync["status"]
+            .as_u64()
+            .is_some_and(|s| (200..300).contains(&s)),
+        "{sync}"
+    );
+}
+
+/// A client bound to the loopback source address `from`.
+fn http_client_from(hub: &TestHub, from: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(hub.admin_tls())
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from(from))
+        .build()
+        .unwrap()
+}
+
+/// Sign-ins by token are limited per client address (a burst of 10, then
+/// 429 with Retry-After and a page saying so), another address is not
+/// blocked, and every sign-in and sign-out, good or bad, is in the audit log
+/// with its address but without the token.
+#[test]
+fn token_sign_ins_are_rate_limited_per_address_and_audited_without_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start(dir.path(), &[]);
+    let base = hub.admin_url();
+    let admin = admin_token(&hub);
+    let guess = "syt_guessing-attacker-0123456789abcdef";
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sign_in = |client: reqwest::Client, token: String| {
+        let url = format!("{base}/login");
+        async move {
+            client
+                .post(url)
+                .header("content-type", FORM)
+                .body(form(&[("token", token.as_str()), ("next", "/")]))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    rt.block_on(async {
+        let attacker = http_client_from(&hub, [127, 0, 0, 2]);
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            let r = sign_in(attacker.clone(), guess.to_owned()).await;
+            statuses.push(r.status().as_u16());
+            if r.status() == 429 {
+                let wait: u64 = r.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=6).contains(&wait), "Retry-After {wait}");
+                let page = r.text().await.unwrap();
+                assert!(page.contains("Too many sign-in attempts"), "{page}");
+                assert!(!page.contains(guess), "{page}");
+            }
+        }
+        assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
+        assert_eq!(statuses[10..], [429; 2], "{statuses:?}");
+        // Even the right token waits when it comes from that address.
+        let r = sign_in(attacker.clone(), admin.clone()).await;
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().get("set-cookie").is_none());
+        // Another address is not blocked: it signs in, and out.
+        let user = http_client_from(&hub, [127, 0, 0, 3]);
+        let r = sign_in(user.clone(), admin.clone()).await;
+        assert_eq!(r.status(), 303);
+        let (cookie, _) = set_cookie(&r);
+        let page = user
+            .get(format!("{base}/"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        // The audit page shows the sign-ins too.
+        let audit_page = user
+            .get(format!("{base}/audit"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for shown in [
+            "sign-in refused (token): invalid bearer token",
+            "signed in (token)",
+            "127.0.0.2:",
+        ] {
+            assert!(audit_page.contains(shown), "{shown}: {audit_page}");
+        }
+        assert!(!audit_page.contains(guess));
+        let r = user
+            .post(format!("{base}/logout"))
+            .header("cookie", &cookie)
+            .header("content-type", FORM)
+            .body(form(&[("csrf", csrf_of(&page).as_str())]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+    });
+    let audit = hub.cli_json(&["audit"]);
+    let text = audit.to_string();
+    assert!(
+        !text.contains(guess),
+        "a guessed token is in the audit log: {text}"
+    );
+    assert!(
+        !text.contains(&admin),
+        "the admin token is in the audit log"
+    );
+    let entries = audit.as_array().unwrap();
+    let refused: Vec<_> = entries
+        .iter()
+        .filter(|e| e["path"] == "/login" && e["status"] == 401)
+        .collect();
+    // Ten refusals, not twelve: attempts over the limit write nothing.
+    assert_eq!(refused.len(), 10, "{audit}");
+    for e in &refused {
+        assert_eq!(e["actor"], "anonymous", "{e}");
+        assert_eq!(e["target"], "session token", "{e}");
+        assert_eq!(
+            e["message"], "sign-in refused (token): invalid bearer token",
+            "{e}"
+        );
+        assert!(
+            e["remote"].as_str().unwrap().starts_with("127.0.0.2:"),
+            "{e}"
+        );
+    }
+    let signed_in = entries
+        .iter()
+        .filter(|e| e["path"] == "/login" && e["status"] == 303)
+        .collect::<Vec<_>>();
+    assert_eq!(signed_in.len(), 1, "{audit}");
+    assert_eq!(signed_in[0]["actor"], "admin");
+    assert_eq!(signed_in[0]["role"], "admin");
+    assert_eq!(signed_in[0]["message"], "signed in (token)");
+    assert!(
+        signed_in[0]["remote"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.3:")
+    );
+    assert!(
+        entries.iter().any(|e| e["path"] == "/logout"
+            && e["actor"] == "admin"
+            && e["message"] == "signed out"),
         "{audit}"
     );
 }

@@ -41,9 +41,53 @@ pub struct RollbackRequest {
     pub to: Option<String>,
 }
 
-#[utoipa::path(get, path = "/apps", tag = "apps", summary = "List apps", responses((status = 200, description = "OK", body = Vec<AppView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
-pub(super) async fn list_apps(State(state): State<AppState>) -> ApiResult<Json<Vec<AppView>>> {
-    Ok(Json(state.gitops.apps()?))
+/// What `GET /api/v1/apps` says about each app's clusters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ClusterDetail {
+    /// `running_counts` and `target_count` only (the default): at 10,000
+    /// clusters the names would be most of the answer.
+    #[default]
+    Counts,
+    /// Also `running` and `target_clusters`, naming every cluster.
+    Names,
+}
+
+/// Query of `GET /api/v1/apps`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AppsQuery {
+    #[serde(default)]
+    pub clusters: ClusterDetail,
+    /// Only apps whose name sorts after this one (the last of the previous page).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// At most this many apps (all without).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Most apps one page of `GET /api/v1/apps?limit=N` may ask for.
+pub(super) const MAX_APPS_LIMIT: usize = 10_000;
+
+#[utoipa::path(get, path = "/apps", tag = "apps", summary = "List apps, by name", description = "Each app's clusters are counted (`running_counts`, `target_count`); `clusters=names` also names them (`running`, `target_clusters`), as `GET /apps/{name}` always does.", params(("clusters" = Option<String>, Query, description = "`counts` (default) or `names`"), ("after" = Option<String>, Query, description = "only apps whose name sorts after this one: the last name of the previous page"), ("limit" = Option<usize>, Query, description = "at most this many apps (1 to 10000; all without)")), responses((status = 200, description = "OK", body = Vec<AppView>), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]
+pub(super) async fn list_apps(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AppsQuery>,
+) -> ApiResult<Json<Vec<AppView>>> {
+    if let Some(limit) = query.limit
+        && (limit == 0 || limit > MAX_APPS_LIMIT)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be between 1 and {MAX_APPS_LIMIT}"),
+        ));
+    }
+    Ok(Json(state.gitops.apps_page(
+        query.clusters == ClusterDetail::Names,
+        query.after.as_deref(),
+        query.limit,
+    )?))
 }
 
 #[utoipa::path(post, path = "/apps", tag = "apps", summary = "Create an app", request_body = AppRequest, responses((status = 201, description = "created", body = AppView), (status = "4XX", description = "refused; the reason is in `error`", body = ErrorBody)), security(("bearer" = [])))]

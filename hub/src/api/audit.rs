@@ -1,4 +1,5 @@
-//! `/api/v1/audit`: the audit log of every authenticated mutation.
+//! `/api/v1/audit`: the audit log of every authenticated mutation, and of
+//! every web sign-in and sign-out ([`crate::sign_in`]).
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody};

@@ -32,7 +32,8 @@ pub(super) async fn status(
             Err(crate::gitops::Error::AppNotFound(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
         },
-        None => state.gitops.apps()?,
+        // The rows need counts only, not every cluster's name per app.
+        None => state.gitops.apps_without_cluster_lists()?,
     };
     Ok(Json(with_apps(rows, &apps)))
 }
@@ -42,7 +43,7 @@ fn latest_render(app: &AppView) -> Option<&'static str> {
     let latest = app.latest.as_ref()?;
     Some(if app.failed_commit.as_ref() == Some(latest) {
         "Failed"
-    } else if app.running.contains_key(latest) {
+    } else if app.running_counts.contains_key(latest) {
         "Rendered"
     } else {
         "Pending"
@@ -51,7 +52,7 @@ fn latest_render(app: &AppView) -> Option<&'static str> {
 
 /// The row of an app no cluster is assigned: why not.
 fn unassigned_row(app: &AppView) -> StatusView {
-    let message = if app.target_clusters.is_empty() {
+    let message = if app.target_count == 0 {
         format!("targets no cluster; see `switchyard app show {}`", app.name)
     } else if app.deployed.is_none() && app.failed_commit.is_none() {
         if app.sync_policy == "manual" {
@@ -62,7 +63,7 @@ fn unassigned_row(app: &AppView) -> StatusView {
     } else {
         format!(
             "assigned to none of the {} clusters it targets",
-            app.target_clusters.len()
+            app.target_count
         )
     };
     StatusView {
@@ -143,10 +144,12 @@ mod tests {
             latest: None,
             deployed: None,
             failed_commit: None,
-            running: BTreeMap::new(),
+            running_counts: BTreeMap::new(),
+            running: None,
             pending: None,
             pinned: false,
-            target_clusters: targets.iter().map(|t| t.to_string()).collect(),
+            target_count: targets.len(),
+            target_clusters: None,
             assigned: 0,
             errors: BTreeMap::new(),
             warnings: BTreeMap::new(),
@@ -179,11 +182,11 @@ mod tests {
         web.latest = Some("c2".into());
         web.deployed = Some("c1".into());
         web.failed_commit = Some("c2".into());
-        web.running.insert("c1".into(), vec!["a".into()]);
+        web.running_counts.insert("c1".into(), 1);
         let mut api = app("api", &["a"]);
         api.latest = Some("c1".into());
         api.deployed = Some("c1".into());
-        api.running.insert("c1".into(), vec!["a".into()]);
+        api.running_counts.insert("c1".into(), 1);
         let mut failing = row("web", "a", "c1");
         failing.error = Some("render of app web at commit c2 failed: boom".into());
         let rows = with_apps(vec![row("api", "a", "c1"), failing], &[web, api]);

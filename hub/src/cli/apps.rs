@@ -75,11 +75,16 @@ pub(crate) enum AppCommand {
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
     },
-    /// List apps.
+    /// List apps, with how many clusters each targets and runs (`app show`
+    /// names them).
     List {
         /// How to print the result: table, json or yaml.
         #[arg(short, long, default_value = "table")]
         output: OutputFormat,
+        /// Also name every targeted and running cluster of each app
+        /// (`target_clusters`, `running` in -o json): large at fleet scale.
+        #[arg(long)]
+        cluster_names: bool,
     },
     /// Show one app.
     Show {
@@ -247,24 +252,26 @@ fn app_row(a: &AppView) -> Vec<String> {
         target_text(a),
         policy,
         short(&a.deployed),
-        format!("{}/{}", a.assigned, a.target_clusters.len()),
+        format!("{}/{}", a.assigned, a.target_count),
         status,
     ]
 }
 
 /// What the clusters run: `1a4b1917 on edge-berlin, edge-lisbon; 6861ad80 on lab-1`.
+/// Without the names (a list's view), the counts: `1a4b1917 on 2 clusters`.
 fn running_text(app: &AppView) -> String {
-    if app.running.is_empty() {
+    if app.running_counts.is_empty() {
         return "-".into();
     }
-    app.running
+    app.running_counts
         .iter()
-        .map(|(commit, clusters)| {
-            format!(
-                "{} on {}",
-                short(&Some(commit.clone())),
-                clusters.join(", ")
-            )
+        .map(|(commit, count)| {
+            let on = match app.running.as_ref().and_then(|r| r.get(commit)) {
+                Some(clusters) => clusters.join(", "),
+                None if *count == 1 => "1 cluster".to_owned(),
+                None => format!("{count} clusters"),
+            };
+            format!("{} on {on}", short(&Some(commit.clone())))
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -460,8 +467,8 @@ fn show_app(app: &AppView) {
         format!(
             "{} of {} assigned: {}",
             app.assigned,
-            app.target_clusters.len(),
-            app.target_clusters.join(", ")
+            app.target_count,
+            app.target_names().join(", ")
         ),
     )]);
     if let Some(command) = &app.plugin_command {
@@ -613,9 +620,17 @@ pub(crate) async fn app(command: AppCommand, target: &Target) -> anyhow::Result<
                 print_one(&app, output)
             }
         }
-        AppCommand::List { output } => {
+        AppCommand::List {
+            output,
+            cluster_names,
+        } => {
             let client = AdminClient::discover(target)?;
-            let apps: Vec<AppView> = client.get("/apps").await?;
+            let path = if cluster_names {
+                "/apps?clusters=names"
+            } else {
+                "/apps"
+            };
+            let apps: Vec<AppView> = client.get(path).await?;
             if output != OutputFormat::Table {
                 return print_one(&apps, output);
             }
@@ -742,7 +757,7 @@ fn report_app(app: &AppView, what: &str, output: OutputFormat) -> anyhow::Result
             app.name,
             short(&app.deployed),
             app.assigned,
-            app.target_clusters.len()
+            app.target_count
         );
         if let Some(p) = &app.pending {
             println!(
@@ -767,7 +782,7 @@ fn report_app(app: &AppView, what: &str, output: OutputFormat) -> anyhow::Result
 /// without having said so.
 pub(crate) fn targeting_warnings(app: &AppView) -> Vec<String> {
     let mut warnings = Vec::new();
-    if app.target_clusters.is_empty() {
+    if app.target_count == 0 {
         let by = match (&app.group, app.selector.is_empty()) {
             (Some(group), true) => format!("group {group}"),
             (Some(group), false) => format!("group {group} with selector {}", app.selector),
@@ -783,8 +798,7 @@ pub(crate) fn targeting_warnings(app: &AppView) -> Vec<String> {
         warnings.push(format!(
             "app {} has no --selector or --group, so it goes to every cluster: the {} there \
              are now and every cluster added later",
-            app.name,
-            app.target_clusters.len()
+            app.name, app.target_count
         ));
     }
     warnings

@@ -651,7 +651,7 @@ async fn journey(args: &QuickstartArgs, dir: &Path) -> anyhow::Result<()> {
                 },
             )
             .await?;
-        let mut targets = app.target_clusters.clone();
+        let mut targets = app.target_names().to_vec();
         targets.sort();
         let why = if selector.is_empty() {
             "no selector: every cluster".to_owned()

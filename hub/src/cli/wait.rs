@@ -59,7 +59,7 @@ pub(crate) fn judge(app: &AppView, rows: &[StatusView], want: Want) -> Verdict {
         let scope = if scope == "*" { "all clusters" } else { scope };
         return Verdict::Failed(format!("app {} failed ({scope}): {error}", app.name));
     }
-    let total = app.target_clusters.len();
+    let total = app.target_count;
     let Some(deployed) = &app.deployed else {
         return Verdict::Waiting {
             ready: 0,
@@ -76,7 +76,7 @@ pub(crate) fn judge(app: &AppView, rows: &[StatusView], want: Want) -> Verdict {
     }
     let mut ready = 0;
     let mut reason = None;
-    for cluster in &app.target_clusters {
+    for cluster in app.target_names() {
         let row = rows
             .iter()
             .find(|r| r.app == app.name && &r.cluster == cluster);
@@ -242,11 +242,13 @@ mod tests {
             latest: deployed.map(str::to_owned),
             deployed: deployed.map(str::to_owned),
             failed_commit: None,
-            running: Default::default(),
+            running_counts: Default::default(),
+            running: None,
             warnings: Default::default(),
             pending: None,
             pinned: false,
-            target_clusters: targets.iter().map(|t| t.to_string()).collect(),
+            target_count: targets.len(),
+            target_clusters: Some(targets.iter().map(|t| t.to_string()).collect()),
             assigned: targets.len(),
             errors: BTreeMap::new(),
             created_at: String::new(),

@@ -16,7 +16,7 @@ use tracing::info;
 /// it is not called deployed; the clusters' commit is, when they agree.
 fn shown_deployed(
     app: &AppRecord,
-    running: &BTreeMap<String, Vec<String>>,
+    running: &BTreeMap<String, usize>,
 ) -> (Option<String>, Option<String>) {
     let failed = app.errors.values().any(|e| super::pass::is_render_error(e))
         || app
@@ -93,9 +93,8 @@ impl GitOps {
 
     /// [`GitOps::app_view`] over clusters and groups already read, so a
     /// list of apps reads the fleet once, not once per app. Without
-    /// `cluster_lists`, `running` names no cluster (its commits are kept,
-    /// with empty lists) and `target_clusters` is empty: for pages that
-    /// show counts only.
+    /// `cluster_lists`, `running` and `target_clusters` are `None` (the
+    /// counts are there): for lists and pages that show counts only.
     fn app_view_over(
         &self,
         app: &AppRecord,
@@ -107,16 +106,19 @@ impl GitOps {
         let selector = groups::target_selector(app, groups).ok();
         let empty = BTreeMap::new();
         let by_commit = fleet.running.get(app.name.as_str()).unwrap_or(&empty);
-        let running: BTreeMap<String, Vec<String>> = by_commit
+        let running_counts: BTreeMap<String, usize> = by_commit
             .iter()
-            .map(|(commit, clusters)| {
-                let names = match cluster_lists {
-                    true => clusters.iter().map(|&i| fleet.name(i)).collect(),
-                    false => Vec::new(),
-                };
-                (commit.to_string(), names)
-            })
+            .map(|(commit, clusters)| (commit.to_string(), clusters.len()))
             .collect();
+        let running: Option<BTreeMap<String, Vec<String>>> = cluster_lists.then(|| {
+            by_commit
+                .iter()
+                .map(|(commit, clusters)| {
+                    let names = clusters.iter().map(|&i| fleet.name(i)).collect();
+                    (commit.to_string(), names)
+                })
+                .collect()
+        });
         let mut targeted = vec![false; fleet.clusters.len()];
         if let Some(selector) = &selector {
             for set in &fleet.by_labels {
@@ -127,14 +129,14 @@ impl GitOps {
                 }
             }
         }
-        let targets: Vec<String> = match cluster_lists {
-            true => (0..fleet.clusters.len())
+        let target_count = targeted.iter().filter(|&&t| t).count();
+        let targets: Option<Vec<String>> = cluster_lists.then(|| {
+            (0..fleet.clusters.len())
                 .filter(|&i| targeted[i])
                 .map(|i| fleet.name(i))
-                .collect(),
-            false => Vec::new(),
-        };
-        let (deployed, failed_commit) = shown_deployed(app, &running);
+                .collect()
+        });
+        let (deployed, failed_commit) = shown_deployed(app, &running_counts);
         // Targeted clusters that run the deployed commit.
         let assigned = deployed
             .as_deref()
@@ -181,12 +183,14 @@ impl GitOps {
             latest: app.latest.clone(),
             deployed,
             failed_commit,
+            running_counts,
             running,
             pending: app
                 .latest
                 .clone()
                 .filter(|l| Some(l) != app.deployed.as_ref()),
             pinned: app.pinned,
+            target_count,
             target_clusters: targets,
             assigned,
             errors: app.errors.clone(),
@@ -196,23 +200,33 @@ impl GitOps {
     }
 
     pub fn apps(&self) -> Result<Vec<AppView>> {
-        self.app_views(true)
+        self.apps_page(true, None, None)
     }
 
-    /// [`GitOps::apps`] without the per-cluster lists (`running` keeps its
-    /// commits with empty lists, `target_clusters` is empty): what a page
+    /// [`GitOps::apps`] without the per-cluster lists (`running` and
+    /// `target_clusters` are `None`; the counts are there): what a list
     /// showing counts needs, without naming 10,000 clusters per app.
     pub fn apps_without_cluster_lists(&self) -> Result<Vec<AppView>> {
-        self.app_views(false)
+        self.apps_page(false, None, None)
     }
 
-    fn app_views(&self, cluster_lists: bool) -> Result<Vec<AppView>> {
+    /// The apps by name after `after` (all without), at most `limit` of
+    /// them (all without), with or without the per-cluster lists.
+    pub fn apps_page(
+        &self,
+        cluster_lists: bool,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<AppView>> {
+        let mut apps = self.store.apps()?;
+        apps.sort_by(|a, b| a.name.cmp(&b.name));
+        let apps = apps
+            .iter()
+            .filter(|a| after.is_none_or(|after| a.name.as_str() > after))
+            .take(limit.unwrap_or(usize::MAX));
         let fleet = FleetAssignments::of(self.store.cluster_summaries()?, None);
         let groups = self.groups_by_name()?;
-        self.store
-            .apps()?
-            .iter()
-            .map(|a| self.app_view_over(a, &fleet, &groups, cluster_lists))
+        apps.map(|a| self.app_view_over(a, &fleet, &groups, cluster_lists))
             .collect()
     }
 

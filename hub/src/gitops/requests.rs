@@ -209,15 +209,25 @@ pub struct AppView {
     /// `errors`); its clusters keep what `running` shows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_commit: Option<String>,
-    /// What the clusters run: commit -> the clusters assigned it.
+    /// What the clusters run: commit -> how many clusters are assigned it.
     #[serde(default)]
-    pub running: BTreeMap<String, Vec<String>>,
+    pub running_counts: BTreeMap<String, usize>,
+    /// What the clusters run: commit -> the clusters assigned it. Only in
+    /// the view of one app (`GET /api/v1/apps/{name}`) and in the list with
+    /// `?clusters=names`: at fleet scale the names are most of the list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<BTreeMap<String, Vec<String>>>,
     /// A newer commit waiting for `app sync` (manual apps) or held back by a pin.
     pub pending: Option<String>,
     pub pinned: bool,
-    /// Clusters the group and selector target and how many of them have
-    /// `deployed` assigned.
-    pub target_clusters: Vec<String>,
+    /// How many clusters the group and selector target.
+    #[serde(default)]
+    pub target_count: usize,
+    /// The clusters the group and selector target, by name: like `running`,
+    /// only in the view of one app and in the list with `?clusters=names`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_clusters: Option<Vec<String>>,
+    /// How many targeted clusters have `deployed` assigned.
     pub assigned: usize,
     /// `*` for errors that concern every cluster, else the cluster name.
     pub errors: BTreeMap<String, String>,
@@ -227,6 +237,13 @@ pub struct AppView {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub warnings: BTreeMap<String, String>,
     pub created_at: String,
+}
+
+impl AppView {
+    /// The targeted clusters' names; empty in a view without them.
+    pub fn target_names(&self) -> &[String] {
+        self.target_clusters.as_deref().unwrap_or_default()
+    }
 }
 
 /// One line of `app history`.

@@ -15,9 +15,11 @@
 use super::Provider;
 use super::jwt::Identity;
 use crate::auth::Principal;
+use crate::sign_in::{Event, Method};
 use crate::unix_now;
+use axum::Extension;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +29,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -91,16 +94,24 @@ impl Pending {
 struct Flow {
     provider: Arc<Provider>,
     sink: Arc<dyn SessionSink>,
+    sign_in: Arc<crate::sign_in::Guard>,
     https: bool,
     pending: Mutex<Pending>,
 }
 
-/// The routes; `https` says how the admin listener is served, for the
-/// redirect URI derived from the Host header when none is configured.
-pub fn router(provider: Arc<Provider>, sink: Arc<dyn SessionSink>, https: bool) -> Router {
+/// The routes; `sign_in` limits and audits callbacks; `https` says how the
+/// admin listener is served, for the redirect URI derived from the Host
+/// header when none is configured.
+pub fn router(
+    provider: Arc<Provider>,
+    sink: Arc<dyn SessionSink>,
+    sign_in: Arc<crate::sign_in::Guard>,
+    https: bool,
+) -> Router {
     let flow = Arc::new(Flow {
         provider,
         sink,
+        sign_in,
         https,
         pending: Mutex::new(Pending::default()),
     });
@@ -262,7 +273,66 @@ struct CallbackQuery {
     error_description: Option<String>,
 }
 
-async fn callback(State(flow): State<Arc<Flow>>, Query(query): Query<CallbackQuery>) -> Response {
+/// `GET /auth/oidc/callback`: limited per client address like every
+/// sign-in, and audited whatever its outcome.
+async fn callback(
+    State(flow): State<Arc<Flow>>,
+    remote: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let remote = remote.map(|Extension(ConnectInfo(addr))| addr);
+    if let Err(wait) = flow.sign_in.admit(remote.map(|r| r.ip())) {
+        let seconds = crate::sign_in::retry_after_seconds(wait);
+        let mut response = failure(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("too many sign-in attempts from your address; try again in {seconds} seconds"),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+        return response;
+    }
+    let (response, event) = match signed_in(&flow, query).await {
+        Ok((principal, next)) => {
+            let event = Event::SignedIn {
+                who: principal.name.clone(),
+                role: principal.role,
+                method: Method::Oidc,
+            };
+            (flow.sink.start(principal, &next), event)
+        }
+        Err((status, reason)) => {
+            let response = failure(status, &reason);
+            let event = Event::Refused {
+                method: Method::Oidc,
+                reason,
+            };
+            (response, event)
+        }
+    };
+    let status = response.status().as_u16();
+    match flow
+        .sign_in
+        .record(event, "GET", "/auth/oidc/callback", status, remote)
+        .await
+    {
+        Ok(()) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "an OpenID sign-in could not be audited");
+            failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("the audit log could not be written: {e}"),
+            )
+        }
+    }
+}
+
+/// Check a callback: the principal signed in and where to go, or the
+/// answer's status and the reason it was refused.
+async fn signed_in(
+    flow: &Flow,
+    query: CallbackQuery,
+) -> Result<(Principal, String), (StatusCode, String)> {
     let pending = query.state.as_deref().and_then(|state| {
         flow.pending
             .lock()
@@ -271,56 +341,50 @@ async fn callback(State(flow): State<Arc<Flow>>, Query(query): Query<CallbackQue
     });
     let Some(pending) = pending else {
         tracing::warn!("OpenID sign-in refused: unknown or expired state");
-        return failure(
+        return Err((
             StatusCode::BAD_REQUEST,
-            "this sign-in is unknown or expired (state does not match); start again",
-        );
+            "this sign-in is unknown or expired (state does not match); start again".to_owned(),
+        ));
     };
     if let Some(error) = query.error {
         let detail = query.error_description.unwrap_or_default();
         tracing::info!(%error, %detail, "OpenID sign-in refused by the provider");
-        return failure(
+        return Err((
             StatusCode::FORBIDDEN,
-            &format!("the provider refused the sign-in: {error} {detail}"),
-        );
+            format!("the provider refused the sign-in: {error} {detail}"),
+        ));
     }
     let Some(code) = query.code else {
-        return failure(StatusCode::BAD_REQUEST, "the provider sent no code");
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "the provider sent no code".to_owned(),
+        ));
     };
-    let id_token = match flow
+    let id_token = flow
         .provider
         .exchange_code(&code, &pending.redirect_uri, &pending.verifier)
         .await
-    {
-        Ok(token) => token,
-        Err(e) => {
+        .map_err(|e| {
             tracing::warn!(error = %e, "OpenID code exchange failed");
-            return failure(StatusCode::BAD_GATEWAY, &e.to_string());
-        }
-    };
-    let identity: Identity = match flow
+            (StatusCode::BAD_GATEWAY, e.to_string())
+        })?;
+    let identity: Identity = flow
         .provider
         .verify_id_token(&id_token, &pending.nonce, unix_now())
         .await
-    {
-        Ok(identity) => identity,
-        Err(e) => {
+        .map_err(|e| {
             tracing::warn!(error = %e, "OpenID ID token refused");
-            return failure(
+            (
                 StatusCode::BAD_GATEWAY,
-                &format!("the ID token is not valid: {e}"),
-            );
-        }
-    };
-    let principal = match flow.provider.principal(&identity) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::info!(user = %identity.user, error = %e, "OpenID sign-in refused");
-            return failure(StatusCode::FORBIDDEN, &e.to_string());
-        }
-    };
+                format!("the ID token is not valid: {e}"),
+            )
+        })?;
+    let principal = flow.provider.principal(&identity).map_err(|e| {
+        tracing::info!(user = %identity.user, error = %e, "OpenID sign-in refused");
+        (StatusCode::FORBIDDEN, e.to_string())
+    })?;
     tracing::info!(principal = %principal.name, role = %principal.role, "signed in with OpenID Connect");
-    flow.sink.start(principal, &pending.next)
+    Ok((principal, pending.next))
 }
 
 async fn cli_settings(State(flow): State<Arc<Flow>>) -> Response {

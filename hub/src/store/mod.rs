@@ -452,7 +452,8 @@ impl ApiTokenRecord {
     }
 }
 
-/// One admin API mutation, as the audit log keeps it.
+/// One admin API mutation, or one web sign-in or sign-out, as the audit
+/// log keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// Unix seconds.

@@ -155,7 +155,7 @@ fn detail_body(
             dt { "Latest commit" } dd { (commit(app.latest.as_deref())) }
             dt { "Deployed" } dd #deployed { (commit(app.deployed.as_deref())) }
             @if let Some(pending) = &app.pending { dt { "Waiting" } dd { (commit(Some(pending))) " " (badge("Pending")) } }
-            dt { "Clusters" } dd { (app.assigned) " of " (app.target_clusters.len()) " targeted have the deployed commit" }
+            dt { "Clusters" } dd { (app.assigned) " of " (app.target_count) " targeted have the deployed commit" }
         }
         @if operator {
             section.admin aria-label="Actions" {

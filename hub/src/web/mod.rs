@@ -53,6 +53,8 @@ pub struct WebState {
     pub gitops: Arc<GitOps>,
     pub store: Arc<dyn Store>,
     pub sessions: Arc<Sessions>,
+    /// Limits and audits sign-ins and sign-outs.
+    pub sign_in: Arc<crate::sign_in::Guard>,
     /// Whether single sign-on is configured: `/login` then offers it.
     pub oidc: bool,
     /// Turns true when the hub stops: open event streams end.

@@ -193,7 +193,8 @@ fn body(state: &WebState) -> Result<Markup, Error> {
             @if map.is_empty() {
                 p.muted { "No app is assigned to any cluster yet." }
             } @else {
-                div.scroll {
+                // Focusable, so a keyboard can scroll a table wider than the screen.
+                div.scroll tabindex="0" role="region" aria-label="Apps × cluster groups" {
                     table.heat {
                         thead { tr { th scope="col" { "App" } @for c in &columns { th scope="col" { (c) } } } }
                         tbody {

@@ -1,7 +1,8 @@
 //! How long the web UI's pages take, and how many bytes they send, on a
 //! large fleet: 10,000 clusters with 100 apps each, all reported, built
-//! directly in a store (no agents). Run by hand, it prints one line per
-//! page (BENCHMARKS.md, "Web UI at fleet scale"):
+//! directly in a store (no agents), and the admin API's app list beside
+//! them. Run by hand, it prints one line per page (BENCHMARKS.md, "Web UI
+//! at fleet scale"):
 //! `SWITCHYARD_WEB_SCALE_CLUSTERS=10000 cargo nextest run --workspace
 //! -E 'test(pages_at_fleet_scale)' --run-ignored only --no-capture`.
 
@@ -129,14 +130,24 @@ async fn pages_at_fleet_scale() {
         crate::clock::unix_now(),
     );
     let cookie = cookie.0.split(';').next().unwrap().to_owned();
+    // The admin API beside the pages, as `serve` merges them: its app list
+    // is measured too (with the session cookie, as the web UI's script calls it).
+    let api = crate::api::router_with_sessions(
+        fleet.clone(),
+        gitops.clone(),
+        store.clone(),
+        sessions.clone(),
+    );
     let router = router(WebState {
         fleet,
         gitops,
+        sign_in: Arc::new(crate::sign_in::Guard::new(store.clone())),
         store,
         sessions,
         oidc: false,
         stopping: tokio::sync::watch::channel(false).1,
-    });
+    })
+    .merge(api);
     let pages = [
         "/",
         "/clusters",
@@ -148,6 +159,10 @@ async fn pages_at_fleet_scale() {
         "/repos",
         "/audit",
         "/tokens",
+        "/api/v1/apps",
+        "/api/v1/apps?limit=10",
+        "/api/v1/apps?clusters=names",
+        "/api/v1/apps/app-042",
     ];
     for path in pages {
         let mut times = Vec::new();

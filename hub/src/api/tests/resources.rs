@@ -282,3 +282,96 @@ async fn records_stored_before_the_name_rule_still_load_and_delete() {
         assert_eq!(status, 404, "{path}");
     }
 }
+
+/// `GET /api/v1/apps` counts each app's clusters instead of naming them
+/// (`?clusters=names` names them, as one app's view always does), and
+/// pages by name with `limit` and `after`.
+#[tokio::test]
+async fn the_app_list_counts_clusters_and_pages_by_name() {
+    let env = env().await;
+    for name in ["a", "b"] {
+        env.fleet
+            .add_cluster(
+                ClusterName::new(name).unwrap(),
+                BTreeMap::new(),
+                Duration::from_secs(3600),
+            )
+            .unwrap();
+    }
+    for (name, selector) in [("one", ""), ("two", "nothing=here"), ("three", "")] {
+        env.store
+            .create_app(&crate::store::AppRecord {
+                selector: selector.into(),
+                ..crate::store::AppRecord::example(name, "config")
+            })
+            .unwrap();
+    }
+    let commit = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    for cluster in ["seed", "a"] {
+        env.store
+            .update_cluster(&ClusterName::new(cluster).unwrap(), false, &mut |record| {
+                record.assignment = vec![switchyard_common::proto::AssignmentItem {
+                    app: "one".into(),
+                    commit: commit.into(),
+                    digest: format!("sha256:{:064}", 1),
+                    namespace: None,
+                    prune: false,
+                    self_heal: false,
+                    ownership: Default::default(),
+                    ignore_differences: Vec::new(),
+                    prune_confirmed: None,
+                    create_namespace: true,
+                    prune_last: false,
+                    sync_requested: 0,
+                }];
+            })
+            .unwrap();
+    }
+    let list = |query: &'static str| {
+        let env = &env;
+        async move {
+            env.call("viewer", "GET", &format!("/api/v1/apps{query}"), None)
+                .await
+        }
+    };
+    let names = |body: &Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = list("").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(names(&body), ["one", "three", "two"]);
+    let one = &body[0];
+    assert_eq!(one["target_count"], 3, "{one}");
+    assert_eq!(one["running_counts"], json!({ commit: 2 }), "{one}");
+    for named in ["running", "target_clusters"] {
+        assert!(one.get(named).is_none(), "{named} in the list: {one}");
+    }
+    assert_eq!(body[2]["target_count"], 0);
+    // Opting into the names.
+    let (status, body) = list("?clusters=names").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["target_clusters"], json!(["a", "b", "seed"]));
+    assert_eq!(body[0]["running"], json!({ commit: ["a", "seed"] }));
+    assert_eq!(body[2]["target_clusters"], json!([]));
+    // One app's view always names them.
+    let (status, one) = env.call("viewer", "GET", "/api/v1/apps/one", None).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["target_clusters"], json!(["a", "b", "seed"]));
+    assert_eq!(one["running"], json!({ commit: ["a", "seed"] }));
+    assert_eq!(one["target_count"], 3);
+    // Pages.
+    let (_, page) = list("?limit=2").await;
+    assert_eq!(names(&page), ["one", "three"]);
+    let (_, page) = list("?limit=2&after=three").await;
+    assert_eq!(names(&page), ["two"]);
+    let (_, page) = list("?after=two").await;
+    assert_eq!(names(&page), Vec::<String>::new());
+    for bad in ["?limit=0", "?limit=10001", "?clusters=all", "?page=2"] {
+        let (status, body) = list(bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}

@@ -69,8 +69,48 @@
     return out;
   }
 
+  // A modal <dialog> asks before every change. It takes focus (on Cancel,
+  // the harmless choice), keeps Tab inside, Escape cancels, and focus goes
+  // back to the control that opened it. Unlike window.confirm it is part of
+  // the page, so it can be styled and driven by keyboard in every browser.
+  function ask(question, yesLabel) {
+    return new Promise((resolve) => {
+      const opener = document.activeElement;
+      const dialog = document.createElement("dialog");
+      dialog.className = "confirm";
+      dialog.setAttribute("aria-labelledby", "confirm-question");
+      const text = document.createElement("p");
+      text.id = "confirm-question";
+      text.textContent = question;
+      const form = document.createElement("form");
+      form.method = "dialog";
+      const no = document.createElement("button");
+      no.type = "submit";
+      no.value = "no";
+      no.textContent = "Cancel";
+      const yes = document.createElement("button");
+      yes.type = "submit";
+      yes.value = "yes";
+      yes.className = "primary";
+      yes.textContent = yesLabel;
+      form.append(no, yes);
+      dialog.append(text, form);
+      dialog.returnValue = "";
+      dialog.addEventListener("close", () => {
+        const confirmed = dialog.returnValue === "yes";
+        dialog.remove();
+        if (opener && typeof opener.focus === "function") opener.focus();
+        resolve(confirmed);
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+      no.focus();
+    });
+  }
+
   async function onAction(button) {
-    if (!window.confirm(button.dataset.confirm || "Are you sure?")) return;
+    const label = button.textContent.trim();
+    if (!(await ask(button.dataset.confirm || "Are you sure?", label))) return;
     button.disabled = true;
     try {
       const body = button.dataset.body ? JSON.parse(button.dataset.body) : undefined;
@@ -84,7 +124,9 @@
   }
 
   async function onForm(form) {
-    if (!window.confirm(form.dataset.confirm || "Are you sure?")) return;
+    const submit = form.querySelector("button[type=submit]");
+    const label = submit ? submit.textContent.trim() : "Confirm";
+    if (!(await ask(form.dataset.confirm || "Are you sure?", label))) return;
     const data = new FormData(form);
     let body;
     if (form.dataset.kind === "register") {
