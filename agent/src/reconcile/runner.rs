@@ -223,12 +223,28 @@ fn save_applied(options: &RunnerOptions, applied: &AppliedStates) -> bool {
 }
 
 /// Statuses equal but for when they were observed: no need to report again.
+/// (Compared field by field: a copy of each with the time changed would
+/// copy every resource row on every pass.)
 fn same_statuses(a: &[AppStatus], b: &[AppStatus]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
-            let mut y = y.clone();
-            y.observed_at = x.observed_at;
-            *x == y
+            let AppStatus {
+                app,
+                commit,
+                digest,
+                sync,
+                health,
+                resources,
+                last_error,
+                observed_at: _,
+            } = x;
+            *app == y.app
+                && *commit == y.commit
+                && *digest == y.digest
+                && *sync == y.sync
+                && *health == y.health
+                && *resources == y.resources
+                && *last_error == y.last_error
         })
 }
 
@@ -453,4 +469,41 @@ fn print_plan(generation: u64, plan: &[String]) {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_common::proto::ResourceStatus;
+
+    fn status(observed_at: u64, message: &str) -> AppStatus {
+        AppStatus {
+            app: "web".into(),
+            commit: "c1".into(),
+            digest: "sha256:d".into(),
+            sync: SyncStatus::Synced,
+            health: Health::Healthy,
+            resources: vec![ResourceStatus {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some("web".into()),
+                name: "config".into(),
+                sync: SyncStatus::Synced,
+                health: Health::Healthy,
+                message: Some(message.into()),
+            }],
+            last_error: None,
+            observed_at,
+        }
+    }
+
+    #[test]
+    fn statuses_differing_only_in_time_are_not_reported_again() {
+        assert!(same_statuses(&[status(1, "ok")], &[status(2, "ok")]));
+        assert!(!same_statuses(&[status(1, "ok")], &[status(1, "changed")]));
+        assert!(!same_statuses(&[status(1, "ok")], &[]));
+        let mut other = status(1, "ok");
+        other.health = Health::Degraded;
+        assert!(!same_statuses(&[status(1, "ok")], &[other]));
+    }
 }

@@ -749,8 +749,10 @@ pub(crate) async fn reconcile_app(
                 break;
             }
         }
-        // In order of the phase, at most `concurrency` at once.
-        let done: Vec<Pass> = futures_util::stream::iter(phase)
+        // In order of the phase, at most `concurrency` at once; each
+        // object's result is taken in as it comes (holding a whole phase's
+        // results first doubled the pass's memory on large apps).
+        let mut done = futures_util::stream::iter(phase)
             .map(|index| {
                 let (options, existing) = (&options, &existing);
                 async move {
@@ -772,11 +774,9 @@ pub(crate) async fn reconcile_app(
                     one
                 }
             })
-            .buffered(concurrency.max(1))
-            .collect()
-            .await;
+            .buffered(concurrency.max(1));
         let mut unhealthy = Vec::new();
-        for one in done {
+        while let Some(one) = done.next().await {
             // One object's pass: its identity and its row.
             if one
                 .rows
