@@ -246,10 +246,11 @@ fn main() {
         );
         let total = stream.seen();
         println!(
-            "event stream in all: {} bytes, {} events, resync sent: {}",
+            "event stream in all: {} bytes, {} events, {} resyncs, {} streams opened",
             total.bytes,
             total.kinds.values().sum::<u64>(),
-            total.resync
+            total.resyncs,
+            total.opened
         );
     });
     println!(
@@ -380,7 +381,10 @@ struct Seen {
     kinds: BTreeMap<String, u64>,
     /// `app_status` events by app.
     apps: BTreeMap<String, u64>,
-    resync: bool,
+    /// `resync` events: each is a page reload in the browser, and a new stream.
+    resyncs: u64,
+    /// Streams opened.
+    opened: u64,
 }
 
 impl Seen {
@@ -402,67 +406,90 @@ impl Seen {
             .find(|(k, _)| k.as_str() == "app_status")
             .map_or(0, |(_, n)| *n);
         format!(
-            "{count} events ({kinds:?}), {bytes} bytes = {:.0} bytes/event, {:.0} bytes/s; app_status events of {changed}: {}, of other apps: {}; resync: {}",
+            "{count} events ({kinds:?}), {bytes} bytes = {:.0} bytes/event, {:.0} bytes/s; app_status events of {changed}: {}, of other apps: {}; resyncs (page reloads): {}",
             bytes as f64 / count.max(1) as f64,
             bytes as f64 / secs.max(0.001),
             of_app(changed),
             statuses - of_app(changed),
-            self.resync
+            self.resyncs - before.resyncs
         )
     }
 }
 
-/// `GET /events` read in the background, counted.
+/// `GET /events` read in the background, counted; opened again after it
+/// ends (as the page does after a `resync`, once it has reloaded).
 struct Stream {
     seen: Arc<Mutex<Seen>>,
 }
 
+/// Streams opened at most, so a hub that ends every stream at once
+/// cannot keep the bench busy for ever.
+const MAX_STREAMS: u64 = 10_000;
+
 impl Stream {
     async fn open(web: &Web) -> Stream {
-        let mut answer = web
-            .client
-            .get(format!("{}/events", web.base))
-            .header("cookie", &web.cookie)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .expect("GET /events");
-        assert_eq!(answer.status(), 200, "/events");
         let seen = Arc::new(Mutex::new(Seen::default()));
         let counts = seen.clone();
+        let client = web.client.clone();
+        let url = format!("{}/events", web.base);
+        let cookie = web.cookie.clone();
+        let (first, opened) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            let mut line = Vec::new();
-            let mut kind = String::new();
-            while let Ok(Some(chunk)) = answer.chunk().await {
-                let mut seen = counts.lock().expect("counts");
-                seen.bytes += chunk.len() as u64;
-                for &b in chunk.iter() {
-                    if b != b'\n' {
-                        line.push(b);
-                        continue;
-                    }
-                    let text = String::from_utf8_lossy(&line);
-                    if let Some(name) = text.strip_prefix("event:") {
-                        kind = name.trim().to_owned();
-                        *seen.kinds.entry(kind.clone()).or_default() += 1;
-                        seen.resync |= kind == "resync";
-                    } else if let Some(data) = text.strip_prefix("data:")
-                        && kind == "app_status"
-                    {
-                        let app = serde_json::from_str::<Value>(data.trim())
-                            .ok()
-                            .and_then(|v| v.get("app").and_then(Value::as_str).map(str::to_owned))
-                            .unwrap_or_default();
-                        *seen.apps.entry(app).or_default() += 1;
-                    }
-                    line.clear();
+            let mut first = Some(first);
+            for _ in 0..MAX_STREAMS {
+                let answer = client
+                    .get(&url)
+                    .header("cookie", &cookie)
+                    .header("accept", "text/event-stream")
+                    .send()
+                    .await
+                    .expect("GET /events");
+                assert_eq!(answer.status(), 200, "/events");
+                counts.lock().expect("counts").opened += 1;
+                if let Some(first) = first.take() {
+                    let _ = first.send(());
                 }
+                read_events(answer, &counts).await;
             }
         });
+        opened.await.expect("the event stream opens");
         Stream { seen }
     }
 
     fn seen(&self) -> Seen {
         self.seen.lock().expect("counts").clone()
+    }
+}
+
+/// Count one stream's events and bytes into `counts` until it ends.
+async fn read_events(mut answer: reqwest::Response, counts: &Mutex<Seen>) {
+    let mut line = Vec::new();
+    let mut kind = String::new();
+    while let Ok(Some(chunk)) = answer.chunk().await {
+        let mut seen = counts.lock().expect("counts");
+        seen.bytes += chunk.len() as u64;
+        for &b in chunk.iter() {
+            if b != b'\n' {
+                line.push(b);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line);
+            if let Some(name) = text.strip_prefix("event:") {
+                kind = name.trim().to_owned();
+                *seen.kinds.entry(kind.clone()).or_default() += 1;
+                if kind == "resync" {
+                    seen.resyncs += 1;
+                }
+            } else if let Some(data) = text.strip_prefix("data:")
+                && kind == "app_status"
+            {
+                let app = serde_json::from_str::<Value>(data.trim())
+                    .ok()
+                    .and_then(|v| v.get("app").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_default();
+                *seen.apps.entry(app).or_default() += 1;
+            }
+            line.clear();
+        }
     }
 }
