@@ -187,14 +187,14 @@ fn main() {
         println!(
             "steady {elapsed:.0}s: {reports} status reports, hub CPU {:.1}% of one core (pages included); event stream: {}",
             ticks_to_secs(cpu_ticks(hub_pid) - cpu0) * 100.0 / elapsed,
-            seen1.since(&seen0, elapsed, &changed)
+            seen1.since(&seen0, elapsed, &changed, "")
         );
 
         // One app changes; time its page and the overview while it spreads.
         let cpu0 = cpu_ticks(hub_pid);
         let seen0 = stream.seen();
         write_app(&source, CHANGED, 2);
-        source.commit("second");
+        let second = source.commit("second");
         let pushed = Instant::now();
         let t0 = unix_ms();
         source.publish(&served, "config");
@@ -242,7 +242,7 @@ fn main() {
         );
         println!(
             "event stream from the push to 3s after the last fetch ({elapsed:.1}s): {}",
-            seen1.since(&seen0, elapsed, &changed)
+            seen1.since(&seen0, elapsed, &changed, &second)
         );
         let total = stream.seen();
         println!(
@@ -381,6 +381,8 @@ struct Seen {
     kinds: BTreeMap<String, u64>,
     /// `app_status` events by app.
     apps: BTreeMap<String, u64>,
+    /// `app_status` events by the commit they name.
+    commits: BTreeMap<String, u64>,
     /// `resync` events: each is a page reload in the browser, and a new stream.
     resyncs: u64,
     /// Streams opened.
@@ -389,7 +391,7 @@ struct Seen {
 
 impl Seen {
     /// What was sent between `before` and this, in `secs` seconds.
-    fn since(&self, before: &Seen, secs: f64, changed: &str) -> String {
+    fn since(&self, before: &Seen, secs: f64, changed: &str, commit: &str) -> String {
         let bytes = self.bytes - before.bytes;
         let kinds: BTreeMap<&String, u64> = self
             .kinds
@@ -401,12 +403,14 @@ impl Seen {
         let of_app = |app: &str| {
             self.apps.get(app).copied().unwrap_or(0) - before.apps.get(app).copied().unwrap_or(0)
         };
+        let at_commit = self.commits.get(commit).copied().unwrap_or(0)
+            - before.commits.get(commit).copied().unwrap_or(0);
         let statuses = kinds
             .iter()
             .find(|(k, _)| k.as_str() == "app_status")
             .map_or(0, |(_, n)| *n);
         format!(
-            "{count} events ({kinds:?}), {bytes} bytes = {:.0} bytes/event, {:.0} bytes/s; app_status events of {changed}: {}, of other apps: {}; resyncs (page reloads): {}",
+            "{count} events ({kinds:?}), {bytes} bytes = {:.0} bytes/event, {:.0} bytes/s; app_status events of {changed}: {}, of other apps: {}, at the new commit: {at_commit}; resyncs (page reloads): {}",
             bytes as f64 / count.max(1) as f64,
             bytes as f64 / secs.max(0.001),
             of_app(changed),
@@ -483,11 +487,10 @@ async fn read_events(mut answer: reqwest::Response, counts: &Mutex<Seen>) {
             } else if let Some(data) = text.strip_prefix("data:")
                 && kind == "app_status"
             {
-                let app = serde_json::from_str::<Value>(data.trim())
-                    .ok()
-                    .and_then(|v| v.get("app").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_default();
-                *seen.apps.entry(app).or_default() += 1;
+                let event = serde_json::from_str::<Value>(data.trim()).unwrap_or_default();
+                let field = |name: &str| event[name].as_str().unwrap_or_default().to_owned();
+                *seen.apps.entry(field("app")).or_default() += 1;
+                *seen.commits.entry(field("commit")).or_default() += 1;
             }
             line.clear();
         }
