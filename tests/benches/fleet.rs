@@ -10,8 +10,12 @@
 //! `SWITCHYARD_BENCH_AGENTS=10000 cargo bench -p switchyard-tests --bench fleet`.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use switchyard_tests::bench::{
+    LoadgenEvents, cpu_ticks, delta, env_or, load, require_binaries, rss_kib, ticks_to_secs,
+    unix_ms,
+};
 use switchyard_tests::fleet::TestHub;
 use switchyard_tests::git_server::GitRepoBuilder;
 use switchyard_tests::process::{Process, binary, wait_until};
@@ -20,16 +24,7 @@ use switchyard_tests::process::{Process, binary, wait_until};
 const OBJECTS: usize = 100;
 
 fn main() {
-    for name in ["switchyard", "switchyard-loadgen"] {
-        let path = binary_path(name);
-        if !path.exists() {
-            eprintln!(
-                "{} is missing: run `cargo build --release --workspace --bins` first",
-                path.display()
-            );
-            std::process::exit(2);
-        }
-    }
+    require_binaries(&["switchyard", "switchyard-loadgen"]);
     let agents: usize = env_or("SWITCHYARD_BENCH_AGENTS", 1000);
     let sockets: usize = env_or("SWITCHYARD_BENCH_SOCKETS", agents.div_ceil(500).max(1));
     let status_window = Duration::from_secs(env_or("SWITCHYARD_BENCH_STATUS_SECS", 30));
@@ -104,7 +99,7 @@ fn main() {
         &dir.join("logs"),
         "loadgen",
     );
-    let events = Events {
+    let events = LoadgenEvents {
         file: loadgen.stdout.clone(),
     };
     let registered = events.wait("registered", Duration::from_secs(1800), |_| true);
@@ -238,21 +233,6 @@ fn main() {
     drop(loadgen);
 }
 
-fn binary_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/release/deps")
-        .join(name)
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The app's manifests at `version`: every object changes with it.
 fn write_app(source: &GitRepoBuilder, version: usize) {
     let mut yaml = String::new();
@@ -262,84 +242,6 @@ fn write_app(source: &GitRepoBuilder, version: usize) {
         ));
     }
     source.write("app/settings.yaml", yaml);
-}
-
-struct Events {
-    file: PathBuf,
-}
-
-impl Events {
-    fn all(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.file)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// The first event named `name` that satisfies `accept`, waiting up to `timeout`.
-    fn wait(&self, name: &str, timeout: Duration, accept: impl Fn(&Value) -> bool) -> Value {
-        let mut found = None;
-        let ok = wait_until(timeout, || {
-            found = self
-                .all()
-                .into_iter()
-                .find(|e| e["event"] == name && accept(e));
-            found.is_some()
-        });
-        assert!(
-            ok,
-            "no {name} event within {timeout:?}; last: {}",
-            self.last_progress()
-        );
-        found.expect("found")
-    }
-
-    fn last_progress(&self) -> Value {
-        self.all()
-            .into_iter()
-            .rev()
-            .find(|e| e["event"] == "progress")
-            .unwrap_or(Value::Null)
-    }
-}
-
-fn delta(before: &Value, after: &Value, field: &str) -> u64 {
-    after[field]
-        .as_u64()
-        .unwrap_or(0)
-        .saturating_sub(before[field].as_u64().unwrap_or(0))
-}
-
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start at ")".
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ")".
-    field(11) + field(12)
 }
 
 /// UDP datagrams the kernel dropped for a full receive buffer, machine-wide
@@ -378,18 +280,4 @@ fn socket_drops(port: u16) -> u64 {
                 .collect::<Vec<_>>()
         })
         .sum()
-}
-
-fn ticks_to_secs(ticks: u64) -> f64 {
-    // Linux reports these in USER_HZ, which is 100 on every supported arch.
-    ticks as f64 / 100.0
-}
-
-fn load() -> String {
-    format!(
-        "load average {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
-    )
 }

@@ -1,6 +1,7 @@
 //! Test support for Switchyard's end-to-end tests: the real binaries as
 //! processes, raw protocol peers, and the fake Kubernetes API server.
 
+pub mod bench;
 pub mod chart_server;
 pub mod cluster;
 pub mod fake_kube;
