@@ -18,8 +18,10 @@
 //! own; so do those of the managers an ignore rule names, at most
 //! [`MAX_KEPT_MANAGERS`], whose fields are left to them), everything else is kept, since the comparison and the health
 //! assessment read spec, data and status. They are kept as compact JSON
-//! text, parsed when a pass looks one up: a parsed `serde_json::Value` takes
-//! several times the memory of its text, and edge agents hold thousands.
+//! text compressed with zstd, decompressed and parsed when a pass looks one
+//! up: a parsed `serde_json::Value` takes several times the memory of its
+//! text, the text about three times its compressed form, and edge agents
+//! hold thousands (BENCHMARKS.md, "Agent reconcile vs kubectl").
 
 use super::cluster::{FIELD_MANAGER, Kind, ObjectRef};
 use super::plan::APP_LABEL;
@@ -60,8 +62,23 @@ struct Cached {
     version: Option<u64>,
     /// The [`Kept`] generation it was stripped under.
     generation: u64,
-    /// The stripped object, as compact JSON.
-    json: Box<str>,
+    /// The stripped object as compact JSON, zstd-compressed.
+    compressed: Box<[u8]>,
+    /// The length of that JSON.
+    json_len: usize,
+}
+
+/// zstd level for cached objects: the fastest; objects are small and
+/// compressed on every watch event.
+const COMPRESSION_LEVEL: i32 = 1;
+
+thread_local! {
+    /// One compression and one decompression context per thread, reused:
+    /// a context per call would cost more than the object.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl Cached {
@@ -69,11 +86,40 @@ impl Cached {
     fn of(object: Value, kept: &SharedKept) -> Cached {
         let kept = kept.read().expect("kept managers lock");
         let object = strip(object, &kept.managers);
+        let json = serde_json::to_vec(&object).expect("objects serialize");
+        let compressed = COMPRESSOR.with_borrow_mut(|slot| {
+            let compressor = match slot {
+                Some(c) => c,
+                None => slot.insert(
+                    zstd::bulk::Compressor::new(COMPRESSION_LEVEL)
+                        .expect("a zstd context at level 1"),
+                ),
+            };
+            compressor
+                .compress(&json)
+                .expect("compressing into a growable buffer")
+        });
         Cached {
             version: resource_version(&object),
             generation: kept.generation,
-            json: object.to_string().into_boxed_str(),
+            compressed: compressed.into_boxed_slice(),
+            json_len: json.len(),
         }
+    }
+
+    /// The object as it was cached.
+    fn object(&self) -> Value {
+        let json = DECOMPRESSOR.with_borrow_mut(|slot| {
+            let decompressor = match slot {
+                Some(d) => d,
+                None => slot.insert(zstd::bulk::Decompressor::new().expect("a zstd context")),
+            };
+            decompressor
+                .decompress(&self.compressed, self.json_len)
+                .expect("the view decompresses what it compressed")
+        });
+        // Text the view wrote from a Value: it parses.
+        serde_json::from_slice(&json).expect("cached objects are JSON")
     }
 }
 
@@ -225,10 +271,7 @@ impl LiveView {
         match objects.get(&key) {
             // Stripped before the kept managers changed: read it again.
             Some(cached) if cached.generation != generation => Seen::NotReady,
-            // Text the view wrote from a Value: it parses.
-            Some(cached) => Seen::Present(Arc::new(
-                serde_json::from_str(&cached.json).expect("cached objects are JSON"),
-            )),
+            Some(cached) => Seen::Present(Arc::new(cached.object())),
             None => Seen::Absent,
         }
     }
