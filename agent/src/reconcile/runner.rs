@@ -223,29 +223,8 @@ fn save_applied(options: &RunnerOptions, applied: &AppliedStates) -> bool {
 }
 
 /// Statuses equal but for when they were observed: no need to report again.
-/// (Compared field by field: a copy of each with the time changed would
-/// copy every resource row on every pass.)
 fn same_statuses(a: &[AppStatus], b: &[AppStatus]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            let AppStatus {
-                app,
-                commit,
-                digest,
-                sync,
-                health,
-                resources,
-                last_error,
-                observed_at: _,
-            } = x;
-            *app == y.app
-                && *commit == y.commit
-                && *digest == y.digest
-                && *sync == y.sync
-                && *health == y.health
-                && *resources == y.resources
-                && *last_error == y.last_error
-        })
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_facts(y))
 }
 
 /// Start the loop on `cluster`.

@@ -247,6 +247,35 @@ pub struct AppStatus {
     pub observed_at: u64,
 }
 
+impl AppStatus {
+    /// Equal but for when it was observed: nothing new to report or store.
+    /// Compared field by field, without copies (agents and the hub run this
+    /// on every status); the pattern names every field, so a new one cannot
+    /// be forgotten here.
+    pub fn same_facts(&self, other: &AppStatus) -> bool {
+        let AppStatus {
+            app,
+            commit,
+            digest,
+            sync,
+            health,
+            resources,
+            last_error,
+            observed_at: _,
+        } = self;
+        (app, commit, digest, sync, health, resources, last_error)
+            == (
+                &other.app,
+                &other.commit,
+                &other.digest,
+                &other.sync,
+                &other.health,
+                &other.resources,
+                &other.last_error,
+            )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceStatus {
     pub group: String,

@@ -10,7 +10,6 @@ use crate::store::{self, ClusterRecord, StatusRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use switchyard_common::ClusterName;
-use switchyard_common::proto::AppStatus;
 use tracing::{debug, warn};
 
 /// One row of `switchyard status`.
@@ -170,32 +169,8 @@ fn news_for_watchers(previous: Option<&[StatusRecord]>, records: &[StatusRecord]
 }
 
 /// Two reports that differ at most in when they were observed and received.
-/// Compared field by field, without copies: this runs on every report. The
-/// pattern names every field, so a new one cannot be forgotten here.
 fn same_facts(a: &[StatusRecord], b: &[StatusRecord]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(a, b)| {
-            let AppStatus {
-                app,
-                commit,
-                digest,
-                sync,
-                health,
-                resources,
-                last_error,
-                observed_at: _,
-            } = &a.status;
-            (app, commit, digest, sync, health, resources, last_error)
-                == (
-                    &b.status.app,
-                    &b.status.commit,
-                    &b.status.digest,
-                    &b.status.sync,
-                    &b.status.health,
-                    &b.status.resources,
-                    &b.status.last_error,
-                )
-        })
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.status.same_facts(&b.status))
 }
 
 impl Fleet {
@@ -566,6 +541,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
     use std::time::Duration;
+    use switchyard_common::proto::AppStatus;
     use switchyard_common::proto::{Health, SyncStatus};
 
     fn report(sync: SyncStatus, observed_at: u64) -> Vec<AppStatus> {
