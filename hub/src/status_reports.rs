@@ -84,6 +84,11 @@ pub(crate) fn pair_state(item: &AssignmentItem, report: Option<&AppStatus>) -> (
 #[derive(Default)]
 pub(crate) struct PairStates {
     by_cluster: HashMap<String, Vec<PairState>>,
+    /// Per app, how many clusters' pairs are in each `(sync, health)`:
+    /// moved with every replace, so the apps page reads 100 apps' counts
+    /// instead of folding over every pair of the fleet (a million at
+    /// 10,000 clusters × 100 apps, BENCHMARKS.md "Web UI at fleet scale").
+    by_app: HashMap<String, HashMap<(String, String), usize>>,
 }
 
 /// The state of one assigned (app, cluster) pair.
@@ -104,9 +109,47 @@ impl PairStates {
         };
         for pair in old.iter().flatten() {
             metrics.move_app_cluster(&pair.sync, &pair.health, -1);
+            self.count_app(pair, false);
         }
         for pair in &states {
             metrics.move_app_cluster(&pair.sync, &pair.health, 1);
+            self.count_app(pair, true);
+        }
+    }
+
+    /// Count `pair` in (or out of) its app's counts; an app or a state
+    /// with no pairs left is dropped, so the map holds only what exists.
+    fn count_app(&mut self, pair: &PairState, add: bool) {
+        let key = (pair.sync.clone(), pair.health.clone());
+        if add {
+            *self
+                .by_app
+                .entry(pair.app.clone())
+                .or_default()
+                .entry(key)
+                .or_default() += 1;
+            return;
+        }
+        let Some(states) = self.by_app.get_mut(&pair.app) else {
+            return;
+        };
+        if let Some(count) = states.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                states.remove(&key);
+            }
+        }
+        if states.is_empty() {
+            self.by_app.remove(&pair.app);
+        }
+    }
+
+    /// Each app's clusters per `(sync, health)`: `f(app, sync, health, clusters)`.
+    pub(crate) fn each_app_count(&self, mut f: impl FnMut(&str, &str, &str, usize)) {
+        for (app, states) in &self.by_app {
+            for ((sync, health), count) in states {
+                f(app, sync, health, *count);
+            }
         }
     }
 
@@ -129,6 +172,7 @@ impl PairStates {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
     use switchyard_common::proto::{Health, ResourceStatus, SyncStatus};
 
     fn item(app: &str, digest: &str) -> AssignmentItem {
@@ -248,5 +292,72 @@ mod tests {
         // A status nobody is in any more is gone, not left at its last count.
         assert!(!text.contains("sync=\"Unknown\""), "{text}");
         assert!(!text.contains("health=\"Healthy\""), "{text}");
+    }
+
+    /// Each app's counts as a fold over every pair computes them.
+    fn counted_by_folding(states: &PairStates) -> BTreeMap<(String, String, String), usize> {
+        let mut out = BTreeMap::new();
+        states.each(|_, p| {
+            *out.entry((p.app.clone(), p.sync.clone(), p.health.clone()))
+                .or_default() += 1;
+        });
+        out
+    }
+
+    fn kept_counts(states: &PairStates) -> BTreeMap<(String, String, String), usize> {
+        let mut out = BTreeMap::new();
+        states.each_app_count(|app, sync, health, n| {
+            out.insert((app.to_owned(), sync.to_owned(), health.to_owned()), n);
+        });
+        out
+    }
+
+    #[test]
+    fn per_app_counts_follow_every_replace() {
+        let metrics = Metrics::default();
+        let mut states = PairStates::default();
+        let pair = |app: &str, s: &str, h: &str| PairState {
+            app: app.to_owned(),
+            sync: s.to_owned(),
+            health: h.to_owned(),
+        };
+        let steps: Vec<(&str, Vec<PairState>)> = vec![
+            (
+                "a",
+                vec![
+                    pair("web", "Synced", "Healthy"),
+                    pair("db", "Synced", "Healthy"),
+                ],
+            ),
+            ("b", vec![pair("web", "OutOfSync", "Progressing")]),
+            ("c", vec![pair("web", "Synced", "Healthy")]),
+            (
+                "b",
+                vec![
+                    pair("web", "Synced", "Healthy"),
+                    pair("db", "Unknown", "Unknown"),
+                ],
+            ),
+            ("a", vec![pair("web", "Synced", "Degraded")]),
+            ("c", Vec::new()),
+        ];
+        for (cluster, pairs) in steps {
+            states.replace(cluster, pairs, &metrics);
+            assert_eq!(kept_counts(&states), counted_by_folding(&states));
+        }
+        let counts = kept_counts(&states);
+        assert_eq!(
+            counts.get(&("web".into(), "Synced".into(), "Healthy".into())),
+            Some(&1)
+        );
+        // db left cluster a and is Unknown on b only; no zero counts stay.
+        assert_eq!(
+            counts.get(&("db".into(), "Synced".into(), "Healthy".into())),
+            None
+        );
+        states.replace("a", Vec::new(), &metrics);
+        states.replace("b", Vec::new(), &metrics);
+        assert!(kept_counts(&states).is_empty());
+        assert!(states.by_app.is_empty());
     }
 }

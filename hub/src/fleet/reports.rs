@@ -255,6 +255,21 @@ impl Fleet {
         Ok(acc)
     }
 
+    /// Fold over each app's cluster counts per `(sync, health)`:
+    /// `f(acc, app, sync, health, clusters)`; kept up to date with every
+    /// pair state, so this costs the number of apps, not of pairs.
+    pub fn fold_app_counts<T>(
+        &self,
+        init: T,
+        mut f: impl FnMut(&mut T, &str, &str, &str, usize),
+    ) -> Result<T> {
+        let mut acc = init;
+        self.with_pair_states(|states| {
+            states.each_app_count(|app, sync, health, n| f(&mut acc, app, sync, health, n))
+        })?;
+        Ok(acc)
+    }
+
     /// Move the fleet gauges after `cluster`'s assignment or report
     /// changed. A store error leaves them as they were (and is logged): the
     /// gauges must not fail a report or a planning pass.

@@ -26,10 +26,15 @@ pub(super) struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, sync: &str, health: &str) {
-        self.clusters += 1;
-        self.synced += usize::from(sync == "Synced");
-        self.healthy += usize::from(health == "Healthy");
+    /// Count `clusters` more pairs in `(sync, health)`.
+    fn add(&mut self, sync: &str, health: &str, clusters: usize) {
+        self.clusters += clusters;
+        if sync == "Synced" {
+            self.synced += clusters;
+        }
+        if health == "Healthy" {
+            self.healthy += clusters;
+        }
     }
 }
 
@@ -41,13 +46,15 @@ pub(super) async fn list(State(state): State<WebState>, headers: HeaderMap, uri:
     };
     blocking_page("Apps", "/apps", &signed, move || -> Result<Markup, Error> {
         let apps = state.gitops.apps_without_cluster_lists()?;
-        // From the fleet gauges' in-memory pair states, not a copy of
-        // every (app, cluster) row.
-        let counts = state.fleet.fold_pairs(
+        // From the per-app counts the fleet gauges keep with their pair
+        // states, not a pass over every (app, cluster) pair.
+        let counts = state.fleet.fold_app_counts(
             HashMap::<String, Summary>::new(),
-            |counts, _, pair| match counts.get_mut(&pair.app) {
-                Some(s) => s.add(&pair.sync, &pair.health),
-                None => counts.entry(pair.app.clone()).or_default().add(&pair.sync, &pair.health),
+            |counts, app, sync, health, clusters| {
+                counts
+                    .entry(app.to_owned())
+                    .or_default()
+                    .add(sync, health, clusters);
             },
         )?;
         Ok(html! {
