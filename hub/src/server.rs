@@ -397,6 +397,7 @@ impl Hub {
             sign_in: sign_in.clone(),
             oidc: self.oidc.is_some(),
             stopping: stop_rx.clone(),
+            heat_map: Default::default(),
         });
         let mut app = web
             .merge(crate::api::router_with_sessions(

@@ -89,6 +89,10 @@ pub(crate) struct PairStates {
     /// instead of folding over every pair of the fleet (a million at
     /// 10,000 clusters × 100 apps, BENCHMARKS.md "Web UI at fleet scale").
     by_app: HashMap<String, HashMap<(String, String), usize>>,
+    /// Moves whenever some pair's state changes (not on a report that
+    /// repeats the last one): what was computed from the states at one
+    /// generation holds until the next.
+    generation: u64,
 }
 
 /// The state of one assigned (app, cluster) pair.
@@ -102,6 +106,14 @@ pub struct PairState {
 impl PairStates {
     /// Replace the states of `cluster`'s pairs (none: it was removed).
     pub(crate) fn replace(&mut self, cluster: &str, states: Vec<PairState>, metrics: &Metrics) {
+        if self
+            .by_cluster
+            .get(cluster)
+            .map_or(states.is_empty(), |old| *old == states)
+        {
+            return;
+        }
+        self.generation += 1;
         let old = if states.is_empty() {
             self.by_cluster.remove(cluster)
         } else {
@@ -142,6 +154,11 @@ impl PairStates {
         if states.is_empty() {
             self.by_app.remove(&pair.app);
         }
+    }
+
+    /// See [`PairStates::generation`](#structfield.generation).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Each app's clusters per `(sync, health)`: `f(app, sync, health, clusters)`.
@@ -359,5 +376,29 @@ mod tests {
         states.replace("b", Vec::new(), &metrics);
         assert!(kept_counts(&states).is_empty());
         assert!(states.by_app.is_empty());
+    }
+
+    #[test]
+    fn the_generation_moves_only_when_a_pair_changes() {
+        let metrics = Metrics::default();
+        let mut states = PairStates::default();
+        let pair = |s: &str| PairState {
+            app: "web".to_owned(),
+            sync: s.to_owned(),
+            health: "Healthy".to_owned(),
+        };
+        let start = states.generation();
+        states.replace("a", vec![pair("Synced")], &metrics);
+        let first = states.generation();
+        assert_ne!(first, start);
+        // The same report again, and an absent cluster removed: no change.
+        states.replace("a", vec![pair("Synced")], &metrics);
+        states.replace("gone", Vec::new(), &metrics);
+        assert_eq!(states.generation(), first);
+        states.replace("a", vec![pair("OutOfSync")], &metrics);
+        assert_ne!(states.generation(), first);
+        let second = states.generation();
+        states.replace("a", Vec::new(), &metrics);
+        assert_ne!(states.generation(), second);
     }
 }

@@ -255,6 +255,13 @@ impl Fleet {
         Ok(acc)
     }
 
+    /// A number that moves whenever some (app, cluster) pair's state
+    /// changes: aggregates of the pair states computed at one generation
+    /// hold until it moves.
+    pub fn pair_states_generation(&self) -> Result<u64> {
+        self.with_pair_states(|states| states.generation())
+    }
+
     /// Fold over each app's cluster counts per `(sync, health)`:
     /// `f(acc, app, sync, health, clusters)`; kept up to date with every
     /// pair state, so this costs the number of apps, not of pairs.

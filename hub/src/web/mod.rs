@@ -59,6 +59,9 @@ pub struct WebState {
     pub oidc: bool,
     /// Turns true when the hub stops: open event streams end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// The overview's last heat map, reused while the fleet's pair states
+    /// and groups are unchanged.
+    pub heat_map: Arc<overview::HeatMapMemo>,
 }
 
 /// The web UI's routes (pages, sign-in, assets, events). They have no

@@ -99,6 +99,39 @@ impl<'g> HeatMap<'g> {
     }
 }
 
+/// Heat map cells per app and group.
+type Cells = BTreeMap<String, BTreeMap<String, Cell>>;
+
+/// Groups with their clusters, as the heat map groups them.
+type Groups = Vec<(String, Vec<String>)>;
+
+/// The last overview's heat map, with the pair-state generation and the
+/// groups it was computed from. Folding a million pairs took 200–450 ms at
+/// 10,000 clusters × 100 apps (BENCHMARKS.md, "Web UI at fleet scale"); in
+/// a steady fleet the pairs do not change between page loads.
+#[derive(Default)]
+pub struct HeatMapMemo {
+    last: std::sync::Mutex<Option<(u64, Groups, Cells)>>,
+}
+
+impl HeatMapMemo {
+    /// The cells computed at `generation` from `groups`, if those are the
+    /// last ones.
+    fn get(&self, generation: u64, groups: &[(String, Vec<String>)]) -> Option<Cells> {
+        let last = self.last.lock().expect("heat map memo lock");
+        match &*last {
+            Some((at, from, cells)) if *at == generation && from.as_slice() == groups => {
+                Some(cells.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn put(&self, generation: u64, groups: Groups, cells: Cells) {
+        *self.last.lock().expect("heat map memo lock") = Some((generation, groups, cells));
+    }
+}
+
 fn facets(clusters: &[ClusterView]) -> BTreeMap<String, Vec<(String, usize)>> {
     let mut by_key: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for cluster in clusters {
@@ -140,13 +173,26 @@ fn body(state: &WebState) -> Result<Markup, Error> {
     );
     let facets = facets(&clusters);
     // From the fleet gauges' in-memory pair states: no pass over the
-    // store's reports, no copy of a million rows.
-    let map = state
-        .fleet
-        .fold_pairs(HeatMap::new(&groups), |map, cluster, pair| {
-            map.add(cluster, &pair.app, &pair.sync, &pair.health)
-        })?
-        .cells;
+    // store's reports, no copy of a million rows; and computed again only
+    // when a pair's state or the groups changed since the last overview
+    // (the generation is read before the fold: a change meanwhile makes
+    // the next overview fold again, never keeps an older map).
+    let generation = state.fleet.pair_states_generation()?;
+    let map = match state.heat_map.get(generation, &groups) {
+        Some(cells) => cells,
+        None => {
+            let cells = state
+                .fleet
+                .fold_pairs(HeatMap::new(&groups), |map, cluster, pair| {
+                    map.add(cluster, &pair.app, &pair.sync, &pair.health)
+                })?
+                .cells;
+            state
+                .heat_map
+                .put(generation, groups.clone(), cells.clone());
+            cells
+        }
+    };
     let mut columns: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
     if map.values().any(|cells| cells.contains_key("(no group)")) {
         columns.push("(no group)".into());
@@ -235,6 +281,26 @@ fn counts_table(what: &str, counts: &[(String, usize)]) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_heat_map_is_reused_only_at_the_same_generation_and_groups() {
+        let memo = HeatMapMemo::default();
+        let groups = vec![("eu".to_owned(), vec!["a".to_owned()])];
+        assert_eq!(memo.get(1, &groups), None);
+        let mut cells = Cells::new();
+        cells.entry("web".into()).or_default().insert(
+            "eu".into(),
+            Cell {
+                pairs: 1,
+                ..Cell::default()
+            },
+        );
+        memo.put(1, groups.clone(), cells.clone());
+        assert_eq!(memo.get(1, &groups), Some(cells));
+        assert_eq!(memo.get(2, &groups), None);
+        let moved = vec![("eu".to_owned(), vec!["b".to_owned()])];
+        assert_eq!(memo.get(1, &moved), None);
+    }
 
     #[test]
     fn the_heat_map_counts_pairs_per_group() {

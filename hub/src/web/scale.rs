@@ -146,6 +146,7 @@ async fn pages_at_fleet_scale() {
         sessions,
         oidc: false,
         stopping: tokio::sync::watch::channel(false).1,
+        heat_map: Default::default(),
     })
     .merge(api);
     let pages = [
