@@ -206,8 +206,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 // mimalloc instead of glibc's allocator: every pass parses and drops each
 // app's objects and every watch event is parsed and re-encoded, and glibc
 // kept the freed memory in its per-thread arenas: 98 MiB resident for a
-// 39 MiB heap peak at 10,000 objects (BENCHMARKS.md, "Agent reconcile vs
-// kubectl"). mimalloc gives freed pages back to the system.
+// 39 MiB heap peak at 10,000 objects (BENCHMARKS.md, "Agent memory,
+// session 11"). mimalloc gives freed pages back to the system.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -21,7 +21,7 @@
 //! text compressed with zstd, decompressed and parsed when a pass looks one
 //! up: a parsed `serde_json::Value` takes several times the memory of its
 //! text, the text about three times its compressed form, and edge agents
-//! hold thousands (BENCHMARKS.md, "Agent reconcile vs kubectl").
+//! hold thousands (BENCHMARKS.md, "Agent memory, session 11").
 
 use super::cluster::{FIELD_MANAGER, Kind, ObjectRef};
 use super::plan::APP_LABEL;

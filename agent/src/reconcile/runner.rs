@@ -39,13 +39,24 @@ pub(crate) struct DesiredApp {
     pub(crate) objects: Result<BundleObjects, String>,
 }
 
+impl DesiredApp {
+    /// The app's objects, decoded for one pass or preview, or why they
+    /// cannot be read.
+    pub(crate) fn decode(&self) -> Result<Vec<Value>, String> {
+        self.objects
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(BundleObjects::decode)
+    }
+}
+
 /// An app's objects as the loop keeps them between passes: the bundle as
 /// the cache holds it (zstd-compressed canonical JSON), decoded and checked
 /// against its digest again for the one app a pass or a preview works on,
 /// and dropped after. Parsed `serde_json::Value`s take tens of times the
 /// memory of the compressed bundle, and an agent holds every assigned app
 /// for its whole life: kept parsed, 10,000 objects took 60 MB of heap
-/// (BENCHMARKS.md, "Agent reconcile vs kubectl").
+/// (BENCHMARKS.md, "Agent memory, session 11").
 #[derive(Clone, PartialEq)]
 pub(crate) struct BundleObjects {
     digest: String,
@@ -164,10 +175,7 @@ impl Previewer {
             return Err(format!("app {app} is not assigned to this cluster"));
         };
         let objects = desired_app
-            .objects
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(BundleObjects::decode)
+            .decode()
             .map_err(|why| format!("the app's bundle is unreadable: {why}"))?;
         let previous = self.applied.borrow().get(app).cloned();
         let marks = Marks {
@@ -320,11 +328,7 @@ async fn run(
         for desired_app in apps {
             let item = &desired_app.item;
             // Decoded for this app only, and dropped after it.
-            let decoded = desired_app
-                .objects
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(BundleObjects::decode);
+            let decoded = desired_app.decode();
             let objects = match &decoded {
                 Ok(objects) => objects.as_slice(),
                 Err(why) => {

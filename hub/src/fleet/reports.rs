@@ -563,8 +563,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
     use std::time::Duration;
-    use switchyard_common::proto::AppStatus;
-    use switchyard_common::proto::{Health, SyncStatus};
+    use switchyard_common::proto::{AppStatus, Health, SyncStatus};
 
     fn report(sync: SyncStatus, observed_at: u64) -> Vec<AppStatus> {
         vec![AppStatus {
