@@ -13,12 +13,12 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use switchyard_tests::bench::{
-    LoadgenEvents, cpu_ticks, delta, env_or, load, require_binaries, rss_kib, ticks_to_secs,
+    cpu_ticks, delta, env_or, load, require_binaries, rss_kib, spawn_loadgen, ticks_to_secs,
     unix_ms,
 };
 use switchyard_tests::fleet::TestHub;
 use switchyard_tests::git_server::GitRepoBuilder;
-use switchyard_tests::process::{Process, binary, wait_until};
+use switchyard_tests::process::{binary, wait_until};
 
 /// The app: this many ConfigMaps of a few hundred bytes each.
 const OBJECTS: usize = 100;
@@ -77,31 +77,7 @@ fn main() {
     let hub_cpu0 = cpu_ticks(hub_pid);
     let drops0 = udp_rcvbuf_errors();
     let hub_drops0 = socket_drops(hub.quic_port());
-    let loadgen = Process::spawn(
-        &binary("switchyard-loadgen"),
-        &[
-            "run".into(),
-            "--hub-dir".into(),
-            hub.data_dir().display().to_string(),
-            "--agents".into(),
-            agents.to_string(),
-            "--label".into(),
-            "fleet=load".into(),
-            "--sockets".into(),
-            sockets.to_string(),
-            "--duration".into(),
-            "2h".into(),
-        ],
-        &[(
-            "RUST_LOG",
-            std::env::var("SWITCHYARD_BENCH_LOADGEN_LOG").unwrap_or_else(|_| "warn".into()),
-        )],
-        &dir.join("logs"),
-        "loadgen",
-    );
-    let events = LoadgenEvents {
-        file: loadgen.stdout.clone(),
-    };
+    let (loadgen, events) = spawn_loadgen(&hub, agents, sockets, dir);
     let registered = events.wait("registered", Duration::from_secs(1800), |_| true);
     let enrolled = events.wait("enrolled", Duration::from_secs(1800), |_| true);
     let first = events.wait("digest_everywhere", Duration::from_secs(600), |_| true);

@@ -16,23 +16,25 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchyard_tests::bench::{
-    LoadgenEvents, cpu_ticks, env_or, load, require_binaries, rss_kib, ticks_to_secs, unix_ms,
+    cpu_ticks, env_or, load, require_binaries, rss_kib, spawn_loadgen, ticks_to_secs, unix_ms,
 };
 use switchyard_tests::fleet::TestHub;
 use switchyard_tests::git_server::GitRepoBuilder;
-use switchyard_tests::process::{Process, binary, wait_until};
+use switchyard_tests::process::wait_until;
 
 /// ConfigMaps per app.
 const OBJECTS: usize = 4;
 /// Times each page is requested in steady state.
 const RUNS: usize = 5;
-/// The app the commit changes.
+/// The app the commit changes, and the cluster whose page is timed (the
+/// last one when the fleet is smaller).
 const CHANGED: usize = 42;
 
 fn main() {
     require_binaries(&["switchyard", "switchyard-loadgen"]);
     let agents: usize = env_or("SWITCHYARD_BENCH_AGENTS", 1000);
     let apps: usize = env_or("SWITCHYARD_BENCH_APPS", 100);
+    let changed_app = CHANGED.min(apps.max(1) - 1);
     let sockets: usize = env_or("SWITCHYARD_BENCH_SOCKETS", agents.div_ceil(500).max(1));
     // Long enough to hold one heartbeat (30 s) and one rewrite of unchanged
     // reports (LAST_SEEN_RESOLUTION, 60 s) of every agent.
@@ -74,31 +76,7 @@ fn main() {
     let hub_pid = hub.process.pid();
 
     let started = Instant::now();
-    let loadgen = Process::spawn(
-        &binary("switchyard-loadgen"),
-        &[
-            "run".into(),
-            "--hub-dir".into(),
-            hub.data_dir().display().to_string(),
-            "--agents".into(),
-            agents.to_string(),
-            "--label".into(),
-            "fleet=load".into(),
-            "--sockets".into(),
-            sockets.to_string(),
-            "--duration".into(),
-            "2h".into(),
-        ],
-        &[(
-            "RUST_LOG",
-            std::env::var("SWITCHYARD_BENCH_LOADGEN_LOG").unwrap_or_else(|_| "warn".into()),
-        )],
-        &dir.join("logs"),
-        "loadgen",
-    );
-    let events = LoadgenEvents {
-        file: loadgen.stdout.clone(),
-    };
+    let (loadgen, events) = spawn_loadgen(&hub, agents, sockets, dir);
     events.wait("enrolled", Duration::from_secs(1800), |_| true);
     // Every app's bundle on every agent, and every agent has reported.
     let mut first = BTreeSet::new();
@@ -138,8 +116,8 @@ fn main() {
         let reports0 = events.last_progress()["reports"].as_u64().unwrap_or(0);
         let window = Instant::now();
         let seen0 = stream.seen();
-        let changed = format!("app-{CHANGED:02}");
-        let cluster = "lg-00042";
+        let changed = format!("app-{changed_app:02}");
+        let cluster = format!("lg-{:05}", CHANGED.min(agents.max(1) - 1));
         let pages = [
             "/".to_owned(),
             "/clusters".into(),
@@ -193,7 +171,7 @@ fn main() {
         // One app changes; time its page and the overview while it spreads.
         let cpu0 = cpu_ticks(hub_pid);
         let seen0 = stream.seen();
-        write_app(&source, CHANGED, 2);
+        write_app(&source, changed_app, 2);
         let second = source.commit("second");
         let pushed = Instant::now();
         let t0 = unix_ms();

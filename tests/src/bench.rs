@@ -87,6 +87,44 @@ pub fn load() -> String {
     )
 }
 
+/// Start `switchyard-loadgen run` with `agents` simulated agents labelled
+/// `fleet=load` on `sockets` UDP sockets against `hub` for up to two hours
+/// (`SWITCHYARD_BENCH_LOADGEN_LOG` sets its log filter, default `warn`),
+/// logs under `dir/logs`; with its event stream.
+pub fn spawn_loadgen(
+    hub: &crate::fleet::TestHub,
+    agents: usize,
+    sockets: usize,
+    dir: &Path,
+) -> (crate::process::Process, LoadgenEvents) {
+    let loadgen = crate::process::Process::spawn(
+        &crate::process::binary("switchyard-loadgen"),
+        &[
+            "run".into(),
+            "--hub-dir".into(),
+            hub.data_dir().display().to_string(),
+            "--agents".into(),
+            agents.to_string(),
+            "--label".into(),
+            "fleet=load".into(),
+            "--sockets".into(),
+            sockets.to_string(),
+            "--duration".into(),
+            "2h".into(),
+        ],
+        &[(
+            "RUST_LOG",
+            std::env::var("SWITCHYARD_BENCH_LOADGEN_LOG").unwrap_or_else(|_| "warn".into()),
+        )],
+        &dir.join("logs"),
+        "loadgen",
+    );
+    let events = LoadgenEvents {
+        file: loadgen.stdout.clone(),
+    };
+    (loadgen, events)
+}
+
 /// The JSON event lines a `switchyard-loadgen run` wrote to its stdout file.
 pub struct LoadgenEvents {
     pub file: PathBuf,
