@@ -76,6 +76,36 @@ fn csrf_of(page: &str) -> String {
     rest[..rest.find('"').unwrap()].to_owned()
 }
 
+/// The HTML of `path`, signed in with `cookie`.
+async fn page_text(client: &reqwest::Client, base: &str, path: &str, cookie: &str) -> String {
+    client
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// `POST /logout` with `cookie` and the page's `csrf` token.
+async fn sign_out(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+    csrf: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{base}/logout"))
+        .header("cookie", cookie)
+        .header("content-type", FORM)
+        .body(form(&[("csrf", csrf)]))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[test]
 fn http_sign_in_sets_a_strict_cookie_and_mutations_need_the_csrf_token() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,14 +236,7 @@ fn http_sign_in_sets_a_strict_cookie_and_mutations_need_the_csrf_token() {
             .count();
         assert_eq!(refused, 3, "{audit}");
         // Sign out: the cookie no longer works.
-        let r = client
-            .post(format!("{base}/logout"))
-            .header("cookie", &cookie)
-            .header("content-type", FORM)
-            .body(form(&[("csrf", csrf.as_str())]))
-            .send()
-            .await
-            .unwrap();
+        let r = sign_out(&client, &base, &cookie, &csrf).await;
         assert_eq!(r.status(), 303);
         let r = client
             .get(format!("{base}/"))
@@ -819,25 +842,9 @@ fn token_sign_ins_are_rate_limited_per_address_and_audited_without_the_token() {
         let r = sign_in(user.clone(), admin.clone()).await;
         assert_eq!(r.status(), 303);
         let (cookie, _) = set_cookie(&r);
-        let page = user
-            .get(format!("{base}/"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = page_text(&user, &base, "/", &cookie).await;
         // The audit page shows the sign-ins too.
-        let audit_page = user
-            .get(format!("{base}/audit"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let audit_page = page_text(&user, &base, "/audit", &cookie).await;
         for shown in [
             "sign-in refused (token): invalid bearer token",
             "signed in (token)",
@@ -846,14 +853,7 @@ fn token_sign_ins_are_rate_limited_per_address_and_audited_without_the_token() {
             assert!(audit_page.contains(shown), "{shown}: {audit_page}");
         }
         assert!(!audit_page.contains(guess));
-        let r = user
-            .post(format!("{base}/logout"))
-            .header("cookie", &cookie)
-            .header("content-type", FORM)
-            .body(form(&[("csrf", csrf_of(&page).as_str())]))
-            .send()
-            .await
-            .unwrap();
+        let r = sign_out(&user, &base, &cookie, &csrf_of(&page)).await;
         assert_eq!(r.status(), 303);
     });
     let audit = hub.cli_json(&["audit"]);
